@@ -1,0 +1,3 @@
+//! `blockprint`: the command line arrives with the engine it drives.
+
+fn main() {}
