@@ -27,5 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod bmap;
+pub mod create;
+pub mod mapping;
 pub mod progress;
 pub mod size;

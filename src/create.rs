@@ -1,0 +1,232 @@
+//! Creating a bmap from the holes of a sparse image file (`bmaptool create`'s job).
+//!
+//! The result matches `bmaptool create` on the same file: same block size (`FIGETBSZ`), same
+//! ranges (preallocated extents mapped), same per-range SHA-256. Each range is hashed in one
+//! sequential pass with large reads, cut at the image size.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::bmap::{BlockRange, Bmap, ChecksumType};
+use crate::mapping::{self, Method};
+use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter, Warning};
+
+/// Read size while hashing.
+const READ_SIZE: usize = 4 << 20;
+
+/// Options for [`create`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Hash each range (`--no-checksum` turns this off).
+    pub checksums: bool,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        Self { checksums: true }
+    }
+}
+
+/// A created bmap and how its map was found.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The bmap (format 2.0, SHA-256).
+    pub bmap: Bmap,
+    /// FIEMAP or SEEK_DATA/SEEK_HOLE.
+    pub method: Method,
+}
+
+/// Why a bmap could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The image cannot be opened or examined.
+    #[error("cannot open image '{}'", .path.display())]
+    Open {
+        /// The image.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Not a regular file.
+    #[error("image '{}' is not a regular file; `create` maps the holes of an image file", .path.display())]
+    NotAFile {
+        /// The image.
+        path: PathBuf,
+    },
+    /// Zero bytes long.
+    #[error("image '{}' is empty", .path.display())]
+    Empty {
+        /// The image.
+        path: PathBuf,
+    },
+    /// On ZFS without `zfs_dmu_offset_next_sync=1`, holes are reported wrongly.
+    #[error(
+        "image '{}' is on ZFS, which reports holes wrongly unless /sys/module/zfs/parameters/zfs_dmu_offset_next_sync is 1; set it, or copy the image to another filesystem",
+        .path.display()
+    )]
+    Zfs {
+        /// The image.
+        path: PathBuf,
+    },
+    /// Neither FIEMAP nor SEEK_DATA/SEEK_HOLE worked.
+    #[error("cannot find the mapped areas of '{}' (FIEMAP and SEEK_DATA/SEEK_HOLE both failed)", .path.display())]
+    Map {
+        /// The image.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A read failed while hashing.
+    #[error("cannot read image '{}' at offset {offset}", .path.display())]
+    Read {
+        /// The image.
+        path: PathBuf,
+        /// Byte offset of the failed read.
+        offset: u64,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The file shrank while it was hashed.
+    #[error("image '{}' ended at offset {offset} while it was being hashed; was it changed meanwhile?", .path.display())]
+    Shrunk {
+        /// The image.
+        path: PathBuf,
+        /// Where the data ended.
+        offset: u64,
+    },
+    /// Stopped by the cancel token or the progress sink.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Maps and hashes `path`, reporting [`Phase::Mapping`] then [`Phase::Hashing`].
+pub fn create(
+    path: &Path,
+    options: CreateOptions,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Created, CreateError> {
+    let mut reporter = Reporter::new(sink, cancel);
+    let open_error = |source| CreateError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(open_error)?;
+    let meta = file.metadata().map_err(open_error)?;
+    if !meta.is_file() {
+        return Err(CreateError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let size = meta.len();
+    if size == 0 {
+        return Err(CreateError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    if on_unsafe_zfs(&file) {
+        return Err(CreateError::Zfs {
+            path: path.to_path_buf(),
+        });
+    }
+    reporter.phase(Phase::Mapping, Some(size));
+    // bmaptool flushes the image first; FIEMAP_FLAG_SYNC covers FIEMAP, this covers SEEK_DATA.
+    file.sync_all().map_err(open_error)?;
+    let block_size = mapping::block_size(&file).map_err(open_error)?;
+    let (extents, method) =
+        mapping::mapped_extents(&file, size, block_size).map_err(|source| CreateError::Map {
+            path: path.to_path_buf(),
+            source,
+        })?;
+
+    let bytes_of = |e: &mapping::Extent| {
+        let end = ((e.last + 1) * block_size).min(size);
+        (e.first * block_size, end)
+    };
+    let total: u64 = extents.iter().map(|e| bytes_of(e).1 - bytes_of(e).0).sum();
+    if total == size {
+        reporter.emit(Event::Warning(Warning::AllMapped {
+            image: path.to_path_buf(),
+        }));
+    }
+
+    let mut ranges = Vec::with_capacity(extents.len());
+    let mut buf = vec![0u8; if options.checksums { READ_SIZE } else { 0 }];
+    let mut done = 0;
+    if options.checksums {
+        reporter.phase(Phase::Hashing, Some(total));
+    }
+    for extent in &extents {
+        let checksum = if options.checksums {
+            let (start, end) = bytes_of(extent);
+            let mut hasher = ChecksumType::Sha256.hasher();
+            let mut offset = start;
+            while offset < end {
+                if reporter.cancelled() {
+                    return Err(CreateError::Cancelled);
+                }
+                let want = usize::try_from(end - offset)
+                    .unwrap_or(READ_SIZE)
+                    .min(READ_SIZE);
+                let n =
+                    file.read_at(&mut buf[..want], offset)
+                        .map_err(|source| CreateError::Read {
+                            path: path.to_path_buf(),
+                            offset,
+                            source,
+                        })?;
+                if n == 0 {
+                    return Err(CreateError::Shrunk {
+                        path: path.to_path_buf(),
+                        offset,
+                    });
+                }
+                hasher.update(&buf[..n]);
+                offset += n as u64;
+                done += n as u64;
+                reporter.progress(Phase::Hashing, done);
+            }
+            Some(hasher.finish())
+        } else {
+            None
+        };
+        ranges.push(BlockRange {
+            first: extent.first,
+            last: extent.last,
+            checksum,
+        });
+    }
+    let bmap = Bmap::new(size, block_size, ChecksumType::Sha256, ranges).map_err(|kind| {
+        // The ranges come from the kernel, merged and clipped; only an absurd block size can
+        // fail validation here.
+        CreateError::Map {
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidData, kind.to_string()),
+        }
+    })?;
+    Ok(Created { bmap, method })
+}
+
+/// ZFS reports holes wrongly while data is dirty unless `zfs_dmu_offset_next_sync` is 1.
+fn on_unsafe_zfs(file: &File) -> bool {
+    const ZFS_SUPER_MAGIC: i64 = 0x2fc1_2fc1;
+    use std::os::fd::AsRawFd;
+    // SAFETY: statfs is plain data; fstatfs fills it for a valid fd.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is to a live, writable statfs.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut stat) } != 0 {
+        return false;
+    }
+    if stat.f_type as i64 != ZFS_SUPER_MAGIC {
+        return false;
+    }
+    std::fs::read_to_string("/sys/module/zfs/parameters/zfs_dmu_offset_next_sync")
+        .map(|v| v.trim() != "1")
+        .unwrap_or(true)
+}
