@@ -27,7 +27,12 @@
 #![deny(missing_docs)]
 
 pub mod bmap;
+pub mod copy;
 pub mod create;
+pub mod discover;
 pub mod mapping;
 pub mod progress;
 pub mod size;
+pub mod source;
+pub mod target;
+pub mod verify;

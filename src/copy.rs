@@ -1,0 +1,315 @@
+//! Copying an image to a target: only the mapped ranges, each verified as it streams.
+//!
+//! ```text
+//!   reader thread                                    calling thread
+//!   ─────────────                                    ──────────────
+//!   for each range: skip_to(start)                   prepare target (size check / truncate)
+//!     read CHUNK ──► hash ──► Data ──┐ bounded       wipe first+last MiB (block device)
+//!     range end: digest == bmap? ────┤ channel  ──►  write chunk (first MiB held back)
+//!       Verified | Mismatch error    │               emit progress events
+//!   ◄── empty buffers (pool) ◄───────┘               sync; read back (optional);
+//!                                                    write held-back first MiB; sync
+//! ```
+//!
+//! Buffers are page-aligned for `O_DIRECT` and recycled through a pool, so memory is
+//! `POOL * CHUNK` whatever the image size. The reader owns the source; the writer owns the
+//! target and the progress sink; errors travel down the data channel.
+//!
+//! On a block device the first MiB of the image (partition table, boot code) is written last,
+//! after everything else is written, flushed and (with read-back) compared; the device's first
+//! and last MiB are zeroed first, so an old partition table (or a stale backup GPT) cannot
+//! survive. A failed or interrupted copy therefore never leaves a card that looks bootable.
+
+mod reader;
+mod writer;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::bmap::{Bmap, ChecksumType, Digest};
+use crate::progress::{CancelToken, ProgressSink};
+use crate::source::ImageSource;
+use crate::target::{Target, TargetError};
+
+/// Bytes per read and write.
+pub const CHUNK: usize = 4 << 20;
+/// Buffers in flight between reader and writer.
+const POOL: usize = 6;
+/// The start of the image written last on block devices, and the size of each wiped end.
+pub const HOLD_BACK: u64 = 1 << 20;
+/// Without a bmap the image is split into ranges of this size, so a read-back mismatch is
+/// located to within 64 MiB.
+const NOBMAP_RANGE: u64 = 64 << 20;
+
+/// How to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// Check each range against its bmap checksum while streaming (`--no-verify` turns off).
+    pub verify_checksums: bool,
+    /// Read every written range back from the target and compare (`--verify-readback`).
+    pub verify_readback: bool,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        Self {
+            verify_checksums: true,
+            verify_readback: false,
+        }
+    }
+}
+
+/// What a finished copy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Image size in bytes.
+    pub image_size: u64,
+    /// Bytes of the image that were mapped, hence written.
+    pub mapped_bytes: u64,
+    /// Ranges written.
+    pub ranges: usize,
+    /// Ranges whose checksum was verified while streaming.
+    pub ranges_verified: usize,
+    /// Whether every range was read back from the target and matched.
+    pub read_back: bool,
+    /// Whether the target was written with `O_DIRECT`.
+    pub direct_io: bool,
+    /// Wall time from the first write to the final sync.
+    pub elapsed: Duration,
+}
+
+/// Why a copy failed. Each names the image, the target, the range or the offset concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CopyError {
+    /// The image could not be read.
+    #[error("cannot read image '{image}' at offset {offset}")]
+    Read {
+        /// The image.
+        image: String,
+        /// Where the read failed.
+        offset: u64,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The image ended before the bmap says it does.
+    #[error(
+        "image '{image}' ends at offset {offset}, inside {range}; the image is truncated or the bmap belongs to another image"
+    )]
+    Truncated {
+        /// The image.
+        image: String,
+        /// Where the data ended.
+        offset: u64,
+        /// The range being read.
+        range: RangeLabel,
+    },
+    /// A local image whose size differs from the bmap's `ImageSize`.
+    #[error(
+        "image '{image}' has {actual} bytes but its bmap describes an image of {expected} bytes; the bmap belongs to another image (or the image is truncated)"
+    )]
+    SizeMismatch {
+        /// The image.
+        image: String,
+        /// Its size.
+        actual: u64,
+        /// The bmap's `ImageSize`.
+        expected: u64,
+    },
+    /// An image of zero bytes.
+    #[error("image '{image}' is empty; there is nothing to write")]
+    EmptyImage {
+        /// The image.
+        image: String,
+    },
+    /// No bmap and no known size.
+    #[error("the size of image '{image}' is unknown, so it cannot be copied without a bmap")]
+    UnknownSize {
+        /// The image.
+        image: String,
+    },
+    /// A range's data does not match the bmap.
+    #[error(
+        "checksum mismatch for {range}: calculated {calculated}, should be {expected} (image file '{image}'); the image is corrupt or does not match its bmap, and '{target}' must be rewritten"
+    )]
+    Checksum {
+        /// The range.
+        range: RangeLabel,
+        /// The digest of the data read.
+        calculated: Digest,
+        /// The bmap's digest.
+        expected: Digest,
+        /// The image.
+        image: String,
+        /// The target, partly written.
+        target: String,
+    },
+    /// What was read back differs from what was written.
+    #[error(
+        "read-back mismatch on '{target}' in {range}: read {read}, wrote {written}; the device does not keep what is written to it (failing or fake card?)"
+    )]
+    ReadBack {
+        /// The target.
+        target: String,
+        /// The range.
+        range: RangeLabel,
+        /// The digest of what was read.
+        read: Digest,
+        /// The digest of what was written.
+        written: Digest,
+    },
+    /// The target failed.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Stopped by the cancel token or the progress sink.
+    #[error("cancelled; '{target}' was partly written and must be rewritten before use")]
+    Cancelled {
+        /// The target.
+        target: String,
+    },
+}
+
+/// Names a range in messages: bmap blocks, or bytes when copying without a bmap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeLabel {
+    /// Blocks `first..=last` of the bmap.
+    Blocks {
+        /// First block.
+        first: u64,
+        /// Last block.
+        last: u64,
+    },
+    /// Bytes `start..end` of the image.
+    Bytes {
+        /// First byte.
+        start: u64,
+        /// One past the last byte.
+        end: u64,
+    },
+    /// The held-back start of the image.
+    Header {
+        /// Its length.
+        len: u64,
+    },
+}
+
+impl fmt::Display for RangeLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RangeLabel::Blocks { first, last } if first == last => write!(f, "block {first}"),
+            RangeLabel::Blocks { first, last } => write!(f, "blocks range {first}-{last}"),
+            RangeLabel::Bytes { start, end } => write!(f, "bytes {start}-{}", end - 1),
+            RangeLabel::Header { len } => write!(f, "the first {len} bytes (written last)"),
+        }
+    }
+}
+
+/// One range to copy, in bytes.
+#[derive(Debug, Clone)]
+struct Planned {
+    start: u64,
+    end: u64,
+    label: RangeLabel,
+    expected: Option<Digest>,
+}
+
+/// The ranges to copy and how they are checked.
+#[derive(Debug)]
+struct Plan {
+    /// Whether the ranges come from a bmap (rather than covering the whole image).
+    from_bmap: bool,
+    image_size: u64,
+    kind: ChecksumType,
+    ranges: Vec<Planned>,
+}
+
+impl Plan {
+    fn from_bmap(bmap: &Bmap) -> Self {
+        let ranges = bmap
+            .ranges()
+            .iter()
+            .map(|r| {
+                let (start, end) = bmap.byte_span(r);
+                Planned {
+                    start,
+                    end,
+                    label: RangeLabel::Blocks {
+                        first: r.first,
+                        last: r.last,
+                    },
+                    expected: r.checksum.clone(),
+                }
+            })
+            .collect();
+        Self {
+            from_bmap: true,
+            image_size: bmap.image_size(),
+            kind: bmap.checksum_type(),
+            ranges,
+        }
+    }
+
+    fn whole(image_size: u64) -> Self {
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        while start < image_size {
+            let end = (start + NOBMAP_RANGE).min(image_size);
+            ranges.push(Planned {
+                start,
+                end,
+                label: RangeLabel::Bytes { start, end },
+                expected: None,
+            });
+            start = end;
+        }
+        Self {
+            from_bmap: false,
+            image_size,
+            kind: ChecksumType::Sha256,
+            ranges,
+        }
+    }
+
+    fn mapped_bytes(&self) -> u64 {
+        self.ranges.iter().map(|r| r.end - r.start).sum()
+    }
+}
+
+/// Checks what can be known of `source` before anything is opened for writing: with a bmap,
+/// a source of known size must be exactly `ImageSize` bytes; without one, the size must be
+/// known and not zero.
+pub fn check_source(source: &dyn ImageSource, bmap: Option<&Bmap>) -> Result<(), CopyError> {
+    let image = || source.name().to_owned();
+    match (bmap, source.size()) {
+        (Some(bmap), Some(actual)) if actual != bmap.image_size() => Err(CopyError::SizeMismatch {
+            image: image(),
+            actual,
+            expected: bmap.image_size(),
+        }),
+        (None, None) => Err(CopyError::UnknownSize { image: image() }),
+        (None, Some(0)) => Err(CopyError::EmptyImage { image: image() }),
+        _ => Ok(()),
+    }
+}
+
+/// Copies `source` to `target`: the ranges of `bmap`, or the whole image without one.
+///
+/// Everything that can be checked is checked before the first write: the image size against
+/// the bmap, and the target's capacity. The sink receives [`crate::progress::Event`]s on this
+/// thread; the reading happens on a helper thread.
+pub fn copy(
+    source: &mut dyn ImageSource,
+    bmap: Option<&Bmap>,
+    target: &mut Target,
+    options: &CopyOptions,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<CopyReport, CopyError> {
+    check_source(source, bmap)?;
+    let plan = match bmap {
+        Some(bmap) => Plan::from_bmap(bmap),
+        None => Plan::whole(source.size().unwrap_or(0)),
+    };
+    writer::run(&plan, source, target, options, sink, cancel)
+}

@@ -1,0 +1,556 @@
+//! Where an image is written: a regular file, a block device, or `/dev/null`.
+//!
+//! A block device is checked before it is opened, so a refusal says why: nothing of it (no
+//! partition, nothing stacked on it) may be mounted or be swap, and it must not hold the image
+//! or the bmap being read. Then it is opened `O_EXCL` (the kernel's own guard, the last line of
+//! defence) and `O_DIRECT`, so progress counts bytes that reached the device and there is no
+//! minute-long flush at 99%. Direct I/O needs aligned offsets, lengths and memory; unaligned
+//! pieces (a partial last block) go through a read-modify-write of the sectors they touch.
+//! Without `O_DIRECT` (refused by the driver) writes are buffered with an `fdatasync` every
+//! [`SYNC_INTERVAL`] bytes.
+//!
+//! A path under `/dev/` that does not exist is an error, never a new regular file.
+
+mod aligned;
+pub mod sysfs;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+pub(crate) use aligned::AlignedBuf;
+
+use crate::size::human;
+
+/// Buffered writes to a block device are flushed this often, so neither memory nor the final
+/// sync grows with the image.
+pub const SYNC_INTERVAL: u64 = 32 << 20;
+
+/// Size of the scratch buffer for read-back and unaligned writes.
+const SCRATCH: usize = 4 << 20;
+
+/// What kind of destination a [`Target`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A regular file: truncated to the image size, holes left as holes.
+    File,
+    /// A block device.
+    BlockDevice,
+    /// `/dev/null` (or another null sink): writes are discarded.
+    Null,
+}
+
+/// Checks done when opening a target for writing.
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    /// Refuse a block device whose `/sys/block/<name>/removable` is not 1 (`--removable-device`).
+    pub removable_only: bool,
+    /// Files being read (image, bmap) that must not be on the target, nor be the target.
+    pub protected: Vec<PathBuf>,
+}
+
+/// An open destination.
+#[derive(Debug)]
+pub struct Target {
+    file: File,
+    path: PathBuf,
+    kind: TargetKind,
+    capacity: Option<u64>,
+    sector: u64,
+    direct: bool,
+    unsynced: u64,
+    scratch: Option<AlignedBuf>,
+}
+
+/// Why a target cannot be used or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// A `/dev/` path that does not exist.
+    #[error("'{}' does not exist; check the device name (`lsblk` lists drives)", .path.display())]
+    NoSuchDevice {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Neither a block device, a regular file nor a null sink.
+    #[error("'{}' is {what}; the destination must be a block device or a regular file", .path.display())]
+    Unsupported {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// `--removable-device` and the device is not removable.
+    #[error("'{}' is not a removable device ({reason}); leave out --removable-device to write to it anyway", .path.display())]
+    NotRemovable {
+        /// The device.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// Mounted, swap, or with LVM/LUKS/md on it.
+    #[error("device '{}' is in use: {uses}; unmount or stop it first", .path.display())]
+    InUse {
+        /// The device.
+        path: PathBuf,
+        /// Every use found, joined.
+        uses: String,
+    },
+    /// The device holds the image or bmap being read.
+    #[error("device '{}' holds '{}', which is being read; write to another device", .path.display(), .file.display())]
+    HoldsSource {
+        /// The device.
+        path: PathBuf,
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// The destination file is the image or bmap itself.
+    #[error("'{}' is the same file as '{}'; choose another destination", .path.display(), .file.display())]
+    SameFile {
+        /// The destination.
+        path: PathBuf,
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// `O_EXCL` refused: something holds the device that sysfs does not show.
+    #[error("device '{}' is busy: another program holds it (a mount in another namespace, or another writer); close it and try again", .path.display())]
+    Busy {
+        /// The device.
+        path: PathBuf,
+    },
+    /// The image does not fit.
+    #[error("the image needs {} ({needed} bytes) but '{}' holds only {} ({capacity} bytes); use a larger device", human(*.needed), .path.display(), human(*.capacity))]
+    TooSmall {
+        /// The device.
+        path: PathBuf,
+        /// Its capacity.
+        capacity: u64,
+        /// The image size.
+        needed: u64,
+    },
+    /// Any other I/O failure, with the operation and offset.
+    #[error("cannot {op} '{}'{}", .path.display(), .offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
+    Io {
+        /// What was being done ("open", "write", "read", "sync").
+        op: &'static str,
+        /// The destination.
+        path: PathBuf,
+        /// Byte offset, for reads and writes.
+        offset: Option<u64>,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `_IOR(0x12, 114, size_t)`.
+const BLKGETSIZE64: libc::Ioctl = 0x8008_1272u32 as libc::Ioctl;
+/// `_IO(0x12, 104)`.
+const BLKSSZGET: libc::Ioctl = 0x1268;
+
+impl Target {
+    /// Opens `path` for writing an image, after the safety checks of [`TargetOptions`] and of
+    /// the module documentation. A regular file is created if missing but not yet truncated:
+    /// that happens in [`Target::prepare`], once every check has passed.
+    pub fn open(path: &Path, options: &TargetOptions) -> Result<Self, TargetError> {
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => return Err(io_error("examine", path, None, source)),
+        };
+        let Some(meta) = meta else {
+            if path.starts_with("/dev") {
+                return Err(TargetError::NoSuchDevice {
+                    path: path.to_path_buf(),
+                });
+            }
+            return Self::open_file(path, false);
+        };
+        let file_type = meta.file_type();
+        if file_type.is_block_device() {
+            Self::open_block_device(path, meta.rdev(), options)
+        } else if file_type.is_file() {
+            for file in &options.protected {
+                if let Ok(other) = std::fs::metadata(file)
+                    && other.dev() == meta.dev()
+                    && other.ino() == meta.ino()
+                {
+                    return Err(TargetError::SameFile {
+                        path: path.to_path_buf(),
+                        file: file.clone(),
+                    });
+                }
+            }
+            if options.removable_only {
+                return Err(TargetError::NotRemovable {
+                    path: path.to_path_buf(),
+                    reason: "it is a regular file".into(),
+                });
+            }
+            Self::open_file(path, true)
+        } else if file_type.is_char_device() && is_null(meta.rdev()) && !options.removable_only {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| io_error("open", path, None, e))?;
+            Ok(Self::new(file, path, TargetKind::Null, None, 512, false))
+        } else {
+            let what = if file_type.is_dir() {
+                "a directory"
+            } else if file_type.is_char_device() {
+                "a character device"
+            } else {
+                "a special file"
+            };
+            Err(TargetError::Unsupported {
+                path: path.to_path_buf(),
+                what,
+            })
+        }
+    }
+
+    /// Opens a device or file read-only (for `verify`), with `O_DIRECT` on block devices so the
+    /// data comes from the device, not from the page cache.
+    pub fn open_readonly(path: &Path) -> Result<Self, TargetError> {
+        let meta = std::fs::metadata(path).map_err(|e| io_error("open", path, None, e))?;
+        if !meta.file_type().is_block_device() {
+            if !meta.is_file() {
+                return Err(TargetError::Unsupported {
+                    path: path.to_path_buf(),
+                    what: "neither a block device nor a regular file",
+                });
+            }
+            let file = File::open(path).map_err(|e| io_error("open", path, None, e))?;
+            return Ok(Self::new(
+                file,
+                path,
+                TargetKind::File,
+                Some(meta.len()),
+                512,
+                false,
+            ));
+        }
+        let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
+        let (file, direct) = match open(libc::O_DIRECT) {
+            Ok(file) => (file, true),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                (open(0).map_err(|e| io_error("open", path, None, e))?, false)
+            }
+            Err(e) => return Err(io_error("open", path, None, e)),
+        };
+        Self::from_block_file(file, path, direct)
+    }
+
+    /// Wraps an already opened block device (for example an fd from UDisks2 `OpenDevice`).
+    pub fn from_block_file(file: File, path: &Path, direct: bool) -> Result<Self, TargetError> {
+        let capacity =
+            ioctl_u64(&file, BLKGETSIZE64).map_err(|e| io_error("examine", path, None, e))?;
+        let sector = ioctl_int(&file, BLKSSZGET)
+            .ok()
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| s.is_power_of_two() && *s >= 512)
+            .unwrap_or(512);
+        Ok(Self::new(
+            file,
+            path,
+            TargetKind::BlockDevice,
+            Some(capacity),
+            sector,
+            direct,
+        ))
+    }
+
+    fn new(
+        file: File,
+        path: &Path,
+        kind: TargetKind,
+        capacity: Option<u64>,
+        sector: u64,
+        direct: bool,
+    ) -> Self {
+        Self {
+            file,
+            path: path.to_path_buf(),
+            kind,
+            capacity,
+            sector,
+            direct,
+            unsynced: 0,
+            scratch: None,
+        }
+    }
+
+    fn open_file(path: &Path, exists: bool) -> Result<Self, TargetError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(!exists)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| io_error("open", path, None, e))?;
+        Ok(Self::new(file, path, TargetKind::File, None, 512, false))
+    }
+
+    fn open_block_device(
+        path: &Path,
+        rdev: u64,
+        options: &TargetOptions,
+    ) -> Result<Self, TargetError> {
+        if options.removable_only {
+            sysfs::check_removable(path).map_err(|reason| TargetError::NotRemovable {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+        }
+        let stack = sysfs::stack(sysfs::DevId::from_dev_t(rdev));
+        for file in &options.protected {
+            if sysfs::devices_holding(file)
+                .iter()
+                .any(|id| stack.iter().any(|d| d.id == *id))
+            {
+                return Err(TargetError::HoldsSource {
+                    path: path.to_path_buf(),
+                    file: file.clone(),
+                });
+            }
+        }
+        let uses = sysfs::uses(&stack);
+        if !uses.is_empty() {
+            let uses: Vec<String> = uses.iter().map(ToString::to_string).collect();
+            return Err(TargetError::InUse {
+                path: path.to_path_buf(),
+                uses: uses.join(", "),
+            });
+        }
+        let open = |flags| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_EXCL | flags)
+                .open(path)
+        };
+        let busy = |e: io::Error| {
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                TargetError::Busy {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                io_error("open", path, None, e)
+            }
+        };
+        let (file, direct) = match open(libc::O_DIRECT) {
+            Ok(file) => (file, true),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (open(0).map_err(busy)?, false),
+            Err(e) => return Err(busy(e)),
+        };
+        Self::from_block_file(file, path, direct)
+    }
+
+    /// The path given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// File, block device or null sink.
+    pub fn kind(&self) -> TargetKind {
+        self.kind
+    }
+
+    /// Capacity in bytes of a block device (or size of a file opened read-only).
+    pub fn capacity(&self) -> Option<u64> {
+        self.capacity
+    }
+
+    /// Whether I/O bypasses the page cache.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Makes the target ready for an image of `image_size` bytes: a block device must be large
+    /// enough; a file is emptied and set to that size (all holes).
+    pub fn prepare(&mut self, image_size: u64) -> Result<(), TargetError> {
+        match self.kind {
+            TargetKind::BlockDevice => {
+                let capacity = self.capacity.unwrap_or(0);
+                if capacity < image_size {
+                    return Err(TargetError::TooSmall {
+                        path: self.path.clone(),
+                        capacity,
+                        needed: image_size,
+                    });
+                }
+            }
+            TargetKind::File => {
+                // Emptying first drops old data (and XFS preallocation) before sizing.
+                self.file
+                    .set_len(0)
+                    .and_then(|()| self.file.set_len(image_size))
+                    .map_err(|e| io_error("resize", &self.path, None, e))?;
+                self.capacity = Some(image_size);
+            }
+            TargetKind::Null => {}
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `offset`.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
+        if self.kind == TargetKind::Null || data.is_empty() {
+            return Ok(());
+        }
+        if !self.direct || self.is_aligned(offset, data) {
+            self.file
+                .write_all_at(data, offset)
+                .map_err(|e| io_error("write", &self.path, Some(offset), e))?;
+            if !self.direct && self.kind == TargetKind::BlockDevice {
+                self.unsynced += data.len() as u64;
+                if self.unsynced >= SYNC_INTERVAL {
+                    self.sync()?;
+                }
+            }
+            return Ok(());
+        }
+        self.write_unaligned(offset, data)
+    }
+
+    /// Writes `len` zero bytes at `offset`.
+    pub fn zero(&mut self, offset: u64, len: u64) -> Result<(), TargetError> {
+        let zeros = AlignedBuf::new(SCRATCH);
+        let mut done = 0;
+        while done < len {
+            let n = usize::try_from(len - done).unwrap_or(SCRATCH).min(SCRATCH);
+            self.write_at(offset + done, &zeros[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads `offset..offset + len`, handing it to `consume` piece by piece, in order.
+    pub fn read_range(
+        &mut self,
+        offset: u64,
+        len: u64,
+        mut consume: impl FnMut(&[u8]),
+    ) -> Result<(), TargetError> {
+        let align = if self.direct { self.sector } else { 1 };
+        let mut scratch = self
+            .scratch
+            .take()
+            .unwrap_or_else(|| AlignedBuf::new(SCRATCH));
+        let result = (|| {
+            let end = offset + len;
+            let mut pos = offset;
+            while pos < end {
+                let window_start = pos / align * align;
+                let window_end = (end.div_ceil(align) * align).min(window_start + SCRATCH as u64);
+                let n = usize::try_from(window_end - window_start).unwrap_or(SCRATCH);
+                self.read_exact_at(&mut scratch[..n], window_start)?;
+                let skip = usize::try_from(pos - window_start).unwrap_or(0);
+                let take = usize::try_from((end - pos).min(window_end - pos)).unwrap_or(0);
+                consume(&scratch[skip..skip + take]);
+                pos += take as u64;
+            }
+            Ok(())
+        })();
+        self.scratch = Some(scratch);
+        result
+    }
+
+    /// Flushes everything written to stable storage.
+    pub fn sync(&mut self) -> Result<(), TargetError> {
+        self.unsynced = 0;
+        if self.kind == TargetKind::Null {
+            return Ok(());
+        }
+        self.file
+            .sync_all()
+            .map_err(|e| io_error("sync", &self.path, None, e))
+    }
+
+    fn is_aligned(&self, offset: u64, data: &[u8]) -> bool {
+        offset.is_multiple_of(self.sector)
+            && (data.len() as u64).is_multiple_of(self.sector)
+            && (data.as_ptr() as usize).is_multiple_of(self.sector as usize)
+    }
+
+    /// Read-modify-write of the whole sectors under `offset..offset + data.len()`.
+    fn write_unaligned(&mut self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
+        let sector = self.sector;
+        let mut scratch = self
+            .scratch
+            .take()
+            .unwrap_or_else(|| AlignedBuf::new(SCRATCH));
+        let result = (|| {
+            let end = offset + data.len() as u64;
+            let mut pos = offset;
+            while pos < end {
+                let window_start = pos / sector * sector;
+                let window_end = (end.div_ceil(sector) * sector).min(window_start + SCRATCH as u64);
+                let piece_end = end.min(window_end);
+                let n = usize::try_from(window_end - window_start).unwrap_or(SCRATCH);
+                let window = &mut scratch[..n];
+                if pos > window_start {
+                    let head = usize::try_from(sector).unwrap_or(512);
+                    self.read_exact_at(&mut window[..head], window_start)?;
+                }
+                if piece_end < window_end {
+                    let tail = usize::try_from(sector).unwrap_or(512);
+                    self.read_exact_at(&mut window[n - tail..], window_end - sector)?;
+                }
+                let at = usize::try_from(pos - window_start).unwrap_or(0);
+                let from = usize::try_from(pos - offset).unwrap_or(0);
+                let len = usize::try_from(piece_end - pos).unwrap_or(0);
+                window[at..at + len].copy_from_slice(&data[from..from + len]);
+                self.file
+                    .write_all_at(window, window_start)
+                    .map_err(|e| io_error("write", &self.path, Some(window_start), e))?;
+                pos = piece_end;
+            }
+            Ok(())
+        })();
+        self.scratch = Some(scratch);
+        result
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), TargetError> {
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| io_error("read", &self.path, Some(offset), e))
+    }
+}
+
+fn io_error(op: &'static str, path: &Path, offset: Option<u64>, source: io::Error) -> TargetError {
+    TargetError::Io {
+        op,
+        path: path.to_path_buf(),
+        offset,
+        source,
+    }
+}
+
+/// `/dev/null` is character device 1:3.
+fn is_null(rdev: u64) -> bool {
+    libc::major(rdev) == 1 && libc::minor(rdev) == 3
+}
+
+fn ioctl_u64(file: &File, request: libc::Ioctl) -> io::Result<u64> {
+    let mut value: u64 = 0;
+    // SAFETY: the request writes one u64 through the pointer, which points at a live local.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), request, &mut value as *mut u64) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+fn ioctl_int(file: &File, request: libc::Ioctl) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    // SAFETY: the request writes one int through the pointer, which points at a live local.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), request, &mut value as *mut libc::c_int) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}

@@ -1,0 +1,139 @@
+//! Checking a written device or file against a bmap's checksums, without writing anything.
+//!
+//! Block devices are read with `O_DIRECT`, so what is checked is what the device returns, not
+//! what the page cache remembers. Every mismatching range is reported, not only the first.
+
+use crate::bmap::{Bmap, Digest};
+use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter};
+use crate::target::{Target, TargetError};
+
+/// Mismatches kept in a report; the rest are only counted.
+pub const MAX_LISTED: usize = 100;
+
+/// A range whose data on the target differs from the bmap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Index of the range in the bmap.
+    pub index: usize,
+    /// First block.
+    pub first: u64,
+    /// Last block (inclusive).
+    pub last: u64,
+    /// The bmap's digest.
+    pub expected: Digest,
+    /// The digest of what the target holds.
+    pub actual: Digest,
+}
+
+/// The outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Ranges checked.
+    pub ranges: usize,
+    /// Bytes read from the target.
+    pub bytes: u64,
+    /// Up to [`MAX_LISTED`] mismatching ranges, in order.
+    pub mismatches: Vec<Mismatch>,
+    /// How many ranges mismatched in all.
+    pub mismatch_count: usize,
+}
+
+impl VerifyReport {
+    /// Whether everything matched.
+    pub fn is_ok(&self) -> bool {
+        self.mismatch_count == 0
+    }
+}
+
+/// Why verification could not run (a mismatch is not an error: it is in the report).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The bmap has no range checksums.
+    #[error(
+        "the bmap has no range checksums (made with --no-checksum?), so there is nothing to verify against"
+    )]
+    NoChecksums,
+    /// The target is smaller than the image.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Stopped by the cancel token or the progress sink.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Reads every range of `bmap` with a checksum from `target` and compares.
+pub fn verify(
+    bmap: &Bmap,
+    target: &mut Target,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<VerifyReport, VerifyError> {
+    let mut reporter = Reporter::new(sink, cancel);
+    let checked: Vec<_> = bmap
+        .ranges()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.checksum.as_ref().map(|d| (i, r, d)))
+        .collect();
+    if checked.is_empty() {
+        return Err(VerifyError::NoChecksums);
+    }
+    let capacity = target.capacity().unwrap_or(0);
+    if capacity < bmap.image_size() {
+        return Err(TargetError::TooSmall {
+            path: target.path().to_path_buf(),
+            capacity,
+            needed: bmap.image_size(),
+        }
+        .into());
+    }
+    let total: u64 = checked
+        .iter()
+        .map(|(_, r, _)| {
+            let (start, end) = bmap.byte_span(r);
+            end - start
+        })
+        .sum();
+    reporter.phase(Phase::Verifying, Some(total));
+    let mut report = VerifyReport {
+        ranges: checked.len(),
+        bytes: 0,
+        mismatches: Vec::new(),
+        mismatch_count: 0,
+    };
+    for (index, range, expected) in checked {
+        if reporter.token().is_cancelled() {
+            return Err(VerifyError::Cancelled);
+        }
+        let (start, end) = bmap.byte_span(range);
+        let mut hasher = bmap.checksum_type().hasher();
+        let mut done = report.bytes;
+        target.read_range(start, end - start, |piece| {
+            hasher.update(piece);
+            done += piece.len() as u64;
+            reporter.progress(Phase::Verifying, done);
+        })?;
+        report.bytes = done;
+        let actual = hasher.finish();
+        if &actual == expected {
+            reporter.emit(Event::RangeVerified {
+                index,
+                first: range.first,
+                last: range.last,
+            });
+        } else {
+            report.mismatch_count += 1;
+            if report.mismatches.len() < MAX_LISTED {
+                report.mismatches.push(Mismatch {
+                    index,
+                    first: range.first,
+                    last: range.last,
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
