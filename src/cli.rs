@@ -1,0 +1,149 @@
+//! The `blockprint` command line: bmaptool's `copy` and `create`, plus `verify`.
+//!
+//! Options are spelled as bmaptool 3.9 spells them so scripts can switch unchanged; exit codes
+//! are bmaptool's too: 0 success, 1 any error, 2 usage. Messages go to stderr as
+//! `blockprint: …` lines; errors are one line that names the file, device or range at fault.
+
+mod copy;
+mod create;
+mod output;
+mod progress;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use output::Output;
+
+/// Writes disk images to drives, copying only the blocks that hold data and verifying them.
+#[derive(Debug, Parser)]
+#[command(name = "blockprint", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Print only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "debug")]
+    pub quiet: bool,
+
+    /// Print debugging detail.
+    #[arg(short, long, global = true)]
+    pub debug: bool,
+
+    /// What to do (without one, help is printed).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write an image to a block device or file, copying only the mapped blocks.
+    Copy(CopyArgs),
+    /// Create a bmap for a sparse image file.
+    Create(CreateArgs),
+    /// Check a written device or file against a bmap, without writing.
+    Verify(VerifyArgs),
+}
+
+/// `blockprint copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image to write.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+
+    /// Where to write it: a block device (e.g. /dev/sdb) or a file.
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+
+    /// The bmap file (default: found next to the image, as bmaptool does).
+    #[arg(long, value_name = "BMAP", conflicts_with = "nobmap")]
+    pub bmap: Option<PathBuf>,
+
+    /// Copy the whole image, without a bmap.
+    #[arg(long)]
+    pub nobmap: bool,
+
+    /// A detached signature of the bmap.
+    #[arg(long, value_name = "SIG", conflicts_with = "no_sig_verify")]
+    pub bmap_sig: Option<PathBuf>,
+
+    /// Do not check the bmap's OpenPGP signature.
+    #[arg(long, conflicts_with_all = ["keyring", "fingerprint"])]
+    pub no_sig_verify: bool,
+
+    /// Keyring to check the bmap's signature against.
+    #[arg(long, value_name = "KEYRING")]
+    pub keyring: Option<PathBuf>,
+
+    /// Fingerprint of the key that must have signed the bmap.
+    #[arg(long, value_name = "FPR")]
+    pub fingerprint: Option<String>,
+
+    /// Do not verify the range checksums while writing.
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// Read every written range back from DEST and compare it.
+    #[arg(long)]
+    pub verify_readback: bool,
+
+    /// Write "PROGRESS <percent>" lines to this FIFO (psplash).
+    #[arg(long, value_name = "PATH")]
+    pub psplash_pipe: Option<PathBuf>,
+
+    /// Refuse DEST unless it is a removable block device.
+    #[arg(long)]
+    pub removable_device: bool,
+}
+
+/// `blockprint create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The sparse image file.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+
+    /// Write the bmap here instead of to standard output.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Leave out the per-range checksums.
+    #[arg(long)]
+    pub no_checksum: bool,
+}
+
+/// `blockprint verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bmap whose checksums the target must match.
+    #[arg(long, value_name = "BMAP")]
+    pub bmap: PathBuf,
+
+    /// The written block device or file.
+    #[arg(value_name = "TARGET")]
+    pub target: PathBuf,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let out = Output::new(cli.quiet, cli.debug);
+    let result = match cli.command {
+        Some(Command::Copy(args)) => copy::run(&args, &out),
+        Some(Command::Create(args)) => create::run(&args, &out),
+        Some(Command::Verify(args)) => verify::run(&args, &out),
+        None => {
+            use clap::CommandFactory;
+            // Printing help can only fail on a closed stderr, where nothing can be reported.
+            let _ = Cli::command().print_help();
+            return ExitCode::SUCCESS;
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            out.error(&error);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `blockprint verify --bmap BMAP TARGET`.
+
+use anyhow::bail;
+use blockprint::progress::CancelToken;
+use blockprint::size::human;
+use blockprint::target::Target;
+use blockprint::verify;
+
+use super::copy::{Signatures, describe, install_interrupt_handler, load_bmap};
+use super::progress::TerminalProgress;
+use super::{Output, VerifyArgs};
+
+/// Mismatching ranges listed one per line; the rest are counted.
+const SHOWN: usize = 20;
+
+pub(super) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<()> {
+    // Verifying compares data with the bmap; whether the bmap is authentic is copy's question.
+    let bmap = load_bmap(&args.bmap, Signatures::Ignore, out)?;
+    describe(&bmap, out);
+    let mut target = Target::open_readonly(&args.target)?;
+    let cancel = CancelToken::new();
+    install_interrupt_handler(&cancel)?;
+    let mut progress = TerminalProgress::new(out);
+    let result = verify::verify(&bmap, &mut target, &mut progress, &cancel);
+    progress.finish();
+    let report = result?;
+    for m in report.mismatches.iter().take(SHOWN) {
+        let range = if m.first == m.last {
+            format!("block {}", m.first)
+        } else {
+            format!("blocks range {}-{}", m.first, m.last)
+        };
+        out.warn(format_args!(
+            "mismatch in {range}: '{}' holds {}, the bmap says {}",
+            args.target.display(),
+            m.actual,
+            m.expected
+        ));
+    }
+    if report.mismatch_count > SHOWN {
+        out.warn(format_args!(
+            "… and {} more mismatching ranges",
+            report.mismatch_count - SHOWN
+        ));
+    }
+    if !report.is_ok() {
+        bail!(
+            "{} of {} ranges of '{}' do not match bmap file '{}'",
+            report.mismatch_count,
+            report.ranges,
+            args.target.display(),
+            args.bmap.display()
+        );
+    }
+    out.info(format_args!(
+        "'{}' matches bmap file '{}': {} ranges, {} checked",
+        args.target.display(),
+        args.bmap.display(),
+        report.ranges,
+        human(report.bytes)
+    ));
+    Ok(())
+}
