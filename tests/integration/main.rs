@@ -1,0 +1,12 @@
+//! Integration tests: the real binary and library against real files, loop devices, mounts,
+//! Debian's bmaptool and gpg. Nothing is mocked. Tests that need root or a tool fail loudly
+//! without them (they never skip); `build-aux/test` installs the tools and runs them as root.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bmap_format;
+mod copy_device;
+mod copy_file;
+mod create;
+mod interop;
+mod signatures;
+mod support;
