@@ -1,25 +1,28 @@
 //! Copying an image to a target: only the mapped ranges, each verified as it streams.
 //!
 //! ```text
-//!   reader thread                                    calling thread
-//!   ─────────────                                    ──────────────
-//!   for each range: skip_to(start)                   prepare target (size check / truncate)
-//!     read CHUNK ──► hash ──► Data ──┐ bounded       wipe first+last MiB (block device)
-//!     range end: digest == bmap? ────┤ channel  ──►  write chunk (first MiB held back)
-//!       Verified | Mismatch error    │               emit progress events
-//!   ◄── empty buffers (pool) ◄───────┘               sync; read back (optional);
-//!                                                    write held-back first MiB; sync
+//!   reader thread             calling thread                       writer threads (pool)
+//!   ─────────────             ──────────────                       ─────────────────────
+//!   for each range:           prepare target, wipe ends (device)
+//!     skip_to(start)          for each chunk:
+//!     read CHUNK ── Data ───►   hash (range checksum)
+//!     ...       ── RangeEnd ►   first MiB? keep it : queue it ──────►  pwrite (O_DIRECT),
+//!                             range end: digest == bmap? else stop     several in flight
+//!   ◄──────────── empty buffers ◄──────────────────────────────────── buffer back
+//!                             join; sync; read back (optional); write held-back MiB; sync
 //! ```
 //!
-//! Buffers are page-aligned for `O_DIRECT` and recycled through a pool, so memory is
-//! `POOL * CHUNK` whatever the image size. The reader owns the source; the writer owns the
-//! target and the progress sink; errors travel down the data channel.
+//! Reading, hashing and writing overlap. Buffers are page-aligned for `O_DIRECT` and recycled
+//! through a fixed pool, so memory is the same whatever the image size. The reader owns the
+//! source, the calling thread owns the target and the progress sink, and errors travel along
+//! the channels.
 //!
 //! On a block device the first MiB of the image (partition table, boot code) is written last,
 //! after everything else is written, flushed and (with read-back) compared; the device's first
 //! and last MiB are zeroed first, so an old partition table (or a stale backup GPT) cannot
 //! survive. A failed or interrupted copy therefore never leaves a card that looks bootable.
 
+mod pool;
 mod reader;
 mod writer;
 
@@ -33,8 +36,6 @@ use crate::target::{Target, TargetError};
 
 /// Bytes per read and write.
 pub const CHUNK: usize = 4 << 20;
-/// Buffers in flight between reader and writer.
-const POOL: usize = 6;
 /// The start of the image written last on block devices, and the size of each wiped end.
 pub const HOLD_BACK: u64 = 1 << 20;
 /// Without a bmap the image is split into ranges of this size, so a read-back mismatch is

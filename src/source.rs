@@ -54,6 +54,11 @@ impl FileSource {
         }
         let size = file.seek(SeekFrom::End(0))?;
         file.seek(SeekFrom::Start(0))?;
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: advisory only.
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+        }
         Ok(Self {
             file,
             path: path.to_path_buf(),

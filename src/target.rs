@@ -415,6 +415,37 @@ impl Target {
         self.write_unaligned(offset, data)
     }
 
+    /// Whether [`Target::write_at`] of `data` at `offset` is a plain positional write (no
+    /// read-modify-write, no null sink), which a [`SharedWriter`] may do from another thread.
+    pub(crate) fn is_plain_write(&self, offset: u64, data: &[u8]) -> bool {
+        self.kind != TargetKind::Null && (!self.direct || self.is_aligned(offset, data))
+    }
+
+    /// A handle writing to the same open file from another thread. Plain writes to disjoint
+    /// regions may run concurrently: that keeps several direct writes in flight.
+    pub(crate) fn shared_writer(&self) -> Result<SharedWriter, TargetError> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| io_error("open", &self.path, None, e))?;
+        Ok(SharedWriter {
+            file,
+            path: self.path.clone(),
+        })
+    }
+
+    /// Counts bytes written through [`SharedWriter`]s, so buffered block-device writes are
+    /// still flushed every [`SYNC_INTERVAL`].
+    pub(crate) fn count_written(&mut self, bytes: u64) -> Result<(), TargetError> {
+        if !self.direct && self.kind == TargetKind::BlockDevice {
+            self.unsynced += bytes;
+            if self.unsynced >= SYNC_INTERVAL {
+                self.sync()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `len` zero bytes at `offset`.
     pub fn zero(&mut self, offset: u64, len: u64) -> Result<(), TargetError> {
         let zeros = AlignedBuf::new(SCRATCH);
@@ -518,6 +549,23 @@ impl Target {
         self.file
             .read_exact_at(buf, offset)
             .map_err(|e| io_error("read", &self.path, Some(offset), e))
+    }
+}
+
+/// Writes plain (aligned) data to a [`Target`] from another thread; see
+/// [`Target::shared_writer`].
+#[derive(Debug)]
+pub(crate) struct SharedWriter {
+    file: File,
+    path: PathBuf,
+}
+
+impl SharedWriter {
+    /// Writes all of `data` at `offset`; the caller checked [`Target::is_plain_write`].
+    pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|e| io_error("write", &self.path, Some(offset), e))
     }
 }
 

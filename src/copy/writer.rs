@@ -1,13 +1,15 @@
 //! The calling thread's side of a copy: prepare, wipe, write, sync, read back, write the
 //! held-back header.
 
-use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread;
 use std::time::Instant;
 
-use super::reader::{self, Checks, Msg};
-use super::{CHUNK, CopyError, CopyOptions, CopyReport, HOLD_BACK, POOL, Plan, RangeLabel};
-use crate::bmap::{ChecksumType, Digest};
+use super::pool::{self, Job, Outcome, WRITERS};
+use super::reader::{self, Msg};
+use super::{CHUNK, CopyError, CopyOptions, CopyReport, HOLD_BACK, Plan, RangeLabel};
+use crate::bmap::{ChecksumType, Digest, Hasher};
 use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter, Warning};
 use crate::source::ImageSource;
 use crate::target::{AlignedBuf, Target, TargetKind};
@@ -42,6 +44,10 @@ pub(super) fn run(
     };
     let mut writer = Writer {
         plan,
+        image: source.name().to_owned(),
+        verify: options.verify_checksums,
+        readback: options.verify_readback,
+        hasher: None,
         target,
         reporter: &mut reporter,
         hold: usize::try_from(hold).unwrap_or(0),
@@ -55,11 +61,13 @@ pub(super) fn run(
             }
         ],
         verified: 0,
+        held_bytes: 0,
+        reported: 0,
     };
     if block {
         writer.wipe()?;
     }
-    writer.stream(source, options, cancel)?;
+    writer.stream(source, cancel)?;
     writer.reporter.phase(Phase::Syncing, None);
     writer.target.sync()?;
     if options.verify_readback {
@@ -79,9 +87,31 @@ pub(super) fn run(
     })
 }
 
+/// Chunks queued between the reader and the writer.
+const QUEUE: usize = 4;
+/// Chunk buffers in all: the queue, the reader's, and the writers' in flight and queued.
+const POOL: usize = QUEUE + 2 + 2 * WRITERS;
+
+/// The error for a helper thread that vanished (it can only have panicked).
+fn stopped(what: &str) -> CopyError {
+    CopyError::Read {
+        image: String::new(),
+        offset: 0,
+        source: std::io::Error::other(format!("{what} stopped unexpectedly")),
+    }
+}
+
 /// The writing side of one copy.
 struct Writer<'a, 's> {
     plan: &'a Plan,
+    /// The image's name, for messages.
+    image: String,
+    /// Check ranges against their bmap checksums.
+    verify: bool,
+    /// Read everything back at the end (so ranges without a bmap checksum get a digest).
+    readback: bool,
+    /// The hash of the range being received, when it is checked or digested.
+    hasher: Option<Hasher>,
     target: &'a mut Target,
     reporter: &'a mut Reporter<'s>,
     /// Bytes at the start of the image kept back until the end (0 for files).
@@ -92,6 +122,10 @@ struct Writer<'a, 's> {
     digests: Vec<Option<Digest>>,
     /// Ranges whose checksum matched while streaming.
     verified: usize,
+    /// Image bytes kept in `held` so far (they count as done).
+    held_bytes: u64,
+    /// The last byte count reported for the writing phase.
+    reported: u64,
 }
 
 impl Writer<'_, '_> {
@@ -116,91 +150,178 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
-    /// Runs the reader thread and writes what it sends until it is done or fails.
+    /// Runs the reader thread and the writer pool, and dispatches what the reader sends until
+    /// it is done or something fails.
     fn stream(
         &mut self,
         source: &mut dyn ImageSource,
-        options: &CopyOptions,
         cancel: &CancelToken,
     ) -> Result<(), CopyError> {
         self.reporter
             .phase(Phase::Writing, Some(self.plan.mapped_bytes()));
-        let checks = Checks {
-            verify: options.verify_checksums,
-            digest_unchecked: options.verify_readback,
-        };
-        let (tx, rx) = sync_channel(POOL - 2);
-        let (pool_tx, pool_rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE);
+        let (buffers_tx, buffers_rx) = channel();
         for _ in 0..POOL {
             // The receiver lives in this function: the send cannot fail.
-            let _ = pool_tx.send(AlignedBuf::new(CHUNK));
+            let _ = buffers_tx.send(AlignedBuf::new(CHUNK));
         }
-        let target_name = self.target.path().display().to_string();
+        let (jobs_tx, jobs_rx) = sync_channel(WRITERS);
+        let jobs_rx = Mutex::new(jobs_rx);
+        let shared_writer = self.target.shared_writer()?;
+        let outcome = Outcome::default();
         let plan = self.plan;
         thread::scope(|scope| {
-            let (checks, target_name) = (&checks, target_name.as_str());
-            scope.spawn(move || {
-                reader::run(plan, source, checks, &tx, &pool_rx, cancel, target_name);
-            });
-            // `rx` and `pool_tx` are dropped when this returns, which unblocks the reader.
-            self.receive(rx, pool_tx)
-        })
+            scope.spawn(move || reader::run(plan, source, &tx, &buffers_rx, cancel));
+            for _ in 0..WRITERS {
+                let (jobs, writer, outcome) = (&jobs_rx, &shared_writer, &outcome);
+                let buffers = buffers_tx.clone();
+                scope.spawn(move || pool::worker(jobs, writer, outcome, &buffers, cancel));
+            }
+            // Dropping `rx`, `buffers_tx` and `jobs_tx` on return ends the reader and the
+            // writers; the scope then waits for them.
+            self.receive(rx, buffers_tx, jobs_tx, &outcome)
+        })?;
+        if let Some(failure) = outcome.take_failure() {
+            return Err(failure.into());
+        }
+        if self.reporter.cancelled() {
+            return Err(self.cancelled());
+        }
+        self.report(&outcome);
+        Ok(())
     }
 
-    fn receive(&mut self, rx: Receiver<Msg>, pool: Sender<AlignedBuf>) -> Result<(), CopyError> {
-        let mut done = 0u64;
+    fn receive(
+        &mut self,
+        rx: Receiver<Msg>,
+        buffers: Sender<AlignedBuf>,
+        jobs: SyncSender<Job>,
+        outcome: &Outcome,
+    ) -> Result<(), CopyError> {
         loop {
-            let msg = rx.recv().unwrap_or_else(|_| {
-                Msg::Failed(CopyError::Read {
-                    image: String::new(),
-                    offset: done,
-                    source: std::io::Error::other("the reader thread stopped unexpectedly"),
-                })
-            });
+            let msg = rx
+                .recv()
+                .unwrap_or_else(|_| Msg::Failed(stopped("the reader thread")));
             if self.reporter.cancelled() {
                 return Err(self.cancelled());
             }
+            if let Some(failure) = outcome.take_failure() {
+                return Err(failure.into());
+            }
             match msg {
-                Msg::Data { offset, len, buf } => {
-                    self.write(offset, &buf[..len])?;
-                    done += len as u64;
-                    self.reporter.progress(Phase::Writing, done);
-                    // The reader may have stopped; then the buffer is simply freed.
-                    let _ = pool.send(buf);
+                Msg::Data {
+                    index,
+                    offset,
+                    len,
+                    buf,
+                } => {
+                    self.hash(index, &buf[..len]);
+                    self.dispatch(offset, buf, len, &buffers, &jobs, outcome)?;
+                    self.report(outcome);
                 }
-                Msg::Verified { index } => {
-                    self.verified += 1;
-                    if let Some(RangeLabel::Blocks { first, last }) =
-                        self.plan.ranges.get(index).map(|r| r.label)
-                    {
-                        let event = Event::RangeVerified { index, first, last };
-                        self.reporter.emit(event);
-                    }
-                }
-                Msg::Digest { index, digest } => {
-                    if let Some(slot) = self.digests.get_mut(index) {
-                        *slot = Some(digest);
-                    }
-                }
+                Msg::RangeEnd { index } => self.range_end(index)?,
                 Msg::Failed(e) => return Err(e),
                 Msg::Done => return Ok(()),
             }
         }
     }
 
-    /// Writes image bytes at `offset`, keeping the part below `hold` for the end.
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), CopyError> {
+    /// Feeds range `index`'s bytes to its hasher, starting one at the range's first chunk if
+    /// the range is checked (bmap checksum, verification on) or digested (for read-back).
+    fn hash(&mut self, index: usize, data: &[u8]) {
+        let Some(range) = self.plan.ranges.get(index) else {
+            return;
+        };
+        if self.hasher.is_none() {
+            self.hasher = match (&range.expected, self.verify, self.readback) {
+                (Some(_), true, _) => Some(self.plan.kind.hasher()),
+                (None, _, true) => Some(ChecksumType::Sha256.hasher()),
+                _ => None,
+            };
+        }
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(data);
+        }
+    }
+
+    /// Range `index` is complete: compare it with the bmap, or keep its digest for read-back.
+    fn range_end(&mut self, index: usize) -> Result<(), CopyError> {
+        let (Some(hasher), Some(range)) = (self.hasher.take(), self.plan.ranges.get(index)) else {
+            return Ok(());
+        };
+        let digest = hasher.finish();
+        match &range.expected {
+            Some(expected) if &digest != expected => Err(CopyError::Checksum {
+                range: range.label,
+                calculated: digest,
+                expected: expected.clone(),
+                image: self.image.clone(),
+                target: self.target.path().display().to_string(),
+            }),
+            Some(_) => {
+                self.verified += 1;
+                if let RangeLabel::Blocks { first, last } = range.label {
+                    self.reporter
+                        .emit(Event::RangeVerified { index, first, last });
+                }
+                Ok(())
+            }
+            None => {
+                if let Some(slot) = self.digests.get_mut(index) {
+                    *slot = Some(digest);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Keeps the part of `buf[..len]` below `hold` for the end and hands the rest to the pool
+    /// (or writes it here, if it needs a read-modify-write).
+    fn dispatch(
+        &mut self,
+        offset: u64,
+        buf: AlignedBuf,
+        len: usize,
+        buffers: &Sender<AlignedBuf>,
+        jobs: &SyncSender<Job>,
+        outcome: &Outcome,
+    ) -> Result<(), CopyError> {
         let below = usize::try_from(offset).map_or(0, |o| self.hold.saturating_sub(o));
-        let split = below.min(data.len());
+        let split = below.min(len);
         if split > 0 {
             let at = usize::try_from(offset).unwrap_or(0);
-            self.held[at..at + split].copy_from_slice(&data[..split]);
+            self.held[at..at + split].copy_from_slice(&buf[..split]);
+            self.held_bytes += split as u64;
         }
-        if split < data.len() {
-            self.target
-                .write_at(offset + split as u64, &data[split..])?;
+        let start = offset + split as u64;
+        let data = &buf[split..len];
+        if data.is_empty() {
+            // The reader may have stopped; then the buffer is simply freed.
+            let _ = buffers.send(buf);
+        } else if self.target.is_plain_write(start, data) {
+            self.target.count_written(data.len() as u64)?;
+            let job = Job {
+                offset: start,
+                buf,
+                from: split,
+                to: len,
+            };
+            jobs.send(job).map_err(|_| stopped("the writer threads"))?;
+        } else {
+            self.target.write_at(start, data)?;
+            outcome.add_written(data.len() as u64);
+            let _ = buffers.send(buf);
         }
         Ok(())
+    }
+
+    /// Reports the bytes done (held back or written) if they grew.
+    fn report(&mut self, outcome: &Outcome) {
+        let done = self.held_bytes + outcome.written();
+        if done > self.reported {
+            self.reported = done;
+            self.reporter.progress(Phase::Writing, done);
+        }
     }
 
     /// Reads every range back and compares its digest with the bmap's (or the one computed

@@ -1,0 +1,90 @@
+//! A bounded pool of writer threads, so several plain writes are in flight at once.
+//!
+//! One direct write at a time leaves a drive idle between requests; an image with thousands of
+//! small ranges then runs at the speed of request latency, not of the drive. Ranges never
+//! overlap, so their writes may complete in any order; everything is joined before the sync
+//! that ends the writing phase. Read-modify-writes of partial sectors stay on the calling
+//! thread: a plain write never touches a sector that one of them touches.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+
+use crate::progress::CancelToken;
+use crate::target::{AlignedBuf, SharedWriter, TargetError};
+
+/// Writer threads: enough to keep a USB or SD controller's queue busy, few enough that
+/// the buffers in flight stay small.
+pub(super) const WRITERS: usize = 4;
+
+/// A write handed to the pool: `buf[from..to]` goes to `offset`.
+pub(super) struct Job {
+    pub offset: u64,
+    pub buf: AlignedBuf,
+    pub from: usize,
+    pub to: usize,
+}
+
+/// What the pool reports back: bytes written, and the first failure.
+#[derive(Debug, Default)]
+pub(super) struct Outcome {
+    written: AtomicU64,
+    failed: AtomicBool,
+    failure: Mutex<Option<TargetError>>,
+}
+
+impl Outcome {
+    /// Bytes written so far.
+    pub(super) fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Counts bytes written outside the pool (on the calling thread).
+    pub(super) fn add_written(&self, bytes: u64) {
+        self.written.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The first failure, once.
+    pub(super) fn take_failure(&self) -> Option<TargetError> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.failure.lock().ok().and_then(|mut f| f.take())
+    }
+
+    fn fail(&self, error: TargetError) {
+        if let Ok(mut failure) = self.failure.lock()
+            && failure.is_none()
+            && !self.failed.load(Ordering::Acquire)
+        {
+            *failure = Some(error);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+}
+
+/// One writer thread: takes jobs until the sender is dropped, writes them unless the copy
+/// failed or was cancelled, and returns each buffer to the reader's pool.
+pub(super) fn worker(
+    jobs: &Mutex<Receiver<Job>>,
+    writer: &SharedWriter,
+    outcome: &Outcome,
+    buffers: &Sender<AlignedBuf>,
+    cancel: &CancelToken,
+) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        if !cancel.is_cancelled() && !outcome.failed.load(Ordering::Acquire) {
+            match writer.write_at(job.offset, &job.buf[job.from..job.to]) {
+                Ok(()) => outcome.add_written((job.to - job.from) as u64),
+                Err(e) => outcome.fail(e),
+            }
+        }
+        // The reader may be gone; then the buffer is simply freed.
+        let _ = buffers.send(job.buf);
+    }
+}
