@@ -207,15 +207,21 @@ pub(super) fn load_bmap(path: &Path, signatures: Signatures, out: &Output) -> an
 /// bmaptool's opening lines about a bmap.
 pub(super) fn describe(bmap: &Bmap, out: &Output) {
     out.info(format_args!("block map format version {}", bmap.version()));
-    out.info(format_args!(
-        "{} blocks of size {} ({}), mapped {} blocks ({} or {:.1}%)",
+    out.info(blocks_summary(bmap));
+}
+
+/// "201 blocks of size 4096 (802.5 KiB), mapped 117 blocks (468.0 KiB or 58.2%)", as bmaptool
+/// says it.
+pub(super) fn blocks_summary(bmap: &Bmap) -> String {
+    let (mapped_bytes, mapped_percent) = bmap.mapped_summary();
+    format!(
+        "{} blocks of size {} ({}), mapped {} blocks ({} or {mapped_percent:.1}%)",
         bmap.blocks_count(),
         bmap.block_size(),
         human(bmap.image_size()),
         bmap.mapped_blocks_count(),
-        human(bmap.mapped_summary().0),
-        bmap.mapped_summary().1
-    ));
+        human(mapped_bytes),
+    )
 }
 
 /// Ctrl-C (or SIGTERM) cancels the copy at the next chunk; a second one exits at once.

@@ -7,9 +7,8 @@ use anyhow::Context;
 use blockprint::create::{self, CreateOptions};
 use blockprint::mapping::Method;
 use blockprint::progress::CancelToken;
-use blockprint::size::human;
 
-use super::copy::install_interrupt_handler;
+use super::copy::{blocks_summary, install_interrupt_handler};
 use super::progress::TerminalProgress;
 use super::{CreateArgs, Output};
 
@@ -41,14 +40,9 @@ pub(super) fn run(args: &CreateArgs, out: &Output) -> anyhow::Result<()> {
             .context("cannot write the bmap to standard output")?,
     }
     out.info(format_args!(
-        "created bmap of '{}': {} blocks of size {} ({}), mapped {} blocks ({} or {:.1}%)",
+        "created bmap of '{}': {}",
         args.image.display(),
-        bmap.blocks_count(),
-        bmap.block_size(),
-        human(bmap.image_size()),
-        bmap.mapped_blocks_count(),
-        human(bmap.mapped_summary().0),
-        bmap.mapped_summary().1
+        blocks_summary(bmap)
     ));
     Ok(())
 }

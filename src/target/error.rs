@@ -1,0 +1,87 @@
+//! Why a target cannot be used or written; every variant names the path.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::size::human;
+
+/// Why a target cannot be used or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// A `/dev/` path that does not exist.
+    #[error("'{}' does not exist; check the device name (`lsblk` lists drives)", .path.display())]
+    NoSuchDevice {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Neither a block device, a regular file nor a null sink.
+    #[error("'{}' is {what}; the destination must be a block device or a regular file", .path.display())]
+    Unsupported {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// `--removable-device` and the device is not removable.
+    #[error("'{}' is not a removable device ({reason}); leave out --removable-device to write to it anyway", .path.display())]
+    NotRemovable {
+        /// The device.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// Mounted, swap, or with LVM/LUKS/md on it.
+    #[error("device '{}' is in use: {uses}; unmount or stop it first", .path.display())]
+    InUse {
+        /// The device.
+        path: PathBuf,
+        /// Every use found, joined.
+        uses: String,
+    },
+    /// The device holds the image or bmap being read.
+    #[error("device '{}' holds '{}', which is being read; write to another device", .path.display(), .file.display())]
+    HoldsSource {
+        /// The device.
+        path: PathBuf,
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// The destination file is the image or bmap itself.
+    #[error("'{}' is the same file as '{}'; choose another destination", .path.display(), .file.display())]
+    SameFile {
+        /// The destination.
+        path: PathBuf,
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// `O_EXCL` refused: something holds the device that sysfs does not show.
+    #[error("device '{}' is busy: another program holds it (a mount in another namespace, or another writer); close it and try again", .path.display())]
+    Busy {
+        /// The device.
+        path: PathBuf,
+    },
+    /// The image does not fit.
+    #[error("the image needs {} ({needed} bytes) but '{}' holds only {} ({capacity} bytes); use a larger device", human(*.needed), .path.display(), human(*.capacity))]
+    TooSmall {
+        /// The device.
+        path: PathBuf,
+        /// Its capacity.
+        capacity: u64,
+        /// The image size.
+        needed: u64,
+    },
+    /// Any other I/O failure, with the operation and offset.
+    #[error("cannot {op} '{}'{}", .path.display(), .offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
+    Io {
+        /// What was being done ("open", "write", "read", "sync").
+        op: &'static str,
+        /// The destination.
+        path: PathBuf,
+        /// Byte offset, for reads and writes.
+        offset: Option<u64>,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
