@@ -163,6 +163,12 @@ pub enum CopyError {
     /// The target failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// A helper thread of the copy stopped without a word: a bug.
+    #[error("internal error: {thread} stopped unexpectedly; please report this")]
+    ThreadFailed {
+        /// Which thread.
+        thread: &'static str,
+    },
     /// Stopped by the cancel token or the progress sink.
     #[error("cancelled; '{target}' was partly written and must be rewritten before use")]
     Cancelled {

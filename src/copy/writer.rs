@@ -42,6 +42,11 @@ pub(super) fn run(
     } else {
         0
     };
+    let digest_slots = if options.verify_readback {
+        plan.ranges.len()
+    } else {
+        0
+    };
     let mut writer = Writer {
         plan,
         image: source.name().to_owned(),
@@ -52,14 +57,7 @@ pub(super) fn run(
         reporter: &mut reporter,
         hold: usize::try_from(hold).unwrap_or(0),
         held: AlignedBuf::new(usize::try_from(hold).unwrap_or(0)),
-        digests: vec![
-            None;
-            if options.verify_readback {
-                plan.ranges.len()
-            } else {
-                0
-            }
-        ],
+        digests: vec![None; digest_slots],
         verified: 0,
         held_bytes: 0,
         reported: 0,
@@ -93,12 +91,8 @@ const QUEUE: usize = 4;
 const POOL: usize = QUEUE + 2 + 2 * WRITERS;
 
 /// The error for a helper thread that vanished (it can only have panicked).
-fn stopped(what: &str) -> CopyError {
-    CopyError::Read {
-        image: String::new(),
-        offset: 0,
-        source: std::io::Error::other(format!("{what} stopped unexpectedly")),
-    }
+fn stopped(thread: &'static str) -> CopyError {
+    CopyError::ThreadFailed { thread }
 }
 
 /// The writing side of one copy.
