@@ -423,3 +423,54 @@ fn huge_files_are_refused_before_parsing() {
     assert!(err.to_string().contains("is larger than"), "{err}");
     assert!(err.to_string().contains("huge.bmap"), "{err}");
 }
+
+#[test]
+fn mutated_vectors_never_panic() {
+    use crate::support::random_bytes;
+    let names = [
+        "test.image.bmap.v1.2",
+        "test.image.bmap.v1.3",
+        "test.image.bmap.v2.0",
+        "partial.img.bmap",
+    ];
+    let interesting: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"-",
+        b"&",
+        b"0",
+        b"9999999999999999999999",
+        b" ",
+        b"\"",
+        b"</Range>",
+        b"<Range>",
+    ];
+    for (n, name) in names.iter().enumerate() {
+        let original = std::fs::read(vectors().join(name)).unwrap();
+        let noise = random_bytes(100 + n as u64, 3 * 4000);
+        for round in 0..1500 {
+            let pick = |k: usize| {
+                usize::from(noise[round * 3 + k])
+                    | usize::from(noise[(round * 3 + k + 1) % noise.len()]) << 8
+            };
+            let mut bytes = original.clone();
+            let at = pick(0) % bytes.len();
+            match round % 4 {
+                0 => bytes[at] = noise[round * 3 + 2],
+                1 => bytes.truncate(at),
+                2 => {
+                    let insert = interesting[pick(1) % interesting.len()];
+                    bytes.splice(at..at, insert.iter().copied());
+                }
+                _ => {
+                    let end = (at + pick(1) % 64).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+            }
+            // Ok or a clear error: anything but a panic (which fails the test).
+            if let Err(e) = Bmap::from_bytes(&bytes, Path::new("mutated.bmap")) {
+                assert!(e.to_string().starts_with("bmap file 'mutated.bmap'"));
+            }
+        }
+    }
+}
