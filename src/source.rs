@@ -1,12 +1,36 @@
-//! Where image bytes come from.
+//! Where image bytes come from: local files, standard input, HTTP(S) and ssh, raw or
+//! compressed or archived, recognised by their content.
+//!
+//! ```text
+//!  transport                      container / decoder (by magic bytes, nested)     source
+//!  ─────────                      ────────────────────────────────────────────     ──────
+//!  local file ─┐ random access    raw ──────────────────────────────────────────► FileSource / RangedSource
+//!  http + Range┘ (RandomAccess)   zip: central directory → member → decoder ─┐    (seek, or fetch only
+//!                                 tar: header index → member (a slice) ──────┤     the mapped ranges)
+//!                                 xz: size from the index → decoder ─────────┤
+//!  stdin ─────┐ stream            gz xz bz2 zst lz4 lzo → decoder ───────────┼──► StreamSource
+//!  ssh ───────┤ (Read)            zip / tar: local headers in order ─────────┘    (skip = decode and
+//!  http, no Range┘                                                                 discard)
+//! ```
 //!
 //! The copy engine reads an image strictly forward: it skips to the start of each mapped range
 //! and reads the range. [`ImageSource`] is that contract, so a local file (which can really
 //! seek), a decompressor or a network stream (which read and discard to skip) are alike to it.
+//! The extension of a name never decides the format; it only feeds bmap discovery.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+mod detect;
+mod file;
+mod member;
+mod random;
+mod stream;
+
+use std::io::{self, Read};
+use std::path::Path;
+
+pub use detect::Format;
+pub use file::FileSource;
+pub use random::{LocalFile, RandomAccess, Slice};
+pub use stream::StreamSource;
 
 /// A forward-only stream of image bytes.
 pub trait ImageSource: Read + Send {
@@ -23,6 +47,13 @@ pub trait ImageSource: Read + Send {
     /// backwards is an error. Reaching the end of the data first is [`io::ErrorKind::UnexpectedEof`].
     fn skip_to(&mut self, offset: u64) -> io::Result<()>;
 
+    /// Announces the byte spans (ascending, disjoint) that will be read, before any is. A
+    /// source that fetches over a network uses it to request only those (coalescing near
+    /// ones); others ignore it.
+    fn plan(&mut self, spans: &[(u64, u64)]) {
+        let _ = spans;
+    }
+
     /// The local file behind the source, if it is one, so the engine can refuse to overwrite
     /// the device that holds it.
     fn local_path(&self) -> Option<&Path> {
@@ -30,117 +61,70 @@ pub trait ImageSource: Read + Send {
     }
 }
 
-/// An uncompressed image in a local file.
-#[derive(Debug)]
-pub struct FileSource {
-    file: File,
-    path: PathBuf,
-    name: String,
-    size: u64,
-    position: u64,
-}
-
-impl FileSource {
-    /// Opens a regular file (or a block device, whose size is its capacity).
-    pub fn open(path: &Path) -> io::Result<Self> {
-        use std::os::unix::fs::FileTypeExt;
-        let mut file = File::open(path)?;
-        let kind = file.metadata()?.file_type();
-        if !kind.is_file() && !kind.is_block_device() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "it is neither a regular file nor a block device",
-            ));
-        }
-        let size = file.seek(SeekFrom::End(0))?;
-        file.seek(SeekFrom::Start(0))?;
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: advisory only.
-            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
-        }
-        Ok(Self {
-            file,
-            path: path.to_path_buf(),
-            name: path.display().to_string(),
-            size,
-            position: 0,
-        })
-    }
-}
-
-impl Read for FileSource {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
-        self.position += n as u64;
-        Ok(n)
-    }
-}
-
-impl ImageSource for FileSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn size(&self) -> Option<u64> {
-        Some(self.size)
-    }
-
-    fn position(&self) -> u64 {
-        self.position
-    }
-
-    fn skip_to(&mut self, offset: u64) -> io::Result<()> {
-        if offset < self.position {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot seek backwards from {} to {offset}", self.position),
-            ));
-        }
-        if offset > self.size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "offset {offset} is past the end of the image ({} bytes)",
-                    self.size
-                ),
-            ));
-        }
-        if offset != self.position {
-            self.file.seek(SeekFrom::Start(offset))?;
-            self.position = offset;
-        }
-        Ok(())
-    }
-
-    fn local_path(&self) -> Option<&Path> {
-        Some(&self.path)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn skips_forward_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("img");
-        std::fs::write(&path, b"0123456789").expect("write");
-        let mut src = FileSource::open(&path).expect("open");
-        assert_eq!(src.size(), Some(10));
-        src.skip_to(4).expect("forward");
-        let mut two = [0u8; 2];
-        src.read_exact(&mut two).expect("read");
-        assert_eq!(&two, b"45");
-        assert_eq!(src.position(), 6);
-        assert_eq!(
-            src.skip_to(2).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
-        assert_eq!(
-            src.skip_to(11).unwrap_err().kind(),
-            io::ErrorKind::UnexpectedEof
-        );
-    }
+/// Why an image cannot be opened. Errors while streaming surface from [`Read::read`] as
+/// [`io::Error`]s whose message names the format and the offset reached.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The image (or a part of it) cannot be read.
+    #[error("cannot open image '{name}'")]
+    Open {
+        /// The image.
+        name: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A container or compressed stream is malformed where it is opened.
+    #[error("{format} image '{name}' is damaged: {message}")]
+    Damaged {
+        /// The image.
+        name: String,
+        /// The format being read.
+        format: Format,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// A feature of a format that is not supported (encrypted zip, an unknown method).
+    #[error("{format} image '{name}': {what} is not supported")]
+    Unsupported {
+        /// The image.
+        name: String,
+        /// The format being read.
+        format: Format,
+        /// What is not supported.
+        what: String,
+    },
+    /// An archive without a member that looks like a disk image.
+    #[error(
+        "{format} archive '{name}' has no disk image member (it holds {members}); extract the image and write that"
+    )]
+    NoImageMember {
+        /// The archive.
+        name: String,
+        /// Zip or tar.
+        format: Format,
+        /// Its members, quoted and joined.
+        members: String,
+    },
+    /// An archive with several members that could be the image.
+    #[error(
+        "{format} archive '{name}' holds several disk images ({members}); extract the one to write and write that"
+    )]
+    AmbiguousMember {
+        /// The archive.
+        name: String,
+        /// Zip or tar.
+        format: Format,
+        /// The candidates, quoted and joined.
+        members: String,
+    },
+    /// Containers nested deeper than makes sense (a zip bomb of wrappers).
+    #[error("image '{name}' is wrapped in more than {depth} layers of compression or archives")]
+    TooDeep {
+        /// The image.
+        name: String,
+        /// The limit.
+        depth: usize,
+    },
 }
