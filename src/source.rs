@@ -20,7 +20,9 @@
 
 mod detect;
 mod file;
+pub mod http;
 mod member;
+mod netrc;
 mod random;
 mod stream;
 
