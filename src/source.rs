@@ -24,6 +24,7 @@ pub mod http;
 mod member;
 mod netrc;
 mod random;
+mod ranged;
 mod stream;
 
 use std::io::{self, Read};
@@ -32,6 +33,7 @@ use std::path::Path;
 pub use detect::Format;
 pub use file::FileSource;
 pub use random::{LocalFile, RandomAccess, Slice};
+pub use ranged::RangedSource;
 pub use stream::StreamSource;
 
 /// A forward-only stream of image bytes.
