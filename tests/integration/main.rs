@@ -7,6 +7,8 @@ mod bmap_format;
 mod copy_device;
 mod copy_file;
 mod create;
+mod http;
 mod interop;
+mod nginx;
 mod signatures;
 mod support;
