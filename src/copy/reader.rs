@@ -51,6 +51,9 @@ fn read_all(
     cancel: &CancelToken,
 ) -> Result<(), CopyError> {
     let name = source.name().to_owned();
+    // A network source requests only these spans (merging near ones); others ignore it.
+    let spans: Vec<(u64, u64)> = plan.ranges.iter().map(|r| (r.start, r.end)).collect();
+    source.plan(&spans);
     for (index, range) in plan.ranges.iter().enumerate() {
         let eof = |offset| CopyError::Truncated {
             image: name.clone(),
