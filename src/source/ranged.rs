@@ -25,7 +25,7 @@ use super::{ImageSource, RandomAccess};
 /// 5 ms, well under one round trip, so merging smaller gaps saves time; and since a
 /// filesystem's data usually sits in runs much longer than 64 KiB, the bytes thrown away stay
 /// a small fraction of those kept (the tests check it stays under 15 % for a sparse image).
-pub const MERGE_GAP: u64 = 64 << 10;
+const MERGE_GAP: u64 = 64 << 10;
 
 /// Bytes thrown away per read while skipping inside a window.
 const DISCARD: usize = 64 << 10;

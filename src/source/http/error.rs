@@ -180,7 +180,7 @@ impl HttpError {
         let url = redact(url);
         match status.as_u16() {
             code @ (404 | 410) => HttpError::NotFound { url, status: code },
-            code @ (401 | 403 | 407) => HttpError::Denied {
+            code @ (401 | 403) => HttpError::Denied {
                 url,
                 status: code,
                 credentials_sent,
