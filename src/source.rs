@@ -31,6 +31,11 @@ mod testing;
     not(test),
     expect(dead_code, reason = "not yet called by the format dispatcher")
 )]
+mod lzop;
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "not yet called by the format dispatcher")
+)]
 mod tar;
 #[cfg_attr(
     not(test),
