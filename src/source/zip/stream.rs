@@ -198,8 +198,15 @@ fn read_local(input: &mut Input, name: &str) -> Result<Local, SourceError> {
     let member = String::from_utf8_lossy(&variable[..name_len]).into_owned();
     let extra = &variable[name_len..];
     let mut widen = Widen::new(extra);
+    let flags = le16(&fixed, 6);
     let uncompressed = widen.field(le32(&fixed, 22));
     let compressed = widen.field(le32(&fixed, 18));
+    // With a data descriptor the header's sizes are placeholders, whatever they say.
+    let (uncompressed, compressed) = if flags & FLAG_DESCRIPTOR != 0 {
+        (Some(0), Some(0))
+    } else {
+        (uncompressed, compressed)
+    };
     let (Some(uncompressed), Some(compressed)) = (uncompressed, compressed) else {
         return Err(damaged(
             name,
@@ -208,7 +215,7 @@ fn read_local(input: &mut Input, name: &str) -> Result<Local, SourceError> {
     };
     Ok(Local {
         name: member,
-        flags: le16(&fixed, 6),
+        flags,
         method: le16(&fixed, 8),
         crc: le32(&fixed, 14),
         compressed,

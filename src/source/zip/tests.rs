@@ -522,3 +522,18 @@ fn crc_in_a_data_descriptor_is_checked() {
         );
     }
 }
+
+#[test]
+fn data_in_front_of_the_archive_shifts_its_offsets() {
+    // A self-extractor: a program stub, then a zip whose offsets count from its own start.
+    let img = image(20_000);
+    let zip = build(&[
+        Spec::new("a.txt", 8, b"text"),
+        Spec::new("disk.img", 8, &img),
+    ]);
+    let prefixed = [vec![0x7F; 3000], zip].concat();
+    let member = random(&prefixed).expect("random");
+    assert!(read_all(member.reader).expect("read") == img);
+    let text = error_text(stream(&prefixed));
+    assert!(text.contains("no zip record at offset 0"), "{text}");
+}
