@@ -1,0 +1,177 @@
+//! Helpers for the source tests: an in-memory [`RandomAccess`], archives made by the real
+//! tools, image-like data, and deterministic corruption for the never-panics tests.
+
+use std::io::{self, Cursor, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use super::RandomAccess;
+
+/// An archive held in memory.
+pub(crate) struct MemStore {
+    name: String,
+    data: Arc<[u8]>,
+}
+
+impl MemStore {
+    pub(crate) fn shared(name: &str, data: &[u8]) -> Arc<dyn RandomAccess> {
+        Arc::new(Self {
+            name: name.to_owned(),
+            data: data.into(),
+        })
+    }
+}
+
+impl RandomAccess for MemStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        match start
+            .checked_add(buf.len())
+            .and_then(|end| self.data.get(start..end))
+        {
+            Some(bytes) => {
+                buf.copy_from_slice(bytes);
+                Ok(())
+            }
+            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "past the end")),
+        }
+    }
+
+    fn stream(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
+        let end = usize::try_from(offset.saturating_add(len))
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
+        Ok(Box::new(Cursor::new(
+            self.data[start..end.max(start)].to_vec(),
+        )))
+    }
+}
+
+/// Runs a shell script in `dir`; a missing tool or a failure fails the test, with its output.
+pub(crate) fn shell(dir: &Path, script: &str) -> Vec<u8> {
+    let output = Command::new("sh")
+        .args(["-ec", script])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    assert!(
+        output.status.success(),
+        "`{script}` failed ({}); the tests need zip, unzip, tar, lzop, gzip and python3 \
+         (apt-get install zip unzip lzop): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Writes `data` to `dir/name`.
+pub(crate) fn put(dir: &Path, name: &str, data: &[u8]) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, data).expect("write test file");
+}
+
+pub(crate) fn get(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).expect("read test output")
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for incompressible data.
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Something like a disk image: runs of zeros, text and noise, so it compresses but not to
+/// nothing.
+pub(crate) fn image(len: usize) -> Vec<u8> {
+    let chunk = noise(4096, 7);
+    let mut data = Vec::with_capacity(len);
+    let mut i = 0u64;
+    while data.len() < len {
+        match i % 4 {
+            0 => data.extend_from_slice(&[0; 8192]),
+            1 => data.extend_from_slice(format!("block {i} of the image\n").repeat(64).as_bytes()),
+            _ => data.extend_from_slice(&chunk[..(i as usize * 97) % 4096]),
+        }
+        i += 1;
+    }
+    data.truncate(len);
+    data
+}
+
+/// `count` damaged copies of `data`: bytes changed (mostly near the start and end, where the
+/// headers and directories are) and truncations.
+pub(crate) fn mutants(data: &[u8], count: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count).map(move |i| {
+        let mut copy = data.to_vec();
+        let len = copy.len().max(1);
+        let pick = |r: u64| -> usize {
+            let r = r as usize;
+            match r % 3 {
+                0 => r / 3 % len.min(1024),
+                1 => len - 1 - (r / 3 % len.min(1024)),
+                _ => r / 3 % len,
+            }
+        };
+        match i % 5 {
+            0 => copy.truncate(next() as usize % len),
+            1 => {
+                let at = pick(next());
+                if let Some(b) = copy.get_mut(at) {
+                    *b ^= 1 << (next() % 8);
+                }
+            }
+            2 => {
+                let at = pick(next());
+                if let Some(b) = copy.get_mut(at) {
+                    *b = if next() % 2 == 0 { 0 } else { 0xFF };
+                }
+            }
+            _ => {
+                for _ in 0..1 + next() % 4 {
+                    let at = pick(next());
+                    if let Some(b) = copy.get_mut(at) {
+                        *b = next() as u8;
+                    }
+                }
+            }
+        }
+        copy
+    })
+}
+
+/// Reads to the end, returning the bytes or the error.
+pub(crate) fn read_all(mut reader: impl Read) -> io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    reader.read_to_end(&mut data)?;
+    Ok(data)
+}

@@ -1,0 +1,436 @@
+//! Reading a zip archive forward, from its first local header, for archives that cannot seek
+//! (standard input, ssh, HTTP without Range).
+//!
+//! Each local header says how long its member's data is, except when the archive was written
+//! to a stream itself: then the sizes and CRC-32 follow the data in a data descriptor, and the
+//! only way to find the end of the data is to decode it. Stored data has no end marker, so such
+//! a member cannot be passed over.
+
+use std::io::{self, BufRead, Read, Take};
+
+use flate2::Crc;
+
+use super::decode::{Checked, Decoder, Finish, Label, check_crc};
+use super::{
+    CENTRAL_SIG, DESCRIPTOR_SIG, EOCD_SIG, EOCD64_SIG, FLAG_DESCRIPTOR, FLAG_ENCRYPTED, LOCAL_LEN,
+    LOCAL_SIG, MAX_ENTRIES, Method, Widen, damaged, le16, le32, le64, read_failed, unsupported,
+};
+use crate::source::member::{self, Member};
+use crate::source::{Format, SourceError};
+
+/// The digital signature record that may end a central directory.
+const DIGITAL_SIGNATURE_SIG: u32 = 0x0505_4b50;
+
+/// Bytes of look-ahead buffered from the stream.
+const BUFFER: usize = 256 * 1024;
+
+/// A stream with a look-ahead buffer that counts what it has handed on, so errors can say
+/// where they are and a data descriptor can be compared with the bytes it describes.
+pub(super) struct Input {
+    inner: Box<dyn Read + Send>,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    position: u64,
+}
+
+impl Input {
+    fn new(inner: Box<dyn Read + Send>) -> Self {
+        Self {
+            inner,
+            buf: vec![0; BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            position: 0,
+        }
+    }
+
+    /// A stand-in while a decoder holds the real one; reads nothing and allocates nothing.
+    fn placeholder() -> Self {
+        Self {
+            inner: Box::new(io::empty()),
+            buf: Box::default(),
+            start: 0,
+            end: 0,
+            position: 0,
+        }
+    }
+
+    /// Offset in the stream of the next byte.
+    fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The next `n` bytes without consuming them; fewer only when the stream ends first.
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        let n = n.min(self.buf.len());
+        if self.end - self.start < n {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            while self.end < n {
+                match self.inner.read(&mut self.buf[self.end..]) {
+                    Ok(0) => break,
+                    Ok(k) => self.end += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let available = (self.end - self.start).min(n);
+        Ok(&self.buf[self.start..self.start + available])
+    }
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Input {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = loop {
+                match self.inner.read(&mut self.buf) {
+                    Ok(k) => break k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let amount = amount.min(self.end - self.start);
+        self.start += amount;
+        self.position += amount as u64;
+    }
+}
+
+/// A local file header.
+struct Local {
+    name: String,
+    flags: u16,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    uncompressed: u64,
+    /// A Zip64 extra field is present: a data descriptor then has 64-bit sizes.
+    zip64: bool,
+    /// Offset of the header.
+    at: u64,
+}
+
+impl Local {
+    fn deferred(&self) -> bool {
+        self.flags & FLAG_DESCRIPTOR != 0
+    }
+}
+
+/// Opens the first member named like a disk image of a zip archive read forward.
+pub(crate) fn open_stream(reader: Box<dyn Read + Send>, name: &str) -> Result<Member, SourceError> {
+    let mut input = Input::new(reader);
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let at = input.position();
+        let sig = input
+            .peek(4)
+            .map_err(|e| read_failed(name, e, "a record", at))?;
+        match sig.len() {
+            0 => break,
+            4 => {}
+            _ => {
+                return Err(damaged(
+                    name,
+                    format!("the archive ends in a record at offset {at}"),
+                ));
+            }
+        }
+        match le32(sig, 0) {
+            LOCAL_SIG => {}
+            // The central directory, or what may precede it: no more members.
+            CENTRAL_SIG | EOCD_SIG | EOCD64_SIG | DIGITAL_SIGNATURE_SIG => break,
+            other => {
+                return Err(damaged(
+                    name,
+                    format!("no zip record at offset {at} (found {other:08x})"),
+                ));
+            }
+        }
+        if seen.len() as u64 >= MAX_ENTRIES {
+            return Err(unsupported(
+                name,
+                format!("an archive of more than {MAX_ENTRIES} members"),
+            ));
+        }
+        let local = read_local(&mut input, name)?;
+        if member::looks_like_image(&local.name) {
+            return open_member(input, local, name);
+        }
+        seen.push(local.name.clone());
+        skip(&mut input, &local, name)?;
+    }
+    Err(SourceError::NoImageMember {
+        name: name.to_owned(),
+        format: Format::Zip,
+        members: member::list(seen.iter().map(String::as_str)),
+    })
+}
+
+fn read_local(input: &mut Input, name: &str) -> Result<Local, SourceError> {
+    let at = input.position();
+    let mut fixed = [0; LOCAL_LEN];
+    input
+        .read_exact(&mut fixed)
+        .map_err(|e| read_failed(name, e, "a local header", at))?;
+    let name_len = usize::from(le16(&fixed, 26));
+    let mut variable = vec![0; name_len + usize::from(le16(&fixed, 28))];
+    input
+        .read_exact(&mut variable)
+        .map_err(|e| read_failed(name, e, "a local header", at))?;
+    let member = String::from_utf8_lossy(&variable[..name_len]).into_owned();
+    let extra = &variable[name_len..];
+    let mut widen = Widen::new(extra);
+    let flags = le16(&fixed, 6);
+    let uncompressed = widen.field(le32(&fixed, 22));
+    let compressed = widen.field(le32(&fixed, 18));
+    // With a data descriptor the header's sizes are placeholders, whatever they say.
+    let (uncompressed, compressed) = if flags & FLAG_DESCRIPTOR != 0 {
+        (Some(0), Some(0))
+    } else {
+        (uncompressed, compressed)
+    };
+    let (Some(uncompressed), Some(compressed)) = (uncompressed, compressed) else {
+        return Err(damaged(
+            name,
+            format!("the local header of '{member}' at offset {at} lacks its Zip64 sizes"),
+        ));
+    };
+    Ok(Local {
+        name: member,
+        flags,
+        method: le16(&fixed, 8),
+        crc: le32(&fixed, 14),
+        compressed,
+        uncompressed,
+        zip64: super::zip64_extra(extra).is_some(),
+        at,
+    })
+}
+
+/// The member's method, when it can be read.
+fn method(local: &Local, name: &str) -> Result<Method, SourceError> {
+    Method::from_code(local.method)
+        .map_err(|m| unsupported(name, format!("{m} of member '{}'", local.name)))
+}
+
+/// Passes over a member that is not the image.
+fn skip(input: &mut Input, local: &Local, name: &str) -> Result<(), SourceError> {
+    let start = input.position();
+    if !local.deferred() {
+        let copied = io::copy(&mut input.take(local.compressed), &mut io::sink())
+            .map_err(|e| read_failed(name, e, "member data", input.position()))?;
+        if copied < local.compressed {
+            return Err(damaged(
+                name,
+                format!(
+                    "the archive ends inside member '{}' (header at offset {}) at offset {}",
+                    local.name,
+                    local.at,
+                    input.position()
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let cannot_skip = |why: &str| {
+        unsupported(
+            name,
+            format!(
+                "passing over member '{}' ({why}, its size given only after its data) while \
+                 reading a stream",
+                local.name
+            ),
+        )
+    };
+    if local.flags & FLAG_ENCRYPTED != 0 {
+        return Err(cannot_skip("encrypted"));
+    }
+    let method = method(local, name).map_err(|_| cannot_skip(super::method_name(local.method)))?;
+    if !method.self_terminating() {
+        return Err(cannot_skip("stored"));
+    }
+    // Decoding needs the Input by value; it is handed back once the data ends.
+    let owned = std::mem::replace(input, Input::placeholder());
+    let mut decoder = Decoder::new(method, owned, true).map_err(|source| SourceError::Open {
+        name: name.to_owned(),
+        source,
+    })?;
+    let mut crc = Crc::new();
+    let produced = discard(&mut decoder, &mut crc);
+    *input = decoder.into_source();
+    let produced = produced.map_err(|e| {
+        damaged(
+            name,
+            format!(
+                "member '{}' (header at offset {}) cannot be decoded to find its end: {e}",
+                local.name, local.at
+            ),
+        )
+    })?;
+    let compressed = input.position() - start;
+    match read_descriptor(input, local.zip64, crc.sum(), compressed, produced) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(read_failed(
+            name,
+            e,
+            &format!("the data descriptor of '{}'", local.name),
+            input.position(),
+        )),
+    }
+}
+
+/// Reads a decoder to its end, keeping the CRC-32; returns the byte count.
+fn discard(decoder: &mut impl Read, crc: &mut Crc) -> io::Result<u64> {
+    let mut buf = vec![0; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                crc.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What a data descriptor said of the data before it.
+#[derive(Debug, PartialEq, Eq)]
+enum Descriptor {
+    /// Sizes and CRC-32 agree with the data.
+    Matches,
+    /// The sizes agree, the CRC-32 does not.
+    CrcDiffers(u32),
+    /// No layout of the descriptor gives the data's sizes: it was consumed as the header
+    /// announced it, and nothing can be told from it.
+    Unclear,
+}
+
+/// Reads the data descriptor after a member's data. It may or may not start with its
+/// signature, and its sizes are 64-bit when the local header had a Zip64 field; as writers
+/// differ, every layout is tried against the sizes of the data just read.
+fn read_descriptor(
+    input: &mut Input,
+    zip64: bool,
+    crc: u32,
+    compressed: u64,
+    produced: u64,
+) -> io::Result<Descriptor> {
+    let bytes = input.peek(24)?;
+    let signed = bytes.len() >= 4 && le32(bytes, 0) == DESCRIPTOR_SIG;
+    let starts: &[usize] = if signed { &[4, 0] } else { &[0] };
+    let widths: [bool; 2] = [zip64, !zip64];
+    for &start in starts {
+        for wide in widths {
+            let len = start + if wide { 20 } else { 12 };
+            let Some(fields) = bytes.get(start..len) else {
+                continue;
+            };
+            let (stored_compressed, stored_size) = if wide {
+                (le64(fields, 4), le64(fields, 12))
+            } else {
+                (u64::from(le32(fields, 4)), u64::from(le32(fields, 8)))
+            };
+            let mask = if wide { u64::MAX } else { u64::from(u32::MAX) };
+            if stored_compressed == compressed & mask && stored_size == produced & mask {
+                let stored_crc = le32(fields, 0);
+                input.consume(len);
+                return Ok(if stored_crc == crc {
+                    Descriptor::Matches
+                } else {
+                    Descriptor::CrcDiffers(stored_crc)
+                });
+            }
+        }
+    }
+    let len = usize::from(signed) * 4 + if zip64 { 20 } else { 12 };
+    if bytes.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the data descriptor is cut short",
+        ));
+    }
+    input.consume(len);
+    Ok(Descriptor::Unclear)
+}
+
+/// Opens the member found to be the image.
+fn open_member(input: Input, local: Local, name: &str) -> Result<Member, SourceError> {
+    if local.flags & FLAG_ENCRYPTED != 0 {
+        return Err(unsupported(
+            name,
+            format!("encrypted member '{}'", local.name),
+        ));
+    }
+    let method = method(&local, name)?;
+    let label = Label::new(&local.name, name);
+    let open_failed = |source| SourceError::Open {
+        name: name.to_owned(),
+        source,
+    };
+    if !local.deferred() {
+        let source: Take<Input> = input.take(local.compressed);
+        let decoder = Decoder::new(method, source, false).map_err(open_failed)?;
+        let finish = check_crc(label.clone(), local.crc);
+        let checked = Checked::new(decoder, Some(local.uncompressed), label, finish);
+        return Ok(Member {
+            name: local.name,
+            size: Some(local.uncompressed),
+            reader: Box::new(checked),
+        });
+    }
+    if !method.self_terminating() {
+        return Err(unsupported(
+            name,
+            format!(
+                "reading stored member '{}' from a stream when its size is given only after \
+                 its data",
+                local.name
+            ),
+        ));
+    }
+    let start = input.position();
+    let decoder = Decoder::new(method, input, true).map_err(open_failed)?;
+    let zip64 = local.zip64;
+    let at_end = label.clone();
+    let finish: Finish<Input> = Box::new(move |decoder, crc, produced| {
+        let input = decoder.source();
+        let compressed = input.position() - start;
+        match read_descriptor(input, zip64, crc, compressed, produced) {
+            Ok(Descriptor::CrcDiffers(stored)) => Err(at_end.crc_error(crc, stored)),
+            // A descriptor that does not describe the data leaves the CRC-32 unknown; the
+            // bmap checksums still cover the image.
+            Ok(Descriptor::Matches | Descriptor::Unclear) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(at_end.error(
+                e.kind(),
+                format_args!("is truncated: the archive ends before its data descriptor"),
+            )),
+            Err(e) => Err(e),
+        }
+    });
+    Ok(Member {
+        name: local.name,
+        size: None,
+        reader: Box::new(Checked::new(decoder, None, label, finish)),
+    })
+}
