@@ -38,9 +38,9 @@ use crate::target::{Target, TargetError};
 pub const CHUNK: usize = 4 << 20;
 /// The start of the image written last on block devices, and the size of each wiped end.
 pub const HOLD_BACK: u64 = 1 << 20;
-/// Without a bmap the image is split into ranges of this size, so a read-back mismatch is
+/// Without a bmap the image is split into segments of this size, so a read-back mismatch is
 /// located to within 64 MiB.
-const NOBMAP_RANGE: u64 = 64 << 20;
+const SEGMENT: u64 = 64 << 20;
 
 /// How to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl Default for CopyOptions {
 /// What a finished copy did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyReport {
-    /// Image size in bytes.
+    /// Image size in bytes (for a stream of unknown size, the bytes it turned out to hold).
     pub image_size: u64,
     /// Bytes of the image that were mapped, hence written.
     pub mapped_bytes: u64,
@@ -121,12 +121,6 @@ pub enum CopyError {
     /// An image of zero bytes.
     #[error("image '{image}' is empty; there is nothing to write")]
     EmptyImage {
-        /// The image.
-        image: String,
-    },
-    /// No bmap and no known size.
-    #[error("the size of image '{image}' is unknown, so it cannot be copied without a bmap")]
-    UnknownSize {
         /// The image.
         image: String,
     },
@@ -221,13 +215,16 @@ struct Planned {
     expected: Option<Digest>,
 }
 
-/// The ranges to copy and how they are checked.
+/// What to copy: the ranges of a bmap, or the whole image as a stream whose size may only be
+/// known at its end (then the ranges are 64 MiB segments, found as the data arrives).
 #[derive(Debug)]
 struct Plan {
-    /// Whether the ranges come from a bmap (rather than covering the whole image).
+    /// Whether the ranges come from a bmap.
     from_bmap: bool,
-    image_size: u64,
+    /// The image size, when known before the copy.
+    image_size: Option<u64>,
     kind: ChecksumType,
+    /// The bmap's ranges (empty for a whole-image copy).
     ranges: Vec<Planned>,
 }
 
@@ -251,41 +248,48 @@ impl Plan {
             .collect();
         Self {
             from_bmap: true,
-            image_size: bmap.image_size(),
+            image_size: Some(bmap.image_size()),
             kind: bmap.checksum_type(),
             ranges,
         }
     }
 
-    fn whole(image_size: u64) -> Self {
-        let mut ranges = Vec::new();
-        let mut start = 0;
-        while start < image_size {
-            let end = (start + NOBMAP_RANGE).min(image_size);
-            ranges.push(Planned {
-                start,
-                end,
-                label: RangeLabel::Bytes { start, end },
-                expected: None,
-            });
-            start = end;
-        }
+    fn whole(image_size: Option<u64>) -> Self {
         Self {
             from_bmap: false,
             image_size,
             kind: ChecksumType::Sha256,
-            ranges,
+            ranges: Vec::new(),
         }
     }
 
-    fn mapped_bytes(&self) -> u64 {
-        self.ranges.iter().map(|r| r.end - r.start).sum()
+    /// Bytes the copy will write, when known in advance.
+    fn mapped_bytes(&self) -> Option<u64> {
+        if self.from_bmap {
+            Some(self.ranges.iter().map(|r| r.end - r.start).sum())
+        } else {
+            self.image_size
+        }
+    }
+
+    /// The spans the source will be asked for, for [`ImageSource::plan`].
+    fn spans(&self) -> Vec<(u64, u64)> {
+        match (self.from_bmap, self.image_size) {
+            (true, _) => self.ranges.iter().map(|r| (r.start, r.end)).collect(),
+            (false, Some(size)) => vec![(0, size)],
+            (false, None) => Vec::new(),
+        }
     }
 }
 
+/// The 64 MiB segment of a whole-image copy that `offset` falls in.
+fn segment_of(offset: u64) -> usize {
+    usize::try_from(offset / SEGMENT).unwrap_or(usize::MAX)
+}
+
 /// Checks what can be known of `source` before anything is opened for writing: with a bmap,
-/// a source of known size must be exactly `ImageSize` bytes; without one, the size must be
-/// known and not zero.
+/// a source of known size must be exactly `ImageSize` bytes; without one, a known size must not
+/// be zero (an unknown one is found at the end of the stream).
 pub fn check_source(source: &dyn ImageSource, bmap: Option<&Bmap>) -> Result<(), CopyError> {
     let image = || source.name().to_owned();
     match (bmap, source.size()) {
@@ -294,7 +298,6 @@ pub fn check_source(source: &dyn ImageSource, bmap: Option<&Bmap>) -> Result<(),
             actual,
             expected: bmap.image_size(),
         }),
-        (None, None) => Err(CopyError::UnknownSize { image: image() }),
         (None, Some(0)) => Err(CopyError::EmptyImage { image: image() }),
         _ => Ok(()),
     }
@@ -316,7 +319,9 @@ pub fn copy(
     check_source(source, bmap)?;
     let plan = match bmap {
         Some(bmap) => Plan::from_bmap(bmap),
-        None => Plan::whole(source.size().unwrap_or(0)),
+        None => Plan::whole(source.size()),
     };
+    // A network source then requests only these spans (merging near ones); others ignore it.
+    source.plan(&plan.spans());
     writer::run(&plan, source, target, options, sink, cancel)
 }

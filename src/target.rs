@@ -287,13 +287,14 @@ impl Target {
         self.direct
     }
 
-    /// Makes the target ready for an image of `image_size` bytes: a block device must be large
-    /// enough; a file is emptied and set to that size (all holes).
-    pub fn prepare(&mut self, image_size: u64) -> Result<(), TargetError> {
+    /// Makes the target ready for an image of `image_size` bytes (unknown for a stream that is
+    /// only measured at its end): a block device must be large enough; a file is emptied and
+    /// set to that size (all holes).
+    pub fn prepare(&mut self, image_size: Option<u64>) -> Result<(), TargetError> {
         match self.kind {
             TargetKind::BlockDevice => {
                 let capacity = self.capacity.unwrap_or(0);
-                if capacity < image_size {
+                if let Some(image_size) = image_size.filter(|&size| capacity < size) {
                     return Err(TargetError::TooSmall {
                         path: self.path.clone(),
                         capacity,
@@ -305,9 +306,9 @@ impl Target {
                 // Emptying first drops old data (and XFS preallocation) before sizing.
                 self.file
                     .set_len(0)
-                    .and_then(|()| self.file.set_len(image_size))
+                    .and_then(|()| self.file.set_len(image_size.unwrap_or(0)))
                     .map_err(|e| io_error("resize", &self.path, None, e))?;
-                self.capacity = Some(image_size);
+                self.capacity = image_size;
             }
             TargetKind::Null => {}
         }
@@ -332,6 +333,20 @@ impl Target {
             return Ok(());
         }
         self.write_unaligned(offset, data)
+    }
+
+    /// Checks that `end` bytes fit on a block device, for images whose size was not known in
+    /// advance; anything else has room.
+    pub fn check_room(&self, end: u64) -> Result<(), TargetError> {
+        match self.capacity {
+            Some(capacity) if self.kind == TargetKind::BlockDevice && end > capacity => {
+                Err(TargetError::Overflow {
+                    path: self.path.clone(),
+                    capacity,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether [`Target::write_at`] of `data` at `offset` is a plain positional write (no

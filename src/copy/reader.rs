@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::{CHUNK, CopyError, Plan};
+use super::{CHUNK, CopyError, Plan, RangeLabel, SEGMENT, segment_of};
 use crate::progress::CancelToken;
 use crate::source::ImageSource;
 use crate::target::AlignedBuf;
@@ -50,10 +50,86 @@ fn read_all(
     pool: &Receiver<AlignedBuf>,
     cancel: &CancelToken,
 ) -> Result<(), CopyError> {
+    if plan.from_bmap {
+        read_ranges(plan, source, tx, pool, cancel)
+    } else {
+        read_whole(plan, source, tx, pool, cancel)
+    }
+}
+
+/// The whole image, to its end (or to its known size), in chunks that never cross a segment
+/// boundary; each segment is a range for read-back.
+fn read_whole(
+    plan: &Plan,
+    source: &mut dyn ImageSource,
+    tx: &SyncSender<Msg>,
+    pool: &Receiver<AlignedBuf>,
+    cancel: &CancelToken,
+) -> Result<(), CopyError> {
     let name = source.name().to_owned();
-    // A network source requests only these spans (merging near ones); others ignore it.
-    let spans: Vec<(u64, u64)> = plan.ranges.iter().map(|r| (r.start, r.end)).collect();
-    source.plan(&spans);
+    let mut offset = 0u64;
+    loop {
+        if cancel.is_cancelled() || plan.image_size.is_some_and(|size| offset >= size) {
+            return Ok(());
+        }
+        let Ok(mut buf) = pool.recv() else {
+            return Ok(());
+        };
+        let segment_end = (offset / SEGMENT + 1) * SEGMENT;
+        let limit = plan
+            .image_size
+            .map_or(segment_end, |size| size.min(segment_end));
+        let want = usize::try_from(limit - offset).unwrap_or(CHUNK).min(CHUNK);
+        let got = fill(source, &mut buf[..want]).map_err(|e| CopyError::Read {
+            image: name.clone(),
+            offset,
+            source: e,
+        })?;
+        if got < want
+            && let Some(size) = plan.image_size
+        {
+            let start = offset / SEGMENT * SEGMENT;
+            return Err(CopyError::Truncated {
+                image: name,
+                offset: offset + got as u64,
+                range: RangeLabel::Bytes {
+                    start,
+                    end: size.min(start + SEGMENT),
+                },
+            });
+        }
+        let last = got < want;
+        if got > 0 {
+            let index = segment_of(offset);
+            let data = Msg::Data {
+                index,
+                offset,
+                len: got,
+                buf,
+            };
+            offset += got as u64;
+            let segment_done =
+                offset.is_multiple_of(SEGMENT) || last || Some(offset) == plan.image_size;
+            if tx.send(data).is_err() || (segment_done && tx.send(Msg::RangeEnd { index }).is_err())
+            {
+                return Ok(());
+            }
+        }
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// The ranges of a bmap.
+fn read_ranges(
+    plan: &Plan,
+    source: &mut dyn ImageSource,
+    tx: &SyncSender<Msg>,
+    pool: &Receiver<AlignedBuf>,
+    cancel: &CancelToken,
+) -> Result<(), CopyError> {
+    let name = source.name().to_owned();
     for (index, range) in plan.ranges.iter().enumerate() {
         let eof = |offset| CopyError::Truncated {
             image: name.clone(),

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::pool::{self, Job, Outcome, WRITERS};
 use super::reader::{self, Msg};
-use super::{CHUNK, CopyError, CopyOptions, CopyReport, HOLD_BACK, Plan, RangeLabel};
+use super::{CHUNK, CopyError, CopyOptions, CopyReport, HOLD_BACK, Plan, Planned, RangeLabel};
 use crate::bmap::{ChecksumType, Digest, Hasher};
 use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter, Warning};
 use crate::source::ImageSource;
@@ -38,7 +38,7 @@ pub(super) fn run(
         }));
     }
     let hold = if block {
-        HOLD_BACK.min(plan.image_size)
+        HOLD_BACK.min(plan.image_size.unwrap_or(HOLD_BACK))
     } else {
         0
     };
@@ -61,23 +61,29 @@ pub(super) fn run(
         verified: 0,
         held_bytes: 0,
         reported: 0,
+        segments: Vec::new(),
+        started: false,
     };
-    if block {
-        writer.wipe()?;
-    }
     writer.stream(source, cancel)?;
     writer.reporter.phase(Phase::Syncing, None);
     writer.target.sync()?;
     if options.verify_readback {
         writer.read_back()?;
     }
+    let written = writer.ranges().iter().map(|r| r.end - r.start).sum();
+    let image_size = plan.image_size.unwrap_or(written);
+    if image_size == 0 {
+        return Err(CopyError::EmptyImage {
+            image: writer.image.clone(),
+        });
+    }
     if hold > 0 {
         writer.write_header(options.verify_readback)?;
     }
     Ok(CopyReport {
-        image_size: plan.image_size,
-        mapped_bytes: plan.mapped_bytes(),
-        ranges: plan.ranges.len(),
+        image_size,
+        mapped_bytes: written,
+        ranges: writer.ranges().len(),
         ranges_verified: writer.verified,
         read_back: options.verify_readback,
         direct_io: writer.target.is_direct(),
@@ -120,13 +126,59 @@ struct Writer<'a, 's> {
     held_bytes: u64,
     /// The last byte count reported for the writing phase.
     reported: u64,
+    /// The segments of a whole-image copy, as the data arrives.
+    segments: Vec<Planned>,
+    /// Whether the first data arrived (and the device was wiped).
+    started: bool,
 }
 
 impl Writer<'_, '_> {
+    /// The ranges being copied: the bmap's, or the segments seen so far.
+    fn ranges(&self) -> &[Planned] {
+        if self.plan.from_bmap {
+            &self.plan.ranges
+        } else {
+            &self.segments
+        }
+    }
+
+    /// Records that a whole-image copy's segment `index` reaches `end`.
+    fn grow_segment(&mut self, index: usize, offset: u64, end: u64) {
+        if self.plan.from_bmap {
+            return;
+        }
+        if index == self.segments.len() {
+            self.segments.push(Planned {
+                start: offset,
+                end,
+                label: RangeLabel::Bytes { start: offset, end },
+                expected: None,
+            });
+        } else if let Some(segment) = self.segments.get_mut(index) {
+            segment.end = end;
+            segment.label = RangeLabel::Bytes {
+                start: segment.start,
+                end,
+            };
+        }
+    }
+
     fn cancelled(&self) -> CopyError {
         CopyError::Cancelled {
             target: self.target.path().display().to_string(),
         }
+    }
+
+    /// Called with the first data: a source that fails before producing any (damaged, empty,
+    /// truncated at its first range) leaves the target untouched.
+    fn start(&mut self) -> Result<(), CopyError> {
+        self.started = true;
+        if self.target.kind() == TargetKind::BlockDevice {
+            self.wipe()?;
+        }
+        self.reporter
+            .phase(Phase::Writing, self.plan.mapped_bytes());
+        Ok(())
     }
 
     /// Zeroes the device's first and last [`HOLD_BACK`] bytes, so no old partition table
@@ -151,8 +203,6 @@ impl Writer<'_, '_> {
         source: &mut dyn ImageSource,
         cancel: &CancelToken,
     ) -> Result<(), CopyError> {
-        self.reporter
-            .phase(Phase::Writing, Some(self.plan.mapped_bytes()));
         let (tx, rx) = sync_channel(QUEUE);
         let (buffers_tx, buffers_rx) = channel();
         for _ in 0..POOL {
@@ -209,6 +259,10 @@ impl Writer<'_, '_> {
                     len,
                     buf,
                 } => {
+                    if !self.started {
+                        self.start()?;
+                    }
+                    self.grow_segment(index, offset, offset + len as u64);
                     self.hash(index, &buf[..len]);
                     self.dispatch(offset, buf, len, &buffers, &jobs, outcome)?;
                     self.report(outcome);
@@ -223,7 +277,7 @@ impl Writer<'_, '_> {
     /// Feeds range `index`'s bytes to its hasher, starting one at the range's first chunk if
     /// the range is checked (bmap checksum, verification on) or digested (for read-back).
     fn hash(&mut self, index: usize, data: &[u8]) {
-        let Some(range) = self.plan.ranges.get(index) else {
+        let Some(range) = self.ranges().get(index) else {
             return;
         };
         if self.hasher.is_none() {
@@ -240,7 +294,10 @@ impl Writer<'_, '_> {
 
     /// Range `index` is complete: compare it with the bmap, or keep its digest for read-back.
     fn range_end(&mut self, index: usize) -> Result<(), CopyError> {
-        let (Some(hasher), Some(range)) = (self.hasher.take(), self.plan.ranges.get(index)) else {
+        let Some(hasher) = self.hasher.take() else {
+            return Ok(());
+        };
+        let Some(range) = self.ranges().get(index).cloned() else {
             return Ok(());
         };
         let digest = hasher.finish();
@@ -289,6 +346,7 @@ impl Writer<'_, '_> {
         }
         let start = offset + split as u64;
         let data = &buf[split..len];
+        self.target.check_room(start + data.len() as u64)?;
         if data.is_empty() {
             // The reader may have stopped; then the buffer is simply freed.
             let _ = buffers.send(buf);
@@ -322,18 +380,18 @@ impl Writer<'_, '_> {
     /// while writing). Bytes below the held-back length are not on the device yet: they come
     /// from `held`, which is exactly what will be written there.
     fn read_back(&mut self) -> Result<(), CopyError> {
-        let plan = self.plan;
-        self.reporter
-            .phase(Phase::ReadBack, Some(plan.mapped_bytes()));
+        let ranges: Vec<Planned> = self.ranges().to_vec();
+        let total = ranges.iter().map(|r| r.end - r.start).sum();
+        self.reporter.phase(Phase::ReadBack, Some(total));
         let hold = self.hold as u64;
         let mut done = 0u64;
-        for (index, range) in plan.ranges.iter().enumerate() {
+        for (index, range) in ranges.iter().enumerate() {
             if self.reporter.cancelled() {
                 return Err(self.cancelled());
             }
             let own = self.digests.get(index).cloned().flatten();
             let (kind, expected) = match (&range.expected, own) {
-                (Some(expected), _) => (plan.kind, expected.clone()),
+                (Some(expected), _) => (self.plan.kind, expected.clone()),
                 (None, Some(own)) => (ChecksumType::Sha256, own),
                 // With read-back on, every range has one or the other.
                 (None, None) => continue,
@@ -372,7 +430,14 @@ impl Writer<'_, '_> {
         if self.reporter.cancelled() {
             return Err(self.cancelled());
         }
-        let held = &self.held[..self.hold];
+        // A stream of unknown size may have ended inside the held-back part.
+        let image_end = self
+            .plan
+            .image_size
+            .unwrap_or_else(|| self.ranges().last().map_or(0, |r| r.end));
+        let held = &self.held[..self
+            .hold
+            .min(usize::try_from(image_end).unwrap_or(usize::MAX))];
         let len = held.len() as u64;
         self.reporter.phase(Phase::WritingHeader, Some(len));
         self.target.write_at(0, held)?;

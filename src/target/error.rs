@@ -71,6 +71,14 @@ pub enum TargetError {
         /// The image size.
         needed: u64,
     },
+    /// A stream of unknown size turned out larger than the device.
+    #[error("the image is larger than '{}', which holds {} ({capacity} bytes); nothing past that was written, use a larger device", .path.display(), human(*.capacity))]
+    Overflow {
+        /// The device.
+        path: PathBuf,
+        /// Its capacity.
+        capacity: u64,
+    },
     /// Any other I/O failure, with the operation and offset.
     #[error("cannot {op} '{}'{}", .path.display(), .offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
     Io {
