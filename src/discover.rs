@@ -4,9 +4,12 @@
 //! `.bmap` appended to the image name, then to the name with one extension after another
 //! stripped (Python's `os.path.splitext`: a leading dot does not start an extension). Only the
 //! image's own directory is searched. Signature candidates are `BMAP.asc`, `BMAP.sig` and
-//! `BMAP.gpg`.
+//! `BMAP.gpg`. For a URL the rules apply to the last segment of its path, and the query string
+//! stays (`…/disk.img.xz?token=1` → `…/disk.img.bmap?token=1`); for ssh, to the remote path.
 
 use std::ffi::{OsStr, OsString};
+
+use crate::source::{Input, SshLocation};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -51,6 +54,88 @@ pub fn find_signature(bmap: &Path) -> Option<PathBuf> {
     signature_candidates(bmap).into_iter().find(|p| p.is_file())
 }
 
+/// The bmap candidates for an image anywhere, in order; none for standard input.
+pub fn bmap_candidates_for(image: &Input) -> Vec<Input> {
+    match image {
+        Input::Path(path) => bmap_candidates(path).into_iter().map(Input::Path).collect(),
+        Input::Stdin => Vec::new(),
+        Input::Url(_) | Input::Ssh(_) => {
+            let Some(name) = last_segment(image) else {
+                return Vec::new();
+            };
+            let mut stem = name.into_bytes();
+            let mut candidates = Vec::new();
+            loop {
+                let mut candidate = stem.clone();
+                candidate.extend_from_slice(b".bmap");
+                if let Some(input) = String::from_utf8(candidate)
+                    .ok()
+                    .and_then(|c| with_last_segment(image, &c))
+                {
+                    candidates.push(input);
+                }
+                match split_extension(&stem) {
+                    Some(shorter) => stem.truncate(shorter),
+                    None => break,
+                }
+            }
+            candidates
+        }
+    }
+}
+
+/// The signature candidates for a bmap anywhere, in order.
+pub fn signature_candidates_for(bmap: &Input) -> Vec<Input> {
+    match bmap {
+        Input::Path(path) => signature_candidates(path)
+            .into_iter()
+            .map(Input::Path)
+            .collect(),
+        Input::Stdin => Vec::new(),
+        Input::Url(_) | Input::Ssh(_) => {
+            let Some(name) = last_segment(bmap) else {
+                return Vec::new();
+            };
+            [".asc", ".sig", ".gpg"]
+                .into_iter()
+                .filter_map(|ext| with_last_segment(bmap, &format!("{name}{ext}")))
+                .collect()
+        }
+    }
+}
+
+/// The file name at the end of a URL's path or a remote path.
+fn last_segment(input: &Input) -> Option<String> {
+    let path = match input {
+        Input::Url(url) => url.path().to_owned(),
+        Input::Ssh(location) => location.path.clone(),
+        Input::Path(_) | Input::Stdin => return None,
+    };
+    path.rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// `input` with the last segment of its path replaced by `name` (query string kept).
+fn with_last_segment(input: &Input, name: &str) -> Option<Input> {
+    match input {
+        Input::Url(url) => {
+            let mut url = url.clone();
+            url.path_segments_mut().ok()?.pop().push(name);
+            Some(Input::Url(url))
+        }
+        Input::Ssh(location) => {
+            let dir = location.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            Some(Input::Ssh(SshLocation {
+                path: format!("{dir}/{name}"),
+                ..location.clone()
+            }))
+        }
+        Input::Path(_) | Input::Stdin => None,
+    }
+}
+
 /// Where the last extension of a file name starts, as `os.path.splitext` decides: at the last
 /// dot that has a non-dot character before it. `None` when there is no extension.
 fn split_extension(name: &[u8]) -> Option<usize> {
@@ -85,6 +170,40 @@ mod tests {
         assert_eq!(names(".x.wic"), [".x.wic.bmap", ".x.bmap"]);
         // splitext("a.") is ("a", "."): the bare dot is an extension too.
         assert_eq!(names("a."), ["a..bmap", "a.bmap"]);
+    }
+
+    #[test]
+    fn url_candidates_keep_the_query_string() {
+        let image = Input::parse("https://h.example/dl/disk.img.xz?token=1").expect("url");
+        let names: Vec<String> = bmap_candidates_for(&image)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "https://h.example/dl/disk.img.xz.bmap?token=1",
+                "https://h.example/dl/disk.img.bmap?token=1",
+                "https://h.example/dl/disk.bmap?token=1",
+            ]
+        );
+        let bmap = Input::parse("https://h.example/dl/disk.img.bmap").expect("url");
+        let sigs: Vec<String> = signature_candidates_for(&bmap)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(sigs[0], "https://h.example/dl/disk.img.bmap.asc");
+        assert!(bmap_candidates_for(&Input::Stdin).is_empty());
+    }
+
+    #[test]
+    fn ssh_candidates_use_the_remote_path() {
+        let image = Input::parse("ssh://pi@board/srv/out.wic.bz2").expect("ssh");
+        let names: Vec<String> = bmap_candidates_for(&image)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(names[1], "ssh://pi@board/srv/out.wic.bmap");
     }
 
     #[test]

@@ -18,36 +18,23 @@
 //! seek), a decompressor or a network stream (which read and discard to skip) are alike to it.
 //! The extension of a name never decides the format; it only feeds bmap discovery.
 
+mod decode;
 mod detect;
 mod file;
 pub mod http;
+mod input;
+mod lzop;
 mod member;
 mod netrc;
+mod open;
 mod random;
 mod ranged;
+mod ssh;
 mod stream;
+mod tar;
 #[cfg(test)]
 mod testing;
-// The archive readers are called by the format dispatcher, which lands separately; the
-// expectation then fails, as a reminder to drop it.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "not yet called by the format dispatcher")
-)]
-mod lzop;
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "not yet called by the format dispatcher")
-)]
-mod tar;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        unused_imports,
-        reason = "not yet called by the format dispatcher"
-    )
-)]
+mod xz_index;
 mod zip;
 
 use std::io::{self, Read};
@@ -55,6 +42,8 @@ use std::path::Path;
 
 pub use detect::Format;
 pub use file::FileSource;
+pub use input::{Input, InputError, SshLocation, redact};
+pub use open::{Layer, Opened, Opener};
 pub use random::{LocalFile, RandomAccess, Slice};
 pub use ranged::RangedSource;
 pub use stream::StreamSource;
@@ -146,6 +135,9 @@ pub enum SourceError {
         /// The candidates, quoted and joined.
         members: String,
     },
+    /// The image is on a web server that could not deliver it.
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
     /// Containers nested deeper than makes sense (a zip bomb of wrappers).
     #[error("image '{name}' is wrapped in more than {depth} layers of compression or archives")]
     TooDeep {

@@ -120,7 +120,13 @@ pub(crate) fn tar_checksum_ok(block: &[u8]) -> bool {
     let sum: u32 = block[..512]
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
         .sum();
     sum == stored
 }

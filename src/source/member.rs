@@ -19,8 +19,22 @@ pub(crate) struct Member {
 
 /// Extensions of disk images, after compression extensions are stripped.
 const IMAGE_EXTENSIONS: &[&str] = &[
-    "img", "raw", "wic", "iso", "bin", "sdcard", "sdimg", "hddimg", "rpi-sdimg", "ext2", "ext3",
-    "ext4", "btrfs", "squashfs", "vfat", "dd",
+    "img",
+    "raw",
+    "wic",
+    "iso",
+    "bin",
+    "sdcard",
+    "sdimg",
+    "hddimg",
+    "rpi-sdimg",
+    "ext2",
+    "ext3",
+    "ext4",
+    "btrfs",
+    "squashfs",
+    "vfat",
+    "dd",
 ];
 
 /// Compression extensions stripped before looking at the image extension (`disk.img.xz`).
@@ -32,7 +46,10 @@ const LISTED: usize = 12;
 /// Whether a member is never a candidate: directories and macOS resource forks.
 pub(crate) fn is_noise(name: &str) -> bool {
     let base = name.rsplit('/').next().unwrap_or(name);
-    name.ends_with('/') || base.is_empty() || name.starts_with("__MACOSX/") || base.starts_with("._")
+    name.ends_with('/')
+        || base.is_empty()
+        || name.starts_with("__MACOSX/")
+        || base.starts_with("._")
 }
 
 /// Whether a member's name looks like a disk image (`disk.img`, `disk.img.xz`, `rootfs.ext4`).
@@ -42,7 +59,10 @@ pub(crate) fn looks_like_image(name: &str) -> bool {
     }
     let base = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
     let mut parts: Vec<&str> = base.split('.').skip(1).collect();
-    while parts.last().is_some_and(|e| COMPRESSION_EXTENSIONS.contains(e)) {
+    while parts
+        .last()
+        .is_some_and(|e| COMPRESSION_EXTENSIONS.contains(e))
+    {
         parts.pop();
     }
     parts.last().is_some_and(|e| IMAGE_EXTENSIONS.contains(e))
@@ -87,7 +107,11 @@ pub(crate) fn list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     if names.is_empty() {
         return "no files".into();
     }
-    let mut text: Vec<String> = names.iter().take(LISTED).map(|n| format!("'{n}'")).collect();
+    let mut text: Vec<String> = names
+        .iter()
+        .take(LISTED)
+        .map(|n| format!("'{n}'"))
+        .collect();
     if names.len() > LISTED {
         text.push(format!("and {} more", names.len() - LISTED));
     }
@@ -112,7 +136,10 @@ mod tests {
     #[test]
     fn choosing() {
         assert_eq!(choose(&["only.bin.data"]), Choice::One(0));
-        assert_eq!(choose(&["dir/", "README", "disk.img", "disk.img.bmap"]), Choice::One(2));
+        assert_eq!(
+            choose(&["dir/", "README", "disk.img", "disk.img.bmap"]),
+            Choice::One(2)
+        );
         assert_eq!(choose(&["a.img", "b.img"]), Choice::Unclear(vec![0, 1]));
         assert_eq!(choose(&["x.txt", "y.txt"]), Choice::Unclear(vec![0, 1]));
         assert_eq!(choose(&["dir/", "__MACOSX/._a"]), Choice::Nothing);

@@ -7,9 +7,12 @@
 //! ```text
 //!  spans    ██████    ██  ███                         ████████     ██
 //!  windows  [████████████████]                        [███████████████]
-//!                 gap ≤ MERGE_GAP: merged,             gap > MERGE_GAP: a new request
+//!                 small gap: merged,                   large gap: a new request
 //!                 read and thrown away
 //! ```
+//!
+//! A gap is merged when it is at most [`MERGE_GAP`] *and* at most an eighth of the data it
+//! joins, so the bytes thrown away never exceed 12.5 % of those kept, whatever the layout.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -24,8 +27,12 @@ use super::{ImageSource, RandomAccess};
 /// Each merged gap costs its bytes instead. 64 KiB is what a 100 Mbit/s link moves in about
 /// 5 ms, well under one round trip, so merging smaller gaps saves time; and since a
 /// filesystem's data usually sits in runs much longer than 64 KiB, the bytes thrown away stay
-/// a small fraction of those kept (the tests check it stays under 15 % for a sparse image).
+/// a small fraction of those kept. The second rule (a gap at most [`WASTE_DIVISOR`]th of the
+/// data around it) keeps that true for small pieces far apart too.
 const MERGE_GAP: u64 = 64 << 10;
+
+/// A merged gap is at most this fraction (1/8) of the window it joins.
+const WASTE_DIVISOR: u64 = 8;
 
 /// Bytes thrown away per read while skipping inside a window.
 const DISCARD: usize = 64 << 10;
@@ -188,9 +195,7 @@ impl ImageSource for RangedSource {
         let mut windows: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
         for (start, end) in spans {
             match windows.last_mut() {
-                Some(last) if start <= last.1.saturating_add(MERGE_GAP) => {
-                    last.1 = last.1.max(end);
-                }
+                Some(last) if worth_merging(*last, (start, end)) => last.1 = last.1.max(end),
                 _ => windows.push((start, end)),
             }
         }
@@ -201,6 +206,14 @@ impl ImageSource for RangedSource {
     fn local_path(&self) -> Option<&Path> {
         self.store.local_path()
     }
+}
+
+/// Whether the gap between a window and the next span is worth reading rather than skipping
+/// with a new request (see [`MERGE_GAP`]).
+fn worth_merging(window: (u64, u64), next: (u64, u64)) -> bool {
+    let gap = next.0.saturating_sub(window.1);
+    let data = (window.1 - window.0) + (next.1 - next.0);
+    gap <= MERGE_GAP && gap.saturating_mul(WASTE_DIVISOR) <= data
 }
 
 #[cfg(test)]
@@ -272,9 +285,9 @@ mod tests {
         let store = Recording::new(4 << 20);
         let mut src = RangedSource::new(store.clone());
         let spans = [
-            (0, 4096),
-            (8192, 12288),
-            (12288 + MERGE_GAP, 12288 + MERGE_GAP + 100),
+            (0, 16384),
+            (17408, 20480),
+            (20480 + 2048, 20480 + 2048 + 100),
             (2 << 20, (2 << 20) + 5000),
         ];
         let got = copy_spans(&mut src, &spans);
@@ -283,10 +296,13 @@ mod tests {
             .flat_map(|&(s, e)| store.data[s as usize..e as usize].to_vec())
             .collect();
         assert_eq!(got, want);
-        assert_eq!(
-            store.streams(),
-            [(0, 12288 + MERGE_GAP + 100), (2 << 20, 5000)]
-        );
+        assert_eq!(store.streams(), [(0, 20480 + 2048 + 100), (2 << 20, 5000)]);
+        // A small gap between small pieces costs more than it saves: two requests.
+        assert!(!worth_merging(
+            (0, 8192),
+            (8192 + 57 * 1024, 8192 + 65 * 1024)
+        ));
+        assert!(worth_merging((0, 1 << 20), (1 << 20 | 4096, 2 << 20)));
     }
 
     #[test]

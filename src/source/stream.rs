@@ -56,7 +56,10 @@ impl ImageSource for StreamSource {
         if offset < self.position {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("cannot go back from offset {} to {offset} in a stream", self.position),
+                format!(
+                    "cannot go back from offset {} to {offset} in a stream",
+                    self.position
+                ),
             ));
         }
         if self.scratch.is_empty() && offset > self.position {
@@ -109,16 +112,26 @@ mod tests {
 
     #[test]
     fn skips_by_discarding_and_reports_the_end() {
-        let data: Vec<u8> = (0..=255).cycle().take(3 * DISCARD).map(|b| b as u8).collect();
+        let data: Vec<u8> = (0..=255)
+            .cycle()
+            .take(3 * DISCARD)
+            .map(|b| b as u8)
+            .collect();
         let mut src = StreamSource::new(Box::new(Cursor::new(data)), "s".into(), None);
         src.skip_to(DISCARD as u64 + 5).expect("skip");
         let mut b = [0u8; 2];
         src.read_exact(&mut b).expect("read");
         assert_eq!(b, [5, 6]);
-        assert_eq!(src.skip_to(1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            src.skip_to(1).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
         let err = src.skip_to(10 * DISCARD as u64).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-        assert!(err.to_string().contains(&format!("offset {}", 3 * DISCARD)), "{err}");
+        assert!(
+            err.to_string().contains(&format!("offset {}", 3 * DISCARD)),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::error::Error as StdError;
 use std::io;
 
+pub(crate) use crate::source::redact;
 use reqwest::{StatusCode, Url};
 
 /// Why an HTTP(S) image, bmap or signature cannot be read. Every message names the URL (with
@@ -162,16 +163,6 @@ fn connect_advice(proxy: Option<&str>) -> String {
         ),
         None => "check the host name and the network".to_owned(),
     }
-}
-
-/// The URL for messages: `user:password@` removed, since messages end up in logs and bug
-/// reports.
-pub(crate) fn redact(url: &Url) -> String {
-    let mut bare = url.clone();
-    // Both fail only for URLs that cannot have credentials, which then have none to hide.
-    let _ = bare.set_username("");
-    let _ = bare.set_password(None);
-    bare.to_string()
 }
 
 impl HttpError {

@@ -1,0 +1,249 @@
+//! Opening an image: transport, then layer after layer of compression and archives recognised
+//! by their magic bytes, down to the raw disk image.
+//!
+//! Random access is kept as long as possible: a local or Range-capable remote file is listed
+//! with small reads (zip's central directory, tar's headers, xz's index) and a raw image in it
+//! is read with seeks or Range requests for the mapped parts only. Once something must be
+//! decompressed, the rest is a forward-only stream.
+
+use std::fmt;
+use std::io::Read;
+use std::sync::{Arc, OnceLock};
+
+use super::detect::{DETECT_LEN, detect};
+use super::http::{HttpClient, Remote};
+use super::random::{LocalFile, RandomAccess, read_vec};
+use super::{
+    FileSource, Format, ImageSource, Input, RangedSource, SourceError, StreamSource, decode, ssh,
+    stream, tar, xz_index, zip,
+};
+
+/// Layers unwrapped at most (`.tar.xz` is two; ten is a bomb).
+const MAX_LAYERS: usize = 6;
+
+/// One layer around the image: its format, and the member taken from an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// The format of this layer.
+    pub format: Format,
+    /// For an archive, the member that holds the image.
+    pub member: Option<String>,
+    /// For xz, the number of blocks (several allow multi-threaded decoding).
+    pub xz_blocks: Option<u64>,
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.format)?;
+        if let Some(member) = &self.member {
+            write!(f, " member '{member}'")?;
+        }
+        if let Some(blocks) = self.xz_blocks {
+            let plural = if blocks == 1 { "" } else { "s" };
+            write!(f, " ({blocks} block{plural})")?;
+        }
+        Ok(())
+    }
+}
+
+/// An opened image, with what was unwrapped to reach it (outermost first).
+pub struct Opened {
+    /// The image bytes.
+    pub source: Box<dyn ImageSource>,
+    /// The layers around them; empty for a raw image.
+    pub layers: Vec<Layer>,
+}
+
+/// Opens images and fetches small files (bmaps, signatures) from every kind of [`Input`],
+/// sharing one HTTP client.
+#[derive(Default)]
+pub struct Opener {
+    http: OnceLock<HttpClient>,
+}
+
+/// Bytes as the transport gives them.
+enum Bytes {
+    Random(Arc<dyn RandomAccess>),
+    Stream {
+        reader: Box<dyn Read + Send>,
+        size: Option<u64>,
+    },
+}
+
+impl Opener {
+    /// An opener; the HTTP client is made on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn http(&self) -> Result<&HttpClient, SourceError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = HttpClient::new()?;
+        Ok(self.http.get_or_init(|| client))
+    }
+
+    /// Opens the image at `input`.
+    pub fn open(&self, input: &Input) -> Result<Opened, SourceError> {
+        let name = input.to_string();
+        let open_error = |source| SourceError::Open {
+            name: name.clone(),
+            source,
+        };
+        let bytes = match input {
+            Input::Path(path) => {
+                Bytes::Random(Arc::new(LocalFile::open(path).map_err(open_error)?))
+            }
+            Input::Stdin => Bytes::Stream {
+                reader: Box::new(std::io::stdin()),
+                size: None,
+            },
+            Input::Url(url) => match self.http()?.open(url)? {
+                Remote::Random(store) => Bytes::Random(store),
+                Remote::Stream { reader, size } => Bytes::Stream { reader, size },
+            },
+            Input::Ssh(location) => {
+                let (reader, size) = ssh::open(location)?;
+                Bytes::Stream { reader, size }
+            }
+        };
+        unwrap_layers(&name, bytes, input)
+    }
+
+    /// Reads a small file (a bmap or a signature), at most `limit` bytes; `Ok(None)` when it
+    /// does not exist, which discovery treats as a quiet miss.
+    pub fn fetch(&self, input: &Input, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        match input {
+            Input::Path(path) => {
+                if !path.is_file() {
+                    return Ok(None);
+                }
+                let file = std::fs::File::open(path).map_err(|source| SourceError::Open {
+                    name: input.to_string(),
+                    source,
+                })?;
+                let mut data = Vec::new();
+                file.take(limit + 1)
+                    .read_to_end(&mut data)
+                    .map_err(|source| SourceError::Open {
+                        name: input.to_string(),
+                        source,
+                    })?;
+                Ok(Some(data))
+            }
+            Input::Stdin => Ok(None),
+            Input::Url(url) => Ok(self.http()?.fetch(url, limit)?),
+            Input::Ssh(location) => ssh::fetch(location, limit),
+        }
+    }
+}
+
+/// Peels layers off `bytes` until the raw image.
+fn unwrap_layers(name: &str, mut bytes: Bytes, input: &Input) -> Result<Opened, SourceError> {
+    let mut layers: Vec<Layer> = Vec::new();
+    let open_error = |source| SourceError::Open {
+        name: name.to_owned(),
+        source,
+    };
+    for _ in 0..MAX_LAYERS {
+        bytes = match bytes {
+            Bytes::Random(store) => {
+                let head_len = usize::try_from(store.len())
+                    .unwrap_or(DETECT_LEN)
+                    .min(DETECT_LEN);
+                let head = read_vec(&*store, 0, head_len).map_err(open_error)?;
+                let format = detect(&head);
+                match format {
+                    Format::Raw => {
+                        let source: Box<dyn ImageSource> = match input {
+                            // A plain local image: seeks and the kernel's read-ahead.
+                            Input::Path(path) if layers.is_empty() => {
+                                Box::new(FileSource::open(path).map_err(open_error)?)
+                            }
+                            _ => Box::new(RangedSource::new(store)),
+                        };
+                        return Ok(Opened { source, layers });
+                    }
+                    Format::Zip => {
+                        let member = zip::open_random(&store)?;
+                        layers.push(layer(format, Some(member.name)));
+                        Bytes::Stream {
+                            reader: member.reader,
+                            size: member.size,
+                        }
+                    }
+                    Format::Tar => {
+                        let (member, slice) = tar::open_random(&store)?;
+                        layers.push(layer(format, Some(member)));
+                        Bytes::Random(Arc::new(slice))
+                    }
+                    Format::Xz => {
+                        let info = xz_index::read(&*store);
+                        let whole = store.stream(0, store.len()).map_err(open_error)?;
+                        layers.push(Layer {
+                            xz_blocks: info.map(|i| i.blocks),
+                            ..layer(format, None)
+                        });
+                        Bytes::Stream {
+                            reader: decode::decoder(format, whole, name)?,
+                            size: info.map(|i| i.size),
+                        }
+                    }
+                    _ => {
+                        let whole = store.stream(0, store.len()).map_err(open_error)?;
+                        layers.push(layer(format, None));
+                        Bytes::Stream {
+                            reader: decode::decoder(format, whole, name)?,
+                            size: None,
+                        }
+                    }
+                }
+            }
+            Bytes::Stream { reader, size } => {
+                let (head, reader) = stream::peek(reader, DETECT_LEN).map_err(open_error)?;
+                let format = detect(&head);
+                match format {
+                    Format::Raw => {
+                        let source = StreamSource::new(reader, name.to_owned(), size);
+                        return Ok(Opened {
+                            source: Box::new(source),
+                            layers,
+                        });
+                    }
+                    Format::Zip | Format::Tar => {
+                        let member = if format == Format::Zip {
+                            zip::open_stream(reader, name)?
+                        } else {
+                            tar::open_stream(reader, name)?
+                        };
+                        layers.push(layer(format, Some(member.name)));
+                        Bytes::Stream {
+                            reader: member.reader,
+                            size: member.size,
+                        }
+                    }
+                    _ => {
+                        layers.push(layer(format, None));
+                        Bytes::Stream {
+                            reader: decode::decoder(format, reader, name)?,
+                            size: None,
+                        }
+                    }
+                }
+            }
+        };
+    }
+    Err(SourceError::TooDeep {
+        name: name.to_owned(),
+        depth: MAX_LAYERS,
+    })
+}
+
+fn layer(format: Format, member: Option<String>) -> Layer {
+    Layer {
+        format,
+        member,
+        xz_blocks: None,
+    }
+}
