@@ -48,17 +48,19 @@ pub enum Command {
 /// `blockprint copy`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// The image to write.
+    /// The image: a file (raw, or compressed or archived in any supported format, told by
+    /// its content), `-` for standard input, an http(s):// URL, or
+    /// ssh://[user@]host[:port]/path.
     #[arg(value_name = "IMAGE")]
-    pub image: PathBuf,
+    pub image: String,
 
     /// Where to write it: a block device (e.g. /dev/sdb) or a file.
     #[arg(value_name = "DEST")]
     pub dest: PathBuf,
 
-    /// The bmap file (default: found next to the image, as bmaptool does).
+    /// The bmap file or URL (default: found next to the image, as bmaptool does).
     #[arg(long, value_name = "BMAP", conflicts_with = "nobmap")]
-    pub bmap: Option<PathBuf>,
+    pub bmap: Option<String>,
 
     /// Copy the whole image, without a bmap.
     #[arg(long)]
@@ -116,9 +118,9 @@ pub struct CreateArgs {
 /// `blockprint verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bmap whose checksums the target must match.
+    /// The bmap (file or URL) whose checksums the target must match.
     #[arg(long, value_name = "BMAP")]
-    pub bmap: PathBuf,
+    pub bmap: String,
 
     /// The written block device or file.
     #[arg(value_name = "TARGET")]

@@ -3,13 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
-use blockprint::bmap::{self, Bmap};
+use blockprint::bmap::{self, Bmap, BmapError, BmapErrorKind};
 use blockprint::copy::{self, CopyOptions};
 use blockprint::discover;
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
-use blockprint::source::{FileSource, ImageSource};
+use blockprint::source::{Input, Opened, Opener};
 use blockprint::target::{Target, TargetKind, TargetOptions};
+
+/// A detached signature is never larger than this.
+const SIGNATURE_LIMIT: u64 = 1 << 20;
 
 use super::progress::TerminalProgress;
 use super::{CopyArgs, Output};
@@ -29,29 +32,39 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             "OpenPGP signature checking (--bmap-sig, --keyring, --fingerprint) is not supported by this version yet; pass --no-sig-verify to copy without checking the signature"
         );
     }
-    let bmap_path = find_bmap(args, out)?;
-    let bmap = match &bmap_path {
-        Some(path) => {
+    let image = Input::parse(&args.image)?;
+    let opener = Opener::new();
+    let found = find_bmap(args, &image, &opener, out)?;
+    let bmap = match &found {
+        Some((input, bytes)) => {
             let policy = if args.no_sig_verify {
                 Signatures::Ignore
             } else {
                 Signatures::Refuse
             };
-            Some(load_bmap(path, policy, out)?)
+            Some(parse_bmap(input, bytes, policy, &opener, out)?)
         }
         None => None,
     };
-    let mut source = FileSource::open(&args.image)
-        .with_context(|| format!("cannot open image '{}'", args.image.display()))?;
+    let Opened { mut source, layers } = opener.open(&image)?;
+    if !layers.is_empty() {
+        let layers: Vec<String> = layers.iter().map(ToString::to_string).collect();
+        out.info(format_args!(
+            "image '{image}' is {}",
+            layers.join(", in it ")
+        ));
+    }
     if let Some(bmap) = &bmap {
         describe(bmap, out);
     }
     // Before the target is opened (and a destination file created): a wrong pair of image and
     // bmap, or an empty image, must not cost the user anything.
-    copy::check_source(&source, bmap.as_ref())?;
+    copy::check_source(&*source, bmap.as_ref())?;
 
-    let mut protected = vec![args.image.clone()];
-    protected.extend(bmap_path.clone());
+    let mut protected: Vec<PathBuf> = image.as_path().map(Path::to_path_buf).into_iter().collect();
+    if let Some((Input::Path(path), _)) = &found {
+        protected.push(path.clone());
+    }
     let options = TargetOptions {
         removable_only: args.removable_device,
         protected,
@@ -61,17 +74,19 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         TargetKind::BlockDevice => "block device",
         TargetKind::File | TargetKind::Null => "file",
     };
-    match &bmap_path {
-        Some(path) => out.info(format_args!(
-            "copying image '{}' to {kind} '{}' using bmap file '{}'",
-            args.image.display(),
+    match &found {
+        Some((bmap_input, _)) => out.info(format_args!(
+            "copying image '{image}' to {kind} '{}' using bmap file '{bmap_input}'",
             args.dest.display(),
-            path.display()
         )),
         None => out.info(format_args!(
-            "copying image '{}' to {kind} '{}' without a bmap",
-            args.image.display(),
-            args.dest.display()
+            "copying image '{image}' to {kind} '{}' without a bmap{}",
+            args.dest.display(),
+            if source.size().is_none() {
+                " (its size is known only at its end)"
+            } else {
+                ""
+            }
         )),
     }
     out.debug(format_args!("direct I/O: {}", target.is_direct()));
@@ -91,7 +106,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         progress = progress.with_psplash(pipe, work);
     }
     let result = copy::copy(
-        &mut source,
+        &mut *source,
         bmap.as_ref(),
         &mut target,
         &copy_options,
@@ -129,36 +144,57 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--bmap`, or bmaptool's discovery; `None` with `--nobmap`.
-fn find_bmap(args: &CopyArgs, out: &Output) -> anyhow::Result<Option<PathBuf>> {
+/// `--bmap`, or bmaptool's discovery next to the image; `None` with `--nobmap`. Returns where
+/// the bmap is and its bytes.
+fn find_bmap(
+    args: &CopyArgs,
+    image: &Input,
+    opener: &Opener,
+    out: &Output,
+) -> anyhow::Result<Option<(Input, Vec<u8>)>> {
     if args.nobmap {
         return Ok(None);
     }
-    let path = match &args.bmap {
-        Some(path) => path.clone(),
-        None => {
-            let Some(path) = discover::find_bmap(&args.image) else {
-                let tried: Vec<String> = discover::bmap_candidates(&args.image)
-                    .iter()
-                    .map(|p| format!("'{}'", p.display()))
-                    .collect();
-                bail!(
-                    "no bmap file found for image '{}' (looked for {}); name one with --bmap, or write the whole image with --nobmap",
-                    args.image.display(),
-                    tried.join(", ")
-                );
-            };
-            out.info(format_args!("discovered bmap file '{}'", path.display()));
-            path
-        }
-    };
-    if same_file(&path, &args.image) {
+    if let Some(text) = &args.bmap {
+        let input = Input::parse(text)?;
+        let bytes = opener
+            .fetch(&input, bmap::MAX_FILE_SIZE + 1)?
+            .ok_or_else(|| anyhow!("bmap file '{input}' does not exist"))?;
+        refuse_image_as_bmap(&input, image)?;
+        return Ok(Some((input, bytes)));
+    }
+    let candidates = discover::bmap_candidates_for(image);
+    if candidates.is_empty() {
         bail!(
-            "the bmap file '{}' is the image itself; make sure you are writing your image and not its bmap",
-            path.display()
+            "no bmap can be looked for next to {image}; name one with --bmap, or write the whole image with --nobmap"
         );
     }
-    Ok(Some(path))
+    for candidate in &candidates {
+        if let Some(bytes) = opener.fetch(candidate, bmap::MAX_FILE_SIZE + 1)? {
+            out.info(format_args!("discovered bmap file '{candidate}'"));
+            refuse_image_as_bmap(candidate, image)?;
+            return Ok(Some((candidate.clone(), bytes)));
+        }
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| format!("'{p}'")).collect();
+    bail!(
+        "no bmap file found for image '{image}' (looked for {}); name one with --bmap, or write the whole image with --nobmap",
+        tried.join(", ")
+    );
+}
+
+/// bmaptool's guard against writing a bmap instead of its image.
+fn refuse_image_as_bmap(bmap: &Input, image: &Input) -> anyhow::Result<()> {
+    let same = match (bmap, image) {
+        (Input::Path(a), Input::Path(b)) => same_file(a, b),
+        _ => bmap == image,
+    };
+    if same {
+        bail!(
+            "the bmap file '{bmap}' is the image itself; make sure you are writing your image and not its bmap"
+        );
+    }
+    Ok(())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -169,39 +205,49 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Reads a bmap, applying the signature policy to clearsigned files and detached signatures.
-pub(super) fn load_bmap(path: &Path, signatures: Signatures, out: &Output) -> anyhow::Result<Bmap> {
-    let bytes = bmap::read_file(path)?;
-    let not_yet = "this version of blockprint cannot check OpenPGP signatures yet; pass --no-sig-verify to use the bmap without checking it";
-    if bmap::is_clearsigned(&bytes) {
-        if signatures == Signatures::Refuse {
-            bail!(
-                "bmap file '{}' is clearsigned, and {not_yet}",
-                path.display()
-            );
+/// Parses bmap bytes from `input`, applying the signature policy to clearsigned files and to
+/// detached signatures next to it.
+pub(super) fn parse_bmap(
+    input: &Input,
+    bytes: &[u8],
+    signatures: Signatures,
+    opener: &Opener,
+    out: &Output,
+) -> anyhow::Result<Bmap> {
+    let name = PathBuf::from(input.to_string());
+    if bytes.len() as u64 > bmap::MAX_FILE_SIZE {
+        return Err(BmapError {
+            path: name,
+            line: None,
+            kind: BmapErrorKind::TooLarge {
+                limit: bmap::MAX_FILE_SIZE,
+            },
         }
-        let text = bmap::cleartext(&bytes).ok_or_else(|| {
+        .into());
+    }
+    let not_yet = "this version of blockprint cannot check OpenPGP signatures yet; pass --no-sig-verify to use the bmap without checking it";
+    if bmap::is_clearsigned(bytes) {
+        if signatures == Signatures::Refuse {
+            bail!("bmap file '{input}' is clearsigned, and {not_yet}");
+        }
+        let text = bmap::cleartext(bytes).ok_or_else(|| {
             anyhow!(
-                "bmap file '{}': the clearsigned message is malformed (no signature block after the text)",
-                path.display()
+                "bmap file '{input}': the clearsigned message is malformed (no signature block after the text)"
             )
         })?;
         out.debug(format_args!(
-            "using clearsigned bmap '{}' without checking its signature",
-            path.display()
+            "using clearsigned bmap '{input}' without checking its signature"
         ));
-        return Ok(Bmap::from_bytes(&text, path)?);
+        return Ok(Bmap::from_bytes(&text, &name)?);
     }
-    if signatures == Signatures::Refuse
-        && let Some(signature) = discover::find_signature(path)
-    {
-        bail!(
-            "bmap file '{}' has a signature '{}', and {not_yet}",
-            path.display(),
-            signature.display()
-        );
+    if signatures == Signatures::Refuse {
+        for candidate in discover::signature_candidates_for(input) {
+            if opener.fetch(&candidate, SIGNATURE_LIMIT)?.is_some() {
+                bail!("bmap file '{input}' has a signature '{candidate}', and {not_yet}");
+            }
+        }
     }
-    Ok(Bmap::from_bytes(&bytes, path)?)
+    Ok(Bmap::from_bytes(bytes, &name)?)
 }
 
 /// bmaptool's opening lines about a bmap.

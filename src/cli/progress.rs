@@ -88,7 +88,15 @@ impl<'o> TerminalProgress<'o> {
                 bar
             }
             _ => {
+                // Size unknown until the end (a compressed stream without a bmap): bytes and
+                // speed instead of a bar.
                 let bar = ProgressBar::new_spinner();
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>14} {spinner} {binary_bytes} {binary_bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.enable_steady_tick(Duration::from_millis(120));
                 bar
             }
@@ -105,12 +113,26 @@ impl<'o> TerminalProgress<'o> {
             bar.set_position(done);
             return;
         }
-        let Some((_, Some(total), started)) = self.phase.filter(|p| p.0 == phase) else {
+        let Some((_, total, started)) = self.phase.filter(|p| p.0 == phase) else {
             return;
         };
-        if total == 0 || !self.out.verbose() || self.out.terminal() {
+        if !self.out.verbose() || self.out.terminal() {
             return;
         }
+        let Some(total) = total.filter(|&t| t > 0) else {
+            // Unknown size: a line now and then with what is done so far.
+            if self.printed_at.elapsed() >= LOG_EVERY * 5 {
+                self.printed_at = Instant::now();
+                let secs = started.elapsed().as_secs_f64().max(1e-3);
+                self.out.info(format_args!(
+                    "{}: {} so far, {}/s",
+                    label(phase),
+                    human(done),
+                    human((done as f64 / secs) as u64)
+                ));
+            }
+            return;
+        };
         // A log gets a line per 10%, at most every few seconds, and none for the end (the
         // summary says it).
         let tenths = done.saturating_mul(10) / total;

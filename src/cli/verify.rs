@@ -1,12 +1,14 @@
 //! `blockprint verify --bmap BMAP TARGET`.
 
 use anyhow::bail;
+use blockprint::bmap;
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
+use blockprint::source::{Input, Opener};
 use blockprint::target::Target;
 use blockprint::verify;
 
-use super::copy::{Signatures, describe, install_interrupt_handler, load_bmap};
+use super::copy::{Signatures, describe, install_interrupt_handler, parse_bmap};
 use super::progress::TerminalProgress;
 use super::{Output, VerifyArgs};
 
@@ -15,7 +17,12 @@ const SHOWN: usize = 20;
 
 pub(super) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<()> {
     // Verifying compares data with the bmap; whether the bmap is authentic is copy's question.
-    let bmap = load_bmap(&args.bmap, Signatures::Ignore, out)?;
+    let opener = Opener::new();
+    let input = Input::parse(&args.bmap)?;
+    let bytes = opener
+        .fetch(&input, bmap::MAX_FILE_SIZE + 1)?
+        .ok_or_else(|| anyhow::anyhow!("bmap file '{input}' does not exist"))?;
+    let bmap = parse_bmap(&input, &bytes, Signatures::Ignore, &opener, out)?;
     describe(&bmap, out);
     let mut target = Target::open_readonly(&args.target)?;
     let cancel = CancelToken::new();
@@ -49,13 +56,13 @@ pub(super) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<()> {
             report.mismatch_count,
             report.ranges,
             args.target.display(),
-            args.bmap.display()
+            args.bmap
         );
     }
     out.info(format_args!(
         "'{}' matches bmap file '{}': {} ranges, {} checked",
         args.target.display(),
-        args.bmap.display(),
+        args.bmap,
         report.ranges,
         human(report.bytes)
     ));
