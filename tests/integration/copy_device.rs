@@ -11,8 +11,8 @@ use blockprint::source::FileSource;
 use blockprint::target::{Target, TargetOptions};
 
 use crate::support::{
-    LoopDevice, Mounted, blockprint, random_bytes, read_at, require_root, scratch, sh, sha256,
-    sparse_image, unpack, vectors,
+    LoopDevice, Mounted, assert_written, blockprint, random_bytes, read_at, require_root, scratch,
+    sh, sha256, sparse_image, unpack, vectors,
 };
 
 const MIB: u64 = 1 << 20;
@@ -23,40 +23,6 @@ fn random_backing(dir: &Path, name: &str, size: u64, seed: u64) -> (std::path::P
     let bytes = random_bytes(seed, usize::try_from(size).unwrap());
     std::fs::write(&path, &bytes).unwrap();
     (path, bytes)
-}
-
-/// Which image blocks are mapped, as a per-byte mask over `size` bytes.
-fn mapped_mask(bmap: &Bmap) -> Vec<bool> {
-    let mut mask = vec![false; usize::try_from(bmap.image_size()).unwrap()];
-    for range in bmap.ranges() {
-        let (start, end) = bmap.byte_span(range);
-        mask[start as usize..end as usize].fill(true);
-    }
-    mask
-}
-
-/// Checks a device after a copy: mapped bytes equal the image; the first MiB's unmapped bytes
-/// and the last MiB are zero (wiped); every other unmapped byte is as it was before.
-fn assert_written(device: &[u8], before: &[u8], image: &[u8], bmap: &Bmap) {
-    let mask = mapped_mask(bmap);
-    let capacity = device.len();
-    let wiped = |i: usize| i < MIB as usize || i >= capacity - MIB as usize;
-    for i in 0..capacity {
-        let want = if i < image.len() && mask[i] {
-            image[i]
-        } else if wiped(i) {
-            0
-        } else {
-            before[i]
-        };
-        assert_eq!(
-            device[i],
-            want,
-            "byte {i} (block {}): mapped={}",
-            i / 4096,
-            i < mask.len() && mask[i]
-        );
-    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! [`environment`].
 
 mod environment;
-mod server;
+pub(crate) mod server;
 
 use std::io::Read;
 use std::sync::Arc;

@@ -67,6 +67,46 @@ pub fn blockprint<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
     }
 }
 
+/// Runs `blockprint` with extra environment and stdin, killing it (and failing the test) if it
+/// has not finished within `limit`: a decoder that hangs on bad input is a bug.
+pub fn blockprint_with<S: AsRef<OsStr>>(
+    args: impl IntoIterator<Item = S>,
+    env: &[(&str, &str)],
+    stdin: Option<&Path>,
+    limit: std::time::Duration,
+) -> Run {
+    use std::process::Stdio;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blockprint"));
+    command.args(args).envs(env.iter().copied());
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    match stdin {
+        Some(path) => command.stdin(File::open(path).expect("stdin file")),
+        None => command.stdin(Stdio::null()),
+    };
+    let mut child = command.spawn().expect("run blockprint");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "blockprint did not finish within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// Runs an external command and asserts it succeeds.
 #[track_caller]
 pub fn sh(program: &str, args: &[&str]) -> String {
@@ -333,4 +373,32 @@ pub fn mixed_image(dir: &Path) -> PathBuf {
         ],
     );
     path
+}
+
+/// Checks a device after a copy: mapped bytes equal the image; the first MiB's unmapped bytes
+/// and the last MiB are zero (wiped); every other unmapped byte is as it was before.
+pub fn assert_written(device: &[u8], before: &[u8], image: &[u8], bmap: &blockprint::bmap::Bmap) {
+    const MIB: usize = 1 << 20;
+    let mut mask = vec![false; image.len()];
+    for range in bmap.ranges() {
+        let (start, end) = bmap.byte_span(range);
+        mask[start as usize..end as usize].fill(true);
+    }
+    let capacity = device.len();
+    for i in 0..capacity {
+        let want = if i < image.len() && mask[i] {
+            image[i]
+        } else if i < MIB || i >= capacity - MIB {
+            0
+        } else {
+            before[i]
+        };
+        assert_eq!(
+            device[i],
+            want,
+            "byte {i} (block {}): mapped={}",
+            i / 4096,
+            i < mask.len() && mask[i]
+        );
+    }
 }
