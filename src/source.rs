@@ -147,3 +147,54 @@ pub enum SourceError {
         depth: usize,
     },
 }
+
+impl SourceError {
+    /// A structure of `format` that is malformed, with where and what in `message`.
+    pub(crate) fn damaged(name: &str, format: Format, message: String) -> Self {
+        Self::Damaged {
+            name: name.to_owned(),
+            format,
+            message,
+        }
+    }
+
+    /// A feature of `format` that is not supported.
+    pub(crate) fn unsupported(name: &str, format: Format, what: String) -> Self {
+        Self::Unsupported {
+            name: name.to_owned(),
+            format,
+            what,
+        }
+    }
+
+    /// A read of `what` at `at` that failed while opening: running out of data means the
+    /// file is truncated there; anything else is an I/O error.
+    pub(crate) fn read_failed(
+        name: &str,
+        format: Format,
+        e: io::Error,
+        what: &str,
+        at: u64,
+    ) -> Self {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            Self::damaged(
+                name,
+                format,
+                format!("the archive ends inside {what} at offset {at}"),
+            )
+        } else {
+            Self::Open {
+                name: name.to_owned(),
+                source: e,
+            }
+        }
+    }
+}
+
+/// The error for a forward-only source asked to go back.
+pub(crate) fn backwards(name: &str, from: u64, to: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("cannot go back from offset {from} to {to} in '{name}'"),
+    )
+}

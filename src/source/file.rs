@@ -80,10 +80,7 @@ impl ImageSource for FileSource {
 
     fn skip_to(&mut self, offset: u64) -> io::Result<()> {
         if offset < self.position {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot seek backwards from {} to {offset}", self.position),
-            ));
+            return Err(super::backwards(&self.name, self.position, offset));
         }
         if offset > self.size {
             return Err(io::Error::new(

@@ -80,19 +80,11 @@ fn to_usize(len: u32) -> usize {
 }
 
 fn damaged(name: &str, message: String) -> SourceError {
-    SourceError::Damaged {
-        name: name.to_owned(),
-        format: Format::Lzop,
-        message,
-    }
+    SourceError::damaged(name, Format::Lzop, message)
 }
 
 fn unsupported(name: &str, what: String) -> SourceError {
-    SourceError::Unsupported {
-        name: name.to_owned(),
-        format: Format::Lzop,
-        what,
-    }
+    SourceError::unsupported(name, Format::Lzop, what)
 }
 
 /// Reads header fields, keeping both checksums of what it read.

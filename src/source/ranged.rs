@@ -137,13 +137,7 @@ impl ImageSource for RangedSource {
 
     fn skip_to(&mut self, offset: u64) -> io::Result<()> {
         if offset < self.position {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "cannot go back from offset {} to {offset} in '{}'",
-                    self.position, self.name
-                ),
-            ));
+            return Err(super::backwards(&self.name, self.position, offset));
         }
         if offset > self.len {
             return Err(io::Error::new(

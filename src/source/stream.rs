@@ -54,13 +54,7 @@ impl ImageSource for StreamSource {
 
     fn skip_to(&mut self, offset: u64) -> io::Result<()> {
         if offset < self.position {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "cannot go back from offset {} to {offset} in a stream",
-                    self.position
-                ),
-            ));
+            return Err(super::backwards(&self.name, self.position, offset));
         }
         if self.scratch.is_empty() && offset > self.position {
             self.scratch = vec![0; DISCARD];

@@ -63,34 +63,15 @@ struct Pending {
 }
 
 fn damaged(name: &str, message: String) -> SourceError {
-    SourceError::Damaged {
-        name: name.to_owned(),
-        format: Format::Tar,
-        message,
-    }
+    SourceError::damaged(name, Format::Tar, message)
 }
 
 fn unsupported(name: &str, what: String) -> SourceError {
-    SourceError::Unsupported {
-        name: name.to_owned(),
-        format: Format::Tar,
-        what,
-    }
+    SourceError::unsupported(name, Format::Tar, what)
 }
 
-/// A read that failed: running out of data means the archive is truncated there.
 fn read_failed(name: &str, e: io::Error, what: &str, at: u64) -> SourceError {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        damaged(
-            name,
-            format!("the archive ends inside {what} at offset {at}"),
-        )
-    } else {
-        SourceError::Open {
-            name: name.to_owned(),
-            source: e,
-        }
-    }
+    SourceError::read_failed(name, Format::Tar, e, what, at)
 }
 
 /// A NUL-terminated text field.

@@ -124,35 +124,15 @@ fn le64(b: &[u8], at: usize) -> u64 {
 }
 
 fn damaged(name: &str, message: String) -> SourceError {
-    SourceError::Damaged {
-        name: name.to_owned(),
-        format: Format::Zip,
-        message,
-    }
+    SourceError::damaged(name, Format::Zip, message)
 }
 
 fn unsupported(name: &str, what: String) -> SourceError {
-    SourceError::Unsupported {
-        name: name.to_owned(),
-        format: Format::Zip,
-        what,
-    }
+    SourceError::unsupported(name, Format::Zip, what)
 }
 
-/// A read that failed while opening: running out of data means the archive is truncated
-/// there; anything else is an I/O error.
 fn read_failed(name: &str, e: io::Error, what: &str, at: u64) -> SourceError {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        damaged(
-            name,
-            format!("the archive ends inside {what} at offset {at}"),
-        )
-    } else {
-        SourceError::Open {
-            name: name.to_owned(),
-            source: e,
-        }
-    }
+    SourceError::read_failed(name, Format::Zip, e, what, at)
 }
 
 /// The data of the Zip64 extra field, if the extra block holds one. A malformed block ends the
