@@ -327,14 +327,16 @@ impl Blocks {
         self.u32(block_at, false).map(|v| v.unwrap_or(0))
     }
 
-    /// Decodes the next block into `out`; false at the end marker.
-    fn next_block(&mut self) -> io::Result<bool> {
+    /// Decodes the next block: straight into `direct` when it fits there (the copy engine
+    /// reads megabytes at a time, lzop blocks are 256 KiB), else into `out`. Returns the bytes
+    /// put into `direct` (`Some(0)` when they went to `out`), or `None` at the end marker.
+    fn next_block(&mut self, direct: &mut [u8]) -> io::Result<Option<usize>> {
         let at = self.at;
         let Some(size) = self.u32(at, true)? else {
             return Err(self.truncated(at, "the file ends without its end marker"));
         };
         if size == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         if size > MAX_BLOCK {
             return Err(self.corrupt(
@@ -370,23 +372,49 @@ impl Blocks {
             return Err(self.truncated(at, "the file ends inside a block"));
         }
         self.check(at, "compressed", &self.packed, adler_c, crc_c)?;
-        if compressed {
-            self.out.clear();
-            self.out.resize(to_usize(size), 0);
-            let made = lzokay::decompress::decompress(&self.packed, &mut self.out)
-                .map_err(|e| self.corrupt(at, format_args!("LZO1X data does not decode ({e})")))?;
-            if made != to_usize(size) {
-                return Err(self.corrupt(
-                    at,
-                    format_args!("the block decodes to {made} bytes instead of {size}"),
-                ));
-            }
-        } else {
+        let size = to_usize(size);
+        let into_direct = direct.len() >= size;
+        if !compressed && !into_direct {
             std::mem::swap(&mut self.out, &mut self.packed);
+        } else {
+            let target: &mut [u8] = if into_direct {
+                &mut direct[..size]
+            } else {
+                // Grown once to the block size; never zero-filled again after that.
+                if self.out.len() < size {
+                    self.out.resize(size, 0);
+                }
+                self.out.truncate(size);
+                &mut self.out
+            };
+            if compressed {
+                let made = lzokay::decompress::decompress(&self.packed, target).map_err(|e| {
+                    self.corrupt(at, format_args!("LZO1X data does not decode ({e})"))
+                })?;
+                if made != size {
+                    return Err(self.corrupt(
+                        at,
+                        format_args!("the block decodes to {made} bytes instead of {size}"),
+                    ));
+                }
+            } else {
+                target.copy_from_slice(&self.packed);
+            }
         }
-        self.check(at, "decompressed", &self.out, adler_d, crc_d)?;
+        let data = if into_direct {
+            &direct[..size]
+        } else {
+            &self.out[..]
+        };
+        self.check(at, "decompressed", data, adler_d, crc_d)?;
+        if into_direct {
+            // Nothing left over in `out`.
+            self.out.clear();
+            self.pos = 0;
+            return Ok(Some(size));
+        }
         self.pos = 0;
-        Ok(true)
+        Ok(Some(0))
     }
 
     /// Checks a block's data against the checksums stored for it.
@@ -438,9 +466,10 @@ impl Read for Blocks {
                 self.pos += n;
                 return Ok(n);
             }
-            match self.next_block() {
-                Ok(true) => {}
-                Ok(false) => self.state = State::Done,
+            match self.next_block(buf) {
+                Ok(Some(0)) => {}
+                Ok(Some(n)) => return Ok(n),
+                Ok(None) => self.state = State::Done,
                 // A block is read whole or not at all, so any error ends the stream.
                 Err(e) => {
                     self.state = State::Failed(e.kind(), e.to_string());
