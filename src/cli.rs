@@ -8,6 +8,7 @@ mod copy;
 mod create;
 mod output;
 mod progress;
+mod signature;
 mod verify;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub enum Command {
     Create(CreateArgs),
     /// Check a written device or file against a bmap, without writing.
     Verify(VerifyArgs),
+    /// Check a bmap's OpenPGP signature and say who signed it (exit 0 only if valid).
+    VerifySig(VerifySigArgs),
 }
 
 /// `blockprint copy`.
@@ -66,20 +69,23 @@ pub struct CopyArgs {
     #[arg(long)]
     pub nobmap: bool,
 
-    /// A detached signature of the bmap.
+    /// A detached signature of the bmap, file or URL (default: BMAP.asc, BMAP.sig or
+    /// BMAP.gpg next to the bmap, if one exists).
     #[arg(long, value_name = "SIG", conflicts_with = "no_sig_verify")]
-    pub bmap_sig: Option<PathBuf>,
+    pub bmap_sig: Option<String>,
 
     /// Do not check the bmap's OpenPGP signature.
     #[arg(long, conflicts_with_all = ["keyring", "fingerprint"])]
     pub no_sig_verify: bool,
 
-    /// Keyring to check the bmap's signature against.
+    /// Keyring to check the bmap's signature against, instead of the trusted-keys folders
+    /// (armored or binary, as `gpg --export` writes; a GnuPG keybox works too).
     #[arg(long, value_name = "KEYRING")]
     pub keyring: Option<PathBuf>,
 
-    /// Fingerprint of the key that must have signed the bmap.
-    #[arg(long, value_name = "FPR")]
+    /// Fingerprint of the key that must have signed the bmap (40 or 64 hex digits; spaces
+    /// allowed).
+    #[arg(long, value_name = "FPR", value_parser = parse_fingerprint)]
     pub fingerprint: Option<String>,
 
     /// Do not verify the range checksums while writing.
@@ -127,6 +133,44 @@ pub struct VerifyArgs {
     pub target: PathBuf,
 }
 
+/// `blockprint verify-sig`.
+#[derive(Debug, Args)]
+pub struct VerifySigArgs {
+    /// The bmap, file or URL.
+    #[arg(value_name = "BMAP")]
+    pub bmap: String,
+
+    /// A detached signature, file or URL (default: found next to the bmap).
+    #[arg(long, value_name = "SIG")]
+    pub bmap_sig: Option<String>,
+
+    /// Keyring to check against, instead of the trusted-keys folders.
+    #[arg(long, value_name = "KEYRING")]
+    pub keyring: Option<PathBuf>,
+
+    /// Fingerprint of the key that must have signed the bmap (40 or 64 hex digits; spaces
+    /// allowed).
+    #[arg(long, value_name = "FPR", value_parser = parse_fingerprint)]
+    pub fingerprint: Option<String>,
+}
+
+/// A full OpenPGP fingerprint as people paste it: spaces and a `0x` prefix allowed, any case.
+fn parse_fingerprint(text: &str) -> Result<String, String> {
+    let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let hex = hex
+        .strip_prefix("0x")
+        .or_else(|| hex.strip_prefix("0X"))
+        .unwrap_or(&hex);
+    let full = matches!(hex.len(), 40 | 64) && hex.chars().all(|c| c.is_ascii_hexdigit());
+    if full {
+        Ok(hex.to_ascii_uppercase())
+    } else {
+        Err(format!(
+            "'{text}' is not a key fingerprint (40 or 64 hex digits, as `gpg --fingerprint` shows)"
+        ))
+    }
+}
+
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let out = Output::new(cli.quiet, cli.debug);
@@ -134,6 +178,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Copy(args)) => copy::run(&args, &out),
         Some(Command::Create(args)) => create::run(&args, &out),
         Some(Command::Verify(args)) => verify::run(&args, &out),
+        Some(Command::VerifySig(args)) => verify::run_signature(&args, &out),
         None => {
             use clap::CommandFactory;
             // Printing help can only fail on a closed stderr, where nothing can be reported.

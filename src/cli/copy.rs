@@ -11,40 +11,36 @@ use blockprint::size::human;
 use blockprint::source::{Input, Opened, Opener};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
-/// A detached signature is never larger than this.
-const SIGNATURE_LIMIT: u64 = 1 << 20;
-
 use super::progress::TerminalProgress;
+use super::signature::{self, SignatureOptions};
 use super::{CopyArgs, Output};
 
-/// What to do about a bmap's OpenPGP signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Signatures {
-    /// A signature is present but cannot be checked: refuse (copy without --no-sig-verify).
-    Refuse,
-    /// Use the bmap whatever its signature (--no-sig-verify, or verify).
-    Ignore,
-}
-
 pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
-    if args.bmap_sig.is_some() || args.keyring.is_some() || args.fingerprint.is_some() {
-        bail!(
-            "OpenPGP signature checking (--bmap-sig, --keyring, --fingerprint) is not supported by this version yet; pass --no-sig-verify to copy without checking the signature"
-        );
-    }
     let image = Input::parse(&args.image)?;
     let opener = Opener::new();
     let found = find_bmap(args, &image, &opener, out)?;
     let bmap = match &found {
         Some((input, bytes)) => {
-            let policy = if args.no_sig_verify {
-                Signatures::Ignore
-            } else {
-                Signatures::Refuse
+            let options = SignatureOptions {
+                skip: args.no_sig_verify,
+                signature: args.bmap_sig.as_deref(),
+                keyring: args.keyring.as_deref(),
+                fingerprint: args.fingerprint.as_deref(),
             };
-            Some(parse_bmap(input, bytes, policy, &opener, out)?)
+            let verified = signature::check(input, bytes, &options, &opener, out)?;
+            Some(parse_bmap(input, &verified.text)?)
         }
-        None => None,
+        None => {
+            let asked = [
+                (args.bmap_sig.is_some(), "--bmap-sig"),
+                (args.keyring.is_some(), "--keyring"),
+                (args.fingerprint.is_some(), "--fingerprint"),
+            ];
+            if let Some((_, flag)) = asked.iter().find(|(given, _)| *given) {
+                bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
+            }
+            None
+        }
     };
     let Opened { mut source, layers } = opener.open(&image)?;
     if !layers.is_empty() {
@@ -205,17 +201,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Parses bmap bytes from `input`, applying the signature policy to clearsigned files and to
-/// detached signatures next to it.
-pub(super) fn parse_bmap(
-    input: &Input,
-    bytes: &[u8],
-    signatures: Signatures,
-    opener: &Opener,
-    out: &Output,
-) -> anyhow::Result<Bmap> {
+/// Parses bmap bytes (already checked for a signature) from `input`.
+pub(super) fn parse_bmap(input: &Input, text: &[u8]) -> anyhow::Result<Bmap> {
     let name = PathBuf::from(input.to_string());
-    if bytes.len() as u64 > bmap::MAX_FILE_SIZE {
+    if text.len() as u64 > bmap::MAX_FILE_SIZE {
         return Err(BmapError {
             path: name,
             line: None,
@@ -225,29 +214,7 @@ pub(super) fn parse_bmap(
         }
         .into());
     }
-    let not_yet = "this version of blockprint cannot check OpenPGP signatures yet; pass --no-sig-verify to use the bmap without checking it";
-    if bmap::is_clearsigned(bytes) {
-        if signatures == Signatures::Refuse {
-            bail!("bmap file '{input}' is clearsigned, and {not_yet}");
-        }
-        let text = bmap::cleartext(bytes).ok_or_else(|| {
-            anyhow!(
-                "bmap file '{input}': the clearsigned message is malformed (no signature block after the text)"
-            )
-        })?;
-        out.debug(format_args!(
-            "using clearsigned bmap '{input}' without checking its signature"
-        ));
-        return Ok(Bmap::from_bytes(&text, &name)?);
-    }
-    if signatures == Signatures::Refuse {
-        for candidate in discover::signature_candidates_for(input) {
-            if opener.fetch(&candidate, SIGNATURE_LIMIT)?.is_some() {
-                bail!("bmap file '{input}' has a signature '{candidate}', and {not_yet}");
-            }
-        }
-    }
-    Ok(Bmap::from_bytes(bytes, &name)?)
+    Ok(Bmap::from_bytes(text, &name)?)
 }
 
 /// bmaptool's opening lines about a bmap.

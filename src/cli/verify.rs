@@ -8,9 +8,10 @@ use blockprint::source::{Input, Opener};
 use blockprint::target::Target;
 use blockprint::verify;
 
-use super::copy::{Signatures, describe, install_interrupt_handler, parse_bmap};
+use super::copy::{describe, install_interrupt_handler, parse_bmap};
 use super::progress::TerminalProgress;
-use super::{Output, VerifyArgs};
+use super::signature::{self, SignatureOptions};
+use super::{Output, VerifyArgs, VerifySigArgs};
 
 /// Mismatching ranges listed one per line; the rest are counted.
 const SHOWN: usize = 20;
@@ -22,7 +23,14 @@ pub(super) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<()> {
     let bytes = opener
         .fetch(&input, bmap::MAX_FILE_SIZE + 1)?
         .ok_or_else(|| anyhow::anyhow!("bmap file '{input}' does not exist"))?;
-    let bmap = parse_bmap(&input, &bytes, Signatures::Ignore, &opener, out)?;
+    let options = SignatureOptions {
+        skip: true,
+        signature: None,
+        keyring: None,
+        fingerprint: None,
+    };
+    let verified = signature::check(&input, &bytes, &options, &opener, out)?;
+    let bmap = parse_bmap(&input, &verified.text)?;
     describe(&bmap, out);
     let mut target = Target::open_readonly(&args.target)?;
     let cancel = CancelToken::new();
@@ -66,5 +74,27 @@ pub(super) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<()> {
         report.ranges,
         human(report.bytes)
     ));
+    Ok(())
+}
+
+/// `blockprint verify-sig BMAP`: the signature status alone; success only if one is valid.
+pub(super) fn run_signature(args: &VerifySigArgs, out: &Output) -> anyhow::Result<()> {
+    let opener = Opener::new();
+    let input = Input::parse(&args.bmap)?;
+    let bytes = opener
+        .fetch(&input, bmap::MAX_FILE_SIZE + 1)?
+        .ok_or_else(|| anyhow::anyhow!("bmap file '{input}' does not exist"))?;
+    let options = SignatureOptions {
+        skip: false,
+        signature: args.bmap_sig.as_deref(),
+        keyring: args.keyring.as_deref(),
+        fingerprint: args.fingerprint.as_deref(),
+    };
+    let verified = signature::check(&input, &bytes, &options, &opener, out)?;
+    if verified.status.valid().is_none() {
+        anyhow::bail!("bmap file '{input}' is not signed");
+    }
+    // The signed text must also be a sound bmap.
+    parse_bmap(&input, &verified.text)?;
     Ok(())
 }

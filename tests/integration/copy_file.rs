@@ -302,23 +302,48 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn signature_options_parse_and_say_they_are_not_supported_yet() {
+fn signature_options_that_cannot_work_are_clear_errors() {
     let dir = scratch();
     let image = unpack("test.image.gz", dir.path(), "test.image");
     let out = dir.path().join("out");
-    for option in [
-        ["--bmap-sig", "x.asc"],
-        ["--keyring", "k.gpg"],
-        ["--fingerprint", "ABCD"],
-    ] {
-        let mut args = vec!["copy", "--bmap"];
-        let bmap = vector("test.image.bmap.v2.0");
-        args.push(&bmap);
-        args.extend(option);
-        args.extend([image.to_str().unwrap(), out.to_str().unwrap()]);
-        blockprint(&args).fails_with(&["not supported by this version yet", "--no-sig-verify"]);
-        assert!(!out.exists());
-    }
+    let bmap = vector("test.image.bmap.v2.0");
+    let (img, o) = (image.to_str().unwrap(), out.to_str().unwrap());
+    blockprint([
+        "copy",
+        "--bmap",
+        &bmap,
+        "--keyring",
+        "/nonexistent/keys.gpg",
+        img,
+        o,
+    ])
+    .fails_with(&["cannot read the keys in '/nonexistent/keys.gpg'"]);
+    blockprint([
+        "copy",
+        "--bmap",
+        &bmap,
+        "--bmap-sig",
+        "/nonexistent/x.asc",
+        img,
+        o,
+    ])
+    .fails_with(&["signature file '/nonexistent/x.asc' does not exist"]);
+    let junk = dir.path().join("junk.gpg");
+    std::fs::write(&junk, b"not a key").unwrap();
+    blockprint([
+        "copy",
+        "--bmap",
+        &bmap,
+        "--keyring",
+        junk.to_str().unwrap(),
+        img,
+        o,
+    ])
+    .fails_with(&["junk.gpg' holds no OpenPGP certificates"]);
+    blockprint(["copy", "--nobmap", "--bmap-sig", "x.asc", img, o]).fails_with(&[
+        "--bmap-sig checks the bmap's signature, but --nobmap copies without a bmap",
+    ]);
+    assert!(!out.exists());
 }
 
 #[test]

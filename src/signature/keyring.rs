@@ -1,0 +1,233 @@
+//! The certificates signatures are checked against, and where each came from.
+//!
+//! A keyring file may be armored or binary, hold one certificate or many (what `gpg --export`
+//! writes), or be a GnuPG keybox (`pubring.kbx`), whose OpenPGP blobs are read directly.
+//! Trusted-keys folders hold one such file per key; a missing folder is simply empty.
+
+use std::path::{Path, PathBuf};
+
+use sequoia_openpgp::Cert;
+use sequoia_openpgp::cert::CertParser;
+use sequoia_openpgp::parse::Parse;
+
+use super::{SignatureError, TrustSource};
+
+/// The trusted-keys folder shipped with Blockprint.
+pub const SYSTEM_TRUSTED_KEYS: &str = "/usr/share/blockprint/trusted-keys";
+
+/// The user's trusted-keys folder: `$XDG_CONFIG_HOME/blockprint/trusted-keys`, or
+/// `~/.config/blockprint/trusted-keys`.
+pub fn user_trusted_keys() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(config.join("blockprint").join("trusted-keys"))
+}
+
+/// Keyring files larger than this are refused (a keybox of thousands of keys is a few MiB).
+const MAX_KEYRING: u64 = 64 << 20;
+
+/// Certificates, each with the source that vouches for it.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    certs: Vec<(Cert, TrustSource)>,
+    described: String,
+}
+
+impl Keyring {
+    /// The certificates in one keyring file (`--keyring`).
+    pub fn from_file(path: &Path) -> Result<Self, SignatureError> {
+        let certs = read_certs(path)?;
+        Ok(Self {
+            certs: certs
+                .into_iter()
+                .map(|c| (c, TrustSource::Keyring(path.to_path_buf())))
+                .collect(),
+            described: format!("the keyring '{}'", path.display()),
+        })
+    }
+
+    /// The user's trusted keys and Blockprint's own, the default trust when no keyring is
+    /// named.
+    pub fn trusted() -> Result<Self, SignatureError> {
+        Self::from_folders(
+            user_trusted_keys().as_deref(),
+            Path::new(SYSTEM_TRUSTED_KEYS),
+        )
+    }
+
+    /// The keys in a user folder (if any) and a system folder; missing folders are empty.
+    pub fn from_folders(user: Option<&Path>, system: &Path) -> Result<Self, SignatureError> {
+        let mut keyring = Self::default();
+        let mut places = Vec::new();
+        if let Some(user) = user {
+            for (path, certs) in read_folder(user)? {
+                keyring.certs.extend(
+                    certs
+                        .into_iter()
+                        .map(|c| (c, TrustSource::UserFolder(path.clone()))),
+                );
+            }
+            places.push(user.display().to_string());
+        }
+        for (path, certs) in read_folder(system)? {
+            keyring.certs.extend(
+                certs
+                    .into_iter()
+                    .map(|c| (c, TrustSource::SystemFolder(path.clone()))),
+            );
+        }
+        places.push(system.display().to_string());
+        keyring.described = format!("the trusted keys in {}", places.join(" and "));
+        Ok(keyring)
+    }
+
+    /// How many certificates there are.
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// Where the certificates came from, for messages ("the keyring 'k.gpg'").
+    pub fn describe(&self) -> &str {
+        &self.described
+    }
+
+    pub(crate) fn certs(&self) -> &[(Cert, TrustSource)] {
+        &self.certs
+    }
+}
+
+/// Every regular, non-hidden file of a folder, in name order, with its certificates.
+fn read_folder(folder: &Path) -> Result<Vec<(PathBuf, Vec<Cert>)>, SignatureError> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(SignatureError::ReadKeys {
+                path: folder.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            !name.starts_with('.') && !name.ends_with('~')
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| read_certs(&path).map(|certs| (path, certs)))
+        .collect()
+}
+
+/// The certificates in a file: armored, binary, or a GnuPG keybox.
+fn read_certs(path: &Path) -> Result<Vec<Cert>, SignatureError> {
+    use std::io::Read;
+    let read_error = |source| SignatureError::ReadKeys {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(read_error)?
+        .take(MAX_KEYRING + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    let bad = |reason: String| SignatureError::BadKeys {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() as u64 > MAX_KEYRING {
+        return Err(bad(format!("it is larger than {MAX_KEYRING} bytes")));
+    }
+    let blocks = match keybox_blocks(&bytes) {
+        Some(blocks) => blocks,
+        None => vec![bytes.as_slice()],
+    };
+    let mut certs = Vec::new();
+    for block in blocks {
+        let parser = CertParser::from_bytes(block).map_err(|e| bad(e.to_string()))?;
+        for cert in parser {
+            certs.push(cert.map_err(|e| bad(e.to_string()))?);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("it is empty".into()));
+    }
+    Ok(certs)
+}
+
+/// The OpenPGP keyblocks of a GnuPG keybox, or `None` if `bytes` is not one. A keybox is a
+/// sequence of blobs (length, type, …); the first is a header with the magic "KBXf" at 8;
+/// type 2 blobs hold a keyblock at an offset and length given at 8 and 12.
+fn keybox_blocks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    if bytes.get(4) != Some(&1) || bytes.get(8..12) != Some(b"KBXf") {
+        return None;
+    }
+    let be32 = |at: usize| -> Option<usize> {
+        let b = bytes.get(at..at + 4)?;
+        usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok()
+    };
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    while at + 16 <= bytes.len() {
+        let len = be32(at)?;
+        if len < 16 || at.checked_add(len)? > bytes.len() {
+            return None;
+        }
+        if bytes[at + 4] == 2 {
+            let offset = be32(at + 8)?;
+            let block_len = be32(at + 12)?;
+            let start = at.checked_add(offset)?;
+            let block = bytes.get(start..start.checked_add(block_len)?)?;
+            blocks.push(block);
+        }
+        at += len;
+    }
+    Some(blocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keybox_walk_rejects_garbage_without_panicking() {
+        assert!(keybox_blocks(b"not a keybox").is_none());
+        let mut fake = vec![0u8; 32];
+        fake[3] = 32; // a 32-byte header blob
+        fake[4] = 1;
+        fake[8..12].copy_from_slice(b"KBXf");
+        assert_eq!(keybox_blocks(&fake).map(|b| b.len()), Some(0));
+        fake[3] = 200; // a blob longer than the file
+        assert!(keybox_blocks(&fake).is_none());
+    }
+
+    #[test]
+    fn missing_folders_are_empty_and_folders_are_described() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let keyring =
+            Keyring::from_folders(Some(&dir.path().join("none")), &dir.path().join("nope"))
+                .expect("empty is fine");
+        assert!(keyring.is_empty());
+        assert!(keyring.describe().starts_with("the trusted keys in "));
+        std::fs::write(dir.path().join("junk.asc"), b"junk").expect("write");
+        let err = Keyring::from_folders(Some(dir.path()), &dir.path().join("nope"))
+            .expect_err("junk is not a key");
+        assert!(err.to_string().contains("junk.asc"), "{err}");
+    }
+}
