@@ -32,6 +32,7 @@ pub mod create;
 pub mod discover;
 pub mod mapping;
 pub mod progress;
+pub mod scan;
 pub mod signature;
 pub mod size;
 pub mod source;

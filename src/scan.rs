@@ -1,0 +1,160 @@
+//! Filesystem-aware bmap creation: the successor of bmaptool-scan, as any user, in pure Rust.
+//!
+//! A bmap made from the holes of a sparse file (`create`) is useless for images that were
+//! expanded or recompressed, and unsafe where zero blocks became holes. This module reads the
+//! partition table and the filesystems of a raw image instead, and leaves out only what a
+//! filesystem positively marks free.
+//!
+//! **The safety rule** (fs-scan.md §6): a byte is left unmapped only if a parser understood
+//! every layer above it, that parser marks it free, and every check of those layers passed.
+//! Any error or doubt maps the whole filesystem (or image), with the reason, never a guess.
+//! Zero bytes are never taken as free. Free space is rounded inward to 4096-byte blocks, so a
+//! block touching one used byte stays mapped. Everything that is not a scanned filesystem —
+//! partition tables, gaps before and between partitions (boot ROMs read bootloaders there),
+//! the tail, backup GPTs — stays mapped.
+//!
+//! ```text
+//!  image ──► container (ISO/UDF probe, GPT, MBR+EBR, bare filesystem)
+//!                 │ regions
+//!                 ▼
+//!            filesystem (ext2/3/4, FAT, exFAT, btrfs, XFS, NTFS, swap; others mapped whole)
+//!                 │ provably free byte ranges
+//!                 ▼
+//!            union, rounded inward to 4 KiB ──► complement = mapped blocks ──► bmap
+//! ```
+
+mod container;
+mod fs;
+mod interval;
+#[cfg(test)]
+mod testing;
+
+use crate::source::RandomAccess;
+
+pub use fs::Verdict;
+pub use interval::Ranges;
+
+/// The bmap block size of a scan: free space is rounded inward to it.
+pub const BLOCK: u64 = 4096;
+
+/// What the scan found in one region of the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Byte offset of the region in the image.
+    pub start: u64,
+    /// Its length.
+    pub len: u64,
+    /// Where it is, for people ("partition 2 (GPT 'rootfs')", "the whole image").
+    pub place: String,
+    /// The parser's conclusion.
+    pub verdict: Verdict,
+    /// Bytes left out of the bmap for this region, after rounding to whole blocks.
+    pub free: u64,
+}
+
+/// The outcome of scanning an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    /// The image size.
+    pub image_size: u64,
+    /// The partitioning found ("GPT, 512-byte sectors", "MBR", "no partition table").
+    pub layout: String,
+    /// One finding per region scanned (or deliberately not scanned).
+    pub findings: Vec<Finding>,
+    /// Free byte ranges of the whole image, normalized and whole [`BLOCK`]s.
+    pub free: Ranges,
+}
+
+impl ScanReport {
+    /// The mapped blocks (`first..=last`, in [`BLOCK`]s): everything but the free ranges.
+    pub fn mapped_blocks(&self) -> Vec<(u64, u64)> {
+        self.free
+            .complement(self.image_size)
+            .as_slice()
+            .iter()
+            .map(|&(s, e)| (s / BLOCK, (e - 1) / BLOCK))
+            .collect()
+    }
+}
+
+/// Scans `image`. Never fails: whatever cannot be read or understood is mapped.
+pub fn scan(image: &dyn RandomAccess) -> ScanReport {
+    let layout = container::probe(image);
+    let mut findings = Vec::new();
+    let mut all_free = Ranges::new();
+    for region in &layout.regions {
+        let verdict = match &region.forced {
+            Some(reason) => Verdict::MapWhole {
+                fs: "-".into(),
+                reason: reason.clone(),
+            },
+            None => {
+                let view = RegionView {
+                    image,
+                    start: region.start,
+                    len: region.len,
+                };
+                fs::scan_region(&view)
+            }
+        };
+        let free = match &verdict {
+            Verdict::Free { free, .. } => {
+                let set: Ranges = free
+                    .iter()
+                    .map(|&(s, e)| (s.saturating_add(region.start), e.saturating_add(region.start)))
+                    .collect();
+                set.clamp(region.start, region.start + region.len).round_inward(BLOCK)
+            }
+            Verdict::MapWhole { .. } => Ranges::new(),
+        };
+        for &(s, e) in free.as_slice() {
+            all_free.add(s, e);
+        }
+        findings.push(Finding {
+            start: region.start,
+            len: region.len,
+            place: region.place.clone(),
+            free: free.total(),
+            verdict,
+        });
+    }
+    all_free.normalize();
+    ScanReport {
+        image_size: image.len(),
+        layout: layout.description,
+        findings,
+        free: all_free.clamp(0, image.len()),
+    }
+}
+
+/// A region of the image, as the filesystem parsers see it: offsets from its start.
+struct RegionView<'a> {
+    image: &'a dyn RandomAccess,
+    start: u64,
+    len: u64,
+}
+
+impl RandomAccess for RegionView<'_> {
+    fn name(&self) -> &str {
+        self.image.name()
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("read past the end of the region ({} bytes)", self.len),
+            ));
+        }
+        self.image.read_exact_at(self.start + offset, buf)
+    }
+
+    fn stream(&self, offset: u64, len: u64) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        let len = len.min(self.len.saturating_sub(offset));
+        self.image.stream(self.start + offset, len)
+    }
+}

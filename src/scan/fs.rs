@@ -1,0 +1,104 @@
+//! Which filesystem a region holds, and what its parser proves free.
+//!
+//! Every parser has a cheap `detect` (its magic numbers) and a `scan` that either proves byte
+//! ranges free or says why the filesystem must be mapped whole. The dispatcher runs every
+//! `detect`: when more than one filesystem claims the region (a stale signature left by an
+//! earlier mkfs), nothing is trusted and the region is mapped whole.
+
+use crate::source::RandomAccess;
+
+/// A parser's conclusion about the region it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Understood and checked: these byte ranges, relative to the region, are provably unused.
+    Free {
+        /// The filesystem ("ext4", "FAT32", …).
+        fs: String,
+        /// Free byte ranges relative to the region start (any order; the driver normalizes).
+        free: Vec<(u64, u64)>,
+        /// Facts for `--explain` ("4 KiB blocks, 16 groups, 3 with BLOCK_UNINIT").
+        notes: Vec<String>,
+    },
+    /// Recognised, or not, but to be mapped whole: the reason says why.
+    MapWhole {
+        /// The filesystem or signature found ("ext4", "LUKS", "unknown").
+        fs: String,
+        /// Why nothing in it is left out.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// A whole-mapping verdict.
+    pub fn whole(fs: &str, reason: impl Into<String>) -> Self {
+        Verdict::MapWhole {
+            fs: fs.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A filesystem parser: `detect` is a cheap magic check; `scan` does the work.
+pub(crate) struct Parser {
+    pub name: &'static str,
+    pub detect: fn(&dyn RandomAccess) -> bool,
+    pub scan: fn(&dyn RandomAccess) -> Verdict,
+}
+
+/// The parsers, in no particular order (all detections are compared).
+pub(crate) const PARSERS: &[Parser] = &[];
+
+/// Signatures of things that are never scanned: read-only images have no free space, and
+/// encrypted or layered volumes hide their filesystems.
+const NEVER_SCANNED: &[(&str, u64, &[u8])] = &[
+    ("LUKS", 0, b"LUKS\xba\xbe"),
+    ("LVM physical volume", 512 + 24, b"LVM2 001"),
+    ("squashfs", 0, b"hsqs"),
+    ("erofs", 1024, &[0xE2, 0xE1, 0xF5, 0xE0]),
+    ("f2fs", 1024, &[0x10, 0x20, 0xF5, 0xF2]),
+    ("cramfs", 0, &[0x45, 0x3D, 0xCD, 0x28]),
+    ("bcache", 4096 + 24, &[0xC6, 0x85, 0x73, 0xF6, 0x4E, 0x1A, 0x45, 0xCA]),
+    ("Linux RAID member", 4096, &[0xFC, 0x4E, 0x2B, 0xA9]),
+];
+
+/// What the region holds and what is free in it.
+pub(crate) fn scan_region(region: &dyn RandomAccess) -> Verdict {
+    let claimed: Vec<&Parser> = PARSERS.iter().filter(|p| (p.detect)(region)).collect();
+    match claimed.as_slice() {
+        [one] => {
+            let verdict = (one.scan)(region);
+            validate(verdict, region.len())
+        }
+        [] => {
+            for (name, at, magic) in NEVER_SCANNED {
+                let mut buf = vec![0; magic.len()];
+                if region.read_exact_at(*at, &mut buf).is_ok() && buf == *magic {
+                    return Verdict::whole(name, format!("{name} is never scanned: it has no free space Blockprint can prove"));
+                }
+            }
+            Verdict::whole("unknown", "no filesystem Blockprint can scan was recognised")
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|p| p.name).collect();
+            Verdict::whole(
+                &names.join("+"),
+                format!("signatures of {} were all found: which one is real cannot be told", names.join(" and ")),
+            )
+        }
+    }
+}
+
+/// A parser's free ranges must lie inside its region; anything else is a parser bug, and
+/// mapping everything is the only safe answer to it.
+fn validate(verdict: Verdict, len: u64) -> Verdict {
+    match &verdict {
+        Verdict::Free { fs, free, .. } => match free.iter().find(|&&(s, e)| s > e || e > len) {
+            Some(&(s, e)) => Verdict::whole(
+                fs,
+                format!("internal check failed: free range {s}..{e} is outside the region of {len} bytes"),
+            ),
+            None => verdict,
+        },
+        Verdict::MapWhole { .. } => verdict,
+    }
+}
