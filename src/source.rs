@@ -33,7 +33,7 @@ mod ssh;
 mod stream;
 mod tar;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod xz_index;
 mod zip;
 
