@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::support::{Run, blockprint_with, require_tool, unpack, vectors};
 
 const LIMIT: Duration = Duration::from_secs(60);
-const KEYS_MADE: &str = "20240101T000000";
-const SIGNED: &str = "20250101T000000";
+const KEYS_MADE: &str = "20240101T000000!";
+const SIGNED: &str = "20250101T000000!";
 const SIGNED_TEXT: &str = "2025-01-01 00:00:00 UTC";
 
 /// A private GnuPG home (under /tmp: the agent's socket path must be short).
@@ -426,13 +426,13 @@ fn expired_revoked_and_future_signatures_are_refused() {
     let s = Scene::new();
     let bmap = s.path("test.image.bmap");
 
-    let old = gpg.key("Old Key <old@example.invalid>", "20200101T000000", "1d");
+    let old = gpg.key("Old Key <old@example.invalid>", "20200101T000000!", "1d");
     gpg.export(&old, false, &s.path("old.gpg"));
     gpg.sign(
         &[&old],
         "--detach-sign",
         true,
-        "20200101T120000",
+        "20200101T120000!",
         &bmap,
         &s.path("old.asc"),
     );
@@ -479,7 +479,7 @@ fn expired_revoked_and_future_signatures_are_refused() {
         &[&alice],
         "--detach-sign",
         true,
-        "20990101T000000",
+        "20990101T000000!",
         &bmap,
         &s.path("future.asc"),
     );
