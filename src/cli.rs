@@ -8,6 +8,7 @@ mod copy;
 mod create;
 mod output;
 mod progress;
+mod scan;
 mod signature;
 mod verify;
 
@@ -42,6 +43,8 @@ pub enum Command {
     Copy(CopyArgs),
     /// Create a bmap for a sparse image file.
     Create(CreateArgs),
+    /// Create a bmap from the image's filesystems: only what they use is mapped.
+    Scan(ScanArgs),
     /// Check a written device or file against a bmap, without writing.
     Verify(VerifyArgs),
     /// Check a bmap's OpenPGP signature and say who signed it (exit 0 only if valid).
@@ -121,6 +124,31 @@ pub struct CreateArgs {
     pub no_checksum: bool,
 }
 
+/// `blockprint scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The image: raw, or compressed or archived (decoded to a temporary file first), or a URL.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// Write the bmap here instead of to standard output.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Also punch holes into the (raw) image for the free blocks.
+    #[arg(long)]
+    pub sparse: bool,
+
+    /// Say, per partition, what was recognised, how much is free, and why anything is mapped
+    /// whole.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Leave out the per-range checksums.
+    #[arg(long)]
+    pub no_checksum: bool,
+}
+
 /// `blockprint verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -177,6 +205,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Some(Command::Copy(args)) => copy::run(&args, &out),
         Some(Command::Create(args)) => create::run(&args, &out),
+        Some(Command::Scan(args)) => scan::run(&args, &out),
         Some(Command::Verify(args)) => verify::run(&args, &out),
         Some(Command::VerifySig(args)) => verify::run_signature(&args, &out),
         None => {

@@ -156,13 +156,41 @@ pub fn create(
         }));
     }
 
+    let bmap = build(
+        &file,
+        path,
+        size,
+        block_size,
+        &extents,
+        options,
+        &mut reporter,
+    )?;
+    Ok(Created { bmap, method })
+}
+
+/// Builds a bmap of `file` (`size` bytes) with the given mapped extents, hashing each with
+/// SHA-256 in one sequential pass of large reads (unless `options` says not to).
+pub(crate) fn build(
+    file: &File,
+    path: &Path,
+    size: u64,
+    block_size: u64,
+    extents: &[mapping::Extent],
+    options: CreateOptions,
+    reporter: &mut Reporter<'_>,
+) -> Result<Bmap, CreateError> {
+    let bytes_of = |e: &mapping::Extent| {
+        let end = ((e.last + 1) * block_size).min(size);
+        (e.first * block_size, end)
+    };
+    let total: u64 = extents.iter().map(|e| bytes_of(e).1 - bytes_of(e).0).sum();
     let mut ranges = Vec::with_capacity(extents.len());
     let mut buf = vec![0u8; if options.checksums { READ_SIZE } else { 0 }];
     let mut done = 0;
     if options.checksums {
         reporter.phase(Phase::Hashing, Some(total));
     }
-    for extent in &extents {
+    for extent in extents {
         let checksum = if options.checksums {
             let (start, end) = bytes_of(extent);
             let mut hasher = ChecksumType::Sha256.hasher();
@@ -202,15 +230,14 @@ pub fn create(
             checksum,
         });
     }
-    let bmap = Bmap::new(size, block_size, ChecksumType::Sha256, ranges).map_err(|kind| {
-        // The ranges come from the kernel, merged and clipped; only an absurd block size can
-        // fail validation here.
+    Bmap::new(size, block_size, ChecksumType::Sha256, ranges).map_err(|kind| {
+        // The extents come merged and clipped (from the kernel or a scan); only an absurd block
+        // size can fail validation here.
         CreateError::Map {
             path: path.to_path_buf(),
             source: io::Error::new(io::ErrorKind::InvalidData, kind.to_string()),
         }
-    })?;
-    Ok(Created { bmap, method })
+    })
 }
 
 /// ZFS reports holes wrongly while data is dirty unless `zfs_dmu_offset_next_sync` is 1.

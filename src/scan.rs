@@ -29,6 +29,12 @@ mod interval;
 #[cfg(test)]
 mod testing;
 
+use std::path::Path;
+
+use crate::bmap::Bmap;
+use crate::create::{CreateError, CreateOptions};
+use crate::mapping::Extent;
+use crate::progress::{CancelToken, ProgressSink, Reporter};
 use crate::source::RandomAccess;
 
 pub use fs::Verdict;
@@ -77,6 +83,36 @@ impl ScanReport {
     }
 }
 
+/// The bmap of the image file at `path` for `report` (its scan): format 2.0, 4 KiB blocks,
+/// every mapped range hashed with SHA-256 unless `options` says not to.
+pub fn to_bmap(
+    path: &Path,
+    report: &ScanReport,
+    options: CreateOptions,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Bmap, CreateError> {
+    let mut reporter = Reporter::new(sink, cancel);
+    let file = std::fs::File::open(path).map_err(|source| CreateError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let extents: Vec<Extent> = report
+        .mapped_blocks()
+        .into_iter()
+        .map(|(first, last)| Extent { first, last })
+        .collect();
+    crate::create::build(
+        &file,
+        path,
+        report.image_size,
+        BLOCK,
+        &extents,
+        options,
+        &mut reporter,
+    )
+}
+
 /// Scans `image`. Never fails: whatever cannot be read or understood is mapped.
 pub fn scan(image: &dyn RandomAccess) -> ScanReport {
     let layout = container::probe(image);
@@ -101,9 +137,15 @@ pub fn scan(image: &dyn RandomAccess) -> ScanReport {
             Verdict::Free { free, .. } => {
                 let set: Ranges = free
                     .iter()
-                    .map(|&(s, e)| (s.saturating_add(region.start), e.saturating_add(region.start)))
+                    .map(|&(s, e)| {
+                        (
+                            s.saturating_add(region.start),
+                            e.saturating_add(region.start),
+                        )
+                    })
                     .collect();
-                set.clamp(region.start, region.start + region.len).round_inward(BLOCK)
+                set.clamp(region.start, region.start + region.len)
+                    .round_inward(BLOCK)
             }
             Verdict::MapWhole { .. } => Ranges::new(),
         };

@@ -49,7 +49,7 @@ pub(super) fn run(args: &CreateArgs, out: &Output) -> anyhow::Result<()> {
 
 /// Writes `bytes` to a temporary file beside `path` and renames it over `path`, so a failed
 /// run never leaves half a bmap. Special files (a FIFO, /dev/stdout) are written directly.
-fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
     if special {
         return std::fs::write(path, bytes);
