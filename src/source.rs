@@ -43,8 +43,8 @@ use std::path::Path;
 pub use detect::Format;
 pub use file::FileSource;
 pub use input::{Input, InputError, SshLocation, redact};
-pub use open::{Layer, Opened, Opener};
-pub use random::{LocalFile, RandomAccess, Slice};
+pub use open::{Layer, Opened, Opener, open_store, open_stream};
+pub use random::{LocalFile, Memory, RandomAccess, Slice};
 pub use ranged::RangedSource;
 pub use stream::StreamSource;
 

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use super::detect::{DETECT_LEN, detect};
@@ -108,7 +109,7 @@ impl Opener {
                 Bytes::Stream { reader, size }
             }
         };
-        unwrap_layers(&name, bytes, input)
+        unwrap_layers(&name, bytes, input.as_path())
     }
 
     /// Reads a small file (a bmap or a signature), at most `limit` bytes; `Ok(None)` when it
@@ -139,8 +140,25 @@ impl Opener {
     }
 }
 
-/// Peels layers off `bytes` until the raw image.
-fn unwrap_layers(name: &str, mut bytes: Bytes, input: &Input) -> Result<Opened, SourceError> {
+/// Opens an image held by a random-access store (a file, a remote resource, bytes in memory):
+/// every layer of compression and archive is recognised and unwrapped.
+pub fn open_store(store: Arc<dyn RandomAccess>) -> Result<Opened, SourceError> {
+    let name = store.name().to_owned();
+    unwrap_layers(&name, Bytes::Random(store), None)
+}
+
+/// Opens an image that can only be read forward (a pipe, a socket).
+pub fn open_stream(reader: Box<dyn Read + Send>, name: &str) -> Result<Opened, SourceError> {
+    unwrap_layers(name, Bytes::Stream { reader, size: None }, None)
+}
+
+/// Peels layers off `bytes` until the raw image. `local` is the file the bytes come from, when
+/// they are a local file: a raw one is then read with seeks and the kernel's read-ahead.
+fn unwrap_layers(
+    name: &str,
+    mut bytes: Bytes,
+    local: Option<&Path>,
+) -> Result<Opened, SourceError> {
     let mut layers: Vec<Layer> = Vec::new();
     let open_error = |source| SourceError::Open {
         name: name.to_owned(),
@@ -156,9 +174,8 @@ fn unwrap_layers(name: &str, mut bytes: Bytes, input: &Input) -> Result<Opened, 
                 let format = detect(&head);
                 match format {
                     Format::Raw => {
-                        let source: Box<dyn ImageSource> = match input {
-                            // A plain local image: seeks and the kernel's read-ahead.
-                            Input::Path(path) if layers.is_empty() => {
+                        let source: Box<dyn ImageSource> = match local {
+                            Some(path) if layers.is_empty() => {
                                 Box::new(FileSource::open(path).map_err(open_error)?)
                             }
                             _ => Box::new(RangedSource::new(store)),

@@ -113,6 +113,54 @@ impl Read for FileRange {
     }
 }
 
+/// Bytes in memory: an image already read, a test, or a fuzzer's input.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    data: Arc<[u8]>,
+    name: String,
+}
+
+impl Memory {
+    /// `data`, named `name` in messages.
+    pub fn new(data: &[u8], name: &str) -> Self {
+        Self {
+            data: data.into(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl RandomAccess for Memory {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start =
+            usize::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        let slice = start
+            .checked_add(buf.len())
+            .and_then(|end| self.data.get(start..end))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))?;
+        buf.copy_from_slice(slice);
+        Ok(())
+    }
+
+    fn stream(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
+        let end = usize::try_from(offset.saturating_add(len))
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
+        Ok(Box::new(io::Cursor::new(self.data[start..end].to_vec())))
+    }
+}
+
 /// `len` bytes of another store from `offset`: a member of an uncompressed archive.
 pub struct Slice {
     inner: Arc<dyn RandomAccess>,
