@@ -45,7 +45,11 @@ pub(crate) fn probe(image: &dyn RandomAccess) -> Layout {
         match gpt::read(image, sector) {
             Ok(None) => continue,
             Ok(Some(table)) => return from_gpt(image, &table, &mbr),
-            Err(reason) => return whole(format!("GPT ({sector}-byte sectors) that fails its checks: {reason}")),
+            Err(reason) => {
+                return whole(format!(
+                    "GPT ({sector}-byte sectors) that fails its checks: {reason}"
+                ));
+            }
         }
     }
     match mbr {
@@ -64,14 +68,24 @@ pub(crate) fn probe(image: &dyn RandomAccess) -> Layout {
             let logical = entries.iter().filter(|e| e.number > 4).count();
             let regions = entries
                 .iter()
-                .map(|e| (e.start, e.len, format!("partition {} (MBR type 0x{:02X})", e.number, e.kind)))
+                .map(|e| {
+                    (
+                        e.start,
+                        e.len,
+                        format!("partition {} (MBR type 0x{:02X})", e.number, e.kind),
+                    )
+                })
                 .collect();
             Layout {
                 description: format!(
                     "MBR, {} partition{}{}",
                     entries.len(),
                     if entries.len() == 1 { "" } else { "s" },
-                    if logical > 0 { format!(" ({logical} logical)") } else { String::new() }
+                    if logical > 0 {
+                        format!(" ({logical} logical)")
+                    } else {
+                        String::new()
+                    }
                 ),
                 regions: checked(regions, image.len()),
             }
@@ -94,7 +108,10 @@ fn from_gpt(image: &dyn RandomAccess, table: &gpt::Gpt, mbr: &mbr::Mbr) -> Layou
             // A hybrid MBR: every non-protective entry must be one of the GPT's partitions,
             // or firmware reading the MBR sees a different disk than the GPT describes.
             if let Some(stray) = others.iter().find(|m| {
-                !table.entries.iter().any(|g| g.start == m.start && g.len == m.len)
+                !table
+                    .entries
+                    .iter()
+                    .any(|g| g.start == m.start && g.len == m.len)
             }) {
                 return whole(format!(
                     "a hybrid MBR whose partition {} does not match any GPT partition",
@@ -114,8 +131,16 @@ fn from_gpt(image: &dyn RandomAccess, table: &gpt::Gpt, mbr: &mbr::Mbr) -> Layou
         .iter()
         .map(|e| {
             let kind = gpt::type_name(&e.kind).map_or_else(|| e.kind.clone(), str::to_owned);
-            let name = if e.name.is_empty() { String::new() } else { format!(" '{}'", e.name) };
-            (e.start, e.len, format!("partition {} (GPT{name}, {kind})", e.number))
+            let name = if e.name.is_empty() {
+                String::new()
+            } else {
+                format!(" '{}'", e.name)
+            };
+            (
+                e.start,
+                e.len,
+                format!("partition {} (GPT{name}, {kind})", e.number),
+            )
         })
         .collect();
     Layout {
@@ -136,8 +161,11 @@ fn checked(entries: Vec<(u64, u64, String)>, size: u64) -> Vec<Region> {
         .into_iter()
         .map(|(start, len, place)| {
             let end = start.saturating_add(len);
-            let forced = (end > size)
-                .then(|| format!("the partition ends at byte {end}, past the end of the image ({size} bytes)"));
+            let forced = (end > size).then(|| {
+                format!(
+                    "the partition ends at byte {end}, past the end of the image ({size} bytes)"
+                )
+            });
             Region {
                 start,
                 len: len.min(size.saturating_sub(start)),
@@ -149,7 +177,11 @@ fn checked(entries: Vec<(u64, u64, String)>, size: u64) -> Vec<Region> {
     for i in 0..regions.len() {
         for j in 0..regions.len() {
             let (a, b) = (&regions[i], &regions[j]);
-            if i != j && a.start < b.start + b.len && b.start < a.start + a.len && regions[i].forced.is_none() {
+            if i != j
+                && a.start < b.start + b.len
+                && b.start < a.start + a.len
+                && regions[i].forced.is_none()
+            {
                 let other = regions[j].place.clone();
                 regions[i].forced = Some(format!("it overlaps {other}"));
             }
@@ -164,7 +196,10 @@ fn checked(entries: Vec<(u64, u64, String)>, size: u64) -> Vec<Region> {
 fn optical(image: &dyn RandomAccess) -> Option<&'static str> {
     for descriptor in 0..8u64 {
         let mut id = [0u8; 5];
-        if image.read_exact_at(32_768 + descriptor * 2048 + 1, &mut id).is_err() {
+        if image
+            .read_exact_at(32_768 + descriptor * 2048 + 1, &mut id)
+            .is_err()
+        {
             return None;
         }
         match &id {

@@ -57,7 +57,11 @@ const NEVER_SCANNED: &[(&str, u64, &[u8])] = &[
     ("erofs", 1024, &[0xE2, 0xE1, 0xF5, 0xE0]),
     ("f2fs", 1024, &[0x10, 0x20, 0xF5, 0xF2]),
     ("cramfs", 0, &[0x45, 0x3D, 0xCD, 0x28]),
-    ("bcache", 4096 + 24, &[0xC6, 0x85, 0x73, 0xF6, 0x4E, 0x1A, 0x45, 0xCA]),
+    (
+        "bcache",
+        4096 + 24,
+        &[0xC6, 0x85, 0x73, 0xF6, 0x4E, 0x1A, 0x45, 0xCA],
+    ),
     ("Linux RAID member", 4096, &[0xFC, 0x4E, 0x2B, 0xA9]),
 ];
 
@@ -73,16 +77,27 @@ pub(crate) fn scan_region(region: &dyn RandomAccess) -> Verdict {
             for (name, at, magic) in NEVER_SCANNED {
                 let mut buf = vec![0; magic.len()];
                 if region.read_exact_at(*at, &mut buf).is_ok() && buf == *magic {
-                    return Verdict::whole(name, format!("{name} is never scanned: it has no free space Blockprint can prove"));
+                    return Verdict::whole(
+                        name,
+                        format!(
+                            "{name} is never scanned: it has no free space Blockprint can prove"
+                        ),
+                    );
                 }
             }
-            Verdict::whole("unknown", "no filesystem Blockprint can scan was recognised")
+            Verdict::whole(
+                "unknown",
+                "no filesystem Blockprint can scan was recognised",
+            )
         }
         several => {
             let names: Vec<&str> = several.iter().map(|p| p.name).collect();
             Verdict::whole(
                 &names.join("+"),
-                format!("signatures of {} were all found: which one is real cannot be told", names.join(" and ")),
+                format!(
+                    "signatures of {} were all found: which one is real cannot be told",
+                    names.join(" and ")
+                ),
             )
         }
     }
@@ -95,7 +110,9 @@ fn validate(verdict: Verdict, len: u64) -> Verdict {
         Verdict::Free { fs, free, .. } => match free.iter().find(|&&(s, e)| s > e || e > len) {
             Some(&(s, e)) => Verdict::whole(
                 fs,
-                format!("internal check failed: free range {s}..{e} is outside the region of {len} bytes"),
+                format!(
+                    "internal check failed: free range {s}..{e} is outside the region of {len} bytes"
+                ),
             ),
             None => verdict,
         },

@@ -125,9 +125,15 @@ mod tests {
         assert_eq!(set.as_slice(), [(0, 8), (10, 20), (30, 40)]);
         assert_eq!(set.total(), 28);
         let blocks: Ranges = [(1000, 9200), (12_288, 16_384)].into_iter().collect();
-        assert_eq!(blocks.round_inward(4096).as_slice(), [(4096, 8192), (12_288, 16_384)]);
+        assert_eq!(
+            blocks.round_inward(4096).as_slice(),
+            [(4096, 8192), (12_288, 16_384)]
+        );
         let minus: Ranges = [(15, 35)].into_iter().collect();
-        assert_eq!(set.subtract(&minus).as_slice(), [(0, 8), (10, 15), (35, 40)]);
+        assert_eq!(
+            set.subtract(&minus).as_slice(),
+            [(0, 8), (10, 15), (35, 40)]
+        );
         assert_eq!(set.complement(50).as_slice(), [(8, 10), (20, 30), (40, 50)]);
         assert_eq!(set.clamp(4, 12).as_slice(), [(4, 8), (10, 12)]);
     }

@@ -66,8 +66,11 @@ pub(crate) fn source_tree(dir: &Path, links: bool) {
     for i in 0..300 {
         let sub = dir.join(format!("etc/conf{}", i % 7));
         std::fs::create_dir_all(&sub).expect("dir");
-        std::fs::write(sub.join(format!("file{i}.txt")), noise(100 + i, 100 + (i as usize * 37) % 9000))
-            .expect("small");
+        std::fs::write(
+            sub.join(format!("file{i}.txt")),
+            noise(100 + i, 100 + (i as usize * 37) % 9000),
+        )
+        .expect("small");
     }
     let mut deep = dir.join("deep");
     for level in 0..12 {
@@ -77,11 +80,14 @@ pub(crate) fn source_tree(dir: &Path, links: bool) {
     std::fs::write(deep.join("bottom.txt"), b"the bottom\n").expect("bottom");
     let sparse = File::create(dir.join("sparse.img")).expect("sparse");
     sparse.set_len(2 << 20).expect("sparse size");
-    sparse.write_all_at(b"middle", 1 << 20).expect("sparse data");
+    sparse
+        .write_all_at(b"middle", 1 << 20)
+        .expect("sparse data");
     std::fs::write(dir.join("zeros.bin"), vec![0u8; 1 << 20]).expect("zeros");
     if links {
         std::os::unix::fs::symlink("usr/share/data/big.bin", dir.join("link")).expect("symlink");
-        std::fs::hard_link(dir.join("etc/conf0/file0.txt"), dir.join("hardlink.txt")).expect("hardlink");
+        std::fs::hard_link(dir.join("etc/conf0/file0.txt"), dir.join("hardlink.txt"))
+            .expect("hardlink");
         std::fs::write(dir.join("fïlè ünïcødé.txt"), b"unicode\n").expect("unicode");
     }
 }
@@ -95,12 +101,16 @@ pub(crate) fn scan_file(image: &Path) -> ScanReport {
 /// after the image was written with a bmap that leaves those blocks out.
 pub(crate) fn garbled(image: &Path, free: &Ranges, out: &Path) -> PathBuf {
     std::fs::copy(image, out).expect("copy image");
-    let file = std::fs::OpenOptions::new().write(true).open(out).expect("open copy");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .expect("open copy");
     for (i, &(start, end)) in free.as_slice().iter().enumerate() {
         let mut at = start;
         while at < end {
             let n = usize::try_from((end - at).min(1 << 20)).expect("small");
-            file.write_all_at(&noise(7_000 + i as u64 + at, n), at).expect("garble");
+            file.write_all_at(&noise(7_000 + i as u64 + at, n), at)
+                .expect("garble");
             at += n as u64;
         }
     }

@@ -45,7 +45,14 @@ pub(super) fn read(image: &dyn RandomAccess, sector: u64) -> Result<Option<Gpt>,
     if image.read_exact_at(sector, &mut header).is_err() || &header[..8] != b"EFI PART" {
         return Ok(None);
     }
-    let le32 = |at: usize| u64::from(u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]));
+    let le32 = |at: usize| {
+        u64::from(u32::from_le_bytes([
+            header[at],
+            header[at + 1],
+            header[at + 2],
+            header[at + 3],
+        ]))
+    };
     let le64 = |at: usize| {
         let mut b = [0u8; 8];
         b.copy_from_slice(&header[at..at + 8]);
@@ -62,15 +69,22 @@ pub(super) fn read(image: &dyn RandomAccess, sector: u64) -> Result<Option<Gpt>,
         return Err("the GPT header checksum (CRC32) does not match".into());
     }
     if le64(24) != 1 {
-        return Err(format!("the GPT header says it is at LBA {}, not 1", le64(24)));
+        return Err(format!(
+            "the GPT header says it is at LBA {}, not 1",
+            le64(24)
+        ));
     }
     let (first_usable, last_usable) = (le64(40), le64(48));
     let (array_lba, count, entry_size, array_crc) = (le64(72), le32(80), le32(84), le32(88));
     if count > MAX_ENTRIES || !(128..=MAX_ENTRY_SIZE).contains(&entry_size) || entry_size % 8 != 0 {
-        return Err(format!("the GPT entry array ({count} entries of {entry_size} bytes) is impossible"));
+        return Err(format!(
+            "the GPT entry array ({count} entries of {entry_size} bytes) is impossible"
+        ));
     }
     if array_lba < 2 {
-        return Err(format!("the GPT entry array at LBA {array_lba} overlaps the header"));
+        return Err(format!(
+            "the GPT entry array at LBA {array_lba} overlaps the header"
+        ));
     }
     let mut array = vec![0u8; (count * entry_size) as usize];
     image
@@ -115,7 +129,22 @@ pub(super) fn read(image: &dyn RandomAccess, sector: u64) -> Result<Option<Gpt>,
 fn guid(b: &[u8]) -> String {
     format!(
         "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+        b[3],
+        b[2],
+        b[1],
+        b[0],
+        b[5],
+        b[4],
+        b[7],
+        b[6],
+        b[8],
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
     )
 }
 

@@ -47,7 +47,8 @@ fn entries(sector: &[u8]) -> [(u8, u8, u64, u64); 4] {
     let mut out = [(0, 0, 0, 0); 4];
     for (i, slot) in out.iter_mut().enumerate() {
         let e = &sector[0x1BE + i * 16..0x1BE + (i + 1) * 16];
-        let le = |at: usize| u64::from(u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]));
+        let le =
+            |at: usize| u64::from(u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]));
         *slot = (e[0], e[4], le(8), le(12));
     }
     out
@@ -70,13 +71,18 @@ pub(super) fn read(image: &dyn RandomAccess) -> Mbr {
     let sane = |(status, _, first, count): (u8, u8, u64, u64)| {
         (status == 0 || status == 0x80)
             && first >= 1
-            && first.checked_add(count).is_some_and(|end| end.saturating_mul(SECTOR) <= size.max(SECTOR))
+            && first
+                .checked_add(count)
+                .is_some_and(|end| end.saturating_mul(SECTOR) <= size.max(SECTOR))
     };
     if used.is_empty() || !used.iter().any(|(_, e)| sane(*e)) {
         return Mbr::None;
     }
     // Status bytes other than 0x00/0x80 make it boot code or a boot sector, not a table.
-    if used.iter().any(|(_, (status, ..))| *status != 0 && *status != 0x80) {
+    if used
+        .iter()
+        .any(|(_, (status, ..))| *status != 0 && *status != 0x80)
+    {
         return Mbr::None;
     }
     let to_entry = |number: usize, kind: u8, first: u64, count: u64| Entry {
@@ -117,7 +123,11 @@ pub(super) fn read(image: &dyn RandomAccess) -> Mbr {
 /// Follows the EBR chain of the extended partition at `ext_first` (sectors): each EBR holds one
 /// logical partition (relative to the EBR) and the next EBR (relative to the extended
 /// partition's start). The EBR sectors themselves lie outside every region, so stay mapped.
-fn logicals(image: &dyn RandomAccess, ext_first: u64, ext_count: u64) -> Result<Vec<Entry>, String> {
+fn logicals(
+    image: &dyn RandomAccess,
+    ext_first: u64,
+    ext_count: u64,
+) -> Result<Vec<Entry>, String> {
     let ext_end = ext_first.saturating_add(ext_count);
     let mut out = Vec::new();
     let mut seen = Vec::new();
@@ -128,7 +138,9 @@ fn logicals(image: &dyn RandomAccess, ext_first: u64, ext_count: u64) -> Result<
         }
         seen.push(ebr);
         if ebr < ext_first || ebr >= ext_end {
-            return Err(format!("an EBR at sector {ebr} lies outside the extended partition"));
+            return Err(format!(
+                "an EBR at sector {ebr} lies outside the extended partition"
+            ));
         }
         let mut sector = [0u8; 512];
         image
@@ -140,9 +152,13 @@ fn logicals(image: &dyn RandomAccess, ext_first: u64, ext_count: u64) -> Result<
         let table = entries(&sector);
         let (_, kind, rel, count) = table[0];
         if kind != 0 && count != 0 {
-            let first = ebr.checked_add(rel).ok_or("a logical partition's start overflows")?;
+            let first = ebr
+                .checked_add(rel)
+                .ok_or("a logical partition's start overflows")?;
             if first <= ebr || first.saturating_add(count) > ext_end {
-                return Err(format!("logical partition {number} lies outside its extended partition"));
+                return Err(format!(
+                    "logical partition {number} lies outside its extended partition"
+                ));
             }
             out.push(Entry {
                 number,
@@ -156,9 +172,13 @@ fn logicals(image: &dyn RandomAccess, ext_first: u64, ext_count: u64) -> Result<
             return Ok(out);
         }
         if !is_extended(next_kind) {
-            return Err(format!("the EBR at sector {ebr} links to a non-extended entry"));
+            return Err(format!(
+                "the EBR at sector {ebr} links to a non-extended entry"
+            ));
         }
-        ebr = ext_first.checked_add(next_rel).ok_or("an EBR link overflows")?;
+        ebr = ext_first
+            .checked_add(next_rel)
+            .ok_or("an EBR link overflows")?;
     }
     Err(format!("more than {MAX_LOGICAL} logical partitions"))
 }

@@ -10,7 +10,10 @@ use crate::source::LocalFile;
 
 fn image(dir: &Path, name: &str, mib: u64) -> PathBuf {
     let path = dir.join(name);
-    File::create(&path).expect("create").set_len(mib << 20).expect("size");
+    File::create(&path)
+        .expect("create")
+        .set_len(mib << 20)
+        .expect("size");
     path
 }
 
@@ -27,8 +30,16 @@ fn sfdisk(path: &Path, extra: &[&str], script: &str) {
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("sfdisk is needed (fdisk package)");
-    child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("script");
-    assert!(child.wait().expect("sfdisk").success(), "sfdisk failed on {script}");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("script");
+    assert!(
+        child.wait().expect("sfdisk").success(),
+        "sfdisk failed on {script}"
+    );
 }
 
 fn starts(layout: &Layout) -> Vec<(u64, u64, bool)> {
@@ -43,12 +54,21 @@ fn starts(layout: &Layout) -> Vec<(u64, u64, bool)> {
 fn mbr_with_logical_partitions() {
     let dir = tempfile::tempdir().expect("tmp");
     let img = image(dir.path(), "mbr.img", 64);
-    sfdisk(&img, &[], "label: dos\n2048,16384,c\n18432,16384,83\n34816,,5\n36864,8192,83\n47104,8192,82\n");
+    sfdisk(
+        &img,
+        &[],
+        "label: dos\n2048,16384,c\n18432,16384,83\n34816,,5\n36864,8192,83\n47104,8192,82\n",
+    );
     let l = layout(&img);
     assert_eq!(l.description, "MBR, 4 partitions (2 logical)");
     assert_eq!(
         starts(&l),
-        [(2048, 16384, false), (18432, 16384, false), (36864, 8192, false), (47104, 8192, false)]
+        [
+            (2048, 16384, false),
+            (18432, 16384, false),
+            (36864, 8192, false),
+            (47104, 8192, false)
+        ]
     );
     assert_eq!(l.regions[2].place, "partition 5 (MBR type 0x83)");
 }
@@ -68,12 +88,22 @@ fn gpt_with_512_and_4096_byte_sectors() {
         );
         drop(device);
         let l = layout(&img);
-        assert_eq!(l.description, format!("GPT, {sector}-byte sectors, 2 partitions"), "{sector}");
+        assert_eq!(
+            l.description,
+            format!("GPT, {sector}-byte sectors, 2 partitions"),
+            "{sector}"
+        );
         assert_eq!(l.regions[0].len, 8 << 20);
-        assert_eq!(l.regions[1].place, "partition 2 (GPT 'rootfs', Linux filesystem)");
+        assert_eq!(
+            l.regions[1].place,
+            "partition 2 (GPT 'rootfs', Linux filesystem)"
+        );
         // The backup GPT at the end is in no region: it stays mapped.
         let end = l.regions.iter().map(|r| r.start + r.len).max().unwrap_or(0);
-        assert!(end <= (64 << 20) - 33 * 512, "{sector}: a region reaches the backup GPT");
+        assert!(
+            end <= (64 << 20) - 33 * 512,
+            "{sector}: a region reaches the backup GPT"
+        );
     }
 }
 
@@ -87,7 +117,13 @@ impl LoopSectors {
     fn new(backing: &Path, sector: u64) -> Self {
         let out = run(
             "losetup",
-            &["-f", "--show", "--sector-size", &sector.to_string(), backing.to_str().expect("utf-8")],
+            &[
+                "-f",
+                "--show",
+                "--sector-size",
+                &sector.to_string(),
+                backing.to_str().expect("utf-8"),
+            ],
         );
         Self {
             path: PathBuf::from(out.trim()),
@@ -97,7 +133,10 @@ impl LoopSectors {
 
 impl Drop for LoopSectors {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("losetup").arg("-d").arg(&self.path).output();
+        let _ = std::process::Command::new("losetup")
+            .arg("-d")
+            .arg(&self.path)
+            .output();
     }
 }
 
@@ -107,16 +146,38 @@ fn a_relocated_entry_array_and_a_hybrid_mbr() {
     let img = image(dir.path(), "moved.img", 64);
     let p = img.to_str().expect("utf-8");
     // The entry array at LBA 2048 (1 MiB), as boards with a bootloader at 8 KiB need.
-    run("sgdisk", &["-o", "-j", "2048", "-n", "1:4096:+8M", "-t", "1:0700", "-n", "2:0:+8M", p]);
+    run(
+        "sgdisk",
+        &[
+            "-o",
+            "-j",
+            "2048",
+            "-n",
+            "1:4096:+8M",
+            "-t",
+            "1:0700",
+            "-n",
+            "2:0:+8M",
+            p,
+        ],
+    );
     let l = layout(&img);
     assert_eq!(starts(&l)[0], (4096, 16384, false), "{}", l.description);
 
     run("sgdisk", &["-h", "1", p]);
-    assert_eq!(layout(&img).regions.len(), 2, "a matching hybrid MBR is fine");
+    assert_eq!(
+        layout(&img).regions.len(),
+        2,
+        "a matching hybrid MBR is fine"
+    );
     // Move the hybrid entry: the MBR and the GPT disagree.
-    let f = std::fs::OpenOptions::new().write(true).open(&img).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .expect("open");
     let entry = 0x1BE + 16; // sgdisk puts the hybrid partition after the 0xEE entry
-    f.write_all_at(&8192u32.to_le_bytes(), entry + 8).expect("patch");
+    f.write_all_at(&8192u32.to_le_bytes(), entry + 8)
+        .expect("patch");
     let l = layout(&img);
     assert!(l.regions.is_empty(), "{}", l.description);
     assert!(l.description.contains("hybrid MBR"), "{}", l.description);
@@ -128,17 +189,33 @@ fn broken_tables_map_everything_or_the_affected_region() {
     // A GPT header with a bad CRC.
     let img = image(dir.path(), "badcrc.img", 16);
     sfdisk(&img, &[], "label: gpt\nsize=4MiB\n");
-    let f = std::fs::OpenOptions::new().write(true).open(&img).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .expect("open");
     f.write_all_at(b"X", 512 + 60).expect("patch");
     let l = layout(&img);
-    assert!(l.regions.is_empty() && l.description.contains("checksum"), "{}", l.description);
+    assert!(
+        l.regions.is_empty() && l.description.contains("checksum"),
+        "{}",
+        l.description
+    );
 
     // A GPT without its protective MBR.
     let img = image(dir.path(), "noprotect.img", 16);
     sfdisk(&img, &[], "label: gpt\nsize=4MiB\n");
-    std::fs::OpenOptions::new().write(true).open(&img).expect("open").write_all_at(&[0u8; 512], 0).expect("zero");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .expect("open")
+        .write_all_at(&[0u8; 512], 0)
+        .expect("zero");
     let l = layout(&img);
-    assert!(l.regions.is_empty() && l.description.contains("without a protective MBR"), "{}", l.description);
+    assert!(
+        l.regions.is_empty() && l.description.contains("without a protective MBR"),
+        "{}",
+        l.description
+    );
 
     // Hand-made MBRs: overlapping partitions, one past the end, an EBR chain that loops.
     let mbr = |entries: &[(u8, u32, u32)]| {
@@ -154,22 +231,52 @@ fn broken_tables_map_everything_or_the_affected_region() {
         s
     };
     let img = image(dir.path(), "overlap.img", 16);
-    let f = std::fs::OpenOptions::new().write(true).open(&img).expect("open");
-    f.write_all_at(&mbr(&[(0x83, 2048, 8192), (0x83, 8192, 8192), (0x83, 20480, 40000)]), 0).expect("mbr");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .expect("open");
+    f.write_all_at(
+        &mbr(&[(0x83, 2048, 8192), (0x83, 8192, 8192), (0x83, 20480, 40000)]),
+        0,
+    )
+    .expect("mbr");
     let l = layout(&img);
-    assert_eq!(starts(&l), [(2048, 8192, true), (8192, 8192, true), (20480, 12288, true)]);
-    assert!(l.regions[0].forced.as_deref().is_some_and(|r| r.contains("overlaps")));
-    assert!(l.regions[2].forced.as_deref().is_some_and(|r| r.contains("past the end")));
+    assert_eq!(
+        starts(&l),
+        [(2048, 8192, true), (8192, 8192, true), (20480, 12288, true)]
+    );
+    assert!(
+        l.regions[0]
+            .forced
+            .as_deref()
+            .is_some_and(|r| r.contains("overlaps"))
+    );
+    assert!(
+        l.regions[2]
+            .forced
+            .as_deref()
+            .is_some_and(|r| r.contains("past the end"))
+    );
 
     let img = image(dir.path(), "loop.img", 16);
-    let f = std::fs::OpenOptions::new().write(true).open(&img).expect("open");
-    f.write_all_at(&mbr(&[(0x83, 2048, 4096), (0x05, 8192, 8192)]), 0).expect("mbr");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .expect("open");
+    f.write_all_at(&mbr(&[(0x83, 2048, 4096), (0x05, 8192, 8192)]), 0)
+        .expect("mbr");
     // The first EBR links to a second, which links to itself (next EBRs are relative to the
     // extended partition's start: 8192 + 4096).
-    f.write_all_at(&mbr(&[(0x83, 2048, 1024), (0x05, 4096, 2048)]), 8192 * 512).expect("ebr");
-    f.write_all_at(&mbr(&[(0x83, 16, 16), (0x05, 4096, 16)]), 12288 * 512).expect("ebr loop");
+    f.write_all_at(&mbr(&[(0x83, 2048, 1024), (0x05, 4096, 2048)]), 8192 * 512)
+        .expect("ebr");
+    f.write_all_at(&mbr(&[(0x83, 16, 16), (0x05, 4096, 16)]), 12288 * 512)
+        .expect("ebr loop");
     let l = layout(&img);
-    assert!(l.regions.is_empty() && l.description.contains("loops"), "{}", l.description);
+    assert!(
+        l.regions.is_empty() && l.description.contains("loops"),
+        "{}",
+        l.description
+    );
 }
 
 #[test]
@@ -185,9 +292,23 @@ fn bare_filesystems_and_optical_images() {
     std::fs::create_dir_all(&iso_dir).expect("dir");
     std::fs::write(iso_dir.join("hello.txt"), b"hello").expect("file");
     let iso = dir.path().join("a.iso");
-    run("xorriso", &["-as", "mkisofs", "-quiet", "-o", iso.to_str().expect("utf-8"), iso_dir.to_str().expect("utf-8")]);
+    run(
+        "xorriso",
+        &[
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-o",
+            iso.to_str().expect("utf-8"),
+            iso_dir.to_str().expect("utf-8"),
+        ],
+    );
     let l = layout(&iso);
-    assert!(l.regions.is_empty() && l.description.starts_with("ISO 9660"), "{}", l.description);
+    assert!(
+        l.regions.is_empty() && l.description.starts_with("ISO 9660"),
+        "{}",
+        l.description
+    );
 }
 
 #[test]
@@ -198,15 +319,23 @@ fn mutated_tables_never_panic() {
     sfdisk(&img, &[], "label: gpt\nsize=1MiB\nsize=1MiB\n");
     let gpt = std::fs::read(&img).expect("read");
     let mbr_img = image(dir.path(), "mm.img", 8);
-    sfdisk(&mbr_img, &[], "label: dos\n2048,2048,83\n4096,,5\n6144,2048,83\n");
+    sfdisk(
+        &mbr_img,
+        &[],
+        "label: dos\n2048,2048,83\n4096,,5\n6144,2048,83\n",
+    );
     let mbr = std::fs::read(&mbr_img).expect("read");
     let noise = crate::scan::testing::noise(5, 8000);
     // Headers and entry arrays at the front; EBRs at 2 MiB and beyond.
-    for (base, spans) in [(&gpt, [0..34 * 512, 0..512]), (&mbr, [0..512, 4096 * 512..4098 * 512])] {
+    for (base, spans) in [
+        (&gpt, [0..34 * 512, 0..512]),
+        (&mbr, [0..512, 4096 * 512..4098 * 512]),
+    ] {
         for round in 0..2000 {
             let mut bytes = base.clone();
             let span = &spans[round % 2];
-            let at = span.start + usize::from(noise[round * 2 % 7990]) * (span.end - span.start) / 256;
+            let at =
+                span.start + usize::from(noise[round * 2 % 7990]) * (span.end - span.start) / 256;
             bytes[at] ^= noise[round * 3 % 7990] | 1;
             let _ = probe(&*MemStore::shared("mutant", &bytes));
         }
