@@ -24,8 +24,11 @@
 //! ```
 
 mod container;
+mod exfat;
+mod fat;
 mod fs;
 mod interval;
+mod swap;
 #[cfg(test)]
 mod testing;
 

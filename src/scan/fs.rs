@@ -46,7 +46,11 @@ pub(crate) struct Parser {
 }
 
 /// The parsers, in no particular order (all detections are compared).
-pub(crate) const PARSERS: &[Parser] = &[];
+pub(crate) const PARSERS: &[Parser] = &[
+    super::fat::PARSER,
+    super::exfat::PARSER,
+    super::swap::PARSER,
+];
 
 /// Signatures of things that are never scanned: read-only images have no free space, and
 /// encrypted or layered volumes hide their filesystems.
