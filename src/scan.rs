@@ -28,6 +28,7 @@ mod fs;
 mod interval;
 #[cfg(test)]
 mod testing;
+mod xfs;
 
 use crate::source::RandomAccess;
 

@@ -46,7 +46,9 @@ pub(crate) struct Parser {
 }
 
 /// The parsers, in no particular order (all detections are compared).
-pub(crate) const PARSERS: &[Parser] = &[];
+pub(crate) const PARSERS: &[Parser] = &[
+    Parser { name: "XFS", detect: super::xfs::detect, scan: super::xfs::scan },
+];
 
 /// Signatures of things that are never scanned: read-only images have no free space, and
 /// encrypted or layered volumes hide their filesystems.
