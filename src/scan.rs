@@ -26,6 +26,7 @@
 mod container;
 mod fs;
 mod interval;
+mod ntfs;
 #[cfg(test)]
 mod testing;
 mod xfs;

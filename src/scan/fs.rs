@@ -48,6 +48,7 @@ pub(crate) struct Parser {
 /// The parsers, in no particular order (all detections are compared).
 pub(crate) const PARSERS: &[Parser] = &[
     Parser { name: "XFS", detect: super::xfs::detect, scan: super::xfs::scan },
+    Parser { name: "NTFS", detect: super::ntfs::detect, scan: super::ntfs::scan },
 ];
 
 /// Signatures of things that are never scanned: read-only images have no free space, and
