@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::record::{Record, Runs, apply_fixups};
 use super::{boot_sector, le_u16, scan};
 use crate::scan::testing::{assert_subset, garbled, noise, run, scan_file, source_tree, try_run};
-use crate::scan::xfs::tests::compare_trees;
+use crate::scan::xfs::tests::support::compare_trees;
 use crate::scan::{Ranges, Verdict};
 use crate::source::LocalFile;
 

@@ -138,11 +138,16 @@ fn check_unmount_record(
     let header_len = usize::try_from(header_blocks * BB).map_err(|_| "record too large")?;
     let data = whole.get(header_len..).ok_or("record too short")?;
     let stored_crc = u32::from_le_bytes(f.take::<4>(32)?);
-    if geo.v5 && stored_crc != 0 && !crc_matches(&whole, data, len, stored_crc) {
-        return Err(format!(
-            "the record at log block {record} has a wrong checksum"
-        ));
-    }
+    let checksum = match (geo.v5, stored_crc) {
+        (false, _) => "v4: no checksum",
+        (true, 0) => "no checksum set, as mkfs writes it",
+        (true, _) if crc_matches(&whole, data, len, stored_crc) => "checksum verified",
+        (true, _) => {
+            return Err(format!(
+                "the record at log block {record} has a wrong checksum"
+            ));
+        }
+    };
     // The first word of the data block was overwritten by the cycle number (its original is
     // kept in the header); the length, client id and flags after it are as written.
     let op = Fields(data);
@@ -153,7 +158,7 @@ fn check_unmount_record(
         ));
     }
     Ok(format!(
-        "internal log of {} bytes at byte {}: clean, its last record (log block {record}, cycle {cycle}) is a lone unmount record",
+        "internal log of {} bytes at byte {}: clean, its last record (log block {record}, cycle {cycle}) is a lone unmount record ({checksum})",
         geo.log_len, geo.log_start
     ))
 }
