@@ -28,9 +28,11 @@ mod exfat;
 mod fat;
 mod fs;
 mod interval;
+mod ntfs;
 mod swap;
 #[cfg(test)]
 mod testing;
+mod xfs;
 
 use std::path::Path;
 

@@ -50,6 +50,8 @@ pub(crate) const PARSERS: &[Parser] = &[
     super::fat::PARSER,
     super::exfat::PARSER,
     super::swap::PARSER,
+    Parser { name: "XFS", detect: super::xfs::detect, scan: super::xfs::scan },
+    Parser { name: "NTFS", detect: super::ntfs::detect, scan: super::ntfs::scan },
 ];
 
 /// Signatures of things that are never scanned: read-only images have no free space, and
