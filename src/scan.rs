@@ -25,6 +25,7 @@
 
 mod container;
 mod exfat;
+mod ext;
 mod fat;
 mod fs;
 mod interval;

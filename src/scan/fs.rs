@@ -47,6 +47,7 @@ pub(crate) struct Parser {
 
 /// The parsers, in no particular order (all detections are compared).
 pub(crate) const PARSERS: &[Parser] = &[
+    super::ext::PARSER,
     super::fat::PARSER,
     super::exfat::PARSER,
     super::swap::PARSER,
