@@ -23,6 +23,7 @@
 //!            union, rounded inward to 4 KiB ──► complement = mapped blocks ──► bmap
 //! ```
 
+mod btrfs;
 mod container;
 mod exfat;
 mod ext;

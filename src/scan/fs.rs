@@ -47,12 +47,25 @@ pub(crate) struct Parser {
 
 /// The parsers, in no particular order (all detections are compared).
 pub(crate) const PARSERS: &[Parser] = &[
+    Parser {
+        name: "btrfs",
+        detect: super::btrfs::detect,
+        scan: super::btrfs::scan,
+    },
     super::ext::PARSER,
     super::fat::PARSER,
     super::exfat::PARSER,
     super::swap::PARSER,
-    Parser { name: "XFS", detect: super::xfs::detect, scan: super::xfs::scan },
-    Parser { name: "NTFS", detect: super::ntfs::detect, scan: super::ntfs::scan },
+    Parser {
+        name: "XFS",
+        detect: super::xfs::detect,
+        scan: super::xfs::scan,
+    },
+    Parser {
+        name: "NTFS",
+        detect: super::ntfs::detect,
+        scan: super::ntfs::scan,
+    },
 ];
 
 /// Signatures of things that are never scanned: read-only images have no free space, and
