@@ -11,6 +11,7 @@ mod formats;
 mod http;
 mod interop;
 mod nginx;
+mod scan;
 mod signatures;
 mod sshd;
 mod support;

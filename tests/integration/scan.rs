@@ -1,0 +1,502 @@
+//! `blockprint scan` on whole disk images made with the real tools, flashed onto garbage:
+//! only the blocks the bmap maps are written onto random bytes, as on a used SD card, and then
+//! fsck, file readback, the partition tables and the bootloader gap must all be intact.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use blockprint::bmap::Bmap;
+
+use crate::support::{LoopDevice, blockprint, random_bytes, require_tool, sh};
+
+const MIB: u64 = 1 << 20;
+
+/// A source tree without links or exotic names (FAT holds neither).
+fn tree(dir: &Path) -> PathBuf {
+    let root = dir.join("tree");
+    std::fs::create_dir_all(root.join("boot/overlays")).unwrap();
+    std::fs::write(root.join("boot/kernel.img"), random_bytes(41, 3 << 20)).unwrap();
+    for i in 0..60u64 {
+        std::fs::write(
+            root.join(format!("boot/overlays/o{i}.dtbo")),
+            random_bytes(50 + i, 500 + (i as usize * 97) % 4000),
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("config.txt"), b"dtparam=audio=on\n").unwrap();
+    root
+}
+
+/// Builds a filesystem image of `mib` MiB from `tree`: "fat32", "ext4", "btrfs" or "swap".
+fn filesystem(dir: &Path, kind: &str, mib: u64, tree: &Path) -> PathBuf {
+    let img = dir.join(format!("{kind}.fs"));
+    let _ = std::fs::remove_file(&img);
+    File::create(&img).unwrap().set_len(mib * MIB).unwrap();
+    let p = img.to_str().unwrap();
+    let t = tree.to_str().unwrap();
+    match kind {
+        "fat32" => {
+            sh("mkfs.vfat", &["-F", "32", "-n", "BOOT", p]);
+            let items: Vec<String> = std::fs::read_dir(tree)
+                .unwrap()
+                .map(|e| e.unwrap().path().display().to_string())
+                .collect();
+            let mut args = vec!["-s", "-Q", "-i", p];
+            args.extend(items.iter().map(String::as_str));
+            args.push("::/");
+            sh("mcopy", &args);
+        }
+        "ext4" => {
+            sh(
+                "mke2fs",
+                &[
+                    "-q",
+                    "-F",
+                    "-t",
+                    "ext4",
+                    "-O",
+                    "^64bit,^huge_file",
+                    "-d",
+                    t,
+                    p,
+                ],
+            );
+        }
+        "btrfs" => {
+            sh("mkfs.btrfs", &["-q", "-f", "-r", t, p]);
+        }
+        "swap" => {
+            sh("mkswap", &[p]);
+        }
+        other => panic!("no such kind {other}"),
+    }
+    img
+}
+
+/// Writes a filesystem image into the disk image at `offset`.
+fn place(disk: &Path, part: &Path, offset: u64) {
+    let data = std::fs::read(part).unwrap();
+    File::options()
+        .write(true)
+        .open(disk)
+        .unwrap()
+        .write_all_at(&data, offset)
+        .unwrap();
+}
+
+fn sfdisk(disk: &Path, script: &str) {
+    sh(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "printf '{script}' | sfdisk -q --no-reread --no-tell-kernel {}",
+                disk.display()
+            ),
+        ],
+    );
+}
+
+/// What a card holds after the image was written with `bmap` onto random bytes: only the
+/// mapped ranges are copied, everything else stays garbage.
+fn flash_onto_garbage(image: &Path, bmap: &Path, target: &Path) {
+    let size = std::fs::metadata(image).unwrap().len();
+    std::fs::write(target, random_bytes(99, usize::try_from(size).unwrap())).unwrap();
+    let bmap = Bmap::from_file(bmap).unwrap();
+    let src = File::open(image).unwrap();
+    let dst = File::options().write(true).open(target).unwrap();
+    for range in bmap.ranges() {
+        let (start, end) = bmap.byte_span(range);
+        let mut buf = vec![0u8; usize::try_from(end - start).unwrap()];
+        src.read_exact_at(&mut buf, start).unwrap();
+        dst.write_all_at(&buf, start).unwrap();
+    }
+}
+
+/// Extracts `len` bytes at `offset` to a file (for tools without an offset option).
+fn extract(image: &Path, offset: u64, len: u64, out: &Path) -> PathBuf {
+    let mut buf = vec![0u8; usize::try_from(len).unwrap()];
+    File::open(image)
+        .unwrap()
+        .read_exact_at(&mut buf, offset)
+        .unwrap();
+    std::fs::write(out, buf).unwrap();
+    out.to_path_buf()
+}
+
+fn same_bytes(a: &Path, b: &Path, offset: u64, len: usize) -> bool {
+    let read = |p: &Path| {
+        let mut buf = vec![0u8; len];
+        File::open(p)
+            .unwrap()
+            .read_exact_at(&mut buf, offset)
+            .unwrap();
+        buf
+    };
+    read(a) == read(b)
+}
+
+fn mapped_share(bmap: &Path) -> f64 {
+    let b = Bmap::from_file(bmap).unwrap();
+    100.0 * b.mapped_blocks_count() as f64 / b.blocks_count() as f64
+}
+
+/// Files read back from the FAT at `offset` of `image` with mtools.
+fn fat_files(image: &Path, offset: u64, out: &Path) -> String {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    sh(
+        "mcopy",
+        &[
+            "-s",
+            "-Q",
+            "-n",
+            "-i",
+            &format!("{}@@{offset}", image.display()),
+            "::/",
+            out.to_str().unwrap(),
+        ],
+    );
+    listing(out)
+}
+
+/// The checksum of every file under `dir`, sorted by path.
+fn listing(dir: &Path) -> String {
+    sh(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "cd {} && find . -type f | sort | xargs sha256sum",
+                dir.display()
+            ),
+        ],
+    )
+}
+
+/// Files read back from a btrfs image with `btrfs restore`.
+fn btrfs_files(image: &Path, out: &Path) -> String {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    sh(
+        "btrfs",
+        &["restore", image.to_str().unwrap(), out.to_str().unwrap()],
+    );
+    listing(out)
+}
+
+/// Files read back from the ext4 at `offset` of `image` with debugfs.
+fn ext_files(image: &Path, offset: u64, out: &Path) -> String {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    sh(
+        "debugfs",
+        &[
+            "-R",
+            &format!("rdump / {}", out.display()),
+            &format!("{}?offset={offset}", image.display()),
+        ],
+    );
+    listing(out)
+}
+
+#[test]
+fn a_raspberry_pi_like_image_survives_being_flashed_onto_garbage() {
+    for tool in [
+        "mkfs.vfat",
+        "mcopy",
+        "mke2fs",
+        "e2fsck",
+        "debugfs",
+        "fsck.vfat",
+        "sfdisk",
+    ] {
+        require_tool(tool);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = tree(d);
+    let disk = d.join("rpi.img");
+    File::create(&disk).unwrap().set_len(200 * MIB).unwrap();
+    // p1 FAT32 at 4 MiB (64 MiB), p2 ext4 after it; the gap holds a "bootloader" at 8 KiB.
+    sfdisk(&disk, "label: dos\\n8192,131072,c\\n139264,,83\\n");
+    let loader = random_bytes(7, 8192);
+    File::options()
+        .write(true)
+        .open(&disk)
+        .unwrap()
+        .write_all_at(&loader, 8192)
+        .unwrap();
+    place(&disk, &filesystem(d, "fat32", 64, &src), 4 * MIB);
+    place(&disk, &filesystem(d, "ext4", 132, &src), 68 * MIB);
+
+    let bmap = d.join("rpi.bmap");
+    let run = blockprint([
+        "scan",
+        "--explain",
+        "-o",
+        bmap.to_str().unwrap(),
+        disk.to_str().unwrap(),
+    ]);
+    let stderr = run.ok();
+    assert!(stderr.contains("MBR, 2 partitions"), "{stderr}");
+    assert!(
+        stderr.contains("partition 1 (MBR type 0x0C)") && stderr.contains("FAT32"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("partition 2 (MBR type 0x83)") && stderr.contains("ext4"),
+        "{stderr}"
+    );
+    let share = mapped_share(&bmap);
+    assert!(
+        share < 30.0,
+        "mapped {share:.1}%: the scan saved little; {stderr}"
+    );
+
+    let target = d.join("card.img");
+    flash_onto_garbage(&disk, &bmap, &target);
+    // The table and the whole gap before p1 (the bootloader) are written as they are.
+    assert!(
+        same_bytes(&disk, &target, 0, 4 << 20),
+        "the first 4 MiB (table and gap) differ"
+    );
+    let fat = extract(&target, 4 * MIB, 64 * MIB, &d.join("p1.fs"));
+    sh("fsck.vfat", &["-n", fat.to_str().unwrap()]);
+    sh(
+        "e2fsck",
+        &["-fn", &format!("{}?offset={}", target.display(), 68 * MIB)],
+    );
+    assert_eq!(
+        fat_files(&disk, 4 * MIB, &d.join("a")),
+        fat_files(&target, 4 * MIB, &d.join("b"))
+    );
+    assert_eq!(
+        ext_files(&disk, 68 * MIB, &d.join("c")),
+        ext_files(&target, 68 * MIB, &d.join("e"))
+    );
+
+    // Debian's bmaptool accepts the bmap too.
+    require_tool("bmaptool");
+    let copy = d.join("bmaptool-copy.img");
+    sh(
+        "bmaptool",
+        &[
+            "-q",
+            "copy",
+            "--bmap",
+            bmap.to_str().unwrap(),
+            disk.to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
+fn a_gpt_image_with_four_filesystems_through_a_real_copy() {
+    for tool in ["sgdisk", "mkfs.btrfs", "btrfs", "mkswap", "blkid"] {
+        require_tool(tool);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = tree(d);
+    let disk = d.join("gpt.img");
+    File::create(&disk).unwrap().set_len(600 * MIB).unwrap();
+    sfdisk(
+        &disk,
+        "label: gpt\\nstart=1MiB, size=64MiB, type=uefi\\nsize=200MiB, type=linux\\nsize=256MiB, type=linux\\nsize=64MiB, type=swap\\n",
+    );
+    place(&disk, &filesystem(d, "fat32", 64, &src), MIB);
+    place(&disk, &filesystem(d, "ext4", 200, &src), 65 * MIB);
+    place(&disk, &filesystem(d, "btrfs", 256, &src), 265 * MIB);
+    place(&disk, &filesystem(d, "swap", 64, &src), 521 * MIB);
+    let swap_uuid = sh(
+        "blkid",
+        &[
+            "-p",
+            "-o",
+            "value",
+            "-s",
+            "UUID",
+            d.join("swap.fs").to_str().unwrap(),
+        ],
+    );
+
+    let bmap = d.join("gpt.bmap");
+    let stderr = blockprint([
+        "scan",
+        "--explain",
+        "-o",
+        bmap.to_str().unwrap(),
+        disk.to_str().unwrap(),
+    ])
+    .ok()
+    .to_owned();
+    for fs in ["FAT32", "ext4", "btrfs", "swap"] {
+        assert!(
+            stderr.contains(&format!(": {fs}")),
+            "{fs} not scanned: {stderr}"
+        );
+    }
+    assert!(mapped_share(&bmap) < 30.0, "{stderr}");
+
+    // The real path: copy onto a loop device filled with random bytes.
+    let target = d.join("card.img");
+    std::fs::write(&target, random_bytes(98, 600 << 20)).unwrap();
+    let mut dev = LoopDevice::new(&target);
+    blockprint([
+        "-q",
+        "copy",
+        "--bmap",
+        bmap.to_str().unwrap(),
+        disk.to_str().unwrap(),
+        dev.name(),
+    ])
+    .ok();
+    dev.detach();
+    let verify = sh("sgdisk", &["-v", target.to_str().unwrap()]);
+    assert!(verify.contains("No problems found"), "{verify}");
+    let fat = extract(&target, MIB, 64 * MIB, &d.join("esp.fs"));
+    sh("fsck.vfat", &["-n", fat.to_str().unwrap()]);
+    sh(
+        "e2fsck",
+        &["-fn", &format!("{}?offset={}", target.display(), 65 * MIB)],
+    );
+    let btrfs = extract(&target, 265 * MIB, 256 * MIB, &d.join("b.fs"));
+    sh(
+        "btrfs",
+        &[
+            "check",
+            "--readonly",
+            "--check-data-csum",
+            btrfs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        btrfs_files(&d.join("btrfs.fs"), &d.join("r1")),
+        btrfs_files(&btrfs, &d.join("r2"))
+    );
+    let swap = extract(&target, 521 * MIB, 64 * MIB, &d.join("s.fs"));
+    let uuid = sh(
+        "blkid",
+        &["-p", "-o", "value", "-s", "UUID", swap.to_str().unwrap()],
+    );
+    assert_eq!(uuid, swap_uuid);
+    assert_eq!(
+        fat_files(&disk, MIB, &d.join("a")),
+        fat_files(&target, MIB, &d.join("b"))
+    );
+    assert_eq!(
+        ext_files(&disk, 65 * MIB, &d.join("c")),
+        ext_files(&target, 65 * MIB, &d.join("e"))
+    );
+}
+
+#[test]
+fn compressed_images_sparse_and_optical() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = tree(d);
+    let fs = filesystem(d, "ext4", 64, &src);
+
+    // A compressed image gives the bmap of its content, and its temporary file is gone.
+    let out = d.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    sh(
+        "sh",
+        &[
+            "-c",
+            &format!("xz -T2 -c {} > {}/fs.img.xz", fs.display(), out.display()),
+        ],
+    );
+    let raw_bmap = d.join("raw.bmap");
+    let xz_bmap = out.join("xz.bmap");
+    blockprint([
+        "-q",
+        "scan",
+        "-o",
+        raw_bmap.to_str().unwrap(),
+        fs.to_str().unwrap(),
+    ])
+    .ok();
+    blockprint([
+        "-q",
+        "scan",
+        "-o",
+        xz_bmap.to_str().unwrap(),
+        out.join("fs.img.xz").to_str().unwrap(),
+    ])
+    .ok();
+    let (a, b) = (
+        Bmap::from_file(&raw_bmap).unwrap(),
+        Bmap::from_file(&xz_bmap).unwrap(),
+    );
+    assert_eq!(a.ranges(), b.ranges());
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "a temporary file was left behind: {left:?}");
+    blockprint(["scan", "--sparse", out.join("fs.img.xz").to_str().unwrap()])
+        .fails_with(&["--sparse", "not one"]);
+
+    // --sparse refuses an image whose used areas already have holes (mke2fs leaves some),
+    // and punches the free blocks of a dense one without changing what it reads as.
+    let sparse = blockprint(["scan", "--sparse", "-o", "/dev/null", fs.to_str().unwrap()]);
+    sparse.fails_with(&["already has holes inside used areas"]);
+    let dense = d.join("dense.img");
+    sh(
+        "cp",
+        &[
+            "--sparse=never",
+            fs.to_str().unwrap(),
+            dense.to_str().unwrap(),
+        ],
+    );
+    let before = std::fs::read(&dense).unwrap();
+    let run = blockprint([
+        "scan",
+        "--sparse",
+        "-o",
+        "/dev/null",
+        dense.to_str().unwrap(),
+    ]);
+    assert!(run.ok().contains("punched holes"), "{}", run.stderr);
+    let after = std::fs::read(&dense).unwrap();
+    let ranges = Bmap::from_file(&raw_bmap).unwrap();
+    for range in ranges.ranges() {
+        let (s, e) = ranges.byte_span(range);
+        assert_eq!(
+            before[s as usize..e as usize],
+            after[s as usize..e as usize],
+            "mapped data changed"
+        );
+    }
+    sh("e2fsck", &["-fn", dense.to_str().unwrap()]);
+
+    // An ISO is mapped whole.
+    let iso = d.join("a.iso");
+    sh(
+        "xorriso",
+        &[
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-o",
+            iso.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
+    let iso_bmap = d.join("iso.bmap");
+    let stderr = blockprint([
+        "scan",
+        "-o",
+        iso_bmap.to_str().unwrap(),
+        iso.to_str().unwrap(),
+    ])
+    .ok()
+    .to_owned();
+    assert!(stderr.contains("ISO 9660"), "{stderr}");
+    assert_eq!(mapped_share(&iso_bmap), 100.0);
+}
