@@ -134,3 +134,16 @@ pub(crate) fn assert_subset(scan_free: &Ranges, oracle_free: &Ranges, what: &str
         &outside.as_slice()[..outside.as_slice().len().min(8)]
     );
 }
+
+/// The share of `image` (in %) that `bmaptool create` maps: its holes are all it knows.
+pub(crate) fn bmaptool_mapped(image: &Path) -> f64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bmap = dir.path().join("holes.bmap");
+    let (image_arg, bmap_arg) = (
+        image.to_str().expect("utf-8"),
+        bmap.to_str().expect("utf-8"),
+    );
+    run("bmaptool", &["-q", "create", "-o", bmap_arg, image_arg]);
+    let bmap = crate::bmap::Bmap::from_file(&bmap).expect("bmaptool's bmap");
+    100.0 * bmap.mapped_blocks_count() as f64 / bmap.blocks_count() as f64
+}

@@ -130,7 +130,7 @@ fn evaluate(name: &str, dir: &Path, img: &Path, src: Option<&Path>) -> Row {
         level_b: Some(mapped(&free, size)),
         oracle: mapped(&dump.free(), size),
         partclone: mapped(&partclone, size),
-        bmaptool: oracle::bmaptool_mapped(img, dir),
+        bmaptool: crate::scan::testing::bmaptool_mapped(img),
         time,
     }
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::scan::fat::tests::{
     assert_free, assert_whole, partclone_free, patch, peek, same_tree, workdir,
 };
-use crate::scan::testing::{assert_subset, garbled, run, scan_file, source_tree, try_run};
+use crate::scan::testing::{
+    assert_subset, bmaptool_mapped, garbled, run, scan_file, source_tree, try_run,
+};
 
 #[track_caller]
 fn require_root() {
@@ -125,10 +127,16 @@ fn flash_and_check(dir: &Path, img: &Path, src: &Path) {
     drop((mount_a, mount_b));
     drop((loop_a, loop_b));
 
-    assert_subset(
-        &report.free,
-        &partclone_free("partclone.exfat", img, dir),
-        "partclone.exfat",
+    let partclone = partclone_free("partclone.exfat", img, dir);
+    assert_subset(&report.free, &partclone, "partclone.exfat");
+    let size = report.image_size;
+    let share = |free: u64| 100.0 * (size - free) as f64 / size as f64;
+    eprintln!(
+        "exFAT {} MiB: {:.1}% mapped (partclone: {:.1}%, bmaptool create: {:.1}%)",
+        size >> 20,
+        share(report.free.total()),
+        share(partclone.total()),
+        bmaptool_mapped(img)
     );
 }
 

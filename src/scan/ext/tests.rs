@@ -12,7 +12,9 @@ use tempfile::TempDir;
 
 use super::crc::crc32c;
 use super::superblock::CHECKSUM_AT;
-use crate::scan::testing::{assert_subset, garbled, ranges, run, scan_file, source_tree, try_run};
+use crate::scan::testing::{
+    assert_subset, bmaptool_mapped, garbled, ranges, run, scan_file, source_tree, try_run,
+};
 use crate::scan::{BLOCK, Ranges, ScanReport, Verdict};
 
 mod matrix;
@@ -330,9 +332,10 @@ fn variant(fs: &str, args: &[&str], size: &str) -> (Image, Ranges) {
     let oracle_blocks = oracle.round_inward(BLOCK).total();
     let size_bytes = report.image_size;
     eprintln!(
-        "{args:?} {size}: {:.1}% mapped (dumpe2fs: {:.1}%)",
+        "{args:?} {size}: {:.1}% mapped (dumpe2fs: {:.1}%, bmaptool create: {:.1}%)",
         100.0 * (size_bytes - free.total()) as f64 / size_bytes as f64,
-        100.0 * (size_bytes - oracle_blocks) as f64 / size_bytes as f64
+        100.0 * (size_bytes - oracle_blocks) as f64 / size_bytes as f64,
+        bmaptool_mapped(&im.img)
     );
     assert!(
         free.total() * 100 >= oracle_blocks * 95,

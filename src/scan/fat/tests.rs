@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::bpb::Kind;
 use super::table::entry;
-use crate::scan::testing::{assert_subset, garbled, ranges, run, scan_file, source_tree, try_run};
+use crate::scan::testing::{
+    assert_subset, bmaptool_mapped, garbled, ranges, run, scan_file, source_tree, try_run,
+};
 use crate::scan::{Ranges, ScanReport, Verdict};
 
 mod refusal;
@@ -278,13 +280,22 @@ fn flash_and_check(dir: &Path, img: &Path, src: &Path, fs: &str) -> ScanReport {
         overlap.total(),
         &overlap.as_slice()[..overlap.as_slice().len().min(8)]
     );
-    if fs != "FAT12" {
-        assert_subset(
-            &report.free,
-            &partclone_free("partclone.fat", img, dir),
-            "partclone.fat",
-        );
-    }
+    let size = report.image_size;
+    let share = |free: u64| 100.0 * (size - free) as f64 / size as f64;
+    let partclone = if fs == "FAT12" {
+        "-".to_owned()
+    } else {
+        let free = partclone_free("partclone.fat", img, dir);
+        assert_subset(&report.free, &free, "partclone.fat");
+        format!("{:.1}%", share(free.total()))
+    };
+    eprintln!(
+        "{fs} {} MiB: {:.1}% mapped (mtools: {:.1}%, partclone: {partclone}, bmaptool create: {:.1}%)",
+        size >> 20,
+        share(report.free.total()),
+        share(size - used.total()),
+        bmaptool_mapped(img)
+    );
     report
 }
 

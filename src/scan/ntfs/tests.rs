@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::record::{Record, Runs, apply_fixups};
 use super::{boot_sector, le_u16, scan};
-use crate::scan::testing::{assert_subset, garbled, noise, run, scan_file, source_tree, try_run};
+use crate::scan::testing::{
+    assert_subset, bmaptool_mapped, garbled, noise, run, scan_file, source_tree, try_run,
+};
 use crate::scan::xfs::tests::support::compare_trees;
 use crate::scan::{Ranges, Verdict};
 use crate::source::LocalFile;
@@ -117,24 +119,6 @@ fn partclone_oracle(image: &Path, dir: &Path) -> Ranges {
         .collect()
 }
 
-fn bmaptool_mapped(image: &Path, dir: &Path) -> f64 {
-    let bmap = dir.join("image.bmap");
-    run(
-        "bmaptool",
-        &["-q", "create", "-o", path_str(&bmap), path_str(image)],
-    );
-    let xml = std::fs::read_to_string(&bmap).expect("bmap");
-    let field = |tag: &str| -> f64 {
-        let open = format!("<{tag}>");
-        let rest = &xml[xml.rfind(&open).expect("tag") + open.len()..];
-        rest[..rest.find('<').expect("close")]
-            .trim()
-            .parse()
-            .expect("number")
-    };
-    100.0 * field("MappedBlocksCount") / field("BlocksCount")
-}
-
 /// `ntfsfix -n`'s verdict, with the image name taken out so two runs compare.
 fn ntfsfix(image: &Path) -> (bool, String) {
     let (ok, out) = try_run("ntfsfix", &["-n", path_str(image)]);
@@ -233,7 +217,7 @@ fn variants_survive_flashing_onto_garbage() {
             name,
             share(free.total()),
             share(partclone.total()),
-            bmaptool_mapped(&image, dir.path()),
+            bmaptool_mapped(&image),
             took.as_secs_f64() * 1000.0
         ));
     }

@@ -11,15 +11,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::crc32c;
-use crate::scan::testing::{assert_subset, garbled, run, scan_file, try_run};
+use crate::scan::testing::{assert_subset, bmaptool_mapped, garbled, run, scan_file, try_run};
 use crate::scan::{Ranges, Verdict};
 
 pub(in crate::scan) mod fuzz;
 pub(in crate::scan) mod support;
 
 use support::{
-    Mounted, bmaptool_mapped, compare_trees, first_data_block, free_of, freesp_oracle, make_image,
-    mapped_share, partclone_oracle, path_str, read_through_xfs_db, tree,
+    Mounted, compare_trees, first_data_block, free_of, freesp_oracle, make_image, mapped_share,
+    partclone_oracle, path_str, read_through_xfs_db, tree,
 };
 
 /// One mkfs.xfs variant of fs-scan.md §3.6.
@@ -148,7 +148,7 @@ fn variants_survive_flashing_onto_garbage() {
             mapped_share(free.total(), variant.size),
             mapped_share(freesp.total(), variant.size),
             mapped_share(partclone.total(), variant.size),
-            bmaptool_mapped(&image, dir.path()),
+            bmaptool_mapped(&image),
             took.as_secs_f64() * 1000.0
         ));
     }

@@ -263,27 +263,3 @@ pub(super) fn partclone_free(image: &Path, dir: &Path) -> Ranges {
         .map(|f| (hex(f[0]), hex(f[0]) + hex(f[1])))
         .collect()
 }
-
-/// `bmaptool create`'s mapped share of the image, in percent.
-pub(super) fn bmaptool_mapped(image: &Path, dir: &Path) -> f64 {
-    let bmap = dir.join("holes.bmap");
-    run(
-        "bmaptool",
-        &[
-            "-q",
-            "create",
-            "-o",
-            bmap.to_str().expect("utf-8"),
-            image.to_str().expect("utf-8"),
-        ],
-    );
-    let xml = std::fs::read_to_string(bmap).expect("bmap");
-    let tag = |name: &str| -> f64 {
-        let open = format!("<{name}>");
-        // The leading comment names the tags too: take the last occurrence.
-        let from = xml.rfind(&open).expect("tag") + open.len();
-        let to = xml[from..].find('<').expect("close") + from;
-        xml[from..to].trim().parse().expect("number")
-    };
-    100.0 * tag("MappedBlocksCount") / tag("BlocksCount")
-}

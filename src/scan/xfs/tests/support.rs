@@ -177,26 +177,6 @@ pub(super) fn partclone_oracle(image: &Path, dir: &Path) -> Ranges {
         .collect()
 }
 
-/// Mapped share according to `bmaptool create` (holes of the image file).
-pub(super) fn bmaptool_mapped(image: &Path, dir: &Path) -> f64 {
-    let bmap = dir.join("image.bmap");
-    run(
-        "bmaptool",
-        &["-q", "create", "-o", path_str(&bmap), path_str(image)],
-    );
-    let xml = std::fs::read_to_string(&bmap).expect("bmap");
-    let field = |tag: &str| -> f64 {
-        let open = format!("<{tag}>");
-        // The element, not the comment above it that names the same tags.
-        let rest = &xml[xml.rfind(&open).expect("tag") + open.len()..];
-        rest[..rest.find('<').expect("close")]
-            .trim()
-            .parse()
-            .expect("number")
-    };
-    100.0 * field("MappedBlocksCount") / field("BlocksCount")
-}
-
 pub(super) fn mapped_share(free: u64, size: u64) -> f64 {
     100.0 * (size - free) as f64 / size as f64
 }
