@@ -11,25 +11,64 @@ mkdir -p "$out"/{bmap,scan,source,signature}
 
 cp "$root"/tests/data/bmaptool/*.bmap* "$out/bmap/"
 
-# Small filesystems and partition tables for the scanner.
-truncate -s 2M "$work/fat.img" && mkfs.vfat -C "$work/fat12.img" 1024 >/dev/null
-mkfs.vfat -F 16 "$work/fat.img" >/dev/null
-echo hello > "$work/hello.txt"
-mcopy -i "$work/fat.img" "$work/hello.txt" ::/ && mcopy -i "$work/fat12.img" "$work/hello.txt" ::/
-mkdir -p "$work/tree" && cp "$work/hello.txt" "$work/tree/"
-mke2fs -q -F -t ext4 -d "$work/tree" "$work/ext4.img" 1M
-mke2fs -q -F -t ext2 -b 1024 "$work/ext2.img" 512K
-truncate -s 1M "$work/swap.img" && mkswap "$work/swap.img" >/dev/null
-truncate -s 1M "$work/exfat.img" && mkfs.exfat "$work/exfat.img" >/dev/null
-truncate -s 8M "$work/ntfs.img" && mkntfs -q -F -Q "$work/ntfs.img" >/dev/null 2>&1 || true
+# Filesystems and partition tables for the scanner, made by the real tools, written in the
+# scan target's sparse form (image length, then the non-zero 4 KiB blocks as extents), so a
+# seed holds a whole filesystem however large.
+sparse_seed() { # IMAGE SEED
+    python3 - "$1" "$2" <<'PY'
+import os, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+size = os.path.getsize(src)
+out = [struct.pack("<Q", size)]
+fd = os.open(src, os.O_RDONLY)
+at, extent, total = 0, None, 0
+while at < size:
+    try:
+        at = os.lseek(fd, at, os.SEEK_DATA)
+    except OSError:
+        break
+    hole = os.lseek(fd, at, os.SEEK_HOLE)
+    while at < hole:
+        block = os.pread(fd, min(4096, hole - at), at)
+        if block.count(0) != len(block):
+            if extent is not None and extent[0] + len(extent[1]) == at:
+                extent[1].extend(block)
+            else:
+                if extent is not None:
+                    out.append(struct.pack("<QI", extent[0], len(extent[1])) + bytes(extent[1]))
+                extent = (at, bytearray(block))
+            total += len(block)
+        at += len(block)
+if extent is not None:
+    out.append(struct.pack("<QI", extent[0], len(extent[1])) + bytes(extent[1]))
+if total > 3 << 20:
+    sys.exit(f"seeds.sh: {src} has {total} bytes of data, too many for a seed")
+open(dst, "wb").write(b"".join(out))
+PY
+}
+mkdir -p "$work/tree/etc" "$work/tree/usr"
+echo hello > "$work/hello.txt" && cp "$work/hello.txt" "$work/tree/etc/"
+for i in $(seq 1 40); do head -c $((i * 40)) /dev/urandom > "$work/tree/usr/f$i"; done
+mkfs.vfat -C "$work/fat12.img" 1024 >/dev/null
+truncate -s 16M "$work/fat16.img" && mkfs.vfat -F 16 "$work/fat16.img" >/dev/null
+truncate -s 40M "$work/fat32.img" && mkfs.vfat -F 32 -s 1 "$work/fat32.img" >/dev/null
+for f in fat12 fat16 fat32; do mcopy -s -Q -i "$work/$f.img" "$work/tree"/* ::/; done
+mke2fs -q -F -t ext4 -d "$work/tree" "$work/ext4.img" 64M >/dev/null
+mke2fs -q -F -t ext4 -O ^64bit,^flex_bg,meta_bg,^resize_inode -d "$work/tree" "$work/ext4-meta.img" 32M >/dev/null
+mke2fs -q -F -t ext2 -b 1024 -d "$work/tree" "$work/ext2.img" 4M >/dev/null
+mke2fs -q -F -t ext4 -O bigalloc -C 16384 -d "$work/tree" "$work/ext4-bigalloc.img" 64M >/dev/null
+truncate -s 1M "$work/swap.img" && mkswap "$work/swap.img" >/dev/null 2>&1
+truncate -s 8M "$work/exfat.img" && mkfs.exfat "$work/exfat.img" >/dev/null
+truncate -s 4M "$work/ntfs.img" && mkntfs -q -F -Q "$work/ntfs.img" >/dev/null 2>&1
+truncate -s 128M "$work/btrfs.img" && mkfs.btrfs -q -f -r "$work/tree" "$work/btrfs.img" >/dev/null
+truncate -s 300M "$work/xfs.img" && mkfs.xfs -q -f "$work/xfs.img"
 truncate -s 4M "$work/mbr.img" && printf 'label: dos\n2048,2048,83\n4096,,5\n6144,2048,83\n' | sfdisk -q "$work/mbr.img" >/dev/null
 truncate -s 4M "$work/gpt.img" && printf 'label: gpt\nsize=1MiB\nsize=1MiB\n' | sfdisk -q "$work/gpt.img" >/dev/null
-# Large filesystems are cut to their first megabytes: enough for superblocks and the first
-# metadata, where a parser first meets hostile data.
-truncate -s 128M "$work/btrfs.img" && mkfs.btrfs -q -f "$work/btrfs.img" && head -c 2M "$work/btrfs.img" > "$work/btrfs-head.img"
-truncate -s 64M "$work/xfs.img" && mkfs.xfs -q -f "$work/xfs.img" && head -c 1M "$work/xfs.img" > "$work/xfs-head.img"
-for f in fat fat12 ext4 ext2 swap exfat ntfs mbr gpt btrfs-head xfs-head; do
-    [ -s "$work/$f.img" ] && cp "$work/$f.img" "$out/scan/$f"
+truncate -s 120M "$work/disk.img" && printf 'label: dos\n2048,34816,c\n36864,,83\n' | sfdisk -q "$work/disk.img" >/dev/null
+dd if="$work/fat16.img" of="$work/disk.img" bs=1M seek=1 conv=notrunc,sparse status=none
+dd if="$work/ext4.img" of="$work/disk.img" bs=1M seek=18 conv=notrunc,sparse status=none
+for f in fat12 fat16 fat32 ext4 ext4-meta ext2 ext4-bigalloc swap exfat ntfs btrfs xfs mbr gpt disk; do
+    sparse_seed "$work/$f.img" "$out/scan/$f"
 done
 
 # Every compressed and archived format, small.
