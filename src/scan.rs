@@ -25,6 +25,7 @@
 
 mod btrfs;
 mod container;
+mod crc32c;
 mod exfat;
 mod ext;
 mod fat;

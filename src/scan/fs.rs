@@ -139,3 +139,23 @@ fn validate(verdict: Verdict, len: u64) -> Verdict {
         Verdict::MapWhole { .. } => verdict,
     }
 }
+
+/// Reads `len` bytes at `offset` of a region for a parser; anything past the region's end is
+/// an error naming `what`, so a hostile length never becomes a huge allocation.
+pub(crate) fn read_region(
+    region: &dyn RandomAccess,
+    offset: u64,
+    len: u64,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let end = offset
+        .checked_add(len)
+        .filter(|&end| end <= region.len())
+        .ok_or_else(|| format!("the {what} at byte {offset} lies past the end of the region"))?;
+    let size = usize::try_from(len).map_err(|_| format!("the {what} is too large to read"))?;
+    let mut buf = vec![0; size];
+    region
+        .read_exact_at(offset, &mut buf)
+        .map_err(|e| format!("cannot read the {what} at bytes {offset}..{end}: {e}"))?;
+    Ok(buf)
+}

@@ -26,6 +26,7 @@ mod tests;
 use record::{Record, Runs, apply_fixups};
 
 use super::Verdict;
+use super::fs::read_region as read;
 use crate::source::RandomAccess;
 
 /// The name in verdicts.
@@ -80,19 +81,6 @@ fn le_u32(bytes: &[u8], at: usize) -> Check<u32> {
 
 fn le_u64(bytes: &[u8], at: usize) -> Check<u64> {
     Ok(u64::from_le_bytes(field(bytes, at)?))
-}
-
-/// Reads `len` bytes at `offset` of the region; anything past its end is an error.
-fn read(region: &dyn RandomAccess, offset: u64, len: u64, what: &str) -> Check<Vec<u8>> {
-    offset
-        .checked_add(len)
-        .filter(|&end| end <= region.len())
-        .ok_or_else(|| format!("the {what} at byte {offset} lies past the end of the region"))?;
-    let mut buf = vec![0; usize::try_from(len).map_err(|_| format!("the {what} is too large"))?];
-    region
-        .read_exact_at(offset, &mut buf)
-        .map_err(|e| format!("cannot read the {what} at byte {offset}: {e}"))?;
-    Ok(buf)
 }
 
 /// Whether the region starts with an NTFS boot sector.

@@ -147,3 +147,28 @@ pub(crate) fn bmaptool_mapped(image: &Path) -> f64 {
     let bmap = crate::bmap::Bmap::from_file(&bmap).expect("bmaptool's bmap");
     100.0 * bmap.mapped_blocks_count() as f64 / bmap.blocks_count() as f64
 }
+
+/// The free byte ranges in partclone's domain log of `image` (`TOOL -D`: `+` is used, anything
+/// else is free), or the tool's output when it fails.
+pub(crate) fn partclone_free(tool: &str, image: &Path) -> Result<Ranges, String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("partclone.dom");
+    let (image_arg, log_arg) = (image.to_str().expect("utf-8"), log.to_str().expect("utf-8"));
+    let (ok, output) = try_run(tool, &["-q", "-D", "-s", image_arg, "-O", log_arg]);
+    if !ok {
+        return Err(output);
+    }
+    let text = std::fs::read_to_string(&log).expect("domain log");
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex");
+    let mut free = Ranges::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        // The first line is the position reached and its status: two fields.
+        if let [pos, size, status] = line.split_whitespace().collect::<Vec<_>>()[..]
+            && status != "+"
+        {
+            free.add(hex(pos), hex(pos) + hex(size));
+        }
+    }
+    free.normalize();
+    Ok(free)
+}

@@ -25,6 +25,7 @@ mod log;
 pub(super) mod tests;
 
 use super::Verdict;
+use super::fs::read_region as read;
 use crate::source::RandomAccess;
 
 /// The name in verdicts.
@@ -130,20 +131,6 @@ impl Fields<'_> {
     fn u64(&self, at: usize) -> Check<u64> {
         Ok(u64::from_be_bytes(self.take(at)?))
     }
-}
-
-/// Reads `len` bytes at `offset` of the region; anything past its end is an error.
-fn read(region: &dyn RandomAccess, offset: u64, len: u64, what: &str) -> Check<Vec<u8>> {
-    let end = offset
-        .checked_add(len)
-        .filter(|&end| end <= region.len())
-        .ok_or_else(|| format!("the {what} at byte {offset} lies past the end of the region"))?;
-    let size = usize::try_from(len).map_err(|_| format!("the {what} is too large to read"))?;
-    let mut buf = vec![0; size];
-    region
-        .read_exact_at(offset, &mut buf)
-        .map_err(|e| format!("cannot read the {what} at bytes {offset}..{end}: {e}"))?;
-    Ok(buf)
 }
 
 /// Whether the region starts with an XFS superblock.

@@ -5,11 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::scan::fat::tests::{
-    assert_free, assert_whole, partclone_free, patch, peek, same_tree, workdir,
-};
+use crate::scan::fat::tests::{assert_free, assert_whole, patch, peek, same_tree, workdir};
 use crate::scan::testing::{
-    assert_subset, bmaptool_mapped, garbled, run, scan_file, source_tree, try_run,
+    assert_subset, bmaptool_mapped, garbled, partclone_free, run, scan_file, source_tree, try_run,
 };
 
 #[track_caller]
@@ -127,7 +125,7 @@ fn flash_and_check(dir: &Path, img: &Path, src: &Path) {
     drop((mount_a, mount_b));
     drop((loop_a, loop_b));
 
-    let partclone = partclone_free("partclone.exfat", img, dir);
+    let partclone = partclone_free("partclone.exfat", img).expect("partclone.exfat");
     assert_subset(&report.free, &partclone, "partclone.exfat");
     let size = report.image_size;
     let share = |free: u64| 100.0 * (size - free) as f64 / size as f64;

@@ -3,30 +3,11 @@
 //! descriptors. Both are the raw, reflected update functions with no final inversion: ext4
 //! seeds them itself (`~0`, or the filesystem's checksum seed) and stores the result as is.
 
-/// Reflected CRC32C polynomial.
-const CRC32C_POLY: u32 = 0x82F6_3B78;
+/// `ext2fs_crc32c_le`: continues `crc` over `data` (no inversion on either side).
+pub(crate) use crate::scan::crc32c::update as crc32c;
+
 /// Reflected CRC16 (ANSI, x^16 + x^15 + x^2 + 1) polynomial.
 const CRC16_POLY: u16 = 0xA001;
-
-const CRC32C_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ CRC32C_POLY
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
 
 const CRC16_TABLE: [u16; 256] = {
     let mut table = [0u16; 256];
@@ -47,14 +28,6 @@ const CRC16_TABLE: [u16; 256] = {
     }
     table
 };
-
-/// `ext2fs_crc32c_le`: continues `crc` over `data` (no inversion on either side).
-pub(crate) fn crc32c(mut crc: u32, data: &[u8]) -> u32 {
-    for &byte in data {
-        crc = (crc >> 8) ^ CRC32C_TABLE[usize::from((crc as u8) ^ byte)];
-    }
-    crc
-}
 
 /// `ext2fs_crc16`: continues `crc` over `data` (no inversion on either side).
 pub(crate) fn crc16(mut crc: u16, data: &[u8]) -> u16 {

@@ -13,7 +13,8 @@ use tempfile::TempDir;
 use super::crc::crc32c;
 use super::superblock::CHECKSUM_AT;
 use crate::scan::testing::{
-    assert_subset, bmaptool_mapped, garbled, ranges, run, scan_file, source_tree, try_run,
+    assert_subset, bmaptool_mapped, garbled, partclone_free, ranges, run, scan_file, source_tree,
+    try_run,
 };
 use crate::scan::{BLOCK, Ranges, ScanReport, Verdict};
 
@@ -95,37 +96,7 @@ impl Image {
 
     /// The free byte ranges according to partclone's domain log ('+' is used), or its error.
     fn partclone_free(&self) -> Result<Ranges, String> {
-        let dom = self.path("partclone.dom");
-        let (ok, text) = try_run(
-            "partclone.extfs",
-            &[
-                "-q",
-                "-D",
-                "-s",
-                self.img_str(),
-                "-O",
-                dom.to_str().expect("utf-8"),
-            ],
-        );
-        if !ok {
-            return Err(text);
-        }
-        let log = std::fs::read_to_string(&dom).expect("domain log");
-        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex");
-        let mut free = Ranges::new();
-        for fields in log
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        {
-            if let [pos, size, status] = fields.as_slice()
-                && *status != "+"
-            {
-                free.add(hex(pos), hex(pos) + hex(size));
-            }
-        }
-        free.normalize();
-        Ok(free)
+        partclone_free("partclone.extfs", &self.img)
     }
 
     /// Byte offsets and block size for `e2fsck -b`: every backup superblock dumpe2fs lists

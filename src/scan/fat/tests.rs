@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use super::bpb::Kind;
 use super::table::entry;
 use crate::scan::testing::{
-    assert_subset, bmaptool_mapped, garbled, ranges, run, scan_file, source_tree, try_run,
+    assert_subset, bmaptool_mapped, garbled, partclone_free, ranges, run, scan_file, source_tree,
+    try_run,
 };
 use crate::scan::{Ranges, ScanReport, Verdict};
 
@@ -111,38 +112,6 @@ pub(in crate::scan) fn same_tree(a: &Path, b: &Path) -> Result<usize, String> {
         }
     }
     Ok(files)
-}
-
-/// The free byte ranges of a partclone domain log (`-D`): every range not marked `+`.
-pub(in crate::scan) fn partclone_free(tool: &str, image: &Path, dir: &Path) -> Ranges {
-    let log = dir.join(format!("{tool}.dom"));
-    let image = image.to_str().expect("utf-8 path");
-    run(
-        tool,
-        &[
-            "-q",
-            "-D",
-            "-s",
-            image,
-            "-O",
-            log.to_str().expect("utf-8 path"),
-        ],
-    );
-    let text = std::fs::read_to_string(&log).expect("domain log");
-    let mut free = Vec::new();
-    let mut data = text.lines().filter(|l| !l.starts_with('#'));
-    data.next(); // current position and status
-    for line in data {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [pos, size, status] = fields.as_slice() else {
-            panic!("unexpected domain log line {line:?}");
-        };
-        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex");
-        if *status != "+" {
-            free.push((hex(pos), hex(pos) + hex(size)));
-        }
-    }
-    ranges(&free)
 }
 
 /// A field of `minfo` output ("sector size: 512 bytes" → 512).
@@ -285,7 +254,7 @@ fn flash_and_check(dir: &Path, img: &Path, src: &Path, fs: &str) -> ScanReport {
     let partclone = if fs == "FAT12" {
         "-".to_owned()
     } else {
-        let free = partclone_free("partclone.fat", img, dir);
+        let free = partclone_free("partclone.fat", img).expect("partclone.fat");
         assert_subset(&report.free, &free, "partclone.fat");
         format!("{:.1}%", share(free.total()))
     };

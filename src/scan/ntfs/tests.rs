@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use super::record::{Record, Runs, apply_fixups};
 use super::{boot_sector, le_u16, scan};
 use crate::scan::testing::{
-    assert_subset, bmaptool_mapped, garbled, noise, run, scan_file, source_tree, try_run,
+    assert_subset, bmaptool_mapped, garbled, noise, partclone_free, run, scan_file, source_tree,
+    try_run,
 };
 use crate::scan::xfs::tests::support::compare_trees;
 use crate::scan::{Ranges, Verdict};
@@ -98,27 +99,6 @@ pub(super) fn make_image(dir: &Path, size: u64, args: &[&str]) -> (PathBuf, Path
     (image, tree)
 }
 
-/// Oracle: partclone's domain log (`+` = used).
-fn partclone_oracle(image: &Path, dir: &Path) -> Ranges {
-    let domain = dir.join("partclone.dom");
-    run(
-        "partclone.ntfs",
-        &["-q", "-D", "-s", path_str(image), "-O", path_str(&domain)],
-    );
-    let text = std::fs::read_to_string(&domain).expect("domain log");
-    text.lines()
-        .filter(|l| l.starts_with("0x"))
-        .filter_map(|line| {
-            let w: Vec<&str> = line.split_whitespace().collect();
-            let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-            if w.len() != 3 || w[2] == "+" {
-                return None;
-            }
-            Some((hex(w[0])?, hex(w[0])? + hex(w[1])?))
-        })
-        .collect()
-}
-
 /// `ntfsfix -n`'s verdict, with the image name taken out so two runs compare.
 fn ntfsfix(image: &Path) -> (bool, String) {
     let (ok, out) = try_run("ntfsfix", &["-n", path_str(image)]);
@@ -195,7 +175,7 @@ fn variants_survive_flashing_onto_garbage() {
             }
             other => panic!("{name}: expected free space, got {other:?}"),
         };
-        let partclone = partclone_oracle(&image, dir.path());
+        let partclone = partclone_free("partclone.ntfs", &image).expect("partclone.ntfs");
         assert_subset(&free, &partclone, &format!("{name}: partclone"));
         let readback =
             check_flash(&image, &free, dir.path()).unwrap_or_else(|e| panic!("{name}: {e}"));

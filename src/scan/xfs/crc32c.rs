@@ -1,28 +1,6 @@
 //! CRC-32C (Castagnoli), the checksum of XFS v5 metadata: reflected polynomial 0x82F63B78,
-//! initial value and final xor all ones. A byte-at-a-time table is plenty: only headers,
-//! btree blocks and one log record are checksummed per scan.
-
-const TABLE: [u32; 256] = table();
-
-const fn table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-}
+//! initial value and final xor all ones. The arithmetic is the shared
+//! [`crate::scan::crc32c`]; this adds XFS's rule for the stored field.
 
 /// A running CRC-32C: feed it pieces, then [`Crc32c::finish`].
 pub(super) struct Crc32c(u32);
@@ -38,9 +16,7 @@ impl Crc32c {
     }
 
     pub(super) fn update(&mut self, data: &[u8]) {
-        for &byte in data {
-            self.0 = TABLE[usize::from((self.0 as u8) ^ byte)] ^ (self.0 >> 8);
-        }
+        self.0 = crate::scan::crc32c::update(self.0, data);
     }
 
     pub(super) fn finish(&self) -> u32 {

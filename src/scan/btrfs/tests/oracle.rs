@@ -239,27 +239,3 @@ pub(super) fn partclone_blind_spots(dump: &Dump) -> (u64, Ranges) {
     blind.normalize();
     (grain, blind)
 }
-
-/// partclone's free set: what its domain log does not mark used ('+').
-pub(super) fn partclone_free(image: &Path, dir: &Path) -> Ranges {
-    let log = dir.join("partclone.dom");
-    run(
-        "partclone.btrfs",
-        &[
-            "-q",
-            "-D",
-            "-s",
-            image.to_str().expect("utf-8"),
-            "-O",
-            log.to_str().expect("utf-8"),
-        ],
-    );
-    let text = std::fs::read_to_string(&log).expect("domain log");
-    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() == 3 && f[2] == "?")
-        .map(|f| (hex(f[0]), hex(f[0]) + hex(f[1])))
-        .collect()
-}

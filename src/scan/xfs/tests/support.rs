@@ -156,27 +156,6 @@ pub(super) fn freesp_oracle(image: &Path) -> Ranges {
         .collect()
 }
 
-/// Oracle 2: partclone's domain log (`+` = used; everything else free).
-pub(super) fn partclone_oracle(image: &Path, dir: &Path) -> Ranges {
-    let domain = dir.join("partclone.dom");
-    run(
-        "partclone.xfs",
-        &["-q", "-D", "-s", path_str(image), "-O", path_str(&domain)],
-    );
-    let text = std::fs::read_to_string(&domain).expect("domain log");
-    text.lines()
-        .filter(|l| l.starts_with("0x"))
-        .filter_map(|line| {
-            let w: Vec<&str> = line.split_whitespace().collect();
-            let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-            if w.len() != 3 || w[2] == "+" {
-                return None;
-            }
-            Some((hex(w[0])?, hex(w[0])? + hex(w[1])?))
-        })
-        .collect()
-}
-
 pub(super) fn mapped_share(free: u64, size: u64) -> f64 {
     100.0 * (size - free) as f64 / size as f64
 }
