@@ -6,6 +6,7 @@
 
 mod copy;
 mod create;
+mod list;
 mod output;
 mod progress;
 mod scan;
@@ -49,6 +50,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check a bmap's OpenPGP signature and say who signed it (exit 0 only if valid).
     VerifySig(VerifySigArgs),
+    /// List the drives an image could be written to, with the reasons to be careful.
+    List(ListArgs),
 }
 
 /// `blockprint copy`.
@@ -149,6 +152,23 @@ pub struct ScanArgs {
     pub no_checksum: bool,
 }
 
+/// `blockprint list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Every disk with media, also internal and loop devices (default: removable drives and
+    /// drives on USB, SD/MMC or FireWire).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print JSON (an array of drives, each with its guards) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Judge the drives for this image: its size, and whether a drive holds it.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<PathBuf>,
+}
+
 /// `blockprint verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -208,6 +228,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Scan(args)) => scan::run(&args, &out),
         Some(Command::Verify(args)) => verify::run(&args, &out),
         Some(Command::VerifySig(args)) => verify::run_signature(&args, &out),
+        Some(Command::List(args)) => list::run(&args, &out),
         None => {
             use clap::CommandFactory;
             // Printing help can only fail on a closed stderr, where nothing can be reported.

@@ -22,14 +22,19 @@
 //! * [`discover`]: find the bmap (and its signature) next to an image, as bmaptool does.
 //! * [`progress`]: [`Event`](progress::Event), [`ProgressSink`](progress::ProgressSink) and
 //!   [`CancelToken`](progress::CancelToken).
+//! * [`scan`]: a bmap from an image's partition tables and filesystems.
+//! * [`drives`]: the drives an image could go to, and the guards against the wrong one.
+//! * `udisks` (the `gui` feature only): drives, hotplug and privileged actions over UDisks2.
 //!
-//! The engine knows nothing of terminals, GTK or D-Bus; the CLI and the GUI are adapters.
+//! The engine knows nothing of terminals, GTK or D-Bus; the CLI, the GUI and the UDisks2 client
+//! are adapters, and no engine module imports them.
 #![deny(missing_docs)]
 
 pub mod bmap;
 pub mod copy;
 pub mod create;
 pub mod discover;
+pub mod drives;
 pub mod mapping;
 pub mod progress;
 pub mod scan;
@@ -37,4 +42,6 @@ pub mod signature;
 pub mod size;
 pub mod source;
 pub mod target;
+#[cfg(feature = "gui")]
+pub mod udisks;
 pub mod verify;

@@ -10,9 +10,12 @@ mod create;
 mod formats;
 mod http;
 mod interop;
+mod list;
 mod nginx;
 mod scan;
 mod signatures;
 mod sshd;
 mod support;
 mod transports;
+#[cfg(feature = "gui")]
+mod udisks;

@@ -222,6 +222,11 @@ pub fn read_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
 /// `losetup` picks a free device; two tests must not race for the same one.
 static LOSETUP: Mutex<()> = Mutex::new(());
 
+/// Held while setting up a loop device by any means (losetup, udisksctl).
+pub fn loop_setup_lock() -> std::sync::MutexGuard<'static, ()> {
+    LOSETUP.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A loop device over a backing file, detached on drop.
 pub struct LoopDevice {
     pub path: PathBuf,
@@ -237,7 +242,7 @@ impl LoopDevice {
     pub fn with_sector_size(backing: &Path, sector: u32) -> Self {
         require_root("a loop device");
         require_tool("losetup");
-        let _guard = LOSETUP.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = loop_setup_lock();
         let sector = sector.to_string();
         let backing = backing.to_str().expect("utf-8 path");
         let out = sh(
