@@ -371,3 +371,84 @@ fn restore_makes_large_drives_gpt_and_exfat() {
     );
     assert_eq!(String::from_utf8_lossy(&label.stdout).trim(), "BIGCARD");
 }
+
+/// The real polkit path, as on a desktop: the test binary runs this test again as each of the
+/// harness's unprivileged users. The one a polkit rule allows gets a writable descriptor from
+/// `OpenDevice`; the other, with no authentication agent to ask, gets an error saying so.
+#[test]
+fn polkit_decides_for_unprivileged_users() {
+    if let Ok(device) = std::env::var("BLOCKPRINT_CHILD_OPEN") {
+        open_as_child(Path::new(&device));
+        return;
+    }
+    let udisks = udisks();
+    let user = |var: &str| {
+        std::env::var(var).unwrap_or_else(|_| panic!("{var} is set by build-aux/udisks-env"))
+    };
+    let dir = workdir();
+    let img = dir.path().join("polkit.img");
+    File::create(&img).unwrap().set_len(8 * MIB).unwrap();
+    let card = UdisksLoop::new(&img);
+    drive_when(&udisks, &img, |d| d.size > 0);
+    let run_as = |name: &str| {
+        use std::os::unix::process::CommandExt;
+        let id = |flag: &str| sh("id", &[flag, name]).trim().parse::<u32>().unwrap();
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "udisks::polkit_decides_for_unprivileged_users",
+                "--nocapture",
+            ])
+            .env("BLOCKPRINT_CHILD_OPEN", card.name())
+            .uid(id("-u"))
+            .gid(id("-g"))
+            .output()
+            .unwrap()
+    };
+    let allowed = run_as(&user("BLOCKPRINT_TEST_USER"));
+    let said = String::from_utf8_lossy(&allowed.stdout).into_owned()
+        + &String::from_utf8_lossy(&allowed.stderr);
+    assert!(allowed.status.success(), "the allowed user failed: {said}");
+    assert!(said.contains("opened through polkit"), "{said}");
+    let written = crate::support::read_at(&img, 4096, CHILD_MARK.len());
+    assert_eq!(written, CHILD_MARK, "the unprivileged write did not land");
+
+    let denied = run_as(&user("BLOCKPRINT_TEST_DENIED_USER"));
+    let said = String::from_utf8_lossy(&denied.stdout).into_owned()
+        + &String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        !denied.status.success(),
+        "the denied user got the device: {said}"
+    );
+    // polkit's default for open-device is to ask an administrator; nobody can be asked here.
+    assert!(
+        said.contains("no polkit authentication agent answered"),
+        "{said}"
+    );
+    assert!(
+        said.contains(card.name()),
+        "the error names the device: {said}"
+    );
+}
+
+const CHILD_MARK: &[u8] = b"written by an unprivileged user through polkit";
+
+/// The child's side: open the device through udisksd and write a mark at 4 KiB.
+fn open_as_child(device: &Path) {
+    let udisks = Udisks::connect().expect("udisksd answers the unprivileged user");
+    let drive = udisks
+        .drives()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.device == device)
+        .expect("the device is listed");
+    match udisks.open(&drive) {
+        Ok(opened) => {
+            let mut target = Target::from_block_file(opened.file, device, opened.direct).unwrap();
+            target.write_at(4096, CHILD_MARK).unwrap();
+            target.sync().unwrap();
+            println!("opened through polkit (direct: {})", opened.direct);
+        }
+        Err(e) => panic!("refused: {e}"),
+    }
+}
