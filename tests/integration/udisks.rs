@@ -223,6 +223,14 @@ fn drives_come_and_go_as_signals_say() {
         &rx,
         |e| matches!(e, DriveEvent::Removed { key: k } if *k == key),
     );
+    // Acting on a drive that went away says so.
+    match udisks.open(&drive) {
+        Err(e @ UdisksError::Gone { .. }) => {
+            let want = format!("{} is gone: the drive was removed", drive.device.display());
+            assert_eq!(e.to_string(), want);
+        }
+        other => panic!("expected Gone: {other:?}"),
+    }
 }
 
 #[test]
