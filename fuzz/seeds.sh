@@ -7,7 +7,7 @@ out=${1:?usage: seeds.sh DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"/{bmap,scan,source,signature}
+mkdir -p "$out"/{bmap,scan,source,signature} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
 
 cp "$root"/tests/data/bmaptool/*.bmap* "$out/bmap/"
 
@@ -70,6 +70,10 @@ dd if="$work/ext4.img" of="$work/disk.img" bs=1M seek=18 conv=notrunc,sparse sta
 for f in fat12 fat16 fat32 ext4 ext4-meta ext2 ext4-bigalloc swap exfat ntfs btrfs xfs mbr gpt disk; do
     sparse_seed "$work/$f.img" "$out/scan/$f"
 done
+# Each parser's own target starts from its own filesystems.
+cp "$out"/scan/{ext4,ext4-meta,ext2,ext4-bigalloc} "$out/scan_ext/"
+cp "$out"/scan/fat{12,16,32} "$out/scan_fat/"
+for f in exfat btrfs xfs ntfs swap; do cp "$out/scan/$f" "$out/scan_$f/"; done
 
 # Every compressed and archived format, small.
 head -c 20000 /dev/urandom > "$work/data" && cat "$work/hello.txt" >> "$work/data"

@@ -121,6 +121,14 @@ pub fn to_bmap(
     )
 }
 
+/// Runs the parser called `name` ("ext2/3/4", "FAT", "exFAT", "btrfs", "XFS", "NTFS" or
+/// "swap") on `region` as if it had claimed it: no partition tables, no detection. `None` if
+/// there is no such parser. For testing each parser on its own (the
+/// fuzz targets do); [`scan`] is the way to scan an image.
+pub fn scan_as(name: &str, region: &dyn RandomAccess) -> Option<Verdict> {
+    fs::scan_as(name, region)
+}
+
 /// Scans `image`. Never fails: whatever cannot be read or understood is mapped.
 pub fn scan(image: &dyn RandomAccess) -> ScanReport {
     let layout = container::probe(image);

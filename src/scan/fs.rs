@@ -159,3 +159,32 @@ pub(crate) fn read_region(
         .map_err(|e| format!("cannot read the {what} at bytes {offset}..{end}: {e}"))?;
     Ok(buf)
 }
+
+/// One parser's verdict on `region`, without detection: each parser must hold on any bytes,
+/// claimed or not (the fuzz targets run every parser on its own this way).
+pub(crate) fn scan_as(name: &str, region: &dyn RandomAccess) -> Option<Verdict> {
+    let parser = PARSERS.iter().find(|p| p.name == name)?;
+    Some(validate((parser.scan)(region), region.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Memory;
+
+    /// Every parser, handed bytes it would never claim, maps them whole; unknown names are
+    /// `None`.
+    #[test]
+    fn every_parser_holds_on_bytes_it_would_not_claim() {
+        for fill in [0u8, 0xFF] {
+            let image = Memory::new(&vec![fill; 1 << 20], "junk.img");
+            for parser in PARSERS {
+                match scan_as(parser.name, &image) {
+                    Some(Verdict::MapWhole { .. }) => {}
+                    other => panic!("{} on {fill:#x} bytes: {other:?}", parser.name),
+                }
+            }
+        }
+        assert!(scan_as("ext5", &Memory::new(&[0; 4096], "x")).is_none());
+    }
+}
