@@ -2,16 +2,17 @@
 //!
 //! The result matches `bmaptool create` on the same file: same block size (`FIGETBSZ`), same
 //! ranges (preallocated extents mapped), same per-range SHA-256. Each range is hashed in one
-//! sequential pass with large reads, cut at the image size.
+//! sequential pass with large reads (read ahead while hashing), cut at the image size.
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::bmap::{BlockRange, Bmap, ChecksumType};
 use crate::mapping::{self, Method};
 use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter, Warning};
+
+mod hash;
 
 /// Read size while hashing.
 const READ_SIZE: usize = 4 << 20;
@@ -169,7 +170,8 @@ pub fn create(
 }
 
 /// Builds a bmap of `file` (`size` bytes) with the given mapped extents, hashing each with
-/// SHA-256 in one sequential pass of large reads (unless `options` says not to).
+/// SHA-256 in one sequential pass of large reads, read ahead on a helper thread (unless
+/// `options` says not to).
 pub(crate) fn build(
     file: &File,
     path: &Path,
@@ -183,53 +185,25 @@ pub(crate) fn build(
         let end = ((e.last + 1) * block_size).min(size);
         (e.first * block_size, end)
     };
-    let total: u64 = extents.iter().map(|e| bytes_of(e).1 - bytes_of(e).0).sum();
-    let mut ranges = Vec::with_capacity(extents.len());
-    let mut buf = vec![0u8; if options.checksums { READ_SIZE } else { 0 }];
-    let mut done = 0;
-    if options.checksums {
-        reporter.phase(Phase::Hashing, Some(total));
-    }
-    for extent in extents {
-        let checksum = if options.checksums {
-            let (start, end) = bytes_of(extent);
-            let mut hasher = ChecksumType::Sha256.hasher();
-            let mut offset = start;
-            while offset < end {
-                if reporter.cancelled() {
-                    return Err(CreateError::Cancelled);
-                }
-                let want = usize::try_from(end - offset)
-                    .unwrap_or(READ_SIZE)
-                    .min(READ_SIZE);
-                let n =
-                    file.read_at(&mut buf[..want], offset)
-                        .map_err(|source| CreateError::Read {
-                            path: path.to_path_buf(),
-                            offset,
-                            source,
-                        })?;
-                if n == 0 {
-                    return Err(CreateError::Shrunk {
-                        path: path.to_path_buf(),
-                        offset,
-                    });
-                }
-                hasher.update(&buf[..n]);
-                offset += n as u64;
-                done += n as u64;
-                reporter.progress(Phase::Hashing, done);
-            }
-            Some(hasher.finish())
-        } else {
-            None
-        };
-        ranges.push(BlockRange {
+    let spans: Vec<(u64, u64)> = extents.iter().map(bytes_of).collect();
+    let digests = if options.checksums {
+        reporter.phase(Phase::Hashing, Some(spans.iter().map(|(s, e)| e - s).sum()));
+        hash::digests(file, path, &spans, reporter)?
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None; extents.len()]
+    };
+    let ranges = extents
+        .iter()
+        .zip(digests)
+        .map(|(extent, checksum)| BlockRange {
             first: extent.first,
             last: extent.last,
             checksum,
-        });
-    }
+        })
+        .collect();
     Bmap::new(size, block_size, ChecksumType::Sha256, ranges).map_err(|kind| {
         // The extents come merged and clipped (from the kernel or a scan); only an absurd block
         // size can fail validation here.
