@@ -65,18 +65,18 @@ pub(super) fn run(args: &ListArgs, out: &Output) -> anyhow::Result<()> {
                 .iter()
                 .map(|m| m.display().to_string())
                 .collect();
-            let what = [volume.fs_type.as_str(), volume.label.as_str()]
+            let mounted = if mounts.is_empty() {
+                String::new()
+            } else {
+                format!("on {}", mounts.join(", "))
+            };
+            let device = volume.device.display().to_string();
+            let line = [device.as_str(), &volume.fs_type, &volume.label, &mounted]
                 .into_iter()
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ");
-            let mounted = if mounts.is_empty() {
-                String::new()
-            } else {
-                format!(" on {}", mounts.join(", "))
-            };
-            writeln!(stdout, "  {} {what}{mounted}", volume.device.display())
-                .context("cannot write to standard output")?;
+            writeln!(stdout, "  {line}").context("cannot write to standard output")?;
         }
         for guard in guards {
             writeln!(stdout, "  {guard}").context("cannot write to standard output")?;

@@ -134,7 +134,9 @@ mod tests {
 
     #[test]
     fn spans_across_many_buffers_hash_as_one_pass_would() {
-        let data: Vec<u8> = (0..3 * READ_SIZE + 123).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * READ_SIZE + 123)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let len = data.len() as u64;
         let spans = [(0, 10), (4096, len - 1000), (len - 5, len)];
         let sums = run(&data, &spans).expect("digests");
