@@ -100,6 +100,12 @@ impl Udisks {
     pub fn connect() -> Result<Self, UdisksError> {
         let connection = zbus::block_on(Connection::system())
             .map_err(|e| UdisksError::Unavailable(e.to_string()))?;
+        Self::with_connection(connection)
+    }
+
+    /// On a connection the caller already has (the app's own, or a test bus), checking that
+    /// udisksd answers there.
+    pub fn with_connection(connection: Connection) -> Result<Self, UdisksError> {
         let udisks = Udisks { connection };
         udisks.objects()?;
         Ok(udisks)

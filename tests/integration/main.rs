@@ -19,3 +19,5 @@ mod support;
 mod transports;
 #[cfg(feature = "gui")]
 mod udisks;
+#[cfg(feature = "gui")]
+mod udisks_standin;
