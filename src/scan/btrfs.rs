@@ -55,14 +55,10 @@ pub(crate) fn detect(region: &dyn RandomAccess) -> bool {
 
 /// Scans a btrfs region: level B where it can be trusted, else level A, else whole.
 pub(crate) fn scan(region: &dyn RandomAccess) -> Verdict {
-    match analyse(region) {
-        Ok((free, notes)) => Verdict::Free {
-            fs: "btrfs".into(),
-            free: free.as_slice().to_vec(),
-            notes,
-        },
-        Err(reason) => Verdict::whole("btrfs", reason),
-    }
+    Verdict::from_analysis(
+        "btrfs",
+        analyse(region).map(|(free, notes)| (free.as_slice().to_vec(), notes)),
+    )
 }
 
 /// The free ranges and notes, or why the whole filesystem stays mapped.

@@ -17,7 +17,7 @@ mod dir;
 #[cfg(test)]
 mod tests;
 
-use super::fs::{Parser, Verdict};
+use super::fs::{Found, Parser, Verdict};
 use crate::source::RandomAccess;
 
 /// The exFAT parser.
@@ -28,14 +28,7 @@ pub(crate) const PARSER: Parser = Parser {
 };
 
 fn scan(region: &dyn RandomAccess) -> Verdict {
-    match free_clusters(region) {
-        Ok((free, notes)) => Verdict::Free {
-            fs: "exFAT".into(),
-            free,
-            notes,
-        },
-        Err(reason) => Verdict::whole("exFAT", reason),
-    }
+    Verdict::from_analysis("exFAT", free_clusters(region))
 }
 
 /// Reads FAT `copy`, entries 0..clusters+2.
@@ -58,8 +51,6 @@ fn read_fat(region: &dyn RandomAccess, g: &boot::Geometry, copy: u64) -> Result<
     }
     Ok(fat)
 }
-
-type Found = (Vec<(u64, u64)>, Vec<String>);
 
 fn free_clusters(region: &dyn RandomAccess) -> Result<Found, String> {
     let g = boot::parse(region)?;
@@ -168,15 +159,10 @@ fn free_clusters(region: &dyn RandomAccess) -> Result<Found, String> {
             stats.directories, stats.files, stats.clusters
         ),
     ];
-    let slack = g.bytes() - g.cluster_offset(end);
-    if slack > 0 {
-        notes.push(format!("mapped: {slack} bytes after the last cluster"));
-    }
-    if g.bytes() < region.len() {
-        notes.push(format!(
-            "mapped: {} bytes of the region after the filesystem",
-            region.len() - g.bytes()
-        ));
-    }
+    notes.extend(super::fat::tail_notes(
+        g.bytes(),
+        g.cluster_offset(end),
+        region.len(),
+    ));
     Ok((free, notes))
 }

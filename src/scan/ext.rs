@@ -34,7 +34,7 @@ mod superblock;
 mod tests;
 
 use super::Ranges;
-use super::fs::{Parser, Verdict};
+use super::fs::{Found, Parser, Verdict};
 use crate::source::RandomAccess;
 use superblock::{COMPAT_HAS_JOURNAL, INCOMPAT_MMP, Superblock};
 
@@ -59,18 +59,8 @@ fn scan(region: &dyn RandomAccess) -> Verdict {
         return Verdict::whole("ext4", format!("cannot read the superblock: {e}"));
     }
     let name = Superblock::name(&raw);
-    match free_space(region, &raw) {
-        Ok((free, notes)) => Verdict::Free {
-            fs: name.into(),
-            free,
-            notes,
-        },
-        Err(reason) => Verdict::whole(name, reason),
-    }
+    Verdict::from_analysis(name, free_space(region, &raw))
 }
-
-/// Free byte ranges relative to the region, and notes for people.
-type Found = (Vec<(u64, u64)>, Vec<String>);
 
 /// What is free in the filesystem in `region`, or why nothing can be proven free.
 fn free_space(region: &dyn RandomAccess, raw: &[u8]) -> Result<Found, String> {

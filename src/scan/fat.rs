@@ -17,7 +17,7 @@ mod table;
 pub(super) mod tests;
 mod walk;
 
-use super::fs::{Parser, Verdict};
+use super::fs::{Found, Parser, Verdict};
 use crate::source::RandomAccess;
 
 /// The FAT parser.
@@ -40,18 +40,8 @@ fn scan(region: &dyn RandomAccess) -> Verdict {
         Err(reason) => return Verdict::whole("FAT", reason),
     };
     let fs = g.kind.name();
-    match free_clusters(region, &g) {
-        Ok((free, notes)) => Verdict::Free {
-            fs: fs.to_owned(),
-            free,
-            notes,
-        },
-        Err(reason) => Verdict::whole(fs, reason),
-    }
+    Verdict::from_analysis(fs, free_clusters(region, &g))
 }
-
-/// Free byte ranges and notes.
-type Found = (Vec<(u64, u64)>, Vec<String>);
 
 /// The free byte ranges of a parsed FAT, with notes for `--explain`.
 fn free_clusters(region: &dyn RandomAccess, g: &bpb::Geometry) -> Result<Found, String> {
@@ -134,15 +124,47 @@ fn free_clusters(region: &dyn RandomAccess, g: &bpb::Geometry) -> Result<Found, 
             walked.directories, walked.files, walked.clusters
         ),
     ];
-    let slack = g.bytes() - g.cluster_offset(end);
-    if slack > 0 {
-        notes.push(format!("mapped: {slack} bytes after the last cluster"));
-    }
-    if g.bytes() < region.len() {
+    notes.extend(tail_notes(g.bytes(), g.cluster_offset(end), region.len()));
+    Ok((free, notes))
+}
+
+/// What a FAT-family filesystem keeps mapped after its data: the slack past the last whole
+/// cluster (`data_end`), and the rest of the region past the filesystem's end.
+pub(super) fn tail_notes(fs_bytes: u64, data_end: u64, region_len: u64) -> Vec<String> {
+    let mut notes = Vec::new();
+    if fs_bytes > data_end {
         notes.push(format!(
-            "mapped: {} bytes of the region after the filesystem",
-            region.len() - g.bytes()
+            "mapped: {} bytes after the last cluster",
+            fs_bytes - data_end
         ));
     }
-    Ok((free, notes))
+    if fs_bytes < region_len {
+        notes.push(format!(
+            "mapped: {} bytes of the region after the filesystem",
+            region_len - fs_bytes
+        ));
+    }
+    notes
+}
+
+/// Reads the `clusters` of a directory (FAT or exFAT) into one buffer; `what` names the
+/// directory in errors. The caller bounds how many clusters there may be.
+pub(super) fn read_clusters(
+    region: &dyn RandomAccess,
+    clusters: &[u32],
+    cluster: u64,
+    offset: impl Fn(u32) -> u64,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let size = usize::try_from(cluster)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or("implausible cluster size")?;
+    let mut data = vec![0u8; clusters.len() * size];
+    for (chunk, &c) in data.chunks_exact_mut(size).zip(clusters) {
+        region
+            .read_exact_at(offset(c), chunk)
+            .map_err(|e| format!("cannot read {what} (cluster {c}): {e}"))?;
+    }
+    Ok(data)
 }

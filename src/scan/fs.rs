@@ -28,7 +28,23 @@ pub enum Verdict {
     },
 }
 
+/// What a parser proved: free byte ranges of its region, and notes for `--explain`.
+pub(crate) type Found = (Vec<(u64, u64)>, Vec<String>);
+
 impl Verdict {
+    /// The verdict on `fs` from a parser's analysis: its free space, or the reason to map the
+    /// whole region.
+    pub(crate) fn from_analysis(fs: &str, analysis: Result<Found, String>) -> Self {
+        match analysis {
+            Ok((free, notes)) => Verdict::Free {
+                fs: fs.to_owned(),
+                free,
+                notes,
+            },
+            Err(reason) => Verdict::whole(fs, reason),
+        }
+    }
+
     /// A whole-mapping verdict.
     pub fn whole(fs: &str, reason: impl Into<String>) -> Self {
         Verdict::MapWhole {

@@ -26,14 +26,11 @@ mod tests;
 use record::{Record, Runs, apply_fixups};
 
 use super::Verdict;
-use super::fs::read_region as read;
+use super::fs::{Found, read_region as read};
 use crate::source::RandomAccess;
 
 /// The name in verdicts.
 const FS: &str = "NTFS";
-
-/// Free byte ranges and notes for `--explain`.
-type Found = (Vec<(u64, u64)>, Vec<String>);
 
 /// A check's outcome: the error is the reason to map the whole volume.
 type Check<T> = Result<T, String>;
@@ -91,14 +88,7 @@ pub(crate) fn detect(region: &dyn RandomAccess) -> bool {
 
 /// The free byte ranges of an NTFS volume, or why it must be mapped whole.
 pub(crate) fn scan(region: &dyn RandomAccess) -> Verdict {
-    match scan_checked(region) {
-        Ok((free, notes)) => Verdict::Free {
-            fs: FS.into(),
-            free,
-            notes,
-        },
-        Err(reason) => Verdict::whole(FS, reason),
-    }
+    Verdict::from_analysis(FS, scan_checked(region))
 }
 
 fn scan_checked(region: &dyn RandomAccess) -> Check<Found> {

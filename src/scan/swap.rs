@@ -14,7 +14,7 @@
 #[cfg(test)]
 mod tests;
 
-use super::fs::{Parser, Verdict};
+use super::fs::{Found, Parser, Verdict};
 use crate::source::RandomAccess;
 
 /// The swap parser.
@@ -113,18 +113,8 @@ fn scan(region: &dyn RandomAccess) -> Verdict {
     if tuxonice(region) {
         return Verdict::whole("swap", "TuxOnIce hibernation header at byte 0");
     }
-    match header(region, page) {
-        Ok((free, notes)) => Verdict::Free {
-            fs: "swap".into(),
-            free,
-            notes,
-        },
-        Err(reason) => Verdict::whole("swap", reason),
-    }
+    Verdict::from_analysis("swap", header(region, page))
 }
-
-/// Free byte ranges and notes.
-type Found = (Vec<(u64, u64)>, Vec<String>);
 
 /// Checks the v1 header of a swap area with `page`-byte pages.
 fn header(region: &dyn RandomAccess, page: u64) -> Result<Found, String> {

@@ -25,14 +25,11 @@ mod log;
 pub(super) mod tests;
 
 use super::Verdict;
-use super::fs::read_region as read;
+use super::fs::{Found, read_region as read};
 use crate::source::RandomAccess;
 
 /// The name in verdicts.
 const FS: &str = "XFS";
-
-/// Free byte ranges and notes for `--explain`.
-type Found = (Vec<(u64, u64)>, Vec<String>);
 
 /// A check's outcome: the error is the reason to map the whole filesystem.
 type Check<T> = Result<T, String>;
@@ -141,14 +138,7 @@ pub(crate) fn detect(region: &dyn RandomAccess) -> bool {
 
 /// The free byte ranges of an XFS filesystem, or why it must be mapped whole.
 pub(crate) fn scan(region: &dyn RandomAccess) -> Verdict {
-    match scan_checked(region) {
-        Ok((free, notes)) => Verdict::Free {
-            fs: FS.into(),
-            free,
-            notes,
-        },
-        Err(reason) => Verdict::whole(FS, reason),
-    }
+    Verdict::from_analysis(FS, scan_checked(region))
 }
 
 fn scan_checked(region: &dyn RandomAccess) -> Check<Found> {

@@ -179,17 +179,13 @@ impl<'a> Walker<'a> {
                 "{what} has {bytes} bytes, more than exFAT's 256 MiB limit"
             ));
         }
-        let cluster = usize::try_from(self.g.cluster).map_err(|_| "cluster too large")?;
-        let mut data = vec![0u8; clusters.len() * cluster];
-        for (i, &c) in clusters.iter().enumerate() {
-            self.region
-                .read_exact_at(
-                    self.g.cluster_offset(c),
-                    &mut data[i * cluster..(i + 1) * cluster],
-                )
-                .map_err(|e| format!("cannot read {what} (cluster {c}): {e}"))?;
-        }
-        Ok(data)
+        crate::scan::fat::read_clusters(
+            self.region,
+            clusters,
+            self.g.cluster,
+            |c| self.g.cluster_offset(c),
+            what,
+        )
     }
 
     /// Reads the root directory (a FAT chain with no length) and finds its bitmaps and

@@ -133,17 +133,13 @@ impl Walker<'_> {
                 "directory {path} has {bytes} bytes, more than the 65,536 entries FAT allows"
             ));
         }
-        let cluster = usize::try_from(self.g.cluster).map_err(|_| "cluster too large")?;
-        let mut data = vec![0u8; clusters.len() * cluster];
-        for (i, &c) in clusters.iter().enumerate() {
-            self.region
-                .read_exact_at(
-                    self.g.cluster_offset(c),
-                    &mut data[i * cluster..(i + 1) * cluster],
-                )
-                .map_err(|e| format!("cannot read directory {path} (cluster {c}): {e}"))?;
-        }
-        Ok(data)
+        super::read_clusters(
+            self.region,
+            &clusters,
+            self.g.cluster,
+            |c| self.g.cluster_offset(c),
+            &format!("directory {path}"),
+        )
     }
 
     /// Checks a directory's file entries and returns its subdirectories (path, first cluster).
