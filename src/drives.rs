@@ -115,8 +115,65 @@ impl Severity {
 pub struct Guard {
     /// How much it stands in the way.
     pub severity: Severity,
-    /// Why, naming the device and what is at stake.
+    /// Which reason, with its facts (for a front end that words it in its own language).
+    pub kind: GuardKind,
+    /// Why, naming the device and what is at stake (English).
     pub reason: String,
+}
+
+/// The reasons a guard can give, with the facts each one names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardKind {
+    /// A volume holds a mount point of the running system.
+    SystemMount {
+        /// The volume.
+        volume: PathBuf,
+        /// Its mount point.
+        mount: PathBuf,
+    },
+    /// A volume is mounted elsewhere and will be unmounted.
+    Mounted {
+        /// The volume.
+        volume: PathBuf,
+        /// Its mount point.
+        mount: PathBuf,
+    },
+    /// A volume is swap in use.
+    SwapInUse {
+        /// The volume.
+        volume: PathBuf,
+    },
+    /// A volume is an unlocked encrypted volume.
+    Unlocked {
+        /// The volume.
+        volume: PathBuf,
+    },
+    /// A volume belongs to a RAID array or an LVM volume group.
+    RaidOrLvm {
+        /// The volume.
+        volume: PathBuf,
+    },
+    /// The drive holds the image file.
+    HoldsImage {
+        /// The image file.
+        image: PathBuf,
+    },
+    /// The drive is read-only (a card's lock switch).
+    ReadOnly,
+    /// The image does not fit.
+    TooSmall {
+        /// Bytes the image needs.
+        needed: u64,
+        /// Bytes the drive has.
+        size: u64,
+    },
+    /// An internal drive, or one not known to be removable.
+    System,
+    /// Larger than [`LARGE_DRIVE`].
+    Large {
+        /// Its size in bytes.
+        size: u64,
+    },
 }
 
 impl fmt::Display for Guard {
@@ -169,18 +226,34 @@ impl Drive {
     /// Every reason to be careful with this drive, the gravest first.
     pub fn guards(&self, context: &Context<'_>) -> Vec<Guard> {
         let mut guards = Vec::new();
-        let mut guard = |severity, reason: String| guards.push(Guard { severity, reason });
+        let mut guard = |severity, kind: GuardKind, reason: String| {
+            guards.push(Guard {
+                severity,
+                kind,
+                reason,
+            });
+        };
         for volume in &self.volumes {
             let dev = volume.device.display();
+            let at = || volume.device.clone();
             for mount in &volume.mount_points {
+                let (volume, mount_point) = (at(), mount.clone());
                 if SYSTEM_MOUNTS.iter().any(|s| mount == Path::new(s)) {
                     guard(
                         Severity::Blocked,
+                        GuardKind::SystemMount {
+                            volume,
+                            mount: mount_point,
+                        },
                         format!("{dev} holds {} of the running system", mount.display()),
                     );
                 } else {
                     guard(
                         Severity::Warning,
+                        GuardKind::Mounted {
+                            volume,
+                            mount: mount_point,
+                        },
                         format!(
                             "{dev} is mounted on {}: it will be unmounted",
                             mount.display()
@@ -191,18 +264,21 @@ impl Drive {
             if volume.swap_active {
                 guard(
                     Severity::Confirm,
+                    GuardKind::SwapInUse { volume: at() },
                     format!("{dev} is swap in use: it will be stopped"),
                 );
             }
             if volume.unlocked {
                 guard(
                     Severity::Warning,
+                    GuardKind::Unlocked { volume: at() },
                     format!("{dev} is an unlocked encrypted volume: it will be locked"),
                 );
             }
             if volume.raid_or_lvm {
                 guard(
                     Severity::Blocked,
+                    GuardKind::RaidOrLvm { volume: at() },
                     format!("{dev} belongs to a RAID array or an LVM volume group"),
                 );
             }
@@ -216,6 +292,9 @@ impl Drive {
             if ours {
                 guard(
                     Severity::Blocked,
+                    GuardKind::HoldsImage {
+                        image: image.to_path_buf(),
+                    },
                     format!("it holds the image file {}", image.display()),
                 );
             }
@@ -223,6 +302,7 @@ impl Drive {
         if self.read_only {
             guard(
                 Severity::Blocked,
+                GuardKind::ReadOnly,
                 "it is read-only: slide the card's lock switch to unlock it".into(),
             );
         }
@@ -231,6 +311,10 @@ impl Drive {
         {
             guard(
                 Severity::Blocked,
+                GuardKind::TooSmall {
+                    needed,
+                    size: self.size,
+                },
                 format!(
                     "it is too small: the image needs {}, the drive has {}",
                     human(needed),
@@ -241,12 +325,14 @@ impl Drive {
         if self.hint_system {
             guard(
                 Severity::Confirm,
+                GuardKind::System,
                 "it is a system drive (internal, or not known to be removable)".into(),
             );
         }
         if self.size > LARGE_DRIVE {
             guard(
                 Severity::Warning,
+                GuardKind::Large { size: self.size },
                 format!(
                     "it is large ({}) for a card or stick: make sure it is not a backup disk",
                     human(self.size)

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 pub use check::{verify_clearsigned, verify_detached};
-pub use keyring::{Keyring, SYSTEM_TRUSTED_KEYS, user_trusted_keys};
+pub use keyring::{Keyring, SYSTEM_TRUSTED_KEYS, trust_key, user_trusted_keys};
 
 /// Where the certificate that checked a signature came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +219,23 @@ pub enum SignatureError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A keyring file that does not hold the key asked for.
+    #[error("'{}' does not hold the key {issuer}; choose the file with the signer's public key", .path.display())]
+    KeyNotInFile {
+        /// The file.
+        path: PathBuf,
+        /// The key's fingerprint or key id.
+        issuer: String,
+    },
+    /// A trusted key that cannot be written.
+    #[error("cannot save the trusted key '{}'", .path.display())]
+    WriteKey {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// The signature (or clearsigned message) is not OpenPGP.
     #[error("the signature {location} cannot be read: {reason}")]

@@ -191,3 +191,29 @@ fn json_carries_the_guards() {
     assert_eq!(json["volumes"][0]["label"], "BOOT");
     assert_eq!(json["guards"][0]["severity"], "blocked");
 }
+
+#[test]
+fn guards_carry_their_facts_for_front_ends_that_word_them() {
+    let mut d = stick();
+    d.volumes[0].mount_points = vec![PathBuf::from("/media/me/BOOT")];
+    d.hint_system = true;
+    let context = Context {
+        image: None,
+        image_size: Some(64_000_000_000),
+    };
+    let kinds: Vec<GuardKind> = d.guards(&context).into_iter().map(|g| g.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            GuardKind::TooSmall {
+                needed: 64_000_000_000,
+                size: 32_010_928_128
+            },
+            GuardKind::System,
+            GuardKind::Mounted {
+                volume: PathBuf::from("/dev/sdb1"),
+                mount: PathBuf::from("/media/me/BOOT")
+            },
+        ]
+    );
+}

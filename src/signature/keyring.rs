@@ -103,6 +103,45 @@ impl Keyring {
     }
 }
 
+/// Adds the certificate that holds the key `issuer` (a fingerprint or key id, as a
+/// [`SignatureCheck::UnknownKey`](super::SignatureCheck::UnknownKey) names it) from the keyring
+/// file `from` to the trusted-keys `folder`, as `<FINGERPRINT>.asc`, and returns that file.
+/// Only that one certificate is copied, whatever else the file holds.
+pub fn trust_key(from: &Path, issuer: &str, folder: &Path) -> Result<PathBuf, SignatureError> {
+    use sequoia_openpgp::serialize::SerializeInto;
+    let wanted = issuer.trim().to_ascii_uppercase();
+    let cert = read_certs(from)?
+        .into_iter()
+        .find(|cert| {
+            cert.keys().any(|k| {
+                k.key().fingerprint().to_hex() == wanted || k.key().keyid().to_hex() == wanted
+            })
+        })
+        .ok_or_else(|| SignatureError::KeyNotInFile {
+            path: from.to_path_buf(),
+            issuer: wanted.clone(),
+        })?;
+    let path = folder.join(format!("{}.asc", cert.fingerprint().to_hex()));
+    let write_error = |source| SignatureError::WriteKey {
+        path: path.clone(),
+        source,
+    };
+    let armored = cert
+        .armored()
+        .to_vec()
+        .map_err(|e| SignatureError::BadKeys {
+            path: from.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    std::fs::create_dir_all(folder).map_err(write_error)?;
+    // Written beside and renamed, so a half-written key never sits in the folder.
+    let partial = folder.join(format!(".{}.asc.partial", cert.fingerprint().to_hex()));
+    std::fs::write(&partial, armored)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(write_error)?;
+    Ok(path)
+}
+
 /// Every regular, non-hidden file of a folder, in name order, with its certificates.
 fn read_folder(folder: &Path) -> Result<Vec<(PathBuf, Vec<Cert>)>, SignatureError> {
     let entries = match std::fs::read_dir(folder) {

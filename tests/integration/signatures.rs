@@ -652,3 +652,49 @@ fn a_signature_next_to_a_remote_bmap_is_found_and_checked() {
     );
     assert!(s.copied_exactly());
 }
+
+/// The GUI's "Trust this key…": of a keyring file with two keys, only the one that made the
+/// unknown signature lands in the trusted-keys folder, and then the signature is valid.
+#[test]
+fn trusting_an_unknown_key_copies_only_that_certificate() {
+    use blockprint::signature::{Keyring, SignatureCheck, trust_key, verify_clearsigned};
+    let gpg = Gpg::new();
+    let signer = gpg.key("Signer <signer@example.org>", KEYS_MADE, "never");
+    let other = gpg.key("Other <other@example.org>", KEYS_MADE, "never");
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("both.asc");
+    let mut args = vec!["--armor", "--output", both.to_str().unwrap(), "--export"];
+    args.extend([signer.as_str(), other.as_str()]);
+    gpg.run(&args);
+    let signed = dir.path().join("test.bmap.asc");
+    let bmap = vectors().join("test.image.bmap.v2.0");
+    gpg.sign(&[&signer], "--clearsign", true, SIGNED, &bmap, &signed);
+    let message = std::fs::read(&signed).unwrap();
+
+    let folder = dir.path().join("trusted-keys");
+    let system = dir.path().join("none");
+    let keyring = Keyring::from_folders(Some(&folder), &system).unwrap();
+    let status = verify_clearsigned(&message, &keyring, None).unwrap().status;
+    let Some(SignatureCheck::UnknownKey { issuer }) = status.failure().cloned() else {
+        panic!("expected an unknown key, got {status:?}");
+    };
+
+    let lonely = dir.path().join("other.asc");
+    gpg.export(&other, true, &lonely);
+    let err = trust_key(&lonely, &issuer, &folder).unwrap_err();
+    assert!(err.to_string().contains("does not hold the key"), "{err}");
+    assert!(!folder.exists(), "nothing is written for a wrong key file");
+
+    let saved = trust_key(&both, &issuer, &folder).unwrap();
+    assert_eq!(saved, folder.join(format!("{signer}.asc")));
+    let trusted = Keyring::from_folders(Some(&folder), &system).unwrap();
+    assert_eq!(trusted.len(), 1, "only the signer's certificate is trusted");
+    match verify_clearsigned(&message, &trusted, None)
+        .unwrap()
+        .status
+        .valid()
+    {
+        Some(SignatureCheck::Valid { signer: who, .. }) => assert_eq!(who.fingerprint, signer),
+        other => panic!("expected a valid signature, got {other:?}"),
+    }
+}
