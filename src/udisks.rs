@@ -89,7 +89,7 @@ pub enum UdisksError {
 }
 
 /// A connection to udisksd on the system bus.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Udisks {
     connection: Connection,
 }

@@ -163,13 +163,7 @@ impl Udisks {
     /// off if it can be, else ejects it if that means anything.
     pub fn finish(&self, drive: &Drive) -> Result<Removal, UdisksError> {
         let device = drive.device.as_path();
-        self.call(
-            &drive.key,
-            "Block",
-            "Rescan",
-            &(Options::new(),),
-            ("rescan", device),
-        )?;
+        self.rescan(drive)?;
         let Some(drive_path) = self.drive_object(drive)? else {
             return Ok(Removal::Nothing);
         };
@@ -188,6 +182,19 @@ impl Udisks {
             ("power off", device),
         )?;
         Ok(removal)
+    }
+
+    /// After writing (the device closed): has the kernel re-read the partition table, so the
+    /// new partitions appear (without powering the drive off).
+    pub fn rescan(&self, drive: &Drive) -> Result<(), UdisksError> {
+        self.call(
+            &drive.key,
+            "Block",
+            "Rescan",
+            &(Options::new(),),
+            ("rescan", drive.device.as_path()),
+        )
+        .map(drop)
     }
 
     fn drive_object(&self, drive: &Drive) -> Result<Option<String>, UdisksError> {
