@@ -9,7 +9,7 @@ mod create;
 mod list;
 mod output;
 mod progress;
-mod scan;
+pub(crate) mod scan;
 mod signature;
 mod verify;
 
@@ -22,7 +22,13 @@ pub use output::Output;
 
 /// Writes disk images to drives, copying only the blocks that hold data and verifying them.
 #[derive(Debug, Parser)]
-#[command(name = "blockprint", version, about, max_term_width = 100)]
+#[command(
+    name = "blockprint",
+    version,
+    about,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Print only warnings and errors.
     #[arg(short, long, global = true, conflicts_with = "debug")]
@@ -32,9 +38,14 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub debug: bool,
 
-    /// What to do (without one, help is printed).
+    /// What to do. Without one, the desktop app starts (in builds with it; otherwise this
+    /// help is printed).
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Images to open in the desktop app (files or http(s) URLs).
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
 }
 
 /// The subcommands.
@@ -233,7 +244,14 @@ pub fn run(cli: Cli) -> ExitCode {
             use clap::CommandFactory;
             // Printing help can only fail on a closed stderr, where nothing can be reported.
             let _ = Cli::command().print_help();
-            return ExitCode::SUCCESS;
+            return if cli.images.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "\nblockprint: this build has no desktop app; write images with `blockprint copy`"
+                );
+                ExitCode::from(2)
+            };
         }
     };
     match result {

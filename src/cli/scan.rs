@@ -134,7 +134,7 @@ fn explain(report: &ScanReport, details: bool, out: &Output) {
 
 /// Writes the decoded image to `path`, leaving all-zero 4 KiB blocks as holes (the scan reads
 /// them as zeros just the same, and the temporary file stays small).
-fn unpack(source: &mut dyn Read, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn unpack(source: &mut dyn Read, path: &Path) -> anyhow::Result<()> {
     let file = File::create(path).with_context(|| format!("cannot create '{}'", path.display()))?;
     let mut buf = vec![0u8; 4 << 20];
     let mut offset = 0u64;
@@ -222,12 +222,12 @@ fn punch_holes(image: &Path, report: &ScanReport, out: &Output) -> anyhow::Resul
 }
 
 /// A temporary file removed on drop.
-struct Temporary {
-    path: PathBuf,
+pub(crate) struct Temporary {
+    pub(crate) path: PathBuf,
 }
 
 impl Temporary {
-    fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         Self {
             path: dir.join(format!(".blockprint-scan-{}.img", std::process::id())),
         }

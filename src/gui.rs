@@ -1,0 +1,103 @@
+//! The desktop app (relm4, GTK 4, libadwaita), in builds with the `gui` feature.
+//!
+//! ```text
+//!  main ──► gui::run(files) ──► App (window) ──► ImagePage · DrivePage (DriveRow…) · WritePage
+//!                                 │  Flow: the state machine, no GTK (flow.rs, tested)
+//!                                 ├─ workers: inspect / scan (inspect.rs), the write job (job.rs)
+//!                                 └─ udisks: drive events, OpenDevice, power off, restore
+//! ```
+//!
+//! The app never runs as root and never opens a device itself: udisksd opens it after polkit
+//! says yes, and hands over the file descriptor.
+
+mod a11y;
+mod app;
+mod config;
+mod drive_page;
+mod drive_row;
+mod flow;
+mod i18n;
+mod image_page;
+mod inspect;
+mod job;
+mod progress;
+mod settings;
+mod wording;
+mod write_page;
+
+use std::process::ExitCode;
+
+use relm4::gtk::prelude::*;
+use relm4::gtk::{gio, glib};
+use relm4::{RelmApp, adw};
+
+use app::{App, AppInit};
+use config::{APP_ID, GETTEXT_PACKAGE, LOCALEDIR};
+
+/// Starts the app; `files` are images to open (a running instance opens them instead).
+pub fn run(files: Vec<String>) -> ExitCode {
+    init_gettext();
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        eprintln!(
+            "blockprint: no display to show the window on; use the command line instead \
+             (blockprint --help)"
+        );
+        return ExitCode::FAILURE;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!(
+            "blockprint: running the desktop app as root is not needed: run it as your own \
+             user; writing a drive asks for permission through polkit"
+        );
+    }
+    if let Err(e) = adw::init() {
+        eprintln!("blockprint: cannot start GTK: {e}");
+        return ExitCode::FAILURE;
+    }
+    let settings = match settings::settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("blockprint: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    glib::set_application_name(&gettextrs::gettext("Blockprint"));
+    gtk::Window::set_default_icon_name(APP_ID);
+    // Files go through GApplication's "open": a second start hands them to the running
+    // window and ends, and the first start opens them once its window exists.
+    let app = adw::Application::builder()
+        .application_id(APP_ID)
+        .flags(gio::ApplicationFlags::HANDLES_OPEN)
+        .build();
+    app.connect_open(|app, files, _hint| {
+        app.activate();
+        for file in files {
+            let text = match file.path() {
+                Some(path) => path.display().to_string(),
+                None => file.uri().to_string(),
+            };
+            app.activate_action("open-image", Some(&text.to_variant()));
+        }
+    });
+    relm4::set_global_css(include_str!("../ui/style.css"));
+    let mut args = vec!["blockprint".to_owned()];
+    args.extend(files);
+    RelmApp::from_app(app)
+        .with_args(args)
+        .run::<App>(AppInit { settings });
+    ExitCode::SUCCESS
+}
+
+fn init_gettext() {
+    use gettextrs::{
+        LocaleCategory, bind_textdomain_codeset, bindtextdomain, setlocale, textdomain,
+    };
+    setlocale(LocaleCategory::LcAll, "");
+    // Without translations the English strings show: nothing to report.
+    let _ = bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+    let _ = bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+    let _ = textdomain(GETTEXT_PACKAGE);
+}
+
+use relm4::gtk;

@@ -1,0 +1,634 @@
+//! The window: header, the three step pages, toasts; it owns the [`Flow`], turns actions,
+//! drops, worker results and drive events into flow messages, and carries out the effects.
+//!
+//! ```text
+//!  GActions (menu, keys, D-Bus) ─┐                     ┌─► ImagePage / DrivePage / WritePage
+//!  pages' outputs, drops ────────┼─► AppMsg ─► Flow ───┤   (a fresh view after every change)
+//!  workers (AppCmd) ─────────────┘      update         └─► Effects: dialogs, workers, job
+//! ```
+
+mod actions;
+mod dialogs;
+mod ending;
+
+use std::path::PathBuf;
+
+use blockprint::bmap::Bmap;
+use blockprint::progress::CancelToken;
+use blockprint::source::Input;
+use blockprint::udisks::{DriveEvent, Udisks};
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::gtk::{gdk, gio, glib};
+use relm4::{
+    Component, ComponentController, ComponentParts, ComponentSender, Controller, adw, gtk,
+};
+
+use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput, DriveView};
+use super::flow::{Effect, Flow, Msg, Step, WriteState};
+use super::i18n::gettext_f;
+use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput, ImageView};
+use super::inspect::{self, ImageInfo};
+use super::job::{self, JobEvent};
+use super::settings::{POWER_OFF, SHOW_ALL, VERIFY};
+use super::wording::size;
+use super::write_page::{WritePage, WritePageInput, WriteView};
+
+/// The window component.
+pub struct App {
+    flow: Flow,
+    settings: gio::Settings,
+    udisks: Option<Udisks>,
+    cancel: Option<CancelToken>,
+    inhibit: Option<u32>,
+    image_page: Controller<ImagePage>,
+    drive_page: Controller<DrivePage>,
+    write_page: Controller<WritePage>,
+    chooser: Option<gtk::FileChooserNative>,
+    toast: Option<String>,
+}
+
+/// What the window starts with.
+pub struct AppInit {
+    /// The preferences.
+    pub settings: gio::Settings,
+}
+
+/// The window's messages.
+// A flow message carries a whole drive or image description; each is moved once per event,
+// so boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum AppMsg {
+    /// A message for the flow.
+    Flow(Msg),
+    /// Open (or drop) an image by path or URL text.
+    OpenText(String),
+    /// "Open…": the file chooser.
+    ChooseImage,
+    /// "Choose Block Map…".
+    ChooseBmap,
+    /// "Trust This Key…".
+    TrustKey,
+    /// A key file was chosen and confirmed for the unknown issuer.
+    KeyConfirmed(PathBuf, String),
+    /// The "Show all drives" switch asks for this.
+    ShowAll(bool),
+    /// The `show-all-drives` action: on (after asking) or off.
+    ToggleShowAll,
+    /// A preference changed.
+    PrefsChanged,
+    /// Show all drives, confirmed.
+    ShowAllConfirmed,
+    /// Select a drive by key or device path.
+    SelectDrive(String),
+    /// "Restore Drive…".
+    Restore,
+    /// The header's back button.
+    Back,
+    /// Ctrl+L.
+    FocusUrl,
+    /// The window wants to close.
+    CloseRequest,
+}
+
+/// What workers send back.
+#[derive(Debug)]
+pub enum AppCmd {
+    /// Connected to udisksd.
+    Connected(Udisks),
+    /// A drive event.
+    Drive(DriveEvent),
+    /// udisksd cannot be reached.
+    NoUdisks(String),
+    /// The image was read.
+    Inspected(Result<ImageInfo, String>),
+    /// The filesystems were scanned.
+    Scanned(Result<Bmap, String>),
+    /// The write job reports.
+    Job(JobEvent),
+    /// Restoring a drive ended.
+    Restored(Result<String, String>),
+}
+
+/// The window's widgets.
+pub struct AppWidgets {
+    title: adw::WindowTitle,
+    back: gtk::Button,
+    stack: gtk::Stack,
+    toasts: adw::ToastOverlay,
+}
+
+impl Component for App {
+    type Init = AppInit;
+    type Input = AppMsg;
+    type Output = ();
+    type CommandOutput = AppCmd;
+    type Root = adw::ApplicationWindow;
+    type Widgets = AppWidgets;
+
+    fn init_root() -> Self::Root {
+        adw::ApplicationWindow::builder()
+            .default_width(720)
+            .default_height(680)
+            .width_request(360)
+            .height_request(294)
+            .build()
+    }
+
+    fn init(
+        init: AppInit,
+        window: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let AppInit { settings } = init;
+        window.set_title(Some(&gettext("Blockprint")));
+        window.set_icon_name(Some(super::config::APP_ID));
+        let header = adw::HeaderBar::new();
+        let title = adw::WindowTitle::new(&gettext("Blockprint"), "");
+        header.set_title_widget(Some(&title));
+        let back = gtk::Button::from_icon_name("go-previous-symbolic");
+        back.set_tooltip_text(Some(&gettext("Back")));
+        crate::gui::a11y::label(&back, &gettext("Back"));
+        back.set_action_name(Some("app.back"));
+        header.pack_start(&back);
+        let menu = gtk::Builder::from_string(include_str!("../../ui/menus.ui"))
+            .object::<gio::MenuModel>("primary_menu");
+        let menu_button = gtk::MenuButton::builder()
+            .icon_name("open-menu-symbolic")
+            .menu_model(&menu.unwrap_or_else(|| gio::Menu::new().upcast()))
+            .primary(true)
+            .tooltip_text(gettext("Main Menu"))
+            .build();
+        crate::gui::a11y::label(&menu_button, &gettext("Main Menu"));
+        header.pack_end(&menu_button);
+
+        let image_page = ImagePage::builder()
+            .launch(())
+            .forward(sender.input_sender(), |out| match out {
+                ImagePageOutput::OpenUrl(text) => AppMsg::OpenText(text),
+            });
+        let drive_page = DrivePage::builder()
+            .launch(())
+            .forward(sender.input_sender(), |out| match out {
+                DrivePageOutput::Chosen(key) => AppMsg::Flow(Msg::SelectDrive(key)),
+                DrivePageOutput::ChangeImage => AppMsg::Flow(Msg::GoTo(Step::Image)),
+                DrivePageOutput::ShowAll(all) => AppMsg::ShowAll(all),
+                DrivePageOutput::Write => AppMsg::Flow(Msg::Write),
+            });
+        let write_page = WritePage::builder().launch(()).detach();
+
+        let stack = gtk::Stack::builder()
+            .transition_type(gtk::StackTransitionType::SlideLeftRight)
+            .vexpand(true)
+            .build();
+        stack.add_named(image_page.widget(), Some("image"));
+        stack.add_named(drive_page.widget(), Some("drive"));
+        stack.add_named(write_page.widget(), Some("write"));
+        let toasts = adw::ToastOverlay::new();
+        toasts.set_child(Some(&stack));
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        content.append(&header);
+        if nix_is_root() {
+            let warning = gtk::Label::builder()
+                .label(gettext(
+                    "Blockprint is running as root. It does not need to: run it as your own \
+                     user, and it will ask for permission to write a drive.",
+                ))
+                .wrap(true)
+                .margin_top(6)
+                .margin_bottom(6)
+                .margin_start(12)
+                .margin_end(12)
+                .build();
+            warning.add_css_class("warning");
+            content.append(&warning);
+        }
+        content.append(&toasts);
+        window.set_content(Some(&content));
+        drop_target(&window, &sender);
+        let s = sender.clone();
+        window.connect_close_request(move |_| {
+            s.input(AppMsg::CloseRequest);
+            glib::Propagation::Stop
+        });
+
+        let s = sender.clone();
+        settings.connect_changed(None, move |_, _| s.input(AppMsg::PrefsChanged));
+        let flow = Flow::new(
+            settings.boolean(VERIFY),
+            settings.boolean(POWER_OFF),
+            settings.boolean(SHOW_ALL),
+        );
+        let model = App {
+            flow,
+            settings,
+            udisks: None,
+            cancel: None,
+            inhibit: None,
+            image_page,
+            drive_page,
+            write_page,
+            chooser: None,
+            toast: None,
+        };
+        actions::install(&sender);
+        watch_drives(&sender);
+        let widgets = AppWidgets {
+            title,
+            back,
+            stack,
+            toasts,
+        };
+        model.sync(&sender);
+        ComponentParts { model, widgets }
+    }
+
+    fn update(&mut self, msg: AppMsg, sender: ComponentSender<Self>, window: &Self::Root) {
+        match msg {
+            AppMsg::Flow(msg) => self.apply(msg, &sender, window),
+            AppMsg::OpenText(text) => match Input::parse(&text) {
+                Ok(input) => self.apply(Msg::OpenImage(input), &sender, window),
+                Err(e) => self.toast = Some(e.to_string()),
+            },
+            AppMsg::ChooseImage => self.choose_file(window, &sender, false),
+            AppMsg::ChooseBmap => self.choose_file(window, &sender, true),
+            AppMsg::TrustKey => actions::choose_key(self, window, &sender),
+            AppMsg::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
+            AppMsg::ShowAll(true) if !self.flow.show_all => {
+                let s = sender.clone();
+                dialogs::confirm_show_all(window, move || s.input(AppMsg::ShowAllConfirmed));
+            }
+            AppMsg::ShowAll(all) => {
+                self.flow.update(Msg::ShowAll(all));
+                self.settings.set_boolean(SHOW_ALL, all).ok();
+            }
+            AppMsg::ToggleShowAll => {
+                let all = !self.flow.show_all;
+                sender.input(AppMsg::ShowAll(all));
+            }
+            AppMsg::PrefsChanged => {
+                self.flow.verify = self.settings.boolean(VERIFY);
+                self.flow.power_off = self.settings.boolean(POWER_OFF);
+            }
+            AppMsg::ShowAllConfirmed => {
+                self.flow.update(Msg::ShowAll(true));
+                self.settings.set_boolean(SHOW_ALL, true).ok();
+            }
+            AppMsg::SelectDrive(text) => {
+                let key = self
+                    .flow
+                    .drives
+                    .iter()
+                    .find(|d| d.key == text || d.device == std::path::Path::new(&text))
+                    .map(|d| d.key.clone());
+                match key {
+                    Some(key) => self.apply(Msg::SelectDrive(key), &sender, window),
+                    None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &text)])),
+                }
+            }
+            AppMsg::Restore => actions::restore(self, window, &sender),
+            AppMsg::Back => {
+                let to = match self.flow.step() {
+                    Step::Write | Step::Drive => Step::Image,
+                    Step::Image => Step::Image,
+                };
+                self.apply(Msg::GoTo(to), &sender, window);
+            }
+            AppMsg::FocusUrl => {
+                self.apply(Msg::GoTo(Step::Image), &sender, window);
+                self.image_page.emit(ImagePageInput::FocusUrl);
+            }
+            AppMsg::CloseRequest => {
+                if self.flow.writing() {
+                    let s = sender.clone();
+                    dialogs::confirm_cancel(window, move || {
+                        s.input(AppMsg::Flow(Msg::CancelConfirmed));
+                    });
+                } else {
+                    window.destroy();
+                }
+            }
+        }
+        self.sync(&sender);
+    }
+
+    fn update_cmd(&mut self, cmd: AppCmd, sender: ComponentSender<Self>, window: &Self::Root) {
+        match cmd {
+            AppCmd::Connected(udisks) => self.udisks = Some(udisks),
+            AppCmd::Drive(event) => self.apply(Msg::Drive(event), &sender, window),
+            AppCmd::NoUdisks(why) => self.apply(Msg::DrivesUnavailable(why), &sender, window),
+            AppCmd::Inspected(result) => self.apply(Msg::Inspected(result), &sender, window),
+            AppCmd::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
+            AppCmd::Job(event) => self.apply(Msg::Job(event), &sender, window),
+            AppCmd::Restored(result) => {
+                self.toast = Some(match result {
+                    Ok(text) | Err(text) => text,
+                });
+            }
+        }
+        self.sync(&sender);
+    }
+
+    fn update_view(&self, w: &mut AppWidgets, _sender: ComponentSender<Self>) {
+        let (page, subtitle) = match self.flow.step() {
+            Step::Image => ("image", gettext("Choose an image")),
+            Step::Drive => ("drive", gettext("Choose a drive")),
+            Step::Write => ("write", gettext("Write")),
+        };
+        if w.stack.visible_child_name().as_deref() != Some(page) {
+            w.stack.set_visible_child_name(page);
+        }
+        w.title.set_subtitle(&subtitle);
+        w.back
+            .set_visible(self.flow.step() != Step::Image && !self.flow.writing());
+        if let Some(text) = &self.toast {
+            w.toasts
+                .add_toast(adw::Toast::new(&glib::markup_escape_text(text)));
+        }
+    }
+}
+
+impl App {
+    /// Feeds the flow and carries out its effects.
+    fn apply(&mut self, msg: Msg, sender: &ComponentSender<Self>, window: &adw::ApplicationWindow) {
+        self.toast = None;
+        for effect in self.flow.update(msg) {
+            self.effect(effect, sender, window);
+        }
+    }
+
+    fn effect(
+        &mut self,
+        effect: Effect,
+        sender: &ComponentSender<Self>,
+        window: &adw::ApplicationWindow,
+    ) {
+        match effect {
+            Effect::Inspect(input, bmap) => sender.spawn_oneshot_command(move || {
+                AppCmd::Inspected(
+                    inspect::inspect(&input, bmap.as_ref()).map_err(|e| format!("{e:#}")),
+                )
+            }),
+            Effect::Scan(input) => {
+                let scratch = glib::user_cache_dir().join("blockprint");
+                sender.spawn_oneshot_command(move || {
+                    let cancel = CancelToken::new();
+                    AppCmd::Scanned(
+                        inspect::scan_bmap(&input, &scratch, &cancel).map_err(|e| format!("{e:#}")),
+                    )
+                });
+            }
+            Effect::AskSystemDrive(drive) => {
+                let s = sender.clone();
+                let key = drive.key.clone();
+                dialogs::confirm_system_drive(window, &drive, move || {
+                    s.input(AppMsg::Flow(Msg::SystemDriveConfirmed(key.clone())));
+                });
+            }
+            Effect::ConfirmWrite(drive) => {
+                let s = sender.clone();
+                let image = self
+                    .flow
+                    .image
+                    .as_ref()
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default();
+                dialogs::confirm_write(window, &drive, &image, move || {
+                    s.input(AppMsg::Flow(Msg::WriteConfirmed));
+                });
+            }
+            Effect::Start(request) => self.start(*request, sender, window),
+            Effect::ConfirmCancel => {
+                let s = sender.clone();
+                dialogs::confirm_cancel(window, move || {
+                    s.input(AppMsg::Flow(Msg::CancelConfirmed))
+                });
+            }
+            Effect::CancelJob => {
+                if let Some(cancel) = &self.cancel {
+                    cancel.cancel();
+                }
+            }
+            Effect::Ended => self.ended(window),
+        }
+    }
+
+    fn start(
+        &mut self,
+        request: job::Request,
+        sender: &ComponentSender<Self>,
+        window: &adw::ApplicationWindow,
+    ) {
+        let Some(udisks) = self.udisks.clone() else {
+            self.toast = Some(gettext(
+                "Drives cannot be written: the UDisks service is not running",
+            ));
+            return;
+        };
+        let cancel = CancelToken::new();
+        self.cancel = Some(cancel.clone());
+        let app = relm4::main_application();
+        self.inhibit = Some(app.inhibit(
+            Some(window),
+            gtk::ApplicationInhibitFlags::SUSPEND | gtk::ApplicationInhibitFlags::IDLE,
+            Some(&gettext("Writing a drive")),
+        ));
+        sender.spawn_command(move |out| {
+            job::run(&udisks, &request, &cancel, &mut |event| {
+                // The window may be gone (the app quit); then nobody is listening.
+                let _ = out.send(AppCmd::Job(event));
+            });
+        });
+    }
+
+    fn ended(&mut self, window: &adw::ApplicationWindow) {
+        self.cancel = None;
+        let app = relm4::main_application();
+        if let Some(cookie) = self.inhibit.take() {
+            app.uninhibit(cookie);
+        }
+        if !window.is_active()
+            && let WriteState::Over(outcome) = &self.flow.write
+        {
+            let (title, body) = ending::notification(outcome);
+            let notification = gio::Notification::new(&title);
+            notification.set_body(Some(&body));
+            app.send_notification(Some("write-finished"), &notification);
+        }
+    }
+
+    fn trust(
+        &mut self,
+        file: &std::path::Path,
+        issuer: &str,
+        sender: &ComponentSender<Self>,
+        window: &adw::ApplicationWindow,
+    ) {
+        let Some(folder) = blockprint::signature::user_trusted_keys() else {
+            self.toast = Some(gettext("There is no home folder to keep trusted keys in"));
+            return;
+        };
+        match blockprint::signature::trust_key(file, issuer, &folder) {
+            Ok(_) => {
+                self.toast = Some(gettext("Key trusted"));
+                if let Some(input) = self.flow.image.as_ref().map(|i| i.input.clone()) {
+                    self.apply(Msg::OpenImage(input), sender, window);
+                }
+            }
+            Err(e) => self.toast = Some(e.to_string()),
+        }
+    }
+
+    fn choose_file(
+        &mut self,
+        window: &adw::ApplicationWindow,
+        sender: &ComponentSender<Self>,
+        bmap: bool,
+    ) {
+        let (title, filter) = if bmap {
+            (gettext("Choose a Block Map"), actions::bmap_filter())
+        } else {
+            (gettext("Open an Image"), actions::image_filter())
+        };
+        let chooser = gtk::FileChooserNative::new(
+            Some(&title),
+            Some(window),
+            gtk::FileChooserAction::Open,
+            Some(&gettext("_Open")),
+            Some(&gettext("_Cancel")),
+        );
+        chooser.add_filter(&filter);
+        let all = gtk::FileFilter::new();
+        all.set_name(Some(&gettext("All files")));
+        all.add_pattern("*");
+        chooser.add_filter(&all);
+        let s = sender.clone();
+        chooser.connect_response(move |chooser, response| {
+            if response == gtk::ResponseType::Accept
+                && let Some(path) = chooser.file().and_then(|f| f.path())
+            {
+                let input = Input::Path(path);
+                s.input(AppMsg::Flow(if bmap {
+                    Msg::OpenBmap(input)
+                } else {
+                    Msg::OpenImage(input)
+                }));
+            }
+        });
+        chooser.show();
+        self.chooser = Some(chooser);
+    }
+
+    /// Sends every page its view and updates which actions may run.
+    fn sync(&self, _sender: &ComponentSender<Self>) {
+        let flow = &self.flow;
+        self.image_page
+            .emit(ImagePageInput::Show(Box::new(ImageView {
+                image: flow.image.clone(),
+                busy: flow.busy,
+                error: flow.image_error.clone(),
+            })));
+        let (image_name, image_detail) = match &flow.image {
+            Some(image) => (image.name.clone(), ending::bytes_line(image)),
+            None => (String::new(), String::new()),
+        };
+        self.drive_page
+            .emit(DrivePageInput::Show(Box::new(DriveView {
+                image_name: image_name.clone(),
+                image_detail,
+                rows: flow.rows(),
+                show_all: flow.show_all,
+                can_write: flow.chosen().is_some() && flow.image_ready(),
+                error: flow.drives_error.clone(),
+            })));
+        let headline = match (flow.image.as_ref(), flow.chosen().or(flow.last_drive())) {
+            (Some(image), Some(drive)) => gettext_f(
+                // Translators: "debian.img to SanDisk Ultra (32.0 GB)".
+                "{image} to {drive} ({size})",
+                &[
+                    ("image", &image.name),
+                    ("drive", &drive.display_name()),
+                    ("size", &size(drive.size)),
+                ],
+            ),
+            _ => String::new(),
+        };
+        let (meter, ending) = match &flow.write {
+            WriteState::Idle => (None, None),
+            WriteState::Running(meter) => (Some(meter.clone()), None),
+            WriteState::Over(outcome) => (None, Some(ending::ending(outcome))),
+        };
+        self.write_page
+            .emit(WritePageInput::Show(Box::new(WriteView {
+                headline,
+                meter,
+                verify: flow.verify,
+                ending,
+            })));
+        actions::update_enabled(flow);
+    }
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Files and web addresses dropped on the window open as the image.
+fn drop_target(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
+    let target = gtk::DropTarget::new(glib::Type::INVALID, gdk::DragAction::COPY);
+    target.set_types(&[gdk::FileList::static_type(), glib::Type::STRING]);
+    let s = sender.clone();
+    target.connect_drop(move |_, value, _, _| {
+        let text = if let Ok(files) = value.get::<gdk::FileList>() {
+            files
+                .files()
+                .first()
+                .and_then(|f| f.path())
+                .map(|p| p.display().to_string())
+        } else {
+            value
+                .get::<String>()
+                .ok()
+                .map(|t| t.lines().next().unwrap_or_default().trim().to_owned())
+        };
+        match text.filter(|t| !t.is_empty()) {
+            Some(text) => {
+                s.input(AppMsg::OpenText(text));
+                true
+            }
+            None => false,
+        }
+    });
+    window.add_controller(target);
+}
+
+/// Connects to udisksd and forwards its drive events, on a thread of its own for the life of
+/// the app (the events come from D-Bus signals: no polling).
+fn watch_drives(sender: &ComponentSender<App>) {
+    sender.spawn_command(|out| {
+        let udisks = match Udisks::connect() {
+            Ok(udisks) => udisks,
+            Err(e) => {
+                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
+                return;
+            }
+        };
+        let events = match udisks.watch() {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
+                return;
+            }
+        };
+        if out.send(AppCmd::Connected(udisks)).is_err() {
+            return;
+        }
+        for event in events {
+            if out.send(AppCmd::Drive(event)).is_err() {
+                return;
+            }
+        }
+    });
+}

@@ -1,0 +1,335 @@
+//! The app's GActions: the menu, the keyboard shortcuts and the buttons use them, and GNOME
+//! (or a test) can activate them over D-Bus on the session bus, as `org.gtk.Actions`.
+//!
+//! | action | parameter | does |
+//! |---|---|---|
+//! | `open` | – | the file chooser |
+//! | `open-image` | path or URL | opens that image |
+//! | `open-url` | – | the web address entry |
+//! | `choose-bmap`, `create-bmap`, `trust-key` | – | the Image step's buttons |
+//! | `next`, `back` | – | between the steps |
+//! | `show-all-drives` | – | toggles the full list (turning it on asks first) |
+//! | `select-drive` | key or device | chooses a drive (a system drive asks for its name) |
+//! | `write`, `cancel-write` | – | ask first, then write or stop |
+//! | `write-another`, `start-over`, `restore-drive` | – | after a write |
+//! | `preferences`, `shortcuts`, `about`, `quit` | – | the usual |
+
+use blockprint::drives::Drive;
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::gtk::{gio, glib};
+use relm4::{ComponentSender, adw, gtk};
+
+use super::{App, AppCmd, AppMsg, dialogs};
+use crate::gui::config::{APP_ID, VERSION};
+use crate::gui::flow::{Flow, Msg, Step};
+use crate::gui::i18n::gettext_f;
+use crate::gui::inspect::SignatureState;
+use crate::gui::settings::{POWER_OFF, VERIFY};
+
+/// Registers every action on the application, with its keyboard shortcuts.
+pub fn install(sender: &ComponentSender<App>) {
+    let app = relm4::main_application();
+    type Plain = (&'static str, fn() -> AppMsg);
+    let plain: [Plain; 14] = [
+        ("open", || AppMsg::ChooseImage),
+        ("open-url", || AppMsg::FocusUrl),
+        ("choose-bmap", || AppMsg::ChooseBmap),
+        ("create-bmap", || AppMsg::Flow(Msg::ScanBmap)),
+        ("trust-key", || AppMsg::TrustKey),
+        ("next", || AppMsg::Flow(Msg::GoTo(Step::Drive))),
+        ("back", || AppMsg::Back),
+        ("show-all-drives", || AppMsg::ToggleShowAll),
+        ("write", || AppMsg::Flow(Msg::Write)),
+        ("cancel-write", || AppMsg::Flow(Msg::Cancel)),
+        ("write-another", || AppMsg::Flow(Msg::WriteAnother)),
+        ("start-over", || AppMsg::Flow(Msg::GoTo(Step::Image))),
+        ("restore-drive", || AppMsg::Restore),
+        ("quit", || AppMsg::CloseRequest),
+    ];
+    for (name, msg) in plain {
+        let action = gio::SimpleAction::new(name, None);
+        let s = sender.clone();
+        action.connect_activate(move |_, _| s.input(msg()));
+        app.add_action(&action);
+    }
+    for (name, show) in [
+        ("preferences", preferences as fn()),
+        ("shortcuts", shortcuts),
+        ("about", about_window),
+    ] {
+        let action = gio::SimpleAction::new(name, None);
+        action.connect_activate(move |_, _| show());
+        app.add_action(&action);
+    }
+    for (name, wrap) in [
+        ("open-image", AppMsg::OpenText as fn(String) -> AppMsg),
+        ("select-drive", AppMsg::SelectDrive),
+    ] {
+        let action = gio::SimpleAction::new(name, Some(glib::VariantTy::STRING));
+        let s = sender.clone();
+        action.connect_activate(move |_, parameter| {
+            if let Some(text) = parameter.and_then(|p| p.get::<String>()) {
+                s.input(wrap(text));
+            }
+        });
+        app.add_action(&action);
+    }
+    for (action, accels) in [
+        ("app.open", &["<Control>o"][..]),
+        ("app.open-url", &["<Control>l"]),
+        ("app.next", &["<Alt>Right"]),
+        ("app.back", &["<Alt>Left"]),
+        ("app.write", &["<Control>Return"]),
+        ("app.preferences", &["<Control>comma"]),
+        ("app.shortcuts", &["<Control>question"]),
+        ("app.quit", &["<Control>q", "<Control>w"]),
+    ] {
+        app.set_accels_for_action(action, accels);
+    }
+}
+
+/// Enables exactly the actions that make sense now (menus and buttons grey out with them).
+pub fn update_enabled(flow: &Flow) {
+    let app = relm4::main_application();
+    let writing = flow.writing();
+    let image = flow.image.as_ref();
+    let enabled = [
+        ("open", !writing),
+        ("open-image", !writing),
+        ("open-url", !writing),
+        ("choose-bmap", !writing && image.is_some()),
+        (
+            "create-bmap",
+            !writing && image.is_some() && flow.busy.is_none(),
+        ),
+        (
+            "trust-key",
+            image.is_some_and(|i| matches!(i.signature, SignatureState::UnknownKey { .. })),
+        ),
+        ("next", flow.step() == Step::Image && flow.image_ready()),
+        ("back", !writing && flow.step() != Step::Image),
+        ("show-all-drives", !writing),
+        ("select-drive", !writing),
+        (
+            "write",
+            !writing && flow.image_ready() && flow.chosen().is_some(),
+        ),
+        ("cancel-write", writing),
+        ("write-another", !writing && flow.step() == Step::Write),
+        ("start-over", !writing),
+        ("restore-drive", !writing && flow.restore_target().is_some()),
+    ];
+    for (name, on) in enabled {
+        if let Some(action) = app
+            .lookup_action(name)
+            .and_then(|a| a.downcast::<gio::SimpleAction>().ok())
+        {
+            action.set_enabled(on);
+        }
+    }
+}
+
+/// Disk images and their compressed forms.
+pub fn image_filter() -> gtk::FileFilter {
+    let filter = gtk::FileFilter::new();
+    filter.set_name(Some(&gettext("Disk images")));
+    for mime in [
+        "application/x-raw-disk-image",
+        "application/x-cd-image",
+        "application/vnd.efi.img",
+        "application/vnd.efi.iso",
+        "application/x-xz",
+        "application/gzip",
+        "application/x-bzip2",
+        "application/zstd",
+        "application/x-lz4",
+        "application/zip",
+        "application/x-tar",
+    ] {
+        filter.add_mime_type(mime);
+    }
+    for pattern in ["*.img", "*.iso", "*.raw", "*.wic", "*.sdcard", "*.hddimg"] {
+        filter.add_pattern(pattern);
+    }
+    filter
+}
+
+/// Block map files.
+pub fn bmap_filter() -> gtk::FileFilter {
+    let filter = gtk::FileFilter::new();
+    filter.set_name(Some(&gettext("Block maps")));
+    filter.add_pattern("*.bmap");
+    filter.add_pattern("*.bmap.asc");
+    filter
+}
+
+/// "Trust This Key…": pick the publisher's key file, then confirm.
+pub fn choose_key(app: &mut App, window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
+    let Some(SignatureState::UnknownKey { issuer }) =
+        app.flow.image.as_ref().map(|i| i.signature.clone())
+    else {
+        return;
+    };
+    let chooser = gtk::FileChooserNative::new(
+        Some(&gettext("Choose the Publisher’s Key")),
+        Some(window),
+        gtk::FileChooserAction::Open,
+        Some(&gettext("_Open")),
+        Some(&gettext("_Cancel")),
+    );
+    let filter = gtk::FileFilter::new();
+    filter.set_name(Some(&gettext("OpenPGP keys")));
+    for pattern in ["*.asc", "*.gpg", "*.pgp", "*.key", "*.pub"] {
+        filter.add_pattern(pattern);
+    }
+    chooser.add_filter(&filter);
+    let s = sender.clone();
+    let parent = window.clone();
+    chooser.connect_response(move |chooser, response| {
+        let Some(path) = chooser.file().and_then(|f| f.path()) else {
+            return;
+        };
+        if response != gtk::ResponseType::Accept {
+            return;
+        }
+        let s = s.clone();
+        let (file, key) = (path.clone(), issuer.clone());
+        dialogs::confirm_trust(&parent, &issuer, &path.display().to_string(), move || {
+            s.input(AppMsg::KeyConfirmed(file.clone(), key.clone()));
+        });
+    });
+    chooser.show();
+    app.chooser = Some(chooser);
+}
+
+/// "Restore Drive…": confirm, then wipe and format on a worker.
+pub fn restore(app: &mut App, window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
+    let (Some(drive), Some(udisks)) = (app.flow.restore_target().cloned(), app.udisks.clone())
+    else {
+        app.toast = Some(gettext("Choose a drive first"));
+        return;
+    };
+    let s = sender.clone();
+    let name = drive.display_name();
+    dialogs::confirm_restore(window, &drive.clone(), move || {
+        let (drive, udisks, name) = (drive.clone(), udisks.clone(), name.clone());
+        s.spawn_oneshot_command(move || {
+            let result = udisks
+                .prepare(&drive)
+                .and_then(|_| udisks.restore(&drive, &volume_label(&drive)));
+            AppCmd::Restored(match result {
+                Ok(()) => Ok(gettext_f("{drive} is restored", &[("drive", &name)])),
+                Err(e) => Err(gettext_f(
+                    "{drive} could not be restored: {error}",
+                    &[("drive", &name), ("error", &e.to_string())],
+                )),
+            })
+        });
+    });
+}
+
+/// The label of a restored drive: its vendor in capitals, as FAT allows (11 characters).
+fn volume_label(drive: &Drive) -> String {
+    let label: String = drive
+        .vendor
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .take(11)
+        .collect();
+    if label.is_empty() {
+        "DRIVE".into()
+    } else {
+        label
+    }
+}
+
+fn preferences() {
+    let app = relm4::main_application();
+    let settings = crate::gui::settings::settings();
+    let Ok(settings) = settings else {
+        return;
+    };
+    let window = adw::PreferencesWindow::builder()
+        .modal(true)
+        .search_enabled(false)
+        .build();
+    let page = adw::PreferencesPage::new();
+    let group = adw::PreferencesGroup::builder()
+        .title(gettext("Writing"))
+        .build();
+    for (key, title, subtitle) in [
+        (
+            VERIFY,
+            gettext("_Verify After Writing"),
+            gettext("Read everything back from the drive and compare it"),
+        ),
+        (
+            POWER_OFF,
+            gettext("_Power Off When Done"),
+            gettext("So the drive is safe to remove as soon as it is written"),
+        ),
+    ] {
+        let row = adw::ActionRow::builder()
+            .title(title)
+            .subtitle(subtitle)
+            .use_underline(true)
+            .build();
+        let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
+        settings.bind(key, &switch, "active").build();
+        row.add_suffix(&switch);
+        row.set_activatable_widget(Some(&switch));
+        group.add(&row);
+    }
+    // Turning "show all drives" on asks first, so the switch only reflects the setting and
+    // goes through the action.
+    let row = adw::ActionRow::builder()
+        .title(gettext("Show _All Drives"))
+        .subtitle(gettext("Internal drives and loop devices too"))
+        .use_underline(true)
+        .build();
+    let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
+    settings
+        .bind(crate::gui::settings::SHOW_ALL, &switch, "active")
+        .get()
+        .build();
+    switch.connect_state_set(|_, _| {
+        relm4::main_application().activate_action("show-all-drives", None);
+        glib::Propagation::Stop
+    });
+    row.add_suffix(&switch);
+    row.set_activatable_widget(Some(&switch));
+    group.add(&row);
+    page.add(&group);
+    window.add(&page);
+    window.set_transient_for(app.active_window().as_ref());
+    window.present();
+}
+
+fn shortcuts() {
+    let builder = gtk::Builder::from_string(include_str!("../../../ui/shortcuts.ui"));
+    if let Some(window) = builder.object::<gtk::ShortcutsWindow>("shortcuts") {
+        window.set_transient_for(relm4::main_application().active_window().as_ref());
+        window.present();
+    }
+}
+
+fn about_window() {
+    let app = relm4::main_application();
+    let about = adw::AboutWindow::builder()
+        .application_name(gettext("Blockprint"))
+        .application_icon(APP_ID)
+        .version(VERSION)
+        .developer_name(gettext("The Blockprint developers"))
+        .license_type(gtk::License::Gpl30)
+        .comments(gettext(
+            "Writes disk images to SD cards and USB drives: only the blocks that hold data, \
+             verified.",
+        ))
+        .build();
+    if let Some(window) = app.active_window() {
+        about.set_transient_for(Some(&window));
+    }
+    about.present();
+}

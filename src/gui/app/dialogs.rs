@@ -1,0 +1,208 @@
+//! The confirmations: each names exactly what is at stake, keeps the safe answer as the
+//! default (Escape and Enter both cancel a destructive one), and calls back only on "yes".
+
+use blockprint::drives::Drive;
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::{adw, gtk};
+
+use crate::gui::i18n::gettext_f;
+use crate::gui::wording::size;
+
+/// A two-answer dialog; `yes` runs only when the user picks `yes_label`.
+fn ask(
+    parent: &impl IsA<gtk::Window>,
+    heading: &str,
+    body: &str,
+    yes_label: &str,
+    destructive: bool,
+    yes: impl Fn() + 'static,
+) -> adw::MessageDialog {
+    let dialog = adw::MessageDialog::new(Some(parent), Some(heading), Some(body));
+    dialog.add_response("cancel", &gettext("_Cancel"));
+    dialog.add_response("yes", yes_label);
+    if destructive {
+        dialog.set_response_appearance("yes", adw::ResponseAppearance::Destructive);
+        dialog.set_default_response(Some("cancel"));
+    } else {
+        dialog.set_response_appearance("yes", adw::ResponseAppearance::Suggested);
+        dialog.set_default_response(Some("yes"));
+    }
+    dialog.set_close_response("cancel");
+    dialog.connect_response(None, move |_, response| {
+        if response == "yes" {
+            yes();
+        }
+    });
+    dialog.present();
+    dialog
+}
+
+/// "Erase {drive}?" naming its size and every partition that will be lost.
+pub fn confirm_write(
+    parent: &impl IsA<gtk::Window>,
+    drive: &Drive,
+    image: &str,
+    yes: impl Fn() + 'static,
+) {
+    let name = drive.display_name();
+    let mut body = gettext_f(
+        // Translators: {drive} is a name such as "SanDisk Ultra", {size} "32.0 GB".
+        "Everything on {drive} ({size}, {device}) will be erased and replaced by {image}.",
+        &[
+            ("drive", &name),
+            ("size", &size(drive.size)),
+            ("device", &drive.device.display().to_string()),
+            ("image", image),
+        ],
+    );
+    let volumes: Vec<String> = drive
+        .volumes
+        .iter()
+        .filter(|v| !v.fs_type.is_empty() || !v.label.is_empty())
+        .map(|v| {
+            let label = if v.label.is_empty() {
+                gettext("no label")
+            } else {
+                v.label.clone()
+            };
+            format!("• {label} ({}, {})", v.fs_type, v.device.display())
+        })
+        .collect();
+    if !volumes.is_empty() {
+        body.push_str("\n\n");
+        body.push_str(&gettext("These partitions will be lost:"));
+        body.push('\n');
+        body.push_str(&volumes.join("\n"));
+    }
+    ask(
+        parent,
+        &gettext_f("Erase {drive}?", &[("drive", &name)]),
+        &body,
+        &gettext("_Erase and Write"),
+        true,
+        yes,
+    );
+}
+
+/// "Stop writing?"
+pub fn confirm_cancel(parent: &impl IsA<gtk::Window>, yes: impl Fn() + 'static) {
+    ask(
+        parent,
+        &gettext("Stop Writing?"),
+        &gettext(
+            "The drive will be left partly written and will not work until it is written \
+             again or restored.",
+        ),
+        &gettext("_Stop Writing"),
+        true,
+        yes,
+    );
+}
+
+/// "Show all drives?"
+pub fn confirm_show_all(parent: &impl IsA<gtk::Window>, yes: impl Fn() + 'static) {
+    ask(
+        parent,
+        &gettext("Show All Drives?"),
+        &gettext(
+            "Internal disks and other system drives will be listed too. Writing to the wrong \
+             one destroys your data or your system: check every drive’s name and size.",
+        ),
+        &gettext("_Show All Drives"),
+        true,
+        yes,
+    );
+}
+
+/// For a system drive: its name must be typed before it can be chosen.
+pub fn confirm_system_drive(
+    parent: &impl IsA<gtk::Window>,
+    drive: &Drive,
+    yes: impl Fn() + 'static,
+) {
+    let word = typed_name(drive);
+    let body = gettext_f(
+        // Translators: {name} is a device name such as "sda" that the user must type.
+        "{drive} ({size}) is an internal or system drive. To choose it anyway, type its \
+         device name, {name}, below.",
+        &[
+            ("drive", &drive.display_name()),
+            ("size", &size(drive.size)),
+            ("name", &word),
+        ],
+    );
+    let dialog = adw::MessageDialog::new(
+        Some(parent),
+        Some(&gettext("Choose a System Drive?")),
+        Some(&body),
+    );
+    dialog.add_response("cancel", &gettext("_Cancel"));
+    dialog.add_response("yes", &gettext("C_hoose Drive"));
+    dialog.set_response_appearance("yes", adw::ResponseAppearance::Destructive);
+    dialog.set_response_enabled("yes", false);
+    dialog.set_default_response(Some("yes"));
+    dialog.set_close_response("cancel");
+    let entry = gtk::Entry::builder()
+        .placeholder_text(word.as_str())
+        .activates_default(true)
+        .build();
+    crate::gui::a11y::label(&entry, &gettext("Device name"));
+    let d = dialog.clone();
+    let expected = word.clone();
+    entry.connect_changed(move |e| d.set_response_enabled("yes", e.text() == expected));
+    dialog.set_extra_child(Some(&entry));
+    dialog.connect_response(None, move |_, response| {
+        if response == "yes" {
+            yes();
+        }
+    });
+    dialog.present();
+    entry.grab_focus();
+}
+
+/// What must be typed for a system drive: its kernel name ("sda", "loop3").
+pub fn typed_name(drive: &Drive) -> String {
+    drive.device.file_name().map_or_else(
+        || drive.device.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// "Restore {drive}?"
+pub fn confirm_restore(parent: &impl IsA<gtk::Window>, drive: &Drive, yes: impl Fn() + 'static) {
+    ask(
+        parent,
+        &gettext_f("Restore {drive}?", &[("drive", &drive.display_name())]),
+        &gettext_f(
+            "Everything on it will be erased. It will get one empty partition over its whole \
+             {size}, usable on any computer.",
+            &[("size", &size(drive.size))],
+        ),
+        &gettext("_Erase and Restore"),
+        true,
+        yes,
+    );
+}
+
+/// "Trust this key?"
+pub fn confirm_trust(
+    parent: &impl IsA<gtk::Window>,
+    issuer: &str,
+    file: &str,
+    yes: impl Fn() + 'static,
+) {
+    ask(
+        parent,
+        &gettext("Trust This Key?"),
+        &gettext_f(
+            "Images whose block map is signed with key {fingerprint} (from {file}) will be \
+             shown as coming from a trusted publisher. Only trust a key you got from the \
+             image’s publisher, for example from their website.",
+            &[("fingerprint", issuer), ("file", file)],
+        ),
+        &gettext("_Trust Key"),
+        false,
+        yes,
+    );
+}

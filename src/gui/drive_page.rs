@@ -1,0 +1,206 @@
+//! Step 2: the live drive list, "Show all drives", and the Write button.
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::factory::FactoryVecDeque;
+use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
+
+use super::drive_row::{DriveRow, DriveRowOutput};
+use super::flow::RowState;
+
+/// What the page shows; the window sends a new one whenever anything changes.
+#[derive(Debug, Clone, Default)]
+pub struct DriveView {
+    /// The image's name.
+    pub image_name: String,
+    /// What will be written ("812 MB of 3.7 GB will be written").
+    pub image_detail: String,
+    /// The drives.
+    pub rows: Vec<RowState>,
+    /// Whether all drives are listed.
+    pub show_all: bool,
+    /// Whether Write may be pressed.
+    pub can_write: bool,
+    /// Why there is no list at all (udisksd missing).
+    pub error: Option<String>,
+}
+
+/// The drive page.
+pub struct DrivePage {
+    view: DriveView,
+    rows: FactoryVecDeque<DriveRow>,
+}
+
+/// Its inputs.
+#[derive(Debug)]
+pub enum DrivePageInput {
+    /// Show this.
+    Show(Box<DriveView>),
+}
+
+/// Its outputs.
+#[derive(Debug)]
+pub enum DrivePageOutput {
+    /// A drive was chosen.
+    Chosen(String),
+    /// "Change" next to the image.
+    ChangeImage,
+    /// The "Show all drives" switch was flipped to this.
+    ShowAll(bool),
+    /// "Write" pressed.
+    Write,
+}
+
+/// Its widgets.
+pub struct DrivePageWidgets {
+    image_row: adw::ActionRow,
+    empty: adw::StatusPage,
+    list_group: adw::PreferencesGroup,
+    show_all: gtk::Switch,
+    write: gtk::Button,
+}
+
+impl SimpleComponent for DrivePage {
+    type Init = ();
+    type Input = DrivePageInput;
+    type Output = DrivePageOutput;
+    type Root = gtk::ScrolledWindow;
+    type Widgets = DrivePageWidgets;
+
+    fn init_root() -> Self::Root {
+        gtk::ScrolledWindow::builder()
+            .hscrollbar_policy(gtk::PolicyType::Never)
+            .vexpand(true)
+            .build()
+    }
+
+    fn init(_: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 24);
+        let clamp = adw::Clamp::builder()
+            .maximum_size(640)
+            .margin_top(24)
+            .margin_bottom(24)
+            .margin_start(12)
+            .margin_end(12)
+            .child(&content)
+            .build();
+        root.set_child(Some(&clamp));
+
+        let image_group = adw::PreferencesGroup::new();
+        let image_row = adw::ActionRow::new();
+        image_row.add_prefix(&gtk::Image::from_icon_name("media-optical-symbolic"));
+        let change = gtk::Button::with_mnemonic(&gettext("C_hange"));
+        change.set_valign(gtk::Align::Center);
+        crate::gui::a11y::label(&change, &gettext("Change the image"));
+        let s = sender.clone();
+        change.connect_clicked(move |_| {
+            s.output(DrivePageOutput::ChangeImage).ok();
+        });
+        image_row.add_suffix(&change);
+        image_group.add(&image_row);
+        content.append(&image_group);
+
+        let empty = adw::StatusPage::builder()
+            .icon_name("drive-removable-media-symbolic")
+            .title(gettext("Insert a USB Drive or SD Card"))
+            .description(gettext("Drives appear here as soon as they are connected."))
+            .build();
+        empty.add_css_class("compact");
+        content.append(&empty);
+
+        let list_group = adw::PreferencesGroup::builder()
+            .title(gettext("Drives"))
+            .build();
+        let rows: FactoryVecDeque<DriveRow> = FactoryVecDeque::builder()
+            .launch(gtk::ListBox::default())
+            .forward(sender.output_sender(), |out| match out {
+                DriveRowOutput::Chosen(key) => DrivePageOutput::Chosen(key),
+            });
+        rows.widget().add_css_class("boxed-list");
+        rows.widget().set_selection_mode(gtk::SelectionMode::None);
+        crate::gui::a11y::label(rows.widget(), &gettext("Drives"));
+        list_group.add(rows.widget());
+        content.append(&list_group);
+
+        let options = adw::PreferencesGroup::new();
+        let show_all_row = adw::ActionRow::builder()
+            .title(gettext("Show _All Drives"))
+            .use_underline(true)
+            .subtitle(gettext("Internal drives and loop devices too"))
+            .build();
+        let show_all = gtk::Switch::builder().valign(gtk::Align::Center).build();
+        show_all_row.add_suffix(&show_all);
+        show_all_row.set_activatable_widget(Some(&show_all));
+        let s = sender.clone();
+        show_all.connect_state_set(move |_, wanted| {
+            s.output(DrivePageOutput::ShowAll(wanted)).ok();
+            // The window decides (after a confirmation) and sets the switch.
+            relm4::gtk::glib::Propagation::Stop
+        });
+        options.add(&show_all_row);
+        content.append(&options);
+
+        let write = gtk::Button::with_mnemonic(&gettext("_Write"));
+        write.add_css_class("pill");
+        write.add_css_class("destructive-action");
+        write.set_halign(gtk::Align::Center);
+        let s = sender.clone();
+        write.connect_clicked(move |_| {
+            s.output(DrivePageOutput::Write).ok();
+        });
+        content.append(&write);
+
+        let model = DrivePage {
+            view: DriveView::default(),
+            rows,
+        };
+        let widgets = DrivePageWidgets {
+            image_row,
+            empty,
+            list_group,
+            show_all,
+            write,
+        };
+        ComponentParts { model, widgets }
+    }
+
+    fn update(&mut self, msg: Self::Input, _sender: ComponentSender<Self>) {
+        match msg {
+            DrivePageInput::Show(view) => {
+                if view.rows != self.view.rows {
+                    let mut rows = self.rows.guard();
+                    rows.clear();
+                    for row in &view.rows {
+                        rows.push_back(row.clone());
+                    }
+                }
+                self.view = *view;
+            }
+        }
+    }
+
+    fn update_view(&self, widgets: &mut Self::Widgets, _sender: ComponentSender<Self>) {
+        let view = &self.view;
+        widgets
+            .image_row
+            .set_title(&relm4::gtk::glib::markup_escape_text(&view.image_name));
+        widgets
+            .image_row
+            .set_subtitle(&relm4::gtk::glib::markup_escape_text(&view.image_detail));
+        let empty = view.rows.is_empty();
+        widgets.empty.set_visible(empty);
+        if let Some(error) = &view.error {
+            widgets.empty.set_icon_name(Some("dialog-error-symbolic"));
+            widgets.empty.set_title(&gettext("Drives Cannot Be Listed"));
+            widgets
+                .empty
+                .set_description(Some(&relm4::gtk::glib::markup_escape_text(error)));
+        }
+        widgets.list_group.set_visible(!empty);
+        if widgets.show_all.is_active() != view.show_all {
+            widgets.show_all.set_active(view.show_all);
+        }
+        widgets.show_all.set_state(view.show_all);
+        widgets.write.set_sensitive(view.can_write);
+    }
+}

@@ -1,0 +1,330 @@
+//! The flow driven by messages, as the window drives it: image → drive → confirm →
+//! progress → done, failed or cancelled, with every refusal on the way.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use blockprint::bmap::{Bmap, ChecksumType};
+use blockprint::drives::{Drive, Volume};
+use blockprint::progress::Phase;
+use blockprint::udisks::{Removal, UdisksError};
+
+use super::*;
+use crate::gui::inspect::SignatureState;
+use crate::gui::job::Stage;
+use crate::gui::job::{JobError, Summary};
+
+fn drive(name: &str, size: u64) -> Drive {
+    Drive {
+        key: format!("/org/freedesktop/UDisks2/block_devices/{name}"),
+        device: PathBuf::from(format!("/dev/{name}")),
+        number: None,
+        vendor: "SanDisk".into(),
+        model: "Ultra".into(),
+        size,
+        bus: "usb".into(),
+        removable: true,
+        read_only: false,
+        media_available: true,
+        optical: false,
+        hint_ignore: false,
+        hint_system: false,
+        backing_file: None,
+        can_power_off: true,
+        ejectable: true,
+        icon: String::new(),
+        volumes: vec![Volume {
+            device: PathBuf::from(format!("/dev/{name}1")),
+            fs_type: "vfat".into(),
+            label: "STICK".into(),
+            ..Volume::default()
+        }],
+    }
+}
+
+fn internal(name: &str) -> Drive {
+    Drive {
+        bus: "ata".into(),
+        removable: false,
+        hint_system: true,
+        can_power_off: false,
+        ..drive(name, 500_000_000_000)
+    }
+}
+
+fn image(size: u64) -> ImageInfo {
+    let bmap = Bmap::new(size, 4096, ChecksumType::Sha256, vec![])
+        .ok()
+        .map(Arc::new);
+    ImageInfo {
+        input: Input::Path(PathBuf::from("/images/pi.img")),
+        name: "pi.img".into(),
+        layers: vec![],
+        stored_size: Some(size),
+        image_size: Some(size),
+        bmap: match bmap {
+            Some(bmap) => BmapState::Found {
+                location: "/images/pi.img.bmap".into(),
+                bmap,
+            },
+            None => BmapState::Missing,
+        },
+        signature: SignatureState::Unsigned,
+    }
+}
+
+/// A flow with an image read and a stick and an internal disk plugged in.
+fn ready() -> Flow {
+    let mut flow = Flow::new(true, true, false);
+    let effects = flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
+    assert!(matches!(&effects[..], [Effect::Inspect(_, None)]));
+    assert_eq!(flow.busy, Some(Busy::Reading));
+    assert!(!flow.image_ready(), "not before the image is read");
+    flow.update(Msg::Inspected(Ok(image(4_000_000_000))));
+    flow.update(Msg::Drive(DriveEvent::Added(drive("sdb", 32_000_000_000))));
+    flow.update(Msg::Drive(DriveEvent::Added(internal("sda"))));
+    flow
+}
+
+#[test]
+fn image_then_drive_then_confirm_then_write_then_done() {
+    let mut flow = ready();
+    assert_eq!(flow.step(), Step::Image);
+    flow.update(Msg::GoTo(Step::Drive));
+    assert_eq!(flow.step(), Step::Drive);
+    let keys: Vec<String> = flow.rows().iter().map(|r| r.drive.key.clone()).collect();
+    assert_eq!(
+        keys,
+        [drive("sdb", 0).key],
+        "internal disks only with show all"
+    );
+
+    assert!(flow.update(Msg::Write).is_empty(), "no drive chosen yet");
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    let effects = flow.update(Msg::Write);
+    assert!(matches!(&effects[..], [Effect::ConfirmWrite(d)] if d.device == Path::new("/dev/sdb")));
+    assert_eq!(
+        flow.step(),
+        Step::Drive,
+        "nothing happens before the confirmation"
+    );
+
+    let effects = flow.update(Msg::WriteConfirmed);
+    let [Effect::Start(request)] = &effects[..] else {
+        panic!("expected the job to start, got {effects:?}");
+    };
+    assert_eq!(request.drive.device, PathBuf::from("/dev/sdb"));
+    assert!(request.verify && request.power_off && request.bmap.is_some());
+    assert_eq!(flow.step(), Step::Write);
+    assert!(flow.writing());
+    assert!(
+        flow.update(Msg::WriteConfirmed).is_empty(),
+        "never two jobs"
+    );
+    assert!(flow.update(Msg::OpenImage(Input::Stdin)).is_empty());
+    flow.update(Msg::GoTo(Step::Image));
+    assert_eq!(flow.step(), Step::Write, "no leaving while writing");
+
+    flow.update(Msg::Job(JobEvent::Phase {
+        stage: Stage::Writing,
+        phase: Some(Phase::Writing),
+        total: Some(100),
+    }));
+    flow.update(Msg::Job(JobEvent::Progress(40)));
+    let WriteState::Running(meter) = &flow.write else {
+        panic!("running");
+    };
+    assert_eq!(
+        (meter.stage, meter.done, meter.fraction()),
+        (Stage::Writing, 40, Some(0.4))
+    );
+
+    let done = Summary {
+        elapsed: std::time::Duration::from_secs(3),
+        written: 100,
+        ranges: 1,
+        ranges_verified: 1,
+        read_back: true,
+        removal: Ok(Removal::PoweredOff),
+    };
+    let effects = flow.update(Msg::Job(JobEvent::Finished(Outcome::Done(done))));
+    assert!(matches!(&effects[..], [Effect::Ended]));
+    assert!(!flow.writing());
+    assert!(matches!(flow.write, WriteState::Over(Outcome::Done(_))));
+
+    // The stick powered off and left: "write another" starts from the drive list.
+    flow.update(Msg::Drive(DriveEvent::Removed {
+        key: drive("sdb", 0).key,
+    }));
+    assert_eq!(
+        flow.last_drive().map(|d| d.device.clone()),
+        Some("/dev/sdb".into())
+    );
+    flow.update(Msg::WriteAnother);
+    assert_eq!((flow.step(), flow.selected.clone()), (Step::Drive, None));
+}
+
+#[test]
+fn cancel_asks_first_and_a_cancelled_write_is_not_an_error() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::WriteConfirmed);
+    assert!(matches!(
+        &flow.update(Msg::Cancel)[..],
+        [Effect::ConfirmCancel]
+    ));
+    assert!(flow.writing(), "asking does not stop anything");
+    assert!(matches!(
+        &flow.update(Msg::CancelConfirmed)[..],
+        [Effect::CancelJob]
+    ));
+    flow.update(Msg::Job(JobEvent::Finished(Outcome::Cancelled {
+        touched: true,
+    })));
+    assert!(matches!(
+        flow.write,
+        WriteState::Over(Outcome::Cancelled { touched: true })
+    ));
+    assert!(
+        flow.update(Msg::Cancel).is_empty(),
+        "nothing left to cancel"
+    );
+}
+
+#[test]
+fn a_failure_is_kept_with_its_error_and_the_flow_can_retry() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::WriteConfirmed);
+    let error = JobError::Udisks(UdisksError::NoAgent {
+        action: "open".into(),
+        device: "/dev/sdb".into(),
+    });
+    flow.update(Msg::Job(JobEvent::Finished(Outcome::Failed {
+        error,
+        touched: false,
+    })));
+    assert!(matches!(
+        flow.write,
+        WriteState::Over(Outcome::Failed { touched: false, .. })
+    ));
+    // "Try Again" is the write action, from the Write page: the same drive is still chosen.
+    assert_eq!(flow.step(), Step::Write);
+    assert!(matches!(
+        &flow.update(Msg::Write)[..],
+        [Effect::ConfirmWrite(_)]
+    ));
+}
+
+#[test]
+fn a_system_drive_needs_show_all_and_its_typed_name() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    assert!(
+        flow.update(Msg::SelectDrive(internal("sda").key))
+            .is_empty()
+    );
+    assert_eq!(flow.selected, None, "not listed, so not selectable");
+    flow.update(Msg::ShowAll(true));
+    assert_eq!(flow.rows().len(), 2);
+    let effects = flow.update(Msg::SelectDrive(internal("sda").key));
+    assert!(matches!(&effects[..], [Effect::AskSystemDrive(d)] if d.key == internal("sda").key));
+    assert_eq!(flow.selected, None);
+    flow.update(Msg::SystemDriveConfirmed(internal("sda").key));
+    assert_eq!(flow.selected, Some(internal("sda").key));
+    // Hiding the system drives again unchooses it.
+    flow.update(Msg::ShowAll(false));
+    assert_eq!(flow.selected, None);
+}
+
+#[test]
+fn blocked_drives_are_listed_disabled_and_cannot_be_chosen() {
+    let mut flow = ready();
+    flow.update(Msg::Drive(DriveEvent::Added(drive("sdc", 2_000_000_000))));
+    let mut locked = drive("sdd", 32_000_000_000);
+    locked.read_only = true;
+    flow.update(Msg::Drive(DriveEvent::Added(locked)));
+    flow.update(Msg::GoTo(Step::Drive));
+    let rows = flow.rows();
+    let small = rows
+        .iter()
+        .find(|r| r.drive.device == Path::new("/dev/sdc"))
+        .unwrap();
+    assert!(!small.enabled);
+    assert!(
+        small
+            .guards
+            .iter()
+            .any(|g| matches!(g.kind, GuardKind::TooSmall { .. }))
+    );
+    for key in [drive("sdc", 0).key, drive("sdd", 0).key] {
+        assert!(flow.update(Msg::SelectDrive(key)).is_empty());
+        assert_eq!(flow.selected, None);
+    }
+}
+
+#[test]
+fn a_chosen_drive_that_changes_or_leaves_is_unchosen() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    assert!(flow.chosen().is_some());
+    // Another, smaller card in the same reader.
+    flow.update(Msg::Drive(DriveEvent::Changed(drive("sdb", 1_000_000_000))));
+    assert_eq!(flow.selected, None);
+    flow.update(Msg::Drive(DriveEvent::Changed(drive(
+        "sdb",
+        32_000_000_000,
+    ))));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Drive(DriveEvent::Removed {
+        key: drive("sdb", 0).key,
+    }));
+    assert_eq!(flow.selected, None);
+    assert!(flow.update(Msg::Write).is_empty());
+    flow.update(Msg::Drive(DriveEvent::Lost("udisksd stopped".into())));
+    assert!(flow.rows().is_empty());
+    assert_eq!(flow.drives_error.as_deref(), Some("udisksd stopped"));
+}
+
+#[test]
+fn a_bad_signature_blocks_the_image_and_a_read_error_is_shown() {
+    let mut flow = Flow::new(true, true, false);
+    flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
+    let mut bad = image(4096);
+    bad.signature = SignatureState::Bad {
+        detail: "changed".into(),
+    };
+    flow.update(Msg::Inspected(Ok(bad)));
+    assert!(!flow.image_ready());
+    flow.update(Msg::GoTo(Step::Drive));
+    assert_eq!(flow.step(), Step::Image);
+
+    flow.update(Msg::OpenImage(Input::Path("/images/gone.img".into())));
+    flow.update(Msg::Inspected(Err("cannot open image 'gone.img'".into())));
+    assert!(flow.image.is_none());
+    assert_eq!(
+        flow.image_error.as_deref(),
+        Some("cannot open image 'gone.img'")
+    );
+}
+
+#[test]
+fn a_block_map_created_by_scanning_replaces_the_missing_one() {
+    let mut flow = Flow::new(true, true, false);
+    flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
+    let mut plain = image(8192);
+    plain.bmap = BmapState::Missing;
+    flow.update(Msg::Inspected(Ok(plain)));
+    assert!(matches!(&flow.update(Msg::ScanBmap)[..], [Effect::Scan(_)]));
+    assert_eq!(flow.busy, Some(Busy::Scanning));
+    assert!(!flow.image_ready(), "not while scanning");
+    let bmap = Bmap::new(8192, 4096, ChecksumType::Sha256, vec![]).unwrap();
+    flow.update(Msg::Scanned(Ok(bmap)));
+    assert!(flow.image_ready());
+    let image = flow.image.as_ref().unwrap();
+    assert!(matches!(image.bmap, BmapState::Created { .. }));
+    assert_eq!(image.signature, SignatureState::NoBmap);
+}

@@ -1,0 +1,367 @@
+//! Step 1: the image (open, drop, URL), its block map and its signature.
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::gtk::glib::markup_escape_text as escape;
+use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
+
+use super::flow::Busy;
+use super::i18n::gettext_f;
+use super::inspect::{BmapState, ImageInfo, SignatureState};
+use super::wording::size;
+
+/// What the page shows.
+#[derive(Debug, Clone, Default)]
+pub struct ImageView {
+    /// The image, once read.
+    pub image: Option<ImageInfo>,
+    /// A worker is reading or scanning.
+    pub busy: Option<Busy>,
+    /// Why the last image could not be read.
+    pub error: Option<String>,
+}
+
+/// The image page.
+pub struct ImagePage {
+    view: ImageView,
+    focus_url: std::cell::Cell<bool>,
+}
+
+/// Its inputs.
+#[derive(Debug)]
+pub enum ImagePageInput {
+    /// Show this.
+    Show(Box<ImageView>),
+    /// Put the cursor in the web address entry.
+    FocusUrl,
+}
+
+/// Its outputs.
+#[derive(Debug)]
+pub enum ImagePageOutput {
+    /// A web address was entered.
+    OpenUrl(String),
+}
+
+/// Its widgets.
+pub struct ImagePageWidgets {
+    intro: adw::StatusPage,
+    url: adw::EntryRow,
+    spinner_row: adw::ActionRow,
+    error_row: adw::ActionRow,
+    image_group: adw::PreferencesGroup,
+    image_row: adw::ActionRow,
+    bmap_row: adw::ActionRow,
+    scan: gtk::Button,
+    signature_row: adw::ActionRow,
+    signature_icon: gtk::Image,
+    trust: gtk::Button,
+    next: gtk::Button,
+}
+
+fn suffix_button(label: &str, action: &str, accessible: &str) -> gtk::Button {
+    let button = gtk::Button::with_mnemonic(label);
+    button.set_valign(gtk::Align::Center);
+    button.set_action_name(Some(action));
+    crate::gui::a11y::label(&button, accessible);
+    button
+}
+
+impl SimpleComponent for ImagePage {
+    type Init = ();
+    type Input = ImagePageInput;
+    type Output = ImagePageOutput;
+    type Root = gtk::ScrolledWindow;
+    type Widgets = ImagePageWidgets;
+
+    fn init_root() -> Self::Root {
+        gtk::ScrolledWindow::builder()
+            .hscrollbar_policy(gtk::PolicyType::Never)
+            .vexpand(true)
+            .build()
+    }
+
+    fn init(_: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 24);
+        let clamp = adw::Clamp::builder()
+            .maximum_size(640)
+            .margin_top(12)
+            .margin_bottom(24)
+            .margin_start(12)
+            .margin_end(12)
+            .child(&content)
+            .build();
+        root.set_child(Some(&clamp));
+
+        let open = gtk::Button::with_mnemonic(&gettext("_Open Image…"));
+        open.add_css_class("pill");
+        open.add_css_class("suggested-action");
+        open.set_halign(gtk::Align::Center);
+        open.set_action_name(Some("app.open"));
+        let intro = adw::StatusPage::builder()
+            .icon_name("media-optical-symbolic")
+            .title(gettext("Choose an Image"))
+            .description(gettext(
+                "Open a disk image, drop one on this window, or enter its web address. \
+                 Compressed images are fine.",
+            ))
+            .child(&open)
+            .build();
+        intro.add_css_class("compact");
+        content.append(&intro);
+
+        let url_group = adw::PreferencesGroup::new();
+        let url = adw::EntryRow::builder()
+            .title(gettext("Web _Address (http or https)"))
+            .use_underline(true)
+            .show_apply_button(true)
+            .input_purpose(gtk::InputPurpose::Url)
+            .build();
+        let s = sender.clone();
+        url.connect_apply(move |entry| {
+            let text = entry.text().trim().to_owned();
+            if !text.is_empty() {
+                s.output(ImagePageOutput::OpenUrl(text)).ok();
+            }
+        });
+        url_group.add(&url);
+
+        let spinner_row = adw::ActionRow::builder()
+            .title(gettext("Reading the image…"))
+            .build();
+        let spinner = gtk::Spinner::builder().spinning(true).build();
+        spinner_row.add_prefix(&spinner);
+        url_group.add(&spinner_row);
+        let error_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        error_row.add_prefix(&gtk::Image::from_icon_name("dialog-error-symbolic"));
+        error_row.add_css_class("error");
+        url_group.add(&error_row);
+        content.append(&url_group);
+
+        let image_group = adw::PreferencesGroup::builder()
+            .title(gettext("Image"))
+            .build();
+        let image_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        image_row.add_prefix(&gtk::Image::from_icon_name("media-optical-symbolic"));
+        image_row.add_suffix(&suffix_button(
+            &gettext("C_hange…"),
+            "app.open",
+            &gettext("Choose another image"),
+        ));
+        image_group.add(&image_row);
+
+        let bmap_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        let scan = suffix_button(
+            &gettext("C_reate One"),
+            "app.create-bmap",
+            &gettext("Create a block map from the image’s filesystems"),
+        );
+        scan.set_tooltip_text(Some(&gettext(
+            "Create one from the filesystems: only the space they use is written",
+        )));
+        bmap_row.add_suffix(&scan);
+        bmap_row.add_suffix(&suffix_button(
+            &gettext("Choose _Block Map…"),
+            "app.choose-bmap",
+            &gettext("Choose a block map file"),
+        ));
+        image_group.add(&bmap_row);
+
+        let signature_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        let signature_icon = gtk::Image::new();
+        signature_row.add_prefix(&signature_icon);
+        let trust = suffix_button(
+            &gettext("_Trust This Key…"),
+            "app.trust-key",
+            &gettext("Trust the key that signed the block map"),
+        );
+        signature_row.add_suffix(&trust);
+        image_group.add(&signature_row);
+        content.append(&image_group);
+
+        let next = gtk::Button::with_mnemonic(&gettext("_Next"));
+        next.add_css_class("pill");
+        next.add_css_class("suggested-action");
+        next.set_halign(gtk::Align::Center);
+        next.set_action_name(Some("app.next"));
+        content.append(&next);
+
+        let model = ImagePage {
+            view: ImageView::default(),
+            focus_url: std::cell::Cell::new(false),
+        };
+        let widgets = ImagePageWidgets {
+            intro,
+            url,
+            spinner_row,
+            error_row,
+            image_group,
+            image_row,
+            bmap_row,
+            scan,
+            signature_row,
+            signature_icon,
+            trust,
+            next,
+        };
+        ComponentParts { model, widgets }
+    }
+
+    fn update(&mut self, msg: Self::Input, _sender: ComponentSender<Self>) {
+        match msg {
+            ImagePageInput::Show(view) => self.view = *view,
+            ImagePageInput::FocusUrl => self.focus_url.set(true),
+        }
+    }
+
+    fn update_view(&self, w: &mut Self::Widgets, _sender: ComponentSender<Self>) {
+        let view = &self.view;
+        w.intro.set_visible(view.image.is_none());
+        w.spinner_row.set_visible(view.busy.is_some());
+        w.spinner_row.set_title(&match view.busy {
+            Some(Busy::Scanning) => gettext("Scanning the filesystems…"),
+            _ => gettext("Reading the image…"),
+        });
+        w.error_row.set_visible(view.error.is_some());
+        if let Some(error) = &view.error {
+            w.error_row.set_title(&gettext("The image cannot be used"));
+            w.error_row.set_subtitle(&escape(error));
+        }
+        w.image_group.set_visible(view.image.is_some());
+        w.next.set_visible(view.image.is_some());
+        if self.focus_url.take() {
+            w.url.grab_focus();
+        }
+        let Some(image) = &view.image else {
+            return;
+        };
+        w.image_row.set_title(&escape(&image.name));
+        w.image_row.set_subtitle(&escape(&describe_image(image)));
+        let (title, subtitle) = describe_bmap(image);
+        w.bmap_row.set_title(&escape(&title));
+        w.bmap_row.set_subtitle(&escape(&subtitle));
+        w.scan
+            .set_visible(image.usable_bmap().is_none() && view.busy.is_none());
+        let (icon, title, subtitle, class) = describe_signature(&image.signature);
+        w.signature_icon.set_icon_name(Some(icon));
+        for c in ["success", "warning", "error", "dim-label"] {
+            w.signature_row.remove_css_class(c);
+        }
+        w.signature_row.add_css_class(class);
+        w.signature_row.set_title(&escape(&title));
+        w.signature_row.set_subtitle(&escape(&subtitle));
+        w.trust
+            .set_visible(matches!(image.signature, SignatureState::UnknownKey { .. }));
+    }
+}
+
+/// "xz-compressed · 1.1 GB, 3.7 GB uncompressed".
+fn describe_image(image: &ImageInfo) -> String {
+    let format = match image.layers.first() {
+        None => gettext("Raw image"),
+        Some(_) => {
+            let layers: Vec<String> = image.layers.iter().map(|l| l.format.to_string()).collect();
+            // Translators: {formats} is a list such as "xz" or "tar, in it gzip".
+            gettext_f("Compressed: {formats}", &[("formats", &layers.join(", "))])
+        }
+    };
+    let sizes = match (image.stored_size, image.image_size, image.layers.is_empty()) {
+        (_, Some(full), true) => size(full),
+        (Some(stored), Some(full), false) => gettext_f(
+            // Translators: sizes of a compressed image file and of the image inside it.
+            "{stored}, {full} uncompressed",
+            &[("stored", &size(stored)), ("full", &size(full))],
+        ),
+        (Some(stored), None, _) => gettext_f(
+            "{stored}, uncompressed size unknown",
+            &[("stored", &size(stored))],
+        ),
+        (None, Some(full), _) => size(full),
+        (None, None, _) => gettext("Size unknown"),
+    };
+    format!("{format} · {sizes}")
+}
+
+fn describe_bmap(image: &ImageInfo) -> (String, String) {
+    let amounts = |mapped: u64, full: u64| {
+        gettext_f(
+            // Translators: "812 MB of 3.7 GB will be written".
+            "{mapped} of {size} will be written",
+            &[("mapped", &size(mapped)), ("size", &size(full))],
+        )
+    };
+    match &image.bmap {
+        BmapState::Found { location, bmap } => (
+            gettext("Block map found"),
+            format!(
+                "{} · {location}",
+                amounts(bmap.mapped_bytes(), bmap.image_size())
+            ),
+        ),
+        BmapState::Created { bmap } => (
+            gettext("Block map created from the filesystems"),
+            amounts(bmap.mapped_bytes(), bmap.image_size()),
+        ),
+        BmapState::Missing => (
+            gettext("No block map"),
+            gettext("The whole image will be written"),
+        ),
+        BmapState::Invalid { location, error } => (
+            gettext("The block map cannot be used"),
+            format!("{location}: {error}"),
+        ),
+    }
+}
+
+fn describe_signature(state: &SignatureState) -> (&'static str, String, String, &'static str) {
+    match state {
+        SignatureState::NoBmap => (
+            "dialog-information-symbolic",
+            gettext("Nothing to check"),
+            gettext("Only a block map can carry a signature"),
+            "dim-label",
+        ),
+        SignatureState::Unsigned => (
+            "dialog-information-symbolic",
+            gettext("Not signed"),
+            gettext("Who made this image cannot be checked"),
+            "dim-label",
+        ),
+        SignatureState::Valid {
+            signer,
+            fingerprint,
+        } => (
+            "emblem-ok-symbolic",
+            match signer {
+                Some(signer) => gettext_f("Signed by {signer}", &[("signer", signer)]),
+                None => gettext("Signed by a trusted key"),
+            },
+            gettext_f("Key {fingerprint}", &[("fingerprint", fingerprint)]),
+            "success",
+        ),
+        SignatureState::UnknownKey { issuer } => (
+            "dialog-warning-symbolic",
+            gettext("Signed by an unknown key"),
+            gettext_f(
+                "Key {fingerprint} is not one you trust",
+                &[("fingerprint", issuer)],
+            ),
+            "warning",
+        ),
+        SignatureState::Bad { detail } => (
+            "dialog-error-symbolic",
+            gettext("Bad signature: this image will not be written"),
+            gettext_f(
+                "The block map was changed after it was signed, or the key was revoked ({detail})",
+                &[("detail", detail)],
+            ),
+            "error",
+        ),
+        SignatureState::Unusable { detail } => (
+            "dialog-warning-symbolic",
+            gettext("The signature cannot be checked"),
+            detail.clone(),
+            "warning",
+        ),
+    }
+}

@@ -1,0 +1,137 @@
+//! Errors and guards in the user's words: each names what happened and what to do, and the
+//! engine's exact message stays in the details.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use blockprint::bmap::Digest;
+use blockprint::copy::{CopyError, RangeLabel};
+use blockprint::drives::{Guard, GuardKind, Severity};
+use blockprint::udisks::UdisksError;
+
+use super::*;
+
+fn digest(hex: &str) -> Digest {
+    Digest::from_hex(hex).unwrap()
+}
+
+#[test]
+fn each_failure_says_what_to_do_and_keeps_the_engine_words_as_details() {
+    let device = PathBuf::from("/dev/sdb");
+    let cases: Vec<(JobError, &str, &str)> = vec![
+        (
+            JobError::Udisks(UdisksError::NoAgent {
+                action: "open".into(),
+                device: device.clone(),
+            }),
+            "No Authentication Agent",
+            "Start your desktop’s polkit agent",
+        ),
+        (
+            JobError::Udisks(UdisksError::NotAuthorized {
+                action: "open".into(),
+                device: device.clone(),
+                message: "Not authorized to perform operation".into(),
+            }),
+            "Not Allowed",
+            "Ask an administrator",
+        ),
+        (
+            JobError::Udisks(UdisksError::Busy {
+                device: device.clone(),
+                message: "target is busy".into(),
+            }),
+            "Drive Busy",
+            "/dev/sdb is in use. Close the files and programs using it",
+        ),
+        (
+            JobError::Udisks(UdisksError::Gone {
+                device: device.clone(),
+            }),
+            "Drive Removed",
+            "Insert it again",
+        ),
+        (
+            JobError::Copy(CopyError::ReadBack {
+                target: "/dev/sdb".into(),
+                range: RangeLabel::Blocks { first: 0, last: 9 },
+                read: digest("00"),
+                written: digest("ff"),
+            }),
+            "Verification Failed",
+            "try another card or another reader",
+        ),
+        (
+            JobError::Copy(CopyError::Checksum {
+                range: RangeLabel::Blocks { first: 3, last: 7 },
+                calculated: digest("01"),
+                expected: digest("02"),
+                image: "pi.img".into(),
+                target: "/dev/sdb".into(),
+            }),
+            "The Image Is Damaged",
+            "download the image again",
+        ),
+    ];
+    for (error, title, fix) in cases {
+        let shown = user_error(&error);
+        assert_eq!(shown.title, title, "{error:?}");
+        assert!(shown.body.contains(fix), "{}: {}", title, shown.body);
+        assert_eq!(shown.details, error.to_string(), "no cause chain here");
+    }
+}
+
+#[test]
+fn a_cause_chain_goes_into_the_details() {
+    let error = JobError::Target(blockprint::target::TargetError::Io {
+        op: "write",
+        path: "/dev/sdb".into(),
+        offset: Some(4096),
+        source: std::io::Error::from_raw_os_error(5),
+    });
+    let shown = user_error(&error);
+    assert_eq!(shown.title, "Write Failed");
+    assert!(shown.body.contains("worn-out or fake card"));
+    assert!(
+        shown
+            .details
+            .starts_with("cannot write '/dev/sdb' at offset 4096: ")
+            && shown.details.contains("Input/output error"),
+        "{}",
+        shown.details
+    );
+}
+
+#[test]
+fn guards_are_worded_with_their_facts() {
+    let guard = |kind| Guard {
+        severity: Severity::Blocked,
+        kind,
+        reason: String::new(),
+    };
+    let small = guard(GuardKind::TooSmall {
+        needed: 4_000_000_000,
+        size: 2_000_000_000,
+    });
+    assert_eq!(badge(&small), "Too small");
+    assert_eq!(
+        reason(&small),
+        "The image needs 4.0\u{a0}GB, the drive holds 2.0\u{a0}GB"
+    );
+    let mounted = guard(GuardKind::Mounted {
+        volume: "/dev/sdb1".into(),
+        mount: "/media/me/BOOT".into(),
+    });
+    assert_eq!(
+        reason(&mounted),
+        "/dev/sdb1 is mounted on /media/me/BOOT and will be unmounted"
+    );
+}
+
+#[test]
+fn durations_read_naturally() {
+    assert_eq!(duration(Duration::from_millis(300)), "1 second");
+    assert_eq!(duration(Duration::from_secs(45)), "45 seconds");
+    assert_eq!(duration(Duration::from_secs(61)), "2 minutes");
+    assert_eq!(duration(Duration::from_secs(3900)), "1 hour 5 minutes");
+}

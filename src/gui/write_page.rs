@@ -1,0 +1,334 @@
+//! Step 3: the write as it happens (stage, bar, speed, time left, Cancel), then its end:
+//! "Safe to remove", an error with its fix and details, or "Writing stopped".
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::gtk::glib::markup_escape_text as escape;
+use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
+
+use super::i18n::gettext_f;
+use super::job::Stage;
+use super::progress::Meter;
+use super::wording::{self, UserError, size};
+
+/// How the write ended, as shown.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    /// Done.
+    Done {
+        /// "Safe to Remove" or "Done".
+        title: String,
+        /// Time, bytes and what was verified.
+        body: String,
+    },
+    /// Failed.
+    Failed(UserError),
+    /// Stopped by the user.
+    Cancelled {
+        /// Whether the drive was touched.
+        touched: bool,
+    },
+}
+
+/// What the page shows.
+#[derive(Debug, Clone, Default)]
+pub struct WriteView {
+    /// "Writing debian.img to SanDisk Ultra".
+    pub headline: String,
+    /// Progress, while running.
+    pub meter: Option<Meter>,
+    /// Whether read-back verification is on.
+    pub verify: bool,
+    /// The end, once over.
+    pub ending: Option<Ending>,
+}
+
+/// The write page.
+pub struct WritePage {
+    view: WriteView,
+}
+
+/// Its inputs.
+#[derive(Debug)]
+pub enum WritePageInput {
+    /// Show this.
+    Show(Box<WriteView>),
+}
+
+/// Its widgets.
+pub struct WritePageWidgets {
+    running: gtk::Box,
+    title: gtk::Label,
+    headline: gtk::Label,
+    stages: Vec<(Stage, gtk::Image, gtk::Label)>,
+    bar: gtk::ProgressBar,
+    stats: gtk::Label,
+    ended: adw::StatusPage,
+    retry: gtk::Button,
+    details: gtk::Expander,
+    details_text: gtk::Label,
+}
+
+const STAGES: [Stage; 4] = [
+    Stage::Preparing,
+    Stage::Writing,
+    Stage::Verifying,
+    Stage::Finishing,
+];
+
+fn button(label: &str, action: &str, css: Option<&str>) -> gtk::Button {
+    let button = gtk::Button::with_mnemonic(label);
+    button.set_action_name(Some(action));
+    button.add_css_class("pill");
+    if let Some(css) = css {
+        button.add_css_class(css);
+    }
+    button
+}
+
+impl SimpleComponent for WritePage {
+    type Init = ();
+    type Input = WritePageInput;
+    type Output = ();
+    type Root = gtk::ScrolledWindow;
+    type Widgets = WritePageWidgets;
+
+    fn init_root() -> Self::Root {
+        gtk::ScrolledWindow::builder()
+            .hscrollbar_policy(gtk::PolicyType::Never)
+            .vexpand(true)
+            .build()
+    }
+
+    fn init(_: (), root: Self::Root, _sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let outer = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        let clamp = adw::Clamp::builder()
+            .maximum_size(560)
+            .margin_top(24)
+            .margin_bottom(24)
+            .margin_start(12)
+            .margin_end(12)
+            .valign(gtk::Align::Center)
+            .vexpand(true)
+            .child(&outer)
+            .build();
+        root.set_child(Some(&clamp));
+
+        let running = gtk::Box::new(gtk::Orientation::Vertical, 18);
+        let title = gtk::Label::builder().wrap(true).build();
+        title.add_css_class("title-1");
+        let headline = gtk::Label::builder()
+            .wrap(true)
+            .justify(gtk::Justification::Center)
+            .build();
+        headline.add_css_class("dim-label");
+        running.append(&title);
+        running.append(&headline);
+
+        let strip = gtk::FlowBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .homogeneous(true)
+            .min_children_per_line(2)
+            .max_children_per_line(4)
+            .focusable(false)
+            .build();
+        let mut stages = Vec::new();
+        for stage in STAGES {
+            let cell = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+            cell.set_halign(gtk::Align::Center);
+            let icon = gtk::Image::from_icon_name("content-loading-symbolic");
+            let label = gtk::Label::new(Some(&wording::stage(stage)));
+            cell.append(&icon);
+            cell.append(&label);
+            strip.insert(&cell, -1);
+            stages.push((stage, icon, label));
+        }
+        if let Some(first) = strip.first_child() {
+            let mut child = Some(first);
+            while let Some(c) = child {
+                c.set_focusable(false);
+                child = c.next_sibling();
+            }
+        }
+        running.append(&strip);
+
+        let bar = gtk::ProgressBar::builder().show_text(true).build();
+        crate::gui::a11y::label(&bar, &gettext("Progress"));
+        running.append(&bar);
+        let stats = gtk::Label::new(None);
+        stats.add_css_class("dim-label");
+        stats.add_css_class("numeric");
+        running.append(&stats);
+        let cancel = button(&gettext("_Cancel"), "app.cancel-write", None);
+        cancel.set_halign(gtk::Align::Center);
+        running.append(&cancel);
+        outer.append(&running);
+
+        let ended = adw::StatusPage::new();
+        let actions = gtk::Box::new(gtk::Orientation::Vertical, 12);
+        actions.set_halign(gtk::Align::Center);
+        let retry = button(
+            &gettext("_Try Again"),
+            "app.write",
+            Some("suggested-action"),
+        );
+        actions.append(&retry);
+        actions.append(&button(
+            &gettext("Write _Another Drive"),
+            "app.write-another",
+            None,
+        ));
+        actions.append(&button(
+            &gettext("Choose Another _Image"),
+            "app.start-over",
+            None,
+        ));
+        actions.append(&button(
+            &gettext("_Restore Drive…"),
+            "app.restore-drive",
+            None,
+        ));
+        let details_text = gtk::Label::builder()
+            .selectable(true)
+            .wrap(true)
+            .wrap_mode(relm4::gtk::pango::WrapMode::WordChar)
+            .xalign(0.0)
+            .build();
+        details_text.add_css_class("monospace");
+        let details = gtk::Expander::builder()
+            .label(gettext("Technical _Details"))
+            .use_underline(true)
+            .child(&details_text)
+            .build();
+        actions.append(&details);
+        ended.set_child(Some(&actions));
+        outer.append(&ended);
+
+        let model = WritePage {
+            view: WriteView::default(),
+        };
+        let widgets = WritePageWidgets {
+            running,
+            title,
+            headline,
+            stages,
+            bar,
+            stats,
+            ended,
+            retry,
+            details,
+            details_text,
+        };
+        ComponentParts { model, widgets }
+    }
+
+    fn update(&mut self, msg: Self::Input, _sender: ComponentSender<Self>) {
+        match msg {
+            WritePageInput::Show(view) => self.view = *view,
+        }
+    }
+
+    fn update_view(&self, w: &mut Self::Widgets, _sender: ComponentSender<Self>) {
+        let view = &self.view;
+        w.running.set_visible(view.ending.is_none());
+        w.ended.set_visible(view.ending.is_some());
+        w.headline.set_label(&view.headline);
+        if let Some(meter) = &view.meter {
+            show_meter(w, meter, view.verify);
+        }
+        let Some(ending) = &view.ending else {
+            return;
+        };
+        let (icon, title, body, class) = match ending {
+            Ending::Done { title, body } => {
+                ("emblem-ok-symbolic", title.clone(), body.clone(), "success")
+            }
+            Ending::Failed(e) => (
+                "dialog-error-symbolic",
+                e.title.clone(),
+                e.body.clone(),
+                "error",
+            ),
+            Ending::Cancelled { touched } => (
+                "dialog-warning-symbolic",
+                gettext("Writing Stopped"),
+                if *touched {
+                    gettext(
+                        "The drive is only partly written and will not work: write it again, \
+                         or restore it to use it for files.",
+                    )
+                } else {
+                    gettext("Nothing was written to the drive.")
+                },
+                "warning",
+            ),
+        };
+        w.ended.set_icon_name(Some(icon));
+        w.ended.set_title(&title);
+        w.ended.set_description(Some(&escape(&body)));
+        for c in ["success", "error", "warning"] {
+            w.ended.remove_css_class(c);
+        }
+        w.ended.add_css_class(class);
+        w.retry.set_visible(!matches!(ending, Ending::Done { .. }));
+        let details = match ending {
+            Ending::Failed(e) => Some(e.details.clone()),
+            _ => None,
+        };
+        w.details.set_visible(details.is_some());
+        w.details_text
+            .set_label(details.as_deref().unwrap_or_default());
+    }
+}
+
+fn show_meter(w: &WritePageWidgets, meter: &Meter, verify: bool) {
+    w.title.set_label(&wording::stage(meter.stage));
+    for (stage, icon, label) in &w.stages {
+        let skipped = *stage == Stage::Verifying && !verify;
+        let (name, state) = if skipped {
+            ("action-unavailable-symbolic", gettext("skipped"))
+        } else if *stage < meter.stage {
+            ("emblem-ok-symbolic", gettext("done"))
+        } else if *stage == meter.stage {
+            ("media-playback-start-symbolic", gettext("in progress"))
+        } else {
+            ("content-loading-symbolic", gettext("to do"))
+        };
+        icon.set_icon_name(Some(name));
+        label.set_sensitive(*stage >= meter.stage && !skipped);
+        crate::gui::a11y::description(label, &state);
+    }
+    match meter.fraction() {
+        Some(fraction) => {
+            w.bar.set_fraction(fraction);
+            w.bar.set_text(Some(&gettext_f(
+                // Translators: "412 MB of 812 MB".
+                "{done} of {total}",
+                &[
+                    ("done", &size(meter.done)),
+                    ("total", &size(meter.total.unwrap_or_default())),
+                ],
+            )));
+        }
+        None => {
+            w.bar.pulse();
+            w.bar.set_text(Some(&match meter.stage {
+                Stage::Preparing => gettext("Unmounting and opening the drive…"),
+                _ => gettext("Waiting for the drive to store everything…"),
+            }));
+        }
+    }
+    let mut stats = Vec::new();
+    if let Some(speed) = meter.speed() {
+        // Translators: a speed such as "23.4 MB/s".
+        let per_second = gettext_f("{size}/s", &[("size", &size(speed as u64))]);
+        stats.push(per_second);
+    }
+    if let Some(eta) = meter.eta() {
+        stats.push(gettext_f(
+            "About {duration} left",
+            &[("duration", &wording::duration(eta))],
+        ));
+    }
+    w.stats.set_label(&stats.join(" · "));
+}
