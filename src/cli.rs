@@ -22,13 +22,7 @@ pub use output::Output;
 
 /// Writes disk images to drives, copying only the blocks that hold data and verifying them.
 #[derive(Debug, Parser)]
-#[command(
-    name = "blockprint",
-    version,
-    about,
-    max_term_width = 100,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "blockprint", version, about, max_term_width = 100)]
 pub struct Cli {
     /// Print only warnings and errors.
     #[arg(short, long, global = true, conflicts_with = "debug")]

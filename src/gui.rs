@@ -37,7 +37,8 @@ use config::{APP_ID, GETTEXT_PACKAGE, LOCALEDIR};
 /// Starts the app; `files` are images to open (a running instance opens them instead).
 pub fn run(files: Vec<String>) -> ExitCode {
     init_gettext();
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+    let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
         eprintln!(
             "blockprint: no display to show the window on; use the command line instead \
              (blockprint --help)"

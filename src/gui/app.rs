@@ -429,11 +429,13 @@ impl App {
         let cancel = CancelToken::new();
         self.cancel = Some(cancel.clone());
         let app = relm4::main_application();
-        self.inhibit = Some(app.inhibit(
+        // 0 means no session manager or portal took it (a bare X session): nothing to undo.
+        let cookie = app.inhibit(
             Some(window),
             gtk::ApplicationInhibitFlags::SUSPEND | gtk::ApplicationInhibitFlags::IDLE,
             Some(&gettext("Writing a drive")),
-        ));
+        );
+        self.inhibit = (cookie > 0).then_some(cookie);
         sender.spawn_command(move |out| {
             job::run(&udisks, &request, &cancel, &mut |event| {
                 // The window may be gone (the app quit); then nobody is listening.

@@ -46,6 +46,7 @@ pub enum ImagePageOutput {
 /// Its widgets.
 pub struct ImagePageWidgets {
     intro: adw::StatusPage,
+    url_group: adw::PreferencesGroup,
     url: adw::EntryRow,
     spinner_row: adw::ActionRow,
     error_row: adw::ActionRow,
@@ -121,22 +122,25 @@ impl SimpleComponent for ImagePage {
         url.connect_apply(move |entry| {
             let text = entry.text().trim().to_owned();
             if !text.is_empty() {
+                entry.set_text("");
                 s.output(ImagePageOutput::OpenUrl(text)).ok();
             }
         });
         url_group.add(&url);
+        content.append(&url_group);
+        let status_group = adw::PreferencesGroup::new();
 
         let spinner_row = adw::ActionRow::builder()
             .title(gettext("Reading the image…"))
             .build();
         let spinner = gtk::Spinner::builder().spinning(true).build();
         spinner_row.add_prefix(&spinner);
-        url_group.add(&spinner_row);
+        status_group.add(&spinner_row);
         let error_row = adw::ActionRow::builder().subtitle_lines(0).build();
         error_row.add_prefix(&gtk::Image::from_icon_name("dialog-error-symbolic"));
         error_row.add_css_class("error");
-        url_group.add(&error_row);
-        content.append(&url_group);
+        status_group.add(&error_row);
+        content.append(&status_group);
 
         let image_group = adw::PreferencesGroup::builder()
             .title(gettext("Image"))
@@ -186,12 +190,14 @@ impl SimpleComponent for ImagePage {
         next.set_action_name(Some("app.next"));
         content.append(&next);
 
+        let widgets_url_group = url_group.clone();
         let model = ImagePage {
             view: ImageView::default(),
             focus_url: std::cell::Cell::new(false),
         };
         let widgets = ImagePageWidgets {
             intro,
+            url_group: widgets_url_group,
             url,
             spinner_row,
             error_row,
@@ -229,7 +235,11 @@ impl SimpleComponent for ImagePage {
         }
         w.image_group.set_visible(view.image.is_some());
         w.next.set_visible(view.image.is_some());
-        if self.focus_url.take() {
+        // With an image chosen the web address entry steps aside, until Ctrl+L asks for it.
+        let wanted = self.focus_url.take();
+        w.url_group
+            .set_visible(view.image.is_none() || wanted || w.url.has_focus());
+        if wanted {
             w.url.grab_focus();
         }
         let Some(image) = &view.image else {

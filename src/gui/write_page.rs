@@ -240,14 +240,17 @@ impl SimpleComponent for WritePage {
             return;
         };
         let (icon, title, body, class) = match ending {
-            Ending::Done { title, body } => {
-                ("emblem-ok-symbolic", title.clone(), body.clone(), "success")
-            }
+            Ending::Done { title, body } => (
+                "emblem-ok-symbolic",
+                title.clone(),
+                body.clone(),
+                "ending-done",
+            ),
             Ending::Failed(e) => (
                 "dialog-error-symbolic",
                 e.title.clone(),
                 e.body.clone(),
-                "error",
+                "ending-failed",
             ),
             Ending::Cancelled { touched } => (
                 "dialog-warning-symbolic",
@@ -260,13 +263,13 @@ impl SimpleComponent for WritePage {
                 } else {
                     gettext("Nothing was written to the drive.")
                 },
-                "warning",
+                "ending-stopped",
             ),
         };
         w.ended.set_icon_name(Some(icon));
         w.ended.set_title(&title);
         w.ended.set_description(Some(&escape(&body)));
-        for c in ["success", "error", "warning"] {
+        for c in ["ending-done", "ending-failed", "ending-stopped"] {
             w.ended.remove_css_class(c);
         }
         w.ended.add_css_class(class);

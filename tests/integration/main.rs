@@ -8,6 +8,8 @@ mod copy_device;
 mod copy_file;
 mod create;
 mod formats;
+#[cfg(feature = "gui")]
+mod gui;
 mod http;
 mod interop;
 mod list;

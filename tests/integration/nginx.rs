@@ -232,6 +232,11 @@ http {{
         location /moved/ {{
             rewrite ^/moved/(.*)$ /$1 redirect;
         }}
+        # The same files at a card's pace, so a test can watch a write in progress.
+        location /slow/ {{
+            alias {root}/www/;
+            limit_rate 1m;
+        }}
         location /private/ {{
             auth_basic "blockprint tests";
             auth_basic_user_file {root}/htpasswd;
