@@ -46,6 +46,7 @@ pub enum ImagePageOutput {
 /// Its widgets.
 pub struct ImagePageWidgets {
     intro: adw::StatusPage,
+    status_group: adw::PreferencesGroup,
     url_group: adw::PreferencesGroup,
     url: adw::EntryRow,
     spinner_row: adw::ActionRow,
@@ -191,6 +192,7 @@ impl SimpleComponent for ImagePage {
         content.append(&next);
 
         let widgets_url_group = url_group.clone();
+        let widgets_status_group = status_group.clone();
         let model = ImagePage {
             view: ImageView::default(),
             focus_url: std::cell::Cell::new(false),
@@ -198,6 +200,7 @@ impl SimpleComponent for ImagePage {
         let widgets = ImagePageWidgets {
             intro,
             url_group: widgets_url_group,
+            status_group: widgets_status_group,
             url,
             spinner_row,
             error_row,
@@ -229,6 +232,8 @@ impl SimpleComponent for ImagePage {
             _ => gettext("Reading the image…"),
         });
         w.error_row.set_visible(view.error.is_some());
+        w.status_group
+            .set_visible(view.busy.is_some() || view.error.is_some());
         if let Some(error) = &view.error {
             w.error_row.set_title(&gettext("The image cannot be used"));
             w.error_row.set_subtitle(&escape(error));

@@ -5,8 +5,8 @@
 //! (`org.gtk.Actions`), and types into its dialogs with xdotool. Screenshots of every step,
 //! light and wide, dark and narrow, land in `target/tmp/gui-screenshots/`.
 //!
-//! Needs root and the environments of build-aux/udisks-env and build-aux/gui-env, which
-//! build-aux/test starts.
+//! Needs root and the environment of build-aux/udisks-env, which build-aux/test starts; each
+//! pass starts its own display and session bus with build-aux/gui-env.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -37,33 +37,170 @@ fn env(name: &str) -> String {
     })
 }
 
-/// The app, running as the test user on the private display and buses; killed on drop.
-struct App {
-    child: Child,
-    log: PathBuf,
+/// Where an app runs: a user, and that user's display, session bus, home and runtime folder.
+struct Session {
     user: String,
+    display: String,
+    bus: String,
+    home: String,
+    runtime: String,
+    /// The gui-env folder, stopped on drop.
+    dir: PathBuf,
 }
 
-impl App {
-    fn start(dark: bool, log: PathBuf) -> Self {
-        let user = env("BLOCKPRINT_TEST_USER");
+impl Session {
+    /// A display and session bus of its own for `user`, from build-aux/gui-env.
+    fn start(user: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("blockprint-gui-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build-aux/gui-env");
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(&dir)
+            .env("BLOCKPRINT_TEST_USER", user)
+            .output()
+            .expect("run build-aux/gui-env");
+        assert!(
+            out.status.success(),
+            "gui-env start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exports = String::from_utf8_lossy(&out.stdout).into_owned();
+        let get = |name: &str| {
+            exports
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .map(|v| v.trim_matches('\'').replace('\\', ""))
+                .unwrap_or_else(|| panic!("gui-env did not export {name}: {exports}"))
+        };
+        Session {
+            user: user.to_owned(),
+            display: get("DISPLAY"),
+            bus: get("BLOCKPRINT_TEST_SESSION_BUS"),
+            home: get("BLOCKPRINT_TEST_GUI_HOME"),
+            runtime: get("BLOCKPRINT_TEST_GUI_RUNTIME"),
+            dir,
+        }
+    }
+
+    /// A command on this session's display.
+    fn x(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.env("DISPLAY", &self.display);
+        command
+    }
+
+    /// Runs `program` on this display; its stdout.
+    fn run_x(&self, program: &str, args: &[&str]) -> String {
+        let out = self.x(program).args(args).output().expect("run an X tool");
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The first shown window whose title matches the regular expression `pattern`, once
+    /// there is one; returns its id and title.
+    fn window(&self, pattern: &str) -> (String, String) {
+        let started = Instant::now();
+        loop {
+            let out = self
+                .x("xdotool")
+                .args(["search", "--onlyvisible", "--name", pattern])
+                .output()
+                .expect("run xdotool");
+            if let Some(id) = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+            {
+                let title = self.run_x("xdotool", &["getwindowname", id]);
+                return (id.to_owned(), title.trim().to_owned());
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "no window titled /{pattern}/ appeared"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Keys (or text, with `type`) into the window whose title matches `pattern`.
+    fn keys(&self, pattern: &str, how: &str, what: &[&str]) {
+        let (id, _) = self.window(pattern);
+        self.run_x("xdotool", &["windowfocus", "--sync", &id]);
+        // Typed as a keyboard would (XTEST, to the focused window): an event sent to the
+        // window itself fails when the key closes it before the key is released.
+        let mut args = vec![how];
+        if how == "type" {
+            args.extend(["--delay", "30"]);
+        }
+        args.extend(what);
+        self.run_x("xdotool", &args);
+    }
+
+    fn resize(&self, (width, height): (u32, u32)) {
+        let (id, _) = self.window("^Blockprint$");
+        let (w, h) = (width.to_string(), height.to_string());
+        self.run_x("xdotool", &["windowsize", "--sync", &id, &w, &h]);
+    }
+
+    /// A screenshot of the top-left `width`×`height` of the screen (where the window and,
+    /// with no window manager, its dialogs are), after the app has had a moment to draw.
+    fn screenshot(&self, path: &Path, (width, height): (u32, u32)) {
+        std::thread::sleep(Duration::from_millis(700));
+        let crop = format!("{width}x{height}+0+0");
+        self.run_x(
+            "import",
+            &[
+                "-window",
+                "root",
+                "-crop",
+                &crop,
+                "+repage",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            std::fs::metadata(path).unwrap().len() > 1000,
+            "{} is empty",
+            path.display()
+        );
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build-aux/gui-env");
+        let _ = Command::new(script).arg("stop").arg(&self.dir).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The app, running as the session's user on its display and buses; quit on drop.
+struct App<'a> {
+    session: &'a Session,
+    child: Child,
+    log: PathBuf,
+}
+
+impl<'a> App<'a> {
+    fn start(session: &'a Session, dark: bool, log: PathBuf) -> Self {
         let out = File::create(&log).unwrap();
         let child = Command::new("runuser")
-            .args(["-u", &user, "--", "env", "-i"])
+            .args(["-u", &session.user, "--", "env", "-i"])
             .arg(format!(
                 "PATH={}",
                 std::env::var("PATH").unwrap_or_default()
             ))
-            .arg(format!("DISPLAY={}", env("DISPLAY")))
-            .arg(format!("HOME={}", env("BLOCKPRINT_TEST_GUI_HOME")))
-            .arg(format!(
-                "XDG_RUNTIME_DIR={}",
-                env("BLOCKPRINT_TEST_GUI_RUNTIME")
-            ))
-            .arg(format!(
-                "DBUS_SESSION_BUS_ADDRESS={}",
-                env("BLOCKPRINT_TEST_SESSION_BUS")
-            ))
+            .arg(format!("DISPLAY={}", session.display))
+            .arg(format!("HOME={}", session.home))
+            .arg(format!("XDG_RUNTIME_DIR={}", session.runtime))
+            .arg(format!("DBUS_SESSION_BUS_ADDRESS={}", session.bus))
             .arg(format!(
                 "DBUS_SYSTEM_BUS_ADDRESS={}",
                 env("DBUS_SYSTEM_BUS_ADDRESS")
@@ -85,21 +222,22 @@ impl App {
             .stderr(out)
             .spawn()
             .expect("start the app through runuser");
-        let app = App { child, log, user };
+        let app = App {
+            session,
+            child,
+            log,
+        };
         app.wait_for("the app on the session bus", || {
             app.describe("open").is_some()
         });
         app
     }
 
-    /// `gdbus call` on the test user's session bus, to the app's `org.gtk.Actions`.
+    /// `gdbus call` on the user's session bus, to the app's `org.gtk.Actions`.
     fn gdbus(&self, method: &str, args: &[&str]) -> Option<String> {
         let out = Command::new("runuser")
-            .args(["-u", &self.user, "--", "env"])
-            .arg(format!(
-                "DBUS_SESSION_BUS_ADDRESS={}",
-                env("BLOCKPRINT_TEST_SESSION_BUS")
-            ))
+            .args(["-u", &self.session.user, "--", "env"])
+            .arg(format!("DBUS_SESSION_BUS_ADDRESS={}", self.session.bus))
             .args([
                 "gdbus",
                 "call",
@@ -160,7 +298,7 @@ impl App {
     }
 }
 
-impl Drop for App {
+impl Drop for App<'_> {
     /// Quits through the app's own action (runuser would pass a kill on to nobody), and
     /// makes sure the app is gone before the next one claims the bus name.
     fn drop(&mut self) {
@@ -173,95 +311,11 @@ impl Drop for App {
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = Command::new("pkill")
-            .args(["-KILL", "-u", &self.user, "-x", "blockprint"])
+            .args(["-KILL", "-u", &self.session.user, "-x", "blockprint"])
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The X window titled exactly `title`, once it is shown.
-fn window(title: &str) -> String {
-    let pattern = format!("^{}$", regex_escape(title));
-    let started = Instant::now();
-    loop {
-        let out = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", &pattern])
-            .output()
-            .expect("run xdotool");
-        let found = String::from_utf8_lossy(&out.stdout);
-        if let Some(id) = found.split_whitespace().next() {
-            return id.to_owned();
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "no window titled {title:?} appeared"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let special = "\\^$.|?*+()[]{}".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
-}
-
-/// Keys (or text, with `type`) into the window titled `title`.
-fn keys(title: &str, how: &str, what: &[&str]) {
-    let id = window(title);
-    sh("xdotool", &["windowfocus", "--sync", &id]);
-    let mut args = vec![how, "--window", &id];
-    if how == "type" {
-        args.extend(["--delay", "30"]);
-    }
-    args.extend(what);
-    sh("xdotool", &args);
-}
-
-fn resize(width: u32, height: u32) {
-    let id = window("Blockprint");
-    sh(
-        "xdotool",
-        &[
-            "windowsize",
-            "--sync",
-            &id,
-            &width.to_string(),
-            &height.to_string(),
-        ],
-    );
-}
-
-/// A screenshot of the top-left `width`×`height` of the screen (where the window and, with no
-/// window manager, its dialogs are), after the app has had a moment to draw.
-fn screenshot(dir: &Path, name: &str, (width, height): (u32, u32)) {
-    std::thread::sleep(Duration::from_millis(700));
-    let path = dir.join(format!("{name}.png"));
-    let crop = format!("{width}x{height}+0+0");
-    sh(
-        "import",
-        &[
-            "-display",
-            &env("DISPLAY"),
-            "-window",
-            "root",
-            "-crop",
-            &crop,
-            "+repage",
-            path.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        std::fs::metadata(&path).unwrap().len() > 1000,
-        "{name}.png is empty"
-    );
 }
 
 /// A loop device set up through udisksd (so it appears to the app as a hotplugged drive),
@@ -323,81 +377,100 @@ fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
     (path, content, bmap)
 }
 
-/// One pass through the app: image from the (slow) web server, show all drives, the loop
-/// device chosen by typing its name, Erase and Write; then either wait for "done" or cancel.
-fn pass(
+/// How a pass ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Written and verified.
+    Done,
+    /// Cancelled mid-write, after confirming.
+    Cancel,
+    /// Refused by polkit: the error page.
+    Refused,
+}
+
+/// One pass through the app: the image from the (slow) web server, "show all drives", the
+/// loop device chosen by typing its name, Erase and Write; then the end it is meant to have.
+/// Every step is screenshotted as `{name}-{width}-{n}-{step}.png`.
+fn pass<'a>(
+    session: &'a Session,
     url: &str,
     card: &Card,
     shots: &Path,
-    (theme, size): (&str, (u32, u32)),
-    cancel: bool,
-) -> App {
-    let app = App::start(theme == "dark", shots.join(format!("{theme}-app.log")));
-    resize(size.0, size.1);
-    let shot = |step: &str| screenshot(shots, &format!("{theme}-{}-{step}", size.0), size);
-    shot("1-empty");
+    (name, dark, size): (&str, bool, (u32, u32)),
+    end: End,
+) -> App<'a> {
+    let prefix = format!("{name}-{}", size.0);
+    let app = App::start(session, dark, shots.join(format!("{prefix}-app.log")));
+    session.resize(size);
+    let shot = |step: &str| session.screenshot(&shots.join(format!("{prefix}-{step}.png")), size);
+    shot("01-empty");
     app.activate("open-image", Some(url));
     app.enabled("next");
-    shot("2-image");
+    shot("02-image");
     app.activate("next", None);
     app.enabled("show-all-drives");
-    shot("3-no-drives");
+    shot("03-no-drives");
     app.activate("show-all-drives", None);
-    shot("4-show-all-confirm");
-    keys("Show All Drives?", "key", &["Tab", "Return"]);
+    shot("04-show-all-confirm");
+    // The safe answer is the default: the other one is a Tab away.
+    session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
     // The loop device is a system drive: choosing it asks for its name.
     let name = card.0.trim_start_matches("/dev/");
     app.activate("select-drive", Some(&card.0));
-    window("Choose a System Drive?");
-    keys("Choose a System Drive?", "type", &[name]);
-    shot("5-type-name");
-    keys("Choose a System Drive?", "key", &["Return"]);
+    let typed = "^Choose a System Drive\\?$";
+    session.keys(typed, "type", &[name]);
+    shot("05-type-name");
+    session.keys(typed, "key", &["Return"]);
     app.enabled("write");
-    shot("6-drive");
+    shot("06-drive");
     app.activate("write", None);
-    let title = window_title_starting("Erase ");
-    shot("7-confirm");
-    keys(&title, "key", &["Tab", "Return"]);
-    app.enabled("cancel-write");
-    std::thread::sleep(Duration::from_millis(1500));
-    shot("8-writing");
-    if cancel {
+    session.window("^Erase ");
+    shot("07-confirm");
+    session.keys("^Erase ", "key", &["Tab", "Return"]);
+    match end {
+        End::Done | End::Cancel => {
+            app.enabled("cancel-write");
+            std::thread::sleep(Duration::from_millis(1500));
+            shot("08-writing");
+        }
+        End::Refused => {}
+    }
+    if end == End::Cancel {
         app.activate("cancel-write", None);
-        shot("9-cancel-confirm");
-        keys("Stop Writing?", "key", &["Tab", "Return"]);
+        shot("09-cancel-confirm");
+        session.keys("^Stop Writing\\?$", "key", &["Tab", "Return"]);
     }
     app.enabled("write-another");
-    shot(if cancel { "10-stopped" } else { "10-done" });
+    shot(match end {
+        End::Done => "10-done",
+        End::Cancel => "10-stopped",
+        End::Refused => "10-refused",
+    });
     app
 }
 
-fn window_title_starting(prefix: &str) -> String {
+/// The app's log, checked for GTK's complaints.
+fn quiet(app: App<'_>) {
+    let log = app.log();
+    drop(app);
+    assert!(!log.contains("CRITICAL"), "GTK complained:\n{log}");
+}
+
+/// Waits until the device's first sector ends in the MBR signature, as a restored drive's
+/// does.
+fn wait_for_mbr(device: &str) {
     let started = Instant::now();
-    loop {
-        let out = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", &format!("^{prefix}")])
-            .output()
-            .expect("run xdotool");
-        if let Some(id) = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .next()
-        {
-            return sh("xdotool", &["getwindowname", id]).trim().to_owned();
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "no window titled {prefix}… appeared"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    while read_at(Path::new(device), 510, 2) != [0x55, 0xaa] {
+        assert!(started.elapsed() < WAIT, "{device} was not restored");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 #[test]
-fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_cancels_safely() {
+fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
     require_root("the desktop app's end-to-end test");
     env("BLOCKPRINT_TEST_UDISKS");
-    env("BLOCKPRINT_TEST_GUI");
-    for tool in ["runuser", "gdbus", "xdotool", "import", "udisksctl"] {
+    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
         require_tool(tool);
     }
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots");
@@ -423,24 +496,78 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_cancels_safely() {
     let before = random_bytes(11, 64 << 20);
     std::fs::write(&backing, &before).unwrap();
     let card = Card::new(&backing);
+    let user = env("BLOCKPRINT_TEST_USER");
 
-    // Light and wide: the whole write, checked byte by byte.
-    let app = pass(&url, &card, &shots, ("light", (720, 680)), false);
-    let log = app.log();
-    drop(app);
+    // Light and wide: the whole write, checked byte by byte; the preferences and shortcuts
+    // windows; then "Restore Drive".
+    let wide = (720, 680);
+    let session = Session::start(&user);
+    let app = pass(
+        &session,
+        &url,
+        &card,
+        &shots,
+        ("light", false, wide),
+        End::Done,
+    );
     let device = std::fs::read(&card.0).unwrap();
     assert_written(&device, &before, &content, &bmap);
-    assert!(!log.contains("CRITICAL"), "GTK complained:\n{log}");
+    for (action, title, name) in [
+        ("preferences", "^Preferences$", "light-720-12-preferences"),
+        (
+            "shortcuts",
+            "^Keyboard Shortcuts$",
+            "light-720-13-shortcuts",
+        ),
+    ] {
+        app.activate(action, None);
+        session.window(title);
+        session.screenshot(&shots.join(format!("{name}.png")), wide);
+        session.keys(title, "key", &["Escape"]);
+    }
+    app.activate("restore-drive", None);
+    session.window("^Restore ");
+    session.screenshot(&shots.join("light-720-14-restore-confirm.png"), wide);
+    session.keys("^Restore ", "key", &["Tab", "Return"]);
+    wait_for_mbr(&card.0);
+    session.screenshot(&shots.join("light-720-15-restored.png"), wide);
+    quiet(app);
 
-    // Dark and narrow: cancelled mid-write; the card must not look bootable.
-    let app = pass(&url, &card, &shots, ("dark", (360, 720)), true);
-    let log = app.log();
-    drop(app);
+    // Dark and narrow: cancelled mid-write; the card must not look bootable. (Each pass has
+    // a fresh display: one pass's windows and focus never leak into the next.)
+    let session = Session::start(&user);
+    let app = pass(
+        &session,
+        &url,
+        &card,
+        &shots,
+        ("dark", true, (360, 720)),
+        End::Cancel,
+    );
+    quiet(app);
     let start = read_at(Path::new(&card.0), 0, MIB as usize);
     assert!(
         start.iter().all(|&b| b == 0),
         "after a cancel the first MiB (partition table) must be zeros, not the image's"
     );
-    assert!(!log.contains("CRITICAL"), "GTK complained:\n{log}");
+
+    // A user polkit does not allow (and who has no agent to ask for a password): the error
+    // page says so, and the card is not touched.
+    let denied = Session::start(&env("BLOCKPRINT_TEST_DENIED_USER"));
+    let untouched = std::fs::read(&card.0).unwrap();
+    let app = pass(
+        &denied,
+        &url,
+        &card,
+        &shots,
+        ("denied", false, wide),
+        End::Refused,
+    );
+    app.activate("restore-drive", None);
+    quiet(app);
+    assert!(
+        std::fs::read(&card.0).unwrap() == untouched,
+        "a refused write changed the card"
+    );
     eprintln!("screenshots: {}", shots.display());
 }

@@ -12,6 +12,7 @@ mod formats;
 mod gui;
 mod http;
 mod interop;
+mod launch;
 mod list;
 mod nginx;
 mod scan;

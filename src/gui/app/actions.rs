@@ -27,6 +27,18 @@ use crate::gui::i18n::gettext_f;
 use crate::gui::inspect::SignatureState;
 use crate::gui::settings::{POWER_OFF, VERIFY};
 
+/// The keyboard shortcuts (ui/shortcuts.ui shows the same; a test keeps them together).
+pub const ACCELS: [(&str, &[&str]); 8] = [
+    ("app.open", &["<Control>o"]),
+    ("app.open-url", &["<Control>l"]),
+    ("app.next", &["<Alt>Right"]),
+    ("app.back", &["<Alt>Left"]),
+    ("app.write", &["<Control>Return"]),
+    ("app.preferences", &["<Control>comma"]),
+    ("app.shortcuts", &["<Control>question"]),
+    ("app.quit", &["<Control>q", "<Control>w"]),
+];
+
 /// Registers every action on the application, with its keyboard shortcuts.
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
@@ -75,16 +87,7 @@ pub fn install(sender: &ComponentSender<App>) {
         });
         app.add_action(&action);
     }
-    for (action, accels) in [
-        ("app.open", &["<Control>o"][..]),
-        ("app.open-url", &["<Control>l"]),
-        ("app.next", &["<Alt>Right"]),
-        ("app.back", &["<Alt>Left"]),
-        ("app.write", &["<Control>Return"]),
-        ("app.preferences", &["<Control>comma"]),
-        ("app.shortcuts", &["<Control>question"]),
-        ("app.quit", &["<Control>q", "<Control>w"]),
-    ] {
+    for (action, accels) in ACCELS {
         app.set_accels_for_action(action, accels);
     }
 }
@@ -332,4 +335,22 @@ fn about_window() {
         about.set_transient_for(Some(&window));
     }
     about.present();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ACCELS;
+
+    #[test]
+    fn the_shortcuts_window_shows_every_shortcut_there_is() {
+        let ui = include_str!("../../../ui/shortcuts.ui");
+        let shown: Vec<String> = ui
+            .split("<property name=\"accelerator\">")
+            .skip(1)
+            .filter_map(|rest| rest.split("</property>").next())
+            .map(|keys| keys.replace("&lt;", "<").replace("&gt;", ">"))
+            .collect();
+        let first: Vec<String> = ACCELS.iter().map(|(_, keys)| keys[0].to_owned()).collect();
+        assert_eq!(shown, first);
+    }
 }

@@ -1,0 +1,62 @@
+//! What `blockprint` does without a subcommand: the desktop app in builds with it, help in
+//! builds without; and never a hang or a GTK crash where there is no display.
+
+use std::process::Command;
+
+use crate::support::blockprint;
+
+/// `blockprint` with no display at all (and no way to reach one).
+fn headless(args: &[&str]) -> crate::support::Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_blockprint"))
+        .args(args)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run blockprint");
+    crate::support::Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn help_works_without_a_display() {
+    let run = headless(&["--help"]);
+    run.ok();
+    let help = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        help.contains("Usage: blockprint [OPTIONS] [IMAGE]... [COMMAND]"),
+        "{help}"
+    );
+    assert!(help.contains("copy") && help.contains("scan"), "{help}");
+    // Subcommands still win over image arguments, global flags before them included.
+    let run = blockprint(["-q", "list", "--help"]);
+    run.ok();
+    assert!(String::from_utf8_lossy(&run.stdout).contains("Usage: blockprint list"));
+}
+
+#[cfg(feature = "gui")]
+#[test]
+fn the_app_without_a_display_says_what_to_do() {
+    let run = headless(&["image.img"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no display to show the window on; use the command line instead"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[cfg(not(feature = "gui"))]
+#[test]
+fn a_build_without_the_app_prints_help_for_image_arguments() {
+    let run = headless(&["image.img"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("this build has no desktop app"),
+        "{}",
+        run.stderr
+    );
+}
