@@ -43,12 +43,15 @@ pub const HOLD_BACK: u64 = 1 << 20;
 const SEGMENT: u64 = 64 << 20;
 
 /// How to copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Check each range against its bmap checksum while streaming (`--no-verify` turns off).
     pub verify_checksums: bool,
     /// Read every written range back from the target and compare (`--verify-readback`).
     pub verify_readback: bool,
+    /// Cancelling this token skips the rest of the read-back and finishes the copy (the
+    /// report then says nothing was read back): a user's "Skip verification".
+    pub skip_readback: Option<CancelToken>,
 }
 
 impl Default for CopyOptions {
@@ -56,6 +59,7 @@ impl Default for CopyOptions {
         Self {
             verify_checksums: true,
             verify_readback: false,
+            skip_readback: None,
         }
     }
 }

@@ -92,6 +92,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     let copy_options = CopyOptions {
         verify_checksums: !args.no_verify,
         verify_readback: args.verify_readback,
+        skip_readback: None,
     };
     let mut progress = TerminalProgress::new(out);
     if let Some(pipe) = &args.psplash_pipe {

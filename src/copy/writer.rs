@@ -67,9 +67,7 @@ pub(super) fn run(
     writer.stream(source, cancel)?;
     writer.reporter.phase(Phase::Syncing, None);
     writer.target.sync()?;
-    if options.verify_readback {
-        writer.read_back()?;
-    }
+    let read_back = options.verify_readback && writer.read_back(options.skip_readback.as_ref())?;
     let written = writer.ranges().iter().map(|r| r.end - r.start).sum();
     let image_size = plan.image_size.unwrap_or(written);
     if image_size == 0 {
@@ -78,14 +76,14 @@ pub(super) fn run(
         });
     }
     if hold > 0 {
-        writer.write_header(options.verify_readback)?;
+        writer.write_header(read_back)?;
     }
     Ok(CopyReport {
         image_size,
         mapped_bytes: written,
         ranges: writer.ranges().len(),
         ranges_verified: writer.verified,
-        read_back: options.verify_readback,
+        read_back,
         direct_io: writer.target.is_direct(),
         elapsed: started.elapsed(),
     })
@@ -378,8 +376,9 @@ impl Writer<'_, '_> {
 
     /// Reads every range back and compares its digest with the bmap's (or the one computed
     /// while writing). Bytes below the held-back length are not on the device yet: they come
-    /// from `held`, which is exactly what will be written there.
-    fn read_back(&mut self) -> Result<(), CopyError> {
+    /// from `held`, which is exactly what will be written there. Returns whether it read
+    /// everything back (`false` when `skip` was cancelled part-way).
+    fn read_back(&mut self, skip: Option<&CancelToken>) -> Result<bool, CopyError> {
         let ranges: Vec<Planned> = self.ranges().to_vec();
         let total = ranges.iter().map(|r| r.end - r.start).sum();
         self.reporter.phase(Phase::ReadBack, Some(total));
@@ -388,6 +387,9 @@ impl Writer<'_, '_> {
         for (index, range) in ranges.iter().enumerate() {
             if self.reporter.cancelled() {
                 return Err(self.cancelled());
+            }
+            if skip.is_some_and(CancelToken::is_cancelled) {
+                return Ok(false);
             }
             let own = self.digests.get(index).cloned().flatten();
             let (kind, expected) = match (&range.expected, own) {
@@ -421,7 +423,7 @@ impl Writer<'_, '_> {
                 });
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Writes the held-back start of the image, and with read-back checks it; if it does not

@@ -40,6 +40,7 @@ pub struct App {
     settings: gio::Settings,
     udisks: Option<Udisks>,
     cancel: Option<CancelToken>,
+    skip_verify: Option<CancelToken>,
     inhibit: Option<u32>,
     image_page: Controller<ImagePage>,
     drive_page: Controller<DrivePage>,
@@ -225,6 +226,7 @@ impl Component for App {
             settings,
             udisks: None,
             cancel: None,
+            skip_verify: None,
             inhibit: None,
             image_page,
             drive_page,
@@ -410,6 +412,11 @@ impl App {
                     cancel.cancel();
                 }
             }
+            Effect::SkipVerify => {
+                if let Some(skip) = &self.skip_verify {
+                    skip.cancel();
+                }
+            }
             Effect::Ended => self.ended(window),
         }
     }
@@ -428,6 +435,7 @@ impl App {
         };
         let cancel = CancelToken::new();
         self.cancel = Some(cancel.clone());
+        self.skip_verify = Some(request.skip_verify.clone());
         let app = relm4::main_application();
         // 0 means no session manager or portal took it (a bare X session): nothing to undo.
         let cookie = app.inhibit(
@@ -446,6 +454,7 @@ impl App {
 
     fn ended(&mut self, window: &adw::ApplicationWindow) {
         self.cancel = None;
+        self.skip_verify = None;
         let app = relm4::main_application();
         if let Some(cookie) = self.inhibit.take() {
             app.uninhibit(cookie);

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use blockprint::bmap::Bmap;
 use blockprint::drives::{Context, Drive, Guard, GuardKind, Severity};
+use blockprint::progress::CancelToken;
 use blockprint::source::Input;
 use blockprint::udisks::DriveEvent;
 
 use super::inspect::{BmapState, ImageInfo};
-use super::job::{JobEvent, Outcome, Request};
+use super::job::{JobEvent, Outcome, Request, Stage};
 use super::progress::Meter;
 
 /// The three steps.
@@ -69,6 +70,8 @@ pub enum Msg {
     Cancel,
     /// The cancel confirmation was accepted.
     CancelConfirmed,
+    /// "Skip Verification" pressed while reading back.
+    SkipVerify,
     /// An event from the write job.
     Job(JobEvent),
     /// "Write Another Drive": same image, back to the drive list.
@@ -92,6 +95,8 @@ pub enum Effect {
     ConfirmCancel,
     /// Stop the job.
     CancelJob,
+    /// Skip the rest of the read-back.
+    SkipVerify,
     /// The job ended: uninhibit suspend, notify if unfocused.
     Ended,
 }
@@ -180,6 +185,14 @@ impl Flow {
         let row = self.rows().into_iter().find(|r| &r.drive.key == key)?;
         row.enabled
             .then(|| self.drives.iter().find(|d| &d.key == key))?
+    }
+
+    /// The stage on screen while writing.
+    pub fn stage(&self) -> Option<Stage> {
+        match &self.write {
+            WriteState::Running(meter) => Some(meter.stage),
+            _ => None,
+        }
     }
 
     /// The drive of the last write started (it may have been powered off since).
@@ -297,6 +310,13 @@ impl Flow {
             Msg::WriteConfirmed => return self.start(),
             Msg::Cancel if self.writing() => return vec![Effect::ConfirmCancel],
             Msg::CancelConfirmed if self.writing() => return vec![Effect::CancelJob],
+            Msg::SkipVerify => {
+                if let WriteState::Running(meter) = &self.write
+                    && meter.stage == Stage::Verifying
+                {
+                    return vec![Effect::SkipVerify];
+                }
+            }
             Msg::Cancel | Msg::CancelConfirmed => {}
             Msg::Job(event) => return self.job_event(event),
             Msg::WriteAnother => {
@@ -355,6 +375,7 @@ impl Flow {
             drive: drive.clone(),
             verify: self.verify,
             power_off: self.power_off,
+            skip_verify: CancelToken::new(),
         };
         self.last = Some(drive.clone());
         self.write = WriteState::Running(Meter::default());

@@ -38,6 +38,8 @@ pub struct Request {
     pub verify: bool,
     /// Power the drive off (or eject it) when done.
     pub power_off: bool,
+    /// Cancelled when the user skips the rest of the read-back.
+    pub skip_verify: CancelToken,
 }
 
 /// The stages a user sees.
@@ -117,6 +119,8 @@ pub struct Summary {
     pub ranges_verified: usize,
     /// Whether everything was read back and compared.
     pub read_back: bool,
+    /// Whether the user skipped the read-back that was asked for.
+    pub skipped: bool,
     /// How the drive was made safe to remove, or why it could not be (the data is fine).
     pub removal: Result<Removal, String>,
 }
@@ -168,6 +172,7 @@ pub fn run(
                 ranges: report.ranges,
                 ranges_verified: report.ranges_verified,
                 read_back: report.read_back,
+                skipped: request.verify && !report.read_back,
                 removal,
             })
         }
@@ -205,6 +210,7 @@ fn write(
     let options = CopyOptions {
         verify_checksums: true,
         verify_readback: request.verify,
+        skip_readback: Some(request.skip_verify.clone()),
     };
     let mut throttle = Throttle::new(Duration::from_millis(100));
     let mut sink = |event: &Event| {

@@ -63,6 +63,7 @@ pub struct WritePageWidgets {
     stages: Vec<(Stage, gtk::Image, gtk::Label)>,
     bar: gtk::ProgressBar,
     stats: gtk::Label,
+    skip: gtk::Button,
     ended: adw::StatusPage,
     retry: gtk::Button,
     details: gtk::Expander,
@@ -159,9 +160,15 @@ impl SimpleComponent for WritePage {
         stats.add_css_class("dim-label");
         stats.add_css_class("numeric");
         running.append(&stats);
-        let cancel = button(&gettext("_Cancel"), "app.cancel-write", None);
-        cancel.set_halign(gtk::Align::Center);
-        running.append(&cancel);
+        let buttons = gtk::Box::new(gtk::Orientation::Horizontal, 12);
+        buttons.set_halign(gtk::Align::Center);
+        let skip = button(&gettext("_Skip Verification"), "app.skip-verify", None);
+        skip.set_tooltip_text(Some(&gettext(
+            "The image is written; only reading it back is skipped",
+        )));
+        buttons.append(&skip);
+        buttons.append(&button(&gettext("_Cancel"), "app.cancel-write", None));
+        running.append(&buttons);
         outer.append(&running);
 
         let ended = adw::StatusPage::new();
@@ -214,6 +221,7 @@ impl SimpleComponent for WritePage {
             stages,
             bar,
             stats,
+            skip,
             ended,
             retry,
             details,
@@ -286,6 +294,7 @@ impl SimpleComponent for WritePage {
 
 fn show_meter(w: &WritePageWidgets, meter: &Meter, verify: bool) {
     w.title.set_label(&wording::stage(meter.stage));
+    w.skip.set_visible(meter.stage == Stage::Verifying);
     for (stage, icon, label) in &w.stages {
         let skipped = *stage == Stage::Verifying && !verify;
         let (name, state) = if skipped {

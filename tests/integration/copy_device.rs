@@ -225,6 +225,48 @@ fn copy_with(
     )
 }
 
+/// The desktop app's "Skip Verification": the read-back stops, the copy still finishes (the
+/// held-back header is written, so the card boots) and the report says it was not read back.
+#[test]
+fn a_skipped_readback_still_finishes_the_copy() {
+    let dir = scratch();
+    let (image, bmap_path, content) = sparse_image(dir.path(), 6 * MIB + 1000);
+    let bmap = Bmap::from_file(&bmap_path).unwrap();
+    let (backing, before) = random_backing(dir.path(), "dev.img", 8 * MIB, 25);
+    let mut dev = LoopDevice::new(&backing);
+    let skip = CancelToken::new();
+    let options = CopyOptions {
+        verify_checksums: true,
+        verify_readback: true,
+        skip_readback: Some(skip.clone()),
+    };
+    let mut phases = Vec::new();
+    let report = copy_with(&image, &bmap, &dev.path, options, |event| {
+        if let Event::PhaseStarted { phase, .. } = event {
+            phases.push(*phase);
+            if *phase == Phase::ReadBack {
+                skip.cancel();
+            }
+        }
+        ControlFlow::Continue(())
+    })
+    .expect("a skipped read-back is not a failure");
+    assert!(!report.read_back, "the report must not claim a read-back");
+    assert_eq!(
+        phases,
+        [
+            Phase::Wiping,
+            Phase::Writing,
+            Phase::Syncing,
+            Phase::ReadBack,
+            Phase::WritingHeader
+        ]
+    );
+    dev.detach();
+    let device = std::fs::read(&backing).unwrap();
+    assert_written(&device, &before, &content, &bmap);
+}
+
 #[test]
 fn verify_readback_catches_a_block_changed_behind_our_back() {
     let dir = scratch();
@@ -239,6 +281,7 @@ fn verify_readback_catches_a_block_changed_behind_our_back() {
     let options = CopyOptions {
         verify_checksums: true,
         verify_readback: true,
+        skip_readback: None,
     };
     let mut phases = Vec::new();
     let err = copy_with(&image, &bmap, &dev.path, options, |event| {

@@ -501,6 +501,7 @@ fn the_event_stream_is_exact() {
     let options = CopyOptions {
         verify_checksums: true,
         verify_readback: true,
+        skip_readback: None,
     };
     let report = copy(
         &mut source,

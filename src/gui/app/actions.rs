@@ -11,6 +11,7 @@
 //! | `show-all-drives` | – | toggles the full list (turning it on asks first) |
 //! | `select-drive` | key or device | chooses a drive (a system drive asks for its name) |
 //! | `write`, `cancel-write` | – | ask first, then write or stop |
+//! | `skip-verify` | – | skips the rest of the read-back |
 //! | `write-another`, `start-over`, `restore-drive` | – | after a write |
 //! | `preferences`, `shortcuts`, `about`, `quit` | – | the usual |
 
@@ -43,7 +44,7 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppMsg);
-    let plain: [Plain; 14] = [
+    let plain: [Plain; 15] = [
         ("open", || AppMsg::ChooseImage),
         ("open-url", || AppMsg::FocusUrl),
         ("choose-bmap", || AppMsg::ChooseBmap),
@@ -54,6 +55,7 @@ pub fn install(sender: &ComponentSender<App>) {
         ("show-all-drives", || AppMsg::ToggleShowAll),
         ("write", || AppMsg::Flow(Msg::Write)),
         ("cancel-write", || AppMsg::Flow(Msg::Cancel)),
+        ("skip-verify", || AppMsg::Flow(Msg::SkipVerify)),
         ("write-another", || AppMsg::Flow(Msg::WriteAnother)),
         ("start-over", || AppMsg::Flow(Msg::GoTo(Step::Image))),
         ("restore-drive", || AppMsg::Restore),
@@ -119,6 +121,10 @@ pub fn update_enabled(flow: &Flow) {
             !writing && flow.image_ready() && flow.chosen().is_some(),
         ),
         ("cancel-write", writing),
+        (
+            "skip-verify",
+            writing && flow.stage() == Some(crate::gui::job::Stage::Verifying),
+        ),
         ("write-another", !writing && flow.step() == Step::Write),
         ("start-over", !writing),
         ("restore-drive", !writing && flow.restore_target().is_some()),

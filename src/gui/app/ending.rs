@@ -70,6 +70,8 @@ fn done_body(summary: &Summary) -> String {
     }
     parts.push(if summary.read_back {
         gettext("Everything was read back from the drive and compared.")
+    } else if summary.skipped {
+        gettext("Reading back from the drive was skipped, so a bad card would go unnoticed.")
     } else {
         gettext("The drive was not read back (verification is off in Preferences).")
     });
@@ -118,6 +120,7 @@ mod tests {
             ranges: 43,
             ranges_verified: 43,
             read_back: true,
+            skipped: false,
             removal: Ok(Removal::PoweredOff),
         };
         assert_eq!(done_title(&summary), "Safe to Remove");

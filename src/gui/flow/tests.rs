@@ -145,6 +145,7 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         ranges: 1,
         ranges_verified: 1,
         read_back: true,
+        skipped: false,
         removal: Ok(Removal::PoweredOff),
     };
     let effects = flow.update(Msg::Job(JobEvent::Finished(Outcome::Done(done))));
@@ -190,6 +191,29 @@ fn cancel_asks_first_and_a_cancelled_write_is_not_an_error() {
         flow.update(Msg::Cancel).is_empty(),
         "nothing left to cancel"
     );
+}
+
+#[test]
+fn verification_can_be_skipped_only_while_reading_back() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    let effects = flow.update(Msg::WriteConfirmed);
+    let [Effect::Start(request)] = &effects[..] else {
+        panic!("expected the job to start");
+    };
+    assert!(!request.skip_verify.is_cancelled());
+    assert!(flow.update(Msg::SkipVerify).is_empty(), "not while writing");
+    flow.update(Msg::Job(JobEvent::Phase {
+        stage: Stage::Verifying,
+        phase: Some(Phase::ReadBack),
+        total: Some(100),
+    }));
+    assert_eq!(flow.stage(), Some(Stage::Verifying));
+    assert!(matches!(
+        &flow.update(Msg::SkipVerify)[..],
+        [Effect::SkipVerify]
+    ));
 }
 
 #[test]
