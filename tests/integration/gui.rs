@@ -189,7 +189,8 @@ struct App<'a> {
 }
 
 impl<'a> App<'a> {
-    fn start(session: &'a Session, dark: bool, log: PathBuf) -> Self {
+    /// Starts the app; `args` are its command line (images to open).
+    fn start(session: &'a Session, dark: bool, args: &[&str], log: PathBuf) -> Self {
         let out = File::create(&log).unwrap();
         let child = Command::new("runuser")
             .args(["-u", &session.user, "--", "env", "-i"])
@@ -217,6 +218,7 @@ impl<'a> App<'a> {
                 if dark { "prefer-dark" } else { "prefer-light" }
             ))
             .arg(env!("CARGO_BIN_EXE_blockprint"))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -400,11 +402,15 @@ fn pass<'a>(
     end: End,
 ) -> App<'a> {
     let prefix = format!("{name}-{}", size.0);
-    let app = App::start(session, dark, shots.join(format!("{prefix}-app.log")));
+    // The dark pass opens the image as the file manager would, from the command line.
+    let args: &[&str] = if dark { &[url] } else { &[] };
+    let app = App::start(session, dark, args, shots.join(format!("{prefix}-app.log")));
     session.resize(size);
     let shot = |step: &str| session.screenshot(&shots.join(format!("{prefix}-{step}.png")), size);
-    shot("01-empty");
-    app.activate("open-image", Some(url));
+    if !dark {
+        shot("01-empty");
+        app.activate("open-image", Some(url));
+    }
     app.enabled("next");
     shot("02-image");
     app.activate("next", None);

@@ -60,3 +60,22 @@ fn a_build_without_the_app_prints_help_for_image_arguments() {
         run.stderr
     );
 }
+
+/// The desktop file and the settings schema, as the desktop's own tools check them.
+#[test]
+fn the_desktop_file_and_schema_are_valid() {
+    crate::support::require_tool("desktop-file-validate");
+    crate::support::require_tool("glib-compile-schemas");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    crate::support::sh(
+        "desktop-file-validate",
+        &[data
+            .join("io.github.blockprint.Blockprint.desktop")
+            .to_str()
+            .unwrap()],
+    );
+    crate::support::sh(
+        "glib-compile-schemas",
+        &["--strict", "--dry-run", data.to_str().unwrap()],
+    );
+}

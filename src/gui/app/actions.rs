@@ -139,23 +139,35 @@ pub fn update_enabled(flow: &Flow) {
     }
 }
 
+/// The MIME types of disk images and of the compressed and archived files that hold them;
+/// the desktop file offers Blockprint for the same (a test keeps them equal).
+pub const IMAGE_TYPES: [&str; 19] = [
+    "application/x-raw-disk-image",
+    "application/x-raw-disk-image-xz-compressed",
+    "application/x-cd-image",
+    "application/vnd.efi.img",
+    "application/vnd.efi.iso",
+    "application/x-xz",
+    "application/gzip",
+    "application/x-bzip",
+    "application/x-bzip2",
+    "application/zstd",
+    "application/x-lz4",
+    "application/x-lzop",
+    "application/zip",
+    "application/x-tar",
+    "application/x-compressed-tar",
+    "application/x-xz-compressed-tar",
+    "application/x-zstd-compressed-tar",
+    "application/x-bzip-compressed-tar",
+    "application/x-lz4-compressed-tar",
+];
+
 /// Disk images and their compressed forms.
 pub fn image_filter() -> gtk::FileFilter {
     let filter = gtk::FileFilter::new();
     filter.set_name(Some(&gettext("Disk images")));
-    for mime in [
-        "application/x-raw-disk-image",
-        "application/x-cd-image",
-        "application/vnd.efi.img",
-        "application/vnd.efi.iso",
-        "application/x-xz",
-        "application/gzip",
-        "application/x-bzip2",
-        "application/zstd",
-        "application/x-lz4",
-        "application/zip",
-        "application/x-tar",
-    ] {
+    for mime in IMAGE_TYPES {
         filter.add_mime_type(mime);
     }
     for pattern in ["*.img", "*.iso", "*.raw", "*.wic", "*.sdcard", "*.hddimg"] {
@@ -345,7 +357,20 @@ fn about_window() {
 
 #[cfg(test)]
 mod tests {
-    use super::ACCELS;
+    use super::{ACCELS, IMAGE_TYPES};
+
+    #[test]
+    fn the_desktop_file_offers_the_app_for_what_the_open_dialog_shows() {
+        let desktop = include_str!("../../../data/io.github.blockprint.Blockprint.desktop");
+        let listed: Vec<&str> = desktop
+            .lines()
+            .find_map(|l| l.strip_prefix("MimeType="))
+            .unwrap_or_default()
+            .split(';')
+            .filter(|m| !m.is_empty())
+            .collect();
+        assert_eq!(listed, IMAGE_TYPES);
+    }
 
     #[test]
     fn the_shortcuts_window_shows_every_shortcut_there_is() {
