@@ -20,6 +20,7 @@ mod i18n;
 mod image_page;
 mod inspect;
 mod job;
+mod page;
 mod progress;
 mod settings;
 mod wording;
@@ -36,17 +37,35 @@ use config::{APP_ID, GETTEXT_PACKAGE, LOCALEDIR};
 
 /// Starts the app; `files` are images to open (a running instance opens them instead).
 pub fn run(files: Vec<String>) -> ExitCode {
+    // A word that is neither a subcommand nor a file is a mistyped subcommand, as before
+    // the app took file arguments: a usage error, not a window.
+    if let Some(word) = files
+        .iter()
+        .find(|f| !f.contains("://") && !std::path::Path::new(f).exists())
+    {
+        eprintln!(
+            "error: '{word}' is neither a subcommand nor an image file\n\n\
+             For more information, try '--help'."
+        );
+        return ExitCode::from(2);
+    }
     init_gettext();
     let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        if files.is_empty() {
+            // Typed over ssh or on a console: the command line is what there is.
+            use clap::CommandFactory;
+            let _ = crate::cli::Cli::command().print_help();
+            eprintln!("\nblockprint: no display, so no window; the subcommands above work here");
+            return ExitCode::SUCCESS;
+        }
         eprintln!(
             "blockprint: no display to show the window on; use the command line instead \
              (blockprint --help)"
         );
         return ExitCode::FAILURE;
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if running_as_root() {
         eprintln!(
             "blockprint: running the desktop app as root is not needed: run it as your own \
              user; writing a drive asks for permission through polkit"
@@ -88,6 +107,12 @@ pub fn run(files: Vec<String>) -> ExitCode {
         .with_args(args)
         .run::<App>(AppInit { settings });
     ExitCode::SUCCESS
+}
+
+/// Whether the app runs as root (which it never needs).
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 fn init_gettext() {

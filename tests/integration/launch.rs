@@ -36,10 +36,30 @@ fn help_works_without_a_display() {
     assert!(String::from_utf8_lossy(&run.stdout).contains("Usage: blockprint list"));
 }
 
+/// Typed over ssh, `blockprint` alone prints the help, in any build.
+#[test]
+fn without_a_display_blockprint_alone_prints_help() {
+    let run = headless(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let help = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        help.contains("Commands:") && help.contains("copy"),
+        "{help}"
+    );
+}
+
+/// A word that is not a subcommand is a usage error, never a window with a bogus image.
+#[test]
+fn a_mistyped_subcommand_is_a_usage_error() {
+    let run = headless(&["cpy", "image.img", "/dev/sdx"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
 #[cfg(feature = "gui")]
 #[test]
 fn the_app_without_a_display_says_what_to_do() {
-    let run = headless(&["image.img"]);
+    let image = tempfile::NamedTempFile::new().unwrap();
+    let run = headless(&[image.path().to_str().unwrap()]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr
