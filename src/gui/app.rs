@@ -8,7 +8,9 @@
 //! ```
 
 mod actions;
+mod choosers;
 mod dialogs;
+mod effects;
 mod ending;
 
 use std::path::PathBuf;
@@ -25,11 +27,11 @@ use relm4::{
 };
 
 use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput, DriveView};
-use super::flow::{Effect, Flow, Msg, Step, WriteState};
+use super::flow::{Flow, Msg, Step, WriteState};
 use super::i18n::gettext_f;
 use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput, ImageView};
-use super::inspect::{self, ImageInfo};
-use super::job::{self, JobEvent};
+use super::inspect::ImageInfo;
+use super::job::JobEvent;
 use super::settings::{POWER_OFF, SHOW_ALL, VERIFY};
 use super::wording::size;
 use super::write_page::{WritePage, WritePageInput, WriteView};
@@ -190,7 +192,7 @@ impl Component for App {
         toasts.set_child(Some(&stack));
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
         content.append(&header);
-        if nix_is_root() {
+        if super::running_as_root() {
             let warning = gtk::Label::builder()
                 .label(gettext(
                     "Blockprint is running as root. It does not need to: run it as your own \
@@ -235,7 +237,7 @@ impl Component for App {
             toast: None,
         };
         actions::install(&sender);
-        watch_drives(&sender);
+        effects::watch_drives(&sender);
         let widgets = AppWidgets {
             title,
             back,
@@ -255,7 +257,7 @@ impl Component for App {
             },
             AppMsg::ChooseImage => self.choose_file(window, &sender, false),
             AppMsg::ChooseBmap => self.choose_file(window, &sender, true),
-            AppMsg::TrustKey => actions::choose_key(self, window, &sender),
+            AppMsg::TrustKey => self.choose_key(window, &sender),
             AppMsg::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
             AppMsg::ShowAll(true) if !self.flow.show_all => {
                 let s = sender.clone();
@@ -352,185 +354,6 @@ impl Component for App {
 }
 
 impl App {
-    /// Feeds the flow and carries out its effects.
-    fn apply(&mut self, msg: Msg, sender: &ComponentSender<Self>, window: &adw::ApplicationWindow) {
-        self.toast = None;
-        for effect in self.flow.update(msg) {
-            self.effect(effect, sender, window);
-        }
-    }
-
-    fn effect(
-        &mut self,
-        effect: Effect,
-        sender: &ComponentSender<Self>,
-        window: &adw::ApplicationWindow,
-    ) {
-        match effect {
-            Effect::Inspect(input, bmap) => sender.spawn_oneshot_command(move || {
-                AppCmd::Inspected(
-                    inspect::inspect(&input, bmap.as_ref()).map_err(|e| format!("{e:#}")),
-                )
-            }),
-            Effect::Scan(input) => {
-                let scratch = glib::user_cache_dir().join("blockprint");
-                sender.spawn_oneshot_command(move || {
-                    let cancel = CancelToken::new();
-                    AppCmd::Scanned(
-                        inspect::scan_bmap(&input, &scratch, &cancel).map_err(|e| format!("{e:#}")),
-                    )
-                });
-            }
-            Effect::AskSystemDrive(drive) => {
-                let s = sender.clone();
-                let key = drive.key.clone();
-                dialogs::confirm_system_drive(window, &drive, move || {
-                    s.input(AppMsg::Flow(Msg::SystemDriveConfirmed(key.clone())));
-                });
-            }
-            Effect::ConfirmWrite(drive) => {
-                let s = sender.clone();
-                let image = self
-                    .flow
-                    .image
-                    .as_ref()
-                    .map(|i| i.name.clone())
-                    .unwrap_or_default();
-                dialogs::confirm_write(window, &drive, &image, move || {
-                    s.input(AppMsg::Flow(Msg::WriteConfirmed));
-                });
-            }
-            Effect::Start(request) => self.start(*request, sender, window),
-            Effect::ConfirmCancel => {
-                let s = sender.clone();
-                dialogs::confirm_cancel(window, move || {
-                    s.input(AppMsg::Flow(Msg::CancelConfirmed))
-                });
-            }
-            Effect::CancelJob => {
-                if let Some(cancel) = &self.cancel {
-                    cancel.cancel();
-                }
-            }
-            Effect::SkipVerify => {
-                if let Some(skip) = &self.skip_verify {
-                    skip.cancel();
-                }
-            }
-            Effect::Ended => self.ended(window),
-        }
-    }
-
-    fn start(
-        &mut self,
-        request: job::Request,
-        sender: &ComponentSender<Self>,
-        window: &adw::ApplicationWindow,
-    ) {
-        let Some(udisks) = self.udisks.clone() else {
-            self.toast = Some(gettext(
-                "Drives cannot be written: the UDisks service is not running",
-            ));
-            return;
-        };
-        let cancel = CancelToken::new();
-        self.cancel = Some(cancel.clone());
-        self.skip_verify = Some(request.skip_verify.clone());
-        let app = relm4::main_application();
-        // 0 means no session manager or portal took it (a bare X session): nothing to undo.
-        let cookie = app.inhibit(
-            Some(window),
-            gtk::ApplicationInhibitFlags::SUSPEND | gtk::ApplicationInhibitFlags::IDLE,
-            Some(&gettext("Writing a drive")),
-        );
-        self.inhibit = (cookie > 0).then_some(cookie);
-        sender.spawn_command(move |out| {
-            job::run(&udisks, &request, &cancel, &mut |event| {
-                // The window may be gone (the app quit); then nobody is listening.
-                let _ = out.send(AppCmd::Job(event));
-            });
-        });
-    }
-
-    fn ended(&mut self, window: &adw::ApplicationWindow) {
-        self.cancel = None;
-        self.skip_verify = None;
-        let app = relm4::main_application();
-        if let Some(cookie) = self.inhibit.take() {
-            app.uninhibit(cookie);
-        }
-        if !window.is_active()
-            && let WriteState::Over(outcome) = &self.flow.write
-        {
-            let (title, body) = ending::notification(outcome);
-            let notification = gio::Notification::new(&title);
-            notification.set_body(Some(&body));
-            app.send_notification(Some("write-finished"), &notification);
-        }
-    }
-
-    fn trust(
-        &mut self,
-        file: &std::path::Path,
-        issuer: &str,
-        sender: &ComponentSender<Self>,
-        window: &adw::ApplicationWindow,
-    ) {
-        let Some(folder) = blockprint::signature::user_trusted_keys() else {
-            self.toast = Some(gettext("There is no home folder to keep trusted keys in"));
-            return;
-        };
-        match blockprint::signature::trust_key(file, issuer, &folder) {
-            Ok(_) => {
-                self.toast = Some(gettext("Key trusted"));
-                if let Some(input) = self.flow.image.as_ref().map(|i| i.input.clone()) {
-                    self.apply(Msg::OpenImage(input), sender, window);
-                }
-            }
-            Err(e) => self.toast = Some(e.to_string()),
-        }
-    }
-
-    fn choose_file(
-        &mut self,
-        window: &adw::ApplicationWindow,
-        sender: &ComponentSender<Self>,
-        bmap: bool,
-    ) {
-        let (title, filter) = if bmap {
-            (gettext("Choose a Block Map"), actions::bmap_filter())
-        } else {
-            (gettext("Open an Image"), actions::image_filter())
-        };
-        let chooser = gtk::FileChooserNative::new(
-            Some(&title),
-            Some(window),
-            gtk::FileChooserAction::Open,
-            Some(&gettext("_Open")),
-            Some(&gettext("_Cancel")),
-        );
-        chooser.add_filter(&filter);
-        let all = gtk::FileFilter::new();
-        all.set_name(Some(&gettext("All files")));
-        all.add_pattern("*");
-        chooser.add_filter(&all);
-        let s = sender.clone();
-        chooser.connect_response(move |chooser, response| {
-            if response == gtk::ResponseType::Accept
-                && let Some(path) = chooser.file().and_then(|f| f.path())
-            {
-                let input = Input::Path(path);
-                s.input(AppMsg::Flow(if bmap {
-                    Msg::OpenBmap(input)
-                } else {
-                    Msg::OpenImage(input)
-                }));
-            }
-        });
-        chooser.show();
-        self.chooser = Some(chooser);
-    }
-
     /// Sends every page its view and updates which actions may run.
     fn sync(&self, _sender: &ComponentSender<Self>) {
         let flow = &self.flow;
@@ -581,11 +404,6 @@ impl App {
     }
 }
 
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Files and web addresses dropped on the window open as the image.
 fn drop_target(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
     let target = gtk::DropTarget::new(glib::Type::INVALID, gdk::DragAction::COPY);
@@ -613,33 +431,4 @@ fn drop_target(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
         }
     });
     window.add_controller(target);
-}
-
-/// Connects to udisksd and forwards its drive events, on a thread of its own for the life of
-/// the app (the events come from D-Bus signals: no polling).
-fn watch_drives(sender: &ComponentSender<App>) {
-    sender.spawn_command(|out| {
-        let udisks = match Udisks::connect() {
-            Ok(udisks) => udisks,
-            Err(e) => {
-                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
-                return;
-            }
-        };
-        let events = match udisks.watch() {
-            Ok(events) => events,
-            Err(e) => {
-                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
-                return;
-            }
-        };
-        if out.send(AppCmd::Connected(udisks)).is_err() {
-            return;
-        }
-        for event in events {
-            if out.send(AppCmd::Drive(event)).is_err() {
-                return;
-            }
-        }
-    });
 }

@@ -7,6 +7,7 @@ use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
 use super::drive_row::{DriveRow, DriveRowOutput};
 use super::flow::RowState;
+use super::page;
 
 /// What the page shows; the window sends a new one whenever anything changes.
 #[derive(Debug, Clone, Default)]
@@ -68,23 +69,11 @@ impl SimpleComponent for DrivePage {
     type Widgets = DrivePageWidgets;
 
     fn init_root() -> Self::Root {
-        gtk::ScrolledWindow::builder()
-            .hscrollbar_policy(gtk::PolicyType::Never)
-            .vexpand(true)
-            .build()
+        page::root()
     }
 
     fn init(_: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
-        let content = gtk::Box::new(gtk::Orientation::Vertical, 24);
-        let clamp = adw::Clamp::builder()
-            .maximum_size(640)
-            .margin_top(24)
-            .margin_bottom(24)
-            .margin_start(12)
-            .margin_end(12)
-            .child(&content)
-            .build();
-        root.set_child(Some(&clamp));
+        let content = page::content(&root, 24, 640, false);
 
         let image_group = adw::PreferencesGroup::new();
         let image_row = adw::ActionRow::new();

@@ -8,6 +8,7 @@ use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 use super::flow::Busy;
 use super::i18n::gettext_f;
 use super::inspect::{BmapState, ImageInfo, SignatureState};
+use super::page;
 use super::wording::size;
 
 /// What the page shows.
@@ -61,14 +62,6 @@ pub struct ImagePageWidgets {
     next: gtk::Button,
 }
 
-fn suffix_button(label: &str, action: &str, accessible: &str) -> gtk::Button {
-    let button = gtk::Button::with_mnemonic(label);
-    button.set_valign(gtk::Align::Center);
-    button.set_action_name(Some(action));
-    crate::gui::a11y::label(&button, accessible);
-    button
-}
-
 impl SimpleComponent for ImagePage {
     type Init = ();
     type Input = ImagePageInput;
@@ -77,29 +70,18 @@ impl SimpleComponent for ImagePage {
     type Widgets = ImagePageWidgets;
 
     fn init_root() -> Self::Root {
-        gtk::ScrolledWindow::builder()
-            .hscrollbar_policy(gtk::PolicyType::Never)
-            .vexpand(true)
-            .build()
+        page::root()
     }
 
     fn init(_: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
-        let content = gtk::Box::new(gtk::Orientation::Vertical, 24);
-        let clamp = adw::Clamp::builder()
-            .maximum_size(640)
-            .margin_top(12)
-            .margin_bottom(24)
-            .margin_start(12)
-            .margin_end(12)
-            .child(&content)
-            .build();
-        root.set_child(Some(&clamp));
+        let content = page::content(&root, 24, 640, false);
 
-        let open = gtk::Button::with_mnemonic(&gettext("_Open Image…"));
-        open.add_css_class("pill");
-        open.add_css_class("suggested-action");
+        let open = page::pill(
+            &gettext("_Open Image…"),
+            "app.open",
+            Some("suggested-action"),
+        );
         open.set_halign(gtk::Align::Center);
-        open.set_action_name(Some("app.open"));
         let intro = adw::StatusPage::builder()
             .icon_name("media-optical-symbolic")
             .title(gettext("Choose an Image"))
@@ -148,7 +130,7 @@ impl SimpleComponent for ImagePage {
             .build();
         let image_row = adw::ActionRow::builder().subtitle_lines(0).build();
         image_row.add_prefix(&gtk::Image::from_icon_name("media-optical-symbolic"));
-        image_row.add_suffix(&suffix_button(
+        image_row.add_suffix(&page::suffix(
             &gettext("C_hange…"),
             "app.open",
             &gettext("Choose another image"),
@@ -156,17 +138,16 @@ impl SimpleComponent for ImagePage {
         image_group.add(&image_row);
 
         let bmap_row = adw::ActionRow::builder().subtitle_lines(0).build();
-        let scan = suffix_button(
+        let scan = page::suffix(
             &gettext("C_reate One"),
             "app.create-bmap",
-            &gettext("Create a block map from the image’s filesystems"),
+            &gettext(
+                "Create a block map from the image’s filesystems: only the space they use is written",
+            ),
         );
-        scan.set_tooltip_text(Some(&gettext(
-            "Create one from the filesystems: only the space they use is written",
-        )));
         bmap_row.add_suffix(&scan);
-        bmap_row.add_suffix(&suffix_button(
-            &gettext("Choose _Block Map…"),
+        bmap_row.add_suffix(&page::suffix(
+            &gettext("Choo_se…"),
             "app.choose-bmap",
             &gettext("Choose a block map file"),
         ));
@@ -175,7 +156,7 @@ impl SimpleComponent for ImagePage {
         let signature_row = adw::ActionRow::builder().subtitle_lines(0).build();
         let signature_icon = gtk::Image::new();
         signature_row.add_prefix(&signature_icon);
-        let trust = suffix_button(
+        let trust = page::suffix(
             &gettext("_Trust This Key…"),
             "app.trust-key",
             &gettext("Trust the key that signed the block map"),
@@ -184,11 +165,8 @@ impl SimpleComponent for ImagePage {
         image_group.add(&signature_row);
         content.append(&image_group);
 
-        let next = gtk::Button::with_mnemonic(&gettext("_Next"));
-        next.add_css_class("pill");
-        next.add_css_class("suggested-action");
+        let next = page::pill(&gettext("_Next"), "app.next", Some("suggested-action"));
         next.set_halign(gtk::Align::Center);
-        next.set_action_name(Some("app.next"));
         content.append(&next);
 
         let widgets_url_group = url_group.clone();

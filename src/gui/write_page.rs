@@ -8,6 +8,7 @@ use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
 use super::i18n::gettext_f;
 use super::job::Stage;
+use super::page;
 use super::progress::Meter;
 use super::wording::{self, UserError, size};
 
@@ -77,16 +78,6 @@ const STAGES: [Stage; 4] = [
     Stage::Finishing,
 ];
 
-fn button(label: &str, action: &str, css: Option<&str>) -> gtk::Button {
-    let button = gtk::Button::with_mnemonic(label);
-    button.set_action_name(Some(action));
-    button.add_css_class("pill");
-    if let Some(css) = css {
-        button.add_css_class(css);
-    }
-    button
-}
-
 impl SimpleComponent for WritePage {
     type Init = ();
     type Input = WritePageInput;
@@ -95,25 +86,11 @@ impl SimpleComponent for WritePage {
     type Widgets = WritePageWidgets;
 
     fn init_root() -> Self::Root {
-        gtk::ScrolledWindow::builder()
-            .hscrollbar_policy(gtk::PolicyType::Never)
-            .vexpand(true)
-            .build()
+        page::root()
     }
 
     fn init(_: (), root: Self::Root, _sender: ComponentSender<Self>) -> ComponentParts<Self> {
-        let outer = gtk::Box::new(gtk::Orientation::Vertical, 0);
-        let clamp = adw::Clamp::builder()
-            .maximum_size(560)
-            .margin_top(24)
-            .margin_bottom(24)
-            .margin_start(12)
-            .margin_end(12)
-            .valign(gtk::Align::Center)
-            .vexpand(true)
-            .child(&outer)
-            .build();
-        root.set_child(Some(&clamp));
+        let outer = page::content(&root, 0, 560, true);
 
         let running = gtk::Box::new(gtk::Orientation::Vertical, 18);
         let title = gtk::Label::builder().wrap(true).build();
@@ -162,35 +139,35 @@ impl SimpleComponent for WritePage {
         running.append(&stats);
         let buttons = gtk::Box::new(gtk::Orientation::Horizontal, 12);
         buttons.set_halign(gtk::Align::Center);
-        let skip = button(&gettext("_Skip Verification"), "app.skip-verify", None);
+        let skip = page::pill(&gettext("_Skip Verification"), "app.skip-verify", None);
         skip.set_tooltip_text(Some(&gettext(
             "The image is written; only reading it back is skipped",
         )));
         buttons.append(&skip);
-        buttons.append(&button(&gettext("_Cancel"), "app.cancel-write", None));
+        buttons.append(&page::pill(&gettext("_Cancel"), "app.cancel-write", None));
         running.append(&buttons);
         outer.append(&running);
 
         let ended = adw::StatusPage::new();
         let actions = gtk::Box::new(gtk::Orientation::Vertical, 12);
         actions.set_halign(gtk::Align::Center);
-        let retry = button(
+        let retry = page::pill(
             &gettext("_Try Again"),
             "app.write",
             Some("suggested-action"),
         );
         actions.append(&retry);
-        actions.append(&button(
+        actions.append(&page::pill(
             &gettext("Write _Another Drive"),
             "app.write-another",
             None,
         ));
-        actions.append(&button(
+        actions.append(&page::pill(
             &gettext("Choose Another _Image"),
             "app.start-over",
             None,
         ));
-        actions.append(&button(
+        actions.append(&page::pill(
             &gettext("_Restore Drive…"),
             "app.restore-drive",
             None,

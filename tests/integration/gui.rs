@@ -19,9 +19,9 @@ use blockprint::bmap::Bmap;
 
 use crate::nginx::Nginx;
 use crate::support::{
-    assert_written, blockprint, loop_setup_lock, random_bytes, read_at, require_root, require_tool,
-    sh, sparse_image,
+    assert_written, blockprint, random_bytes, read_at, require_root, require_tool, sparse_image,
 };
+use crate::udisks::UdisksLoop;
 
 const APP_ID: &str = "io.github.blockprint.Blockprint";
 const MIB: u64 = 1 << 20;
@@ -320,41 +320,6 @@ impl Drop for App<'_> {
     }
 }
 
-/// A loop device set up through udisksd (so it appears to the app as a hotplugged drive),
-/// deleted through it on drop.
-struct Card(String);
-
-impl Card {
-    fn new(backing: &Path) -> Self {
-        let _guard = loop_setup_lock();
-        let out = sh(
-            "udisksctl",
-            &[
-                "loop-setup",
-                "--no-user-interaction",
-                "-f",
-                backing.to_str().unwrap(),
-            ],
-        );
-        Card(
-            out.trim()
-                .rsplit(' ')
-                .next()
-                .unwrap()
-                .trim_end_matches('.')
-                .to_owned(),
-        )
-    }
-}
-
-impl Drop for Card {
-    fn drop(&mut self) {
-        let _ = Command::new("udisksctl")
-            .args(["loop-delete", "--no-user-interaction", "-b", &self.0])
-            .output();
-    }
-}
-
 /// The image: `sparse_image` plus 12 MiB more data, so the write lasts long enough to watch (and
 /// cancel) at the slow location's 1 MiB/s; its bmap is made anew by `blockprint create`.
 fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
@@ -396,7 +361,7 @@ enum End {
 fn pass<'a>(
     session: &'a Session,
     url: &str,
-    card: &Card,
+    card: &UdisksLoop,
     shots: &Path,
     (name, dark, size): (&str, bool, (u32, u32)),
     end: End,
@@ -421,8 +386,8 @@ fn pass<'a>(
     // The safe answer is the default: the other one is a Tab away.
     session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
     // The loop device is a system drive: choosing it asks for its name.
-    let name = card.0.trim_start_matches("/dev/");
-    app.activate("select-drive", Some(&card.0));
+    let name = card.name().trim_start_matches("/dev/");
+    app.activate("select-drive", Some(card.name()));
     let typed = "^Choose a System Drive\\?$";
     session.keys(typed, "type", &[name]);
     shot("05-type-name");
@@ -501,7 +466,8 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
     let backing = dir.path().join("card.bin");
     let before = random_bytes(11, 64 << 20);
     std::fs::write(&backing, &before).unwrap();
-    let card = Card::new(&backing);
+    // Set up through udisksd, so the app sees it arrive as a hotplugged drive.
+    let card = UdisksLoop::new(&backing);
     let user = env("BLOCKPRINT_TEST_USER");
 
     // Light and wide: the whole write, checked byte by byte; the preferences and shortcuts
@@ -516,7 +482,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         ("light", false, wide),
         End::Done,
     );
-    let device = std::fs::read(&card.0).unwrap();
+    let device = std::fs::read(card.name()).unwrap();
     assert_written(&device, &before, &content, &bmap);
     for (action, title, name) in [
         ("preferences", "^Preferences$", "light-720-12-preferences"),
@@ -535,7 +501,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
     session.window("^Restore ");
     session.screenshot(&shots.join("light-720-14-restore-confirm.png"), wide);
     session.keys("^Restore ", "key", &["Tab", "Return"]);
-    wait_for_mbr(&card.0);
+    wait_for_mbr(card.name());
     session.screenshot(&shots.join("light-720-15-restored.png"), wide);
     quiet(app);
 
@@ -551,7 +517,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         End::Cancel,
     );
     quiet(app);
-    let start = read_at(Path::new(&card.0), 0, MIB as usize);
+    let start = read_at(Path::new(card.name()), 0, MIB as usize);
     assert!(
         start.iter().all(|&b| b == 0),
         "after a cancel the first MiB (partition table) must be zeros, not the image's"
@@ -560,7 +526,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
     // A user polkit does not allow (and who has no agent to ask for a password): the error
     // page says so, and the card is not touched.
     let denied = Session::start(&env("BLOCKPRINT_TEST_DENIED_USER"));
-    let untouched = std::fs::read(&card.0).unwrap();
+    let untouched = std::fs::read(card.name()).unwrap();
     let app = pass(
         &denied,
         &url,
@@ -572,7 +538,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
     app.activate("restore-drive", None);
     quiet(app);
     assert!(
-        std::fs::read(&card.0).unwrap() == untouched,
+        std::fs::read(card.name()).unwrap() == untouched,
         "a refused write changed the card"
     );
     eprintln!("screenshots: {}", shots.display());

@@ -41,12 +41,12 @@ fn udisks() -> Udisks {
 }
 
 /// A loop device set up through udisksd, deleted through it on drop.
-struct UdisksLoop {
+pub struct UdisksLoop {
     device: PathBuf,
 }
 
 impl UdisksLoop {
-    fn new(backing: &Path) -> Self {
+    pub fn new(backing: &Path) -> Self {
         require_tool("udisksctl");
         let _guard = loop_setup_lock();
         let out = sh(
@@ -68,7 +68,7 @@ impl UdisksLoop {
         UdisksLoop { device }
     }
 
-    fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         self.device.to_str().unwrap()
     }
 

@@ -139,91 +139,6 @@ pub fn update_enabled(flow: &Flow) {
     }
 }
 
-/// The MIME types of disk images and of the compressed and archived files that hold them;
-/// the desktop file offers Blockprint for the same (a test keeps them equal).
-pub const IMAGE_TYPES: [&str; 19] = [
-    "application/x-raw-disk-image",
-    "application/x-raw-disk-image-xz-compressed",
-    "application/x-cd-image",
-    "application/vnd.efi.img",
-    "application/vnd.efi.iso",
-    "application/x-xz",
-    "application/gzip",
-    "application/x-bzip",
-    "application/x-bzip2",
-    "application/zstd",
-    "application/x-lz4",
-    "application/x-lzop",
-    "application/zip",
-    "application/x-tar",
-    "application/x-compressed-tar",
-    "application/x-xz-compressed-tar",
-    "application/x-zstd-compressed-tar",
-    "application/x-bzip-compressed-tar",
-    "application/x-lz4-compressed-tar",
-];
-
-/// Disk images and their compressed forms.
-pub fn image_filter() -> gtk::FileFilter {
-    let filter = gtk::FileFilter::new();
-    filter.set_name(Some(&gettext("Disk images")));
-    for mime in IMAGE_TYPES {
-        filter.add_mime_type(mime);
-    }
-    for pattern in ["*.img", "*.iso", "*.raw", "*.wic", "*.sdcard", "*.hddimg"] {
-        filter.add_pattern(pattern);
-    }
-    filter
-}
-
-/// Block map files.
-pub fn bmap_filter() -> gtk::FileFilter {
-    let filter = gtk::FileFilter::new();
-    filter.set_name(Some(&gettext("Block maps")));
-    filter.add_pattern("*.bmap");
-    filter.add_pattern("*.bmap.asc");
-    filter
-}
-
-/// "Trust This Key…": pick the publisher's key file, then confirm.
-pub fn choose_key(app: &mut App, window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
-    let Some(SignatureState::UnknownKey { issuer }) =
-        app.flow.image.as_ref().map(|i| i.signature.clone())
-    else {
-        return;
-    };
-    let chooser = gtk::FileChooserNative::new(
-        Some(&gettext("Choose the Publisher’s Key")),
-        Some(window),
-        gtk::FileChooserAction::Open,
-        Some(&gettext("_Open")),
-        Some(&gettext("_Cancel")),
-    );
-    let filter = gtk::FileFilter::new();
-    filter.set_name(Some(&gettext("OpenPGP keys")));
-    for pattern in ["*.asc", "*.gpg", "*.pgp", "*.key", "*.pub"] {
-        filter.add_pattern(pattern);
-    }
-    chooser.add_filter(&filter);
-    let s = sender.clone();
-    let parent = window.clone();
-    chooser.connect_response(move |chooser, response| {
-        let Some(path) = chooser.file().and_then(|f| f.path()) else {
-            return;
-        };
-        if response != gtk::ResponseType::Accept {
-            return;
-        }
-        let s = s.clone();
-        let (file, key) = (path.clone(), issuer.clone());
-        dialogs::confirm_trust(&parent, &issuer, &path.display().to_string(), move || {
-            s.input(AppMsg::KeyConfirmed(file.clone(), key.clone()));
-        });
-    });
-    chooser.show();
-    app.chooser = Some(chooser);
-}
-
 /// "Restore Drive…": confirm, then wipe and format on a worker.
 pub fn restore(app: &mut App, window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
     let (Some(drive), Some(udisks)) = (app.flow.restore_target().cloned(), app.udisks.clone())
@@ -357,20 +272,7 @@ fn about_window() {
 
 #[cfg(test)]
 mod tests {
-    use super::{ACCELS, IMAGE_TYPES};
-
-    #[test]
-    fn the_desktop_file_offers_the_app_for_what_the_open_dialog_shows() {
-        let desktop = include_str!("../../../data/io.github.blockprint.Blockprint.desktop");
-        let listed: Vec<&str> = desktop
-            .lines()
-            .find_map(|l| l.strip_prefix("MimeType="))
-            .unwrap_or_default()
-            .split(';')
-            .filter(|m| !m.is_empty())
-            .collect();
-        assert_eq!(listed, IMAGE_TYPES);
-    }
+    use super::ACCELS;
 
     #[test]
     fn the_shortcuts_window_shows_every_shortcut_there_is() {

@@ -1,0 +1,187 @@
+//! Carrying out what the flow asks for: workers, the write job, and its end.
+
+use blockprint::progress::CancelToken;
+use blockprint::udisks::Udisks;
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::gtk::{gio, glib};
+use relm4::{ComponentSender, adw, gtk};
+
+use super::{App, AppCmd, AppMsg, dialogs, ending};
+use crate::gui::flow::{Effect, Msg, WriteState};
+use crate::gui::{inspect, job};
+
+impl App {
+    /// Feeds the flow and carries out its effects.
+    pub(super) fn apply(
+        &mut self,
+        msg: Msg,
+        sender: &ComponentSender<Self>,
+        window: &adw::ApplicationWindow,
+    ) {
+        self.toast = None;
+        for effect in self.flow.update(msg) {
+            self.effect(effect, sender, window);
+        }
+    }
+
+    pub(super) fn effect(
+        &mut self,
+        effect: Effect,
+        sender: &ComponentSender<Self>,
+        window: &adw::ApplicationWindow,
+    ) {
+        match effect {
+            Effect::Inspect(input, bmap) => sender.spawn_oneshot_command(move || {
+                AppCmd::Inspected(
+                    inspect::inspect(&input, bmap.as_ref()).map_err(|e| format!("{e:#}")),
+                )
+            }),
+            Effect::Scan(input) => {
+                let scratch = glib::user_cache_dir().join("blockprint");
+                sender.spawn_oneshot_command(move || {
+                    let cancel = CancelToken::new();
+                    AppCmd::Scanned(
+                        inspect::scan_bmap(&input, &scratch, &cancel).map_err(|e| format!("{e:#}")),
+                    )
+                });
+            }
+            Effect::AskSystemDrive(drive) => {
+                let s = sender.clone();
+                let key = drive.key.clone();
+                dialogs::confirm_system_drive(window, &drive, move || {
+                    s.input(AppMsg::Flow(Msg::SystemDriveConfirmed(key.clone())));
+                });
+            }
+            Effect::ConfirmWrite(drive) => {
+                let s = sender.clone();
+                let image = self
+                    .flow
+                    .image
+                    .as_ref()
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default();
+                dialogs::confirm_write(window, &drive, &image, move || {
+                    s.input(AppMsg::Flow(Msg::WriteConfirmed));
+                });
+            }
+            Effect::Start(request) => self.start(*request, sender, window),
+            Effect::ConfirmCancel => {
+                let s = sender.clone();
+                dialogs::confirm_cancel(window, move || {
+                    s.input(AppMsg::Flow(Msg::CancelConfirmed))
+                });
+            }
+            Effect::CancelJob => {
+                if let Some(cancel) = &self.cancel {
+                    cancel.cancel();
+                }
+            }
+            Effect::SkipVerify => {
+                if let Some(skip) = &self.skip_verify {
+                    skip.cancel();
+                }
+            }
+            Effect::Ended => self.ended(window),
+        }
+    }
+
+    fn start(
+        &mut self,
+        request: job::Request,
+        sender: &ComponentSender<Self>,
+        window: &adw::ApplicationWindow,
+    ) {
+        let Some(udisks) = self.udisks.clone() else {
+            self.toast = Some(gettext(
+                "Drives cannot be written: the UDisks service is not running",
+            ));
+            return;
+        };
+        let cancel = CancelToken::new();
+        self.cancel = Some(cancel.clone());
+        self.skip_verify = Some(request.skip_verify.clone());
+        let app = relm4::main_application();
+        // 0 means no session manager or portal took it (a bare X session): nothing to undo.
+        let cookie = app.inhibit(
+            Some(window),
+            gtk::ApplicationInhibitFlags::SUSPEND | gtk::ApplicationInhibitFlags::IDLE,
+            Some(&gettext("Writing a drive")),
+        );
+        self.inhibit = (cookie > 0).then_some(cookie);
+        sender.spawn_command(move |out| {
+            job::run(&udisks, &request, &cancel, &mut |event| {
+                // The window may be gone (the app quit); then nobody is listening.
+                let _ = out.send(AppCmd::Job(event));
+            });
+        });
+    }
+
+    fn ended(&mut self, window: &adw::ApplicationWindow) {
+        self.cancel = None;
+        self.skip_verify = None;
+        let app = relm4::main_application();
+        if let Some(cookie) = self.inhibit.take() {
+            app.uninhibit(cookie);
+        }
+        if !window.is_active()
+            && let WriteState::Over(outcome) = &self.flow.write
+        {
+            let (title, body) = ending::notification(outcome);
+            let notification = gio::Notification::new(&title);
+            notification.set_body(Some(&body));
+            app.send_notification(Some("write-finished"), &notification);
+        }
+    }
+
+    pub(super) fn trust(
+        &mut self,
+        file: &std::path::Path,
+        issuer: &str,
+        sender: &ComponentSender<Self>,
+        window: &adw::ApplicationWindow,
+    ) {
+        let Some(folder) = blockprint::signature::user_trusted_keys() else {
+            self.toast = Some(gettext("There is no home folder to keep trusted keys in"));
+            return;
+        };
+        match blockprint::signature::trust_key(file, issuer, &folder) {
+            Ok(_) => {
+                self.toast = Some(gettext("Key trusted"));
+                if let Some(input) = self.flow.image.as_ref().map(|i| i.input.clone()) {
+                    self.apply(Msg::OpenImage(input), sender, window);
+                }
+            }
+            Err(e) => self.toast = Some(e.to_string()),
+        }
+    }
+}
+
+/// Connects to udisksd and forwards its drive events, on a thread of its own for the life of
+/// the app (the events come from D-Bus signals: no polling).
+pub(super) fn watch_drives(sender: &ComponentSender<App>) {
+    sender.spawn_command(|out| {
+        let udisks = match Udisks::connect() {
+            Ok(udisks) => udisks,
+            Err(e) => {
+                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
+                return;
+            }
+        };
+        let events = match udisks.watch() {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
+                return;
+            }
+        };
+        if out.send(AppCmd::Connected(udisks)).is_err() {
+            return;
+        }
+        for event in events {
+            if out.send(AppCmd::Drive(event)).is_err() {
+                return;
+            }
+        }
+    });
+}

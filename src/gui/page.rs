@@ -1,0 +1,55 @@
+//! What the three step pages share: a scrolled page with its content clamped to a readable
+//! width (so it fills a phone and stays centred on a desktop), and their buttons.
+
+use relm4::adw::prelude::*;
+use relm4::{adw, gtk};
+
+/// A page's root: scrolls vertically, never sideways.
+pub fn root() -> gtk::ScrolledWindow {
+    gtk::ScrolledWindow::builder()
+        .hscrollbar_policy(gtk::PolicyType::Never)
+        .vexpand(true)
+        .build()
+}
+
+/// Puts a vertical box with `spacing`, at most `width` wide, into `root`; returns the box.
+/// `centred` centres it vertically (for pages with little on them).
+pub fn content(root: &gtk::ScrolledWindow, spacing: i32, width: i32, centred: bool) -> gtk::Box {
+    let content = gtk::Box::new(gtk::Orientation::Vertical, spacing);
+    let clamp = adw::Clamp::builder()
+        .maximum_size(width)
+        .margin_top(if centred { 24 } else { 12 })
+        .margin_bottom(24)
+        .margin_start(12)
+        .margin_end(12)
+        .child(&content)
+        .build();
+    if centred {
+        clamp.set_valign(gtk::Align::Center);
+        clamp.set_vexpand(true);
+    }
+    root.set_child(Some(&clamp));
+    content
+}
+
+/// A rounded button for an action; `css` adds a style ("suggested-action", …).
+pub fn pill(label: &str, action: &str, css: Option<&str>) -> gtk::Button {
+    let button = gtk::Button::with_mnemonic(label);
+    button.set_action_name(Some(action));
+    button.add_css_class("pill");
+    if let Some(css) = css {
+        button.add_css_class(css);
+    }
+    button
+}
+
+/// A button at the end of a row; `what` says in full what it does, to a screen reader and
+/// in its tooltip.
+pub fn suffix(label: &str, action: &str, what: &str) -> gtk::Button {
+    let button = gtk::Button::with_mnemonic(label);
+    button.set_valign(gtk::Align::Center);
+    button.set_action_name(Some(action));
+    button.set_tooltip_text(Some(what));
+    crate::gui::a11y::label(&button, what);
+    button
+}
