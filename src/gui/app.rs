@@ -103,7 +103,7 @@ pub enum AppCmd {
     /// A drive event.
     Drive(DriveEvent),
     /// udisksd cannot be reached.
-    NoUdisks(String),
+    NoUdisks(blockprint::udisks::UdisksError),
     /// The image was read.
     Inspected(Result<ImageInfo, String>),
     /// The filesystems were scanned.
@@ -320,8 +320,21 @@ impl Component for App {
     fn update_cmd(&mut self, cmd: AppCmd, sender: ComponentSender<Self>, window: &Self::Root) {
         match cmd {
             AppCmd::Connected(udisks) => self.udisks = Some(udisks),
+            AppCmd::NoUdisks(error) => {
+                // The sentence with the fix on the page; the exact error in the log.
+                eprintln!("blockprint: {error}");
+                let shown = super::wording::user_error(&error).body;
+                self.apply(Msg::DrivesUnavailable(shown), &sender, window);
+            }
+            AppCmd::Drive(DriveEvent::Lost(why)) => {
+                eprintln!("blockprint: lost udisksd: {why}");
+                let shown = gettext(
+                    "The UDisks service stopped answering, so drives can no longer be listed or \
+                     written. Restart udisks2, then restart Blockprint.",
+                );
+                self.apply(Msg::Drive(DriveEvent::Lost(shown)), &sender, window);
+            }
             AppCmd::Drive(event) => self.apply(Msg::Drive(event), &sender, window),
-            AppCmd::NoUdisks(why) => self.apply(Msg::DrivesUnavailable(why), &sender, window),
             AppCmd::Inspected(result) => self.apply(Msg::Inspected(result), &sender, window),
             AppCmd::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
             AppCmd::Job(event) => self.apply(Msg::Job(event), &sender, window),

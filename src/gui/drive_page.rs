@@ -56,7 +56,7 @@ pub enum DrivePageOutput {
 pub struct DrivePageWidgets {
     image_row: adw::ActionRow,
     empty: adw::StatusPage,
-    list_group: adw::PreferencesGroup,
+    list: gtk::ScrolledWindow,
     show_all: gtk::Switch,
     write: gtk::Button,
 }
@@ -65,16 +65,16 @@ impl SimpleComponent for DrivePage {
     type Init = ();
     type Input = DrivePageInput;
     type Output = DrivePageOutput;
-    type Root = gtk::ScrolledWindow;
+    // The image on top, the list (or the empty state) in the middle taking the room there
+    // is and scrolling on its own, and the switch and Write always in sight at the bottom.
+    type Root = gtk::Box;
     type Widgets = DrivePageWidgets;
 
     fn init_root() -> Self::Root {
-        page::root()
+        gtk::Box::new(gtk::Orientation::Vertical, 0)
     }
 
     fn init(_: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
-        let content = page::content(&root, 24, 640, false);
-
         let image_group = adw::PreferencesGroup::new();
         let image_row = adw::ActionRow::new();
         image_row.add_prefix(&gtk::Image::from_icon_name("media-optical-symbolic"));
@@ -87,7 +87,10 @@ impl SimpleComponent for DrivePage {
         });
         image_row.add_suffix(&change);
         image_group.add(&image_row);
-        content.append(&image_group);
+        let top = page::clamp(&image_group, 640);
+        top.set_margin_top(12);
+        top.set_margin_bottom(12);
+        root.append(&top);
 
         let empty = adw::StatusPage::builder()
             .icon_name("drive-removable-media-symbolic")
@@ -95,7 +98,8 @@ impl SimpleComponent for DrivePage {
             .description(gettext("Drives appear here as soon as they are connected."))
             .build();
         empty.add_css_class("compact");
-        content.append(&empty);
+        empty.set_vexpand(true);
+        root.append(&empty);
 
         let list_group = adw::PreferencesGroup::builder()
             .title(gettext("Drives"))
@@ -109,7 +113,12 @@ impl SimpleComponent for DrivePage {
         rows.widget().set_selection_mode(gtk::SelectionMode::None);
         crate::gui::a11y::label(rows.widget(), &gettext("Drives"));
         list_group.add(rows.widget());
-        content.append(&list_group);
+        let list = page::root();
+        let clamped = page::clamp(&list_group, 640);
+        clamped.set_margin_top(12);
+        clamped.set_margin_bottom(12);
+        list.set_child(Some(&clamped));
+        root.append(&list);
 
         let options = adw::PreferencesGroup::new();
         let show_all_row = adw::ActionRow::builder()
@@ -127,7 +136,8 @@ impl SimpleComponent for DrivePage {
             relm4::gtk::glib::Propagation::Stop
         });
         options.add(&show_all_row);
-        content.append(&options);
+        let bottom = gtk::Box::new(gtk::Orientation::Vertical, 18);
+        bottom.append(&options);
 
         let write = gtk::Button::with_mnemonic(&gettext("_Write"));
         write.add_css_class("pill");
@@ -137,7 +147,11 @@ impl SimpleComponent for DrivePage {
         write.connect_clicked(move |_| {
             s.output(DrivePageOutput::Write).ok();
         });
-        content.append(&write);
+        bottom.append(&write);
+        let bottom = page::clamp(&bottom, 640);
+        bottom.set_margin_top(12);
+        bottom.set_margin_bottom(18);
+        root.append(&bottom);
 
         let model = DrivePage {
             view: DriveView::default(),
@@ -146,7 +160,7 @@ impl SimpleComponent for DrivePage {
         let widgets = DrivePageWidgets {
             image_row,
             empty,
-            list_group,
+            list,
             show_all,
             write,
         };
@@ -185,7 +199,7 @@ impl SimpleComponent for DrivePage {
                 .empty
                 .set_description(Some(&relm4::gtk::glib::markup_escape_text(error)));
         }
-        widgets.list_group.set_visible(!empty);
+        widgets.list.set_visible(!empty);
         if widgets.show_all.is_active() != view.show_all {
             widgets.show_all.set_active(view.show_all);
         }

@@ -55,10 +55,11 @@ pub struct ImagePageWidgets {
     image_group: adw::PreferencesGroup,
     image_row: adw::ActionRow,
     bmap_row: adw::ActionRow,
-    scan: gtk::Button,
+    bmap_icon: gtk::Image,
+    scan: adw::ActionRow,
     signature_row: adw::ActionRow,
     signature_icon: gtk::Image,
-    trust: gtk::Button,
+    trust: adw::ActionRow,
     next: gtk::Button,
 }
 
@@ -138,31 +139,34 @@ impl SimpleComponent for ImagePage {
         image_group.add(&image_row);
 
         let bmap_row = adw::ActionRow::builder().subtitle_lines(0).build();
-        let scan = page::suffix(
-            &gettext("C_reate One"),
-            "app.create-bmap",
-            &gettext(
-                "Create a block map from the image’s filesystems: only the space they use is written",
-            ),
-        );
-        bmap_row.add_suffix(&scan);
-        bmap_row.add_suffix(&page::suffix(
-            &gettext("Choo_se…"),
-            "app.choose-bmap",
-            &gettext("Choose a block map file"),
-        ));
+        let bmap_icon = gtk::Image::new();
+        bmap_row.add_prefix(&bmap_icon);
         image_group.add(&bmap_row);
+        let scan = page::action_row(
+            &gettext("C_reate a Block Map From the Filesystems"),
+            &gettext("Only the space they use will be written"),
+            "app.create-bmap",
+            "system-search-symbolic",
+        );
+        image_group.add(&scan);
+        image_group.add(&page::action_row(
+            &gettext("Choo_se a Block Map File…"),
+            &gettext("For an image whose block map is elsewhere"),
+            "app.choose-bmap",
+            "document-open-symbolic",
+        ));
 
         let signature_row = adw::ActionRow::builder().subtitle_lines(0).build();
         let signature_icon = gtk::Image::new();
         signature_row.add_prefix(&signature_icon);
-        let trust = page::suffix(
-            &gettext("_Trust This Key…"),
-            "app.trust-key",
-            &gettext("Trust the key that signed the block map"),
-        );
-        signature_row.add_suffix(&trust);
         image_group.add(&signature_row);
+        let trust = page::action_row(
+            &gettext("_Trust This Key…"),
+            &gettext("Choose the publisher’s key file, to trust the images it signs"),
+            "app.trust-key",
+            "security-high-symbolic",
+        );
+        image_group.add(&trust);
         content.append(&image_group);
 
         let next = page::pill(&gettext("_Next"), "app.next", Some("suggested-action"));
@@ -185,6 +189,7 @@ impl SimpleComponent for ImagePage {
             image_group,
             image_row,
             bmap_row,
+            bmap_icon,
             scan,
             signature_row,
             signature_icon,
@@ -231,6 +236,12 @@ impl SimpleComponent for ImagePage {
         w.image_row.set_title(&escape(&image.name));
         w.image_row.set_subtitle(&escape(&describe_image(image)));
         let (title, subtitle) = describe_bmap(image);
+        w.bmap_icon
+            .set_icon_name(Some(if image.usable_bmap().is_some() {
+                "emblem-ok-symbolic"
+            } else {
+                "dialog-information-symbolic"
+            }));
         w.bmap_row.set_title(&escape(&title));
         w.bmap_row.set_subtitle(&escape(&subtitle));
         w.scan

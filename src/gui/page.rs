@@ -12,6 +12,16 @@ pub fn root() -> gtk::ScrolledWindow {
         .build()
 }
 
+/// `child`, at most `width` wide and centred, with the pages' side margins.
+pub fn clamp(child: &impl IsA<gtk::Widget>, width: i32) -> adw::Clamp {
+    adw::Clamp::builder()
+        .maximum_size(width)
+        .margin_start(12)
+        .margin_end(12)
+        .child(child)
+        .build()
+}
+
 /// Puts a vertical box with `spacing`, at most `width` wide, into `root`; returns the box.
 /// `centred` centres it vertically (for pages with little on them).
 pub fn content(root: &gtk::ScrolledWindow, spacing: i32, width: i32, centred: bool) -> gtk::Box {
@@ -52,4 +62,20 @@ pub fn suffix(label: &str, action: &str, what: &str) -> gtk::Button {
     button.set_tooltip_text(Some(what));
     crate::gui::a11y::label(&button, what);
     button
+}
+
+/// A row that runs `action` when activated (click, Enter or Space): a choice that needs room
+/// to say what it does, where a button at a row's end would squeeze its text on a phone.
+pub fn action_row(title: &str, subtitle: &str, action: &str, icon: &str) -> adw::ActionRow {
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .subtitle(subtitle)
+        .use_underline(true)
+        .activatable(true)
+        .subtitle_lines(0)
+        .build();
+    row.set_action_name(Some(action));
+    row.add_prefix(&gtk::Image::from_icon_name(icon));
+    row.add_suffix(&gtk::Image::from_icon_name("go-next-symbolic"));
+    row
 }

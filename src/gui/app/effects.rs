@@ -164,14 +164,14 @@ pub(super) fn watch_drives(sender: &ComponentSender<App>) {
         let udisks = match Udisks::connect() {
             Ok(udisks) => udisks,
             Err(e) => {
-                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
+                let _ = out.send(AppCmd::NoUdisks(e));
                 return;
             }
         };
         let events = match udisks.watch() {
             Ok(events) => events,
             Err(e) => {
-                let _ = out.send(AppCmd::NoUdisks(e.to_string()));
+                let _ = out.send(AppCmd::NoUdisks(e));
                 return;
             }
         };
