@@ -543,3 +543,64 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
     );
     eprintln!("screenshots: {}", shots.display());
 }
+
+/// "Trust This Key…": an image whose block map is signed by a key nobody trusts yet; the
+/// user picks the publisher's key file in the file chooser and confirms; the signature is then
+/// shown as valid and that one key sits in the user's trusted-keys folder.
+#[test]
+fn an_unknown_signer_can_be_trusted_from_the_app() {
+    use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+    use std::os::unix::fs::PermissionsExt;
+
+    require_root("the desktop app's end-to-end test");
+    env("BLOCKPRINT_TEST_UDISKS");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots-trust");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // The image and its clearsigned bmap, where the app's user can read them.
+    let dir = tempfile::Builder::new()
+        .prefix("blockprint-gui-trust-")
+        .tempdir()
+        .unwrap();
+    let (image, bmap, _) = sparse_image(dir.path(), 4 * MIB);
+    let gpg = Gpg::new();
+    let signer = gpg.key("Image Publisher <images@example.org>", KEYS_MADE, "never");
+    let signed = dir.path().join("signed.bmap");
+    gpg.sign(&[&signer], "--clearsign", true, SIGNED, &bmap, &signed);
+    std::fs::rename(&signed, &bmap).unwrap();
+    let key = dir.path().join("publisher.asc");
+    gpg.export(&signer, true, &key);
+    for path in [dir.path(), &image, &bmap, &key] {
+        let mode = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
+    let size = (720, 680);
+    let image_arg = image.to_str().unwrap();
+    let app = App::start(&session, false, &[image_arg], shots.join("app.log"));
+    session.resize(size);
+    app.enabled("trust-key");
+    session.screenshot(&shots.join("1-unknown-key.png"), size);
+    app.activate("trust-key", None);
+    let chooser = "^Choose the Publisher’s Key$";
+    session.window(chooser);
+    session.keys(chooser, "key", &["ctrl+l"]);
+    session.keys(chooser, "type", &[key.to_str().unwrap()]);
+    session.keys(chooser, "key", &["Return"]);
+    let confirm = "^Trust This Key\\?$";
+    session.window(confirm);
+    session.screenshot(&shots.join("2-trust-confirm.png"), size);
+    // Trusting is not destructive: the confirming answer is the default.
+    session.keys(confirm, "key", &["Return"]);
+    app.wait_for("the signature to be trusted", || {
+        app.describe("trust-key") == Some(false)
+    });
+    session.screenshot(&shots.join("3-signed-by-publisher.png"), size);
+    quiet(app);
+    let trusted = Path::new(&session.home)
+        .join(".config/blockprint/trusted-keys")
+        .join(format!("{signer}.asc"));
+    assert!(trusted.is_file(), "{} was not saved", trusted.display());
+}

@@ -11,17 +11,17 @@ use std::time::Duration;
 use crate::support::{Run, blockprint_with, require_tool, unpack, vectors};
 
 const LIMIT: Duration = Duration::from_secs(60);
-const KEYS_MADE: &str = "20240101T000000!";
-const SIGNED: &str = "20250101T000000!";
+pub const KEYS_MADE: &str = "20240101T000000!";
+pub const SIGNED: &str = "20250101T000000!";
 const SIGNED_TEXT: &str = "2025-01-01 00:00:00 UTC";
 
 /// A private GnuPG home (under /tmp: the agent's socket path must be short).
-struct Gpg {
+pub struct Gpg {
     home: tempfile::TempDir,
 }
 
 impl Gpg {
-    fn new() -> Self {
+    pub fn new() -> Self {
         require_tool("gpg");
         let home = tempfile::Builder::new().prefix("gpg-").tempdir().unwrap();
         std::fs::set_permissions(
@@ -57,7 +57,7 @@ impl Gpg {
     }
 
     /// A signing key made at `when`, valid for `expire` ("never", "1d"); returns its fingerprint.
-    fn key(&self, uid: &str, when: &str, expire: &str) -> String {
+    pub fn key(&self, uid: &str, when: &str, expire: &str) -> String {
         self.run(&[
             "--faked-system-time",
             when,
@@ -77,7 +77,7 @@ impl Gpg {
             .expect("fingerprint")
     }
 
-    fn export(&self, fpr: &str, armor: bool, to: &Path) {
+    pub fn export(&self, fpr: &str, armor: bool, to: &Path) {
         let mut args = vec!["--output", to.to_str().unwrap(), "--export"];
         if armor {
             args.insert(0, "--armor");
@@ -87,7 +87,15 @@ impl Gpg {
     }
 
     /// Signs `file` at `when` with `signers`: `--clearsign` or `--detach-sign`, armored or not.
-    fn sign(&self, signers: &[&str], how: &str, armor: bool, when: &str, file: &Path, out: &Path) {
+    pub fn sign(
+        &self,
+        signers: &[&str],
+        how: &str,
+        armor: bool,
+        when: &str,
+        file: &Path,
+        out: &Path,
+    ) {
         let mut args = vec!["--faked-system-time", when];
         for signer in signers {
             args.extend(["--local-user", signer]);
