@@ -86,6 +86,39 @@ impl Session {
         }
     }
 
+    /// `blockprint`, as the session's user would start it from the desktop: that user's
+    /// display, session bus, home and runtime folder (and the private system bus).
+    fn blockprint(&self, dark: bool) -> Command {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", &self.user, "--", "env", "-i"])
+            .arg(format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
+            .arg(format!("DISPLAY={}", self.display))
+            .arg(format!("HOME={}", self.home))
+            .arg(format!("XDG_RUNTIME_DIR={}", self.runtime))
+            .arg(format!("DBUS_SESSION_BUS_ADDRESS={}", self.bus))
+            .arg(format!(
+                "DBUS_SYSTEM_BUS_ADDRESS={}",
+                env("DBUS_SYSTEM_BUS_ADDRESS")
+            ))
+            .args([
+                "LANG=C.UTF-8",
+                "GDK_BACKEND=x11",
+                // Screenshots the same on every machine: no GL driver differences.
+                "GSK_RENDERER=cairo",
+                "GSETTINGS_BACKEND=memory",
+            ])
+            .arg(format!(
+                "ADW_DEBUG_COLOR_SCHEME={}",
+                if dark { "prefer-dark" } else { "prefer-light" }
+            ))
+            .arg(env!("CARGO_BIN_EXE_blockprint"));
+        command
+    }
+
     /// A command on this session's display.
     fn x(&self, program: &str) -> Command {
         let mut command = Command::new(program);
@@ -192,32 +225,8 @@ impl<'a> App<'a> {
     /// Starts the app; `args` are its command line (images to open).
     fn start(session: &'a Session, dark: bool, args: &[&str], log: PathBuf) -> Self {
         let out = File::create(&log).unwrap();
-        let child = Command::new("runuser")
-            .args(["-u", &session.user, "--", "env", "-i"])
-            .arg(format!(
-                "PATH={}",
-                std::env::var("PATH").unwrap_or_default()
-            ))
-            .arg(format!("DISPLAY={}", session.display))
-            .arg(format!("HOME={}", session.home))
-            .arg(format!("XDG_RUNTIME_DIR={}", session.runtime))
-            .arg(format!("DBUS_SESSION_BUS_ADDRESS={}", session.bus))
-            .arg(format!(
-                "DBUS_SYSTEM_BUS_ADDRESS={}",
-                env("DBUS_SYSTEM_BUS_ADDRESS")
-            ))
-            .args([
-                "LANG=C.UTF-8",
-                "GDK_BACKEND=x11",
-                // Screenshots the same on every machine: no GL driver differences.
-                "GSK_RENDERER=cairo",
-                "GSETTINGS_BACKEND=memory",
-            ])
-            .arg(format!(
-                "ADW_DEBUG_COLOR_SCHEME={}",
-                if dark { "prefer-dark" } else { "prefer-light" }
-            ))
-            .arg(env!("CARGO_BIN_EXE_blockprint"))
+        let child = session
+            .blockprint(dark)
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -578,9 +587,20 @@ fn an_unknown_signer_can_be_trusted_from_the_app() {
 
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     let size = (720, 680);
-    let image_arg = image.to_str().unwrap();
-    let app = App::start(&session, false, &[image_arg], shots.join("app.log"));
+    let app = App::start(&session, false, &[], shots.join("app.log"));
     session.resize(size);
+    // Opened as a file manager opens it in a running app: a second start hands the image to
+    // the window already there, and ends.
+    let second = session
+        .blockprint(false)
+        .arg(&image)
+        .output()
+        .expect("start blockprint a second time");
+    assert!(
+        second.status.success(),
+        "the second start failed: {}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     app.enabled("trust-key");
     session.screenshot(&shots.join("1-unknown-key.png"), size);
     app.activate("trust-key", None);
