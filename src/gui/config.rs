@@ -19,6 +19,6 @@ pub const LOCALEDIR: &str = match option_env!("BLOCKPRINT_LOCALEDIR") {
 /// The version shown in the About window.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The compiled GSettings schemas of this build (build.rs), for running from the build tree
+/// The compiled GSettings schemas of this build (build-aux/build.rs), for running from the build tree
 /// when the schema is not installed.
 pub const BUILD_SCHEMAS: Option<&str> = option_env!("BLOCKPRINT_BUILD_SCHEMAS");

@@ -1,5 +1,6 @@
-//! With the `gui` feature: compiles the GSettings schema into the build tree, so the app runs
-//! from `cargo run` before anything is installed (meson installs the schema for real).
+//! The build script (Cargo.toml points here). With the `gui` feature: compiles the GSettings
+//! schema into the build tree, so the app runs from `cargo run` before anything is installed
+//! (meson installs the schema for real).
 
 use std::path::PathBuf;
 use std::process::Command;
