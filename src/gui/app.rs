@@ -337,7 +337,15 @@ impl Component for App {
             AppCmd::Drive(event) => self.apply(Msg::Drive(event), &sender, window),
             AppCmd::Inspected(result) => self.apply(Msg::Inspected(result), &sender, window),
             AppCmd::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
-            AppCmd::Job(event) => self.apply(Msg::Job(event), &sender, window),
+            AppCmd::Job(event) => {
+                self.apply(Msg::Job(event), &sender, window);
+                // Up to ten a second while writing: only the write page and the actions
+                // change, so the drive list's guards are not worked out again.
+                if self.flow.writing() {
+                    self.sync_write();
+                    return;
+                }
+            }
             AppCmd::Restored(result) => {
                 self.toast = Some(match result {
                     Ok(text) | Err(text) => text,
@@ -389,6 +397,12 @@ impl App {
                 can_write: flow.chosen().is_some() && flow.image_ready(),
                 error: flow.drives_error.clone(),
             })));
+        self.sync_write();
+    }
+
+    /// Sends the write page its view and updates which actions may run.
+    fn sync_write(&self) {
+        let flow = &self.flow;
         let headline = match (flow.image.as_ref(), flow.chosen().or(flow.last_drive())) {
             (Some(image), Some(drive)) => gettext_f(
                 // Translators: "debian.img to SanDisk Ultra (32.0 GB)".

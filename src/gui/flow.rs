@@ -182,9 +182,16 @@ impl Flow {
     /// The chosen drive, if it is still there and may be written.
     pub fn chosen(&self) -> Option<&Drive> {
         let key = self.selected.as_ref()?;
-        let row = self.rows().into_iter().find(|r| &r.drive.key == key)?;
-        row.enabled
-            .then(|| self.drives.iter().find(|d| &d.key == key))?
+        // Only the chosen drive's guards: this runs for every action's enabled state.
+        let drive = self.listed(key)?;
+        self.row(drive).enabled.then_some(drive)
+    }
+
+    /// The drive with `key`, if the list shows it.
+    fn listed(&self, key: &str) -> Option<&Drive> {
+        self.drives
+            .iter()
+            .find(|d| d.key == key && d.is_candidate(self.show_all))
     }
 
     /// The stage on screen while writing.
@@ -211,25 +218,27 @@ impl Flow {
 
     /// The drives to list, with their guards.
     pub fn rows(&self) -> Vec<RowState> {
-        let image_path = self.image.as_ref().and_then(|i| i.input.as_path());
-        let context = Context {
-            image: image_path,
-            image_size: self.image.as_ref().and_then(|i| i.image_size),
-        };
         self.drives
             .iter()
             .filter(|d| d.is_candidate(self.show_all))
-            .map(|d| {
-                let guards = d.guards(&context);
-                let enabled = guards.iter().all(|g| g.severity != Severity::Blocked);
-                RowState {
-                    selected: enabled && self.selected.as_ref() == Some(&d.key),
-                    drive: d.clone(),
-                    guards,
-                    enabled,
-                }
-            })
+            .map(|d| self.row(d))
             .collect()
+    }
+
+    /// One listed drive with its guards, for the image chosen.
+    fn row(&self, drive: &Drive) -> RowState {
+        let context = Context {
+            image: self.image.as_ref().and_then(|i| i.input.as_path()),
+            image_size: self.image.as_ref().and_then(|i| i.image_size),
+        };
+        let guards = drive.guards(&context);
+        let enabled = guards.iter().all(|g| g.severity != Severity::Blocked);
+        RowState {
+            selected: enabled && self.selected.as_ref() == Some(&drive.key),
+            drive: drive.clone(),
+            guards,
+            enabled,
+        }
     }
 
     /// Handles one message; returns what the window must do.
@@ -348,7 +357,7 @@ impl Flow {
     }
 
     fn select(&mut self, key: String) -> Vec<Effect> {
-        let Some(row) = self.rows().into_iter().find(|r| r.drive.key == key) else {
+        let Some(row) = self.listed(&key).map(|d| self.row(d)) else {
             return vec![];
         };
         if !row.enabled || self.writing() {
