@@ -9,7 +9,7 @@ mod create;
 mod list;
 mod output;
 mod progress;
-pub(crate) mod scan;
+mod scan;
 mod signature;
 mod verify;
 

@@ -5,6 +5,7 @@
 mod cli;
 #[cfg(feature = "gui")]
 mod gui;
+mod unpacked;
 
 use std::process::ExitCode;
 

@@ -2,9 +2,8 @@
 //! image's filesystems rather than from its holes.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -19,6 +18,7 @@ use super::copy::install_interrupt_handler;
 use super::create::write_replacing;
 use super::progress::TerminalProgress;
 use super::{Output, ScanArgs};
+use crate::unpacked::{Temporary, unpack};
 
 pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
     let input = Input::parse(&args.image)?;
@@ -132,36 +132,6 @@ fn explain(report: &ScanReport, details: bool, out: &Output) {
     out.info("  everything outside these regions (partition tables, gaps, the tail) is mapped");
 }
 
-/// Writes the decoded image to `path`, leaving all-zero 4 KiB blocks as holes (the scan reads
-/// them as zeros just the same, and the temporary file stays small).
-pub(crate) fn unpack(source: &mut dyn Read, path: &Path) -> anyhow::Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create '{}'", path.display()))?;
-    let mut buf = vec![0u8; 4 << 20];
-    let mut offset = 0u64;
-    loop {
-        let mut got = 0;
-        while got < buf.len() {
-            match source.read(&mut buf[got..])? {
-                0 => break,
-                n => got += n,
-            }
-        }
-        for (i, block) in buf[..got].chunks(BLOCK as usize).enumerate() {
-            if block.iter().any(|&b| b != 0) {
-                file.write_all_at(block, offset + (i as u64) * BLOCK)
-                    .with_context(|| format!("cannot write '{}'", path.display()))?;
-            }
-        }
-        offset += got as u64;
-        if got < buf.len() {
-            break;
-        }
-    }
-    file.set_len(offset)
-        .with_context(|| format!("cannot write '{}'", path.display()))?;
-    Ok(())
-}
-
 /// `--sparse`: punches holes into the image for the free blocks, as bmaptool-scan does, after
 /// refusing an image that already has holes inside used areas (those would later look unused
 /// to `bmaptool create`).
@@ -219,24 +189,4 @@ fn punch_holes(image: &Path, report: &ScanReport, out: &Output) -> anyhow::Resul
         image.display()
     ));
     Ok(())
-}
-
-/// A temporary file removed on drop.
-pub(crate) struct Temporary {
-    pub(crate) path: PathBuf,
-}
-
-impl Temporary {
-    pub(crate) fn new(dir: &Path) -> Self {
-        Self {
-            path: dir.join(format!(".blockprint-scan-{}.img", std::process::id())),
-        }
-    }
-}
-
-impl Drop for Temporary {
-    fn drop(&mut self) {
-        // It may not exist yet; nothing else to do either way.
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
