@@ -37,6 +37,18 @@ fn env(name: &str) -> String {
     })
 }
 
+/// Runs `command` to its end and returns its stdout; fails the test, with its stderr, unless
+/// it succeeded.
+fn stdout(command: &mut Command, what: &str) -> String {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Where an app runs: a user, and that user's display, session bus, home and runtime folder.
 struct Session {
     user: String,
@@ -57,18 +69,13 @@ impl Session {
             .unwrap()
             .keep();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build-aux/gui-env");
-        let out = Command::new(&script)
-            .arg("start")
-            .arg(&dir)
-            .env("BLOCKPRINT_TEST_USER", user)
-            .output()
-            .expect("run build-aux/gui-env");
-        assert!(
-            out.status.success(),
-            "gui-env start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let exports = stdout(
+            Command::new(&script)
+                .arg("start")
+                .arg(&dir)
+                .env("BLOCKPRINT_TEST_USER", user),
+            "gui-env start",
         );
-        let exports = String::from_utf8_lossy(&out.stdout).into_owned();
         let get = |name: &str| {
             exports
                 .lines()
@@ -128,13 +135,7 @@ impl Session {
 
     /// Runs `program` on this display; its stdout.
     fn run_x(&self, program: &str, args: &[&str]) -> String {
-        let out = self.x(program).args(args).output().expect("run an X tool");
-        assert!(
-            out.status.success(),
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(self.x(program).args(args), &format!("{program} {args:?}"))
     }
 
     /// The first shown window whose title matches the regular expression `pattern`, once
@@ -593,15 +594,9 @@ fn an_unknown_signer_can_be_trusted_from_the_app() {
     session.resize(size);
     // Opened as a file manager opens it in a running app: a second start hands the image to
     // the window already there, and ends.
-    let second = session
-        .blockprint(false)
-        .arg(&image)
-        .output()
-        .expect("start blockprint a second time");
-    assert!(
-        second.status.success(),
-        "the second start failed: {}",
-        String::from_utf8_lossy(&second.stderr)
+    stdout(
+        session.blockprint(false).arg(&image),
+        "the second start of blockprint",
     );
     app.enabled("trust-key");
     session.screenshot(&shots.join("1-unknown-key.png"), size);
