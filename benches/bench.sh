@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# benches/bench.sh - blockprint against bmaptool, dd and the machine's limits, in one run.
+#
+# The image (benches/make-image.sh): MBR, FAT32 boot and ext4 root filled with this machine's
+# own files, mostly empty, like Raspberry Pi OS; 4 GiB with 1 GiB of files by default. Also
+# its .xz (xz -T0, multi-block, as distributions ship them), .gz and .zst, and one bmap (made by
+# `blockprint create`) that every bmap writer uses.
+#
+# For each source (raw, xz, gz, zst) and target (a regular file; a loop device over a fully
+# allocated file, direct I/O on), with the page cache dropped before every run:
+#   blockprint copy, bmaptool copy, and dd of the whole image (`xz -dc | dd` and the like for
+#   compressed sources); raw -> loop also with --verify-readback.
+# Then `blockprint create` against `bmaptool create` on the raw image.
+# Every contender runs RUNS times and the median is shown, with the CPU time (user + sys,
+# children included), CPU% (CPU / wall: 200% is both cores of a 2-core machine) and peak RSS.
+# ratio = time / bmaptool's time (below 1: blockprint is faster). limit = the slowest stage
+# measured alone: decoding (the engine's own source reading the mapped ranges: benches/limits.rs),
+# hashing the mapped bytes (one core), writing them (dd of zeros, best of buffered and direct);
+# "x limit" = time / limit. The issue's targets are checked at the end.
+# After the runs of each blockprint and bmaptool contender, `blockprint verify` checks the
+# target against the bmap (a loop device is zeroed before, so that proves this contender).
+#
+# Run:    sudo benches/bench.sh [--quick] [--runs N] [--regen]
+#         --quick: a 192 MiB image, one run each, the debug build: only checks the harness
+#         works (build-aux/test runs it); its timings mean nothing.
+# Needs:  root (losetup, drop_caches), cargo, bmaptool, xz, gzip, zstd, mtools, dosfstools,
+#         e2fsprogs, GNU time; about 14 GiB free in target/bench/ (4 GiB image, its
+#         compressed copies, a 4 GiB loop backing file and a 4 GiB output file).
+# Takes:  the first time ~5 min to make the image and compress it; then ~25 min a run.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+die() { echo "bench.sh: error: $*" >&2; exit 1; }
+
+quick=0 runs=3 regen=0
+while (($#)); do
+    case $1 in
+        --quick) quick=1 runs=1 ;;
+        --runs) runs=${2:?}; shift ;;
+        --regen) regen=1 ;;
+        *) die "usage: sudo benches/bench.sh [--quick] [--runs N] [--regen]" ;;
+    esac
+    shift
+done
+if ((quick)); then
+    work=$root/target/bench/quick size=192 data=32 boot=64 boot_data=8 profile=dev
+else
+    work=$root/target/bench/full size=4096 data=1024 boot=512 boot_data=64 profile=release
+fi
+((EUID == 0)) || die "needs root (losetup, /proc/sys/vm/drop_caches): sudo $0"
+for tool in bmaptool xz gzip zstd mcopy mkfs.vfat mke2fs python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null || die "$tool is missing; build-aux/install-deps installs it"
+done
+mkdir -p "$work"
+cd "$work"
+image=$work/disk.img bmap=$work/disk.img.bmap out=$work/out.img backing=$work/loop-backing.img
+log=$work/run.log timing=$work/time.out loop=""
+detach() { for dev in $(losetup -j "$backing" 2>/dev/null | cut -d: -f1); do losetup -d "$dev" || true; done; }
+trap 'detach; rm -f "$backing" "$out" "$log" "$timing"' EXIT
+detach
+
+echo "building ($profile profile)..."
+cargo_flags=(--locked --bin blockprint --bench limits --message-format=json-render-diagnostics)
+((quick)) || cargo_flags+=(--release)
+exes=$(cd "$root" && cargo build "${cargo_flags[@]}" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["target"]["name"], m["executable"])')
+bp=$(awk '$1 == "blockprint" { print $2 }' <<<"$exes")
+limits=$(awk '$1 == "limits" { print $2 }' <<<"$exes")
+[[ -x $bp && -x $limits ]] || die "cargo did not report the blockprint and limits executables"
+
+if ((regen)) || [[ ! -f $image.zst ]]; then
+    echo "making the image and its compressed copies..."
+    rm -f "$image"*
+    "$root/benches/make-image.sh" "$image.tmp" "$size" "$data" "$boot" "$boot_data"
+    mv "$image.tmp" "$image"
+    "$bp" create -q -o "$bmap" "$image"
+    xz -T0 -k -c "$image" >"$image.xz"
+    gzip -c "$image" >"$image.gz"
+    zstd -q -T0 -c "$image" >"$image.zst"
+fi
+mapped=$(sed -n 's:.*<MappedBlocksCount> *\([0-9]*\) *</MappedBlocksCount>.*:\1:p' "$bmap")
+mapped=$((mapped * $(sed -n 's:.*<BlockSize> *\([0-9]*\) *</BlockSize>.*:\1:p' "$bmap")))
+image_size=$(stat -c %s "$image")
+echo "image: $image_size bytes, $mapped mapped ($((mapped * 100 / image_size))%) in" \
+    "$(grep -c '<Range' "$bmap") ranges; xz $(stat -c %s "$image.xz"), gz $(stat -c %s "$image.gz")," \
+    "zst $(stat -c %s "$image.zst") bytes"
+
+truncate -s 0 "$backing"
+dd if=/dev/zero of="$backing" bs=16M count=$(((image_size >> 24) + 1)) conv=fsync status=none
+loop=$(losetup --direct-io=on -f --show "$backing")
+echo "loop device $loop, direct I/O: $(cat "/sys/block/${loop#/dev/}/loop/dio")"
+
+cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# Runs "$@" under GNU time with a cold cache; sets sample="wall cpu rss_kb".
+timed() {
+    cold
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$timing" "$@" >"$log" 2>&1; then
+        cat "$log" "$timing" >&2
+        die "failed: $*"
+    fi
+    sample=$(tail -n1 "$timing" | awk '{ printf "%s %.2f %d", $1, $2 + $3, $4 }')
+}
+
+# measure KEY CMD...: RUNS runs, the median (by wall time) into wall/cpu/rss[KEY].
+declare -A wall=() cpu=() rss=()
+measure() {
+    local key=$1 samples="" median i
+    shift
+    for ((i = 0; i < runs; i++)); do
+        timed "$@"
+        samples+="$sample"$'\n'
+    done
+    median=$(sort -n <<<"${samples%$'\n'}" | sed -n "$(((runs + 1) / 2))p")
+    read -r "wall[$key]" "cpu[$key]" "rss[$key]" <<<"$median"
+    printf '  %-34s %s\n' "$key" "$(tr '\n' ' ' <<<"${samples%$'\n'}")"
+}
+
+verify() {  # the target must now hold the image
+    "$bp" verify -q --bmap "$bmap" "$1" >"$log" 2>&1 || { cat "$log" >&2; die "verify of $1 failed after $2"; }
+}
+
+# Limits: decoding each source alone, hashing the mapped bytes, writing them to each target.
+declare -A limit=()
+stage() {  # the median of RUNS runs of a stage's seconds into $stage_time
+    local key=$1
+    shift
+    measure "limit: $key" "$@"
+    stage_time=${wall["limit: $key"]}
+}
+echo "stage limits (wall s of each run):"
+stage "hash" "$limits" hash "$mapped"
+hash_time=$stage_time
+write_count=$(((mapped >> 24) + 1))
+stage "write loop" dd if=/dev/zero of="$loop" bs=16M count=$write_count oflag=direct conv=fsync status=none
+write_loop=$stage_time
+stage "write file (direct)" dd if=/dev/zero of="$out" bs=16M count=$write_count oflag=direct conv=fsync status=none
+write_file=$stage_time
+stage "write file (buffered)" dd if=/dev/zero of="$out" bs=16M count=$write_count conv=fsync status=none
+write_file=$(awk -v a="$write_file" -v b="$stage_time" 'BEGIN { print (a < b ? a : b) }')
+for src in img xz gz zst; do
+    file=$image
+    [[ $src == img ]] || file=$image.$src
+    stage "decode $src" "$limits" decode "$file" "$bmap"
+    for dest in file loop; do
+        w=$write_file
+        [[ $dest == loop ]] && w=$write_loop
+        limit["$src $dest"]=$(printf '%s\n' "$stage_time" "$hash_time" "$w" | sort -g | tail -n1)
+    done
+    [[ $src == img ]] && limit[create]=$(printf '%s\n' "$stage_time" "$hash_time" | sort -g | tail -n1)
+done
+
+# The copies.
+declare -A decompress=([xz]="xz -dc" [gz]="gzip -dc" [zst]="zstd -dc")
+for dest in file loop; do
+    target=$out
+    [[ $dest == loop ]] && target=$loop
+    for src in img xz gz zst; do
+        file=$image direct=()
+        [[ $src == img ]] || file=$image.$src
+        [[ $dest == loop ]] && direct=(oflag=direct)
+        echo "$src -> $dest (wall s of each run):"
+        [[ $dest == loop ]] && dd if=/dev/zero of="$loop" bs=16M oflag=direct status=none 2>/dev/null || true
+        measure "$src $dest blockprint" "$bp" copy -q --bmap "$bmap" "$file" "$target"
+        verify "$target" "blockprint copy"
+        [[ $dest == loop ]] && dd if=/dev/zero of="$loop" bs=16M oflag=direct status=none 2>/dev/null || true
+        measure "$src $dest bmaptool" bmaptool -q copy --bmap "$bmap" "$file" "$target"
+        verify "$target" "bmaptool copy"
+        if [[ $src == img ]]; then
+            measure "$src $dest dd" dd if="$file" of="$target" bs=4M "${direct[@]}" conv=fsync status=none
+        else
+            measure "$src $dest dd" sh -c "${decompress[$src]} '$file' | dd of='$target' bs=4M iflag=fullblock ${direct[*]} conv=fsync status=none"
+        fi
+        if [[ $src == img && $dest == loop ]]; then
+            measure "$src $dest blockprint readback" "$bp" copy -q --verify-readback --bmap "$bmap" "$file" "$target"
+        fi
+    done
+done
+echo "create (wall s of each run):"
+measure "create blockprint" "$bp" create -q -o "$work/created.bmap" "$image"
+measure "create bmaptool" bmaptool -q create -o "$work/created.bmap" "$image"
+
+. "$root/benches/report.sh"

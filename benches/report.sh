@@ -1,0 +1,59 @@
+# benches/report.sh - the table and the targets of benches/bench.sh, which sources this file
+# after its runs (it reads wall, cpu, rss, limit, mapped, runs and quick from there).
+
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+row() {  # row CASE CONTENDER LABEL
+    local key="$1 $2" base=${wall["$1 bmaptool"]:-} lim=${limit[$1]:-}
+    printf '%-10s %-34s %7s %8s %7s %5s%% %7s %7s %7s\n' "$1" "$3" "${wall[$key]}" \
+        "$(div "$((mapped / 1000000))" "${wall[$key]}")" "${cpu[$key]}" \
+        "$(awk -v c="${cpu[$key]}" -v w="${wall[$key]}" 'BEGIN { printf "%.0f", (w > 0 ? c / w * 100 : 0) }')" \
+        "$((${rss[$key]} / 1024))" "$(div "${wall[$key]}" "$base")" "$(div "${wall[$key]}" "$lim")"
+}
+
+echo
+echo "=== median of $runs run(s); data MB/s = mapped bytes / wall; ratio = time / bmaptool's;"
+echo "=== x limit = time / the slowest stage alone (decode, hash, write) ==="
+printf '%-10s %-34s %7s %8s %7s %6s %7s %7s %7s\n' case contender "wall s" "data MB/s" "CPU s" "CPU" \
+    "RSS MB" ratio "x limit"
+for dest in file loop; do
+    for src in img xz gz zst; do
+        c="$src $dest"
+        row "$c" blockprint "blockprint copy"
+        [[ -n ${wall["$c blockprint readback"]:-} ]] && row "$c" "blockprint readback" "blockprint copy --verify-readback"
+        row "$c" bmaptool "bmaptool copy"
+        row "$c" dd "$([[ $src == img ]] && echo "dd" || echo "${decompress[$src]%% *} -dc | dd") (whole image)"
+        printf '%-10s %-34s %7s\n' "$c" "limit (slowest stage)" "${limit[$c]}"
+    done
+done
+
+row create blockprint "blockprint create"
+row create bmaptool "bmaptool create"
+printf '%-10s %-34s %7s\n' create "limit (slowest stage)" "${limit[create]}"
+echo
+echo "stage limits alone (s): hash $hash_time; write: loop $write_loop, file $write_file;" \
+    "decode: img ${wall["limit: decode img"]}, xz ${wall["limit: decode xz"]}," \
+    "gz ${wall["limit: decode gz"]}, zst ${wall["limit: decode zst"]}"
+
+# The issue's targets: name, case, the most time / bmaptool's, the most time / limit.
+check() {
+    local ratio at_limit verdict=met
+    ratio=$(div "${wall["$2 blockprint"]}" "${wall["$2 bmaptool"]}")
+    at_limit=$(div "${wall["$2 blockprint"]}" "${limit[$2]}")
+    if awk -v r="$ratio" -v m="$3" -v l="$at_limit" -v n="$4" 'BEGIN { exit !(r > m || l > n) }'; then
+        verdict=MISSED
+        missed=$((missed + 1))
+    fi
+    printf '%-24s %5s x bmaptool (target <= %s), %5s x limit (target <= %s): %s\n' \
+        "$1" "$ratio" "$3" "$at_limit" "$4" "$verdict"
+}
+if ((quick)); then
+    echo "quick mode: the harness ran and every copy verified; the timings mean nothing"
+else
+    missed=0
+    echo
+    check ".xz -> loop device" "xz loop" 0.6 1.25
+    check "raw -> file" "img file" 0.8 1.25
+    check "create" create 0.5 1.25
+    ((missed == 0)) && echo "all targets met" || echo "$missed target(s) missed"
+fi
