@@ -13,6 +13,7 @@
 
 mod aligned;
 mod error;
+mod readahead;
 pub mod sysfs;
 
 use std::fs::{File, OpenOptions};
@@ -27,6 +28,10 @@ pub use error::TargetError;
 /// Buffered writes to a block device are flushed this often, so neither memory nor the final
 /// sync grows with the image.
 pub const SYNC_INTERVAL: u64 = 32 << 20;
+
+/// The alignment of direct I/O on regular files: a page, which covers every filesystem's
+/// logical block size in use.
+const FILE_ALIGN: u64 = 4096;
 
 /// Size of the scratch buffer for read-back and unaligned writes.
 const SCRATCH: usize = 4 << 20;
@@ -141,24 +146,22 @@ impl Target {
                     what: "neither a block device nor a regular file",
                 });
             }
-            let file = File::open(path).map_err(|e| io_error("open", path, None, e))?;
+            let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
+            let (file, direct) =
+                direct_if_possible(open).map_err(|e| io_error("open", path, None, e))?;
+            let sector = if direct { FILE_ALIGN } else { 512 };
             return Ok(Self::new(
                 file,
                 path,
                 TargetKind::File,
                 Some(meta.len()),
-                512,
-                false,
+                sector,
+                direct,
             ));
         }
         let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
-        let (file, direct) = match open(libc::O_DIRECT) {
-            Ok(file) => (file, true),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                (open(0).map_err(|e| io_error("open", path, None, e))?, false)
-            }
-            Err(e) => return Err(io_error("open", path, None, e)),
-        };
+        let (file, direct) =
+            direct_if_possible(open).map_err(|e| io_error("open", path, None, e))?;
         Self::from_block_file(file, path, direct)
     }
 
@@ -201,15 +204,30 @@ impl Target {
         }
     }
 
+    /// A regular file is written with `O_DIRECT` too where its filesystem allows (not tmpfs):
+    /// through the page cache, a large image costs as much CPU time again in page handling,
+    /// and the disk idles until the final sync, which then takes as long as the writes.
     fn open_file(path: &Path, exists: bool) -> Result<Self, TargetError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(!exists)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| io_error("open", path, None, e))?;
-        Ok(Self::new(file, path, TargetKind::File, None, 512, false))
+        let open = |flags| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(!exists)
+                .truncate(false)
+                .custom_flags(flags)
+                .open(path)
+        };
+        let (file, direct) =
+            direct_if_possible(open).map_err(|e| io_error("open", path, None, e))?;
+        let sector = if direct { FILE_ALIGN } else { 512 };
+        Ok(Self::new(
+            file,
+            path,
+            TargetKind::File,
+            None,
+            sector,
+            direct,
+        ))
     }
 
     fn open_block_device(
@@ -259,11 +277,7 @@ impl Target {
                 io_error("open", path, None, e)
             }
         };
-        let (file, direct) = match open(libc::O_DIRECT) {
-            Ok(file) => (file, true),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (open(0).map_err(busy)?, false),
-            Err(e) => return Err(busy(e)),
-        };
+        let (file, direct) = direct_if_possible(open).map_err(busy)?;
         Self::from_block_file(file, path, direct)
     }
 
@@ -411,9 +425,9 @@ impl Target {
                 let window_start = pos / align * align;
                 let window_end = (end.div_ceil(align) * align).min(window_start + SCRATCH as u64);
                 let n = usize::try_from(window_end - window_start).unwrap_or(SCRATCH);
-                self.read_exact_at(&mut scratch[..n], window_start)?;
                 let skip = usize::try_from(pos - window_start).unwrap_or(0);
                 let take = usize::try_from((end - pos).min(window_end - pos)).unwrap_or(0);
+                self.read_window(&mut scratch[..n], window_start, skip + take)?;
                 consume(&scratch[skip..skip + take]);
                 pos += take as u64;
             }
@@ -458,11 +472,11 @@ impl Target {
                 let window = &mut scratch[..n];
                 if pos > window_start {
                     let head = usize::try_from(sector).unwrap_or(512);
-                    self.read_exact_at(&mut window[..head], window_start)?;
+                    self.read_window(&mut window[..head], window_start, 0)?;
                 }
                 if piece_end < window_end {
                     let tail = usize::try_from(sector).unwrap_or(512);
-                    self.read_exact_at(&mut window[n - tail..], window_end - sector)?;
+                    self.read_window(&mut window[n - tail..], window_end - sector, 0)?;
                 }
                 let at = usize::try_from(pos - window_start).unwrap_or(0);
                 let from = usize::try_from(pos - offset).unwrap_or(0);
@@ -471,6 +485,13 @@ impl Target {
                 self.file
                     .write_all_at(window, window_start)
                     .map_err(|e| io_error("write", &self.path, Some(window_start), e))?;
+                // A file's last sector may have gone past the image's end: cut it back.
+                let intended = self.capacity.unwrap_or(0).max(piece_end);
+                if self.kind == TargetKind::File && window_end > intended {
+                    self.file
+                        .set_len(intended)
+                        .map_err(|e| io_error("resize", &self.path, None, e))?;
+                }
                 pos = piece_end;
             }
             Ok(())
@@ -479,9 +500,8 @@ impl Target {
         result
     }
 
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), TargetError> {
-        self.file
-            .read_exact_at(buf, offset)
+    fn read_window(&self, buf: &mut [u8], offset: u64, need: usize) -> Result<(), TargetError> {
+        read_window(&self.file, buf, offset, need)
             .map_err(|e| io_error("read", &self.path, Some(offset), e))
     }
 }
@@ -509,6 +529,44 @@ fn io_error(op: &'static str, path: &Path, offset: Option<u64>, source: io::Erro
         path: path.to_path_buf(),
         offset,
         source,
+    }
+}
+
+/// Fills `buf` from `offset` up to the end of the file (zeroing the rest of it); fewer than
+/// `need` bytes there is an error. Direct reads past the end are cut short at the file's end
+/// (a regular file's last sector may be partial), and nothing more can be read after that.
+pub(crate) fn read_window(file: &File, buf: &mut [u8], offset: u64, need: usize) -> io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                if !got.is_multiple_of(512) {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if got < need {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("only {got} of {need} bytes are there"),
+        ));
+    }
+    buf[got..].fill(0);
+    Ok(())
+}
+
+/// Opens with `O_DIRECT` (`open` is given the extra flags), or without where the driver or
+/// filesystem refuses it; says which.
+fn direct_if_possible(open: impl Fn(libc::c_int) -> io::Result<File>) -> io::Result<(File, bool)> {
+    match open(libc::O_DIRECT) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok((open(0)?, false)),
+        Err(e) => Err(e),
     }
 }
 

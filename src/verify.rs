@@ -3,7 +3,7 @@
 //! Block devices are read with `O_DIRECT`, so what is checked is what the device returns, not
 //! what the page cache remembers. Every mismatching range is reported, not only the first.
 
-use crate::bmap::{Bmap, Digest};
+use crate::bmap::{Bmap, Digest, Hasher};
 use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter};
 use crate::target::{Target, TargetError};
 
@@ -102,19 +102,12 @@ pub fn verify(
         mismatches: Vec::new(),
         mismatch_count: 0,
     };
-    for (index, range, expected) in checked {
-        if reporter.token().is_cancelled() {
-            return Err(VerifyError::Cancelled);
-        }
-        let (start, end) = bmap.byte_span(range);
-        let mut hasher = bmap.checksum_type().hasher();
-        let mut done = report.bytes;
-        target.read_range(start, end - start, |piece| {
-            hasher.update(piece);
-            done += piece.len() as u64;
-            reporter.progress(Phase::Verifying, done);
-        })?;
-        report.bytes = done;
+    let spans: Vec<(u64, u64)> = checked.iter().map(|(_, r, _)| bmap.byte_span(r)).collect();
+    let mut current: Option<(usize, Hasher)> = None;
+    let mut done = 0;
+    // Compares the range at `at` in `checked`, whose bytes are all hashed.
+    let mut finish = |at: usize, hasher: Hasher, reporter: &mut Reporter<'_>| {
+        let (index, range, expected) = checked[at];
         let actual = hasher.finish();
         if &actual == expected {
             reporter.emit(Event::RangeVerified {
@@ -122,18 +115,42 @@ pub fn verify(
                 first: range.first,
                 last: range.last,
             });
-        } else {
-            report.mismatch_count += 1;
-            if report.mismatches.len() < MAX_LISTED {
-                report.mismatches.push(Mismatch {
-                    index,
-                    first: range.first,
-                    last: range.last,
-                    expected: expected.clone(),
-                    actual,
-                });
-            }
+            return;
         }
+        report.mismatch_count += 1;
+        if report.mismatches.len() < MAX_LISTED {
+            report.mismatches.push(Mismatch {
+                index,
+                first: range.first,
+                last: range.last,
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    };
+    let finished = target.read_spans(&spans, |at, piece| {
+        if reporter.token().is_cancelled() {
+            return false;
+        }
+        if current.as_ref().is_none_or(|(i, _)| *i != at) {
+            if let Some((i, hasher)) = current.take() {
+                finish(i, hasher, &mut reporter);
+            }
+            current = Some((at, bmap.checksum_type().hasher()));
+        }
+        if let Some((_, hasher)) = current.as_mut() {
+            hasher.update(piece);
+        }
+        done += piece.len() as u64;
+        reporter.progress(Phase::Verifying, done);
+        true
+    })?;
+    if !finished || reporter.token().is_cancelled() {
+        return Err(VerifyError::Cancelled);
     }
+    if let Some((i, hasher)) = current {
+        finish(i, hasher, &mut reporter);
+    }
+    report.bytes = done;
     Ok(report)
 }

@@ -376,21 +376,13 @@ impl Writer<'_, '_> {
 
     /// Reads every range back and compares its digest with the bmap's (or the one computed
     /// while writing). Bytes below the held-back length are not on the device yet: they come
-    /// from `held`, which is exactly what will be written there. Returns whether it read
-    /// everything back (`false` when `skip` was cancelled part-way).
+    /// from `held`, which is exactly what will be written there. The device is read ahead on a
+    /// helper thread while this one hashes. Returns whether it read everything back (`false`
+    /// when `skip` was cancelled part-way).
     fn read_back(&mut self, skip: Option<&CancelToken>) -> Result<bool, CopyError> {
-        let ranges: Vec<Planned> = self.ranges().to_vec();
-        let total = ranges.iter().map(|r| r.end - r.start).sum();
-        self.reporter.phase(Phase::ReadBack, Some(total));
         let hold = self.hold as u64;
-        let mut done = 0u64;
-        for (index, range) in ranges.iter().enumerate() {
-            if self.reporter.cancelled() {
-                return Err(self.cancelled());
-            }
-            if skip.is_some_and(CancelToken::is_cancelled) {
-                return Ok(false);
-            }
+        let mut checks = Vec::new();
+        for (index, range) in self.ranges().iter().enumerate() {
             let own = self.digests.get(index).cloned().flatten();
             let (kind, expected) = match (&range.expected, own) {
                 (Some(expected), _) => (self.plan.kind, expected.clone()),
@@ -398,30 +390,65 @@ impl Writer<'_, '_> {
                 // With read-back on, every range has one or the other.
                 (None, None) => continue,
             };
-            let mut hasher = kind.hasher();
-            let device_start = range.start.max(hold).min(range.end);
-            if range.start < device_start {
-                hasher.update(&self.held[range.start as usize..device_start as usize]);
-                done += device_start - range.start;
+            checks.push(ReadBackCheck {
+                range: range.clone(),
+                kind,
+                expected,
+                device_start: range.start.max(hold).min(range.end),
+            });
+        }
+        let total = checks.iter().map(|c| c.range.end - c.range.start).sum();
+        self.reporter.phase(Phase::ReadBack, Some(total));
+        // Ranges are in order, so those wholly held back come first: nothing to read.
+        let in_memory = checks
+            .iter()
+            .take_while(|c| c.device_start == c.range.end)
+            .count();
+        let (held, on_device) = checks.split_at(in_memory);
+        let mut done = 0;
+        for check in held {
+            let hasher = check.start(&self.held, &mut done);
+            check.compare(hasher, self.target.path())?;
+        }
+        let spans: Vec<(u64, u64)> = on_device
+            .iter()
+            .map(|c| (c.device_start, c.range.end))
+            .collect();
+        let mut current: Option<(usize, Hasher)> = None;
+        let mut failure = None;
+        let (memory, reporter, path) = (&self.held, &mut *self.reporter, self.target.path());
+        let path = path.to_path_buf();
+        let finished = self.target.read_spans(&spans, |at, piece| {
+            if reporter.cancelled() || skip.is_some_and(CancelToken::is_cancelled) {
+                return false;
             }
-            if device_start < range.end {
-                let reporter = &mut *self.reporter;
-                self.target
-                    .read_range(device_start, range.end - device_start, |piece| {
-                        hasher.update(piece);
-                        done += piece.len() as u64;
-                        reporter.progress(Phase::ReadBack, done);
-                    })?;
+            if current.as_ref().is_none_or(|(i, _)| *i != at) {
+                if let Some((i, hasher)) = current.take()
+                    && let Err(e) = on_device[i].compare(hasher, &path)
+                {
+                    failure = Some(e);
+                    return false;
+                }
+                current = Some((at, on_device[at].start(memory, &mut done)));
             }
-            let read = hasher.finish();
-            if read != expected {
-                return Err(CopyError::ReadBack {
-                    target: self.target.path().display().to_string(),
-                    range: range.label,
-                    read,
-                    written: expected,
-                });
+            if let Some((_, hasher)) = current.as_mut() {
+                hasher.update(piece);
             }
+            done += piece.len() as u64;
+            reporter.progress(Phase::ReadBack, done);
+            true
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        if self.reporter.cancelled() {
+            return Err(self.cancelled());
+        }
+        if !finished {
+            return Ok(false);
+        }
+        if let Some((i, hasher)) = current {
+            on_device[i].compare(hasher, self.target.path())?;
         }
         Ok(true)
     }
@@ -464,5 +491,41 @@ impl Writer<'_, '_> {
             });
         }
         Ok(())
+    }
+}
+
+/// One range to read back: what to compare it with, and where its part on the device starts.
+struct ReadBackCheck {
+    range: Planned,
+    kind: ChecksumType,
+    expected: Digest,
+    device_start: u64,
+}
+
+impl ReadBackCheck {
+    /// A hasher fed with the range's held-back part (from `held`), counted into `done`.
+    fn start(&self, held: &[u8], done: &mut u64) -> Hasher {
+        let mut hasher = self.kind.hasher();
+        let from = usize::try_from(self.range.start).unwrap_or(usize::MAX);
+        let to = usize::try_from(self.device_start).unwrap_or(0);
+        if let Some(part) = held.get(from..to) {
+            hasher.update(part);
+            *done += part.len() as u64;
+        }
+        hasher
+    }
+
+    /// Compares the digest of everything read with what was written.
+    fn compare(&self, hasher: Hasher, target: &std::path::Path) -> Result<(), CopyError> {
+        let read = hasher.finish();
+        if read == self.expected {
+            return Ok(());
+        }
+        Err(CopyError::ReadBack {
+            target: target.display().to_string(),
+            range: self.range.label,
+            read,
+            written: self.expected.clone(),
+        })
     }
 }
