@@ -15,7 +15,7 @@ use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter, Warning
 mod hash;
 
 /// Read size while hashing.
-const READ_SIZE: usize = 4 << 20;
+const READ_SIZE: usize = 8 << 20;
 
 /// Options for [`create`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,7 @@
 
 mod decode;
 mod detect;
+pub(crate) mod direct;
 mod file;
 pub mod http;
 mod input;

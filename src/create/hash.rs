@@ -1,19 +1,25 @@
 //! The SHA-256 of each mapped range, read ahead on a helper thread while the calling thread
-//! hashes, so reading and hashing overlap. Two buffers of [`READ_SIZE`] bound the memory
-//! whatever the image size.
+//! hashes, so reading and hashing overlap. Reads are large and, where the filesystem allows,
+//! direct (see [`crate::source::direct`]): the disk's data goes straight into one of
+//! [`BUFFERS`] page-aligned buffers of [`READ_SIZE`], which bound the memory whatever the
+//! image size, and the pass costs one core for hashing and next to nothing for reading.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 use super::{CreateError, READ_SIZE};
 use crate::bmap::{ChecksumType, Digest};
 use crate::progress::{Phase, Reporter};
+use crate::source::direct::{self, Direct};
+use crate::target::AlignedBuf;
+
+/// Buffers in rotation: one being hashed, the others being read or waiting.
+const BUFFERS: usize = 3;
 
 /// A filled buffer: `len` bytes of the current span, and whether they end it.
 struct Chunk {
-    buf: Vec<u8>,
+    buf: AlignedBuf,
     len: usize,
     last: bool,
 }
@@ -26,16 +32,22 @@ pub(super) fn digests(
     spans: &[(u64, u64)],
     reporter: &mut Reporter<'_>,
 ) -> Result<Vec<Digest>, CreateError> {
+    let direct = Direct::open(path, file);
     std::thread::scope(|scope| {
         // Made inside the scope: returning drops `full_rx` and `empty_tx` before the scope
         // joins the reader, which ends it wherever it waits.
-        let (full_tx, full_rx) = sync_channel::<Result<Chunk, CreateError>>(1);
-        let (empty_tx, empty_rx) = channel::<Vec<u8>>();
-        for _ in 0..2 {
+        let (full_tx, full_rx) = sync_channel::<Result<Chunk, CreateError>>(BUFFERS - 1);
+        let (empty_tx, empty_rx) = channel::<AlignedBuf>();
+        for _ in 0..BUFFERS {
             // The receiver is alive: it is moved into the reader below.
-            let _ = empty_tx.send(vec![0u8; READ_SIZE]);
+            let _ = empty_tx.send(AlignedBuf::new(READ_SIZE));
         }
-        scope.spawn(move || read_ahead(file, path, spans, &empty_rx, &full_tx));
+        let reader = Reader {
+            file,
+            direct: direct.as_ref(),
+            path,
+        };
+        scope.spawn(move || reader.run(spans, &empty_rx, &full_tx));
         let mut sums = Vec::with_capacity(spans.len());
         let mut done = 0u64;
         for _ in spans {
@@ -64,56 +76,73 @@ pub(super) fn digests(
     })
 }
 
-/// The reader: fills free buffers with the spans in order until done, an error, or nobody
-/// listens any more.
-fn read_ahead(
-    file: &File,
-    path: &Path,
-    spans: &[(u64, u64)],
-    empty: &Receiver<Vec<u8>>,
-    full: &SyncSender<Result<Chunk, CreateError>>,
-) {
-    for &(start, end) in spans {
-        let mut offset = start;
-        loop {
-            let Ok(mut buf) = empty.recv() else {
-                return;
-            };
-            let want = usize::try_from(end - offset)
-                .unwrap_or(READ_SIZE)
-                .min(READ_SIZE);
-            let mut len = 0;
-            while len < want {
-                let at = offset + len as u64;
-                match file.read_at(&mut buf[len..want], at) {
-                    Ok(0) => {
-                        let _ = full.send(Err(CreateError::Shrunk {
-                            path: path.to_path_buf(),
-                            offset: at,
-                        }));
+/// The reading side.
+struct Reader<'a> {
+    file: &'a File,
+    direct: Option<&'a Direct>,
+    path: &'a Path,
+}
+
+impl Reader<'_> {
+    /// Fills free buffers with the spans in order until done, an error, or nobody listens.
+    fn run(
+        &self,
+        spans: &[(u64, u64)],
+        empty: &Receiver<AlignedBuf>,
+        full: &SyncSender<Result<Chunk, CreateError>>,
+    ) {
+        for &(start, end) in spans {
+            let mut offset = start;
+            loop {
+                let Ok(mut buf) = empty.recv() else {
+                    return;
+                };
+                let want = usize::try_from(end - offset)
+                    .unwrap_or(READ_SIZE)
+                    .min(READ_SIZE);
+                let len = match self.fill(&mut buf[..want], offset) {
+                    Ok(len) => len,
+                    Err(e) => {
+                        let _ = full.send(Err(e));
                         return;
                     }
-                    Ok(n) => len += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(source) => {
-                        let _ = full.send(Err(CreateError::Read {
-                            path: path.to_path_buf(),
-                            offset: at,
-                            source,
-                        }));
-                        return;
-                    }
+                };
+                offset += len as u64;
+                let last = offset >= end;
+                if full.send(Ok(Chunk { buf, len, last })).is_err() || last {
+                    break;
                 }
             }
-            offset += len as u64;
-            let last = offset >= end;
-            if full.send(Ok(Chunk { buf, len, last })).is_err() {
+            if offset < end {
                 return;
             }
-            if last {
-                break;
+        }
+    }
+
+    /// Fills `buf` from `offset`; the file ending first is an error.
+    fn fill(&self, buf: &mut [u8], offset: u64) -> Result<usize, CreateError> {
+        let mut len = 0;
+        while len < buf.len() {
+            let at = offset + len as u64;
+            match direct::read_at(self.direct, self.file, &mut buf[len..], at) {
+                Ok(0) => {
+                    return Err(CreateError::Shrunk {
+                        path: self.path.to_path_buf(),
+                        offset: at,
+                    });
+                }
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(CreateError::Read {
+                        path: self.path.to_path_buf(),
+                        offset: at,
+                        source,
+                    });
+                }
             }
         }
+        Ok(len)
     }
 }
 

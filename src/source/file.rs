@@ -1,4 +1,4 @@
-//! An uncompressed image in a local file: real seeks, positional reads.
+//! An uncompressed image in a local file: real seeks, positional reads, direct where aligned.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -7,11 +7,14 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use super::ImageSource;
+use super::direct::{self, Direct};
 
 /// An uncompressed image in a local file.
 #[derive(Debug)]
 pub struct FileSource {
     file: File,
+    /// The same file opened with `O_DIRECT`, for the aligned reads (see [`super::direct`]).
+    direct: Option<Direct>,
     path: PathBuf,
     name: String,
     size: u64,
@@ -23,10 +26,12 @@ impl FileSource {
     pub fn open(path: &Path) -> io::Result<Self> {
         let file = open_image_file(path)?;
         let size = size_of(&file)?;
-        // The kernel reads further ahead for a file announced as sequential.
+        // The kernel reads further ahead for a file announced as sequential (for the reads
+        // that cannot be direct).
         // SAFETY: advisory only; no memory is involved.
         unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
         Ok(Self {
+            direct: Direct::open(path, &file),
             file,
             path: path.to_path_buf(),
             name: path.display().to_string(),
@@ -59,7 +64,7 @@ pub(super) fn size_of(file: &File) -> io::Result<u64> {
 
 impl Read for FileSource {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
+        let n = direct::read_at(self.direct.as_ref(), &self.file, buf, self.position)?;
         self.position += n as u64;
         Ok(n)
     }
@@ -91,10 +96,7 @@ impl ImageSource for FileSource {
                 ),
             ));
         }
-        if offset != self.position {
-            self.file.seek(SeekFrom::Start(offset))?;
-            self.position = offset;
-        }
+        self.position = offset;
         Ok(())
     }
 

@@ -11,6 +11,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::direct::{self, ALIGN, Direct};
+use crate::target::AlignedBuf;
+
 /// Positional access to a byte store of known length. Shared across threads.
 pub trait RandomAccess: Send + Sync {
     /// A name for messages: the path or URL.
@@ -81,9 +84,11 @@ impl RandomAccess for LocalFile {
 
     fn stream(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(FileRange {
+            direct: Direct::open(&self.path, &self.file).map(|d| (d, AlignedBuf::new(WINDOW))),
             file: self.file.try_clone()?,
             position: offset,
             end: offset.saturating_add(len).min(self.len),
+            window: (0, 0),
         }))
     }
 
@@ -92,12 +97,21 @@ impl RandomAccess for LocalFile {
     }
 }
 
+/// Bytes per direct read of a file range.
+const WINDOW: usize = 4 << 20;
+
 /// Sequential positional reads of a file range (a clone of the descriptor, so several
-/// readers of one file never share an offset).
+/// readers of one file never share an offset). Where the file can be read with `O_DIRECT`
+/// (see [`super::direct`]), aligned windows of [`WINDOW`] bytes are read into a buffer of
+/// its own and served from there: a compressed image then never passes through the page cache.
 struct FileRange {
     file: File,
+    /// The direct descriptor and its buffer.
+    direct: Option<(Direct, AlignedBuf)>,
     position: u64,
     end: u64,
+    /// The file offset and length of the bytes in the direct buffer.
+    window: (u64, usize),
 }
 
 impl Read for FileRange {
@@ -107,7 +121,22 @@ impl Read for FileRange {
         if want == 0 {
             return Ok(0);
         }
-        let n = self.file.read_at(&mut buf[..want], self.position)?;
+        let n = match self.direct.as_mut() {
+            Some((direct, window)) => {
+                let (start, len) = self.window;
+                if self.position < start || self.position >= start + len as u64 {
+                    let start = self.position / ALIGN as u64 * ALIGN as u64;
+                    let len = direct::read_at(Some(direct), &self.file, window, start)?;
+                    self.window = (start, len);
+                }
+                let (start, len) = self.window;
+                let from = usize::try_from(self.position - start).unwrap_or(usize::MAX);
+                let n = want.min(len.saturating_sub(from));
+                buf[..n].copy_from_slice(&window[from..from + n]);
+                n
+            }
+            None => self.file.read_at(&mut buf[..want], self.position)?,
+        };
         self.position += n as u64;
         Ok(n)
     }
