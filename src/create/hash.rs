@@ -1,24 +1,37 @@
-//! The SHA-256 of each mapped range, read ahead on a helper thread while the calling thread
-//! hashes, so reading and hashing overlap. Reads are large and, where the filesystem allows,
-//! direct (see [`crate::source::direct`]): the disk's data goes straight into one of
-//! [`BUFFERS`] page-aligned buffers of [`READ_SIZE`], which bound the memory whatever the
-//! image size, and the pass costs one core for hashing and next to nothing for reading.
+//! The SHA-256 of each mapped range, in large reads that run ahead of the hashing.
+//!
+//! A range's digest is one sequential computation, but different ranges are independent: with
+//! several cores, up to [`MAX_LANES`] lanes each take the next range not yet taken and hash it,
+//! so an image of many ranges is hashed about as many times faster. A lane is a reader thread
+//! that fills [`BUFFERS`] page-aligned buffers of [`READ_SIZE`] (direct reads where the
+//! filesystem allows, see [`crate::source::direct`]) and a thread hashing them, so reading
+//! and hashing overlap within a lane too. Memory is bounded by the lanes' buffers, whatever
+//! the image size; the calling thread only reports progress and passes on cancellation.
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, channel, sync_channel};
+use std::thread;
+use std::time::Duration;
 
 use super::{CreateError, READ_SIZE};
-use crate::bmap::{ChecksumType, Digest};
+use crate::bmap::{ChecksumType, Digest, Hasher};
 use crate::progress::{Phase, Reporter};
 use crate::source::direct::{self, Direct};
 use crate::target::AlignedBuf;
 
-/// Buffers in rotation: one being hashed, the others being read or waiting.
+/// Buffers per lane: one being hashed, the others being read or waiting.
 const BUFFERS: usize = 3;
+/// Lanes at most (never more than the cores, nor the ranges).
+const MAX_LANES: usize = 4;
+/// How often the calling thread reports progress and looks for cancellation.
+const POLL: Duration = Duration::from_millis(50);
 
-/// A filled buffer: `len` bytes of the current span, and whether they end it.
+/// A filled buffer: `len` bytes of span `span`, and whether they end it.
 struct Chunk {
+    span: usize,
     buf: AlignedBuf,
     len: usize,
     last: bool,
@@ -33,67 +46,127 @@ pub(super) fn digests(
     reporter: &mut Reporter<'_>,
 ) -> Result<Vec<Digest>, CreateError> {
     let direct = Direct::open(path, file);
-    std::thread::scope(|scope| {
-        // Made inside the scope: returning drops `full_rx` and `empty_tx` before the scope
-        // joins the reader, which ends it wherever it waits.
-        let (full_tx, full_rx) = sync_channel::<Result<Chunk, CreateError>>(BUFFERS - 1);
-        let (empty_tx, empty_rx) = channel::<AlignedBuf>();
-        for _ in 0..BUFFERS {
-            // The receiver is alive: it is moved into the reader below.
-            let _ = empty_tx.send(AlignedBuf::new(READ_SIZE));
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    let lanes = cores.min(MAX_LANES).min(spans.len()).max(1);
+    let shared = Shared {
+        file,
+        direct: direct.as_ref(),
+        path,
+        spans,
+        next: AtomicUsize::new(0),
+        hashed: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        sums: Mutex::new(vec![None; spans.len()]),
+        failure: Mutex::new(None),
+    };
+    thread::scope(|scope| {
+        let (ended_tx, ended_rx) = channel::<()>();
+        for _ in 0..lanes {
+            let (shared, ended) = (&shared, ended_tx.clone());
+            scope.spawn(move || {
+                shared.lane();
+                let _ = ended.send(());
+            });
         }
-        let reader = Reader {
-            file,
-            direct: direct.as_ref(),
-            path,
-        };
-        scope.spawn(move || reader.run(spans, &empty_rx, &full_tx));
-        let mut sums = Vec::with_capacity(spans.len());
-        let mut done = 0u64;
-        for _ in spans {
-            let mut hasher = ChecksumType::Sha256.hasher();
-            loop {
-                if reporter.cancelled() {
-                    return Err(CreateError::Cancelled);
-                }
-                let chunk = match full_rx.recv() {
-                    Ok(chunk) => chunk?,
-                    // The reader stops early only after sending its error.
-                    Err(_) => return Err(CreateError::Cancelled),
-                };
-                hasher.update(&chunk.buf[..chunk.len]);
-                done += chunk.len as u64;
-                reporter.progress(Phase::Hashing, done);
-                let last = chunk.last;
-                let _ = empty_tx.send(chunk.buf);
-                if last {
-                    break;
-                }
+        let mut ended = 0;
+        while ended < lanes {
+            match ended_rx.recv_timeout(POLL) {
+                Ok(()) => ended += 1,
+                Err(RecvTimeoutError::Timeout) => {}
+                // Every lane holds a sender until it ends: this cannot happen first.
+                Err(RecvTimeoutError::Disconnected) => break,
             }
-            sums.push(hasher.finish());
+            reporter.progress(Phase::Hashing, shared.hashed.load(Ordering::Relaxed));
+            if reporter.cancelled() {
+                shared.stop.store(true, Ordering::Relaxed);
+            }
         }
-        Ok(sums)
-    })
+    });
+    if let Some(failure) = shared.failure.into_inner().ok().flatten() {
+        return Err(failure);
+    }
+    // Without a failure, a span is left without a digest only when cancelled.
+    shared
+        .sums
+        .into_inner()
+        .ok()
+        .and_then(|sums| sums.into_iter().collect())
+        .ok_or(CreateError::Cancelled)
 }
 
-/// The reading side.
-struct Reader<'a> {
+/// What the lanes share: the file, the spans, the next span to take, and the results.
+struct Shared<'a> {
     file: &'a File,
     direct: Option<&'a Direct>,
     path: &'a Path,
+    spans: &'a [(u64, u64)],
+    next: AtomicUsize,
+    /// Bytes hashed, for progress.
+    hashed: AtomicU64,
+    /// Set on cancellation or the first failure: every lane stops.
+    stop: AtomicBool,
+    sums: Mutex<Vec<Option<Digest>>>,
+    failure: Mutex<Option<CreateError>>,
 }
 
-impl Reader<'_> {
-    /// Fills free buffers with the spans in order until done, an error, or nobody listens.
-    fn run(
-        &self,
-        spans: &[(u64, u64)],
-        empty: &Receiver<AlignedBuf>,
-        full: &SyncSender<Result<Chunk, CreateError>>,
-    ) {
-        for &(start, end) in spans {
+impl Shared<'_> {
+    /// One lane: a reader thread taking spans, and this thread hashing what it reads.
+    fn lane(&self) {
+        thread::scope(|scope| {
+            // Made inside the scope: returning drops `full_rx` and `empty_tx` before the scope
+            // joins the reader, which ends it wherever it waits.
+            let (full_tx, full_rx) = sync_channel::<Result<Chunk, CreateError>>(BUFFERS - 1);
+            let (empty_tx, empty_rx) = channel::<AlignedBuf>();
+            for _ in 0..BUFFERS {
+                // The receiver is alive: it is moved into the reader below.
+                let _ = empty_tx.send(AlignedBuf::new(READ_SIZE));
+            }
+            scope.spawn(move || self.read(&empty_rx, &full_tx));
+            let mut hasher: Option<Hasher> = None;
+            for chunk in full_rx.iter() {
+                if self.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(e) => return self.fail(e),
+                };
+                let h = hasher.get_or_insert_with(|| ChecksumType::Sha256.hasher());
+                h.update(&chunk.buf[..chunk.len]);
+                self.hashed.fetch_add(chunk.len as u64, Ordering::Relaxed);
+                if chunk.last
+                    && let Some(h) = hasher.take()
+                    && let Ok(mut sums) = self.sums.lock()
+                    && let Some(slot) = sums.get_mut(chunk.span)
+                {
+                    *slot = Some(h.finish());
+                }
+                // The reader is gone only once it sent everything (or an error).
+                let _ = empty_tx.send(chunk.buf);
+            }
+        });
+    }
+
+    fn fail(&self, error: CreateError) {
+        if let Ok(mut failure) = self.failure.lock() {
+            failure.get_or_insert(error);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// A lane's reader: takes the next span not yet taken and fills free buffers with it,
+    /// until none is left, an error, or the lane stops listening.
+    fn read(&self, empty: &Receiver<AlignedBuf>, full: &SyncSender<Result<Chunk, CreateError>>) {
+        loop {
+            let span = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(start, end)) = self.spans.get(span) else {
+                return;
+            };
             let mut offset = start;
             loop {
+                if self.stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 let Ok(mut buf) = empty.recv() else {
                     return;
                 };
@@ -109,12 +182,20 @@ impl Reader<'_> {
                 };
                 offset += len as u64;
                 let last = offset >= end;
-                if full.send(Ok(Chunk { buf, len, last })).is_err() || last {
+                if full
+                    .send(Ok(Chunk {
+                        span,
+                        buf,
+                        len,
+                        last,
+                    }))
+                    .is_err()
+                {
+                    return;
+                }
+                if last {
                     break;
                 }
-            }
-            if offset < end {
-                return;
             }
         }
     }
@@ -173,6 +254,33 @@ mod tests {
             let mut one = ChecksumType::Sha256.hasher();
             one.update(&data[s as usize..e as usize]);
             assert_eq!(*sum, one.finish());
+        }
+    }
+
+    #[test]
+    fn many_spans_taken_by_several_lanes_keep_their_order() {
+        let data: Vec<u8> = (0..READ_SIZE + 50_000)
+            .map(|i| (i * 13 % 241) as u8)
+            .collect();
+        // Forty spans of very different sizes, so the lanes finish them out of order.
+        let mut spans = Vec::new();
+        let mut at = 0u64;
+        for i in 0..40u64 {
+            let len = if i == 3 {
+                READ_SIZE as u64 / 2
+            } else {
+                97 * (i + 1)
+            };
+            spans.push((at, at + len));
+            at += len + 4096;
+        }
+        let sums = run(&data, &spans).expect("digests");
+        assert_eq!(sums.len(), spans.len());
+        for (sum, &(s, e)) in sums.iter().zip(&spans) {
+            assert_eq!(
+                *sum,
+                ChecksumType::Sha256.digest(&data[s as usize..e as usize])
+            );
         }
     }
 
