@@ -8,8 +8,9 @@
 #
 # For each source (raw, xz, gz, zst) and target (a regular file; a loop device over a fully
 # allocated file, direct I/O on), with the page cache dropped before every run:
-#   blockprint copy, bmaptool copy, and dd of the whole image (`xz -dc | dd` and the like for
-#   compressed sources); raw -> loop also with --verify-readback.
+#   blockprint copy, bmaptool copy, and dd of the whole image with oflag=direct, its fastest
+#   way here (`xz -dc | dd` and the like for compressed sources); raw -> loop also with
+#   --verify-readback.
 # Then `blockprint create` against `bmaptool create` on the raw image.
 # Every contender runs RUNS times and the median is shown, with the CPU time (user + sys,
 # children included), CPU% (CPU / wall: 200% is both cores of a 2-core machine) and peak RSS.
@@ -118,7 +119,7 @@ measure() {
     done
     median=$(sort -n <<<"${samples%$'\n'}" | sed -n "$(((runs + 1) / 2))p")
     read -r "wall[$key]" "cpu[$key]" "rss[$key]" <<<"$median"
-    printf '  %-34s %s\n' "$key" "$(tr '\n' ' ' <<<"${samples%$'\n'}")"
+    printf '  %-34s %s\n' "$key" "$(awk '{ printf "%s ", $1 }' <<<"${samples%$'\n'}")"
 }
 
 verify() {  # the target must now hold the image
@@ -161,9 +162,8 @@ for dest in file loop; do
     target=$out
     [[ $dest == loop ]] && target=$loop
     for src in img xz gz zst; do
-        file=$image direct=()
+        file=$image
         [[ $src == img ]] || file=$image.$src
-        [[ $dest == loop ]] && direct=(oflag=direct)
         echo "$src -> $dest (wall s of each run):"
         [[ $dest == loop ]] && dd if=/dev/zero of="$loop" bs=16M oflag=direct status=none 2>/dev/null || true
         measure "$src $dest blockprint" "$bp" copy -q --bmap "$bmap" "$file" "$target"
@@ -172,9 +172,9 @@ for dest in file loop; do
         measure "$src $dest bmaptool" bmaptool -q copy --bmap "$bmap" "$file" "$target"
         verify "$target" "bmaptool copy"
         if [[ $src == img ]]; then
-            measure "$src $dest dd" dd if="$file" of="$target" bs=4M "${direct[@]}" conv=fsync status=none
+            measure "$src $dest dd" dd if="$file" of="$target" bs=4M oflag=direct conv=fsync status=none
         else
-            measure "$src $dest dd" sh -c "${decompress[$src]} '$file' | dd of='$target' bs=4M iflag=fullblock ${direct[*]} conv=fsync status=none"
+            measure "$src $dest dd" sh -c "${decompress[$src]} '$file' | dd of='$target' bs=4M iflag=fullblock oflag=direct conv=fsync status=none"
         fi
         if [[ $src == img && $dest == loop ]]; then
             measure "$src $dest blockprint readback" "$bp" copy -q --verify-readback --bmap "$bmap" "$file" "$target"
