@@ -59,6 +59,9 @@ pub(super) fn digests(
         sums: Mutex::new(vec![None; spans.len()]),
         failure: Mutex::new(None),
     };
+    if reporter.cancelled() {
+        return Err(CreateError::Cancelled);
+    }
     thread::scope(|scope| {
         let (ended_tx, ended_rx) = channel::<()>();
         for _ in 0..lanes {
@@ -84,6 +87,9 @@ pub(super) fn digests(
     });
     if let Some(failure) = shared.failure.into_inner().ok().flatten() {
         return Err(failure);
+    }
+    if reporter.cancelled() {
+        return Err(CreateError::Cancelled);
     }
     // Without a failure, a span is left without a digest only when cancelled.
     shared
