@@ -276,7 +276,7 @@ impl Plan {
         }
     }
 
-    /// The spans the source will be asked for, for [`ImageSource::plan`].
+    /// The spans the source will be asked for ([`ImageSource::plan`]) and a file target reserves.
     fn spans(&self) -> Vec<(u64, u64)> {
         match (self.from_bmap, self.image_size) {
             (true, _) => self.ranges.iter().map(|r| (r.start, r.end)).collect(),

@@ -329,6 +329,37 @@ impl Target {
         Ok(())
     }
 
+    /// Reserves the space of these byte spans of a regular file before they are written, as
+    /// unwritten extents (they read as zeros). ext4 and XFS serialise direct writes that must
+    /// allocate, but let writes into reserved space run at once, so the writer threads keep the
+    /// disk busy; the file is less fragmented too. A hint only: where the filesystem cannot (or
+    /// has no room), the writes allocate as they go and report what fails.
+    pub(crate) fn reserve(&self, spans: &[(u64, u64)]) {
+        if self.kind != TargetKind::File {
+            return;
+        }
+        for &(start, end) in spans {
+            let (Ok(offset), Ok(len)) = (
+                libc::off_t::try_from(start),
+                libc::off_t::try_from(end.saturating_sub(start)),
+            ) else {
+                return;
+            };
+            // SAFETY: a plain syscall on an open descriptor; no memory of ours is involved.
+            let rc = unsafe {
+                libc::fallocate(
+                    self.file.as_raw_fd(),
+                    libc::FALLOC_FL_KEEP_SIZE,
+                    offset,
+                    len,
+                )
+            };
+            if rc != 0 {
+                return;
+            }
+        }
+    }
+
     /// Writes `data` at `offset`.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
         if self.kind == TargetKind::Null || data.is_empty() {

@@ -24,6 +24,7 @@ pub(super) fn run(
 ) -> Result<CopyReport, CopyError> {
     let mut reporter = Reporter::new(sink, cancel);
     target.prepare(plan.image_size)?;
+    target.reserve(&plan.spans());
     let started = Instant::now();
     let block = target.kind() == TargetKind::BlockDevice;
     if block && !target.is_direct() {
