@@ -21,9 +21,11 @@
 # After the runs of each blockprint and bmaptool contender, `blockprint verify` checks the
 # target against the bmap (a loop device is zeroed before, so that proves this contender).
 #
-# Run:    sudo benches/bench.sh [--quick] [--runs N] [--regen]
+# Run:    sudo benches/bench.sh [--quick] [--runs N] [--regen] [--only CASES]
 #         --quick: a 192 MiB image, one run each, the debug build: only checks the harness
 #         works (build-aux/test runs it); its timings mean nothing.
+#         --only: a comma-separated subset of the cases img-file, xz-file, gz-file, zst-file,
+#         img-loop, xz-loop, gz-loop, zst-loop and create (the stage limits always run).
 # Needs:  root (losetup, drop_caches), cargo, bmaptool, xz, gzip, zstd, mtools, dosfstools,
 #         e2fsprogs, GNU time; about 14 GiB free in target/bench/ (4 GiB image, its
 #         compressed copies, a 4 GiB loop backing file and a 4 GiB output file).
@@ -34,16 +36,18 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
 die() { echo "bench.sh: error: $*" >&2; exit 1; }
 
-quick=0 runs=3 regen=0
+quick=0 runs=3 regen=0 only=""
 while (($#)); do
     case $1 in
         --quick) quick=1 runs=1 ;;
         --runs) runs=${2:?}; shift ;;
         --regen) regen=1 ;;
-        *) die "usage: sudo benches/bench.sh [--quick] [--runs N] [--regen]" ;;
+        --only) only=${2:?}; shift ;;
+        *) die "usage: sudo benches/bench.sh [--quick] [--runs N] [--regen] [--only CASES]" ;;
     esac
     shift
 done
+wanted() { [[ -z $only || ",$only," == *",$1,"* ]]; }
 if ((quick)); then
     work=$root/target/bench/quick size=192 data=32 boot=64 boot_data=8 profile=dev
 else
@@ -147,6 +151,7 @@ write_file=$(awk -v a="$write_file" -v b="$stage_time" 'BEGIN { print (a < b ? a
 for src in img xz gz zst; do
     file=$image
     [[ $src == img ]] || file=$image.$src
+    wanted "$src-file" || wanted "$src-loop" || { [[ $src == img ]] && wanted create; } || continue
     stage "decode $src" "$limits" decode "$file" "$bmap"
     for dest in file loop; do
         w=$write_file
@@ -164,6 +169,7 @@ for dest in file loop; do
     for src in img xz gz zst; do
         file=$image
         [[ $src == img ]] || file=$image.$src
+        wanted "$src-$dest" || continue
         echo "$src -> $dest (wall s of each run):"
         [[ $dest == loop ]] && dd if=/dev/zero of="$loop" bs=16M oflag=direct status=none 2>/dev/null || true
         measure "$src $dest blockprint" "$bp" copy -q --bmap "$bmap" "$file" "$target"
@@ -181,8 +187,10 @@ for dest in file loop; do
         fi
     done
 done
-echo "create (wall s of each run):"
-measure "create blockprint" "$bp" create -q -o "$work/created.bmap" "$image"
-measure "create bmaptool" bmaptool -q create -o "$work/created.bmap" "$image"
+if wanted create; then
+    echo "create (wall s of each run):"
+    measure "create blockprint" "$bp" create -q -o "$work/created.bmap" "$image"
+    measure "create bmaptool" bmaptool -q create -o "$work/created.bmap" "$image"
+fi
 
 . "$root/benches/report.sh"
