@@ -103,7 +103,7 @@ pub fn verify(
         mismatch_count: 0,
     };
     let spans: Vec<(u64, u64)> = checked.iter().map(|(_, r, _)| bmap.byte_span(r)).collect();
-    let mut current: Option<(usize, Hasher)> = None;
+    let mut current: Option<Hasher> = None;
     let mut done = 0;
     // Compares the range at `at` in `checked`, whose bytes are all hashed.
     let mut finish = |at: usize, hasher: Hasher, reporter: &mut Reporter<'_>| {
@@ -128,28 +128,21 @@ pub fn verify(
             });
         }
     };
-    let finished = target.read_spans(&spans, |at, piece| {
+    let finished = target.read_spans(&spans, |at, piece, last| {
         if reporter.token().is_cancelled() {
             return false;
         }
-        if current.as_ref().is_none_or(|(i, _)| *i != at) {
-            if let Some((i, hasher)) = current.take() {
-                finish(i, hasher, &mut reporter);
-            }
-            current = Some((at, bmap.checksum_type().hasher()));
-        }
-        if let Some((_, hasher)) = current.as_mut() {
-            hasher.update(piece);
-        }
+        let hasher = current.get_or_insert_with(|| bmap.checksum_type().hasher());
+        hasher.update(piece);
         done += piece.len() as u64;
         reporter.progress(Phase::Verifying, done);
+        if last && let Some(hasher) = current.take() {
+            finish(at, hasher, &mut reporter);
+        }
         true
     })?;
     if !finished || reporter.token().is_cancelled() {
         return Err(VerifyError::Cancelled);
-    }
-    if let Some((i, hasher)) = current {
-        finish(i, hasher, &mut reporter);
     }
     report.bytes = done;
     Ok(report)

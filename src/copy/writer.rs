@@ -415,29 +415,22 @@ impl Writer<'_, '_> {
             .iter()
             .map(|c| (c.device_start, c.range.end))
             .collect();
-        let mut current: Option<(usize, Hasher)> = None;
+        let mut current: Option<Hasher> = None;
         let mut failure = None;
-        let (memory, reporter, path) = (&self.held, &mut *self.reporter, self.target.path());
-        let path = path.to_path_buf();
-        let finished = self.target.read_spans(&spans, |at, piece| {
+        let (memory, reporter) = (&self.held, &mut *self.reporter);
+        let path = self.target.path().to_path_buf();
+        let finished = self.target.read_spans(&spans, |at, piece, last| {
             if reporter.cancelled() || skip.is_some_and(CancelToken::is_cancelled) {
                 return false;
             }
-            if current.as_ref().is_none_or(|(i, _)| *i != at) {
-                if let Some((i, hasher)) = current.take()
-                    && let Err(e) = on_device[i].compare(hasher, &path)
-                {
-                    failure = Some(e);
-                    return false;
-                }
-                current = Some((at, on_device[at].start(memory, &mut done)));
-            }
-            if let Some((_, hasher)) = current.as_mut() {
-                hasher.update(piece);
-            }
+            let hasher = current.get_or_insert_with(|| on_device[at].start(memory, &mut done));
+            hasher.update(piece);
             done += piece.len() as u64;
             reporter.progress(Phase::ReadBack, done);
-            true
+            if last && let Some(hasher) = current.take() {
+                failure = on_device[at].compare(hasher, &path).err();
+            }
+            failure.is_none()
         })?;
         if let Some(error) = failure {
             return Err(error);
@@ -447,9 +440,6 @@ impl Writer<'_, '_> {
         }
         if !finished {
             return Ok(false);
-        }
-        if let Some((i, hasher)) = current {
-            on_device[i].compare(hasher, self.target.path())?;
         }
         Ok(true)
     }

@@ -17,22 +17,25 @@ pub(crate) const READ_AHEAD: usize = 8 << 20;
 /// Buffers in rotation: one being consumed, the others being read or waiting.
 const BUFFERS: usize = 3;
 
-/// A filled buffer: `buf[skip..skip + take]` is the next part of span `span`.
+/// A filled buffer: `buf[skip..skip + take]` is the next part of span `span`, its last if
+/// `last`.
 struct Piece {
     span: usize,
     buf: AlignedBuf,
     skip: usize,
     take: usize,
+    last: bool,
 }
 
 impl Target {
-    /// Reads each byte span `(start, end)` in order, handing the caller `(span index, bytes)`
-    /// piece by piece while the next piece is read. `consume` returns `false` to stop early;
-    /// then this returns `Ok(false)` as soon as the reader has noticed.
+    /// Reads each byte span `(start, end)` in order, handing the caller `(span index, bytes,
+    /// whether they end the span)` piece by piece while the next piece is read (an empty span
+    /// gives no piece). `consume` returns `false` to stop early; then this returns `Ok(false)`
+    /// as soon as the reader has noticed.
     pub fn read_spans(
         &mut self,
         spans: &[(u64, u64)],
-        mut consume: impl FnMut(usize, &[u8]) -> bool,
+        mut consume: impl FnMut(usize, &[u8], bool) -> bool,
     ) -> Result<bool, TargetError> {
         let file = self
             .file
@@ -57,7 +60,8 @@ impl Target {
             scope.spawn(move || reader.run(spans, &empty_rx, &full_tx));
             for piece in full_rx {
                 let piece = piece?;
-                if !consume(piece.span, &piece.buf[piece.skip..piece.skip + piece.take]) {
+                let bytes = &piece.buf[piece.skip..piece.skip + piece.take];
+                if !consume(piece.span, bytes, piece.last) {
                     return Ok(false);
                 }
                 // The reader is gone only once it sent everything (or an error, seen above).
@@ -104,6 +108,7 @@ impl Reader<'_> {
                     buf,
                     skip,
                     take,
+                    last: pos >= end,
                 };
                 if full.send(Ok(piece)).is_err() {
                     return;
@@ -132,13 +137,18 @@ mod tests {
         let len = data.len() as u64;
         let spans = [(5, 6), (100, 2 * READ_AHEAD as u64 + 9), (len - 10, len)];
         let mut got = vec![Vec::new(); spans.len()];
+        let mut ends = Vec::new();
         let finished = target
-            .read_spans(&spans, |span, bytes| {
+            .read_spans(&spans, |span, bytes, last| {
                 got[span].extend_from_slice(bytes);
+                if last {
+                    ends.push(span);
+                }
                 true
             })
             .expect("read");
         assert!(finished);
+        assert_eq!(ends, [0, 1, 2]);
         for (bytes, &(s, e)) in got.iter().zip(&spans) {
             assert_eq!(bytes.as_slice(), &data[s as usize..e as usize]);
         }
@@ -150,7 +160,7 @@ mod tests {
         let (_dir, mut target) = target_with(&data);
         let mut calls = 0;
         let finished = target
-            .read_spans(&[(0, data.len() as u64)], |_, _| {
+            .read_spans(&[(0, data.len() as u64)], |_, _, _| {
                 calls += 1;
                 false
             })
@@ -158,7 +168,7 @@ mod tests {
         assert!(!finished);
         assert_eq!(calls, 1);
         let end = data.len() as u64;
-        match target.read_spans(&[(end - 10, end + 10)], |_, _| true) {
+        match target.read_spans(&[(end - 10, end + 10)], |_, _, _| true) {
             // The offset of the (aligned) read that came up short.
             Err(TargetError::Io { op, offset, .. }) => {
                 assert_eq!(op, "read");
