@@ -9,10 +9,12 @@
 //! Without `O_DIRECT` (refused by the driver) writes are buffered with an `fdatasync` every
 //! [`SYNC_INTERVAL`] bytes.
 //!
-//! A path under `/dev/` that does not exist is an error, never a new regular file.
+//! A path under `/dev/` that does not exist is an error, never a new regular file. A regular
+//! file is written unnamed and named on [`Target::commit`] (see `target/file.rs`).
 
 mod aligned;
 mod error;
+mod file;
 mod readahead;
 mod sys;
 pub mod sysfs;
@@ -69,6 +71,8 @@ pub struct Target {
     direct: bool,
     unsynced: u64,
     scratch: Option<AlignedBuf>,
+    /// A file target written unnamed, to be named `path` on [`Target::commit`].
+    unnamed: bool,
 }
 
 /// `_IOR(0x12, 114, size_t)`.
@@ -203,6 +207,7 @@ impl Target {
             direct,
             unsynced: 0,
             scratch: None,
+            unnamed: false,
         }
     }
 
@@ -210,6 +215,13 @@ impl Target {
     /// through the page cache, a large image costs as much CPU time again in page handling,
     /// and the disk idles until the final sync, which then takes as long as the writes.
     fn open_file(path: &Path, exists: bool) -> Result<Self, TargetError> {
+        let open_error = |e| io_error("open", path, None, e);
+        if let Some((file, direct)) = file::open_unnamed(path).map_err(open_error)? {
+            let sector = if direct { FILE_ALIGN } else { 512 };
+            let mut target = Self::new(file, path, TargetKind::File, None, sector, direct);
+            target.unnamed = true;
+            return Ok(target);
+        }
         let open = |flags| {
             OpenOptions::new()
                 .read(true)
@@ -219,8 +231,7 @@ impl Target {
                 .custom_flags(flags)
                 .open(path)
         };
-        let (file, direct) =
-            direct_if_possible(open).map_err(|e| io_error("open", path, None, e))?;
+        let (file, direct) = direct_if_possible(open).map_err(open_error)?;
         let sector = if direct { FILE_ALIGN } else { 512 };
         Ok(Self::new(
             file,
@@ -230,6 +241,16 @@ impl Target {
             sector,
             direct,
         ))
+    }
+
+    /// Ends a successful write: a file target written unnamed gets its name now, replacing
+    /// what was there. Call after the last [`Target::sync`]; nothing to do for devices.
+    pub fn commit(&mut self) -> Result<(), TargetError> {
+        if std::mem::take(&mut self.unnamed) {
+            file::put_in_place(&self.file, &self.path)
+                .map_err(|e| io_error("move into place", &self.path, None, e))?;
+        }
+        Ok(())
     }
 
     fn open_block_device(
@@ -557,6 +578,15 @@ impl SharedWriter {
 }
 
 fn io_error(op: &'static str, path: &Path, offset: Option<u64>, source: io::Error) -> TargetError {
+    let failed = [libc::EIO, libc::ENODEV, libc::ENXIO, libc::ENOMEDIUM];
+    if source.raw_os_error().is_some_and(|e| failed.contains(&e)) {
+        return TargetError::DeviceFailed {
+            op,
+            path: path.to_path_buf(),
+            offset,
+            cause: source,
+        };
+    }
     TargetError::Io {
         op,
         path: path.to_path_buf(),

@@ -79,6 +79,7 @@ pub(super) fn run(
     if hold > 0 {
         writer.write_header(read_back)?;
     }
+    writer.target.commit()?;
     Ok(CopyReport {
         image_size,
         mapped_bytes: written,

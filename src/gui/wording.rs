@@ -226,6 +226,14 @@ impl UserFacing for TargetError {
                 gettext("Another program is using the drive. Close it and try again."),
             ),
             TargetError::Io { .. } => (gettext("Write Failed"), bad_card()),
+            TargetError::DeviceFailed { .. } => (
+                gettext("Write Failed"),
+                gettext(
+                    "The drive reported an error or was removed while it was being written. \
+                     This usually means a worn-out or fake card, or a faulty card reader: try \
+                     another card or another reader.",
+                ),
+            ),
             _ => (
                 gettext("The Drive Cannot Be Written"),
                 gettext("The drive refused to be written; see the details."),

@@ -79,6 +79,23 @@ pub enum TargetError {
         /// Its capacity.
         capacity: u64,
     },
+    /// The device (or the disk under a file) reported an I/O error or went away: a failing,
+    /// fake or pulled card, or a bad reader.
+    #[error(
+        "cannot {op} '{}'{}: {cause}; the card or its reader is failing, or it was removed: try another card or reader, and write it again before use",
+        .path.display(),
+        .offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
+    )]
+    DeviceFailed {
+        /// What was being done ("write", "read", "sync").
+        op: &'static str,
+        /// The destination.
+        path: PathBuf,
+        /// Byte offset, for reads and writes.
+        offset: Option<u64>,
+        /// The error the kernel gave.
+        cause: io::Error,
+    },
     /// Any other I/O failure, with the operation and offset.
     #[error("cannot {op} '{}'{}", .path.display(), .offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
     Io {

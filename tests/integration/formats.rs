@@ -163,7 +163,7 @@ fn every_format_onto_a_loop_device_with_read_back() {
 }
 
 #[test]
-fn truncated_and_damaged_variants_fail_fast_and_clearly() {
+fn truncated_and_damaged_variants_fail_fast_clearly_and_leave_nothing() {
     let f = fixtures();
     let dir = tempfile::tempdir().unwrap();
     let bmap = f.bmap_path();
@@ -192,7 +192,9 @@ fn truncated_and_damaged_variants_fail_fast_and_clearly() {
                 bad.to_str().unwrap(),
                 dest.to_str().unwrap(),
             ]);
-            let line = run.fails_with(&[]);
+            // The line names the file; the destination was written unnamed, and vanished.
+            let line = run.fails_with(&[&format!("{what}-{name}")]);
+            assert!(!dest.exists(), "{what} {name}: a destination was left");
             // The format's own check, or the bmap's checksum of what was decoded.
             assert!(
                 line.contains(&format!("{format} "))
