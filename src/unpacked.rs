@@ -1,32 +1,54 @@
 //! A compressed or remote image decoded to a sparse temporary file, for the filesystem scan,
 //! which needs random access: shared by `blockprint scan` and the app's "Create a Block Map".
+//!
+//! The file is made with `O_TMPFILE`: it has no name, so nothing is left behind however the
+//! process ends (a second Ctrl-C, SIGKILL, a crash). It is reached through
+//! `/proc/self/fd/N` while open. A filesystem without `O_TMPFILE` gets a named file, created
+//! exclusively and removed on drop.
 
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use blockprint::progress::CancelToken;
 use blockprint::scan::BLOCK;
 
-/// Writes the decoded image to `path`, leaving all-zero 4 KiB blocks as holes (the scan reads
-/// them as zeros just the same, and the temporary file stays small).
-pub(crate) fn unpack(source: &mut dyn Read, path: &Path) -> anyhow::Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create '{}'", path.display()))?;
+/// Writes the decoded image to `temp`, leaving all-zero 4 KiB blocks as holes (the scan reads
+/// them as zeros just the same, and the temporary file stays small). Stops when `cancel` is.
+pub(crate) fn unpack(
+    source: &mut dyn Read,
+    temp: &Temporary,
+    cancel: &CancelToken,
+) -> anyhow::Result<()> {
+    let file = &temp.file;
+    let write_error = || {
+        format!(
+            "cannot write the temporary file in '{}'",
+            temp.dir.display()
+        )
+    };
     let mut buf = vec![0u8; 4 << 20];
     let mut offset = 0u64;
     loop {
+        if cancel.is_cancelled() {
+            bail!("interrupted while decoding the image; nothing was written");
+        }
         let mut got = 0;
         while got < buf.len() {
-            match source.read(&mut buf[got..])? {
-                0 => break,
-                n => got += n,
+            match source.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
             }
         }
         for (i, block) in buf[..got].chunks(BLOCK as usize).enumerate() {
             if block.iter().any(|&b| b != 0) {
                 file.write_all_at(block, offset + (i as u64) * BLOCK)
-                    .with_context(|| format!("cannot write '{}'", path.display()))?;
+                    .with_context(write_error)?;
             }
         }
         offset += got as u64;
@@ -34,27 +56,92 @@ pub(crate) fn unpack(source: &mut dyn Read, path: &Path) -> anyhow::Result<()> {
             break;
         }
     }
-    file.set_len(offset)
-        .with_context(|| format!("cannot write '{}'", path.display()))?;
+    file.set_len(offset).with_context(write_error)?;
     Ok(())
 }
 
-/// A temporary file removed on drop.
+/// A temporary file in a chosen folder that disappears with the process.
 pub(crate) struct Temporary {
+    file: File,
+    dir: PathBuf,
+    /// A path that opens the file while `file` is open.
     pub(crate) path: PathBuf,
+    /// The name to remove on drop, when the file has one.
+    named: Option<PathBuf>,
 }
 
 impl Temporary {
-    pub(crate) fn new(dir: &Path) -> Self {
-        Self {
-            path: dir.join(format!(".blockprint-scan-{}.img", std::process::id())),
-        }
+    /// Creates the file in `dir`, without a name where the filesystem allows.
+    pub(crate) fn new(dir: &Path) -> anyhow::Result<Self> {
+        let context = || format!("cannot create a temporary file in '{}'", dir.display());
+        let anonymous = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir);
+        let (file, named) = match anonymous {
+            Ok(file) => (file, None),
+            // EISDIR comes from kernels without O_TMPFILE, EOPNOTSUPP from filesystems.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+                let name = dir.join(format!(".blockprint-scan-{}.img", std::process::id()));
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&name)
+                    .with_context(context)?;
+                (file, Some(name))
+            }
+            Err(e) => return Err(e).with_context(context),
+        };
+        let path = match &named {
+            Some(name) => name.clone(),
+            None => PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+        };
+        Ok(Self {
+            file,
+            dir: dir.to_path_buf(),
+            path,
+            named,
+        })
     }
 }
 
 impl Drop for Temporary {
     fn drop(&mut self) {
-        // It may not exist yet; nothing else to do either way.
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(name) = &self.named {
+            // Nothing else to do if it is already gone.
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_temporary_file_has_no_name_and_holds_the_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let temp = Temporary::new(dir.path()).expect("temporary");
+        let mut data = vec![0u8; 3 * BLOCK as usize];
+        data[BLOCK as usize + 7] = 42;
+        unpack(&mut &data[..], &temp, &CancelToken::new()).expect("unpack");
+        assert_eq!(std::fs::read(&temp.path).expect("read back"), data);
+        let names = std::fs::read_dir(dir.path()).expect("list").count();
+        assert_eq!(names, 0, "an O_TMPFILE file leaves no name in the folder");
+    }
+
+    #[test]
+    fn a_cancelled_unpack_stops_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let temp = Temporary::new(dir.path()).expect("temporary");
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let data = [1u8; 100];
+        let err = unpack(&mut &data[..], &temp, &cancel).expect_err("cancelled");
+        assert!(err.to_string().contains("interrupted"), "{err}");
     }
 }

@@ -22,6 +22,9 @@ use crate::unpacked::{Temporary, unpack};
 
 pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
     let input = Input::parse(&args.image)?;
+    // Installed first, so Ctrl-C while a compressed image is decoded stops cleanly too.
+    let cancel = CancelToken::new();
+    install_interrupt_handler(&cancel)?;
     let opener = Opener::new();
     let Opened { mut source, layers } = opener.open(&input)?;
     // A raw local image is scanned in place; anything else is decoded to a temporary file
@@ -39,14 +42,14 @@ pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
                 .and_then(Path::parent)
                 .filter(|p| !p.as_os_str().is_empty())
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            temp = Temporary::new(&dir);
+            temp = Temporary::new(&dir)?;
             let layers: Vec<String> = layers.iter().map(ToString::to_string).collect();
             out.info(format_args!(
                 "decoding '{input}' ({}) to a temporary file in '{}'",
                 layers.join(", in it "),
                 dir.display()
             ));
-            unpack(&mut *source, &temp.path)?;
+            unpack(&mut *source, &temp, &cancel)?;
             temp.path.clone()
         }
     };
@@ -63,8 +66,6 @@ pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
     ));
     explain(&report, args.explain, out);
 
-    let cancel = CancelToken::new();
-    install_interrupt_handler(&cancel)?;
     let mut progress = TerminalProgress::new(out);
     let options = CreateOptions {
         checksums: !args.no_checksum,

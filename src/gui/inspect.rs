@@ -252,9 +252,9 @@ pub fn scan_bmap(input: &Input, scratch: &Path, cancel: &CancelToken) -> anyhow:
         Some(path) if opened.layers.is_empty() => path.to_path_buf(),
         _ => {
             std::fs::create_dir_all(scratch)?;
-            temp = crate::unpacked::Temporary::new(scratch);
+            temp = crate::unpacked::Temporary::new(scratch)?;
             let mut source = opened.source;
-            crate::unpacked::unpack(&mut *source, &temp.path)?;
+            crate::unpacked::unpack(&mut *source, &temp, cancel)?;
             temp.path.clone()
         }
     };
