@@ -238,7 +238,9 @@ pub enum SignatureError {
         source: std::io::Error,
     },
     /// The signature (or clearsigned message) is not OpenPGP.
-    #[error("the signature {location} cannot be read: {reason}")]
+    #[error(
+        "the signature {location} cannot be read: {reason}; get the signature again (or pass --no-sig-verify to write without checking, at your own risk)"
+    )]
     BadSignatureFile {
         /// Where it came from.
         location: String,

@@ -160,7 +160,18 @@ impl<'a> Helper<'a> {
             }
             Err(VerificationError::BadSignature { sig, ka, .. }) => {
                 let signer = self.signer(ka.cert(), &ka.key().fingerprint());
-                if created(sig) > self.now + TOLERANCE {
+                if sig.pk_algo() != ka.key().pk_algo() {
+                    // Not a changed bmap: a signature that names the key but claims an
+                    // algorithm (often an unknown one) that key cannot make.
+                    SignatureCheck::Unusable {
+                        issuer: issuer(sig),
+                        reason: format!(
+                            "it claims public-key algorithm {}, but its key is {}",
+                            sig.pk_algo(),
+                            ka.key().pk_algo()
+                        ),
+                    }
+                } else if created(sig) > self.now + TOLERANCE {
                     SignatureCheck::NotYetValid {
                         signer,
                         created: created(sig),
