@@ -54,6 +54,20 @@ const RETRY: Retry = Retry {
     max_delay: Duration::from_secs(8),
 };
 
+/// The reqwest client, waiting `read_timeout` at most for each answer and piece of a body.
+fn build(read_timeout: Duration) -> Result<Client, HttpError> {
+    Client::builder()
+        .user_agent(concat!("blockprint/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        // The blocking client applies this to the wait for the headers and then to each
+        // read of the body separately, so it bounds a stall, not the whole download.
+        .timeout(read_timeout)
+        .build()
+        .map_err(|e| HttpError::Setup {
+            reason: error::root_cause(&e),
+        })
+}
+
 /// An image opened over HTTP, in the form its server allows.
 pub enum Remote {
     /// The server honours Range requests: any part can be read, in any order.
@@ -105,21 +119,18 @@ impl HttpClient {
         PROVIDER.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let client = Client::builder()
-            .user_agent(concat!("blockprint/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            // The blocking client applies this to the wait for the headers and then to each
-            // read of the body separately, so it bounds a stall, not the whole download.
-            .timeout(READ_TIMEOUT)
-            .build()
-            .map_err(|e| HttpError::Setup {
-                reason: error::root_cause(&e),
-            })?;
         Ok(HttpClient {
-            client,
+            client: build(READ_TIMEOUT)?,
             netrc: Arc::new(Netrc::load().unwrap_or_default()),
             retry: RETRY,
         })
+    }
+
+    /// Changes how long a silent server is waited for (for the answer, then for each piece of
+    /// the body) before the transfer counts as broken and is resumed; 60 s by default.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Result<HttpClient, HttpError> {
+        self.client = build(timeout)?;
+        Ok(self)
     }
 
     /// Changes how a broken transfer is resumed: `attempts` tries after each break, waiting

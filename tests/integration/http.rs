@@ -265,6 +265,45 @@ fn resuming_gives_up_with_a_clear_error() {
 }
 
 #[test]
+fn a_stalled_server_is_given_up_on_after_bounded_retries() {
+    // After the probe, every answer sends its headers and then nothing, holding the
+    // connection open: only the read timeout can notice.
+    let server = Server::start(Behaviour {
+        cut: 1..usize::MAX,
+        cut_after: 0,
+        stall: true,
+        ..Behaviour::serving(random_bytes(6, 100_000))
+    });
+    let url = server.url("stalled.img");
+    let impatient = client()
+        .with_read_timeout(Duration::from_millis(500))
+        .expect("client");
+    let Remote::Random(store) = impatient.open(&url).expect("open") else {
+        panic!("expected random access");
+    };
+    let started = std::time::Instant::now();
+    let mut reader = store.stream(5000, 10_000).expect("stream");
+    let err = reader.read(&mut [0; 100]).expect_err("gives up");
+    let text = err.to_string();
+    assert!(
+        text.contains(url.as_str()) && text.contains("offset 5000"),
+        "{text}"
+    );
+    assert!(text.contains("3 attempts"), "{text}");
+    assert_eq!(
+        server.requests().len(),
+        5,
+        "the probe, the request, three resumes"
+    );
+    // Four stalls of 0.5 s and the pauses between them; a hang would take minutes.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_server_ignoring_range_gives_a_stream() {
     let data = random_bytes(7, 200_000);
     let server = Server::start(Behaviour {

@@ -1,5 +1,5 @@
-//! A tiny HTTP/1.1 server for what nginx will not do on purpose: break off a response after a
-//! number of bytes, ignore Range, or stand in as a proxy. One request per connection
+//! A tiny HTTP/1.1 server for what nginx will not do on purpose: break off (or stall) a
+//! response after a number of bytes, ignore Range, or stand in as a proxy. One request per connection
 //! (`Connection: close`), one thread per connection, every request recorded.
 
 use std::io::{BufRead, BufReader, Write};
@@ -33,6 +33,9 @@ pub struct Behaviour {
     pub cut: Range<usize>,
     /// ...after this many body bytes.
     pub cut_after: usize,
+    /// Whether a response that breaks off then stalls (the connection stays open, silent, for
+    /// a minute) instead of closing.
+    pub stall: bool,
 }
 
 impl Behaviour {
@@ -44,6 +47,7 @@ impl Behaviour {
             accept_ranges: true,
             cut: 0..0,
             cut_after: 0,
+            stall: false,
         }
     }
 }
@@ -198,7 +202,8 @@ fn serve(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: {ETAG}\r\n{accept}{content_range}Connection: close\r\n\r\n",
         body.len()
     );
-    let body = if behaviour.cut.contains(&index) {
+    let cut = behaviour.cut.contains(&index);
+    let body = if cut {
         &body[..behaviour.cut_after.min(body.len())]
     } else {
         body
@@ -207,6 +212,9 @@ fn serve(
         .write_all(head.as_bytes())
         .and_then(|()| out.write_all(body));
     let _ = out.flush();
+    if cut && behaviour.stall {
+        thread::sleep(std::time::Duration::from_secs(60));
+    }
     let _ = out.shutdown(Shutdown::Both);
 }
 
