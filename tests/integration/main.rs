@@ -7,6 +7,8 @@ mod bmap_format;
 mod copy_device;
 mod copy_file;
 mod create;
+mod faults;
+mod faulty;
 mod formats;
 #[cfg(feature = "gui")]
 mod gui;

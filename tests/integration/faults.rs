@@ -1,0 +1,255 @@
+//! A card that fails while it is written (the FUSE-backed loop device of `faulty`), and a copy
+//! interrupted by a signal: the copy stops with one line naming the device and the offset,
+//! exits 1 within seconds, and never writes the held-back first MiB, so the card does not look
+//! bootable.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::faulty::{Faults, FaultyDisk};
+use crate::support::{Run, blockprint, random_bytes, scratch};
+
+const MIB: u64 = 1 << 20;
+
+/// A 24 MiB image of random data and its bmap (one range, all mapped).
+fn image(dir: &Path) -> (PathBuf, PathBuf) {
+    let image = dir.join("image.img");
+    std::fs::write(&image, random_bytes(3, 24 * MIB as usize)).unwrap();
+    let bmap = dir.join("image.bmap");
+    blockprint([
+        "create",
+        image.to_str().unwrap(),
+        "-o",
+        bmap.to_str().unwrap(),
+    ])
+    .ok();
+    (image, bmap)
+}
+
+/// Fills the disk's first MiB with an old "partition table" (0xAA), written through the
+/// device as a user's earlier image would be.
+fn old_contents(disk: &FaultyDisk) {
+    let mut buf = AlignedMib::new();
+    buf.fill(0xAA);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(disk.device())
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &buf, 0).unwrap();
+}
+
+/// One MiB, page-aligned for `O_DIRECT`.
+struct AlignedMib(Vec<u8>, usize);
+
+impl AlignedMib {
+    fn new() -> Self {
+        let raw = vec![0u8; (MIB as usize) + 4096];
+        let start = raw.as_ptr().align_offset(4096);
+        Self(raw, start)
+    }
+}
+
+impl std::ops::Deref for AlignedMib {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0[self.1..self.1 + MIB as usize]
+    }
+}
+
+impl std::ops::DerefMut for AlignedMib {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0[self.1..self.1 + MIB as usize]
+    }
+}
+
+/// The first MiB was wiped and never written: no partition table, no boot code.
+#[track_caller]
+fn assert_not_bootable(disk: &FaultyDisk) {
+    assert!(
+        disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        "the first MiB was written (or not wiped)"
+    );
+}
+
+fn copy_to(disk: &FaultyDisk, image: &Path, bmap: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["copy", "--bmap", bmap.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend([image.to_str().unwrap(), disk.device().to_str().unwrap()]);
+    blockprint(args)
+}
+
+/// The offset an error line names.
+fn offset_in(line: &str) -> u64 {
+    let at = line.find("at offset ").expect("an offset") + "at offset ".len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
+#[test]
+fn a_card_that_fails_mid_write_is_named_with_the_offset() {
+    let dir = scratch();
+    let (image, bmap) = image(dir.path());
+    let disk = FaultyDisk::new(32 * MIB);
+    let device = disk.device().to_str().unwrap().to_owned();
+    old_contents(&disk);
+    // Slow, so the card can start failing while the copy is under way (the device's ends are
+    // wiped first, and a failure there would be found before any range is written).
+    disk.set(Faults {
+        stall_writes_from: Some((0, Duration::from_millis(50))),
+        ..Faults::default()
+    });
+    let child = spawn_copy(&disk, &image, &bmap);
+    wait_for_writes(&disk, 3 * MIB);
+    disk.set(Faults {
+        fail_writes_from: Some(10 * MIB),
+        ..Faults::default()
+    });
+    let line = finish(child, Duration::from_secs(60)).fails_with(&[
+        &device,
+        "Input/output error",
+        "the card or its reader is failing",
+    ]);
+    let offset = offset_in(&line);
+    assert!(
+        (10 * MIB - 4 * MIB..24 * MIB).contains(&offset),
+        "offset {offset} in: {line}"
+    );
+    assert_not_bootable(&disk);
+}
+
+#[test]
+fn a_card_that_wears_out_stops_the_copy() {
+    let dir = scratch();
+    let (image, bmap) = image(dir.path());
+    let disk = FaultyDisk::new(32 * MIB);
+    old_contents(&disk);
+    disk.set(Faults {
+        fail_writes_after: Some(disk.bytes_written() + 6 * MIB),
+        ..Faults::default()
+    });
+    let device = disk.device().to_str().unwrap().to_owned();
+    copy_to(&disk, &image, &bmap, &[]).fails_with(&[&device, "at offset", "failing"]);
+    assert_not_bootable(&disk);
+}
+
+#[test]
+fn read_back_catches_a_card_that_returns_other_data() {
+    let dir = scratch();
+    let (image, bmap) = image(dir.path());
+    let disk = FaultyDisk::new(32 * MIB);
+    old_contents(&disk);
+    disk.set(Faults {
+        flip_bit_on_read_at: Some(5 * MIB + 3),
+        ..Faults::default()
+    });
+    let device = disk.device().to_str().unwrap().to_owned();
+    copy_to(&disk, &image, &bmap, &["--verify-readback"]).fails_with(&[
+        &format!("read-back mismatch on '{device}'"),
+        "blocks range 0-6143",
+        "failing or fake card",
+    ]);
+    // What was stored is right (the card lies only when read); the header was held back.
+    let stored = disk.contents(MIB, 4 * MIB as usize);
+    assert_eq!(
+        stored,
+        std::fs::read(&image).unwrap()[MIB as usize..5 * MIB as usize]
+    );
+    assert_not_bootable(&disk);
+}
+
+#[test]
+fn a_card_pulled_mid_write_is_a_clean_error() {
+    let dir = scratch();
+    let (image, bmap) = image(dir.path());
+    let mut disk = FaultyDisk::new(32 * MIB);
+    old_contents(&disk);
+    // Slow enough that the card can be "pulled" while writing.
+    disk.set(Faults {
+        stall_writes_from: Some((0, Duration::from_millis(100))),
+        ..Faults::default()
+    });
+    let child = spawn_copy(&disk, &image, &bmap);
+    wait_for_writes(&disk, 3 * MIB);
+    // Gone: every request fails from now on, and the loop device goes away once closed.
+    disk.set(Faults {
+        fail_writes_from: Some(0),
+        fail_reads_from: Some(0),
+        ..Faults::default()
+    });
+    disk.detach_loop();
+    let run = finish(child, Duration::from_secs(30));
+    run.fails_with(&["at offset", "or it was removed"]);
+    assert_not_bootable(&disk);
+}
+
+#[test]
+fn sigint_and_sigterm_stop_a_copy_within_seconds() {
+    let dir = scratch();
+    let (image, bmap) = image(dir.path());
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let disk = FaultyDisk::new(32 * MIB);
+        old_contents(&disk);
+        disk.set(Faults {
+            stall_writes_from: Some((0, Duration::from_millis(100))),
+            ..Faults::default()
+        });
+        let child = spawn_copy(&disk, &image, &bmap);
+        wait_for_writes(&disk, 3 * MIB);
+        let sent = Instant::now();
+        // SAFETY: signals a child of this test, which is still running (not yet waited for).
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        let run = finish(child, Duration::from_secs(10));
+        let device = disk.device().to_str().unwrap().to_owned();
+        run.fails_with(&[
+            "cancelled",
+            &format!("'{device}' was partly written and must be rewritten before use"),
+        ]);
+        assert!(sent.elapsed() < Duration::from_secs(10));
+        assert_not_bootable(&disk);
+    }
+}
+
+fn spawn_copy(disk: &FaultyDisk, image: &Path, bmap: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_blockprint"))
+        .args(["copy", "--bmap"])
+        .args([bmap, image, disk.device()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the copy has written `bytes` (beyond the wipe of the device's ends).
+fn wait_for_writes(disk: &FaultyDisk, bytes: u64) {
+    let start = disk.bytes_written();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while disk.bytes_written() < start + bytes {
+        assert!(Instant::now() < deadline, "the copy never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for the child, killing it (and failing) after `limit`.
+fn finish(mut child: Child, limit: Duration) -> Run {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("blockprint did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -1,0 +1,687 @@
+//! A failing SD card for the tests: an in-process FUSE filesystem holding one file, `disk`,
+//! with a loop device over it. Every read and write of the loop device reaches this process
+//! (the file is opened `FOPEN_DIRECT_IO`: no FUSE page cache), so [`Faults`] can refuse writes
+//! past an offset or after a byte budget, refuse reads, stall writes and flip a bit on reads,
+//! changed while the device is in use. No device-mapper needed.
+//!
+//! The bytes live in a sparse file in a scratch directory, read and written with
+//! `pread`/`pwrite`; [`FaultyDisk::contents`] reads that file directly, so a test sees what
+//! the card really stored, whatever the faults made the device say.
+//!
+//! Kernel behaviour worth knowing when writing tests with it (seen on Linux 6.18):
+//! - A refused write reaches the writer of `/dev/loopN` as `EIO`, once: an `O_DIRECT` write
+//!   fails at once (blockprint would say "Input/output error (os error 5)"); a buffered one
+//!   succeeds and its `fsync` fails (a second `fsync` succeeds). The loop driver does not retry.
+//! - An `O_DIRECT` write larger than one request is several requests, issued together: those
+//!   not refused are stored even though the write as a whole fails.
+//! - The loop device's requests are capped at [`MAX_REQUEST`] bytes, so that each one is
+//!   exactly one FUSE write: a loop request split into several FUSE writes of which a later one
+//!   is refused completes short, and the loop driver treats a short write as done.
+//! - A refused read is `EIO` too. A short read is retried by the loop driver from where it
+//!   stopped, so a read straddling the failing offset fails as a whole.
+
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use fuser::{
+    BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+
+use crate::support::{self, LoopDevice};
+
+/// What the disk does wrong, changeable while it is in use ([`FaultyDisk::set`]).
+///
+/// Faults apply per FUSE request, which is one loop-device request (at most [`MAX_REQUEST`]
+/// bytes, usually what one `O_DIRECT` write or read asked for): a refused request stores or
+/// returns nothing at all.
+#[derive(Default, Clone, Debug)]
+pub struct Faults {
+    /// Writes touching bytes at or beyond this offset fail with EIO.
+    pub fail_writes_from: Option<u64>,
+    /// The card wears out: a write that would take the total of bytes written (counted since
+    /// the disk was made, see [`FaultyDisk::bytes_written`]) past this fails with EIO, and so
+    /// does every further write until the next [`FaultyDisk::set`].
+    pub fail_writes_after: Option<u64>,
+    /// Reads touching bytes at or beyond this offset fail with EIO.
+    pub fail_reads_from: Option<u64>,
+    /// Every write touching bytes at or beyond this offset first sleeps this long (a stalling
+    /// card). Other requests are served meanwhile.
+    pub stall_writes_from: Option<(u64, Duration)>,
+    /// Reads return the byte at this offset with its lowest bit flipped (the data is stored
+    /// correctly).
+    pub flip_bit_on_read_at: Option<u64>,
+}
+
+/// The largest loop-device request, in bytes: the loop queue's `max_sectors_kb` is set to this
+/// so that a request never spans two FUSE writes (FUSE's limit is 1 MiB or more).
+pub const MAX_REQUEST: u64 = 512 << 10;
+
+/// The inode of the one file.
+const DISK: INodeNo = INodeNo(2);
+/// The file's name in the mount.
+const DISK_NAME: &str = "disk";
+/// How long the kernel may cache attributes and names (the size only changes by `setattr`).
+const TTL: Duration = Duration::from_secs(1);
+/// FUSE worker threads: a stalled write must not hold up other requests.
+const THREADS: usize = 4;
+
+/// The filesystem's mutable state.
+#[derive(Debug, Default)]
+struct State {
+    faults: Faults,
+    size: u64,
+    /// Bytes stored by successful writes.
+    written: u64,
+    /// `fail_writes_after` was reached: every write fails until the faults are set again.
+    worn_out: bool,
+}
+
+/// What the FUSE threads and the test share.
+#[derive(Debug)]
+struct Shared {
+    backing: File,
+    state: Mutex<State>,
+    /// When the disk was made: every timestamp.
+    born: SystemTime,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn attr(&self, ino: INodeNo) -> FileAttr {
+        let (kind, perm, nlink, size) = if ino == INodeNo::ROOT {
+            (FileType::Directory, 0o755, 2, 0)
+        } else {
+            (FileType::RegularFile, 0o600, 1, self.state().size)
+        };
+        FileAttr {
+            ino,
+            size,
+            blocks: size.div_ceil(512),
+            atime: self.born,
+            mtime: self.born,
+            ctime: self.born,
+            crtime: self.born,
+            kind,
+            perm,
+            nlink,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+}
+
+/// The FUSE side: one directory with one file.
+struct FaultyFs(Arc<Shared>);
+
+/// Whether `[offset, offset + len)` touches bytes at or beyond `from`.
+fn touches(offset: u64, len: u64, from: Option<u64>) -> bool {
+    from.is_some_and(|from| offset.saturating_add(len) > from)
+}
+
+fn errno(e: &io::Error) -> Errno {
+    Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+impl Filesystem for FaultyFs {
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if parent == INodeNo::ROOT && name == DISK_NAME {
+            reply.entry(&TTL, &self.0.attr(DISK), Generation(0));
+        } else {
+            reply.error(Errno::ENOENT);
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if ino == INodeNo::ROOT || ino == DISK {
+            reply.attr(&TTL, &self.0.attr(ino));
+        } else {
+            reply.error(Errno::ENOENT);
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        if ino != DISK && ino != INodeNo::ROOT {
+            return reply.error(Errno::ENOENT);
+        }
+        // Only a truncate of the file changes anything; modes, owners and times are fixed.
+        if let Some(size) = size
+            && ino == DISK
+        {
+            let mut state = self.0.state();
+            if let Err(e) = self.0.backing.set_len(size) {
+                return reply.error(errno(&e));
+            }
+            state.size = size;
+        }
+        reply.attr(&TTL, &self.0.attr(ino));
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if ino == DISK {
+            reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO);
+        } else {
+            reply.error(Errno::EISDIR);
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let (faults, disk_size) = {
+            let state = self.0.state();
+            (state.faults.clone(), state.size)
+        };
+        if touches(offset, u64::from(size), faults.fail_reads_from) {
+            return reply.error(Errno::EIO);
+        }
+        let len = disk_size.saturating_sub(offset).min(u64::from(size));
+        let mut buf = vec![0; usize::try_from(len).expect("fits")];
+        if let Err(e) = self.0.backing.read_exact_at(&mut buf, offset) {
+            return reply.error(errno(&e));
+        }
+        if let Some(at) = faults.flip_bit_on_read_at
+            && (offset..offset + len).contains(&at)
+        {
+            buf[usize::try_from(at - offset).expect("fits")] ^= 1;
+        }
+        reply.data(&buf);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let len = data.len() as u64;
+        let stall = self.0.state().faults.stall_writes_from;
+        if let Some((from, pause)) = stall
+            && touches(offset, len, Some(from))
+        {
+            std::thread::sleep(pause);
+        }
+        // Decided after the stall, with the faults as they are now.
+        let mut state = self.0.state();
+        if offset.saturating_add(len) > state.size {
+            return reply.error(Errno::ENOSPC);
+        }
+        if touches(offset, len, state.faults.fail_writes_from) {
+            return reply.error(Errno::EIO);
+        }
+        if let Some(budget) = state.faults.fail_writes_after
+            && (state.worn_out || state.written + len > budget)
+        {
+            state.worn_out = true;
+            return reply.error(Errno::EIO);
+        }
+        if let Err(e) = self.0.backing.write_all_at(data, offset) {
+            return reply.error(errno(&e));
+        }
+        state.written += len;
+        reply.written(u32::try_from(data.len()).expect("fits"));
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // What was written is in the backing file's page cache, where `contents` reads it.
+        reply.ok();
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        if ino != INodeNo::ROOT {
+            return reply.error(Errno::ENOTDIR);
+        }
+        let entries = [
+            (INodeNo::ROOT, FileType::Directory, "."),
+            (INodeNo::ROOT, FileType::Directory, ".."),
+            (DISK, FileType::RegularFile, DISK_NAME),
+        ];
+        for (i, (ino, kind, name)) in entries.into_iter().enumerate() {
+            let next = i as u64 + 1;
+            if next > offset && reply.add(ino, next, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let blocks = self.0.state().size.div_ceil(4096);
+        reply.statfs(blocks, 0, 0, 1, 0, 4096, 255, 4096);
+    }
+}
+
+/// A FUSE mount holding one file `disk` of a given size, with a loop device over it: a disk
+/// whose faults a test sets while writing to it. Needs root. Dropping it detaches the loop
+/// device, then unmounts (lazily, leaving the FUSE threads to serve what still holds the file,
+/// if the loop device is still in use); it does not hang on an active fault.
+pub struct FaultyDisk {
+    shared: Arc<Shared>,
+    device: PathBuf,
+    /// `None` once detached.
+    loop_device: Option<LoopDevice>,
+    /// `None` once unmounted.
+    session: Option<BackgroundSession>,
+    mountpoint: PathBuf,
+    /// Holds the backing file and the mount point; removed last.
+    _dir: tempfile::TempDir,
+}
+
+impl FaultyDisk {
+    /// A disk of `size` bytes (a multiple of 512), all zero, with no faults.
+    pub fn new(size: u64) -> Self {
+        support::require_root("a faulty disk (FUSE mount, loop device)");
+        assert!(size > 0 && size.is_multiple_of(512), "size {size}");
+        let dir = support::scratch();
+        let backing = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("backing.img"))
+            .expect("backing file");
+        backing.set_len(size).expect("size the backing file");
+        let shared = Arc::new(Shared {
+            backing,
+            state: Mutex::new(State {
+                size,
+                ..State::default()
+            }),
+            born: SystemTime::now(),
+        });
+        let mountpoint = dir.path().join("mnt");
+        std::fs::create_dir(&mountpoint).expect("mount point");
+        let mut config = Config::default();
+        config.mount_options = vec![
+            MountOption::FSName("blockprint-faulty".into()),
+            MountOption::NoAtime,
+        ];
+        config.n_threads = Some(THREADS);
+        let session = fuser::spawn_mount(FaultyFs(Arc::clone(&shared)), &mountpoint, &config)
+            .expect("mount the faulty FUSE filesystem");
+        let mut disk = Self {
+            shared,
+            device: PathBuf::new(),
+            loop_device: None,
+            session: Some(session),
+            mountpoint,
+            _dir: dir,
+        };
+        // Dropped (unmounted) if the loop device cannot be made.
+        let loop_device = LoopDevice::new(&disk.mountpoint.join(DISK_NAME));
+        disk.device = loop_device.path.clone();
+        disk.loop_device = Some(loop_device);
+        let name = disk.device.file_name().expect("loop name").to_owned();
+        let queue = Path::new("/sys/block").join(name).join("queue");
+        std::fs::write(
+            queue.join("max_sectors_kb"),
+            (MAX_REQUEST >> 10).to_string(),
+        )
+        .expect("cap the loop device's request size");
+        disk
+    }
+
+    /// The loop device, `/dev/loopN`.
+    pub fn device(&self) -> &Path {
+        &self.device
+    }
+
+    /// Replaces the faults; the next request sees them (one already stalling keeps its stall).
+    /// Also ends a worn-out state (`fail_writes_after`).
+    pub fn set(&self, faults: Faults) {
+        let mut state = self.shared.state();
+        state.faults = faults;
+        state.worn_out = false;
+    }
+
+    /// Total bytes the loop device wrote into the file (successful writes only).
+    pub fn bytes_written(&self) -> u64 {
+        self.shared.state().written
+    }
+
+    /// `len` bytes at `offset` as stored, read from the backing file (no fault applied).
+    pub fn contents(&self, offset: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0; len];
+        self.shared
+            .backing
+            .read_exact_at(&mut buf, offset)
+            .expect("read the backing file");
+        buf
+    }
+
+    /// Detaches the loop device (`losetup -d`); the kernel defers it while the device is open.
+    pub fn detach_loop(&mut self) {
+        if let Some(mut loop_device) = self.loop_device.take() {
+            loop_device.detach();
+        }
+    }
+
+    /// Unmounts the FUSE filesystem: waits up to 2 s for the loop device to let go of the file,
+    /// then detaches the mount lazily. Joins the FUSE threads only after a full unmount.
+    fn unmount(&mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let path = CString::new(self.mountpoint.as_os_str().as_bytes()).expect("no NUL");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+            if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
+                // The connection is gone: the threads read ENODEV and end (a stalled one after
+                // its sleep).
+                let _ = session.join();
+                return;
+            }
+            let busy = io::Error::last_os_error().raw_os_error() == Some(libc::EBUSY);
+            if !busy || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Still held (an open loop device whose detach is deferred): detach the mount and leave
+        // the threads serving until the last user lets go.
+        // SAFETY: as above.
+        unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        drop(session);
+    }
+}
+
+impl Drop for FaultyDisk {
+    fn drop(&mut self) {
+        // The loop device first: it holds the FUSE file open. Errors are ignored (LoopDevice's
+        // drop), a panic here would abort a failing test.
+        drop(self.loop_device.take());
+        self.unmount();
+    }
+}
+
+// The self-tests: what a test using the disk relies on.
+
+/// A page-aligned buffer for `O_DIRECT` I/O.
+struct Aligned {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn zeroed(len: usize) -> Self {
+        let buf = vec![0u8; len + 4096];
+        let start = buf.as_ptr().align_offset(4096);
+        Self { buf, start, len }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+/// Opens the device with `O_DIRECT`: every read and write goes to the disk.
+fn open_direct(device: &Path) -> File {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(device)
+        .expect("open the loop device O_DIRECT")
+}
+
+/// Writes `data` at `offset` with `O_DIRECT`.
+fn write_direct(device: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+    let mut buf = Aligned::zeroed(data.len());
+    buf.bytes_mut().copy_from_slice(data);
+    open_direct(device).write_all_at(buf.bytes(), offset)
+}
+
+/// Reads `len` bytes at `offset` with `O_DIRECT`.
+fn read_direct(device: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Aligned::zeroed(len);
+    open_direct(device).read_exact_at(buf.bytes_mut(), offset)?;
+    Ok(buf.bytes().to_vec())
+}
+
+#[track_caller]
+fn assert_eio(result: io::Result<impl std::fmt::Debug>) {
+    match result {
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "want EIO, got {e}"),
+        Ok(v) => panic!("want EIO, got success: {v:?}"),
+    }
+}
+
+const MIB: u64 = 1 << 20;
+const SIZE: u64 = 8 * MIB;
+
+#[test]
+fn faulty_round_trip() {
+    let disk = FaultyDisk::new(SIZE);
+    let data = support::random_bytes(1, 64 << 10);
+    write_direct(disk.device(), MIB, &data).unwrap();
+    assert_eq!(disk.contents(MIB, data.len()), data);
+    assert_eq!(disk.contents(MIB - 4096, 4096), vec![0; 4096]);
+    assert_eq!(disk.bytes_written(), 64 << 10);
+    assert_eq!(read_direct(disk.device(), MIB, data.len()).unwrap(), data);
+    // The device is the file's size.
+    let device = disk.device().to_str().unwrap();
+    assert_eq!(
+        support::sh("blockdev", &["--getsize64", device]).trim(),
+        SIZE.to_string()
+    );
+}
+
+#[test]
+fn faulty_fail_writes_from() {
+    let disk = FaultyDisk::new(SIZE);
+    let at = 4 * MIB;
+    disk.set(Faults {
+        fail_writes_from: Some(at),
+        ..Faults::default()
+    });
+    let below = support::random_bytes(2, 64 << 10);
+    write_direct(disk.device(), at - (64 << 10), &below).unwrap();
+    assert_eio(write_direct(disk.device(), at, &[0xAA; 4096]));
+    // A write straddling the offset in one request stores nothing, not even its part below.
+    assert_eio(write_direct(disk.device(), at - 4096, &[0xBB; 8192]));
+    assert_eq!(disk.contents(at - (64 << 10), 64 << 10), below);
+    assert_eq!(disk.contents(at, 4096), vec![0; 4096]);
+    assert_eq!(disk.bytes_written(), 64 << 10);
+    // A write larger than MAX_REQUEST is several requests: those below the offset are stored.
+    assert_eio(write_direct(disk.device(), at - MIB, &vec![0xCC; 2 << 20]));
+    assert_eq!(disk.contents(at - MIB, 1 << 20), vec![0xCC; 1 << 20]);
+    assert_eq!(disk.contents(at, 1 << 20), vec![0; 1 << 20]);
+    assert_eq!(disk.bytes_written(), (64 << 10) + MIB);
+    // Reads are unaffected; clearing the fault heals the card.
+    assert_eq!(read_direct(disk.device(), at, 4096).unwrap(), vec![0; 4096]);
+    disk.set(Faults::default());
+    write_direct(disk.device(), at, &[0xAA; 4096]).unwrap();
+    assert_eq!(disk.contents(at, 4096), vec![0xAA; 4096]);
+}
+
+#[test]
+fn faulty_flip_bit_on_read() {
+    let disk = FaultyDisk::new(SIZE);
+    let data = support::random_bytes(3, 8192);
+    write_direct(disk.device(), 2 * MIB, &data).unwrap();
+    disk.set(Faults {
+        flip_bit_on_read_at: Some(2 * MIB + 5),
+        ..Faults::default()
+    });
+    let read = read_direct(disk.device(), 2 * MIB, data.len()).unwrap();
+    assert_eq!(read[5], data[5] ^ 1);
+    assert_eq!(read[..5], data[..5]);
+    assert_eq!(read[6..], data[6..]);
+    assert_eq!(disk.contents(2 * MIB, data.len()), data);
+    disk.set(Faults::default());
+    assert_eq!(
+        read_direct(disk.device(), 2 * MIB, data.len()).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn faulty_fail_writes_after() {
+    let disk = FaultyDisk::new(SIZE);
+    let chunk = 64 << 10;
+    disk.set(Faults {
+        fail_writes_after: Some(2 * chunk),
+        ..Faults::default()
+    });
+    let data = support::random_bytes(4, 3 * chunk as usize);
+    for i in 0..2 {
+        let part = &data[i * chunk as usize..(i + 1) * chunk as usize];
+        write_direct(disk.device(), i as u64 * chunk, part).unwrap();
+    }
+    assert_eq!(disk.bytes_written(), 2 * chunk);
+    assert_eio(write_direct(
+        disk.device(),
+        2 * chunk,
+        &data[2 * chunk as usize..],
+    ));
+    // Worn out: even a write that would fit in nothing more fails, anywhere.
+    assert_eio(write_direct(disk.device(), 5 * MIB, &[1; 512]));
+    assert_eq!(disk.bytes_written(), 2 * chunk);
+    assert_eq!(
+        disk.contents(0, 2 * chunk as usize),
+        data[..2 * chunk as usize]
+    );
+    assert_eq!(
+        disk.contents(2 * chunk, chunk as usize),
+        vec![0; chunk as usize]
+    );
+    // The card still reads.
+    assert_eq!(
+        read_direct(disk.device(), 0, 2 * chunk as usize).unwrap(),
+        data[..2 * chunk as usize]
+    );
+}
+
+#[test]
+fn faulty_stall_writes() {
+    let disk = FaultyDisk::new(SIZE);
+    let pause = Duration::from_millis(300);
+    disk.set(Faults {
+        stall_writes_from: Some((MIB, pause)),
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    write_direct(disk.device(), MIB, &[7; 4096]).unwrap();
+    let took = started.elapsed();
+    assert!(took >= pause, "a stalled write took only {took:?}");
+    assert_eq!(disk.contents(MIB, 4096), vec![7; 4096]);
+    assert_eq!(disk.bytes_written(), 4096);
+}
+
+#[test]
+fn faulty_fail_reads_from() {
+    let disk = FaultyDisk::new(SIZE);
+    let at = 6 * MIB;
+    let data = support::random_bytes(6, 16 << 10);
+    write_direct(disk.device(), at - 8192, &data).unwrap();
+    disk.set(Faults {
+        fail_reads_from: Some(at),
+        ..Faults::default()
+    });
+    assert_eq!(
+        read_direct(disk.device(), at - 8192, 8192).unwrap(),
+        data[..8192]
+    );
+    assert_eio(read_direct(disk.device(), at, 4096));
+    assert_eio(read_direct(disk.device(), at - 8192, 16 << 10));
+    // Stored all the same, and writes still work there.
+    assert_eq!(disk.contents(at - 8192, data.len()), data);
+    write_direct(disk.device(), at, &[9; 4096]).unwrap();
+    assert_eq!(disk.contents(at, 4096), vec![9; 4096]);
+}
+
+#[test]
+fn faulty_drop_while_open_and_stalling() {
+    // A test that fails midway drops the disk with the device still open and a fault active:
+    // that must not hang.
+    let mut disk = FaultyDisk::new(SIZE);
+    disk.set(Faults {
+        stall_writes_from: Some((0, Duration::from_millis(200))),
+        fail_writes_from: Some(MIB),
+        ..Faults::default()
+    });
+    let device = disk.device().to_owned();
+    let held = open_direct(&device);
+    disk.detach_loop();
+    write_direct(&device, 0, &[3; 4096]).unwrap();
+    assert_eq!(disk.contents(0, 4096), vec![3; 4096]);
+    let started = Instant::now();
+    drop(disk);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    drop(held);
+}
