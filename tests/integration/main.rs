@@ -3,6 +3,7 @@
 //! without them (they never skip); `build-aux/test` installs the tools and runs them as root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bad_bmaps;
 mod bmap_format;
 mod copy_device;
 mod copy_file;
@@ -12,6 +13,7 @@ mod faulty;
 mod formats;
 #[cfg(feature = "gui")]
 mod gui;
+mod hostile;
 mod http;
 mod interop;
 mod launch;

@@ -1,0 +1,209 @@
+//! Hostile inputs through the CLI: each gets exit 1 with one clear line naming what is wrong,
+//! no panic, and nothing written: a new destination is not created, an old one keeps its bytes.
+
+use std::path::Path;
+
+use crate::bad_bmaps::{bad_bmaps, edited};
+use crate::support::{blockprint, random_bytes, scratch, sh};
+
+/// A destination that must not appear, and one whose bytes must survive.
+struct Destinations {
+    new: std::path::PathBuf,
+    old: std::path::PathBuf,
+}
+
+impl Destinations {
+    fn in_dir(dir: &Path) -> Self {
+        let old = dir.join("precious.img");
+        std::fs::write(&old, b"precious").unwrap();
+        Self {
+            new: dir.join("never-created.img"),
+            old,
+        }
+    }
+
+    /// Runs `copy ARGS DEST` for both destinations and checks each failed with `needles`.
+    fn refuse(&self, args: &[&str], needles: &[&str]) {
+        for dest in [&self.new, &self.old] {
+            let mut all: Vec<&str> = vec!["copy"];
+            all.extend_from_slice(args);
+            all.push(dest.to_str().unwrap());
+            blockprint(&all).fails_with(needles);
+        }
+        assert!(!self.new.exists(), "{args:?} created the destination");
+        assert_eq!(
+            std::fs::read(&self.old).unwrap(),
+            b"precious",
+            "{args:?} changed the destination"
+        );
+    }
+}
+
+#[test]
+fn every_bad_bmap_is_refused_before_anything_is_written() {
+    let dir = scratch();
+    let d = dir.path();
+    let image = d.join("image.img");
+    std::fs::write(&image, random_bytes(7, 16384)).unwrap();
+    let bmap = d.join("edited.bmap");
+    let dests = Destinations::in_dir(d);
+    for (what, text, message, _) in bad_bmaps() {
+        std::fs::write(&bmap, &text).unwrap();
+        let args = ["--bmap", bmap.to_str().unwrap(), image.to_str().unwrap()];
+        println!("{what}");
+        dests.refuse(&args, &["edited.bmap", message]);
+    }
+}
+
+#[test]
+fn bmaps_that_parse_but_do_not_fit_the_image_write_nothing() {
+    let dir = scratch();
+    let d = dir.path();
+    let image = d.join("image.img");
+    std::fs::write(&image, random_bytes(7, 16384)).unwrap();
+    let image = image.to_str().unwrap();
+    let dests = Destinations::in_dir(d);
+
+    // A valid bmap of an image of 2^62 bytes: the sizes differ.
+    let gigantic = d.join("gigantic.bmap");
+    let text = edited("<ImageSize> 16384 ", "<ImageSize> 4611686018427387904 ")
+        .replace("<BlocksCount> 4 ", "<BlocksCount> 1125899906842624 ");
+    std::fs::write(&gigantic, crate::support::rechecksum(&text)).unwrap();
+    dests.refuse(
+        &["--bmap", gigantic.to_str().unwrap(), image],
+        &[
+            "image.img",
+            "has 16384 bytes but its bmap describes an image of 4611686018427387904 bytes",
+        ],
+    );
+
+    // A bmap of the same size with checksums of other data: found at the first range, and
+    // the destination was being written unnamed, so nothing of it is left.
+    let other = d.join("other.img");
+    std::fs::write(&other, random_bytes(8, 16384)).unwrap();
+    let other_bmap = d.join("other.bmap");
+    blockprint([
+        "create",
+        other.to_str().unwrap(),
+        "-o",
+        other_bmap.to_str().unwrap(),
+    ])
+    .ok();
+    dests.refuse(
+        &["--bmap", other_bmap.to_str().unwrap(), image],
+        &["checksum mismatch for blocks range 0-3", "image.img"],
+    );
+
+    // An image larger than its bmap says, raw and compressed (xz records its size).
+    let bmap = d.join("image.bmap");
+    blockprint(["create", image, "-o", bmap.to_str().unwrap()]).ok();
+    let longer = d.join("longer.img");
+    let mut bytes = std::fs::read(image).unwrap();
+    bytes.extend_from_slice(&random_bytes(9, 4096));
+    std::fs::write(&longer, &bytes).unwrap();
+    sh("xz", &["-k", "-T1", longer.to_str().unwrap()]);
+    for longer in ["longer.img", "longer.img.xz"] {
+        let path = d.join(longer);
+        dests.refuse(
+            &["--bmap", bmap.to_str().unwrap(), path.to_str().unwrap()],
+            &[
+                longer,
+                "has 20480 bytes but its bmap describes an image of 16384 bytes",
+            ],
+        );
+    }
+
+    // A bmap file larger than any real one: refused by its size, before it is read.
+    let huge = d.join("huge.bmap");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(blockprint::bmap::MAX_FILE_SIZE + 1).unwrap();
+    dests.refuse(
+        &["--bmap", huge.to_str().unwrap(), image],
+        &["huge.bmap", "is larger than"],
+    );
+}
+
+/// Sets the byte at `field` (0: version, 2: public-key algorithm, 3: hash algorithm) of the
+/// first packet of a binary OpenPGP signature.
+fn edit_signature_packet(sig: &[u8], field: usize, value: u8) -> Vec<u8> {
+    let header = if sig[0] & 0x40 != 0 {
+        // New format: a one-byte length below 192.
+        2
+    } else {
+        // Old format: the length type in the low two bits.
+        1 + [1, 2, 4][usize::from(sig[0] & 3)]
+    };
+    let mut edited = sig.to_vec();
+    edited[header + field] = value;
+    edited
+}
+
+#[test]
+fn hostile_signatures_and_keyrings_are_refused_and_write_nothing() {
+    use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+    let gpg = Gpg::new();
+    let key = gpg.key("Hostile Test <hostile@example.invalid>", KEYS_MADE, "never");
+    let dir = scratch();
+    let d = dir.path();
+    let image = d.join("image.img");
+    std::fs::write(&image, random_bytes(7, 16384)).unwrap();
+    let image = image.to_str().unwrap();
+    let bmap = d.join("image.img.bmap");
+    blockprint(["create", image, "-o", bmap.to_str().unwrap()]).ok();
+    let keyring = d.join("key.gpg");
+    gpg.export(&key, false, &keyring);
+    let keyring = keyring.to_str().unwrap();
+    let good = d.join("good.sig");
+    gpg.sign(&[&key], "--detach-sign", false, SIGNED, &bmap, &good);
+    let good = std::fs::read(&good).unwrap();
+    let dests = Destinations::in_dir(d);
+    let sig = d.join("image.img.bmap.sig");
+
+    let armored_junk =
+        b"-----BEGIN PGP SIGNATURE-----\n\nbm90IGEgc2lnbmF0dXJl\n-----END PGP SIGNATURE-----\n";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "armored junk",
+            armored_junk.to_vec(),
+            "image.img.bmap.sig' cannot be read: Malformed packet",
+        ),
+        (
+            "cut in half",
+            good[..good.len() / 2].to_vec(),
+            "image.img.bmap.sig' cannot be read: Malformed packet: Truncated packet",
+        ),
+        (
+            "unknown public-key algorithm",
+            edit_signature_packet(&good, 2, 99),
+            "it claims public-key algorithm Unknown algo 99, but its key is EdDSA",
+        ),
+        (
+            "unknown hash algorithm",
+            edit_signature_packet(&good, 3, 99),
+            "cannot be read: Unsupported hash algorithm: Unknown hash algorithm 99; get the signature again",
+        ),
+        (
+            "signature version 9",
+            edit_signature_packet(&good, 0, 9),
+            "has a signature that cannot be checked: the signature is of a kind or algorithm this version cannot check",
+        ),
+    ];
+    for (what, bytes, message) in cases {
+        println!("{what}");
+        std::fs::write(&sig, bytes).unwrap();
+        dests.refuse(&["--keyring", keyring, image], &[message]);
+    }
+    std::fs::remove_file(&sig).unwrap();
+
+    // A keyring of 64 MiB and one byte: refused by its size, before it is parsed.
+    let huge = d.join("huge.gpg");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    std::fs::write(d.join("image.img.bmap.sig"), &good).unwrap();
+    dests.refuse(
+        &["--keyring", huge.to_str().unwrap(), image],
+        &["huge.gpg", "is larger than 67108864 bytes"],
+    );
+}
