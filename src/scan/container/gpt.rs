@@ -163,7 +163,7 @@ pub(super) fn type_name(kind: &str) -> Option<&'static str> {
     })
 }
 
-fn crc32(data: &[u8]) -> u64 {
+pub(super) fn crc32(data: &[u8]) -> u64 {
     let mut crc = Crc::new();
     crc.update(data);
     u64::from(crc.sum())

@@ -279,6 +279,68 @@ fn broken_tables_map_everything_or_the_affected_region() {
     );
 }
 
+/// GPT headers that lie, each with a valid header CRC so only the lie can give them away:
+/// nothing is trusted, so the image is mapped whole.
+#[test]
+fn gpt_headers_that_lie_about_their_entry_array_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cases: [(&str, usize, &[u8], &str); 3] = [
+        (
+            "huge count",
+            80,
+            &1_000_000u32.to_le_bytes(),
+            "(1000000 entries of 128 bytes) is impossible",
+        ),
+        (
+            "array past the end",
+            72,
+            &(1u64 << 40).to_le_bytes(),
+            "cannot read the GPT entry array at LBA 1099511627776",
+        ),
+        (
+            "array over the header",
+            72,
+            &1u64.to_le_bytes(),
+            "the GPT entry array at LBA 1 overlaps the header",
+        ),
+    ];
+    for (what, at, value, message) in cases {
+        let img = image(dir.path(), "lie.img", 16);
+        sfdisk(&img, &[], "label: gpt\nsize=4MiB\n");
+        let mut header = std::fs::read(&img).expect("read")[512..604].to_vec();
+        header[at..at + value.len()].copy_from_slice(value);
+        header[16..20].fill(0);
+        let crc = u32::try_from(super::gpt::crc32(&header)).expect("32 bits");
+        header[16..20].copy_from_slice(&crc.to_le_bytes());
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&img)
+            .expect("open");
+        f.write_all_at(&header, 512).expect("patch");
+        let l = layout(&img);
+        assert!(
+            l.regions.is_empty() && l.description.contains(message),
+            "{what}: {}",
+            l.description
+        );
+    }
+
+    // An entry array whose own CRC does not match (the header is intact).
+    let img = image(dir.path(), "array.img", 16);
+    sfdisk(&img, &[], "label: gpt\nsize=4MiB\n");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .expect("open");
+    f.write_all_at(b"X", 1024 + 60).expect("patch");
+    let l = layout(&img);
+    assert!(
+        l.regions.is_empty() && l.description.contains("entry array checksum"),
+        "{}",
+        l.description
+    );
+}
+
 #[test]
 fn bare_filesystems_and_optical_images() {
     let dir = tempfile::tempdir().expect("tmp");
