@@ -320,6 +320,17 @@ impl Filesystem for FaultyFs {
     }
 }
 
+/// Caps the requests of a loop device over a faulty disk at [`MAX_REQUEST`] bytes.
+pub fn cap_requests(device: &Path) {
+    let name = device.file_name().expect("loop name");
+    let queue = Path::new("/sys/block").join(name).join("queue");
+    std::fs::write(
+        queue.join("max_sectors_kb"),
+        (MAX_REQUEST >> 10).to_string(),
+    )
+    .expect("cap the loop device's request size");
+}
+
 /// A FUSE mount holding one file `disk` of a given size, with a loop device over it: a disk
 /// whose faults a test sets while writing to it. Needs root. Dropping it detaches the loop
 /// device, then unmounts (lazily, leaving the FUSE threads to serve what still holds the file,
@@ -337,8 +348,22 @@ pub struct FaultyDisk {
 }
 
 impl FaultyDisk {
-    /// A disk of `size` bytes (a multiple of 512), all zero, with no faults.
+    /// A disk of `size` bytes (a multiple of 512), all zero, with no faults, and a loop
+    /// device over it.
     pub fn new(size: u64) -> Self {
+        let mut disk = Self::without_loop(size);
+        // Dropped (unmounted) if the loop device cannot be made.
+        let loop_device = LoopDevice::new(&disk.file());
+        disk.device = loop_device.path.clone();
+        disk.loop_device = Some(loop_device);
+        cap_requests(&disk.device);
+        disk
+    }
+
+    /// The disk without a loop device: someone else sets one up over [`FaultyDisk::file`]
+    /// (udisksd, in the app's tests) and calls [`cap_requests`] on it; [`FaultyDisk::device`]
+    /// is empty.
+    pub fn without_loop(size: u64) -> Self {
         support::require_root("a faulty disk (FUSE mount, loop device)");
         assert!(size > 0 && size.is_multiple_of(512), "size {size}");
         let dir = support::scratch();
@@ -367,26 +392,19 @@ impl FaultyDisk {
         config.n_threads = Some(THREADS);
         let session = fuser::spawn_mount(FaultyFs(Arc::clone(&shared)), &mountpoint, &config)
             .expect("mount the faulty FUSE filesystem");
-        let mut disk = Self {
+        Self {
             shared,
             device: PathBuf::new(),
             loop_device: None,
             session: Some(session),
             mountpoint,
             _dir: dir,
-        };
-        // Dropped (unmounted) if the loop device cannot be made.
-        let loop_device = LoopDevice::new(&disk.mountpoint.join(DISK_NAME));
-        disk.device = loop_device.path.clone();
-        disk.loop_device = Some(loop_device);
-        let name = disk.device.file_name().expect("loop name").to_owned();
-        let queue = Path::new("/sys/block").join(name).join("queue");
-        std::fs::write(
-            queue.join("max_sectors_kb"),
-            (MAX_REQUEST >> 10).to_string(),
-        )
-        .expect("cap the loop device's request size");
-        disk
+        }
+    }
+
+    /// The FUSE file itself.
+    pub fn file(&self) -> PathBuf {
+        self.mountpoint.join(DISK_NAME)
     }
 
     /// The loop device, `/dev/loopN`.

@@ -24,10 +24,10 @@ use crate::support::{
 use crate::udisks::UdisksLoop;
 
 const APP_ID: &str = "io.github.blockprint.Blockprint";
-const MIB: u64 = 1 << 20;
+pub(crate) const MIB: u64 = 1 << 20;
 const WAIT: Duration = Duration::from_secs(60);
 
-fn env(name: &str) -> String {
+pub(crate) fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: the desktop app's end-to-end test needs udisksd and Xvfb from \
@@ -50,7 +50,7 @@ fn stdout(command: &mut Command, what: &str) -> String {
 }
 
 /// Where an app runs: a user, and that user's display, session bus, home and runtime folder.
-struct Session {
+pub(crate) struct Session {
     user: String,
     display: String,
     bus: String,
@@ -62,7 +62,7 @@ struct Session {
 
 impl Session {
     /// A display and session bus of its own for `user`, from build-aux/gui-env.
-    fn start(user: &str) -> Self {
+    pub(crate) fn start(user: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("blockprint-gui-")
             .tempdir()
@@ -216,7 +216,7 @@ impl Drop for Session {
 }
 
 /// The app, running as the session's user on its display and buses; quit on drop.
-struct App<'a> {
+pub(crate) struct App<'a> {
     session: &'a Session,
     child: Child,
     log: PathBuf,
@@ -293,7 +293,7 @@ impl<'a> App<'a> {
         });
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -332,7 +332,7 @@ impl Drop for App<'_> {
 
 /// The image: `sparse_image` plus 12 MiB more data, so the write lasts long enough to watch (and
 /// cancel) at the slow location's 1 MiB/s; its bmap is made anew by `blockprint create`.
-fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
+pub(crate) fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
     let (path, bmap_path, mut content) = sparse_image(dir, 48 * MIB);
     let extra = random_bytes(7, 12 << 20);
     File::options()
@@ -356,25 +356,28 @@ fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
 
 /// How a pass ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
+pub(crate) enum End {
     /// Written and verified.
     Done,
     /// Cancelled mid-write, after confirming.
     Cancel,
     /// Refused by polkit: the error page.
     Refused,
+    /// The card fails while it is written: `pass` is given what makes it fail.
+    Fails,
 }
 
 /// One pass through the app: the image from the (slow) web server, "show all drives", the
 /// loop device chosen by typing its name, Erase and Write; then the end it is meant to have.
 /// Every step is screenshotted as `{name}-{width}-{n}-{step}.png`.
-fn pass<'a>(
+pub(crate) fn pass<'a>(
     session: &'a Session,
     url: &str,
     card: &UdisksLoop,
     shots: &Path,
     (name, dark, size): (&str, bool, (u32, u32)),
     end: End,
+    fail: &dyn Fn(),
 ) -> App<'a> {
     let from_command_line = end == End::Cancel;
     let prefix = format!("{name}-{}", size.0);
@@ -410,12 +413,15 @@ fn pass<'a>(
     shot("07-confirm");
     session.keys("^Erase ", "key", &["Tab", "Return"]);
     match end {
-        End::Done | End::Cancel => {
+        End::Done | End::Cancel | End::Fails => {
             app.enabled("cancel-write");
             std::thread::sleep(Duration::from_millis(1500));
             shot("08-writing");
         }
         End::Refused => {}
+    }
+    if end == End::Fails {
+        fail();
     }
     if end == End::Cancel {
         app.activate("cancel-write", None);
@@ -427,12 +433,13 @@ fn pass<'a>(
         End::Done => "10-done",
         End::Cancel => "10-stopped",
         End::Refused => "10-refused",
+        End::Fails => "10-failed",
     });
     app
 }
 
 /// The app's log, checked for GTK's complaints.
-fn quiet(app: App<'_>) {
+pub(crate) fn quiet(app: App<'_>) {
     let log = app.log();
     drop(app);
     assert!(!log.contains("CRITICAL"), "GTK complained:\n{log}");
@@ -492,6 +499,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         &shots,
         ("light", false, wide),
         End::Done,
+        &|| {},
     );
     let device = std::fs::read(card.name()).unwrap();
     assert_written(&device, &before, &content, &bmap);
@@ -526,6 +534,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         &shots,
         ("dark", true, (360, 720)),
         End::Cancel,
+        &|| {},
     );
     quiet(app);
     let start = read_at(Path::new(card.name()), 0, MIB as usize);
@@ -545,6 +554,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         &shots,
         ("denied", true, wide),
         End::Refused,
+        &|| {},
     );
     app.activate("restore-drive", None);
     quiet(app);

@@ -13,6 +13,8 @@ mod faulty;
 mod formats;
 #[cfg(feature = "gui")]
 mod gui;
+#[cfg(feature = "gui")]
+mod gui_faults;
 mod hostile;
 mod http;
 mod interop;

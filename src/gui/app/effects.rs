@@ -9,6 +9,7 @@ use relm4::{ComponentSender, adw, gtk};
 
 use super::{App, AppCmd, AppMsg, dialogs, ending};
 use crate::gui::flow::{Effect, Msg, WriteState};
+use crate::gui::job::Outcome;
 use crate::gui::{inspect, job};
 
 impl App {
@@ -123,6 +124,13 @@ impl App {
         let app = relm4::main_application();
         if let Some(cookie) = self.inhibit.take() {
             app.uninhibit(cookie);
+        }
+        // The engine's whole message, for a terminal or a bug report; the page has the words.
+        if let WriteState::Over(Outcome::Failed { error, .. }) = &self.flow.write {
+            eprintln!(
+                "blockprint: writing failed: {}",
+                crate::gui::wording::user_error(error).details
+            );
         }
         if !window.is_active()
             && let WriteState::Over(outcome) = &self.flow.write

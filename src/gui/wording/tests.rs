@@ -103,6 +103,31 @@ fn a_cause_chain_goes_into_the_details() {
 }
 
 #[test]
+fn a_failing_or_pulled_card_is_explained_as_the_card_or_reader() {
+    let error = JobError::Target(blockprint::target::TargetError::DeviceFailed {
+        op: "write",
+        path: "/dev/sdb".into(),
+        offset: Some(8 << 20),
+        cause: std::io::Error::from_raw_os_error(libc::EIO),
+    });
+    let shown = user_error(&error);
+    assert_eq!(shown.title, "Write Failed");
+    assert!(
+        shown.body.contains("reported an error or was removed")
+            && shown.body.contains("try another card or another reader"),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown
+            .details
+            .starts_with("cannot write '/dev/sdb' at offset 8388608: Input/output error"),
+        "{}",
+        shown.details
+    );
+}
+
+#[test]
 fn guards_are_worded_with_their_facts() {
     let guard = |kind| Guard {
         severity: Severity::Blocked,

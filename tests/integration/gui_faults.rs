@@ -1,0 +1,67 @@
+//! The desktop app writing to a card that fails mid-write: the FUSE-backed disk of `faulty`,
+//! set up as a loop device by udisksd so the app sees it as a hotplugged drive. The write
+//! stops with the "bad card or reader" explanation, the app says why on its standard error,
+//! and the first MiB (partition table) is never written.
+
+use std::path::Path;
+
+use crate::faulty::{Faults, FaultyDisk, cap_requests};
+use crate::gui::{End, MIB, Session, env, image, pass, quiet};
+use crate::nginx::Nginx;
+use crate::support::{require_root, require_tool};
+use crate::udisks::UdisksLoop;
+
+#[test]
+fn the_app_explains_a_card_that_fails_mid_write() {
+    require_root("the desktop app's failing-card test");
+    env("BLOCKPRINT_TEST_UDISKS");
+    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
+        require_tool(tool);
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let server = Nginx::start();
+    let (path, _, _) = image(&server.root());
+    std::fs::rename(
+        path.with_extension("img.bmap"),
+        server.root().join("pi.img.bmap"),
+    )
+    .unwrap();
+    std::fs::rename(&path, server.root().join("pi.img")).unwrap();
+    let url = server.url("slow/pi.img").to_string();
+
+    // Declared before the card, so the loop device goes first and the mount after it.
+    let disk = FaultyDisk::without_loop(64 * MIB);
+    let card = UdisksLoop::new(&disk.file());
+    cap_requests(Path::new(card.name()));
+    let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
+    let fail = || {
+        disk.set(Faults {
+            fail_writes_from: Some(0),
+            ..Faults::default()
+        });
+    };
+    let app = pass(
+        &session,
+        &url,
+        &card,
+        &shots,
+        ("failing", false, (720, 680)),
+        End::Fails,
+        &fail,
+    );
+    let log = app.log();
+    quiet(app);
+    assert!(
+        log.contains(&format!(
+            "blockprint: writing failed: cannot write '{}'",
+            card.name()
+        )) && log.contains("Input/output error")
+            && log.contains("the card or its reader is failing"),
+        "app log:\n{log}"
+    );
+    assert!(
+        disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        "the first MiB (partition table) was written"
+    );
+}
