@@ -21,6 +21,7 @@ mod interop;
 mod launch;
 mod list;
 mod nginx;
+mod resources;
 mod scan;
 mod signatures;
 mod sshd;
