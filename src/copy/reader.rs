@@ -69,8 +69,11 @@ fn read_whole(
     let name = source.name().to_owned();
     let mut offset = 0u64;
     loop {
-        if cancel.is_cancelled() || plan.image_size.is_some_and(|size| offset >= size) {
+        if cancel.is_cancelled() {
             return Ok(());
+        }
+        if let Some(size) = plan.image_size.filter(|&size| offset >= size) {
+            return confirm_end(source, size);
         }
         let Ok(mut buf) = pool.recv() else {
             return Ok(());
@@ -118,6 +121,30 @@ fn read_whole(
         if last {
             return Ok(());
         }
+    }
+}
+
+/// A stream that said it holds `size` bytes must end there: a zip member whose header
+/// understates its data (a zip bomb, or a damaged directory) would otherwise be written cut
+/// short, and its CRC never checked. One more read finds either the end (which makes the
+/// decoder check its trailer) or data that should not be there.
+fn confirm_end(source: &mut dyn ImageSource, size: u64) -> Result<(), CopyError> {
+    let mut probe = [0u8; 512];
+    match fill(source, &mut probe) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(CopyError::Read {
+            image: source.name().to_owned(),
+            offset: size,
+            source: io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the image holds more data than the {size} bytes it declares"),
+            ),
+        }),
+        Err(e) => Err(CopyError::Read {
+            image: source.name().to_owned(),
+            offset: size,
+            source: e,
+        }),
     }
 }
 

@@ -207,3 +207,85 @@ fn hostile_signatures_and_keyrings_are_refused_and_write_nothing() {
         &["huge.gpg", "is larger than 67108864 bytes"],
     );
 }
+
+/// Sets the uncompressed size of the first member in both its local header and the central
+/// directory of a zip archive.
+fn understate_zip_size(zip: &[u8], size: u32) -> Vec<u8> {
+    let mut edited = zip.to_vec();
+    for (signature, at) in [(b"PK\x03\x04", 22), (b"PK\x01\x02", 24)] {
+        let header = edited
+            .windows(4)
+            .position(|w| w == signature)
+            .expect("zip header");
+        edited[header + at..header + at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+    edited
+}
+
+#[test]
+fn archive_bombs_and_path_tricks_write_nothing_or_only_the_destination() {
+    crate::support::require_tool("zip");
+    let dir = scratch();
+    let d = dir.path();
+    let image = d.join("disk.img");
+    let mut data = random_bytes(31, 1 << 20);
+    data.resize(8 << 20, 0);
+    std::fs::write(&image, &data).unwrap();
+    sh(
+        "sh",
+        &[
+            "-c",
+            &format!("cd {} && zip -q disk.zip disk.img", d.display()),
+        ],
+    );
+    let zip = std::fs::read(d.join("disk.zip")).unwrap();
+    let dests = Destinations::in_dir(d);
+
+    // A member whose header says 4 KiB of an 8 MiB stream: writing 4 KiB and calling it done
+    // would be a false success, so the stream must end where its header says.
+    let bomb = d.join("bomb.zip");
+    std::fs::write(&bomb, understate_zip_size(&zip, 4096)).unwrap();
+    dests.refuse(
+        &["--nobmap", bomb.to_str().unwrap()],
+        &[
+            "bomb.zip",
+            "at offset 4096",
+            "holds more than the 4096 bytes its header gives",
+        ],
+    );
+
+    // Members named to escape the folder are never extracted: only the destination is written.
+    let nest = d.join("a/b");
+    std::fs::create_dir_all(&nest).unwrap();
+    let script = format!(
+        "cd {} && zip -q ../../dots.zip ../../disk.img && tar -cPf ../../dots.tar ../../disk.img \
+         && tar -cPf ../../absolute.tar {}",
+        nest.display(),
+        image.display()
+    );
+    sh("sh", &["-c", &script]);
+    let listing = sh("tar", &["-tPf", d.join("dots.tar").to_str().unwrap()]);
+    assert_eq!(listing.trim(), "../../disk.img");
+    let before: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for archive in ["dots.zip", "dots.tar", "absolute.tar"] {
+        let out = d.join(format!("{archive}.out"));
+        let path = d.join(archive);
+        blockprint([
+            "copy",
+            "--nobmap",
+            path.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(std::fs::read(&out).unwrap(), data, "{archive}");
+        std::fs::remove_file(&out).unwrap();
+    }
+    let after: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "a member was extracted somewhere");
+}
