@@ -336,7 +336,17 @@ impl Blocks {
             return Err(self.truncated(at, "the file ends without its end marker"));
         };
         if size == 0 {
-            return Ok(None);
+            // lzop itself reads a file continuing past the end marker as a "multipart
+            // archive"; writing only the first part would be a truncated image.
+            let mut next = [0u8; 1];
+            return match self.reader.read(&mut next)? {
+                0 => Ok(None),
+                _ => Err(self.corrupt(
+                    self.at,
+                    "data follows the end marker (a multipart lzop file?); decompress it with \
+                     `lzop -d` and write the result",
+                )),
+            };
         }
         if size > MAX_BLOCK {
             return Err(self.corrupt(

@@ -248,6 +248,24 @@ fn truncation_is_an_error() {
 }
 
 #[test]
+fn a_multipart_file_is_an_error_not_its_first_part() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = image(100_000);
+    let file = lzop(dir.path(), "-1", &img);
+    let mut two = file.clone();
+    two.extend_from_slice(&file);
+    let e = read_error(&two);
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "corrupt at compressed offset {}: data follows the end marker",
+            file.len()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
 fn header_damage_and_unsupported_features() {
     let dir = tempfile::tempdir().expect("tempdir");
     let img = image(1000);
