@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::faulty::{Faults, FaultyDisk};
-use crate::support::{Run, blockprint, random_bytes, scratch};
+use crate::support::{Run, blockprint, finish, random_bytes, scratch};
 
 const MIB: u64 = 1 << 20;
 
@@ -97,15 +97,9 @@ fn a_card_that_fails_mid_write_is_named_with_the_offset() {
     let (image, bmap) = image(dir.path());
     let disk = FaultyDisk::new(32 * MIB);
     let device = disk.device().to_str().unwrap().to_owned();
-    old_contents(&disk);
-    // Slow, so the card can start failing while the copy is under way (the device's ends are
-    // wiped first, and a failure there would be found before any range is written).
-    disk.set(Faults {
-        stall_writes_from: Some((0, Duration::from_millis(50))),
-        ..Faults::default()
-    });
-    let child = spawn_copy(&disk, &image, &bmap);
-    wait_for_writes(&disk, 3 * MIB);
+    // The card starts failing while the copy is under way (the device's ends are wiped
+    // first, and a failure there would be found before any range is written).
+    let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(50));
     disk.set(Faults {
         fail_writes_from: Some(10 * MIB),
         ..Faults::default()
@@ -168,14 +162,7 @@ fn a_card_pulled_mid_write_is_a_clean_error() {
     let dir = scratch();
     let (image, bmap) = image(dir.path());
     let mut disk = FaultyDisk::new(32 * MIB);
-    old_contents(&disk);
-    // Slow enough that the card can be "pulled" while writing.
-    disk.set(Faults {
-        stall_writes_from: Some((0, Duration::from_millis(100))),
-        ..Faults::default()
-    });
-    let child = spawn_copy(&disk, &image, &bmap);
-    wait_for_writes(&disk, 3 * MIB);
+    let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(100));
     // Gone: every request fails from now on, and the loop device goes away once closed.
     disk.set(Faults {
         fail_writes_from: Some(0),
@@ -194,13 +181,7 @@ fn sigint_and_sigterm_stop_a_copy_within_seconds() {
     let (image, bmap) = image(dir.path());
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let disk = FaultyDisk::new(32 * MIB);
-        old_contents(&disk);
-        disk.set(Faults {
-            stall_writes_from: Some((0, Duration::from_millis(100))),
-            ..Faults::default()
-        });
-        let child = spawn_copy(&disk, &image, &bmap);
-        wait_for_writes(&disk, 3 * MIB);
+        let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(100));
         let sent = Instant::now();
         // SAFETY: signals a child of this test, which is still running (not yet waited for).
         assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
@@ -215,41 +196,27 @@ fn sigint_and_sigterm_stop_a_copy_within_seconds() {
     }
 }
 
-fn spawn_copy(disk: &FaultyDisk, image: &Path, bmap: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_blockprint"))
+/// Starts a copy onto a card whose every write takes `stall` longer (so a test can act while
+/// it runs), and returns once 3 MiB are written: the wipe of the device's ends and some data.
+fn copy_under_way(disk: &FaultyDisk, image: &Path, bmap: &Path, stall: Duration) -> Child {
+    old_contents(disk);
+    disk.set(Faults {
+        stall_writes_from: Some((0, stall)),
+        ..Faults::default()
+    });
+    let start = disk.bytes_written();
+    let child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
         .args(["copy", "--bmap"])
         .args([bmap, image, disk.device()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
-}
-
-/// Waits until the copy has written `bytes` (beyond the wipe of the device's ends).
-fn wait_for_writes(disk: &FaultyDisk, bytes: u64) {
-    let start = disk.bytes_written();
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while disk.bytes_written() < start + bytes {
+    while disk.bytes_written() < start + 3 * MIB {
         assert!(Instant::now() < deadline, "the copy never got going");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Waits for the child, killing it (and failing) after `limit`.
-fn finish(mut child: Child, limit: Duration) -> Run {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("blockprint did not stop within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    child
 }

@@ -332,7 +332,7 @@ impl Drop for App<'_> {
 
 /// The image: `sparse_image` plus 12 MiB more data, so the write lasts long enough to watch (and
 /// cancel) at the slow location's 1 MiB/s; its bmap is made anew by `blockprint create`.
-pub(crate) fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
+fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
     let (path, bmap_path, mut content) = sparse_image(dir, 48 * MIB);
     let extra = random_bytes(7, 12 << 20);
     File::options()
@@ -352,6 +352,18 @@ pub(crate) fn image(dir: &Path) -> (PathBuf, Vec<u8>, Bmap) {
     .ok();
     let bmap = Bmap::from_file(&bmap_path).unwrap();
     (path, content, bmap)
+}
+
+/// The image and its bmap as `pi.img` on the server's rate-limited location: its URL there.
+pub(crate) fn served_image(server: &Nginx) -> (String, Vec<u8>, Bmap) {
+    let (path, content, bmap) = image(&server.root());
+    std::fs::rename(
+        path.with_extension("img.bmap"),
+        server.root().join("pi.img.bmap"),
+    )
+    .unwrap();
+    std::fs::rename(&path, server.root().join("pi.img")).unwrap();
+    (server.url("slow/pi.img").to_string(), content, bmap)
 }
 
 /// How a pass ends.
@@ -467,14 +479,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
     std::fs::create_dir_all(&shots).unwrap();
 
     let server = Nginx::start();
-    let (path, content, bmap) = image(&server.root());
-    std::fs::rename(
-        path.with_extension("img.bmap"),
-        server.root().join("pi.img.bmap"),
-    )
-    .unwrap();
-    std::fs::rename(&path, server.root().join("pi.img")).unwrap();
-    let url = server.url("slow/pi.img").to_string();
+    let (url, content, bmap) = served_image(&server);
 
     // The card: 64 MiB of old data, in a folder whose loop devices get partitions scanned.
     let dir = tempfile::Builder::new()

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::faulty::{Faults, FaultyDisk, cap_requests};
-use crate::gui::{End, MIB, Session, env, image, pass, quiet};
+use crate::gui::{End, MIB, Session, env, pass, quiet, served_image};
 use crate::nginx::Nginx;
 use crate::support::{require_root, require_tool};
 use crate::udisks::UdisksLoop;
@@ -21,14 +21,7 @@ fn the_app_explains_a_card_that_fails_mid_write() {
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let server = Nginx::start();
-    let (path, _, _) = image(&server.root());
-    std::fs::rename(
-        path.with_extension("img.bmap"),
-        server.root().join("pi.img.bmap"),
-    )
-    .unwrap();
-    std::fs::rename(&path, server.root().join("pi.img")).unwrap();
-    let url = server.url("slow/pi.img").to_string();
+    let (url, _, _) = served_image(&server);
 
     // Declared before the card, so the loop device goes first and the mount after it.
     let disk = FaultyDisk::without_loop(64 * MIB);

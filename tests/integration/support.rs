@@ -83,12 +83,14 @@ pub fn blockprint_with<S: AsRef<OsStr>>(
         Some(path) => command.stdin(File::open(path).expect("stdin file")),
         None => command.stdin(Stdio::null()),
     };
-    let mut child = command.spawn().expect("run blockprint");
+    finish(command.spawn().expect("run blockprint"), limit)
+}
+
+/// Waits for a `blockprint` child (with piped output), killing it and failing the test if it
+/// has not finished within `limit`.
+pub fn finish(mut child: std::process::Child, limit: std::time::Duration) -> Run {
     let deadline = std::time::Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
+    while child.try_wait().expect("wait").is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output().expect("output");
