@@ -3,12 +3,11 @@
 //! exits 1 within seconds, and never writes the held-back first MiB, so the card does not look
 //! bootable.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::faulty::{Faults, FaultyDisk};
+use crate::faulty::{Faults, FaultyDisk, write_direct};
 use crate::support::{Run, blockprint, finish, random_bytes, scratch};
 
 const MIB: u64 = 1 << 20;
@@ -31,38 +30,7 @@ fn image(dir: &Path) -> (PathBuf, PathBuf) {
 /// Fills the disk's first MiB with an old "partition table" (0xAA), written through the
 /// device as a user's earlier image would be.
 fn old_contents(disk: &FaultyDisk) {
-    let mut buf = AlignedMib::new();
-    buf.fill(0xAA);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(disk.device())
-        .unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&file, &buf, 0).unwrap();
-}
-
-/// One MiB, page-aligned for `O_DIRECT`.
-struct AlignedMib(Vec<u8>, usize);
-
-impl AlignedMib {
-    fn new() -> Self {
-        let raw = vec![0u8; (MIB as usize) + 4096];
-        let start = raw.as_ptr().align_offset(4096);
-        Self(raw, start)
-    }
-}
-
-impl std::ops::Deref for AlignedMib {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0[self.1..self.1 + MIB as usize]
-    }
-}
-
-impl std::ops::DerefMut for AlignedMib {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.0[self.1..self.1 + MIB as usize]
-    }
+    write_direct(disk.device(), 0, &[0xAA; MIB as usize]).unwrap();
 }
 
 /// The first MiB was wiped and never written: no partition table, no boot code.
