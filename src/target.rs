@@ -216,31 +216,26 @@ impl Target {
     /// and the disk idles until the final sync, which then takes as long as the writes.
     fn open_file(path: &Path, exists: bool) -> Result<Self, TargetError> {
         let open_error = |e| io_error("open", path, None, e);
-        if let Some((file, direct)) = file::open_unnamed(path).map_err(open_error)? {
-            let sector = if direct { FILE_ALIGN } else { 512 };
-            let mut target = Self::new(file, path, TargetKind::File, None, sector, direct);
-            target.unnamed = true;
-            return Ok(target);
-        }
-        let open = |flags| {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(!exists)
-                .truncate(false)
-                .custom_flags(flags)
-                .open(path)
+        let (file, direct, unnamed) = match file::open_unnamed(path).map_err(open_error)? {
+            Some((file, direct)) => (file, direct, true),
+            None => {
+                let open = |flags| {
+                    OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(!exists)
+                        .truncate(false)
+                        .custom_flags(flags)
+                        .open(path)
+                };
+                let (file, direct) = direct_if_possible(open).map_err(open_error)?;
+                (file, direct, false)
+            }
         };
-        let (file, direct) = direct_if_possible(open).map_err(open_error)?;
         let sector = if direct { FILE_ALIGN } else { 512 };
-        Ok(Self::new(
-            file,
-            path,
-            TargetKind::File,
-            None,
-            sector,
-            direct,
-        ))
+        let mut target = Self::new(file, path, TargetKind::File, None, sector, direct);
+        target.unnamed = unnamed;
+        Ok(target)
     }
 
     /// Ends a successful write: a file target written unnamed gets its name now, replacing

@@ -130,22 +130,19 @@ fn read_whole(
 /// decoder check its trailer) or data that should not be there.
 fn confirm_end(source: &mut dyn ImageSource, size: u64) -> Result<(), CopyError> {
     let mut probe = [0u8; 512];
-    match fill(source, &mut probe) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err(CopyError::Read {
-            image: source.name().to_owned(),
-            offset: size,
-            source: io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("the image holds more data than the {size} bytes it declares"),
-            ),
-        }),
-        Err(e) => Err(CopyError::Read {
-            image: source.name().to_owned(),
-            offset: size,
-            source: e,
-        }),
-    }
+    let cause = match fill(source, &mut probe) {
+        Ok(0) => return Ok(()),
+        Ok(_) => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the image holds more data than the {size} bytes it declares"),
+        ),
+        Err(e) => e,
+    };
+    Err(CopyError::Read {
+        image: source.name().to_owned(),
+        offset: size,
+        source: cause,
+    })
 }
 
 /// The ranges of a bmap.
