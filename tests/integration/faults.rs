@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::faulty::{Faults, FaultyDisk, write_direct};
-use crate::support::{Run, blockprint, finish, random_bytes, scratch};
+use crate::support::{Run, blockprint, create_bmap, finish, random_bytes, scratch};
 
 const MIB: u64 = 1 << 20;
 
@@ -17,13 +17,7 @@ fn image(dir: &Path) -> (PathBuf, PathBuf) {
     let image = dir.join("image.img");
     std::fs::write(&image, random_bytes(3, 24 * MIB as usize)).unwrap();
     let bmap = dir.join("image.bmap");
-    blockprint([
-        "create",
-        image.to_str().unwrap(),
-        "-o",
-        bmap.to_str().unwrap(),
-    ])
-    .ok();
+    create_bmap(&image, &bmap);
     (image, bmap)
 }
 

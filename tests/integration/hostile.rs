@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::bad_bmaps::{bad_bmaps, edited};
-use crate::support::{blockprint, random_bytes, scratch, sh};
+use crate::support::{blockprint, create_bmap, random_bytes, scratch, sh};
 
 /// A destination that must not appear, and one whose bytes must survive.
 struct Destinations {
@@ -82,13 +82,7 @@ fn bmaps_that_parse_but_do_not_fit_the_image_write_nothing() {
     let other = d.join("other.img");
     std::fs::write(&other, random_bytes(8, 16384)).unwrap();
     let other_bmap = d.join("other.bmap");
-    blockprint([
-        "create",
-        other.to_str().unwrap(),
-        "-o",
-        other_bmap.to_str().unwrap(),
-    ])
-    .ok();
+    create_bmap(&other, &other_bmap);
     dests.refuse(
         &["--bmap", other_bmap.to_str().unwrap(), image],
         &["checksum mismatch for blocks range 0-3", "image.img"],
@@ -96,7 +90,7 @@ fn bmaps_that_parse_but_do_not_fit_the_image_write_nothing() {
 
     // An image larger than its bmap says, raw and compressed (xz records its size).
     let bmap = d.join("image.bmap");
-    blockprint(["create", image, "-o", bmap.to_str().unwrap()]).ok();
+    create_bmap(Path::new(image), &bmap);
     let longer = d.join("longer.img");
     let mut bytes = std::fs::read(image).unwrap();
     bytes.extend_from_slice(&random_bytes(9, 4096));
@@ -149,7 +143,7 @@ fn hostile_signatures_and_keyrings_are_refused_and_write_nothing() {
     std::fs::write(&image, random_bytes(7, 16384)).unwrap();
     let image = image.to_str().unwrap();
     let bmap = d.join("image.img.bmap");
-    blockprint(["create", image, "-o", bmap.to_str().unwrap()]).ok();
+    create_bmap(Path::new(image), &bmap);
     let keyring = d.join("key.gpg");
     gpg.export(&key, false, &keyring);
     let keyring = keyring.to_str().unwrap();

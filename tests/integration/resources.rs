@@ -12,7 +12,7 @@ use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::source::{Input, Opener};
 use blockprint::target::{Target, TargetOptions};
 
-use crate::support::{blockprint, random_bytes, require_tool, scratch};
+use crate::support::{create_bmap, random_bytes, require_tool, scratch, sh};
 
 const MIB: u64 = 1 << 20;
 /// The image is this piece, 64 times over: 4 GiB.
@@ -33,8 +33,7 @@ fn piece() -> Vec<u8> {
 
 /// Runs a shell pipeline, asserting success.
 fn shell(script: &str) {
-    let status = Command::new("sh").arg("-c").arg(script).status().unwrap();
-    assert!(status.success(), "{script}");
+    sh("sh", &["-c", script]);
 }
 
 /// The 4 GiB image (sparse), its bmap, and the image in every compressed format: each made
@@ -54,13 +53,7 @@ fn images(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
     }
     drop(file);
     let bmap = dir.join("image.img.bmap");
-    blockprint([
-        "create",
-        raw.to_str().unwrap(),
-        "-o",
-        bmap.to_str().unwrap(),
-    ])
-    .ok();
+    create_bmap(&raw, &bmap);
     let one = dir.join("piece");
     std::fs::write(&one, &piece).unwrap();
     let mut all = vec![raw.clone()];
@@ -193,13 +186,7 @@ fn many_copies_in_one_process_leave_no_descriptors_or_threads() {
         .unwrap();
     drop(file);
     let bmap_path = d.join("small.bmap");
-    blockprint([
-        "create",
-        image.to_str().unwrap(),
-        "-o",
-        bmap_path.to_str().unwrap(),
-    ])
-    .ok();
+    create_bmap(&image, &bmap_path);
     let bmap = Bmap::from_file(&bmap_path).unwrap();
     let mut sources = vec![image.clone()];
     for (ext, command) in [

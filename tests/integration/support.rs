@@ -310,6 +310,13 @@ pub fn sparse_image(dir: &Path, size: u64) -> (PathBuf, PathBuf, Vec<u8>) {
     );
     drop(file);
     let bmap = dir.join("sparse.img.bmap");
+    create_bmap(&image, &bmap);
+    (image, bmap, content)
+}
+
+/// Writes the bmap of `image` to `bmap` with `blockprint create`, asserting success.
+#[track_caller]
+pub fn create_bmap(image: &Path, bmap: &Path) {
     blockprint([
         "-q".as_ref(),
         "create".as_ref(),
@@ -318,7 +325,6 @@ pub fn sparse_image(dir: &Path, size: u64) -> (PathBuf, PathBuf, Vec<u8>) {
         image.as_os_str(),
     ])
     .ok();
-    (image, bmap, content)
 }
 
 /// A mount made by a test, unmounted on drop.
