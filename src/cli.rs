@@ -114,6 +114,12 @@ pub struct CopyArgs {
     /// Refuse DEST unless it is a removable block device.
     #[arg(long)]
     pub removable_device: bool,
+
+    /// Give up on a drive that has not finished a write for this many seconds (a hung card
+    /// or reader), and on a web server that has sent nothing for as long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
 }
 
 /// `blockprint create`.

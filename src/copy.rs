@@ -1,30 +1,36 @@
 //! Copying an image to a target: only the mapped ranges, each verified as it streams.
 //!
 //! ```text
-//!   reader thread             calling thread                       writer threads (pool)
-//!   ─────────────             ──────────────                       ─────────────────────
-//!   for each range:           prepare target, wipe ends (device)
-//!     skip_to(start)          for each chunk:
-//!     read CHUNK ── Data ───►   hash (range checksum)
-//!     ...       ── RangeEnd ►   first MiB? keep it : queue it ──────►  pwrite (O_DIRECT),
-//!                             range end: digest == bmap? else stop     several in flight
-//!   ◄──────────── empty buffers ◄──────────────────────────────────── buffer back
-//!                             join; sync; read back (optional); write held-back MiB; sync
+//!   reader thread           calling thread (coordinator)          the target's lane thread
+//!   ─────────────           ────────────────────────────          ────────────────────────
+//!   for each range:         for each chunk:                       wipe the ends (device)
+//!     skip_to(start)          hash (range checksum)               first MiB? keep it :
+//!     read CHUNK ── Data ──►  share it ──────── Data ────────────►  queue it ──► writer pool
+//!     ...        ── RangeEnd► digest == bmap? else stop                         pwrite (O_DIRECT),
+//!   drain a stream's tail   forward the lane's events to the sink                several in flight
+//!   to its end  ── Done ──► every 100 ms: has an operation of     Finish: sync, read back
+//!                           the lane hung past the limit?         Commit: held-back MiB, sync
+//!   ◄────────────────────── empty buffers, once every lane has written them ◄──────────────
 //! ```
 //!
 //! Reading, hashing and writing overlap. Buffers are page-aligned for `O_DIRECT` and recycled
 //! through a fixed pool, so memory is the same whatever the image size. The reader owns the
-//! source, the calling thread owns the target and the progress sink, and errors travel along
-//! the channels.
+//! source, the calling thread owns the progress sink and never touches the device, and the
+//! lane owns (a duplicate of) the target: a device that hangs in the kernel holds up only its
+//! lane's thread, and the coordinator gives it up after [`CopyOptions::stall_timeout`] with
+//! an error naming the device and the offset. Errors travel along the channels.
 //!
 //! On a block device the first MiB of the image (partition table, boot code) is written last,
 //! after everything else is written, flushed and (with read-back) compared; the device's first
 //! and last MiB are zeroed first, so an old partition table (or a stale backup GPT) cannot
 //! survive. A failed or interrupted copy therefore never leaves a card that looks bootable.
 
+mod coordinator;
+mod finish;
+mod lane;
 mod pool;
 mod reader;
-mod writer;
+mod watch;
 
 use std::fmt;
 use std::time::Duration;
@@ -52,7 +58,15 @@ pub struct CopyOptions {
     /// Cancelling this token skips the rest of the read-back and finishes the copy (the
     /// report then says nothing was read back): a user's "Skip verification".
     pub skip_readback: Option<CancelToken>,
+    /// Give the target up when one operation on it (a write, a flush, a read) has not
+    /// finished after this long: a hung card or reader then ends the copy with
+    /// [`TargetError::Stalled`] instead of freezing it. `None` waits for ever.
+    pub stall_timeout: Option<Duration>,
 }
+
+/// The default of [`CopyOptions::stall_timeout`]: the kernel gives a USB or SD command 30 s
+/// and retries it, so a device that has not answered in twice that is not coming back soon.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for CopyOptions {
     fn default() -> Self {
@@ -60,6 +74,7 @@ impl Default for CopyOptions {
             verify_checksums: true,
             verify_readback: false,
             skip_readback: None,
+            stall_timeout: Some(STALL_TIMEOUT),
         }
     }
 }
@@ -327,5 +342,5 @@ pub fn copy(
     };
     // A network source then requests only these spans (merging near ones); others ignore it.
     source.plan(&plan.spans());
-    writer::run(&plan, source, target, options, sink, cancel)
+    coordinator::run(plan, source, target, options, sink, cancel)
 }

@@ -418,6 +418,26 @@ impl Target {
         self.kind != TargetKind::Null && (!self.direct || self.is_aligned(offset, data))
     }
 
+    /// The same target, on a duplicate descriptor, for a thread of its own that may outlive
+    /// this one (when its device hangs). A pending [`Target::commit`] moves with it.
+    pub(crate) fn hand_over(&mut self) -> Result<Target, TargetError> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| io_error("open", &self.path, None, e))?;
+        Ok(Target {
+            file,
+            path: self.path.clone(),
+            kind: self.kind,
+            capacity: self.capacity,
+            sector: self.sector,
+            direct: self.direct,
+            unsynced: self.unsynced,
+            scratch: None,
+            unnamed: std::mem::take(&mut self.unnamed),
+        })
+    }
+
     /// A handle writing to the same open file from another thread. Plain writes to disjoint
     /// regions may run concurrently: that keeps several direct writes in flight.
     pub(crate) fn shared_writer(&self) -> Result<SharedWriter, TargetError> {

@@ -1,6 +1,7 @@
 //! `blockprint copy IMAGE DEST`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use blockprint::bmap::{self, Bmap, BmapError, BmapErrorKind};
@@ -17,7 +18,8 @@ use super::{CopyArgs, Output};
 
 pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     let image = Input::parse(&args.image)?;
-    let opener = Opener::new();
+    let timeout = Duration::from_secs(args.timeout);
+    let opener = Opener::with_timeout(timeout);
     let found = find_bmap(args, &image, &opener, out)?;
     let bmap = match &found {
         Some((input, bytes)) => {
@@ -93,6 +95,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         verify_checksums: !args.no_verify,
         verify_readback: args.verify_readback,
         skip_readback: None,
+        stall_timeout: Some(timeout),
     };
     let mut progress = TerminalProgress::new(out);
     if let Some(pipe) = &args.psplash_pipe {

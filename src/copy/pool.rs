@@ -3,24 +3,26 @@
 //! One direct write at a time leaves a drive idle between requests; an image with thousands of
 //! small ranges then runs at the speed of request latency, not of the drive. Ranges never
 //! overlap, so their writes may complete in any order; everything is joined before the sync
-//! that ends the writing phase. Read-modify-writes of partial sectors stay on the calling
-//! thread: a plain write never touches a sector that one of them touches.
+//! that ends the writing phase. Read-modify-writes of partial sectors stay on the
+//! thread of the target's lane: a plain write never touches a sector that one of them touches.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 
+use super::lane::Chunk;
+use super::watch::Watch;
 use crate::progress::CancelToken;
-use crate::target::{AlignedBuf, SharedWriter, TargetError};
+use crate::target::{SharedWriter, TargetError};
 
 /// Writer threads: enough to keep a USB or SD controller's queue busy, few enough that
 /// the buffers in flight stay small.
 pub(super) const WRITERS: usize = 4;
 
-/// A write handed to the pool: `buf[from..to]` goes to `offset`.
+/// A write handed to the pool: `chunk[from..to]` goes to `offset`.
 pub(super) struct Job {
     pub offset: u64,
-    pub buf: AlignedBuf,
+    pub chunk: Arc<Chunk>,
     pub from: usize,
     pub to: usize,
 }
@@ -63,13 +65,13 @@ impl Outcome {
     }
 }
 
-/// One writer thread: takes jobs until the sender is dropped, writes them unless the copy
-/// failed or was cancelled, and returns each buffer to the reader's pool.
+/// One writer thread: takes jobs until the sender is dropped and writes them (each watched)
+/// unless the copy failed or was cancelled. Dropping a job gives its chunk back.
 pub(super) fn worker(
     jobs: &Mutex<Receiver<Job>>,
     writer: &SharedWriter,
     outcome: &Outcome,
-    buffers: &Sender<AlignedBuf>,
+    watch: &Watch,
     cancel: &CancelToken,
 ) {
     loop {
@@ -79,12 +81,11 @@ pub(super) fn worker(
         };
         let Ok(job) = job else { return };
         if !cancel.is_cancelled() && !outcome.failed.load(Ordering::Acquire) {
-            match writer.write_at(job.offset, &job.buf[job.from..job.to]) {
+            let _op = watch.begin("write", Some(job.offset));
+            match writer.write_at(job.offset, &job.chunk[job.from..job.to]) {
                 Ok(()) => outcome.add_written((job.to - job.from) as u64),
                 Err(e) => outcome.fail(e),
             }
         }
-        // The reader may be gone; then the buffer is simply freed.
-        let _ = buffers.send(job.buf);
     }
 }

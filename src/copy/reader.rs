@@ -3,7 +3,8 @@
 //! overlap.
 
 use std::io;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 use super::{CHUNK, CopyError, Plan, RangeLabel, SEGMENT, segment_of};
 use crate::progress::CancelToken;
@@ -21,39 +22,74 @@ pub(super) enum Msg {
     },
     /// Every byte of range `index` was sent.
     RangeEnd { index: usize },
+    /// Every range was sent; the rest of a stream is being read to check its end (`Done`
+    /// follows, or `Failed`).
+    Sent,
     /// The reader failed; nothing follows.
     Failed(CopyError),
     /// Every range was read.
     Done,
 }
 
-/// Reads every range of `plan` and sends it down `tx`, taking empty buffers from `pool`.
-/// Returns when done, on error (sent as [`Msg::Failed`]), or when the writer hangs up.
+/// Sends a message to the coordinator; `false` once it has stopped listening.
+pub(super) type Send<'a> = &'a dyn Fn(Msg) -> bool;
+
+/// How the reader knows to stop: the user's token, or the coordinator's once it is done.
+struct Stop<'a> {
+    cancel: &'a CancelToken,
+    halt: &'a CancelToken,
+}
+
+impl Stop<'_> {
+    fn now(&self) -> bool {
+        self.cancel.is_cancelled() || self.halt.is_cancelled()
+    }
+
+    /// An empty buffer from `pool`, waiting for one; `None` once told to stop. The buffers
+    /// come back when every target has written them, so a slow target sets the pace here.
+    fn buffer(&self, pool: &Receiver<AlignedBuf>) -> Option<AlignedBuf> {
+        loop {
+            if self.now() {
+                return None;
+            }
+            match pool.recv_timeout(Duration::from_millis(100)) {
+                Ok(buf) => return Some(buf),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
+/// Reads every range of `plan` and sends it on, taking empty buffers from `pool`. Returns
+/// when done, on error (sent as [`Msg::Failed`]), or when `cancel` or `halt` is cancelled.
 pub(super) fn run(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    tx: &SyncSender<Msg>,
+    send: Send<'_>,
     pool: &Receiver<AlignedBuf>,
     cancel: &CancelToken,
+    halt: &CancelToken,
 ) {
-    let msg = read_all(plan, source, tx, pool, cancel).map_or_else(Msg::Failed, |()| Msg::Done);
-    // The writer may already be gone (it failed or was cancelled): nothing left to tell.
-    let _ = tx.send(msg);
+    let stop = Stop { cancel, halt };
+    let msg = read_all(plan, source, send, pool, &stop).map_or_else(Msg::Failed, |()| Msg::Done);
+    // The coordinator may already be gone (it failed or was cancelled): nothing left to tell.
+    send(msg);
 }
 
-/// Early exits (writer gone, cancelled) return `Ok(())`: the writer notices cancellation
-/// itself, and a hung-up channel means it stopped for its own reason.
+/// Early exits (coordinator gone, cancelled) return `Ok(())`: the coordinator notices
+/// cancellation itself, and stops listening only for its own reason.
 fn read_all(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    tx: &SyncSender<Msg>,
+    send: Send<'_>,
     pool: &Receiver<AlignedBuf>,
-    cancel: &CancelToken,
+    stop: &Stop<'_>,
 ) -> Result<(), CopyError> {
     if plan.from_bmap {
-        read_ranges(plan, source, tx, pool, cancel)
+        read_ranges(plan, source, send, pool, stop)
     } else {
-        read_whole(plan, source, tx, pool, cancel)
+        read_whole(plan, source, send, pool, stop)
     }
 }
 
@@ -62,20 +98,20 @@ fn read_all(
 fn read_whole(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    tx: &SyncSender<Msg>,
+    send: Send<'_>,
     pool: &Receiver<AlignedBuf>,
-    cancel: &CancelToken,
+    stop: &Stop<'_>,
 ) -> Result<(), CopyError> {
     let name = source.name().to_owned();
     let mut offset = 0u64;
     loop {
-        if cancel.is_cancelled() {
+        if stop.now() {
             return Ok(());
         }
         if let Some(size) = plan.image_size.filter(|&size| offset >= size) {
-            return confirm_end(source, size);
+            return confirm_end(source, size, "it declares");
         }
-        let Ok(mut buf) = pool.recv() else {
+        let Some(mut buf) = stop.buffer(pool) else {
             return Ok(());
         };
         let segment_end = (offset / SEGMENT + 1) * SEGMENT;
@@ -113,8 +149,7 @@ fn read_whole(
             offset += got as u64;
             let segment_done =
                 offset.is_multiple_of(SEGMENT) || last || Some(offset) == plan.image_size;
-            if tx.send(data).is_err() || (segment_done && tx.send(Msg::RangeEnd { index }).is_err())
-            {
+            if !send(data) || (segment_done && !send(Msg::RangeEnd { index })) {
                 return Ok(());
             }
         }
@@ -128,13 +163,13 @@ fn read_whole(
 /// understates its data (a zip bomb, or a damaged directory) would otherwise be written cut
 /// short, and its CRC never checked. One more read finds either the end (which makes the
 /// decoder check its trailer) or data that should not be there.
-fn confirm_end(source: &mut dyn ImageSource, size: u64) -> Result<(), CopyError> {
+fn confirm_end(source: &mut dyn ImageSource, size: u64, whose: &str) -> Result<(), CopyError> {
     let mut probe = [0u8; 512];
     let cause = match fill(source, &mut probe) {
         Ok(0) => return Ok(()),
         Ok(_) => io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("the image holds more data than the {size} bytes it declares"),
+            format!("the image holds more data than the {size} bytes {whose}"),
         ),
         Err(e) => e,
     };
@@ -149,9 +184,9 @@ fn confirm_end(source: &mut dyn ImageSource, size: u64) -> Result<(), CopyError>
 fn read_ranges(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    tx: &SyncSender<Msg>,
+    send: Send<'_>,
     pool: &Receiver<AlignedBuf>,
-    cancel: &CancelToken,
+    stop: &Stop<'_>,
 ) -> Result<(), CopyError> {
     let name = source.name().to_owned();
     for (index, range) in plan.ranges.iter().enumerate() {
@@ -171,10 +206,7 @@ fn read_ranges(
         })?;
         let mut offset = range.start;
         while offset < range.end {
-            if cancel.is_cancelled() {
-                return Ok(());
-            }
-            let Ok(mut buf) = pool.recv() else {
+            let Some(mut buf) = stop.buffer(pool) else {
                 return Ok(());
             };
             let len = usize::try_from(range.end - offset)
@@ -190,16 +222,63 @@ fn read_ranges(
                 len,
                 buf,
             };
-            if tx.send(data).is_err() {
+            if !send(data) {
                 return Ok(());
             }
             offset += len as u64;
         }
-        if tx.send(Msg::RangeEnd { index }).is_err() {
+        if !send(Msg::RangeEnd { index }) {
             return Ok(());
         }
     }
-    Ok(())
+    match plan.image_size {
+        Some(size) if source.size().is_none() => {
+            if !send(Msg::Sent) {
+                return Ok(());
+            }
+            read_tail(plan, source, size, stop)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A stream whose size is only known at its end (gzip, bzip2, lz4, lzop, zstd without a
+/// size) must end exactly at the bmap's `ImageSize`, or the bmap describes another image: its
+/// unmapped tail is decoded and dropped (which also checks the stream's trailer), while the
+/// targets flush and read back. Nothing is final before this answers.
+fn read_tail(
+    plan: &Plan,
+    source: &mut dyn ImageSource,
+    size: u64,
+    stop: &Stop<'_>,
+) -> Result<(), CopyError> {
+    let from = plan.ranges.last().map_or(0, |r| r.end);
+    while source.position() < size {
+        if stop.now() {
+            return Ok(());
+        }
+        let to = size.min(source.position().saturating_add(SEGMENT));
+        source.skip_to(to).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => CopyError::Truncated {
+                image: source.name().to_owned(),
+                offset: source.position(),
+                range: RangeLabel::Bytes {
+                    start: from,
+                    end: size,
+                },
+            },
+            _ => CopyError::Read {
+                image: source.name().to_owned(),
+                offset: source.position(),
+                source: e,
+            },
+        })?;
+    }
+    confirm_end(
+        source,
+        size,
+        "its bmap gives; the bmap belongs to another image",
+    )
 }
 
 /// Reads until `buf` is full or the source ends; returns the bytes read.

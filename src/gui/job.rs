@@ -211,6 +211,7 @@ fn write(
         verify_checksums: true,
         verify_readback: request.verify,
         skip_readback: Some(request.skip_verify.clone()),
+        ..CopyOptions::default()
     };
     let mut throttle = Throttle::new(Duration::from_millis(100));
     let mut sink = |event: &Event| {

@@ -234,6 +234,14 @@ impl UserFacing for TargetError {
                      another card or another reader.",
                 ),
             ),
+            TargetError::Stalled { .. } => (
+                gettext("The Drive Stopped Responding"),
+                gettext(
+                    "The drive has not answered for a minute while it was being written. This \
+                     usually means a worn-out or fake card, or a faulty card reader: unplug it, \
+                     and try another card or another reader.",
+                ),
+            ),
             _ => (
                 gettext("The Drive Cannot Be Written"),
                 gettext("The drive refused to be written; see the details."),

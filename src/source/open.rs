@@ -10,6 +10,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use super::detect::{DETECT_LEN, detect};
 use super::http::{HttpClient, Remote};
@@ -60,6 +61,7 @@ pub struct Opened {
 #[derive(Default)]
 pub struct Opener {
     http: OnceLock<HttpClient>,
+    timeout: Option<Duration>,
 }
 
 /// Bytes as the transport gives them.
@@ -77,11 +79,24 @@ impl Opener {
         Self::default()
     }
 
+    /// An opener whose HTTP client waits `timeout` for a silent server (see
+    /// [`HttpClient::with_read_timeout`]) instead of 60 s.
+    #[must_use]
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            http: OnceLock::new(),
+            timeout: Some(timeout),
+        }
+    }
+
     fn http(&self) -> Result<&HttpClient, SourceError> {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let client = HttpClient::new()?;
+        let mut client = HttpClient::new()?;
+        if let Some(timeout) = self.timeout {
+            client = client.with_read_timeout(timeout)?;
+        }
         Ok(self.http.get_or_init(|| client))
     }
 

@@ -96,6 +96,23 @@ pub enum TargetError {
         /// The error the kernel gave.
         cause: io::Error,
     },
+    /// An operation on the device neither finished nor failed within the copy's stall limit:
+    /// a hung card or reader. The thread waiting for it is left behind.
+    #[error(
+        "'{}' stopped responding: a {what}{} has not finished after {secs} s; the card or its reader hangs: unplug it, try another card or reader, and write it again before use",
+        .path.display(),
+        .offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
+    )]
+    Stalled {
+        /// What was being done ("write", "read", "sync").
+        what: &'static str,
+        /// The destination.
+        path: PathBuf,
+        /// Byte offset, for reads and writes.
+        offset: Option<u64>,
+        /// How long it had been waiting, in seconds.
+        secs: u64,
+    },
     /// Any other I/O failure, with the operation and offset.
     #[error("cannot {op} '{}'{}", .path.display(), .offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
     Io {

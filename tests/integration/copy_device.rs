@@ -239,6 +239,7 @@ fn a_skipped_readback_still_finishes_the_copy() {
         verify_checksums: true,
         verify_readback: true,
         skip_readback: Some(skip.clone()),
+        ..CopyOptions::default()
     };
     let mut phases = Vec::new();
     let report = copy_with(&image, &bmap, &dev.path, options, |event| {
@@ -282,6 +283,7 @@ fn verify_readback_catches_a_block_changed_behind_our_back() {
         verify_checksums: true,
         verify_readback: true,
         skip_readback: None,
+        ..CopyOptions::default()
     };
     let mut phases = Vec::new();
     let err = copy_with(&image, &bmap, &dev.path, options, |event| {

@@ -504,6 +504,7 @@ fn the_event_stream_is_exact() {
         verify_checksums: true,
         verify_readback: true,
         skip_readback: None,
+        ..CopyOptions::default()
     };
     let report = copy(
         &mut source,

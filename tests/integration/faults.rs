@@ -61,7 +61,7 @@ fn a_card_that_fails_mid_write_is_named_with_the_offset() {
     let device = disk.device().to_str().unwrap().to_owned();
     // The card starts failing while the copy is under way (the device's ends are wiped
     // first, and a failure there would be found before any range is written).
-    let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(50));
+    let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(50), &[]);
     disk.set(Faults {
         fail_writes_from: Some(10 * MIB),
         ..Faults::default()
@@ -124,7 +124,7 @@ fn a_card_pulled_mid_write_is_a_clean_error() {
     let dir = scratch();
     let (image, bmap) = image(dir.path());
     let mut disk = FaultyDisk::new(32 * MIB);
-    let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(100));
+    let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(100), &[]);
     // Gone: every request fails from now on, and the loop device goes away once closed.
     disk.set(Faults {
         fail_writes_from: Some(0),
@@ -138,12 +138,71 @@ fn a_card_pulled_mid_write_is_a_clean_error() {
 }
 
 #[test]
+fn a_card_that_hangs_is_given_up_with_the_device_and_offset() {
+    let dir = scratch();
+    let (image, bmap) = image(dir.path());
+    let disk = FaultyDisk::new(32 * MIB);
+    let mut child = copy_under_way(
+        &disk,
+        &image,
+        &bmap,
+        Duration::from_millis(50),
+        &["--timeout", "2"],
+    );
+    // Writes from 10 MiB on hang until the stall is lifted below (or for 25 s): far longer
+    // than the 2 s --timeout. The kernel keeps the writing threads until the card answers, so
+    // the process itself can only end then; the error must come long before.
+    disk.set(Faults {
+        stall_writes_from: Some((10 * MIB, Duration::from_secs(25))),
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = lines.send((line, started.elapsed()));
+        }
+    });
+    let device = disk.device().to_str().unwrap().to_owned();
+    let (line, after) = loop {
+        let (line, after) = heard
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no error within 30 s of a hung write");
+        if line.contains("stopped responding") {
+            break (line, after);
+        }
+    };
+    assert!(
+        after < Duration::from_secs(15),
+        "the hang was reported after {after:?}"
+    );
+    for part in [
+        &format!("'{device}' stopped responding: a write at offset"),
+        "has not finished after 2 s",
+        "try another card or reader",
+    ] {
+        assert!(line.contains(part), "{part:?} not in: {line}");
+    }
+    let offset = offset_in(&line);
+    assert!(
+        (10 * MIB - 4 * MIB..24 * MIB).contains(&offset),
+        "offset {offset} in: {line}"
+    );
+    // The card answers again: the threads the kernel held return, and the process ends.
+    disk.set(Faults::default());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{line}");
+    assert_not_bootable(&disk);
+}
+
+#[test]
 fn sigint_and_sigterm_stop_a_copy_within_seconds() {
     let dir = scratch();
     let (image, bmap) = image(dir.path());
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let disk = FaultyDisk::new(32 * MIB);
-        let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(100));
+        let child = copy_under_way(&disk, &image, &bmap, Duration::from_millis(100), &[]);
         let sent = Instant::now();
         // SAFETY: signals a child of this test, which is still running (not yet waited for).
         assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
@@ -160,7 +219,13 @@ fn sigint_and_sigterm_stop_a_copy_within_seconds() {
 
 /// Starts a copy onto a card whose every write takes `stall` longer (so a test can act while
 /// it runs), and returns once 3 MiB are written: the wipe of the device's ends and some data.
-fn copy_under_way(disk: &FaultyDisk, image: &Path, bmap: &Path, stall: Duration) -> Child {
+fn copy_under_way(
+    disk: &FaultyDisk,
+    image: &Path,
+    bmap: &Path,
+    stall: Duration,
+    extra: &[&str],
+) -> Child {
     old_contents(disk);
     disk.set(Faults {
         stall_writes_from: Some((0, stall)),
@@ -168,7 +233,9 @@ fn copy_under_way(disk: &FaultyDisk, image: &Path, bmap: &Path, stall: Duration)
     });
     let start = disk.bytes_written();
     let child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
-        .args(["copy", "--bmap"])
+        .arg("copy")
+        .args(extra)
+        .arg("--bmap")
         .args([bmap, image, disk.device()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

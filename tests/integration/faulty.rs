@@ -52,8 +52,8 @@ pub struct Faults {
     pub fail_writes_after: Option<u64>,
     /// Reads touching bytes at or beyond this offset fail with EIO.
     pub fail_reads_from: Option<u64>,
-    /// Every write touching bytes at or beyond this offset first sleeps this long (a stalling
-    /// card). Other requests are served meanwhile.
+    /// Every write touching bytes at or beyond this offset first sleeps this long, or until
+    /// the stall is lifted (a stalling or hung card). Other requests are served meanwhile.
     pub stall_writes_from: Option<(u64, Duration)>,
     /// Reads return the byte at this offset with its lowest bit flipped (the data is stored
     /// correctly).
@@ -239,11 +239,13 @@ impl Filesystem for FaultyFs {
         reply: ReplyWrite,
     ) {
         let len = data.len() as u64;
-        let stall = self.0.state().faults.stall_writes_from;
-        if let Some((from, pause)) = stall
+        // Stalls for the pause, or until the stall is lifted or moved past this write.
+        let started = Instant::now();
+        while let Some((from, pause)) = self.0.state().faults.stall_writes_from
             && touches(offset, len, Some(from))
+            && started.elapsed() < pause
         {
-            std::thread::sleep(pause);
+            std::thread::sleep(pause.min(Duration::from_millis(20)));
         }
         // Decided after the stall, with the faults as they are now.
         let mut state = self.0.state();
@@ -412,7 +414,8 @@ impl FaultyDisk {
         &self.device
     }
 
-    /// Replaces the faults; the next request sees them (one already stalling keeps its stall).
+    /// Replaces the faults; the next request sees them (one already stalling ends its stall if
+    /// the new faults do not stall it).
     /// Also ends a worn-out state (`fail_writes_after`).
     pub fn set(&self, faults: Faults) {
         let mut state = self.shared.state();

@@ -88,24 +88,64 @@ fn bmaps_that_parse_but_do_not_fit_the_image_write_nothing() {
         &["checksum mismatch for blocks range 0-3", "image.img"],
     );
 
-    // An image larger than its bmap says, raw and compressed (xz records its size).
+    // An image larger than its bmap says. Raw and xz (which records its size) are refused by
+    // size before anything is opened; a stream known only at its end is decoded to its end
+    // before the copy is final, and found there.
     let bmap = d.join("image.bmap");
     create_bmap(Path::new(image), &bmap);
     let longer = d.join("longer.img");
     let mut bytes = std::fs::read(image).unwrap();
     bytes.extend_from_slice(&random_bytes(9, 4096));
     std::fs::write(&longer, &bytes).unwrap();
-    sh("xz", &["-k", "-T1", longer.to_str().unwrap()]);
-    for longer in ["longer.img", "longer.img.xz"] {
+    let path = longer.to_str().unwrap();
+    sh("xz", &["-k", "-T1", path]);
+    sh("gzip", &["-k", path]);
+    sh("bzip2", &["-k", path]);
+    sh("lz4", &["-q", path, &format!("{path}.lz4")]);
+    sh("lzop", &[path]);
+    let by_size = "has 20480 bytes but its bmap describes an image of 16384 bytes";
+    let at_end = "holds more data than the 16384 bytes its bmap gives";
+    for (longer, expected) in [
+        ("longer.img", by_size),
+        ("longer.img.xz", by_size),
+        ("longer.img.gz", at_end),
+        ("longer.img.bz2", at_end),
+        ("longer.img.lz4", at_end),
+        ("longer.img.lzo", at_end),
+    ] {
         let path = d.join(longer);
         dests.refuse(
             &["--bmap", bmap.to_str().unwrap(), path.to_str().unwrap()],
-            &[
-                longer,
-                "has 20480 bytes but its bmap describes an image of 16384 bytes",
-            ],
+            &[longer, expected],
         );
     }
+
+    // And shorter than its bmap says, where only the unmapped tail is missing: the data
+    // written is all there, but the image is not the one the bmap describes.
+    let sparse = d.join("sparse.img");
+    std::fs::copy(image, &sparse).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&sparse)
+        .unwrap()
+        .set_len(16384 + 8192)
+        .unwrap();
+    let sparse_bmap = d.join("sparse.bmap");
+    create_bmap(&sparse, &sparse_bmap);
+    let short = d.join("short.img");
+    std::fs::copy(image, &short).unwrap();
+    sh("gzip", &["-k", short.to_str().unwrap()]);
+    dests.refuse(
+        &[
+            "--bmap",
+            sparse_bmap.to_str().unwrap(),
+            short.with_extension("img.gz").to_str().unwrap(),
+        ],
+        &[
+            "short.img.gz",
+            "ends at offset 16384, inside bytes 16384-24575",
+        ],
+    );
 
     // A bmap file larger than any real one: refused by its size, before it is read.
     let huge = d.join("huge.bmap");

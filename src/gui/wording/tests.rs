@@ -160,3 +160,27 @@ fn durations_read_naturally() {
     assert_eq!(duration(Duration::from_secs(61)), "2 minutes");
     assert_eq!(duration(Duration::from_secs(3900)), "1 hour 5 minutes");
 }
+
+#[test]
+fn a_hung_card_is_explained_as_the_card_or_reader() {
+    let error = JobError::Target(blockprint::target::TargetError::Stalled {
+        what: "write",
+        path: "/dev/sdb".into(),
+        offset: Some(8 << 20),
+        secs: 61,
+    });
+    let shown = user_error(&error);
+    assert_eq!(shown.title, "The Drive Stopped Responding");
+    assert!(
+        shown.body.contains("try another card or another reader"),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown.details.starts_with(
+            "'/dev/sdb' stopped responding: a write at offset 8388608 has not finished after 61 s"
+        ),
+        "{}",
+        shown.details
+    );
+}

@@ -1,0 +1,207 @@
+//! The end of a lane: sync, read back (optional), write the held-back header, commit.
+
+use std::path::Path;
+
+use super::lane::{Finished, Lane, Order, Queue};
+use super::{CopyError, Planned, RangeLabel};
+use crate::bmap::{ChecksumType, Digest, Hasher};
+use crate::progress::{CancelToken, Phase};
+
+impl Lane {
+    /// Everything after the last write; the header and commit wait for the coordinator's
+    /// `Commit` (the image was read to its end), taken from `queue`.
+    pub(super) fn finish(&mut self, queue: &Queue) -> Result<Finished, CopyError> {
+        self.phase(Phase::Syncing, None);
+        self.sync()?;
+        let read_back = self.readback && self.read_back()?;
+        loop {
+            match queue.pop() {
+                Some(Order::Commit) => break,
+                Some(_) => {}
+                None => return Err(self.cancelled()),
+            }
+        }
+        let written = self.ranges().iter().map(|r| r.end - r.start).sum();
+        if self.plan.image_size.unwrap_or(written) == 0 {
+            return Err(CopyError::EmptyImage {
+                image: self.image.clone(),
+            });
+        }
+        if self.hold > 0 {
+            self.write_header(read_back)?;
+        }
+        {
+            let _op = self.watch.begin("rename", None);
+            self.target.commit()?;
+        }
+        Ok(Finished {
+            written,
+            ranges: self.ranges().len(),
+            read_back,
+            direct_io: self.target.is_direct(),
+        })
+    }
+
+    /// Reads every range back and compares its digest with the bmap's (or the one computed
+    /// while writing). Bytes below the held-back length are not on the device yet: they come
+    /// from `held`, which is exactly what will be written there. The device is read ahead on a
+    /// helper thread while this one hashes. Returns whether it read everything back (`false`
+    /// when "skip read-back" was cancelled part-way).
+    fn read_back(&mut self) -> Result<bool, CopyError> {
+        let hold = self.hold as u64;
+        let mut checks = Vec::new();
+        for (index, range) in self.ranges().iter().enumerate() {
+            let own = self.digests.get(index).cloned().flatten();
+            let (kind, expected) = match (&range.expected, own) {
+                (Some(expected), _) => (self.plan.kind, expected.clone()),
+                (None, Some(own)) => (ChecksumType::Sha256, own),
+                // With read-back on, every range has one or the other.
+                (None, None) => continue,
+            };
+            checks.push(ReadBackCheck {
+                range: range.clone(),
+                kind,
+                expected,
+                device_start: range.start.max(hold).min(range.end),
+            });
+        }
+        let total = checks.iter().map(|c| c.range.end - c.range.start).sum();
+        self.phase(Phase::ReadBack, Some(total));
+        // Ranges are in order, so those wholly held back come first: nothing to read.
+        let in_memory = checks
+            .iter()
+            .take_while(|c| c.device_start == c.range.end)
+            .count();
+        let (held, on_device) = checks.split_at(in_memory);
+        let mut done = 0;
+        for check in held {
+            let hasher = check.start(&self.held, &mut done);
+            check.compare(hasher, self.target.path())?;
+        }
+        let spans: Vec<(u64, u64)> = on_device
+            .iter()
+            .map(|c| (c.device_start, c.range.end))
+            .collect();
+        let mut current: Option<Hasher> = None;
+        let mut failure = None;
+        let skip = self.skip_readback.clone();
+        let (cancel, watch, report) = (&self.cancel, &*self.watch, &self.report);
+        let path = self.target.path().to_path_buf();
+        let memory = &self.held;
+        // Each piece that arrives ends the watched read and starts the next.
+        let mut op = Some(watch.begin("read", spans.first().map(|s| s.0)));
+        let finished = self.target.read_spans(&spans, |at, piece, last| {
+            op = None;
+            if cancel.is_cancelled() || skip.as_ref().is_some_and(CancelToken::is_cancelled) {
+                return false;
+            }
+            let hasher = current.get_or_insert_with(|| on_device[at].start(memory, &mut done));
+            hasher.update(piece);
+            done += piece.len() as u64;
+            report(super::lane::Report::Event(
+                crate::progress::Event::Progress {
+                    phase: Phase::ReadBack,
+                    done_bytes: done,
+                },
+            ));
+            if last && let Some(hasher) = current.take() {
+                failure = on_device[at].compare(hasher, &path).err();
+            }
+            op = Some(watch.begin("read", None));
+            failure.is_none()
+        })?;
+        drop(op);
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled());
+        }
+        Ok(finished)
+    }
+
+    /// Writes the held-back start of the image, and with read-back checks it; if it does not
+    /// read back, it is zeroed again so the device does not look like a valid disk.
+    fn write_header(&mut self, readback: bool) -> Result<(), CopyError> {
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled());
+        }
+        // A stream of unknown size may have ended inside the held-back part.
+        let image_end = self
+            .plan
+            .image_size
+            .unwrap_or_else(|| self.ranges().last().map_or(0, |r| r.end));
+        let len = self
+            .hold
+            .min(usize::try_from(image_end).unwrap_or(usize::MAX));
+        self.phase(Phase::WritingHeader, Some(len as u64));
+        {
+            let _op = self.watch.begin("write", Some(0));
+            self.target.write_at(0, &self.held[..len])?;
+        }
+        self.sync()?;
+        self.progress(Phase::WritingHeader, len as u64);
+        if !readback {
+            return Ok(());
+        }
+        let mut hasher = ChecksumType::Sha256.hasher();
+        {
+            let _op = self.watch.begin("read", Some(0));
+            self.target
+                .read_range(0, len as u64, |piece| hasher.update(piece))?;
+        }
+        let read = hasher.finish();
+        let written = ChecksumType::Sha256.digest(&self.held[..len]);
+        if read != written {
+            // Best effort: the error below is what matters, whatever this does.
+            let _op = self.watch.begin("write", Some(0));
+            let _ = self
+                .target
+                .zero(0, len as u64)
+                .and_then(|()| self.target.sync());
+            return Err(CopyError::ReadBack {
+                target: self.target.path().display().to_string(),
+                range: RangeLabel::Header { len: len as u64 },
+                read,
+                written,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One range to read back: what to compare it with, and where its part on the device starts.
+struct ReadBackCheck {
+    range: Planned,
+    kind: ChecksumType,
+    expected: Digest,
+    device_start: u64,
+}
+
+impl ReadBackCheck {
+    /// A hasher fed with the range's held-back part (from `held`), counted into `done`.
+    fn start(&self, held: &[u8], done: &mut u64) -> Hasher {
+        let mut hasher = self.kind.hasher();
+        let from = usize::try_from(self.range.start).unwrap_or(usize::MAX);
+        let to = usize::try_from(self.device_start).unwrap_or(0);
+        if let Some(part) = held.get(from..to) {
+            hasher.update(part);
+            *done += part.len() as u64;
+        }
+        hasher
+    }
+
+    /// Compares the digest of everything read with what was written.
+    fn compare(&self, hasher: Hasher, target: &Path) -> Result<(), CopyError> {
+        let read = hasher.finish();
+        if read == self.expected {
+            return Ok(());
+        }
+        Err(CopyError::ReadBack {
+            target: target.display().to_string(),
+            range: self.range.label,
+            read,
+            written: self.expected.clone(),
+        })
+    }
+}

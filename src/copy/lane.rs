@@ -1,0 +1,436 @@
+//! One target's side of a copy, on a thread of its own: wipe, write (through a small pool of
+//! writer threads), sync, read back, write the held-back header, commit.
+//!
+//! The coordinating thread reads, hashes and hands each chunk to every lane through a
+//! [`Queue`]; a lane only ever touches its own target. A lane's thread may therefore hang in
+//! the kernel on a dead device without holding anything up: the coordinator gives it up (its
+//! [`Watch`] says how long it has been waiting), empties its queue so the chunks return to the
+//! pool, and goes on.
+
+use std::collections::VecDeque;
+use std::ops::Deref;
+use std::sync::mpsc::{Sender, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+
+use super::pool::{self, Job, Outcome, WRITERS};
+use super::watch::Watch;
+use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel};
+use crate::bmap::Digest;
+use crate::progress::{CancelToken, Event, Phase};
+use crate::target::{AlignedBuf, Target, TargetKind};
+
+/// A chunk of the image, shared by every lane; its buffer goes back to the reader's pool when
+/// the last lane is done with it.
+pub(super) struct Chunk {
+    buf: Option<AlignedBuf>,
+    home: Sender<AlignedBuf>,
+}
+
+impl Chunk {
+    pub(super) fn new(buf: AlignedBuf, home: Sender<AlignedBuf>) -> Self {
+        Self {
+            buf: Some(buf),
+            home,
+        }
+    }
+}
+
+impl Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf.as_deref().unwrap_or_default()
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            // The reader may be gone; then the buffer is simply freed.
+            let _ = self.home.send(buf);
+        }
+    }
+}
+
+/// What the coordinator tells a lane, in image order.
+pub(super) enum Order {
+    /// `len` bytes of range `index` at image `offset`.
+    Data {
+        index: usize,
+        offset: u64,
+        len: usize,
+        chunk: Arc<Chunk>,
+    },
+    /// The digest of range `index`, which has no bmap checksum, for read-back.
+    Digest { index: usize, digest: Digest },
+    /// Every range was sent: flush, and read back.
+    Finish,
+    /// The image was read to its end and is what the bmap says: write the header, commit.
+    Commit,
+}
+
+/// A lane's input. Unbounded (the reader's buffer pool bounds what is in it), and the
+/// coordinator can [`close`](Queue::close) it, dropping what is queued, when it gives the lane up.
+#[derive(Default)]
+pub(super) struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    orders: VecDeque<Order>,
+    closed: bool,
+}
+
+impl Queue {
+    pub(super) fn push(&self, order: Order) {
+        let mut state = self.lock();
+        if !state.closed {
+            state.orders.push_back(order);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Stops the lane at its next order; what is queued is dropped now.
+    pub(super) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.orders.clear();
+        self.ready.notify_one();
+    }
+
+    /// The next order, or `None` once closed.
+    pub(super) fn pop(&self) -> Option<Order> {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return None;
+            }
+            if let Some(order) = state.orders.pop_front() {
+                return Some(order);
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a lane tells the coordinator.
+pub(super) enum Report {
+    /// A progress event of this target.
+    Event(Event),
+    /// The lane ended; nothing follows.
+    Ended(Result<Finished, CopyError>),
+}
+
+/// What a lane that finished did.
+#[derive(Debug)]
+pub(super) struct Finished {
+    /// Bytes written (mapped bytes; for a stream, its length).
+    pub written: u64,
+    /// Ranges written.
+    pub ranges: usize,
+    /// Whether everything was read back and matched.
+    pub read_back: bool,
+    /// Whether the target was written with `O_DIRECT`.
+    pub direct_io: bool,
+}
+
+/// One target's thread and its state.
+pub(super) struct Lane {
+    pub(super) plan: Arc<Plan>,
+    /// The image's name, for messages.
+    pub(super) image: String,
+    pub(super) target: Target,
+    /// Read everything back before the header.
+    pub(super) readback: bool,
+    /// Cancelled by the user's "Skip verification".
+    pub(super) skip_readback: Option<CancelToken>,
+    pub(super) cancel: CancelToken,
+    pub(super) watch: Arc<Watch>,
+    /// Where reports go, tagged by the coordinator's closure.
+    pub(super) report: Box<dyn Fn(Report) + Send>,
+    /// Bytes at the start of the image kept back until the end (0 for files).
+    pub(super) hold: usize,
+    /// Those bytes; unmapped parts stay zero, which is what the wiped device holds there.
+    pub(super) held: AlignedBuf,
+    /// Digests of ranges without a bmap checksum, for read-back.
+    pub(super) digests: Vec<Option<Digest>>,
+    /// Image bytes kept in `held` so far (they count as done).
+    pub(super) held_bytes: u64,
+    /// The last byte count reported for the writing phase.
+    pub(super) reported: u64,
+    /// The segments of a whole-image copy, as the data arrives.
+    pub(super) segments: Vec<Planned>,
+    /// Whether the first data arrived (and the device was wiped).
+    pub(super) started: bool,
+}
+
+impl Lane {
+    /// A lane for `target`, which the caller prepared for the plan.
+    pub(super) fn new(
+        plan: Arc<Plan>,
+        image: String,
+        target: Target,
+        options: &super::CopyOptions,
+        cancel: CancelToken,
+        report: Box<dyn Fn(Report) + Send>,
+    ) -> Self {
+        let hold = if target.kind() == TargetKind::BlockDevice {
+            HOLD_BACK.min(plan.image_size.unwrap_or(HOLD_BACK))
+        } else {
+            0
+        };
+        let hold = usize::try_from(hold).unwrap_or(0);
+        let slots = if options.verify_readback {
+            plan.ranges.len()
+        } else {
+            0
+        };
+        Self {
+            plan,
+            image,
+            target,
+            readback: options.verify_readback,
+            skip_readback: options.skip_readback.clone(),
+            cancel,
+            watch: Arc::default(),
+            report,
+            hold,
+            held: AlignedBuf::new(hold),
+            digests: vec![None; slots],
+            held_bytes: 0,
+            reported: 0,
+            segments: Vec::new(),
+            started: false,
+        }
+    }
+
+    /// Runs the lane to its end and reports how it ended.
+    pub(super) fn run(mut self, queue: &Queue) {
+        let result = self.write(queue).and_then(|()| self.finish(queue));
+        (self.report)(Report::Ended(result));
+    }
+
+    pub(super) fn emit(&self, event: Event) {
+        (self.report)(Report::Event(event));
+    }
+
+    pub(super) fn phase(&self, phase: Phase, total_bytes: Option<u64>) {
+        self.emit(Event::PhaseStarted { phase, total_bytes });
+    }
+
+    pub(super) fn progress(&self, phase: Phase, done_bytes: u64) {
+        self.emit(Event::Progress { phase, done_bytes });
+    }
+
+    pub(super) fn cancelled(&self) -> CopyError {
+        CopyError::Cancelled {
+            target: self.target.path().display().to_string(),
+        }
+    }
+
+    /// The ranges being copied: the bmap's, or the segments seen so far.
+    pub(super) fn ranges(&self) -> &[Planned] {
+        if self.plan.from_bmap {
+            &self.plan.ranges
+        } else {
+            &self.segments
+        }
+    }
+
+    /// Takes orders until `Finish`, handing plain writes to the writer threads.
+    fn write(&mut self, queue: &Queue) -> Result<(), CopyError> {
+        let writer = self.target.shared_writer()?;
+        let outcome = Outcome::default();
+        let (jobs_tx, jobs_rx) = sync_channel(WRITERS);
+        let jobs_rx = Mutex::new(jobs_rx);
+        let (cancel, watch) = (self.cancel.clone(), Arc::clone(&self.watch));
+        let streamed = thread::scope(|scope| {
+            for _ in 0..WRITERS {
+                let (jobs, writer, outcome) = (&jobs_rx, &writer, &outcome);
+                let (cancel, watch) = (&cancel, &*watch);
+                scope.spawn(move || pool::worker(jobs, writer, outcome, watch, cancel));
+            }
+            // Dropping the sender on return ends the writers; the scope waits for them.
+            let taken = self.take_orders(queue, &jobs_tx, &outcome);
+            drop(jobs_tx);
+            taken
+        });
+        streamed?;
+        if let Some(failure) = outcome.take_failure() {
+            return Err(failure.into());
+        }
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled());
+        }
+        self.report_written(&outcome);
+        Ok(())
+    }
+
+    fn take_orders(
+        &mut self,
+        queue: &Queue,
+        jobs: &SyncSender<Job>,
+        outcome: &Outcome,
+    ) -> Result<(), CopyError> {
+        loop {
+            let Some(order) = queue.pop() else {
+                return Err(self.cancelled());
+            };
+            if self.cancel.is_cancelled() {
+                return Err(self.cancelled());
+            }
+            if let Some(failure) = outcome.take_failure() {
+                return Err(failure.into());
+            }
+            match order {
+                Order::Data {
+                    index,
+                    offset,
+                    len,
+                    chunk,
+                } => {
+                    if !self.started {
+                        self.start()?;
+                    }
+                    self.grow_segment(index, offset, offset + len as u64);
+                    self.dispatch(offset, chunk, len, jobs, outcome)?;
+                    self.report_written(outcome);
+                }
+                Order::Digest { index, digest } => {
+                    if self.digests.len() <= index {
+                        self.digests.resize(index + 1, None);
+                    }
+                    if let Some(slot) = self.digests.get_mut(index) {
+                        *slot = Some(digest);
+                    }
+                }
+                Order::Finish => return Ok(()),
+                // Only ever sent after `Finish`.
+                Order::Commit => {}
+            }
+        }
+    }
+
+    /// Called with the first data: a source that fails before producing any (damaged, empty,
+    /// truncated at its first range) leaves the target untouched.
+    fn start(&mut self) -> Result<(), CopyError> {
+        self.started = true;
+        if self.target.kind() == TargetKind::BlockDevice {
+            self.wipe()?;
+        }
+        self.phase(Phase::Writing, self.plan.mapped_bytes());
+        Ok(())
+    }
+
+    /// Zeroes the device's first and last [`HOLD_BACK`] bytes, so no old partition table
+    /// (nor a stale backup GPT at the end) survives.
+    fn wipe(&mut self) -> Result<(), CopyError> {
+        let capacity = self.target.capacity().unwrap_or(0);
+        let head = HOLD_BACK.min(capacity);
+        let tail_start = capacity.saturating_sub(HOLD_BACK).max(head);
+        let total = head + capacity - tail_start;
+        self.phase(Phase::Wiping, Some(total));
+        {
+            let _op = self.watch.begin("write", Some(0));
+            self.target.zero(0, head)?;
+        }
+        {
+            let _op = self.watch.begin("write", Some(tail_start));
+            self.target.zero(tail_start, capacity - tail_start)?;
+        }
+        self.sync()?;
+        self.progress(Phase::Wiping, total);
+        Ok(())
+    }
+
+    /// Flushes the target, watched.
+    pub(super) fn sync(&mut self) -> Result<(), CopyError> {
+        let _op = self.watch.begin("sync", None);
+        Ok(self.target.sync()?)
+    }
+
+    /// Records that a whole-image copy's segment `index` reaches `end`.
+    fn grow_segment(&mut self, index: usize, offset: u64, end: u64) {
+        if self.plan.from_bmap {
+            return;
+        }
+        if index == self.segments.len() {
+            self.segments.push(Planned {
+                start: offset,
+                end,
+                label: RangeLabel::Bytes { start: offset, end },
+                expected: None,
+            });
+        } else if let Some(segment) = self.segments.get_mut(index) {
+            segment.end = end;
+            segment.label = RangeLabel::Bytes {
+                start: segment.start,
+                end,
+            };
+        }
+    }
+
+    /// Keeps the part of the chunk below `hold` for the end and hands the rest to the writer
+    /// threads (or writes it here, if it needs a read-modify-write).
+    fn dispatch(
+        &mut self,
+        offset: u64,
+        chunk: Arc<Chunk>,
+        len: usize,
+        jobs: &SyncSender<Job>,
+        outcome: &Outcome,
+    ) -> Result<(), CopyError> {
+        let below = usize::try_from(offset).map_or(0, |o| self.hold.saturating_sub(o));
+        let split = below.min(len);
+        if split > 0 {
+            let at = usize::try_from(offset).unwrap_or(0);
+            self.held[at..at + split].copy_from_slice(&chunk[..split]);
+            self.held_bytes += split as u64;
+        }
+        let start = offset + split as u64;
+        let data = &chunk[split..len];
+        self.target.check_room(start + data.len() as u64)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.target.is_plain_write(start, data) {
+            {
+                let _op = self.watch.begin("sync", None);
+                self.target.count_written(data.len() as u64)?;
+            }
+            let job = Job {
+                offset: start,
+                chunk,
+                from: split,
+                to: len,
+            };
+            // Only fails if every writer thread is gone, which only a panic does.
+            jobs.send(job).map_err(|_| CopyError::ThreadFailed {
+                thread: "the writer threads",
+            })?;
+        } else {
+            let _op = self.watch.begin("write", Some(start));
+            self.target.write_at(start, data)?;
+            outcome.add_written(data.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Reports the bytes done (held back or written) if they grew.
+    fn report_written(&mut self, outcome: &Outcome) {
+        let done = self.held_bytes + outcome.written();
+        if done > self.reported {
+            self.reported = done;
+            self.progress(Phase::Writing, done);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Noticing a target that stopped responding.
+//!
+//! A worn card or a hung USB reader may neither finish a write nor fail it: the thread in
+//! `pwrite` or `fsync` then waits in the kernel, and no signal can wake it. Every operation a
+//! target's threads start on the device is registered here; the coordinating thread, which never
+//! touches the device itself, looks at the oldest one every tick and gives the target up when it
+//! has run for longer than the limit. The stuck thread is left behind (it ends when the kernel
+//! finally answers) holding only its own descriptor and the buffers it was writing.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The operations under way on one target.
+#[derive(Debug, Default)]
+pub(super) struct Watch {
+    running: Mutex<Running>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    next: u64,
+    ops: Vec<(u64, Started)>,
+}
+
+/// One operation: what, where, since when.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Started {
+    /// "write", "sync", "read", "zero".
+    pub what: &'static str,
+    /// The byte offset, for reads and writes.
+    pub offset: Option<u64>,
+    /// When it started.
+    pub since: Instant,
+}
+
+/// An operation under way; it ends when this is dropped.
+pub(super) struct Op<'a> {
+    watch: &'a Watch,
+    id: u64,
+}
+
+impl Watch {
+    /// Registers an operation that starts now.
+    pub(super) fn begin(&self, what: &'static str, offset: Option<u64>) -> Op<'_> {
+        let started = Started {
+            what,
+            offset,
+            since: Instant::now(),
+        };
+        let mut running = self.lock();
+        let id = running.next;
+        running.next += 1;
+        running.ops.push((id, started));
+        Op { watch: self, id }
+    }
+
+    /// The oldest operation, if it has been running for longer than `limit`.
+    pub(super) fn stalled(&self, limit: Duration) -> Option<Started> {
+        let running = self.lock();
+        let oldest = running
+            .ops
+            .iter()
+            .map(|(_, op)| *op)
+            .min_by_key(|op| op.since)?;
+        (oldest.since.elapsed() > limit).then_some(oldest)
+    }
+
+    /// A poisoned lock only means a thread panicked while holding it; the list is still sound.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Op<'_> {
+    fn drop(&mut self) {
+        self.watch.lock().ops.retain(|(id, _)| *id != self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_operation_older_than_the_limit_is_a_stall() {
+        let watch = Watch::default();
+        assert!(watch.stalled(Duration::ZERO).is_none());
+        let first = watch.begin("write", Some(4096));
+        std::thread::sleep(Duration::from_millis(20));
+        let _second = watch.begin("sync", None);
+        assert!(watch.stalled(Duration::from_secs(5)).is_none());
+        let stall = watch
+            .stalled(Duration::from_millis(10))
+            .expect("the write is stalled");
+        assert_eq!((stall.what, stall.offset), ("write", Some(4096)));
+        drop(first);
+        let stall = watch.stalled(Duration::ZERO).expect("the sync is running");
+        assert_eq!(stall.what, "sync");
+    }
+}
