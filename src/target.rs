@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use aligned::AlignedBuf;
 pub use error::TargetError;
+pub use file::open_unnamed_in;
 use sys::{direct_if_possible, ioctl_int, ioctl_u64, is_null, read_window};
 
 /// Buffered writes to a block device are flushed this often, so neither memory nor the final

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use blockprint::progress::CancelToken;
 use blockprint::scan::BLOCK;
+use blockprint::target::open_unnamed_in;
 
 /// Writes the decoded image to `temp`, leaving all-zero 4 KiB blocks as holes (the scan reads
 /// them as zeros just the same, and the temporary file stays small). Stops when `cancel` is.
@@ -74,16 +75,10 @@ impl Temporary {
     /// Creates the file in `dir`, without a name where the filesystem allows.
     pub(crate) fn new(dir: &Path) -> anyhow::Result<Self> {
         let context = || format!("cannot create a temporary file in '{}'", dir.display());
-        let anonymous = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_TMPFILE)
-            .open(dir);
+        let anonymous = open_unnamed_in(dir, 0o600, 0).with_context(context)?;
         let (file, named) = match anonymous {
-            Ok(file) => (file, None),
-            // EISDIR comes from kernels without O_TMPFILE, EOPNOTSUPP from filesystems.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+            Some(file) => (file, None),
+            None => {
                 let name = dir.join(format!(".blockprint-scan-{}.img", std::process::id()));
                 let file = OpenOptions::new()
                     .read(true)
@@ -94,7 +89,6 @@ impl Temporary {
                     .with_context(context)?;
                 (file, Some(name))
             }
-            Err(e) => return Err(e).with_context(context),
         };
         let path = match &named {
             Some(name) => name.clone(),

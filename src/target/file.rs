@@ -22,22 +22,34 @@ fn folder(path: &Path) -> &Path {
     }
 }
 
+/// Opens a new file without a name (`O_TMPFILE`) in `dir`, readable and writable, with
+/// permissions `mode` and the extra open `flags`. It vanishes when closed unless it is linked
+/// into a folder. `None` when the kernel or the filesystem cannot make unnamed files (the
+/// caller then makes a named one).
+pub fn open_unnamed_in(dir: &Path, mode: u32, flags: libc::c_int) -> io::Result<Option<File>> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(mode)
+        .custom_flags(libc::O_TMPFILE | flags)
+        .open(dir);
+    match opened {
+        Ok(file) => Ok(Some(file)),
+        // EISDIR: a kernel without O_TMPFILE; EOPNOTSUPP: a filesystem without it.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// An unnamed file in the folder of `path`, with `O_DIRECT` where possible, and whether it is
 /// direct. `None` when the filesystem (or kernel) cannot make unnamed files.
 pub(super) fn open_unnamed(path: &Path) -> io::Result<Option<(File, bool)>> {
     let dir = folder(path);
-    let open = |flags| {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .mode(0o644)
-            .custom_flags(libc::O_TMPFILE | flags)
-            .open(dir)
-    };
+    let unsupported = || io::Error::from_raw_os_error(libc::EOPNOTSUPP);
+    let open = |flags| open_unnamed_in(dir, 0o644, flags)?.ok_or_else(unsupported);
     match direct_if_possible(open) {
         Ok(opened) => Ok(Some(opened)),
-        // EISDIR: a kernel without O_TMPFILE; EOPNOTSUPP: a filesystem without it.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
         Err(e) => Err(e),
     }
 }
