@@ -185,7 +185,7 @@ impl Session {
 
     /// A screenshot of the top-left `width`×`height` of the screen (where the window and,
     /// with no window manager, its dialogs are), after the app has had a moment to draw.
-    fn screenshot(&self, path: &Path, (width, height): (u32, u32)) {
+    pub(crate) fn screenshot(&self, path: &Path, (width, height): (u32, u32)) {
         std::thread::sleep(Duration::from_millis(700));
         let crop = format!("{width}x{height}+0+0");
         self.run_x(
@@ -269,12 +269,12 @@ impl<'a> App<'a> {
     }
 
     /// Whether the action is enabled; `None` while the app is not on the bus.
-    fn describe(&self, action: &str) -> Option<bool> {
+    pub(crate) fn describe(&self, action: &str) -> Option<bool> {
         self.gdbus("Describe", &[action])
             .map(|reply| reply.trim_start().starts_with("((true"))
     }
 
-    fn activate(&self, action: &str, parameter: Option<&str>) {
+    pub(crate) fn activate(&self, action: &str, parameter: Option<&str>) {
         let parameter = match parameter {
             Some(text) => format!("[<'{text}'>]"),
             None => "[]".into(),
@@ -287,7 +287,7 @@ impl<'a> App<'a> {
         );
     }
 
-    fn enabled(&self, action: &str) {
+    pub(crate) fn enabled(&self, action: &str) {
         self.wait_for(&format!("app.{action} to be enabled"), || {
             self.describe(action) == Some(true)
         });

@@ -58,3 +58,75 @@ fn the_app_explains_a_card_that_fails_mid_write() {
         "the first MiB (partition table) was written"
     );
 }
+
+#[test]
+fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
+    require_root("the desktop app's pulled-card test");
+    env("BLOCKPRINT_TEST_UDISKS");
+    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
+        require_tool(tool);
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let server = Nginx::start();
+    let (url, _, _) = served_image(&server);
+
+    let disk = FaultyDisk::without_loop(64 * MIB);
+    let card = UdisksLoop::new(&disk.file());
+    cap_requests(Path::new(card.name()));
+    let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
+    // Pulled: every request fails, and the loop device is deleted through udisksd. The kernel
+    // keeps it until the app closes its descriptor; then udisksd drops the drive
+    // (InterfacesRemoved), as it does for a stick pulled from its port.
+    let pull = || {
+        disk.set(Faults {
+            fail_writes_from: Some(0),
+            fail_reads_from: Some(0),
+            ..Faults::default()
+        });
+        crate::support::sh(
+            "udisksctl",
+            &["loop-delete", "--no-user-interaction", "-b", card.name()],
+        );
+    };
+    let app = pass(
+        &session,
+        &url,
+        &card,
+        &shots,
+        ("pulled", false, (720, 680)),
+        End::Fails,
+        &pull,
+    );
+    let log = app.log();
+    assert!(
+        log.contains(&format!(
+            "blockprint: writing failed: cannot write '{}'",
+            card.name()
+        )) && log.contains("or it was removed"),
+        "app log:\n{log}"
+    );
+    // The drive leaves udisksd once the app let go of it...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let name = card.name().trim_start_matches("/dev/").to_owned();
+    while Path::new("/sys/block").join(&name).join("loop").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} was never released"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // ...and the app, still answering, starts over from a list without it.
+    app.activate("write-another", None);
+    app.enabled("show-all-drives");
+    session.screenshot(&shots.join("pulled-720-11-list.png"), (720, 680));
+    assert!(
+        app.describe("select-drive").is_some(),
+        "the app stopped answering"
+    );
+    quiet(app);
+    assert!(
+        disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        "the first MiB (partition table) was written"
+    );
+}

@@ -352,3 +352,42 @@ fn a_block_map_created_by_scanning_replaces_the_missing_one() {
     assert!(matches!(image.bmap, BmapState::Created { .. }));
     assert_eq!(image.signature, SignatureState::NoBmap);
 }
+
+#[test]
+fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::WriteConfirmed);
+    assert!(flow.writing());
+    // udisksd drops the drive (InterfacesRemoved) while the job still runs: the job is left
+    // to find out by itself, and the write page stays.
+    flow.update(Msg::Drive(DriveEvent::Removed {
+        key: drive("sdb", 0).key,
+    }));
+    assert!(flow.writing());
+    assert_eq!(flow.step(), Step::Write);
+    assert!(
+        flow.rows()
+            .iter()
+            .all(|row| row.drive.key != drive("sdb", 0).key)
+    );
+    let error = JobError::Target(blockprint::target::TargetError::DeviceFailed {
+        op: "write",
+        path: "/dev/sdb".into(),
+        offset: Some(1 << 20),
+        cause: std::io::Error::from_raw_os_error(libc::ENODEV),
+    });
+    let effects = flow.update(Msg::Job(JobEvent::Finished(Outcome::Failed {
+        error,
+        touched: true,
+    })));
+    assert!(matches!(&effects[..], [Effect::Ended]));
+    assert!(matches!(
+        flow.write,
+        WriteState::Over(Outcome::Failed { .. })
+    ));
+    // Writing another starts from the list, which no longer has it.
+    flow.update(Msg::WriteAnother);
+    assert_eq!((flow.step(), flow.selected.clone()), (Step::Drive, None));
+}
