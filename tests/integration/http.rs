@@ -304,6 +304,39 @@ fn a_stalled_server_is_given_up_on_after_bounded_retries() {
 }
 
 #[test]
+fn the_cli_gives_a_stalled_server_up_after_its_timeout() {
+    let server = Server::start(Behaviour {
+        cut: 1..usize::MAX,
+        cut_after: 0,
+        stall: true,
+        ..Behaviour::serving(random_bytes(6, 100_000))
+    });
+    let url = server.url("stalled.img");
+    let dir = crate::support::scratch();
+    let dest = dir.path().join("out.img");
+    let started = std::time::Instant::now();
+    let run = crate::support::blockprint([
+        "copy",
+        "--timeout",
+        "1",
+        "--nobmap",
+        url.as_str(),
+        dest.to_str().unwrap(),
+    ]);
+    run.fails_with(&[
+        url.as_str(),
+        "was interrupted at offset 0 and 5 attempts to resume it failed (no data in time)",
+    ]);
+    // Six silences of 1 s and the pauses between them; the default would take minutes.
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!dest.exists(), "a destination was left");
+}
+
+#[test]
 fn a_server_ignoring_range_gives_a_stream() {
     let data = random_bytes(7, 200_000);
     let server = Server::start(Behaviour {
