@@ -103,6 +103,7 @@ fn bmaps_that_parse_but_do_not_fit_the_image_write_nothing() {
     sh("bzip2", &["-k", path]);
     sh("lz4", &["-q", path, &format!("{path}.lz4")]);
     sh("lzop", &[path]);
+    sh("zstd", &["-q", path]);
     let by_size = "has 20480 bytes but its bmap describes an image of 16384 bytes";
     let at_end = "holds more data than the 16384 bytes its bmap gives";
     for (longer, expected) in [
@@ -112,6 +113,7 @@ fn bmaps_that_parse_but_do_not_fit_the_image_write_nothing() {
         ("longer.img.bz2", at_end),
         ("longer.img.lz4", at_end),
         ("longer.img.lzo", at_end),
+        ("longer.img.zst", at_end),
     ] {
         let path = d.join(longer);
         dests.refuse(
