@@ -6,6 +6,7 @@
 
 mod copy;
 mod create;
+mod fanout;
 mod list;
 mod output;
 mod progress;
@@ -68,9 +69,10 @@ pub struct CopyArgs {
     #[arg(value_name = "IMAGE")]
     pub image: String,
 
-    /// Where to write it: a block device (e.g. /dev/sdb) or a file.
-    #[arg(value_name = "DEST")]
-    pub dest: PathBuf,
+    /// Where to write it: a block device (e.g. /dev/sdb) or a file. Several DESTs are written
+    /// at once, the image read and verified once; each gets its own result.
+    #[arg(value_name = "DEST", required = true, num_args = 1..)]
+    pub dest: Vec<PathBuf>,
 
     /// The bmap file or URL (default: found next to the image, as bmaptool does).
     #[arg(long, value_name = "BMAP", conflicts_with = "nobmap")]

@@ -30,6 +30,7 @@ mod finish;
 mod lane;
 mod pool;
 mod reader;
+mod slot;
 mod watch;
 
 use std::fmt;
@@ -326,7 +327,7 @@ pub fn check_source(source: &dyn ImageSource, bmap: Option<&Bmap>) -> Result<(),
 ///
 /// Everything that can be checked is checked before the first write: the image size against
 /// the bmap, and the target's capacity. The sink receives [`crate::progress::Event`]s on this
-/// thread; the reading happens on a helper thread.
+/// thread; the reading happens on a helper thread, the writing on the target's own.
 pub fn copy(
     source: &mut dyn ImageSource,
     bmap: Option<&Bmap>,
@@ -335,6 +336,42 @@ pub fn copy(
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<CopyReport, CopyError> {
+    let results = copy_to_all(
+        source,
+        bmap,
+        std::slice::from_mut(target),
+        options,
+        sink,
+        cancel,
+    )?;
+    results
+        .into_iter()
+        .next()
+        .unwrap_or(Err(CopyError::ThreadFailed {
+            thread: "the target's thread",
+        }))
+}
+
+/// Copies `source` to every target at once: the image is read, decoded and verified once,
+/// and each target is written by threads of its own, with its own held-back first MiB, sync,
+/// read-back and result.
+///
+/// A target that fails, or hangs for [`CopyOptions::stall_timeout`], is dropped with its error
+/// (announced by [`Event::TargetFailed`](crate::progress::Event::TargetFailed)) and the others
+/// finish; a slow one sets the pace, since every target writes each of a fixed set of buffers.
+/// Each target's events arrive wrapped in
+/// [`Event::Target`](crate::progress::Event::Target) when there are several. The outer error
+/// is a failure of the copy as a whole (the image cannot be read or does not match its bmap,
+/// a target is too small, or cancelled), after which every target was partly written; else
+/// there is one result per target, in order.
+pub fn copy_to_all(
+    source: &mut dyn ImageSource,
+    bmap: Option<&Bmap>,
+    targets: &mut [Target],
+    options: &CopyOptions,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Vec<Result<CopyReport, CopyError>>, CopyError> {
     check_source(source, bmap)?;
     let plan = match bmap {
         Some(bmap) => Plan::from_bmap(bmap),
@@ -342,5 +379,5 @@ pub fn copy(
     };
     // A network source then requests only these spans (merging near ones); others ignore it.
     source.plan(&plan.spans());
-    coordinator::run(plan, source, target, options, sink, cancel)
+    coordinator::run(plan, source, targets, options, sink, cancel)
 }

@@ -80,6 +80,22 @@ pub enum Event {
     },
     /// A non-fatal condition.
     Warning(Warning),
+    /// An event of one target of a copy to several ([`crate::copy::copy_to_all`]): its
+    /// phases, progress and read-back, each target on its own.
+    Target {
+        /// The target's index in the list given.
+        index: usize,
+        /// What happened to it.
+        event: Box<Event>,
+    },
+    /// A target of a copy to several failed (or hung) and was dropped; the others go on. The
+    /// typed error is in that target's result at the end.
+    TargetFailed {
+        /// The target's index in the list given.
+        index: usize,
+        /// The error, as the user should read it.
+        reason: String,
+    },
 }
 
 /// Receives progress events. Returning [`ControlFlow::Break`] cancels the operation, exactly as

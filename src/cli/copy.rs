@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use blockprint::bmap::{self, Bmap, BmapError, BmapErrorKind};
-use blockprint::copy::{self, CopyOptions};
+use blockprint::copy::{self, CopyOptions, CopyReport};
 use blockprint::discover;
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
 use blockprint::source::{Input, Opened, Opener};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
+use super::fanout;
 use super::progress::TerminalProgress;
 use super::signature::{self, SignatureOptions};
 use super::{CopyArgs, Output};
@@ -67,27 +68,31 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         removable_only: args.removable_device,
         protected,
     };
-    let mut target = Target::open(&args.dest, &options)?;
-    let kind = match target.kind() {
-        TargetKind::BlockDevice => "block device",
-        TargetKind::File | TargetKind::Null => "file",
-    };
-    match &found {
-        Some((bmap_input, _)) => out.info(format_args!(
-            "copying image '{image}' to {kind} '{}' using bmap file '{bmap_input}'",
-            args.dest.display(),
-        )),
-        None => out.info(format_args!(
-            "copying image '{image}' to {kind} '{}' without a bmap{}",
-            args.dest.display(),
-            if source.size().is_none() {
-                " (its size is known only at its end)"
-            } else {
-                ""
-            }
-        )),
+    if args.dest.len() > 1 && args.psplash_pipe.is_some() {
+        bail!("--psplash-pipe reports the progress of one DEST; give one, or leave it out");
     }
-    out.debug(format_args!("direct I/O: {}", target.is_direct()));
+    let mut targets = open_targets(&args.dest, &options)?;
+    for target in &targets {
+        let kind = match target.kind() {
+            TargetKind::BlockDevice => "block device",
+            TargetKind::File | TargetKind::Null => "file",
+        };
+        let dest = target.path().display();
+        match &found {
+            Some((bmap_input, _)) => out.info(format_args!(
+                "copying image '{image}' to {kind} '{dest}' using bmap file '{bmap_input}'"
+            )),
+            None => out.info(format_args!(
+                "copying image '{image}' to {kind} '{dest}' without a bmap{}",
+                if source.size().is_none() {
+                    " (its size is known only at its end)"
+                } else {
+                    ""
+                }
+            )),
+        }
+        out.debug(format_args!("direct I/O: {}", target.is_direct()));
+    }
 
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel)?;
@@ -97,6 +102,16 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         skip_readback: None,
         stall_timeout: Some(timeout),
     };
+    if targets.len() > 1 {
+        return fanout::copy(
+            &mut *source,
+            bmap.as_ref(),
+            &mut targets,
+            &copy_options,
+            &cancel,
+            out,
+        );
+    }
     let mut progress = TerminalProgress::new(out);
     if let Some(pipe) = &args.psplash_pipe {
         let size = bmap
@@ -105,23 +120,61 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         let work = size * if args.verify_readback { 2 } else { 1 };
         progress = progress.with_psplash(pipe, work);
     }
-    let result = copy::copy(
+    let result = copy::copy_to_all(
         &mut *source,
         bmap.as_ref(),
-        &mut target,
+        &mut targets,
         &copy_options,
         &mut progress,
         &cancel,
     );
     progress.finish();
-    let report = result?;
+    for (target, result) in targets.iter().zip(result?) {
+        let report = result?;
+        let secs = report.elapsed.as_secs_f64();
+        out.info(format_args!(
+            "copying time: {}, copying speed {}/sec",
+            format_duration(secs),
+            human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64)
+        ));
+        out.info(format_args!(
+            "wrote {} to '{}'; {}",
+            human(report.mapped_bytes),
+            target.path().display(),
+            checks(&report)
+        ));
+    }
+    Ok(())
+}
 
-    let secs = report.elapsed.as_secs_f64();
-    out.info(format_args!(
-        "copying time: {}, copying speed {}/sec",
-        format_duration(secs),
-        human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64)
-    ));
+/// Opens every destination, refusing one given twice (two names of one device, or one file).
+fn open_targets(dests: &[PathBuf], options: &TargetOptions) -> anyhow::Result<Vec<Target>> {
+    let mut seen: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut targets = Vec::with_capacity(dests.len());
+    for dest in dests {
+        // A file that does not exist yet is known by its folder's real path.
+        let real = std::fs::canonicalize(dest)
+            .or_else(|_| {
+                let name = dest.file_name().unwrap_or_default();
+                let folder = dest.parent().filter(|p| !p.as_os_str().is_empty());
+                std::fs::canonicalize(folder.unwrap_or(Path::new("."))).map(|f| f.join(name))
+            })
+            .unwrap_or_else(|_| dest.clone());
+        if let Some((first, _)) = seen.iter().find(|(_, other)| *other == real) {
+            bail!(
+                "'{}' and '{}' are the same destination; give each drive once",
+                first.display(),
+                dest.display()
+            );
+        }
+        seen.push((dest.clone(), real));
+        targets.push(Target::open(dest, options)?);
+    }
+    Ok(targets)
+}
+
+/// What was verified of a written target, for its summary line.
+pub(super) fn checks(report: &CopyReport) -> String {
     let mut checks = Vec::new();
     if report.ranges_verified > 0 {
         checks.push(format!(
@@ -135,13 +188,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     if checks.is_empty() {
         checks.push("nothing verified".to_owned());
     }
-    out.info(format_args!(
-        "wrote {} to '{}'; {}",
-        human(report.mapped_bytes),
-        args.dest.display(),
-        checks.join(", ")
-    ));
-    Ok(())
+    checks.join(", ")
 }
 
 /// `--bmap`, or bmaptool's discovery next to the image; `None` with `--nobmap`. Returns where
@@ -252,7 +299,7 @@ pub(super) fn install_interrupt_handler(cancel: &CancelToken) -> anyhow::Result<
     Ok(())
 }
 
-fn format_duration(secs: f64) -> String {
+pub(super) fn format_duration(secs: f64) -> String {
     if secs < 60.0 {
         format!("{secs:.1}s")
     } else {

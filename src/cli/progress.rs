@@ -182,12 +182,14 @@ impl ProgressSink for TerminalProgress<'_> {
                     .debug(format_args!("blocks {first}-{last}: checksum ok"));
             }
             Event::Warning(warning) => self.warn(warning),
+            // One target only: the engine tags nothing.
+            Event::Target { .. } | Event::TargetFailed { .. } => {}
         }
         ControlFlow::Continue(())
     }
 }
 
-fn label(phase: Phase) -> &'static str {
+pub(super) fn label(phase: Phase) -> &'static str {
     match phase {
         Phase::Mapping => "mapping",
         Phase::Hashing => "hashing",

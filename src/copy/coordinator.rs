@@ -1,48 +1,57 @@
 //! The calling thread's side of a copy: it reads (through the reader thread), checks each
-//! range's checksum, hands the chunks to the target's lane, forwards the lane's progress to the
-//! sink, and watches the lane so a hung device ends the copy with an error instead of a hang.
+//! range's checksum once, hands every chunk to each target's lane, forwards the lanes'
+//! progress to the sink, and watches the lanes, so a hung device costs only its own target.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::lane::{Chunk, Lane, Order, Queue, Report};
+use super::lane::{Chunk, Order, Report};
+use super::pool::WRITERS;
 use super::reader::{self, Msg};
-use super::watch::Watch;
-use super::{CHUNK, CopyError, CopyOptions, CopyReport, Plan};
+use super::slot::Slot;
+use super::{CHUNK, CopyError, CopyOptions, CopyReport, Plan, RangeLabel};
 use crate::bmap::{ChecksumType, Hasher};
 use crate::progress::{CancelToken, Event, ProgressSink, Reporter, Warning};
 use crate::source::ImageSource;
-use crate::target::{AlignedBuf, Target, TargetError, TargetKind};
+use crate::target::{AlignedBuf, Target, TargetKind};
 
-/// How often the coordinator looks at the lane and the cancel token when nothing arrives.
+/// How often the coordinator looks at the lanes and the cancel token when nothing arrives.
 const TICK: Duration = Duration::from_millis(100);
-/// Chunk buffers in all: those being read, hashed, queued and written.
+/// Chunk buffers in all: those being read, hashed, queued and written. Every target writes
+/// each of them, so the slowest target sets the pace and memory does not grow with targets.
 const POOL: usize = 14;
+/// Buffers a hung lane may keep for ever: its writers' and the one it was handing over.
+const PINNED: usize = 2 * WRITERS + 1;
 
-/// What reaches the calling thread: the reader's messages and the lane's reports.
+/// What reaches the calling thread: the reader's messages and the lanes' reports.
 enum Input {
     Read(Msg),
-    Lane(Report),
+    Lane(usize, Report),
 }
 
+/// Copies to every target; see [`super::copy_to_all`].
 pub(super) fn run(
     plan: Plan,
     source: &mut dyn ImageSource,
-    target: &mut Target,
+    targets: &mut [Target],
     options: &CopyOptions,
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
-) -> Result<CopyReport, CopyError> {
+) -> Result<Vec<Result<CopyReport, CopyError>>, CopyError> {
     let mut reporter = Reporter::new(sink, cancel);
-    target.prepare(plan.image_size)?;
-    target.reserve(&plan.spans());
+    for target in targets.iter_mut() {
+        target.prepare(plan.image_size)?;
+    }
     let started = Instant::now();
-    if target.kind() == TargetKind::BlockDevice && !target.is_direct() {
-        reporter.emit(Event::Warning(Warning::BufferedFallback {
-            device: target.path().to_path_buf(),
-        }));
+    for target in targets.iter() {
+        target.reserve(&plan.spans());
+        if target.kind() == TargetKind::BlockDevice && !target.is_direct() {
+            reporter.emit(Event::Warning(Warning::BufferedFallback {
+                device: target.path().to_path_buf(),
+            }));
+        }
     }
     let unchecked = plan.ranges.iter().filter(|r| r.expected.is_none()).count();
     if plan.from_bmap && options.verify_checksums && unchecked > 0 {
@@ -52,145 +61,108 @@ pub(super) fn run(
     }
     let plan = Arc::new(plan);
     let (tx, rx) = channel();
-    let queue = Arc::new(Queue::default());
-    let lane_tx = tx.clone();
-    let lane = Lane::new(
-        Arc::clone(&plan),
-        source.name().to_owned(),
-        target.hand_over()?,
-        options,
-        cancel.clone(),
-        Box::new(move |report| {
+    let image = source.name().to_owned();
+    let mut slots = Vec::with_capacity(targets.len());
+    for (index, target) in targets.iter_mut().enumerate() {
+        let lane_tx = tx.clone();
+        let report = Box::new(move |report| {
             // The coordinator may have given up on this lane; nobody listens then.
-            let _ = lane_tx.send(Input::Lane(report));
-        }),
-    );
-    let watch = Arc::clone(&lane.watch);
-    let lane_queue = Arc::clone(&queue);
-    let handle = thread::Builder::new()
-        .spawn(move || lane.run(&lane_queue))
-        .map_err(|_| CopyError::ThreadFailed {
-            thread: "the target's thread",
-        })?;
-    let mut coordinator = Coordinator {
-        plan: &plan,
-        image: source.name().to_owned(),
-        target: target.path().display().to_string(),
-        verify: options.verify_checksums,
-        readback: options.verify_readback,
-        stall_limit: options.stall_timeout,
-        hasher: None,
-        verified: 0,
-        finishing: false,
-        reporter,
-        queue: &queue,
-        watch: &watch,
-    };
-    let halt = CancelToken::new();
+            let _ = lane_tx.send(Input::Lane(index, report));
+        });
+        slots.push(Slot::start(&plan, &image, target, options, cancel, report)?);
+    }
     let (home, buffers) = channel();
     for _ in 0..POOL {
         // The receiver lives in this function: the send cannot fail.
         let _ = home.send(AlignedBuf::new(CHUNK));
     }
-    let ended = thread::scope(|scope| {
+    let mut coordinator = Coordinator {
+        plan: &plan,
+        image,
+        verify: options.verify_checksums,
+        readback: options.verify_readback,
+        stall_limit: options.stall_timeout,
+        tagged: slots.len() > 1,
+        hasher: None,
+        verified: 0,
+        finishing: false,
+        reporter,
+        slots,
+        home,
+        started,
+    };
+    let halt = CancelToken::new();
+    let received = thread::scope(|scope| {
         let (plan, halt_reader) = (&*plan, &halt);
         scope.spawn(move || {
             let send = |msg| tx.send(Input::Read(msg)).is_ok();
             reader::run(plan, source, &send, &buffers, cancel, halt_reader);
         });
-        let ended = coordinator.receive(&rx, &home);
-        // The reader stops at its next chunk; a lane that is still running stops at its next
-        // order (it only still runs if something failed).
+        let received = coordinator.receive(&rx);
+        // The reader stops at its next chunk; lanes still running stop at their next order
+        // (they only still run if something failed).
         halt.cancel();
-        queue.close();
-        ended
+        coordinator.slots.iter().for_each(Slot::stop);
+        received
     });
-    let join = |handle: thread::JoinHandle<()>| {
-        // The lane has reported its end: its thread is returning.
-        handle.join().map_err(|_| CopyError::ThreadFailed {
-            thread: "the target's thread",
-        })
-    };
-    let finished = match ended {
-        Ended::Finished(finished) => {
-            join(handle)?;
-            finished?
-        }
-        Ended::Failed(error) => {
-            if coordinator.await_lane(&rx) {
-                join(handle)?;
-            }
-            return Err(error);
-        }
-        // The lane's thread is left to the kernel: dropping its handle detaches it.
-        Ended::Stalled(error) => return Err(error),
-    };
-    let image_size = plan.image_size.unwrap_or(finished.written);
-    Ok(CopyReport {
-        image_size,
-        mapped_bytes: finished.written,
-        ranges: finished.ranges,
-        ranges_verified: coordinator.verified,
-        read_back: finished.read_back,
-        direct_io: finished.direct_io,
-        elapsed: started.elapsed(),
-    })
-}
-
-/// How the coordinator's loop ended.
-enum Ended {
-    /// The lane ended (well or not) by itself.
-    Finished(Result<super::lane::Finished, CopyError>),
-    /// The copy failed here (reading, a checksum, cancelled); the lane must be stopped.
-    Failed(CopyError),
-    /// The lane's device stopped responding; it is given up.
-    Stalled(CopyError),
+    if let Err(error) = received {
+        coordinator.await_lanes(&rx);
+        return Err(error);
+    }
+    Ok(coordinator.results())
 }
 
 struct Coordinator<'a, 's> {
     plan: &'a Plan,
     /// The image's name, for messages.
     image: String,
-    /// The target's name, for messages.
-    target: String,
     /// Check ranges against their bmap checksums.
     verify: bool,
     /// Read everything back at the end (so ranges without a bmap checksum get a digest).
     readback: bool,
     stall_limit: Option<Duration>,
+    /// Several targets: their events are tagged with their index.
+    tagged: bool,
     /// The hash of the range being received, when it is checked or digested.
     hasher: Option<Hasher>,
     /// Ranges whose checksum matched while streaming.
     verified: usize,
-    /// The lane was told to finish (it waits for `Commit` before the header).
+    /// The lanes were told to finish (they wait for `Commit` before the header).
     finishing: bool,
     reporter: Reporter<'s>,
-    queue: &'a Queue,
-    watch: &'a Watch,
+    slots: Vec<Slot>,
+    /// The reader's buffer pool, topped up when a hung lane keeps some.
+    home: Sender<AlignedBuf>,
+    started: Instant,
 }
 
 impl Coordinator<'_, '_> {
-    fn receive(&mut self, rx: &Receiver<Input>, home: &Sender<AlignedBuf>) -> Ended {
+    /// Runs until every lane has ended, or the copy as a whole fails (reading, a checksum,
+    /// cancelled).
+    fn receive(&mut self, rx: &Receiver<Input>) -> Result<(), CopyError> {
         loop {
-            if let Some(stall) = self.stalled() {
-                return Ended::Stalled(stall);
+            self.give_up_hung_lanes();
+            if !self.slots.iter().any(Slot::live) {
+                return Ok(());
             }
             if self.reporter.cancelled() {
-                return Ended::Failed(self.cancelled());
+                return Err(CopyError::Cancelled {
+                    target: self.targets(),
+                });
             }
             let input = match rx.recv_timeout(TICK) {
                 Ok(input) => input,
                 Err(RecvTimeoutError::Timeout) => continue,
                 // The coordinator holds a sender itself, so this cannot happen.
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Ended::Failed(CopyError::ThreadFailed {
+                    return Err(CopyError::ThreadFailed {
                         thread: "the reader thread",
                     });
                 }
             };
             match input {
-                Input::Lane(Report::Event(event)) => self.reporter.emit(event),
-                Input::Lane(Report::Ended(result)) => return Ended::Finished(result),
+                Input::Lane(index, Report::Event(event)) => self.forward(index, event),
+                Input::Lane(index, Report::Ended(result)) => self.lane_ended(index, result),
                 Input::Read(Msg::Data {
                     index,
                     offset,
@@ -198,64 +170,136 @@ impl Coordinator<'_, '_> {
                     buf,
                 }) => {
                     self.hash(index, &buf[..len]);
-                    let chunk = Arc::new(Chunk::new(buf, home.clone()));
-                    self.queue.push(Order::Data {
+                    let chunk = Arc::new(Chunk::new(buf, self.home.clone()));
+                    self.push(|| Order::Data {
                         index,
                         offset,
                         len,
-                        chunk,
+                        chunk: Arc::clone(&chunk),
                     });
                 }
-                Input::Read(Msg::RangeEnd { index }) => {
-                    if let Err(error) = self.range_end(index) {
-                        return Ended::Failed(error);
-                    }
-                }
-                Input::Read(Msg::Failed(error)) => return Ended::Failed(error),
+                Input::Read(Msg::RangeEnd { index }) => self.range_end(index)?,
+                Input::Read(Msg::Failed(error)) => return Err(error),
                 Input::Read(Msg::Sent) => {
-                    self.queue.push(Order::Finish);
+                    self.push(|| Order::Finish);
                     self.finishing = true;
                 }
                 Input::Read(Msg::Done) => {
                     if !self.finishing {
-                        self.queue.push(Order::Finish);
+                        self.push(|| Order::Finish);
                     }
-                    self.queue.push(Order::Commit);
+                    self.push(|| Order::Commit);
                 }
             }
         }
     }
 
-    /// After a failure here: waits (watching) for the lane, which was told to stop, to end,
-    /// so nothing is written to the target once the copy has returned. Returns whether it
-    /// ended (it has not if its device hangs).
-    fn await_lane(&mut self, rx: &Receiver<Input>) -> bool {
-        while self.stalled().is_none() {
+    /// Gives `order` to every lane still running.
+    fn push(&self, order: impl Fn() -> Order) {
+        for slot in &self.slots {
+            slot.push(order());
+        }
+    }
+
+    /// Sends a lane's event on, tagged with its target when there are several.
+    fn forward(&mut self, index: usize, event: Event) {
+        if self.tagged {
+            self.reporter.emit(Event::Target {
+                index,
+                event: Box::new(event),
+            });
+        } else {
+            self.reporter.emit(event);
+        }
+    }
+
+    fn lane_ended(&mut self, index: usize, result: Result<super::lane::Finished, CopyError>) {
+        let elapsed = self.started.elapsed();
+        if let (true, Err(error)) = (self.tagged, &result) {
+            self.reporter.emit(Event::TargetFailed {
+                index,
+                reason: error.to_string(),
+            });
+        }
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.end(result, elapsed);
+        }
+    }
+
+    /// Gives up every lane whose device has hung; the others go on, with the pool topped up
+    /// for the buffers the hung one keeps.
+    fn give_up_hung_lanes(&mut self) {
+        let Some(limit) = self.stall_limit else {
+            return;
+        };
+        let elapsed = self.started.elapsed();
+        for index in 0..self.slots.len() {
+            let Some(slot) = self.slots.get_mut(index) else {
+                continue;
+            };
+            if !slot.give_up_if_stalled(limit, elapsed) {
+                continue;
+            }
+            if let (true, Some((Err(error), _))) = (self.tagged, &slot.ended) {
+                let reason = error.to_string();
+                self.reporter.emit(Event::TargetFailed { index, reason });
+            }
+            for _ in 0..PINNED {
+                // The reader may be gone; then nobody needs the buffer.
+                let _ = self.home.send(AlignedBuf::new(CHUNK));
+            }
+        }
+    }
+
+    /// After a failure of the whole copy: waits (watching) for the lanes, which were told to
+    /// stop, to end, so nothing is written to a target once the copy has returned. A lane whose
+    /// device hangs is left behind.
+    fn await_lanes(&mut self, rx: &Receiver<Input>) {
+        loop {
+            self.give_up_hung_lanes();
+            if !self.slots.iter().any(Slot::live) {
+                return;
+            }
             match rx.recv_timeout(TICK) {
-                Ok(Input::Lane(Report::Ended(_))) => return true,
-                Err(RecvTimeoutError::Disconnected) => return false,
+                Ok(Input::Lane(index, Report::Ended(result))) => {
+                    let elapsed = self.started.elapsed();
+                    if let Some(slot) = self.slots.get_mut(index) {
+                        slot.end(result, elapsed);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             }
         }
-        false
     }
 
-    /// The lane's device has not finished an operation within the limit.
-    fn stalled(&self) -> Option<CopyError> {
-        let limit = self.stall_limit?;
-        let stall = self.watch.stalled(limit)?;
-        Some(CopyError::Target(TargetError::Stalled {
-            what: stall.what,
-            path: self.target.clone().into(),
-            offset: stall.offset,
-            secs: stall.since.elapsed().as_secs(),
-        }))
+    /// Every target's name, for an error that concerns them all.
+    fn targets(&self) -> String {
+        let names: Vec<&str> = self.slots.iter().map(|s| s.path.as_str()).collect();
+        names.join("', '")
     }
 
-    fn cancelled(&self) -> CopyError {
-        CopyError::Cancelled {
-            target: self.target.clone(),
-        }
+    /// What became of each target, in the order given.
+    fn results(self) -> Vec<Result<CopyReport, CopyError>> {
+        let (plan, verified) = (self.plan, self.verified);
+        self.slots
+            .into_iter()
+            .map(|slot| match slot.ended {
+                Some((Ok(finished), elapsed)) => Ok(CopyReport {
+                    image_size: plan.image_size.unwrap_or(finished.written),
+                    mapped_bytes: finished.written,
+                    ranges: finished.ranges,
+                    ranges_verified: verified,
+                    read_back: finished.read_back,
+                    direct_io: finished.direct_io,
+                    elapsed,
+                }),
+                Some((Err(error), _)) => Err(error),
+                None => Err(CopyError::ThreadFailed {
+                    thread: "a target's thread",
+                }),
+            })
+            .collect()
     }
 
     /// Feeds range `index`'s bytes to its hasher, starting one at the range's first chunk if
@@ -278,36 +322,36 @@ impl Coordinator<'_, '_> {
         }
     }
 
-    /// Range `index` is complete: compare it with the bmap, or give its digest to the lane for
-    /// read-back.
+    /// Range `index` is complete: compare it with the bmap, or give its digest to the lanes
+    /// for read-back.
     fn range_end(&mut self, index: usize) -> Result<(), CopyError> {
         let Some(hasher) = self.hasher.take() else {
             return Ok(());
         };
         let digest = hasher.finish();
-        let Some(range) = self.plan.ranges.get(index) else {
-            // A segment of a whole-image copy: only read-back wants its digest.
-            self.queue.push(Order::Digest { index, digest });
-            return Ok(());
-        };
-        match &range.expected {
-            Some(expected) if &digest != expected => Err(CopyError::Checksum {
-                range: range.label,
+        let expected = self.plan.ranges.get(index).map(|r| (&r.expected, r.label));
+        match expected {
+            Some((Some(expected), label)) if &digest != expected => Err(CopyError::Checksum {
+                range: label,
                 calculated: digest,
                 expected: expected.clone(),
                 image: self.image.clone(),
-                target: self.target.clone(),
+                target: self.targets(),
             }),
-            Some(_) => {
+            Some((Some(_), label)) => {
                 self.verified += 1;
-                if let super::RangeLabel::Blocks { first, last } = range.label {
+                if let RangeLabel::Blocks { first, last } = label {
                     self.reporter
                         .emit(Event::RangeVerified { index, first, last });
                 }
                 Ok(())
             }
-            None => {
-                self.queue.push(Order::Digest { index, digest });
+            // No bmap checksum (or a segment of a whole-image copy): only read-back wants it.
+            _ => {
+                self.push(|| Order::Digest {
+                    index,
+                    digest: digest.clone(),
+                });
                 Ok(())
             }
         }

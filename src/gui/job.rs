@@ -281,7 +281,11 @@ impl Throttle {
                     self.pending = Some(*done_bytes);
                 }
             }
-            Event::RangeVerified { .. } | Event::Warning(_) => {}
+            // The app writes one drive per job: the engine tags nothing.
+            Event::RangeVerified { .. }
+            | Event::Warning(_)
+            | Event::Target { .. }
+            | Event::TargetFailed { .. } => {}
         }
     }
 

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::faulty::{Faults, FaultyDisk, write_direct};
-use crate::support::{Run, blockprint, create_bmap, finish, random_bytes, scratch};
+use crate::support::{Run, blockprint, create_bmap, finish, random_bytes, scratch, stderr_lines};
 
 const MIB: u64 = 1 << 20;
 
@@ -157,20 +157,14 @@ fn a_card_that_hangs_is_given_up_with_the_device_and_offset() {
         ..Faults::default()
     });
     let started = Instant::now();
-    let stderr = child.stderr.take().unwrap();
-    let (lines, heard) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-            let _ = lines.send((line, started.elapsed()));
-        }
-    });
+    let heard = stderr_lines(&mut child);
     let device = disk.device().to_str().unwrap().to_owned();
     let (line, after) = loop {
-        let (line, after) = heard
+        let line = heard
             .recv_timeout(Duration::from_secs(30))
             .expect("no error within 30 s of a hung write");
         if line.contains("stopped responding") {
-            break (line, after);
+            break (line, started.elapsed());
         }
     };
     assert!(

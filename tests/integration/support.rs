@@ -54,6 +54,25 @@ impl Run {
     }
 }
 
+/// The lines a running child writes to its (piped) standard error, as they come, read by a
+/// thread of their own: for tests that act while the child runs.
+pub fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (lines, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    heard
+}
+
 /// Runs the `blockprint` binary built for these tests.
 pub fn blockprint<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_blockprint"))
