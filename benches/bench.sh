@@ -11,6 +11,9 @@
 #   blockprint copy, bmaptool copy, and dd of the whole image with oflag=direct, its fastest
 #   way here (`xz -dc | dd` and the like for compressed sources); raw -> loop also with
 #   --verify-readback.
+# Fan-out: the raw and the xz image to four loop devices at once (one `blockprint copy` with
+# four DESTs), against the same image to one loop device in the same run, and against the
+# limit of four direct writes at once.
 # Then `blockprint create` against `bmaptool create` on the raw image.
 # Every contender runs RUNS times and the median is shown, with the CPU time (user + sys,
 # children included), CPU% (CPU / wall: 200% is both cores of a 2-core machine) and peak RSS.
@@ -25,10 +28,11 @@
 #         --quick: a 192 MiB image, one run each, the debug build: only checks the harness
 #         works (build-aux/test runs it); its timings mean nothing.
 #         --only: a comma-separated subset of the cases img-file, xz-file, gz-file, zst-file,
-#         img-loop, xz-loop, gz-loop, zst-loop and create (the stage limits always run).
+#         img-loop, xz-loop, gz-loop, zst-loop, img-fanout, xz-fanout and create (the stage
+#         limits always run; a fan-out case brings its one-loop case along, to compare).
 # Needs:  root (losetup, drop_caches), cargo, bmaptool, xz, gzip, zstd, mtools, dosfstools,
-#         e2fsprogs, GNU time; about 14 GiB free in target/bench/ (4 GiB image, its
-#         compressed copies, a 4 GiB loop backing file and a 4 GiB output file).
+#         e2fsprogs, GNU time; about 26 GiB free in target/bench/ (4 GiB image, its
+#         compressed copies, four 4 GiB loop backing files and a 4 GiB output file).
 # Takes:  the first time ~5 min to make the image and compress it; then ~25 min a run.
 set -euo pipefail
 
@@ -61,8 +65,13 @@ mkdir -p "$work"
 cd "$work"
 image=$work/disk.img bmap=$work/disk.img.bmap out=$work/out.img backing=$work/loop-backing.img
 log=$work/run.log timing=$work/time.out loop=""
-detach() { for dev in $(losetup -j "$backing" 2>/dev/null | cut -d: -f1); do losetup -d "$dev" || true; done; }
-trap 'detach; rm -f "$backing" "$out" "$log" "$timing"' EXIT
+backings=("$backing" "$work/loop-backing-2.img" "$work/loop-backing-3.img" "$work/loop-backing-4.img")
+detach() {
+    for file in "${backings[@]}"; do
+        for dev in $(losetup -j "$file" 2>/dev/null | cut -d: -f1); do losetup -d "$dev" || true; done
+    done
+}
+trap 'detach; rm -f "${backings[@]}" "$out" "$log" "$timing"' EXIT
 detach
 
 echo "building ($profile profile)..."
@@ -95,10 +104,21 @@ echo "image: $image_size bytes, $mapped mapped ($((mapped * 100 / image_size))%)
     "$(grep -c '<Range' "$bmap") ranges; xz $(stat -c %s "$image.xz"), gz $(stat -c %s "$image.gz")," \
     "zst $(stat -c %s "$image.zst") bytes"
 
-truncate -s 0 "$backing"
-dd if=/dev/zero of="$backing" bs=16M count=$(((image_size >> 24) + 1)) conv=fsync status=none
-loop=$(losetup --direct-io=on -f --show "$backing")
+# Loop devices over fully written files (no allocation while measuring), direct I/O on: one,
+# and three more for the fan-out cases.
+new_loop() {
+    truncate -s 0 "$1"
+    dd if=/dev/zero of="$1" bs=16M count=$(((image_size >> 24) + 1)) conv=fsync status=none
+    losetup --direct-io=on -f --show "$1"
+}
+loop=$(new_loop "$backing")
 echo "loop device $loop, direct I/O: $(cat "/sys/block/${loop#/dev/}/loop/dio")"
+fanout_loops=()
+if wanted img-fanout || wanted xz-fanout; then
+    fanout_loops=("$loop")
+    for file in "${backings[@]:1}"; do fanout_loops+=("$(new_loop "$file")"); done
+    echo "fan-out: ${fanout_loops[*]}"
+fi
 
 cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
@@ -148,16 +168,26 @@ stage "write file (direct)" dd if=/dev/zero of="$out" bs=16M count=$write_count 
 write_file=$stage_time
 stage "write file (buffered)" dd if=/dev/zero of="$out" bs=16M count=$write_count conv=fsync status=none
 write_file=$(awk -v a="$write_file" -v b="$stage_time" 'BEGIN { print (a < b ? a : b) }')
+write_fanout=""
+if ((${#fanout_loops[@]})); then
+    stage "write 4 loops at once" sh -c 'for dev; do
+        dd if=/dev/zero of="$dev" bs=16M count='"$write_count"' oflag=direct conv=fsync status=none &
+    done; wait' sh "${fanout_loops[@]}"
+    write_fanout=$stage_time
+fi
 for src in img xz gz zst; do
     file=$image
     [[ $src == img ]] || file=$image.$src
-    wanted "$src-file" || wanted "$src-loop" || { [[ $src == img ]] && wanted create; } || continue
+    wanted "$src-file" || wanted "$src-loop" || wanted "$src-fanout" \
+        || { [[ $src == img ]] && wanted create; } || continue
     stage "decode $src" "$limits" decode "$file" "$bmap"
     for dest in file loop; do
         w=$write_file
         [[ $dest == loop ]] && w=$write_loop
         limit["$src $dest"]=$(printf '%s\n' "$stage_time" "$hash_time" "$w" | sort -g | tail -n1)
     done
+    [[ -n $write_fanout ]] &&
+        limit["$src fanout"]=$(printf '%s\n' "$stage_time" "$hash_time" "$write_fanout" | sort -g | tail -n1)
     [[ $src == img ]] && limit[create]=$(printf '%s\n' "$stage_time" "$hash_time" | sort -g | tail -n1)
 done
 
@@ -169,7 +199,7 @@ for dest in file loop; do
     for src in img xz gz zst; do
         file=$image
         [[ $src == img ]] || file=$image.$src
-        wanted "$src-$dest" || continue
+        wanted "$src-$dest" || { [[ $dest == loop ]] && wanted "$src-fanout"; } || continue
         echo "$src -> $dest (wall s of each run):"
         [[ $dest == loop ]] && dd if=/dev/zero of="$loop" bs=16M oflag=direct status=none 2>/dev/null || true
         measure "$src $dest blockprint" "$bp" copy -q --bmap "$bmap" "$file" "$target"
@@ -186,6 +216,15 @@ for dest in file loop; do
             measure "$src $dest blockprint readback" "$bp" copy -q --verify-readback --bmap "$bmap" "$file" "$target"
         fi
     done
+done
+for src in img xz; do
+    wanted "$src-fanout" || continue
+    file=$image
+    [[ $src == img ]] || file=$image.$src
+    echo "$src -> 4 loop devices at once (wall s of each run):"
+    for dev in "${fanout_loops[@]}"; do dd if=/dev/zero of="$dev" bs=16M oflag=direct status=none 2>/dev/null || true; done
+    measure "$src fanout blockprint" "$bp" copy -q --bmap "$bmap" "$file" "${fanout_loops[@]}"
+    for dev in "${fanout_loops[@]}"; do verify "$dev" "blockprint copy to four"; done
 done
 if wanted create; then
     echo "create (wall s of each run):"

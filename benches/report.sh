@@ -28,13 +28,27 @@ for dest in file loop; do
     done
 done
 
+for src in img xz; do
+    c="$src fanout"
+    [[ -n ${wall["$c blockprint"]:-} ]] || continue
+    # The ratio column here is against the same image to one loop device, in this run.
+    printf '%-10s %-34s %7s %8s %7s %5s%% %7s %7s %7s\n' "$c" "blockprint copy, 4 loop devices" \
+        "${wall["$c blockprint"]}" "$(div "$((4 * mapped / 1000000))" "${wall["$c blockprint"]}")" \
+        "${cpu["$c blockprint"]}" \
+        "$(awk -v c="${cpu["$c blockprint"]}" -v w="${wall["$c blockprint"]}" 'BEGIN { printf "%.0f", c / w * 100 }')" \
+        "$((${rss["$c blockprint"]} / 1024))" "$(div "${wall["$c blockprint"]}" "${wall["$src loop blockprint"]}")" \
+        "$(div "${wall["$c blockprint"]}" "${limit[$c]}")"
+    printf '%-10s %-34s %7s\n' "$c" "limit (slowest stage)" "${limit[$c]}"
+done
+
 if [[ -n ${wall["create blockprint"]:-} ]]; then
     row create blockprint "blockprint create"
     row create bmaptool "bmaptool create"
     printf '%-10s %-34s %7s\n' create "limit (slowest stage)" "${limit[create]}"
 fi
 echo
-echo "stage limits alone (s): hash $hash_time; write: loop $write_loop, file $write_file;" \
+echo "stage limits alone (s): hash $hash_time; write: loop $write_loop, file $write_file," \
+    "4 loops at once ${write_fanout:--};" \
     "decode: img ${wall["limit: decode img"]:--}, xz ${wall["limit: decode xz"]:--}," \
     "gz ${wall["limit: decode gz"]:--}, zst ${wall["limit: decode zst"]:--}"
 
@@ -59,5 +73,10 @@ else
     check ".xz -> loop device" "xz loop" 0.6 1.25
     check "raw -> file" "img file" 0.8 1.25
     check "create" create 0.5 1.25
+    for src in img xz; do
+        [[ -n ${wall["$src fanout blockprint"]:-} ]] || continue
+        printf '%-24s %5s x the time to one loop device (four drives written one after another: 4)\n' \
+            "$src -> 4 loop devices" "$(div "${wall["$src fanout blockprint"]}" "${wall["$src loop blockprint"]}")"
+    done
     ((missed == 0)) && echo "all targets met" || echo "$missed target(s) missed"
 fi
