@@ -3,7 +3,7 @@
 //! stops with the "bad card or reader" explanation, the app says why on its standard error,
 //! and the first MiB (partition table) is never written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::faulty::{Faults, FaultyDisk, cap_requests};
 use crate::gui::{End, MIB, Session, env, pass, quiet, served_image};
@@ -11,9 +11,18 @@ use crate::nginx::Nginx;
 use crate::support::{require_root, require_tool};
 use crate::udisks::UdisksLoop;
 
-#[test]
-fn the_app_explains_a_card_that_fails_mid_write() {
-    require_root("the desktop app's failing-card test");
+/// What each test needs: root and the tools, the screenshots' folder, an image served by
+/// nginx, and a FUSE card set up as a loop device by udisksd.
+struct Setup {
+    shots: PathBuf,
+    url: String,
+    disk: FaultyDisk,
+    card: UdisksLoop,
+    _server: Nginx,
+}
+
+fn setup(what: &str) -> Setup {
+    require_root(what);
     env("BLOCKPRINT_TEST_UDISKS");
     for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
         require_tool(tool);
@@ -22,11 +31,28 @@ fn the_app_explains_a_card_that_fails_mid_write() {
     std::fs::create_dir_all(&shots).unwrap();
     let server = Nginx::start();
     let (url, _, _) = served_image(&server);
-
-    // Declared before the card, so the loop device goes first and the mount after it.
     let disk = FaultyDisk::without_loop(64 * MIB);
     let card = UdisksLoop::new(&disk.file());
     cap_requests(Path::new(card.name()));
+    Setup {
+        shots,
+        url,
+        disk,
+        card,
+        _server: server,
+    }
+}
+
+#[test]
+fn the_app_explains_a_card_that_fails_mid_write() {
+    // Bindings drop in reverse: the loop device goes before the FUSE mount under it.
+    let Setup {
+        shots,
+        url,
+        disk,
+        card,
+        _server,
+    } = setup("the desktop app's failing-card test");
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     let fail = || {
         disk.set(Faults {
@@ -61,19 +87,14 @@ fn the_app_explains_a_card_that_fails_mid_write() {
 
 #[test]
 fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
-    require_root("the desktop app's pulled-card test");
-    env("BLOCKPRINT_TEST_UDISKS");
-    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
-        require_tool(tool);
-    }
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let server = Nginx::start();
-    let (url, _, _) = served_image(&server);
-
-    let disk = FaultyDisk::without_loop(64 * MIB);
-    let card = UdisksLoop::new(&disk.file());
-    cap_requests(Path::new(card.name()));
+    // Bindings drop in reverse: the loop device goes before the FUSE mount under it.
+    let Setup {
+        shots,
+        url,
+        disk,
+        card,
+        _server,
+    } = setup("the desktop app's pulled-card test");
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     // Pulled: every request fails, and the loop device is deleted through udisksd. The kernel
     // keeps it until the app closes its descriptor; then udisksd drops the drive

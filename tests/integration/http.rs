@@ -264,16 +264,20 @@ fn resuming_gives_up_with_a_clear_error() {
     assert_eq!(server.requests().len(), 5);
 }
 
-#[test]
-fn a_stalled_server_is_given_up_on_after_bounded_retries() {
-    // After the probe, every answer sends its headers and then nothing, holding the
-    // connection open: only the read timeout can notice.
-    let server = Server::start(Behaviour {
+/// After the probe, every answer sends its headers and then nothing, holding the connection
+/// open: only the read timeout can notice.
+fn stalled_server() -> Server {
+    Server::start(Behaviour {
         cut: 1..usize::MAX,
         cut_after: 0,
         stall: true,
         ..Behaviour::serving(random_bytes(6, 100_000))
-    });
+    })
+}
+
+#[test]
+fn a_stalled_server_is_given_up_on_after_bounded_retries() {
+    let server = stalled_server();
     let url = server.url("stalled.img");
     let impatient = client()
         .with_read_timeout(Duration::from_millis(500))
@@ -305,12 +309,7 @@ fn a_stalled_server_is_given_up_on_after_bounded_retries() {
 
 #[test]
 fn the_cli_gives_a_stalled_server_up_after_its_timeout() {
-    let server = Server::start(Behaviour {
-        cut: 1..usize::MAX,
-        cut_after: 0,
-        stall: true,
-        ..Behaviour::serving(random_bytes(6, 100_000))
-    });
+    let server = stalled_server();
     let url = server.url("stalled.img");
     let dir = crate::support::scratch();
     let dest = dir.path().join("out.img");
