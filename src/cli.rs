@@ -7,6 +7,7 @@
 mod copy;
 mod create;
 mod fanout;
+mod generate;
 mod list;
 mod output;
 mod progress;
@@ -58,6 +59,9 @@ pub enum Command {
     VerifySig(VerifySigArgs),
     /// List the drives an image could be written to, with the reasons to be careful.
     List(ListArgs),
+    /// Print the man page or a shell's completion script (for packagers; meson runs it).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// `blockprint copy`.
@@ -242,6 +246,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Verify(args)) => verify::run(&args, &out),
         Some(Command::VerifySig(args)) => verify::run_signature(&args, &out),
         Some(Command::List(args)) => list::run(&args, &out),
+        Some(Command::Generate(args)) => generate::run(&args),
         None => {
             use clap::CommandFactory;
             // Printing help can only fail on a closed stderr, where nothing can be reported.
