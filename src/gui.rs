@@ -33,7 +33,7 @@ use relm4::gtk::{gio, glib};
 use relm4::{RelmApp, adw};
 
 use app::{App, AppInit};
-use config::{APP_ID, GETTEXT_PACKAGE, LOCALEDIR};
+use config::{APP_ID, GETTEXT_PACKAGE};
 
 /// Starts the app; `files` are images to open (a running instance opens them instead).
 pub fn run(files: Vec<String>) -> ExitCode {
@@ -120,8 +120,9 @@ fn init_gettext() {
         LocaleCategory, bind_textdomain_codeset, bindtextdomain, setlocale, textdomain,
     };
     setlocale(LocaleCategory::LcAll, "");
-    // Without translations the English strings show: nothing to report.
-    let _ = bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+    // Without translations the English strings show: nothing to report. (glibc ignores
+    // LANGUAGE under the plain C locale; C.UTF-8 is enough.)
+    let _ = bindtextdomain(GETTEXT_PACKAGE, config::localedir());
     let _ = bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
     let _ = textdomain(GETTEXT_PACKAGE);
 }

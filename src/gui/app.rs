@@ -147,6 +147,10 @@ impl Component for App {
         let AppInit { settings } = init;
         window.set_title(Some(&gettext("Blockprint")));
         window.set_icon_name(Some(super::config::APP_ID));
+        if super::config::DEVEL {
+            // libadwaita's stripes in the header bar: this is not the released app.
+            window.add_css_class("devel");
+        }
         let header = adw::HeaderBar::new();
         let title = adw::WindowTitle::new(&gettext("Blockprint"), "");
         header.set_title_widget(Some(&title));

@@ -10,11 +10,43 @@ pub const APP_ID: &str = match option_env!("BLOCKPRINT_APP_ID") {
 /// The gettext domain.
 pub const GETTEXT_PACKAGE: &str = "blockprint";
 
-/// Where the compiled translations are installed.
+/// Where the compiled translations are installed (meson passes its `localedir`).
 pub const LOCALEDIR: &str = match option_env!("BLOCKPRINT_LOCALEDIR") {
     Some(dir) => dir,
     None => "/usr/share/locale",
 };
+
+/// Whether this is the development profile (meson `-Dprofile=development`): the window shows
+/// libadwaita's `devel` stripes.
+pub const DEVEL: bool = match option_env!("BLOCKPRINT_PROFILE") {
+    Some(profile) => same(profile, "development"),
+    None => false,
+};
+
+/// `a == b`, usable in a const (str's `==` is not const yet).
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Where to look for the translations: `BLOCKPRINT_LOCALEDIR` in the environment when it is set
+/// (tests, and `cargo run` against .mo files compiled by hand), else [`LOCALEDIR`].
+pub fn localedir() -> std::path::PathBuf {
+    match std::env::var_os("BLOCKPRINT_LOCALEDIR") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ => LOCALEDIR.into(),
+    }
+}
 
 /// The version shown in the About window.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
