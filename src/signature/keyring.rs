@@ -12,8 +12,13 @@ use sequoia_openpgp::parse::Parse;
 
 use super::{SignatureError, TrustSource};
 
-/// The trusted-keys folder shipped with Blockprint.
-pub const SYSTEM_TRUSTED_KEYS: &str = "/usr/share/blockprint/trusted-keys";
+/// The trusted-keys folder shipped with Blockprint: `DATADIR/blockprint/trusted-keys` of the
+/// install (meson passes it as BLOCKPRINT_SYSTEM_TRUSTED_KEYS: /usr/local/share/… for a
+/// /usr/local install, /app/share/… in the Flatpak); a plain `cargo build` uses /usr/share.
+pub const SYSTEM_TRUSTED_KEYS: &str = match option_env!("BLOCKPRINT_SYSTEM_TRUSTED_KEYS") {
+    Some(dir) => dir,
+    None => "/usr/share/blockprint/trusted-keys",
+};
 
 /// The user's trusted-keys folder: `$XDG_CONFIG_HOME/blockprint/trusted-keys`, or
 /// `~/.config/blockprint/trusted-keys`.
