@@ -96,6 +96,11 @@ impl Session {
     /// `blockprint`, as the session's user would start it from the desktop: that user's
     /// display, session bus, home and runtime folder (and the private system bus).
     fn blockprint(&self, dark: bool) -> Command {
+        self.blockprint_with(dark, &[])
+    }
+
+    /// [`Session::blockprint`] with `extra` (`NAME=value`s) added to its environment.
+    pub(crate) fn blockprint_with(&self, dark: bool, extra: &[&str]) -> Command {
         let mut command = Command::new("runuser");
         command
             .args(["-u", &self.user, "--", "env", "-i"])
@@ -122,6 +127,7 @@ impl Session {
                 "ADW_DEBUG_COLOR_SCHEME={}",
                 if dark { "prefer-dark" } else { "prefer-light" }
             ))
+            .args(extra)
             .arg(env!("CARGO_BIN_EXE_blockprint"));
         command
     }
@@ -225,9 +231,18 @@ pub(crate) struct App<'a> {
 impl<'a> App<'a> {
     /// Starts the app; `args` are its command line (images to open).
     fn start(session: &'a Session, dark: bool, args: &[&str], log: PathBuf) -> Self {
+        Self::start_with(session, session.blockprint(dark), args, log)
+    }
+
+    /// Starts `command` (from [`Session::blockprint_with`]) with `args`.
+    pub(crate) fn start_with(
+        session: &'a Session,
+        mut command: Command,
+        args: &[&str],
+        log: PathBuf,
+    ) -> Self {
         let out = File::create(&log).unwrap();
-        let child = session
-            .blockprint(dark)
+        let child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

@@ -16,6 +16,8 @@ mod formats;
 mod gui;
 #[cfg(feature = "gui")]
 mod gui_faults;
+#[cfg(feature = "gui")]
+mod gui_german;
 mod hostile;
 mod http;
 mod interop;
