@@ -4,7 +4,7 @@
 - the app id is the same in the manifest, the desktop file, the metainfo, the GSettings schema
   and the icon names, and `command` is the binary the metainfo provides;
 - the GNOME runtime and SDK, with the rust-stable extension on the path, and an offline build
-  (meson with -Doffline=true, so `cargo --offline --locked`; no network while building);
+  (CARGO_NET_OFFLINE, and meson's `cargo --locked`; no network while building);
 - finish-args are exactly the allowed list: never --device=all, --filesystem=host or home, or
   any other hole in the sandbox;
 - every source a module names exists (local files and folders, and JSON source files);
@@ -126,10 +126,12 @@ def check_manifest(m: dict) -> None:
             check("--offline" in c.split() and "--locked" in c.split(),
                   f"module {name} runs cargo offline and locked", c)
         if module.get("buildsystem") == "meson":
-            # meson.build always passes --locked; -Doffline=true adds --offline.
+            # meson.build always passes --locked; CARGO_NET_OFFLINE makes cargo offline.
             opts = module.get("config-opts") or []
-            check("-Doffline=true" in opts, f"module {name} runs meson with -Doffline=true", repr(opts))
-            check("-Dprofile=development" not in opts, f"module {name} builds the default profile")
+            env = {**(options.get("env") or {}), **((module.get("build-options") or {}).get("env") or {})}
+            check(str(env.get("CARGO_NET_OFFLINE")).lower() == "true",
+                  f"module {name} runs cargo offline (CARGO_NET_OFFLINE)", repr(env))
+            check("--buildtype=release" in opts, f"module {name} builds the default profile (--buildtype=release)", repr(opts))
         for source in module.get("sources") or []:
             check_source(name, source)
 
