@@ -16,28 +16,9 @@ pub const LOCALEDIR: &str = match option_env!("BLOCKPRINT_LOCALEDIR") {
     None => "/usr/share/locale",
 };
 
-/// Whether this is the development profile (meson `-Dprofile=development`): the window shows
-/// libadwaita's `devel` stripes.
-pub const DEVEL: bool = match option_env!("BLOCKPRINT_PROFILE") {
-    Some(profile) => same(profile, "development"),
-    None => false,
-};
-
-/// `a == b`, usable in a const (str's `==` is not const yet).
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
+/// Whether this is the development profile (meson's debug buildtypes set
+/// `BLOCKPRINT_DEVEL`): the window shows libadwaita's `devel` stripes.
+pub const DEVEL: bool = option_env!("BLOCKPRINT_DEVEL").is_some();
 
 /// Where to look for the translations: `BLOCKPRINT_LOCALEDIR` in the environment when it is set
 /// (tests, and `cargo run` against .mo files compiled by hand), else [`LOCALEDIR`].

@@ -18,6 +18,8 @@ mod gui;
 mod gui_faults;
 #[cfg(feature = "gui")]
 mod gui_german;
+#[cfg(feature = "gui")]
+mod gui_session;
 mod hostile;
 mod http;
 mod interop;
