@@ -16,6 +16,7 @@ mod aligned;
 mod error;
 mod file;
 mod readahead;
+mod shared;
 mod sys;
 pub mod sysfs;
 
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use aligned::AlignedBuf;
 pub use error::TargetError;
 pub use file::open_unnamed_in;
+pub(crate) use shared::SharedWriter;
 use sys::{direct_if_possible, ioctl_int, ioctl_u64, is_null, read_window};
 
 /// Buffered writes to a block device are flushed this often, so neither memory nor the final
@@ -419,39 +421,6 @@ impl Target {
         self.kind != TargetKind::Null && (!self.direct || self.is_aligned(offset, data))
     }
 
-    /// The same target, on a duplicate descriptor, for a thread of its own that may outlive
-    /// this one (when its device hangs). A pending [`Target::commit`] moves with it.
-    pub(crate) fn hand_over(&mut self) -> Result<Target, TargetError> {
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| io_error("open", &self.path, None, e))?;
-        Ok(Target {
-            file,
-            path: self.path.clone(),
-            kind: self.kind,
-            capacity: self.capacity,
-            sector: self.sector,
-            direct: self.direct,
-            unsynced: self.unsynced,
-            scratch: None,
-            unnamed: std::mem::take(&mut self.unnamed),
-        })
-    }
-
-    /// A handle writing to the same open file from another thread. Plain writes to disjoint
-    /// regions may run concurrently: that keeps several direct writes in flight.
-    pub(crate) fn shared_writer(&self) -> Result<SharedWriter, TargetError> {
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| io_error("open", &self.path, None, e))?;
-        Ok(SharedWriter {
-            file,
-            path: self.path.clone(),
-        })
-    }
-
     /// Counts bytes written through [`SharedWriter`]s, so buffered block-device writes are
     /// still flushed every [`SYNC_INTERVAL`].
     pub(crate) fn count_written(&mut self, bytes: u64) -> Result<(), TargetError> {
@@ -573,23 +542,6 @@ impl Target {
     fn read_window(&self, buf: &mut [u8], offset: u64, need: usize) -> Result<(), TargetError> {
         read_window(&self.file, buf, offset, need)
             .map_err(|e| io_error("read", &self.path, Some(offset), e))
-    }
-}
-
-/// Writes plain (aligned) data to a [`Target`] from another thread; see
-/// [`Target::shared_writer`].
-#[derive(Debug)]
-pub(crate) struct SharedWriter {
-    file: File,
-    path: PathBuf,
-}
-
-impl SharedWriter {
-    /// Writes all of `data` at `offset`; the caller checked [`Target::is_plain_write`].
-    pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
-        self.file
-            .write_all_at(data, offset)
-            .map_err(|e| io_error("write", &self.path, Some(offset), e))
     }
 }
 

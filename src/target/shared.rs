@@ -1,0 +1,59 @@
+//! The same open target used from other threads: a duplicate for a lane thread that may
+//! outlive the caller (when its device hangs), and plain writers for the writer pool.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use super::{Target, TargetError, io_error};
+
+impl Target {
+    /// A duplicate of the open descriptor.
+    fn duplicate_file(&self) -> Result<File, TargetError> {
+        self.file
+            .try_clone()
+            .map_err(|e| io_error("open", &self.path, None, e))
+    }
+
+    /// The same target, on a duplicate descriptor, for a thread of its own that may outlive
+    /// this one (when its device hangs). A pending [`Target::commit`] moves with it.
+    pub(crate) fn hand_over(&mut self) -> Result<Target, TargetError> {
+        Ok(Target {
+            file: self.duplicate_file()?,
+            path: self.path.clone(),
+            kind: self.kind,
+            capacity: self.capacity,
+            sector: self.sector,
+            direct: self.direct,
+            unsynced: self.unsynced,
+            scratch: None,
+            unnamed: std::mem::take(&mut self.unnamed),
+        })
+    }
+
+    /// A handle writing to the same open file from another thread. Plain writes to disjoint
+    /// regions may run concurrently: that keeps several direct writes in flight.
+    pub(crate) fn shared_writer(&self) -> Result<SharedWriter, TargetError> {
+        Ok(SharedWriter {
+            file: self.duplicate_file()?,
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// Writes plain (aligned) data to a [`Target`] from another thread; see
+/// [`Target::shared_writer`].
+#[derive(Debug)]
+pub(crate) struct SharedWriter {
+    file: File,
+    path: PathBuf,
+}
+
+impl SharedWriter {
+    /// Writes all of `data` at `offset`; the caller checked [`Target::is_plain_write`].
+    pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|e| io_error("write", &self.path, Some(offset), e))
+    }
+}
