@@ -339,7 +339,7 @@ pub fn copy(
     let results = copy_to_all(
         source,
         bmap,
-        std::slice::from_mut(target),
+        vec![target.hand_over()?],
         options,
         sink,
         cancel,
@@ -364,10 +364,14 @@ pub fn copy(
 /// is a failure of the copy as a whole (the image cannot be read or does not match its bmap,
 /// a target is too small, or cancelled), after which every target was partly written; else
 /// there is one result per target, in order.
+///
+/// Each target belongs to its own thread, which closes it when done: with several targets,
+/// [`Event::TargetDone`](crate::progress::Event::TargetDone) says a target is written,
+/// checked and closed, so it may be powered off while the others are still written.
 pub fn copy_to_all(
     source: &mut dyn ImageSource,
     bmap: Option<&Bmap>,
-    targets: &mut [Target],
+    targets: Vec<Target>,
     options: &CopyOptions,
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::copy::CopyReport;
+
 /// A stage of an operation. Each starts with [`Event::PhaseStarted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -87,6 +89,14 @@ pub enum Event {
         index: usize,
         /// What happened to it.
         event: Box<Event>,
+    },
+    /// A target of a copy to several is written (and read back, if asked) and closed: nothing
+    /// of the copy holds it open any more, so it may be powered off while the others go on.
+    TargetDone {
+        /// The target's index in the list given.
+        index: usize,
+        /// What was done to it; the same report is in its result at the end.
+        report: CopyReport,
     },
     /// A target of a copy to several failed (or hung) and was dropped; the others go on. The
     /// typed error is in that target's result at the end.

@@ -71,7 +71,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     if args.dest.len() > 1 && args.psplash_pipe.is_some() {
         bail!("--psplash-pipe reports the progress of one DEST; give one, or leave it out");
     }
-    let mut targets = open_targets(&args.dest, &options)?;
+    let targets = open_targets(&args.dest, &options)?;
     for target in &targets {
         let kind = match target.kind() {
             TargetKind::BlockDevice => "block device",
@@ -106,7 +106,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         return fanout::copy(
             &mut *source,
             bmap.as_ref(),
-            &mut targets,
+            targets,
             &copy_options,
             &cancel,
             out,
@@ -120,16 +120,20 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         let work = size * if args.verify_readback { 2 } else { 1 };
         progress = progress.with_psplash(pipe, work);
     }
+    let names: Vec<String> = targets
+        .iter()
+        .map(|t| t.path().display().to_string())
+        .collect();
     let result = copy::copy_to_all(
         &mut *source,
         bmap.as_ref(),
-        &mut targets,
+        targets,
         &copy_options,
         &mut progress,
         &cancel,
     );
     progress.finish();
-    for (target, result) in targets.iter().zip(result?) {
+    for (name, result) in names.iter().zip(result?) {
         let report = result?;
         let secs = report.elapsed.as_secs_f64();
         out.info(format_args!(
@@ -138,9 +142,8 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64)
         ));
         out.info(format_args!(
-            "wrote {} to '{}'; {}",
+            "wrote {} to '{name}'; {}",
             human(report.mapped_bytes),
-            target.path().display(),
             checks(&report)
         ));
     }

@@ -24,7 +24,7 @@ const LOG_EVERY: Duration = Duration::from_secs(2);
 pub(super) fn copy(
     source: &mut dyn ImageSource,
     bmap: Option<&Bmap>,
-    targets: &mut [Target],
+    targets: Vec<Target>,
     options: &CopyOptions,
     cancel: &CancelToken,
     out: &Output,
@@ -178,6 +178,13 @@ impl<'o> Bars<'o> {
         }
     }
 
+    /// A DEST is written and closed: its bar stays, saying so, while the others go on.
+    fn done(&mut self, index: usize) {
+        if let Some(bar) = self.lanes.get_mut(index).and_then(|lane| lane.bar.take()) {
+            bar.finish_with_message("done");
+        }
+    }
+
     fn failed(&mut self, index: usize, reason: &str) {
         let Some(lane) = self.lanes.get_mut(index) else {
             return;
@@ -205,6 +212,7 @@ impl ProgressSink for Bars<'_> {
                 }
                 _ => {}
             },
+            Event::TargetDone { index, .. } => self.done(*index),
             Event::TargetFailed { index, reason } => self.failed(*index, reason),
             other => {
                 let shared = &mut self.shared;

@@ -183,7 +183,7 @@ impl ProgressSink for TerminalProgress<'_> {
             }
             Event::Warning(warning) => self.warn(warning),
             // One target only: the engine tags nothing.
-            Event::Target { .. } | Event::TargetFailed { .. } => {}
+            Event::Target { .. } | Event::TargetDone { .. } | Event::TargetFailed { .. } => {}
         }
         ControlFlow::Continue(())
     }

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::lane::{Chunk, Order, Report};
+use super::lane::{Chunk, Finished, Order, Report};
 use super::pool::WRITERS;
 use super::reader::{self, Msg};
 use super::slot::Slot;
@@ -35,7 +35,7 @@ enum Input {
 pub(super) fn run(
     plan: Plan,
     source: &mut dyn ImageSource,
-    targets: &mut [Target],
+    mut targets: Vec<Target>,
     options: &CopyOptions,
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
@@ -63,7 +63,7 @@ pub(super) fn run(
     let (tx, rx) = channel();
     let image = source.name().to_owned();
     let mut slots = Vec::with_capacity(targets.len());
-    for (index, target) in targets.iter_mut().enumerate() {
+    for (index, target) in targets.into_iter().enumerate() {
         let lane_tx = tx.clone();
         let report = Box::new(move |report| {
             // The coordinator may have given up on this lane; nobody listens then.
@@ -213,16 +213,35 @@ impl Coordinator<'_, '_> {
         }
     }
 
-    fn lane_ended(&mut self, index: usize, result: Result<super::lane::Finished, CopyError>) {
+    fn lane_ended(&mut self, index: usize, result: Result<Finished, CopyError>) {
         let elapsed = self.started.elapsed();
-        if let (true, Err(error)) = (self.tagged, &result) {
-            self.reporter.emit(Event::TargetFailed {
-                index,
-                reason: error.to_string(),
+        if self.tagged {
+            self.reporter.emit(match &result {
+                Ok(finished) => Event::TargetDone {
+                    index,
+                    report: self.report(finished, elapsed),
+                },
+                Err(error) => Event::TargetFailed {
+                    index,
+                    reason: error.to_string(),
+                },
             });
         }
         if let Some(slot) = self.slots.get_mut(index) {
             slot.end(result, elapsed);
+        }
+    }
+
+    /// A target's report, once its lane has finished well.
+    fn report(&self, finished: &Finished, elapsed: Duration) -> CopyReport {
+        CopyReport {
+            image_size: self.plan.image_size.unwrap_or(finished.written),
+            mapped_bytes: finished.written,
+            ranges: finished.ranges,
+            ranges_verified: self.verified,
+            read_back: finished.read_back,
+            direct_io: finished.direct_io,
+            elapsed,
         }
     }
 
@@ -280,20 +299,11 @@ impl Coordinator<'_, '_> {
     }
 
     /// What became of each target, in the order given.
-    fn results(self) -> Vec<Result<CopyReport, CopyError>> {
-        let (plan, verified) = (self.plan, self.verified);
-        self.slots
+    fn results(mut self) -> Vec<Result<CopyReport, CopyError>> {
+        std::mem::take(&mut self.slots)
             .into_iter()
             .map(|slot| match slot.ended {
-                Some((Ok(finished), elapsed)) => Ok(CopyReport {
-                    image_size: plan.image_size.unwrap_or(finished.written),
-                    mapped_bytes: finished.written,
-                    ranges: finished.ranges,
-                    ranges_verified: verified,
-                    read_back: finished.read_back,
-                    direct_io: finished.direct_io,
-                    elapsed,
-                }),
+                Some((Ok(finished), elapsed)) => Ok(self.report(&finished, elapsed)),
                 Some((Err(error), _)) => Err(error),
                 None => Err(CopyError::ThreadFailed {
                     thread: "a target's thread",

@@ -213,10 +213,13 @@ impl Lane {
         }
     }
 
-    /// Runs the lane to its end and reports how it ended.
+    /// Runs the lane to its end and reports how it ended, after closing the target: once a
+    /// lane has ended well, nothing of the copy holds its device open any more.
     pub(super) fn run(mut self, queue: &Queue) {
         let result = self.write(queue).and_then(|()| self.finish(queue));
-        (self.report)(Report::Ended(result));
+        let Lane { target, report, .. } = self;
+        drop(target);
+        report(Report::Ended(result));
     }
 
     pub(super) fn emit(&self, event: Event) {

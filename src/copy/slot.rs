@@ -22,12 +22,12 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    /// Starts a lane for `target` (already prepared) on a thread of its own; its reports go to
-    /// `report`.
+    /// Starts a lane for `target` (already prepared) on a thread of its own, which owns it;
+    /// its reports go to `report`.
     pub(super) fn start(
         plan: &Arc<Plan>,
         image: &str,
-        target: &mut Target,
+        target: Target,
         options: &CopyOptions,
         cancel: &CancelToken,
         report: Box<dyn Fn(Report) + Send>,
@@ -36,7 +36,7 @@ impl Slot {
         let lane = Lane::new(
             Arc::clone(plan),
             image.to_owned(),
-            target.hand_over()?,
+            target,
             options,
             cancel.clone(),
             report,

@@ -285,6 +285,7 @@ impl Throttle {
             Event::RangeVerified { .. }
             | Event::Warning(_)
             | Event::Target { .. }
+            | Event::TargetDone { .. }
             | Event::TargetFailed { .. } => {}
         }
     }

@@ -15,8 +15,8 @@ impl Target {
             .map_err(|e| io_error("open", &self.path, None, e))
     }
 
-    /// The same target, on a duplicate descriptor, for a thread of its own that may outlive
-    /// this one (when its device hangs). A pending [`Target::commit`] moves with it.
+    /// The same target, on a duplicate descriptor, for a copy that takes its targets while the
+    /// caller keeps this one. A pending [`Target::commit`] moves with it.
     pub(crate) fn hand_over(&mut self) -> Result<Target, TargetError> {
         Ok(Target {
             file: self.duplicate_file()?,

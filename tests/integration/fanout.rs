@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use blockprint::bmap::Bmap;
-use blockprint::copy::{CopyError, CopyOptions, copy_to_all};
+use blockprint::copy::{CopyError, CopyOptions, CopyReport, copy_to_all};
 use blockprint::progress::{CancelToken, Event, Phase};
 use blockprint::source::{Input, Opener};
 use blockprint::target::{Target, TargetError, TargetOptions};
@@ -166,21 +166,29 @@ fn the_library_tags_each_targets_events_and_reports_each_result() {
         small.path.join("b.img"),
         dir.path().join("c.img"),
     ];
-    let mut targets: Vec<Target> = paths
+    let targets: Vec<Target> = paths
         .iter()
         .map(|p| Target::open(p, &TargetOptions::default()).unwrap())
         .collect();
     let opened = Opener::new().open(&Input::Path(gz)).unwrap();
     let mut source = opened.source;
     let mut events = Vec::new();
+    // Which targets were still open when announced as done (none may be: the app powers a
+    // drive off then).
+    let mut open_when_done = Vec::new();
     let mut sink = |event: &Event| {
+        if let Event::TargetDone { index, .. } = event
+            && holds_open(&paths[*index])
+        {
+            open_when_done.push(*index);
+        }
         events.push(event.clone());
         ControlFlow::Continue(())
     };
     let results = copy_to_all(
         &mut *source,
         Some(&bmap),
-        &mut targets,
+        targets,
         &CopyOptions::default(),
         &mut sink,
         &CancelToken::new(),
@@ -201,6 +209,28 @@ fn the_library_tags_each_targets_events_and_reports_each_result() {
         e,
         Event::TargetFailed { index: 1, reason } if reason.contains("b.img")
     )));
+    // In the order the targets finished.
+    let mut done: Vec<(usize, &CopyReport)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TargetDone { index, report } => Some((*index, report)),
+            _ => None,
+        })
+        .collect();
+    done.sort_by_key(|(index, _)| *index);
+    let expected: Vec<(usize, &CopyReport)> = [0, 2]
+        .into_iter()
+        .map(|i| (i, results[i].as_ref().unwrap()))
+        .collect();
+    assert_eq!(
+        done, expected,
+        "each written target is announced once, with its report"
+    );
+    assert_eq!(
+        open_when_done,
+        Vec::<usize>::new(),
+        "announced done while still open"
+    );
     for index in [0, 2] {
         let finished_writing = events.iter().any(|e| {
             matches!(e, Event::Target { index: i, event }
@@ -233,4 +263,13 @@ fn one_destination_given_twice_is_refused() {
     ])
     .fails_with(&["are the same destination; give each drive once"]);
     assert!(!out.exists());
+}
+
+/// Whether this process has `path` open (its descriptors, as /proc lists them).
+fn holds_open(path: &Path) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .any(|target| target == path)
 }
