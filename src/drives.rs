@@ -26,7 +26,7 @@ pub const LARGE_DRIVE: u64 = 128_000_000_000;
 const SYSTEM_MOUNTS: &[&str] = &["/", "/boot", "/home", "/usr", "/var"];
 
 /// A whole-disk block device and what is on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Drive {
     /// A stable key: the UDisks2 object path of the block device, or `/sys/block/NAME`. Two
     /// identical sticks are two keys.

@@ -13,6 +13,7 @@
 mod a11y;
 mod app;
 mod config;
+mod drive_line;
 mod drive_page;
 mod drive_row;
 mod flow;

@@ -12,6 +12,7 @@ mod choosers;
 mod dialogs;
 mod effects;
 mod ending;
+mod lines;
 
 use std::path::PathBuf;
 
@@ -28,7 +29,7 @@ use relm4::{
 
 use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput, DriveView};
 use super::flow::{Flow, Msg, Step, WriteState};
-use super::i18n::gettext_f;
+use super::i18n::{gettext_f, ngettext_f};
 use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput, ImageView};
 use super::inspect::ImageInfo;
 use super::job::JobEvent;
@@ -83,8 +84,8 @@ pub enum AppMsg {
     PrefsChanged,
     /// Show all drives, confirmed.
     ShowAllConfirmed,
-    /// Select a drive by key or device path.
-    SelectDrive(String),
+    /// Select a drive by key or device path (`true`), or unselect it.
+    SelectDrive(String, bool),
     /// "Restore Drive…".
     Restore,
     /// The header's back button.
@@ -178,7 +179,8 @@ impl Component for App {
         let drive_page = DrivePage::builder()
             .launch(())
             .forward(sender.input_sender(), |out| match out {
-                DrivePageOutput::Chosen(key) => AppMsg::Flow(Msg::SelectDrive(key)),
+                DrivePageOutput::Toggled(key) => AppMsg::Flow(Msg::ToggleDrive(key)),
+                DrivePageOutput::SelectAll => AppMsg::Flow(Msg::SelectAllSuitable),
                 DrivePageOutput::ChangeImage => AppMsg::Flow(Msg::GoTo(Step::Image)),
                 DrivePageOutput::ShowAll(all) => AppMsg::ShowAll(all),
                 DrivePageOutput::Write => AppMsg::Flow(Msg::Write),
@@ -283,7 +285,7 @@ impl Component for App {
                 self.flow.update(Msg::ShowAll(true));
                 self.settings.set_boolean(SHOW_ALL, true).ok();
             }
-            AppMsg::SelectDrive(text) => {
+            AppMsg::SelectDrive(text, select) => {
                 let key = self
                     .flow
                     .drives
@@ -291,7 +293,8 @@ impl Component for App {
                     .find(|d| d.key == text || d.device == std::path::Path::new(&text))
                     .map(|d| d.key.clone());
                 match key {
-                    Some(key) => self.apply(Msg::SelectDrive(key), &sender, window),
+                    Some(key) if select => self.apply(Msg::SelectDrive(key), &sender, window),
+                    Some(key) => self.apply(Msg::UnselectDrive(key), &sender, window),
                     None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &text)])),
                 }
             }
@@ -392,13 +395,15 @@ impl App {
             Some(image) => (image.name.clone(), ending::bytes_line(image)),
             None => (String::new(), String::new()),
         };
+        let chosen = flow.chosen().len();
         self.drive_page
             .emit(DrivePageInput::Show(Box::new(DriveView {
                 image_name: image_name.clone(),
                 image_detail,
                 rows: flow.rows(),
                 show_all: flow.show_all,
-                can_write: flow.chosen().is_some() && flow.image_ready(),
+                chosen,
+                can_write: chosen > 0 && flow.image_ready(),
                 error: flow.drives_error.clone(),
             })));
         self.sync_write();
@@ -407,8 +412,9 @@ impl App {
     /// Sends the write page its view and updates which actions may run.
     fn sync_write(&self) {
         let flow = &self.flow;
-        let headline = match (flow.image.as_ref(), flow.chosen().or(flow.last_drive())) {
-            (Some(image), Some(drive)) => gettext_f(
+        let drives = flow.last_drives();
+        let headline = match (flow.image.as_ref(), drives) {
+            (Some(image), [drive]) => gettext_f(
                 // Translators: "debian.img to SanDisk Ultra (32.0 GB)".
                 "{image} to {drive} ({size})",
                 &[
@@ -417,17 +423,40 @@ impl App {
                     ("size", &size(drive.size)),
                 ],
             ),
+            (Some(image), _) => ngettext_f(
+                // Translators: "debian.img to 3 drives".
+                "{image} to {n} drive",
+                "{image} to {n} drives",
+                drives.len() as u64,
+                &[("image", &image.name), ("n", &drives.len().to_string())],
+            ),
             _ => String::new(),
         };
-        let (meter, ending) = match &flow.write {
-            WriteState::Idle => (None, None),
-            WriteState::Running(meter) => (Some(meter.clone()), None),
-            WriteState::Over(outcome) => (None, Some(ending::ending(outcome))),
+        let written = flow.write.drives();
+        let (meter, lines, ending) = match &flow.write {
+            WriteState::Idle => (None, vec![], None),
+            WriteState::Running(_) => {
+                // The stage strip follows the least advanced drive still written.
+                let stage = flow.stage();
+                let meter = written
+                    .iter()
+                    .find(|d| d.running() && Some(d.meter.stage) == stage)
+                    .or(written.first())
+                    .map(|d| d.meter.clone());
+                let lines = if written.len() > 1 {
+                    written.iter().map(lines::line).collect()
+                } else {
+                    vec![]
+                };
+                (meter, lines, None)
+            }
+            WriteState::Over(_) => (None, vec![], Some(ending::ending(written))),
         };
         self.write_page
             .emit(WritePageInput::Show(Box::new(WriteView {
                 headline,
                 meter,
+                lines,
                 verify: flow.verify,
                 ending,
             })));

@@ -1,4 +1,5 @@
-//! Step 2: the live drive list, "Show all drives", and the Write button.
+//! Step 2: the live drive list (tick one drive, or several to write them all at once),
+//! "Select All Suitable", "Show all drives", and the Write button.
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
@@ -7,6 +8,7 @@ use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
 use super::drive_row::{DriveRow, DriveRowOutput};
 use super::flow::RowState;
+use super::i18n::ngettext_f;
 use super::page;
 
 /// What the page shows; the window sends a new one whenever anything changes.
@@ -20,6 +22,8 @@ pub struct DriveView {
     pub rows: Vec<RowState>,
     /// Whether all drives are listed.
     pub show_all: bool,
+    /// How many drives are chosen.
+    pub chosen: usize,
     /// Whether Write may be pressed.
     pub can_write: bool,
     /// Why there is no list at all (udisksd missing).
@@ -42,8 +46,10 @@ pub enum DrivePageInput {
 /// Its outputs.
 #[derive(Debug)]
 pub enum DrivePageOutput {
-    /// A drive was chosen.
-    Chosen(String),
+    /// A drive's row was activated: in or out of those to write.
+    Toggled(String),
+    /// "Select All Suitable".
+    SelectAll,
     /// "Change" next to the image.
     ChangeImage,
     /// The "Show all drives" switch was flipped to this.
@@ -58,6 +64,7 @@ pub struct DrivePageWidgets {
     empty: adw::StatusPage,
     list: gtk::ScrolledWindow,
     show_all: gtk::Switch,
+    select_all: gtk::Button,
     write: gtk::Button,
 }
 
@@ -107,12 +114,23 @@ impl SimpleComponent for DrivePage {
         let rows: FactoryVecDeque<DriveRow> = FactoryVecDeque::builder()
             .launch(gtk::ListBox::default())
             .forward(sender.output_sender(), |out| match out {
-                DriveRowOutput::Chosen(key) => DrivePageOutput::Chosen(key),
+                DriveRowOutput::Toggled(key) => DrivePageOutput::Toggled(key),
             });
         rows.widget().add_css_class("boxed-list");
         rows.widget().set_selection_mode(gtk::SelectionMode::None);
         crate::gui::a11y::label(rows.widget(), &gettext("Drives"));
         list_group.add(rows.widget());
+        let select_all = gtk::Button::with_mnemonic(&gettext("Select All _Suitable"));
+        select_all.add_css_class("flat");
+        select_all.set_valign(gtk::Align::Center);
+        select_all.set_tooltip_text(Some(&gettext(
+            "Every removable drive that can be written without a question",
+        )));
+        let s = sender.clone();
+        select_all.connect_clicked(move |_| {
+            s.output(DrivePageOutput::SelectAll).ok();
+        });
+        list_group.set_header_suffix(Some(&select_all));
         let list = page::root();
         let clamped = page::clamp(&list_group, 640);
         clamped.set_margin_top(12);
@@ -162,6 +180,7 @@ impl SimpleComponent for DrivePage {
             empty,
             list,
             show_all,
+            select_all,
             write,
         };
         ComponentParts { model, widgets }
@@ -205,5 +224,18 @@ impl SimpleComponent for DrivePage {
         }
         widgets.show_all.set_state(view.show_all);
         widgets.write.set_sensitive(view.can_write);
+        widgets.write.set_label(&if view.chosen > 1 {
+            ngettext_f(
+                "_Write to {n} Drive",
+                "_Write to {n} Drives",
+                view.chosen as u64,
+                &[("n", &view.chosen.to_string())],
+            )
+        } else {
+            gettext("_Write")
+        });
+        widgets
+            .select_all
+            .set_sensitive(view.rows.iter().any(|r| r.suitable && !r.selected));
     }
 }

@@ -1,5 +1,6 @@
-//! One drive in the list: icon, name, size and bus, its gravest guard as a badge, and the
-//! reasons in words. A drive that must not be written stays listed, dimmed, saying why.
+//! One drive in the list: icon, name, size and bus, its gravest guard as a badge, the reasons
+//! in words, and a tick when chosen. A drive that must not be written stays listed, dimmed,
+//! saying why.
 
 use blockprint::drives::Severity;
 use relm4::adw::prelude::*;
@@ -19,8 +20,8 @@ pub struct DriveRow {
 /// What a row tells the page.
 #[derive(Debug)]
 pub enum DriveRowOutput {
-    /// The row was activated: choose this drive (by key).
-    Chosen(String),
+    /// The row was activated: choose this drive (by key), or unchoose it.
+    Toggled(String),
 }
 
 /// The icon for a drive, from the symbolic set every GNOME theme has.
@@ -72,6 +73,16 @@ impl FactoryComponent for DriveRow {
         }
         row.set_subtitle(&relm4::gtk::glib::markup_escape_text(&subtitle));
         row.set_subtitle_lines(0);
+        // The tick shows the flow's choice; clicking it (or anywhere on the row) asks the flow,
+        // which may first want a system drive's name typed.
+        let check = gtk::CheckButton::builder()
+            .active(state.selected)
+            .can_target(false)
+            .focusable(false)
+            .valign(gtk::Align::Center)
+            .build();
+        check.set_sensitive(state.enabled);
+        row.add_prefix(&check);
         let image = gtk::Image::from_icon_name(icon(state));
         image.set_pixel_size(32);
         row.add_prefix(&image);
@@ -88,18 +99,24 @@ impl FactoryComponent for DriveRow {
             badge.set_tooltip_text(Some(&wording::reason(guard)));
             row.add_suffix(&badge);
         }
-        let check = gtk::Image::from_icon_name("object-select-symbolic");
-        check.set_visible(state.selected);
-        check.set_tooltip_text(Some(&gettextrs::gettext("Chosen")));
-        row.add_suffix(&check);
 
         row.set_activatable(state.enabled);
         row.set_sensitive(state.enabled);
         let description = if state.enabled {
+            let chosen = if state.selected {
+                gettextrs::gettext("chosen")
+            } else {
+                gettextrs::gettext("not chosen")
+            };
             gettext_f(
-                // Translators: a screen reader's description of a drive row.
-                "{name}, {details}",
-                &[("name", &name), ("details", &subtitle.replace('\n', ", "))],
+                // Translators: a screen reader's description of a drive row; {chosen} is
+                // "chosen" or "not chosen".
+                "{name}, {chosen}, {details}",
+                &[
+                    ("name", &name),
+                    ("chosen", &chosen),
+                    ("details", &subtitle.replace('\n', ", ")),
+                ],
             )
         } else {
             gettext_f(
@@ -113,7 +130,7 @@ impl FactoryComponent for DriveRow {
         }
         let key = drive.key.clone();
         row.connect_activated(move |_| {
-            sender.output(DriveRowOutput::Chosen(key.clone())).ok();
+            sender.output(DriveRowOutput::Toggled(key.clone())).ok();
         });
     }
 }

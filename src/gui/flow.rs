@@ -1,5 +1,5 @@
-//! The app's state machine, without GTK: image → drive → confirm → progress → done, failed
-//! or cancelled. The window component feeds it [`Msg`]s and carries out the [`Effect`]s it
+//! The app's state machine, without GTK: image → drives → confirm → progress → done, failed
+//! or cancelled, for one drive or several at once. The window component feeds it [`Msg`]s and carries out the [`Effect`]s it
 //! returns (dialogs, threads, page switches), so every rule of the flow is tested here.
 
 use std::sync::Arc;
@@ -11,8 +11,11 @@ use blockprint::source::Input;
 use blockprint::udisks::DriveEvent;
 
 use super::inspect::{BmapState, ImageInfo};
-use super::job::{JobEvent, Outcome, Request, Stage};
-use super::progress::Meter;
+use super::job::{JobEvent, Request, Stage};
+
+mod writing;
+
+pub use writing::{DriveWrite, WriteState};
 
 /// The three steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,18 +26,6 @@ pub enum Step {
     Drive,
     /// Write it.
     Write,
-}
-
-/// Where the write is.
-#[derive(Debug, Default)]
-pub enum WriteState {
-    /// Not started.
-    #[default]
-    Idle,
-    /// Running.
-    Running(Meter),
-    /// Over: the outcome.
-    Over(Outcome),
 }
 
 /// What can happen.
@@ -58,8 +49,14 @@ pub enum Msg {
     DrivesUnavailable(String),
     /// Show every drive (already confirmed) or only the usual ones.
     ShowAll(bool),
-    /// The user picked a drive (by key).
+    /// The user added a drive (by key) to those to write.
     SelectDrive(String),
+    /// The user took a drive (by key) out of those to write.
+    UnselectDrive(String),
+    /// The user activated a drive's row: in or out.
+    ToggleDrive(String),
+    /// "Select All Suitable": every removable drive that may be written without a question.
+    SelectAllSuitable,
     /// The user typed the system drive's name correctly.
     SystemDriveConfirmed(String),
     /// "Write" pressed.
@@ -76,6 +73,8 @@ pub enum Msg {
     Job(JobEvent),
     /// "Write Another Drive": same image, back to the drive list.
     WriteAnother,
+    /// "Retry Failed Drives": those that failed or were stopped, and are still there, again.
+    RetryFailed,
 }
 
 /// What the window must do.
@@ -87,8 +86,8 @@ pub enum Effect {
     Scan(Input),
     /// Ask for the system drive's name to be typed.
     AskSystemDrive(Drive),
-    /// Ask to confirm erasing this drive.
-    ConfirmWrite(Drive),
+    /// Ask to confirm erasing these drives.
+    ConfirmWrite(Vec<Drive>),
     /// Start the job.
     Start(Box<Request>),
     /// Ask whether to stop writing.
@@ -117,14 +116,14 @@ pub struct Flow {
     pub drives_error: Option<String>,
     /// Show all drives, not only removable ones.
     pub show_all: bool,
-    /// The chosen drive's key.
-    pub selected: Option<String>,
+    /// The chosen drives' keys, in the order chosen.
+    pub selected: Vec<String>,
     /// System drives whose name was typed.
     confirmed_system: Vec<String>,
     /// The write.
     pub write: WriteState,
-    /// The drive of the last write started.
-    last: Option<Drive>,
+    /// The drives of the last write started.
+    last: Vec<Drive>,
     /// Preferences at the time of writing.
     pub verify: bool,
     /// Power off when done.
@@ -151,6 +150,8 @@ pub struct RowState {
     pub enabled: bool,
     /// Whether it is chosen.
     pub selected: bool,
+    /// Whether "Select All Suitable" takes it.
+    pub suitable: bool,
 }
 
 impl Flow {
@@ -179,12 +180,14 @@ impl Flow {
         matches!(self.write, WriteState::Running(_))
     }
 
-    /// The chosen drive, if it is still there and may be written.
-    pub fn chosen(&self) -> Option<&Drive> {
-        let key = self.selected.as_ref()?;
-        // Only the chosen drive's guards: this runs for every action's enabled state.
-        let drive = self.listed(key)?;
-        self.row(drive).enabled.then_some(drive)
+    /// The chosen drives still there that may be written, in the list's order.
+    pub fn chosen(&self) -> Vec<&Drive> {
+        // Only the chosen drives' guards: this runs for every action's enabled state.
+        self.drives
+            .iter()
+            .filter(|d| self.selected.contains(&d.key) && d.is_candidate(self.show_all))
+            .filter(|d| self.row(d).enabled)
+            .collect()
     }
 
     /// The drive with `key`, if the list shows it.
@@ -194,26 +197,24 @@ impl Flow {
             .find(|d| d.key == key && d.is_candidate(self.show_all))
     }
 
-    /// The stage on screen while writing.
+    /// The stage on screen while writing (the least advanced drive's).
     pub fn stage(&self) -> Option<Stage> {
-        match &self.write {
-            WriteState::Running(meter) => Some(meter.stage),
+        self.write.stage()
+    }
+
+    /// The drives of the last write started (they may have been powered off since).
+    pub fn last_drives(&self) -> &[Drive] {
+        &self.last
+    }
+
+    /// The drive "Restore Drive" acts on: the one chosen, else the one last written if it is
+    /// still there; none when there are several.
+    pub fn restore_target(&self) -> Option<&Drive> {
+        match (&self.chosen()[..], &self.last[..]) {
+            ([drive], _) => Some(drive),
+            ([], [last]) => self.drives.iter().find(|d| d.key == last.key),
             _ => None,
         }
-    }
-
-    /// The drive of the last write started (it may have been powered off since).
-    pub fn last_drive(&self) -> Option<&Drive> {
-        self.last.as_ref()
-    }
-
-    /// The drive "Restore Drive" acts on: the chosen one, else the last one written if it is
-    /// still there.
-    pub fn restore_target(&self) -> Option<&Drive> {
-        self.chosen().or_else(|| {
-            let last = self.last.as_ref()?;
-            self.drives.iter().find(|d| d.key == last.key)
-        })
     }
 
     /// The drives to list, with their guards.
@@ -233,11 +234,17 @@ impl Flow {
         };
         let guards = drive.guards(&context);
         let enabled = guards.iter().all(|g| g.severity != Severity::Blocked);
+        // No question to ask, and not so large it is likely someone's backup disk.
+        let suitable = enabled
+            && guards.iter().all(|g| {
+                g.severity == Severity::Warning && !matches!(g.kind, GuardKind::Large { .. })
+            });
         RowState {
-            selected: enabled && self.selected.as_ref() == Some(&drive.key),
+            selected: enabled && self.selected.contains(&drive.key),
             drive: drive.clone(),
             guards,
             enabled,
+            suitable,
         }
     }
 
@@ -298,31 +305,41 @@ impl Flow {
             Msg::DrivesUnavailable(why) => self.drives_error = Some(why),
             Msg::ShowAll(all) => {
                 self.show_all = all;
-                if self.chosen().is_none() {
-                    self.selected = None;
-                }
+                self.forget_unchosen();
             }
             Msg::SelectDrive(key) => return self.select(key),
+            Msg::UnselectDrive(key) => self.selected.retain(|k| *k != key),
+            Msg::ToggleDrive(key) if self.selected.contains(&key) => {
+                self.selected.retain(|k| *k != key);
+            }
+            Msg::ToggleDrive(key) => return self.select(key),
+            Msg::SelectAllSuitable if !self.writing() => {
+                for row in self.rows().into_iter().filter(|r| r.suitable) {
+                    if !self.selected.contains(&row.drive.key) {
+                        self.selected.push(row.drive.key);
+                    }
+                }
+            }
+            Msg::SelectAllSuitable => {}
             Msg::SystemDriveConfirmed(key) => {
                 self.confirmed_system.push(key.clone());
                 return self.select(key);
             }
             Msg::Write => {
+                let chosen = self.chosen();
                 if self.step() != Step::Image
                     && self.image_ready()
                     && !self.writing()
-                    && let Some(drive) = self.chosen()
+                    && !chosen.is_empty()
                 {
-                    return vec![Effect::ConfirmWrite(drive.clone())];
+                    return vec![Effect::ConfirmWrite(chosen.into_iter().cloned().collect())];
                 }
             }
             Msg::WriteConfirmed => return self.start(),
             Msg::Cancel if self.writing() => return vec![Effect::ConfirmCancel],
             Msg::CancelConfirmed if self.writing() => return vec![Effect::CancelJob],
             Msg::SkipVerify => {
-                if let WriteState::Running(meter) = &self.write
-                    && meter.stage == Stage::Verifying
-                {
+                if self.stage() == Some(Stage::Verifying) {
                     return vec![Effect::SkipVerify];
                 }
             }
@@ -331,12 +348,35 @@ impl Flow {
             Msg::WriteAnother => {
                 if !self.writing() {
                     self.write = WriteState::Idle;
-                    self.selected = None;
+                    self.selected.clear();
                     self.step = Some(Step::Drive);
                 }
             }
+            Msg::RetryFailed => return self.retry_failed(),
         }
         vec![]
+    }
+
+    /// After a write to several drives: chooses those that failed or were stopped and may
+    /// still be written, and asks to write them again.
+    fn retry_failed(&mut self) -> Vec<Effect> {
+        let WriteState::Over(drives) = &self.write else {
+            return vec![];
+        };
+        self.selected = drives
+            .iter()
+            .filter(|d| d.needs_retry())
+            .map(|d| d.drive.key.clone())
+            .filter(|key| self.may_choose(key))
+            .collect();
+        self.update(Msg::Write)
+    }
+
+    /// Unchooses the drives that left, or changed so they may no longer be written (while
+    /// writing, the job finds out by itself).
+    fn forget_unchosen(&mut self) {
+        let chosen: Vec<String> = self.chosen().iter().map(|d| d.key.clone()).collect();
+        self.selected.retain(|k| chosen.contains(k));
     }
 
     fn go_to(&mut self, step: Step) {
@@ -363,52 +403,53 @@ impl Flow {
         if !row.enabled || self.writing() {
             return vec![];
         }
-        let system = row.guards.iter().any(|g| g.kind == GuardKind::System);
-        if system && !self.confirmed_system.contains(&key) {
+        if !self.may_choose(&key) {
             return vec![Effect::AskSystemDrive(row.drive)];
         }
-        self.selected = Some(key);
+        if !self.selected.contains(&key) {
+            self.selected.push(key);
+        }
         vec![]
     }
 
+    /// Whether the drive may be chosen without a question: not a system drive, or one whose
+    /// name was typed.
+    fn may_choose(&self, key: &str) -> bool {
+        let Some(row) = self.listed(key).map(|d| self.row(d)) else {
+            return false;
+        };
+        let system = row.guards.iter().any(|g| g.kind == GuardKind::System);
+        row.enabled && (!system || self.confirmed_system.iter().any(|k| k == key))
+    }
+
     fn start(&mut self) -> Vec<Effect> {
-        let (Some(image), Some(drive)) = (self.image.as_ref(), self.chosen()) else {
+        let drives: Vec<Drive> = self.chosen().into_iter().cloned().collect();
+        let Some(image) = self.image.as_ref() else {
             return vec![];
         };
-        if self.writing() || image.blocked() {
+        if self.writing() || image.blocked() || drives.is_empty() {
             return vec![];
         }
         let request = Request {
             image: image.input.clone(),
             bmap: image.usable_bmap().cloned(),
-            drive: drive.clone(),
+            drives: drives.clone(),
             verify: self.verify,
             power_off: self.power_off,
             skip_verify: CancelToken::new(),
         };
-        self.last = Some(drive.clone());
-        self.write = WriteState::Running(Meter::default());
+        self.write = WriteState::start(&drives);
+        self.last = drives;
         self.step = Some(Step::Write);
         vec![Effect::Start(Box::new(request))]
     }
 
     fn job_event(&mut self, event: JobEvent) -> Vec<Effect> {
-        let WriteState::Running(meter) = &mut self.write else {
-            return vec![];
-        };
-        match event {
-            JobEvent::Phase {
-                stage,
-                phase,
-                total,
-            } => meter.phase(stage, phase, total, std::time::Instant::now()),
-            JobEvent::Progress(done) => meter.progress(done, std::time::Instant::now()),
-            JobEvent::Finished(outcome) => {
-                self.write = WriteState::Over(outcome);
-                return vec![Effect::Ended];
-            }
+        if self.write.apply(event, std::time::Instant::now()) {
+            vec![Effect::Ended]
+        } else {
+            vec![]
         }
-        vec![]
     }
 
     fn drive_event(&mut self, event: DriveEvent) {
@@ -428,10 +469,8 @@ impl Flow {
                 self.drives_error = Some(why);
             }
         }
-        // A chosen drive that went away, or changed so it may no longer be written, is
-        // unchosen (while writing, the job finds out by itself).
-        if !self.writing() && self.chosen().is_none() {
-            self.selected = None;
+        if !self.writing() {
+            self.forget_unchosen();
         }
     }
 }

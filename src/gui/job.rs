@@ -1,29 +1,38 @@
-//! The write job: everything from "Write" to "Safe to remove", on a worker thread.
+//! The write job: everything from "Write" to "Safe to remove", for one drive or several, on a
+//! worker thread.
 //!
 //! ```text
-//!  App ──Request──► run() on a blocking thread ─┬─ udisks.prepare   (unmount)      Preparing
-//!                                               ├─ udisks.open      (polkit, fd)
-//!                                               ├─ copy::copy ──Event──► Throttle ──► JobEvent
-//!                                               │                 Writing · Verifying · Finishing
-//!                                               └─ udisks.finish    (rescan, power off)
-//!  App ◄──JobEvent (≤ 10 Hz, the last of each phase always sent) ── send()
+//!  App ──Request──► run() on a blocking thread ─┬─ udisks.prepare, each drive (unmount)  Preparing
+//!                                               ├─ udisks.open, each drive  (polkit, fd)
+//!                                               ├─ copy::copy_to_all ──Event──► Throttle per drive
+//!                                               │        Writing · Verifying · Finishing
+//!                                               └─ udisks.finish, each drive as soon as it is
+//!                                                  done (rescan, power off), on a thread of its own
+//!  App ◄──JobEvent (≤ 10 Hz a drive, the last of each phase always sent) ── send()
 //! ```
 //!
-//! The device is opened only through udisksd (`Block.OpenDevice`), so polkit decides and the
-//! app never needs root. Cancelling is a [`CancelToken`]: the copy stops at the next chunk and
-//! the outcome is [`Outcome::Cancelled`], never an error.
+//! The image is read once whatever the number of drives. A drive that cannot be unmounted or
+//! opened, or fails while written, fails alone: the others go on. The device is opened only
+//! through udisksd (`Block.OpenDevice`), so polkit decides and the app never needs root.
+//! Cancelling is a [`CancelToken`]: the copy stops at the next chunk and each drive's outcome
+//! is [`Outcome::Cancelled`], never an error.
+
+mod throttle;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use blockprint::bmap::Bmap;
-use blockprint::copy::{self, CopyError, CopyOptions};
+use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::drives::Drive;
 use blockprint::progress::{CancelToken, Event, Phase};
 use blockprint::source::{Input, InputError, Opener, SourceError};
 use blockprint::target::{Target, TargetError};
 use blockprint::udisks::{Removal, Udisks, UdisksError};
+
+use throttle::Throttle;
 
 /// What to write where.
 #[derive(Debug, Clone)]
@@ -32,8 +41,8 @@ pub struct Request {
     pub image: Input,
     /// Its block map, already checked (signature included); `None` writes every byte.
     pub bmap: Option<Arc<Bmap>>,
-    /// The drive, as it was when the user confirmed.
-    pub drive: Drive,
+    /// The drives, as they were when the user confirmed.
+    pub drives: Vec<Drive>,
     /// Read everything back after writing and compare.
     pub verify: bool,
     /// Power the drive off (or eject it) when done.
@@ -68,12 +77,14 @@ impl Stage {
     }
 }
 
-/// What the job reports.
+/// What the job reports; `drive` is an index into [`Request::drives`].
 #[derive(Debug)]
 pub enum JobEvent {
-    /// A new phase: its stage, the engine's phase (none while preparing or powering off), and
-    /// the bytes it will process when known.
+    /// A drive enters a phase: its stage, the engine's phase (none while preparing or powering
+    /// off), and the bytes it will process when known.
     Phase {
+        /// The drive.
+        drive: usize,
         /// The stage.
         stage: Stage,
         /// The engine's phase.
@@ -81,14 +92,34 @@ pub enum JobEvent {
         /// Its work in bytes.
         total: Option<u64>,
     },
-    /// Bytes done in the current phase (cumulative).
-    Progress(u64),
-    /// The end, whatever it was.
-    Finished(Outcome),
+    /// Bytes a drive has done in its current phase (cumulative).
+    Progress {
+        /// The drive.
+        drive: usize,
+        /// The bytes.
+        done: u64,
+    },
+    /// A drive failed while written and was dropped; the others go on. Its [`Outcome`] comes
+    /// when the copy is over.
+    Dropped {
+        /// The drive.
+        drive: usize,
+        /// The engine's words.
+        reason: String,
+    },
+    /// A drive is over, whatever the end was.
+    Ended {
+        /// The drive.
+        drive: usize,
+        /// How.
+        outcome: Outcome,
+    },
+    /// The job is over: every drive has had its [`JobEvent::Ended`].
+    Finished,
 }
 
-/// How a job ended.
-#[derive(Debug)]
+/// How the write of a drive ended.
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// Written (and verified as asked).
     Done(Summary),
@@ -99,8 +130,8 @@ pub enum Outcome {
     },
     /// Failed; `touched` as above.
     Failed {
-        /// Why.
-        error: JobError,
+        /// Why (shared: a failure of the image fails every drive).
+        error: Arc<JobError>,
         /// Whether anything was written.
         touched: bool,
     },
@@ -145,220 +176,215 @@ pub enum JobError {
     Copy(#[from] CopyError),
 }
 
-/// Runs the job, reporting through `send`; returns when it is over (the last event sent is
-/// always [`JobEvent::Finished`]).
+/// Runs the job, reporting through `send` (from this thread and from the threads that power
+/// drives off); returns when it is over, after [`JobEvent::Finished`].
 pub fn run(
     udisks: &Udisks,
     request: &Request,
     cancel: &CancelToken,
-    send: &mut dyn FnMut(JobEvent),
+    send: &(dyn Fn(JobEvent) + Sync),
 ) {
-    let started = Instant::now();
-    let mut touched = false;
-    let outcome = match write(udisks, request, cancel, send, &mut touched) {
-        Ok(None) => Outcome::Cancelled { touched },
-        Err(JobError::Copy(CopyError::Cancelled { .. })) => Outcome::Cancelled { touched: true },
-        Err(error) => Outcome::Failed { error, touched },
-        Ok(Some(report)) => {
-            send(JobEvent::Phase {
-                stage: Stage::Finishing,
-                phase: None,
-                total: None,
-            });
-            let removal = finish(udisks, request);
-            Outcome::Done(Summary {
-                elapsed: started.elapsed(),
-                written: report.mapped_bytes,
-                ranges: report.ranges,
-                ranges_verified: report.ranges_verified,
-                read_back: report.read_back,
-                skipped: request.verify && !report.read_back,
-                removal,
-            })
+    let job = Job {
+        udisks,
+        request,
+        send,
+        started: Instant::now(),
+    };
+    job.run(cancel);
+    send(JobEvent::Finished);
+}
+
+/// A job under way.
+struct Job<'a> {
+    udisks: &'a Udisks,
+    request: &'a Request,
+    send: &'a (dyn Fn(JobEvent) + Sync),
+    started: Instant,
+}
+
+impl Job<'_> {
+    fn run(&self, cancel: &CancelToken) {
+        let all: Vec<usize> = (0..self.request.drives.len()).collect();
+        for &drive in &all {
+            self.enter(drive, Stage::Preparing);
         }
-    };
-    send(JobEvent::Finished(outcome));
-}
-
-/// Prepares, opens and writes; `Ok(None)` when cancelled before anything was written.
-fn write(
-    udisks: &Udisks,
-    request: &Request,
-    cancel: &CancelToken,
-    send: &mut dyn FnMut(JobEvent),
-    touched: &mut bool,
-) -> Result<Option<copy::CopyReport>, JobError> {
-    send(JobEvent::Phase {
-        stage: Stage::Preparing,
-        phase: None,
-        total: None,
-    });
-    udisks.prepare(&request.drive)?;
-    let opened = Opener::new().open(&request.image)?;
-    let mut source = opened.source;
-    let bmap = request.bmap.as_deref();
-    copy::check_source(&*source, bmap)?;
-    if cancel.is_cancelled() {
-        return Ok(None);
-    }
-    let device = udisks.open(&request.drive)?;
-    let mut target = Target::from_block_file(device.file, &request.drive.device, device.direct)?;
-    if cancel.is_cancelled() {
-        return Ok(None);
-    }
-    *touched = true;
-    let options = CopyOptions {
-        verify_checksums: true,
-        verify_readback: request.verify,
-        skip_readback: Some(request.skip_verify.clone()),
-        ..CopyOptions::default()
-    };
-    let mut throttle = Throttle::new(Duration::from_millis(100));
-    let mut sink = |event: &Event| {
-        throttle.feed(event, Instant::now(), &mut *send);
-        ControlFlow::Continue(())
-    };
-    let report = copy::copy(&mut *source, bmap, &mut target, &options, &mut sink, cancel);
-    throttle.flush(&mut *send);
-    // Closed before udisksd rescans the partition table and powers the drive off.
-    drop(target);
-    Ok(Some(report?))
-}
-
-fn finish(udisks: &Udisks, request: &Request) -> Result<Removal, String> {
-    let result = if request.power_off {
-        udisks.finish(&request.drive)
-    } else {
-        udisks.rescan(&request.drive).map(|()| Removal::Nothing)
-    };
-    result.map_err(|e| e.to_string())
-}
-
-/// Passes phase changes at once and progress at most every `interval`, never dropping the
-/// last count of a phase (it is sent before the next phase, or by [`flush`](Self::flush)).
-pub struct Throttle {
-    interval: Duration,
-    last_sent: Option<Instant>,
-    pending: Option<u64>,
-    reading_done: bool,
-}
-
-impl Throttle {
-    /// A throttle that sends progress at most once per `interval`.
-    pub fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            last_sent: None,
-            pending: None,
-            reading_done: false,
-        }
-    }
-
-    /// Takes one engine event seen at `now`.
-    pub fn feed(&mut self, event: &Event, now: Instant, send: &mut dyn FnMut(JobEvent)) {
-        match event {
-            Event::PhaseStarted { phase, total_bytes } => {
-                self.flush(send);
-                send(JobEvent::Phase {
-                    stage: Stage::of(*phase, self.reading_done),
-                    phase: Some(*phase),
-                    total: *total_bytes,
-                });
-                if *phase == Phase::ReadBack {
-                    self.reading_done = true;
-                }
-                self.last_sent = Some(now);
+        let mut ready = Vec::new();
+        for drive in all {
+            match self.udisks.prepare(&self.request.drives[drive]) {
+                Ok(_) => ready.push(drive),
+                Err(e) => self.fail(drive, Arc::new(e.into()), false),
             }
-            Event::Progress { done_bytes, .. } => {
-                let due = self
-                    .last_sent
-                    .is_none_or(|at| now.duration_since(at) >= self.interval);
-                if due {
-                    send(JobEvent::Progress(*done_bytes));
-                    self.last_sent = Some(now);
-                    self.pending = None;
-                } else {
-                    self.pending = Some(*done_bytes);
-                }
-            }
-            // The app writes one drive per job: the engine tags nothing.
-            Event::RangeVerified { .. }
-            | Event::Warning(_)
-            | Event::Target { .. }
-            | Event::TargetDone { .. }
-            | Event::TargetFailed { .. } => {}
         }
-    }
-
-    /// Sends the count held back, if any.
-    pub fn flush(&mut self, send: &mut dyn FnMut(JobEvent)) {
-        if let Some(done) = self.pending.take() {
-            send(JobEvent::Progress(done));
+        if ready.is_empty() {
+            return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn collect(events: &[(Event, u64)]) -> Vec<String> {
-        let start = Instant::now();
-        let mut throttle = Throttle::new(Duration::from_millis(100));
-        let mut out = Vec::new();
-        let mut send = |e: JobEvent| {
-            out.push(match e {
-                JobEvent::Phase { stage, phase, .. } => format!("{stage:?}/{phase:?}"),
-                JobEvent::Progress(n) => n.to_string(),
-                JobEvent::Finished(_) => "end".into(),
-            });
+        let mut source = match self.open_source() {
+            Ok(source) => source,
+            Err(error) => return self.fail_all(&ready, &Arc::new(error), false),
         };
-        for (event, ms) in events {
-            throttle.feed(event, start + Duration::from_millis(*ms), &mut send);
+        if cancel.is_cancelled() {
+            return self.cancel_all(&ready, false);
         }
-        throttle.flush(&mut send);
-        out
-    }
-
-    fn progress(phase: Phase, done_bytes: u64) -> Event {
-        Event::Progress { phase, done_bytes }
-    }
-
-    fn started(phase: Phase) -> Event {
-        Event::PhaseStarted {
-            phase,
-            total_bytes: None,
+        let (mut targets, mut drives) = (Vec::new(), Vec::new());
+        for drive in ready {
+            match self.open(drive) {
+                Ok(target) => {
+                    targets.push(target);
+                    drives.push(drive);
+                }
+                Err(error) => self.fail(drive, Arc::new(error), false),
+            }
+        }
+        if cancel.is_cancelled() {
+            return self.cancel_all(&drives, false);
+        }
+        if !targets.is_empty() {
+            self.copy(&mut *source, targets, &drives, cancel);
         }
     }
 
-    #[test]
-    fn progress_is_thinned_to_ten_hertz_but_each_phase_ends_on_its_last_count() {
-        let events = [
-            (started(Phase::Writing), 0),
-            (progress(Phase::Writing, 1), 10),
-            (progress(Phase::Writing, 2), 50),
-            (progress(Phase::Writing, 3), 120),
-            (progress(Phase::Writing, 4), 130),
-            (started(Phase::Syncing), 140),
-            (started(Phase::ReadBack), 150),
-            (progress(Phase::ReadBack, 9), 160),
-            (started(Phase::WritingHeader), 170),
-            (started(Phase::Syncing), 175),
-            (progress(Phase::Syncing, 7), 180),
-        ];
-        assert_eq!(
-            collect(&events),
-            [
-                "Writing/Some(Writing)",
-                "3",
-                "4",
-                "Writing/Some(Syncing)",
-                "Verifying/Some(ReadBack)",
-                "9",
-                "Finishing/Some(WritingHeader)",
-                "Finishing/Some(Syncing)",
-                "7",
-            ]
-        );
+    /// The image, opened and checked against its block map.
+    fn open_source(&self) -> Result<Box<dyn blockprint::source::ImageSource>, JobError> {
+        let opened = Opener::new().open(&self.request.image)?;
+        copy::check_source(&*opened.source, self.request.bmap.as_deref())?;
+        Ok(opened.source)
+    }
+
+    /// Drive `drive`, opened through udisksd (polkit decides).
+    fn open(&self, drive: usize) -> Result<Target, JobError> {
+        let drive = &self.request.drives[drive];
+        let device = self.udisks.open(drive)?;
+        Ok(Target::from_block_file(
+            device.file,
+            &drive.device,
+            device.direct,
+        )?)
+    }
+
+    /// Writes every opened drive at once (`drives[i]` is target `i`'s drive); each one done
+    /// is rescanned or powered off on a thread of its own while the others go on.
+    fn copy(
+        &self,
+        source: &mut dyn blockprint::source::ImageSource,
+        targets: Vec<Target>,
+        drives: &[usize],
+        cancel: &CancelToken,
+    ) {
+        let options = CopyOptions {
+            verify_checksums: true,
+            verify_readback: self.request.verify,
+            skip_readback: Some(self.request.skip_verify.clone()),
+            ..CopyOptions::default()
+        };
+        let bmap = self.request.bmap.as_deref();
+        let mut throttles: Vec<Throttle> = drives
+            .iter()
+            .map(|&drive| Throttle::new(drive, Duration::from_millis(100)))
+            .collect();
+        let mut finishing = vec![false; drives.len()];
+        thread::scope(|scope| {
+            let mut sink = |event: &Event| {
+                let now = Instant::now();
+                match event {
+                    Event::Target { index, event } => {
+                        if let Some(throttle) = throttles.get_mut(*index) {
+                            throttle.feed(event, now, self.send);
+                        }
+                    }
+                    Event::TargetDone { index, report } => {
+                        if let (Some(throttle), Some(&drive)) =
+                            (throttles.get_mut(*index), drives.get(*index))
+                        {
+                            throttle.flush(self.send);
+                            finishing[*index] = true;
+                            let report = report.clone();
+                            scope.spawn(move || self.finish(drive, &report));
+                        }
+                    }
+                    Event::TargetFailed { index, reason } => {
+                        if let Some(&drive) = drives.get(*index) {
+                            let reason = reason.clone();
+                            (self.send)(JobEvent::Dropped { drive, reason });
+                        }
+                    }
+                    // One drive: the engine tags nothing.
+                    untagged => {
+                        if let Some(throttle) = throttles.first_mut() {
+                            throttle.feed(untagged, now, self.send);
+                        }
+                    }
+                }
+                ControlFlow::Continue(())
+            };
+            let results = copy::copy_to_all(source, bmap, targets, &options, &mut sink, cancel);
+            throttles.iter_mut().for_each(|t| t.flush(self.send));
+            let results = match results {
+                Ok(results) => results,
+                Err(CopyError::Cancelled { .. }) => return self.cancel_all(drives, true),
+                Err(error) => return self.fail_all(drives, &Arc::new(error.into()), true),
+            };
+            for ((result, &drive), finishing) in results.into_iter().zip(drives).zip(&finishing) {
+                match result {
+                    // Announced by `TargetDone`: its thread is on it.
+                    Ok(_) if *finishing => {}
+                    Ok(report) => self.finish(drive, &report),
+                    Err(CopyError::Cancelled { .. }) => {
+                        self.end(drive, Outcome::Cancelled { touched: true });
+                    }
+                    Err(error) => self.fail(drive, Arc::new(error.into()), true),
+                }
+            }
+        });
+    }
+
+    /// Drive `drive` is written and closed: rescan it, or power it off, and say so.
+    fn finish(&self, drive: usize, report: &CopyReport) {
+        self.enter(drive, Stage::Finishing);
+        let request = self.request;
+        let device = &request.drives[drive];
+        let removal = if request.power_off {
+            self.udisks.finish(device)
+        } else {
+            self.udisks.rescan(device).map(|()| Removal::Nothing)
+        };
+        let summary = Summary {
+            elapsed: self.started.elapsed(),
+            written: report.mapped_bytes,
+            ranges: report.ranges,
+            ranges_verified: report.ranges_verified,
+            read_back: report.read_back,
+            skipped: request.verify && !report.read_back,
+            removal: removal.map_err(|e| e.to_string()),
+        };
+        self.end(drive, Outcome::Done(summary));
+    }
+
+    fn enter(&self, drive: usize, stage: Stage) {
+        (self.send)(JobEvent::Phase {
+            drive,
+            stage,
+            phase: None,
+            total: None,
+        });
+    }
+
+    fn end(&self, drive: usize, outcome: Outcome) {
+        (self.send)(JobEvent::Ended { drive, outcome });
+    }
+
+    fn fail(&self, drive: usize, error: Arc<JobError>, touched: bool) {
+        self.end(drive, Outcome::Failed { error, touched });
+    }
+
+    fn fail_all(&self, drives: &[usize], error: &Arc<JobError>, touched: bool) {
+        for &drive in drives {
+            self.fail(drive, Arc::clone(error), touched);
+        }
+    }
+
+    fn cancel_all(&self, drives: &[usize], touched: bool) {
+        for &drive in drives {
+            self.end(drive, Outcome::Cancelled { touched });
+        }
     }
 }

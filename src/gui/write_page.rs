@@ -1,11 +1,13 @@
-//! Step 3: the write as it happens (stage, bar, speed, time left, Cancel), then its end:
-//! "Safe to remove", an error with its fix and details, or "Writing stopped".
+//! Step 3: the write as it happens (stage, bar, speed, time left, Cancel; with several drives
+//! a line and a bar for each), then its end: "Safe to remove", an error with its fix and
+//! details, or "Writing stopped"; with several drives, what became of each.
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::gtk::glib::markup_escape_text as escape;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
+use super::drive_line::{self, DriveLine, LineRow};
 use super::i18n::gettext_f;
 use super::job::Stage;
 use super::page;
@@ -29,6 +31,32 @@ pub enum Ending {
         /// Whether the drive was touched.
         touched: bool,
     },
+    /// A write to several drives.
+    Several {
+        /// "Safe to Remove", "1 of 3 Drives Not Written".
+        title: String,
+        /// What to do now.
+        body: String,
+        /// How it went, for the icon and colour.
+        look: Look,
+        /// Each drive's end.
+        lines: Vec<DriveLine>,
+        /// The engine's words for each failure.
+        details: Option<String>,
+        /// Whether some drive failed or was stopped and can be written again.
+        retry_failed: bool,
+    },
+}
+
+/// How an ending looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// All went well.
+    Done,
+    /// Something failed.
+    Failed,
+    /// The user stopped it.
+    Stopped,
 }
 
 /// What the page shows.
@@ -36,8 +64,10 @@ pub enum Ending {
 pub struct WriteView {
     /// "Writing debian.img to SanDisk Ultra".
     pub headline: String,
-    /// Progress, while running.
+    /// Progress, while running (with several drives, the least advanced one's).
     pub meter: Option<Meter>,
+    /// With several drives: one line each, while running.
+    pub lines: Vec<DriveLine>,
     /// Whether read-back verification is on.
     pub verify: bool,
     /// The end, once over.
@@ -64,9 +94,14 @@ pub struct WritePageWidgets {
     stages: Vec<(Stage, gtk::Image, gtk::Label)>,
     bar: gtk::ProgressBar,
     stats: gtk::Label,
+    lines: gtk::ListBox,
+    line_rows: Vec<LineRow>,
     skip: gtk::Button,
     ended: adw::StatusPage,
+    ended_lines: gtk::ListBox,
+    ended_rows: Vec<LineRow>,
     retry: gtk::Button,
+    retry_failed: gtk::Button,
     details: gtk::Expander,
     details_text: gtk::Label,
 }
@@ -129,6 +164,8 @@ impl SimpleComponent for WritePage {
             }
         }
         running.append(&strip);
+        let lines = line_list();
+        running.append(&lines);
 
         let bar = gtk::ProgressBar::builder().show_text(true).build();
         crate::gui::a11y::label(&bar, &gettext("Progress"));
@@ -151,12 +188,19 @@ impl SimpleComponent for WritePage {
         let ended = adw::StatusPage::new();
         let actions = gtk::Box::new(gtk::Orientation::Vertical, 12);
         actions.set_halign(gtk::Align::Center);
+        let ended_lines = line_list();
         let retry = page::pill(
             &gettext("_Try Again"),
             "app.write",
             Some("suggested-action"),
         );
         actions.append(&retry);
+        let retry_failed = page::pill(
+            &gettext("_Retry Failed Drives"),
+            "app.retry-failed",
+            Some("suggested-action"),
+        );
+        actions.append(&retry_failed);
         actions.append(&page::pill(
             &gettext("Write _Another Drive"),
             "app.write-another",
@@ -185,7 +229,10 @@ impl SimpleComponent for WritePage {
             .child(&details_text)
             .build();
         actions.append(&details);
-        ended.set_child(Some(&actions));
+        let ended_box = gtk::Box::new(gtk::Orientation::Vertical, 24);
+        ended_box.append(&ended_lines);
+        ended_box.append(&actions);
+        ended.set_child(Some(&ended_box));
         outer.append(&ended);
 
         let model = WritePage {
@@ -198,9 +245,14 @@ impl SimpleComponent for WritePage {
             stages,
             bar,
             stats,
+            lines,
+            line_rows: Vec::new(),
             skip,
             ended,
+            ended_lines,
+            ended_rows: Vec::new(),
             retry,
+            retry_failed,
             details,
             details_text,
         };
@@ -219,26 +271,20 @@ impl SimpleComponent for WritePage {
         w.ended.set_visible(view.ending.is_some());
         w.headline.set_label(&view.headline);
         if let Some(meter) = &view.meter {
-            show_meter(w, meter, view.verify);
+            show_meter(w, meter, view.verify, view.lines.is_empty());
         }
+        drive_line::show_all(&w.lines, &mut w.line_rows, &view.lines);
         let Some(ending) = &view.ending else {
             return;
         };
-        let (icon, title, body, class) = match ending {
-            Ending::Done { title, body } => (
-                "emblem-ok-symbolic",
-                title.clone(),
-                body.clone(),
-                "ending-done",
-            ),
-            Ending::Failed(e) => (
-                "dialog-error-symbolic",
-                e.title.clone(),
-                e.body.clone(),
-                "ending-failed",
-            ),
+        let (look, title, body) = match ending {
+            Ending::Done { title, body } => (Look::Done, title.clone(), body.clone()),
+            Ending::Failed(e) => (Look::Failed, e.title.clone(), e.body.clone()),
+            Ending::Several {
+                title, body, look, ..
+            } => (*look, title.clone(), body.clone()),
             Ending::Cancelled { touched } => (
-                "dialog-warning-symbolic",
+                Look::Stopped,
                 gettext("Writing Stopped"),
                 if *touched {
                     gettext(
@@ -248,8 +294,12 @@ impl SimpleComponent for WritePage {
                 } else {
                     gettext("Nothing was written to the drive.")
                 },
-                "ending-stopped",
             ),
+        };
+        let (icon, class) = match look {
+            Look::Done => ("emblem-ok-symbolic", "ending-done"),
+            Look::Failed => ("dialog-error-symbolic", "ending-failed"),
+            Look::Stopped => ("dialog-warning-symbolic", "ending-stopped"),
         };
         w.ended.set_icon_name(Some(icon));
         w.ended.set_title(&title);
@@ -258,18 +308,48 @@ impl SimpleComponent for WritePage {
             w.ended.remove_css_class(c);
         }
         w.ended.add_css_class(class);
-        w.retry.set_visible(!matches!(ending, Ending::Done { .. }));
-        let details = match ending {
-            Ending::Failed(e) => Some(e.details.clone()),
-            _ => None,
+        // Several drives: a smaller icon, so their lines and the buttons fit.
+        if matches!(ending, Ending::Several { .. }) {
+            w.ended.add_css_class("compact");
+        } else {
+            w.ended.remove_css_class("compact");
+        }
+        w.retry.set_visible(matches!(
+            ending,
+            Ending::Failed(_) | Ending::Cancelled { .. }
+        ));
+        let (lines, details, retry_failed) = match ending {
+            Ending::Several {
+                lines,
+                details,
+                retry_failed,
+                ..
+            } => (&lines[..], details.clone(), *retry_failed),
+            Ending::Failed(e) => (&[][..], Some(e.details.clone()), false),
+            _ => (&[][..], None, false),
         };
+        w.retry_failed.set_visible(retry_failed);
+        drive_line::show_all(&w.ended_lines, &mut w.ended_rows, lines);
         w.details.set_visible(details.is_some());
         w.details_text
             .set_label(details.as_deref().unwrap_or_default());
     }
 }
 
-fn show_meter(w: &WritePageWidgets, meter: &Meter, verify: bool) {
+/// An empty list of drive lines.
+fn line_list() -> gtk::ListBox {
+    let list = gtk::ListBox::builder()
+        .selection_mode(gtk::SelectionMode::None)
+        .visible(false)
+        .build();
+    list.add_css_class("boxed-list");
+    crate::gui::a11y::label(&list, &gettext("Drives"));
+    list
+}
+
+/// The stage strip and title; the big bar and its numbers only for one drive (several have a
+/// bar each).
+fn show_meter(w: &WritePageWidgets, meter: &Meter, verify: bool, one_drive: bool) {
     w.title.set_label(&wording::stage(meter.stage));
     w.skip.set_visible(meter.stage == Stage::Verifying);
     for (stage, icon, label) in &w.stages {
@@ -287,26 +367,36 @@ fn show_meter(w: &WritePageWidgets, meter: &Meter, verify: bool) {
         label.set_sensitive(*stage >= meter.stage && !skipped);
         crate::gui::a11y::description(label, &state);
     }
+    w.bar.set_visible(one_drive);
+    w.stats.set_visible(one_drive);
     match meter.fraction() {
-        Some(fraction) => {
-            w.bar.set_fraction(fraction);
-            w.bar.set_text(Some(&gettext_f(
-                // Translators: "412 MB of 812 MB".
-                "{done} of {total}",
-                &[
-                    ("done", &size(meter.done)),
-                    ("total", &size(meter.total.unwrap_or_default())),
-                ],
-            )));
-        }
-        None => {
-            w.bar.pulse();
-            w.bar.set_text(Some(&match meter.stage {
-                Stage::Preparing => gettext("Unmounting and opening the drive…"),
-                _ => gettext("Waiting for the drive to store everything…"),
-            }));
-        }
+        Some(fraction) => w.bar.set_fraction(fraction),
+        None => w.bar.pulse(),
     }
+    w.bar.set_text(Some(&amount(meter)));
+    w.stats.set_label(&pace(meter));
+}
+
+/// "412 MB of 812 MB", or what the drive is doing when the amount is not known.
+pub fn amount(meter: &Meter) -> String {
+    match meter.fraction() {
+        Some(_) => gettext_f(
+            // Translators: "412 MB of 812 MB".
+            "{done} of {total}",
+            &[
+                ("done", &size(meter.done)),
+                ("total", &size(meter.total.unwrap_or_default())),
+            ],
+        ),
+        None => match meter.stage {
+            Stage::Preparing => gettext("Unmounting and opening the drive…"),
+            _ => gettext("Waiting for the drive to store everything…"),
+        },
+    }
+}
+
+/// "23.4 MB/s · About 2 minutes left", as far as known.
+pub fn pace(meter: &Meter) -> String {
     let mut stats = Vec::new();
     if let Some(speed) = meter.speed() {
         // Translators: a speed such as "23.4 MB/s".
@@ -319,5 +409,5 @@ fn show_meter(w: &WritePageWidgets, meter: &Meter, verify: bool) {
             &[("duration", &wording::duration(eta))],
         ));
     }
-    w.stats.set_label(&stats.join(" · "));
+    stats.join(" · ")
 }

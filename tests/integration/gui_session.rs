@@ -153,6 +153,26 @@ impl Session {
         }
     }
 
+    /// Waits until no shown window's title matches `pattern` (a dialog has closed).
+    pub(crate) fn gone(&self, pattern: &str) {
+        let started = Instant::now();
+        loop {
+            let out = self
+                .x("xdotool")
+                .args(["search", "--onlyvisible", "--name", pattern])
+                .output()
+                .expect("run xdotool");
+            if out.stdout.trim_ascii().is_empty() {
+                return;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "the window titled /{pattern}/ did not close"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Keys (or text, with `type`) into the window whose title matches `pattern`.
     pub(crate) fn keys(&self, pattern: &str, how: &str, what: &[&str]) {
         let (id, _) = self.window(pattern);

@@ -19,6 +19,8 @@ mod gui_faults;
 #[cfg(feature = "gui")]
 mod gui_german;
 #[cfg(feature = "gui")]
+mod gui_multi;
+#[cfg(feature = "gui")]
 mod gui_session;
 mod hostile;
 mod http;

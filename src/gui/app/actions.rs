@@ -9,10 +9,13 @@
 //! | `choose-bmap`, `create-bmap`, `trust-key` | – | the Image step's buttons |
 //! | `next`, `back` | – | between the steps |
 //! | `show-all-drives` | – | toggles the full list (turning it on asks first) |
-//! | `select-drive` | key or device | chooses a drive (a system drive asks for its name) |
+//! | `select-drive` | key or device | adds a drive to those chosen (a system drive asks for its name) |
+//! | `unselect-drive` | key or device | takes a drive out of those chosen |
+//! | `select-all-drives` | – | "Select All Suitable" |
 //! | `write`, `cancel-write` | – | ask first, then write or stop |
 //! | `skip-verify` | – | skips the rest of the read-back |
 //! | `write-another`, `start-over`, `restore-drive` | – | after a write |
+//! | `retry-failed` | – | after a write to several drives: asks to write the failed ones again |
 //! | `preferences`, `shortcuts`, `about`, `quit` | – | the usual |
 
 use blockprint::drives::Drive;
@@ -23,7 +26,7 @@ use relm4::{ComponentSender, adw, gtk};
 
 use super::{App, AppCmd, AppMsg, dialogs};
 use crate::gui::config::{APP_ID, VERSION};
-use crate::gui::flow::{Flow, Msg, Step};
+use crate::gui::flow::{Flow, Msg, Step, WriteState};
 use crate::gui::i18n::gettext_f;
 use crate::gui::inspect::SignatureState;
 use crate::gui::settings::{POWER_OFF, VERIFY};
@@ -44,7 +47,7 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppMsg);
-    let plain: [Plain; 15] = [
+    let plain: [Plain; 17] = [
         ("open", || AppMsg::ChooseImage),
         ("open-url", || AppMsg::FocusUrl),
         ("choose-bmap", || AppMsg::ChooseBmap),
@@ -53,10 +56,12 @@ pub fn install(sender: &ComponentSender<App>) {
         ("next", || AppMsg::Flow(Msg::GoTo(Step::Drive))),
         ("back", || AppMsg::Back),
         ("show-all-drives", || AppMsg::ToggleShowAll),
+        ("select-all-drives", || AppMsg::Flow(Msg::SelectAllSuitable)),
         ("write", || AppMsg::Flow(Msg::Write)),
         ("cancel-write", || AppMsg::Flow(Msg::Cancel)),
         ("skip-verify", || AppMsg::Flow(Msg::SkipVerify)),
         ("write-another", || AppMsg::Flow(Msg::WriteAnother)),
+        ("retry-failed", || AppMsg::Flow(Msg::RetryFailed)),
         ("start-over", || AppMsg::Flow(Msg::GoTo(Step::Image))),
         ("restore-drive", || AppMsg::Restore),
         ("quit", || AppMsg::CloseRequest),
@@ -78,7 +83,8 @@ pub fn install(sender: &ComponentSender<App>) {
     }
     for (name, wrap) in [
         ("open-image", AppMsg::OpenText as fn(String) -> AppMsg),
-        ("select-drive", AppMsg::SelectDrive),
+        ("select-drive", |text| AppMsg::SelectDrive(text, true)),
+        ("unselect-drive", |text| AppMsg::SelectDrive(text, false)),
     ] {
         let action = gio::SimpleAction::new(name, Some(glib::VariantTy::STRING));
         let s = sender.clone();
@@ -116,9 +122,14 @@ pub fn update_enabled(flow: &Flow) {
         ("back", !writing && flow.step() != Step::Image),
         ("show-all-drives", !writing),
         ("select-drive", !writing),
+        ("unselect-drive", !writing),
+        (
+            "select-all-drives",
+            !writing && flow.rows().iter().any(|r| r.suitable && !r.selected),
+        ),
         (
             "write",
-            !writing && flow.image_ready() && flow.chosen().is_some(),
+            !writing && flow.image_ready() && !flow.chosen().is_empty(),
         ),
         ("cancel-write", writing),
         (
@@ -126,6 +137,10 @@ pub fn update_enabled(flow: &Flow) {
             writing && flow.stage() == Some(crate::gui::job::Stage::Verifying),
         ),
         ("write-another", !writing && flow.step() == Step::Write),
+        (
+            "retry-failed",
+            matches!(&flow.write, WriteState::Over(drives) if drives.iter().any(|d| d.needs_retry())),
+        ),
         ("start-over", !writing),
         ("restore-drive", !writing && flow.restore_target().is_some()),
     ];

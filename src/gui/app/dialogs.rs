@@ -6,7 +6,7 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{adw, gtk};
 
-use crate::gui::i18n::gettext_f;
+use crate::gui::i18n::{gettext_f, ngettext_f};
 use crate::gui::wording::size;
 
 /// A two-answer dialog; `yes` runs only when the user picks `yes_label`.
@@ -38,13 +38,29 @@ fn ask(
     dialog
 }
 
-/// "Erase {drive}?" naming its size and every partition that will be lost.
+/// "Erase {drive}?", or "Erase 3 drives?", naming each drive's size and device and every
+/// partition that will be lost.
 pub fn confirm_write(
     parent: &impl IsA<gtk::Window>,
-    drive: &Drive,
+    drives: &[Drive],
     image: &str,
     yes: impl Fn() + 'static,
 ) {
+    let (heading, body) = match drives {
+        [drive] => one_drive(drive, image),
+        _ => several_drives(drives, image),
+    };
+    ask(
+        parent,
+        &heading,
+        &body,
+        &gettext("_Erase and Write"),
+        true,
+        yes,
+    );
+}
+
+fn one_drive(drive: &Drive, image: &str) -> (String, String) {
     let name = drive.display_name();
     let mut body = gettext_f(
         // Translators: {drive} is a name such as "SanDisk Ultra", {size} "32.0 GB".
@@ -56,7 +72,50 @@ pub fn confirm_write(
             ("image", image),
         ],
     );
-    let volumes: Vec<String> = drive
+    let volumes: Vec<String> = partitions(drive)
+        .into_iter()
+        .map(|(label, fs_type, device)| format!("• {label} ({fs_type}, {device})"))
+        .collect();
+    if !volumes.is_empty() {
+        body.push_str("\n\n");
+        body.push_str(&gettext("These partitions will be lost:"));
+        body.push('\n');
+        body.push_str(&volumes.join("\n"));
+    }
+    (gettext_f("Erase {drive}?", &[("drive", &name)]), body)
+}
+
+fn several_drives(drives: &[Drive], image: &str) -> (String, String) {
+    let n = drives.len() as u64;
+    let count = n.to_string();
+    let mut body = ngettext_f(
+        "Everything on this drive will be erased and replaced by {image}:",
+        "Everything on these {n} drives will be erased and replaced by {image}:",
+        n,
+        &[("n", &count), ("image", image)],
+    );
+    for drive in drives {
+        body.push_str("\n• ");
+        body.push_str(&super::lines::drive_name(drive));
+        let lost: Vec<String> = partitions(drive)
+            .into_iter()
+            .map(|(label, fs_type, _)| format!("{label} ({fs_type})"))
+            .collect();
+        if !lost.is_empty() {
+            body.push_str("\n   ");
+            body.push_str(&gettext_f(
+                "partitions lost: {partitions}",
+                &[("partitions", &lost.join(", "))],
+            ));
+        }
+    }
+    let heading = ngettext_f("Erase {n} Drive?", "Erase {n} Drives?", n, &[("n", &count)]);
+    (heading, body)
+}
+
+/// Each partition worth naming: its label (or "no label"), type and device.
+fn partitions(drive: &Drive) -> Vec<(String, String, String)> {
+    drive
         .volumes
         .iter()
         .filter(|v| !v.fs_type.is_empty() || !v.label.is_empty())
@@ -66,23 +125,9 @@ pub fn confirm_write(
             } else {
                 v.label.clone()
             };
-            format!("• {label} ({}, {})", v.fs_type, v.device.display())
+            (label, v.fs_type.clone(), v.device.display().to_string())
         })
-        .collect();
-    if !volumes.is_empty() {
-        body.push_str("\n\n");
-        body.push_str(&gettext("These partitions will be lost:"));
-        body.push('\n');
-        body.push_str(&volumes.join("\n"));
-    }
-    ask(
-        parent,
-        &gettext_f("Erase {drive}?", &[("drive", &name)]),
-        &body,
-        &gettext("_Erase and Write"),
-        true,
-        yes,
-    );
+        .collect()
 }
 
 /// "Stop writing?"

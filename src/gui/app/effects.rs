@@ -54,7 +54,7 @@ impl App {
                     s.input(AppMsg::Flow(Msg::SystemDriveConfirmed(key.clone())));
                 });
             }
-            Effect::ConfirmWrite(drive) => {
+            Effect::ConfirmWrite(drives) => {
                 let s = sender.clone();
                 let image = self
                     .flow
@@ -62,7 +62,7 @@ impl App {
                     .as_ref()
                     .map(|i| i.name.clone())
                     .unwrap_or_default();
-                dialogs::confirm_write(window, &drive, &image, move || {
+                dialogs::confirm_write(window, &drives, &image, move || {
                     s.input(AppMsg::Flow(Msg::WriteConfirmed));
                 });
             }
@@ -111,7 +111,7 @@ impl App {
         );
         self.inhibit = (cookie > 0).then_some(cookie);
         sender.spawn_command(move |out| {
-            job::run(&udisks, &request, &cancel, &mut |event| {
+            job::run(&udisks, &request, &cancel, &|event| {
                 // The window may be gone (the app quit); then nobody is listening.
                 let _ = out.send(AppCmd::Job(event));
             });
@@ -126,16 +126,16 @@ impl App {
             app.uninhibit(cookie);
         }
         // The engine's whole message, for a terminal or a bug report; the page has the words.
-        if let WriteState::Over(Outcome::Failed { error, .. }) = &self.flow.write {
-            eprintln!(
-                "blockprint: writing failed: {}",
-                crate::gui::wording::user_error(error).details
-            );
+        for written in self.flow.write.drives() {
+            if let Some(Outcome::Failed { error, .. }) = &written.outcome {
+                eprintln!(
+                    "blockprint: writing failed: {}",
+                    crate::gui::wording::user_error(&**error).details
+                );
+            }
         }
-        if !window.is_active()
-            && let WriteState::Over(outcome) = &self.flow.write
-        {
-            let (title, body) = ending::notification(outcome);
+        if !window.is_active() && matches!(self.flow.write, WriteState::Over(_)) {
+            let (title, body) = ending::notification(self.flow.write.drives());
             let notification = gio::Notification::new(&title);
             notification.set_body(Some(&body));
             app.send_notification(Some("write-finished"), &notification);

@@ -3,14 +3,28 @@
 use blockprint::udisks::Removal;
 use gettextrs::gettext;
 
+use crate::gui::flow::DriveWrite;
 use crate::gui::i18n::{gettext_f, ngettext_f};
 use crate::gui::inspect::ImageInfo;
 use crate::gui::job::{Outcome, Summary};
 use crate::gui::wording::{duration, size, user_error};
 use crate::gui::write_page::Ending;
 
-/// What the Write page shows for an outcome.
-pub fn ending(outcome: &Outcome) -> Ending {
+/// What the Write page shows once the write is over: the one drive's end, or every drive's.
+pub fn ending(drives: &[DriveWrite]) -> Ending {
+    match drives {
+        [
+            DriveWrite {
+                outcome: Some(outcome),
+                ..
+            },
+        ] => one(outcome),
+        _ => super::lines::several(drives),
+    }
+}
+
+/// The end of a write to one drive.
+fn one(outcome: &Outcome) -> Ending {
     match outcome {
         Outcome::Done(summary) => Ending::Done {
             title: done_title(summary),
@@ -18,7 +32,7 @@ pub fn ending(outcome: &Outcome) -> Ending {
         },
         Outcome::Cancelled { touched } => Ending::Cancelled { touched: *touched },
         Outcome::Failed { error, touched } => {
-            let mut error = user_error(error);
+            let mut error = user_error(&**error);
             error.body.push(' ');
             error.body.push_str(&if *touched {
                 gettext(
@@ -33,9 +47,9 @@ pub fn ending(outcome: &Outcome) -> Ending {
 }
 
 /// The notification's title and body.
-pub fn notification(outcome: &Outcome) -> (String, String) {
-    match ending(outcome) {
-        Ending::Done { title, body } => (title, body),
+pub fn notification(drives: &[DriveWrite]) -> (String, String) {
+    match ending(drives) {
+        Ending::Done { title, body } | Ending::Several { title, body, .. } => (title, body),
         Ending::Failed(e) => (e.title, e.body),
         Ending::Cancelled { .. } => (gettext("Writing Stopped"), String::new()),
     }

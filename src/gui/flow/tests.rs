@@ -11,8 +11,7 @@ use blockprint::udisks::{Removal, UdisksError};
 
 use super::*;
 use crate::gui::inspect::SignatureState;
-use crate::gui::job::Stage;
-use crate::gui::job::{JobError, Summary};
+use crate::gui::job::{JobError, Outcome, Stage, Summary};
 
 fn drive(name: &str, size: u64) -> Drive {
     Drive {
@@ -73,6 +72,35 @@ fn image(size: u64) -> ImageInfo {
     }
 }
 
+/// The job ends each drive, in order, with its outcome; then it finishes.
+fn end(flow: &mut Flow, outcomes: Vec<Outcome>) -> Vec<Effect> {
+    for (drive, outcome) in outcomes.into_iter().enumerate() {
+        flow.update(Msg::Job(JobEvent::Ended { drive, outcome }));
+    }
+    flow.update(Msg::Job(JobEvent::Finished))
+}
+
+/// The outcomes of the write that is over.
+fn outcomes(flow: &Flow) -> Vec<&Outcome> {
+    let WriteState::Over(drives) = &flow.write else {
+        panic!("the write is not over");
+    };
+    drives.iter().filter_map(|d| d.outcome.as_ref()).collect()
+}
+
+fn failed(touched: bool) -> Outcome {
+    Outcome::Failed {
+        error: Arc::new(JobError::Udisks(UdisksError::NoAgent {
+            action: "open".into(),
+            device: "/dev/sdb".into(),
+        })),
+        touched,
+    }
+}
+
+/// No drive chosen.
+const NONE: Vec<String> = Vec::new();
+
 /// A flow with an image read and a stick and an internal disk plugged in.
 fn ready() -> Flow {
     let mut flow = Flow::new(true, true, false);
@@ -102,7 +130,9 @@ fn image_then_drive_then_confirm_then_write_then_done() {
     assert!(flow.update(Msg::Write).is_empty(), "no drive chosen yet");
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
     let effects = flow.update(Msg::Write);
-    assert!(matches!(&effects[..], [Effect::ConfirmWrite(d)] if d.device == Path::new("/dev/sdb")));
+    assert!(
+        matches!(&effects[..], [Effect::ConfirmWrite(d)] if d[0].device == Path::new("/dev/sdb") && d.len() == 1)
+    );
     assert_eq!(
         flow.step(),
         Step::Drive,
@@ -113,7 +143,8 @@ fn image_then_drive_then_confirm_then_write_then_done() {
     let [Effect::Start(request)] = &effects[..] else {
         panic!("expected the job to start, got {effects:?}");
     };
-    assert_eq!(request.drive.device, PathBuf::from("/dev/sdb"));
+    assert_eq!(request.drives[0].device, PathBuf::from("/dev/sdb"));
+    assert_eq!(request.drives.len(), 1);
     assert!(request.verify && request.power_off && request.bmap.is_some());
     assert_eq!(flow.step(), Step::Write);
     assert!(flow.writing());
@@ -126,14 +157,16 @@ fn image_then_drive_then_confirm_then_write_then_done() {
     assert_eq!(flow.step(), Step::Write, "no leaving while writing");
 
     flow.update(Msg::Job(JobEvent::Phase {
+        drive: 0,
         stage: Stage::Writing,
         phase: Some(Phase::Writing),
         total: Some(100),
     }));
-    flow.update(Msg::Job(JobEvent::Progress(40)));
-    let WriteState::Running(meter) = &flow.write else {
+    flow.update(Msg::Job(JobEvent::Progress { drive: 0, done: 40 }));
+    let WriteState::Running(drives) = &flow.write else {
         panic!("running");
     };
+    let meter = &drives[0].meter;
     assert_eq!(
         (meter.stage, meter.done, meter.fraction()),
         (Stage::Writing, 40, Some(0.4))
@@ -148,21 +181,18 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         skipped: false,
         removal: Ok(Removal::PoweredOff),
     };
-    let effects = flow.update(Msg::Job(JobEvent::Finished(Outcome::Done(done))));
+    let effects = end(&mut flow, vec![Outcome::Done(done)]);
     assert!(matches!(&effects[..], [Effect::Ended]));
     assert!(!flow.writing());
-    assert!(matches!(flow.write, WriteState::Over(Outcome::Done(_))));
+    assert!(matches!(outcomes(&flow)[..], [Outcome::Done(_)]));
 
     // The stick powered off and left: "write another" starts from the drive list.
     flow.update(Msg::Drive(DriveEvent::Removed {
         key: drive("sdb", 0).key,
     }));
-    assert_eq!(
-        flow.last_drive().map(|d| d.device.clone()),
-        Some("/dev/sdb".into())
-    );
+    assert_eq!(flow.last_drives()[0].device, Path::new("/dev/sdb"));
     flow.update(Msg::WriteAnother);
-    assert_eq!((flow.step(), flow.selected.clone()), (Step::Drive, None));
+    assert_eq!((flow.step(), flow.selected.clone()), (Step::Drive, NONE));
 }
 
 #[test]
@@ -180,12 +210,10 @@ fn cancel_asks_first_and_a_cancelled_write_is_not_an_error() {
         &flow.update(Msg::CancelConfirmed)[..],
         [Effect::CancelJob]
     ));
-    flow.update(Msg::Job(JobEvent::Finished(Outcome::Cancelled {
-        touched: true,
-    })));
+    end(&mut flow, vec![Outcome::Cancelled { touched: true }]);
     assert!(matches!(
-        flow.write,
-        WriteState::Over(Outcome::Cancelled { touched: true })
+        outcomes(&flow)[..],
+        [Outcome::Cancelled { touched: true }]
     ));
     assert!(
         flow.update(Msg::Cancel).is_empty(),
@@ -205,6 +233,7 @@ fn verification_can_be_skipped_only_while_reading_back() {
     assert!(!request.skip_verify.is_cancelled());
     assert!(flow.update(Msg::SkipVerify).is_empty(), "not while writing");
     flow.update(Msg::Job(JobEvent::Phase {
+        drive: 0,
         stage: Stage::Verifying,
         phase: Some(Phase::ReadBack),
         total: Some(100),
@@ -222,17 +251,10 @@ fn a_failure_is_kept_with_its_error_and_the_flow_can_retry() {
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
     flow.update(Msg::WriteConfirmed);
-    let error = JobError::Udisks(UdisksError::NoAgent {
-        action: "open".into(),
-        device: "/dev/sdb".into(),
-    });
-    flow.update(Msg::Job(JobEvent::Finished(Outcome::Failed {
-        error,
-        touched: false,
-    })));
+    end(&mut flow, vec![failed(false)]);
     assert!(matches!(
-        flow.write,
-        WriteState::Over(Outcome::Failed { touched: false, .. })
+        outcomes(&flow)[..],
+        [Outcome::Failed { touched: false, .. }]
     ));
     // "Try Again" is the write action, from the Write page: the same drive is still chosen.
     assert_eq!(flow.step(), Step::Write);
@@ -250,17 +272,17 @@ fn a_system_drive_needs_show_all_and_its_typed_name() {
         flow.update(Msg::SelectDrive(internal("sda").key))
             .is_empty()
     );
-    assert_eq!(flow.selected, None, "not listed, so not selectable");
+    assert_eq!(flow.selected, NONE, "not listed, so not selectable");
     flow.update(Msg::ShowAll(true));
     assert_eq!(flow.rows().len(), 2);
     let effects = flow.update(Msg::SelectDrive(internal("sda").key));
     assert!(matches!(&effects[..], [Effect::AskSystemDrive(d)] if d.key == internal("sda").key));
-    assert_eq!(flow.selected, None);
+    assert_eq!(flow.selected, NONE);
     flow.update(Msg::SystemDriveConfirmed(internal("sda").key));
-    assert_eq!(flow.selected, Some(internal("sda").key));
+    assert_eq!(flow.selected, [internal("sda").key]);
     // Hiding the system drives again unchooses it.
     flow.update(Msg::ShowAll(false));
-    assert_eq!(flow.selected, None);
+    assert_eq!(flow.selected, NONE);
 }
 
 #[test]
@@ -285,7 +307,7 @@ fn blocked_drives_are_listed_disabled_and_cannot_be_chosen() {
     );
     for key in [drive("sdc", 0).key, drive("sdd", 0).key] {
         assert!(flow.update(Msg::SelectDrive(key)).is_empty());
-        assert_eq!(flow.selected, None);
+        assert_eq!(flow.selected, NONE);
     }
 }
 
@@ -294,10 +316,10 @@ fn a_chosen_drive_that_changes_or_leaves_is_unchosen() {
     let mut flow = ready();
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    assert!(flow.chosen().is_some());
+    assert_eq!(flow.chosen().len(), 1);
     // Another, smaller card in the same reader.
     flow.update(Msg::Drive(DriveEvent::Changed(drive("sdb", 1_000_000_000))));
-    assert_eq!(flow.selected, None);
+    assert_eq!(flow.selected, NONE);
     flow.update(Msg::Drive(DriveEvent::Changed(drive(
         "sdb",
         32_000_000_000,
@@ -306,7 +328,7 @@ fn a_chosen_drive_that_changes_or_leaves_is_unchosen() {
     flow.update(Msg::Drive(DriveEvent::Removed {
         key: drive("sdb", 0).key,
     }));
-    assert_eq!(flow.selected, None);
+    assert_eq!(flow.selected, NONE);
     assert!(flow.update(Msg::Write).is_empty());
     flow.update(Msg::Drive(DriveEvent::Lost("udisksd stopped".into())));
     assert!(flow.rows().is_empty());
@@ -378,16 +400,109 @@ fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
         offset: Some(1 << 20),
         cause: std::io::Error::from_raw_os_error(libc::ENODEV),
     });
-    let effects = flow.update(Msg::Job(JobEvent::Finished(Outcome::Failed {
-        error,
-        touched: true,
-    })));
+    let effects = end(
+        &mut flow,
+        vec![Outcome::Failed {
+            error: Arc::new(error),
+            touched: true,
+        }],
+    );
     assert!(matches!(&effects[..], [Effect::Ended]));
-    assert!(matches!(
-        flow.write,
-        WriteState::Over(Outcome::Failed { .. })
-    ));
+    assert!(matches!(outcomes(&flow)[..], [Outcome::Failed { .. }]));
     // Writing another starts from the list, which no longer has it.
     flow.update(Msg::WriteAnother);
-    assert_eq!((flow.step(), flow.selected.clone()), (Step::Drive, None));
+    assert_eq!((flow.step(), flow.selected.clone()), (Step::Drive, NONE));
+}
+
+#[test]
+fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
+    let mut flow = ready();
+    flow.update(Msg::Drive(DriveEvent::Added(drive("sdc", 16_000_000_000))));
+    // A 1 TB USB disk is likely someone's backups: listed, but never taken by "all".
+    flow.update(Msg::Drive(DriveEvent::Added(drive(
+        "sdd",
+        1_000_000_000_000,
+    ))));
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::ShowAll(true));
+    flow.update(Msg::SelectAllSuitable);
+    let (sdb, sdc) = (drive("sdb", 0).key, drive("sdc", 0).key);
+    assert_eq!(flow.selected, [sdb.clone(), sdc.clone()]);
+    assert!(flow.rows().iter().all(|r| r.selected == r.suitable));
+
+    // A row toggles; the action may also take one out.
+    flow.update(Msg::ToggleDrive(sdb.clone()));
+    assert_eq!(flow.selected, std::slice::from_ref(&sdc));
+    flow.update(Msg::ToggleDrive(sdb.clone()));
+    flow.update(Msg::UnselectDrive(sdc.clone()));
+    flow.update(Msg::SelectDrive(sdc.clone()));
+    assert_eq!(flow.chosen().len(), 2);
+    assert!(flow.restore_target().is_none(), "restore acts on one drive");
+
+    let effects = flow.update(Msg::Write);
+    let [Effect::ConfirmWrite(drives)] = &effects[..] else {
+        panic!("expected one confirmation, got {effects:?}");
+    };
+    let devices: Vec<&Path> = drives.iter().map(|d| d.device.as_path()).collect();
+    assert_eq!(devices, [Path::new("/dev/sdb"), Path::new("/dev/sdc")]);
+    let effects = flow.update(Msg::WriteConfirmed);
+    let [Effect::Start(request)] = &effects[..] else {
+        panic!("expected the job to start");
+    };
+    assert_eq!(request.drives.len(), 2);
+
+    // The strip follows the least advanced drive still written.
+    for (drive, stage) in [(0, Stage::Verifying), (1, Stage::Writing)] {
+        flow.update(Msg::Job(JobEvent::Phase {
+            drive,
+            stage,
+            phase: None,
+            total: None,
+        }));
+    }
+    assert_eq!(flow.stage(), Some(Stage::Writing));
+    assert!(flow.update(Msg::SkipVerify).is_empty());
+    flow.update(Msg::Job(JobEvent::Dropped {
+        drive: 1,
+        reason: "cannot write '/dev/sdc'".into(),
+    }));
+    assert_eq!(flow.stage(), Some(Stage::Verifying), "sdc no longer counts");
+    assert!(matches!(
+        &flow.update(Msg::SkipVerify)[..],
+        [Effect::SkipVerify]
+    ));
+    assert!(
+        flow.update(Msg::RetryFailed).is_empty(),
+        "not while writing"
+    );
+
+    let done = Summary {
+        elapsed: std::time::Duration::from_secs(3),
+        written: 100,
+        ranges: 1,
+        ranges_verified: 1,
+        read_back: false,
+        skipped: true,
+        removal: Ok(Removal::PoweredOff),
+    };
+    flow.update(Msg::Job(JobEvent::Ended {
+        drive: 0,
+        outcome: Outcome::Done(done),
+    }));
+    assert!(flow.writing(), "the job is over only when it says so");
+    end(&mut flow, vec![]);
+    // The job never ended sdc: shown as stopped part-way, the cautious reading.
+    assert!(matches!(
+        outcomes(&flow)[..],
+        [Outcome::Done(_), Outcome::Cancelled { touched: true }]
+    ));
+
+    // "Retry Failed Drives" asks to write sdc again, and only sdc.
+    let effects = flow.update(Msg::RetryFailed);
+    assert!(matches!(&effects[..], [Effect::ConfirmWrite(d)] if d.len() == 1 && d[0].key == sdc));
+    assert_eq!(flow.selected, std::slice::from_ref(&sdc));
+    // If it left meanwhile, there is nothing to retry.
+    end(&mut flow, vec![failed(true)]);
+    flow.update(Msg::Drive(DriveEvent::Removed { key: sdc }));
+    assert!(flow.update(Msg::RetryFailed).is_empty());
 }
