@@ -22,6 +22,8 @@ mod gui_german;
 mod gui_multi;
 #[cfg(feature = "gui")]
 mod gui_session;
+#[cfg(feature = "gui")]
+mod gui_store;
 mod hostile;
 mod http;
 mod interop;
@@ -32,6 +34,8 @@ mod resources;
 mod scan;
 mod signatures;
 mod sshd;
+#[cfg(feature = "gui")]
+mod standin;
 mod support;
 mod transports;
 #[cfg(feature = "gui")]
