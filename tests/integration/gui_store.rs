@@ -1,0 +1,219 @@
+//! The app as a user sees it on a desktop, for the store screenshots (`image`, `drive`,
+//! `writing` and `done` in `data/screenshots/`, refreshed by `build-aux/store-screenshots`): four USB drives from the udisksd stand-in of
+//! `standin.rs` (a stick the desktop mounted, a second stick, a locked card, a 2 TB disk),
+//! two of them backed by real loop devices that `OpenDevice` hands over, and an image whose
+//! block map is signed by a trusted key. "Select All Suitable" takes the two sticks; both
+//! are written at once and checked byte for byte; the desktop's mounts are unmounted first,
+//! and each stick is powered off as soon as it is done: the first while the second, which
+//! the FUSE card slows down, is still being written.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::faulty::{Faults, FaultyDisk};
+use crate::gui::{MIB, Session, WAIT, env, quiet, served_image};
+use crate::gui_session::App;
+use crate::nginx::Nginx;
+use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+use crate::standin::{Bus, Disk, Part, Standin};
+use crate::support::{LoopDevice, assert_written, random_bytes, require_root, require_tool, sh};
+
+/// The served image's name, as a download would have it.
+const IMAGE: &str = "raspios-bookworm-arm64-lite.img";
+
+fn usb(name: &'static str, vendor: &'static str, model: &'static str, size: u64) -> Disk {
+    Disk {
+        name,
+        vendor,
+        model,
+        bus: "usb",
+        size,
+        can_power_off: true,
+        ejectable: true,
+        read_only: false,
+        opens: None,
+        partitions: vec![],
+    }
+}
+
+/// Serves the image under [`IMAGE`] with a block map clearsigned by a key the app's user
+/// trusts; its URL on the rate-limited location, its bytes and bmap.
+fn signed_image(server: &Nginx, home: &str) -> (String, Vec<u8>, blockprint::bmap::Bmap) {
+    let (_, content, bmap) = served_image(server);
+    let root = server.root();
+    let bmap_path = root.join(format!("{IMAGE}.bmap"));
+    std::fs::rename(root.join("pi.img"), root.join(IMAGE)).unwrap();
+    let gpg = Gpg::new();
+    let signer = gpg.key("Sample Images <images@example.org>", KEYS_MADE, "never");
+    let signed = root.join("signed.bmap");
+    gpg.sign(
+        &[&signer],
+        "--clearsign",
+        true,
+        SIGNED,
+        &root.join("pi.img.bmap"),
+        &signed,
+    );
+    std::fs::rename(&signed, &bmap_path).unwrap();
+    let keys = Path::new(home).join(".config/blockprint/trusted-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    gpg.export(&signer, true, &keys.join(format!("{signer}.asc")));
+    let user = env("BLOCKPRINT_TEST_USER");
+    sh("chown", &["-R", &user, &format!("{home}/.config")]);
+    (
+        server.url(&format!("slow/{IMAGE}")).to_string(),
+        content,
+        bmap,
+    )
+}
+
+/// Waits until the stand-in has had `call`.
+fn wait_for_call(standin: &Standin, call: &str) {
+    let started = Instant::now();
+    while !standin.calls().iter().any(|c| c == call) {
+        assert!(
+            started.elapsed() < WAIT,
+            "no {call}; calls: {:?}",
+            standin.calls()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn store_screenshots_of_two_sticks_written_at_once_and_powered_off_one_by_one() {
+    require_root("the store screenshots");
+    env("BLOCKPRINT_TEST_UDISKS");
+    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "gpg"] {
+        require_tool(tool);
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots-store");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // The first stick: a loop device over old data. The second: the FUSE card, fine for now.
+    let dir = tempfile::tempdir().unwrap();
+    let backing = dir.path().join("stick.bin");
+    let before = random_bytes(31, 64 << 20);
+    std::fs::write(&backing, &before).unwrap();
+    let stick = LoopDevice::new(&backing);
+    let slow = FaultyDisk::new(64 * MIB);
+    let bus = Bus::start();
+    let standin = Standin::serve(
+        &bus,
+        vec![
+            Disk {
+                opens: Some(PathBuf::from(stick.name())),
+                partitions: vec![
+                    Part {
+                        fs_type: "vfat",
+                        label: "bootfs",
+                        mount: Some("/media/alex/bootfs"),
+                    },
+                    Part {
+                        fs_type: "ext4",
+                        label: "rootfs",
+                        mount: Some("/media/alex/rootfs"),
+                    },
+                ],
+                ..usb("sdb", "SanDisk", "Ultra", 32_010_928_128)
+            },
+            Disk {
+                opens: Some(slow.device().to_path_buf()),
+                partitions: vec![Part {
+                    fs_type: "vfat",
+                    label: "KINGSTON",
+                    mount: None,
+                }],
+                ..usb("sdc", "Kingston", "DataTraveler 3.0", 15_502_147_584)
+            },
+            Disk {
+                read_only: true,
+                can_power_off: false,
+                ..usb("sdd", "Generic", "STORAGE DEVICE", 63_864_569_856)
+            },
+            usb("sde", "Seagate", "Expansion HDD", 2_000_398_934_016),
+        ],
+    );
+
+    let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
+    let server = Nginx::start();
+    let (url, content, bmap) = signed_image(&server, &session.home);
+    let size = (720, 680);
+    let system_bus = format!("DBUS_SYSTEM_BUS_ADDRESS={}", bus.address);
+    let app = App::start_with(
+        &session,
+        session.blockprint_with(false, &[&system_bus]),
+        &[],
+        shots.join("app.log"),
+    );
+    session.resize(size);
+    let shot = |name: &str| session.screenshot(&shots.join(format!("{name}.png")), size);
+
+    app.activate("open-image", Some(&url));
+    app.enabled("next");
+    shot("image");
+    app.activate("next", None);
+    app.enabled("select-all-drives");
+    app.activate("select-all-drives", None);
+    app.enabled("write");
+    shot("drive");
+    app.activate("write", None);
+    let confirm = "^Erase 2 Drives\\?$";
+    session.window(confirm);
+    shot("confirm");
+    session.keys(confirm, "key", &["Tab", "Return"]);
+    app.enabled("cancel-write");
+    // From now on every write of the second stick past 20 MiB takes half a second: it falls
+    // behind, and is still written when the first is done.
+    slow.set(Faults {
+        stall_writes_from: Some((20 * MIB, Duration::from_millis(500))),
+        ..Faults::default()
+    });
+    std::thread::sleep(Duration::from_secs(7));
+    shot("writing-both");
+    wait_for_call(&standin, "PowerOff SanDisk Ultra");
+    // The store's "writing" screenshot: one stick safe to remove, the other still written.
+    shot("writing");
+    app.enabled("write-another");
+    shot("done");
+    quiet(app);
+
+    let calls = standin.calls();
+    let at = |call: &str| {
+        calls
+            .iter()
+            .position(|c| c == call)
+            .unwrap_or_else(|| panic!("no {call}: {calls:?}"))
+    };
+    assert!(
+        at("Unmount /dev/sdb1") < at("OpenDevice /dev/sdb"),
+        "{calls:?}"
+    );
+    assert!(
+        at("Unmount /dev/sdb2") < at("OpenDevice /dev/sdb"),
+        "{calls:?}"
+    );
+    assert!(
+        at("PowerOff SanDisk Ultra") < at("Rescan /dev/sdc"),
+        "the first stick is powered off while the second is written: {calls:?}"
+    );
+    at("PowerOff Kingston DataTraveler 3.0");
+    assert!(
+        !calls.iter().any(|c| c.contains("sdd") || c.contains("sde")),
+        "the locked card and the large disk were not chosen: {calls:?}"
+    );
+    assert_written(
+        &std::fs::read(stick.name()).unwrap(),
+        &before,
+        &content,
+        &bmap,
+    );
+    assert_written(
+        &slow.contents(0, 64 << 20),
+        &vec![0; 64 << 20],
+        &content,
+        &bmap,
+    );
+    eprintln!("screenshots: {}", shots.display());
+}
