@@ -144,6 +144,26 @@ pub(crate) fn pass<'a>(
     app
 }
 
+/// What every test of the app needs: root, the test environment of build-aux/udisks-env, the
+/// X and D-Bus tools and `extra` ones. Returns its screenshots' folder `target/tmp/{folder}`,
+/// emptied first when `fresh`.
+pub(crate) fn begin(what: &str, extra: &[&str], folder: &str, fresh: bool) -> PathBuf {
+    require_root(what);
+    env("BLOCKPRINT_TEST_UDISKS");
+    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import"]
+        .iter()
+        .chain(extra)
+    {
+        require_tool(tool);
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(folder);
+    if fresh {
+        let _ = std::fs::remove_dir_all(&shots);
+    }
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
 /// The app's log, checked for GTK's complaints.
 pub(crate) fn quiet(app: App<'_>) {
     let log = app.log();
@@ -163,14 +183,12 @@ fn wait_for_mbr(device: &str) {
 
 #[test]
 fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
-    require_root("the desktop app's end-to-end test");
-    env("BLOCKPRINT_TEST_UDISKS");
-    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
-        require_tool(tool);
-    }
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = begin(
+        "the desktop app's end-to-end test",
+        &["udisksctl"],
+        "gui-screenshots",
+        true,
+    );
 
     let server = Nginx::start();
     let (url, content, bmap) = served_image(&server);

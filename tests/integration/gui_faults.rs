@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::faulty::{Faults, FaultyDisk, cap_requests};
-use crate::gui::{End, MIB, Session, env, pass, quiet, served_image};
+use crate::gui::{End, MIB, Session, begin, env, pass, quiet, served_image};
 use crate::nginx::Nginx;
-use crate::support::{require_root, require_tool};
 use crate::udisks::UdisksLoop;
 
 /// What each test needs: root and the tools, the screenshots' folder, an image served by
@@ -22,13 +21,7 @@ struct Setup {
 }
 
 fn setup(what: &str) -> Setup {
-    require_root(what);
-    env("BLOCKPRINT_TEST_UDISKS");
-    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
-        require_tool(tool);
-    }
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = begin(what, &["udisksctl"], "gui-screenshots", false);
     let server = Nginx::start();
     let (url, _, _) = served_image(&server);
     let disk = FaultyDisk::without_loop(64 * MIB);

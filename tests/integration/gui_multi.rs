@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use crate::faulty::{Faults, FaultyDisk, cap_requests};
-use crate::gui::{MIB, Session, env, quiet, served_image};
+use crate::gui::{MIB, Session, begin, env, quiet, served_image};
 use crate::gui_session::App;
 use crate::nginx::Nginx;
-use crate::support::{assert_written, random_bytes, require_root, require_tool};
+use crate::support::{assert_written, random_bytes};
 use crate::udisks::UdisksLoop;
 
 /// Ticks `card` in the list: a loop device is a system drive, so its name is typed first.
@@ -24,14 +24,12 @@ fn choose(session: &Session, app: &App<'_>, card: &UdisksLoop) {
 
 #[test]
 fn the_app_writes_three_drives_at_once_and_retries_the_one_that_failed() {
-    require_root("the desktop app's several-drives test");
-    env("BLOCKPRINT_TEST_UDISKS");
-    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "udisksctl"] {
-        require_tool(tool);
-    }
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots-multi");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = begin(
+        "the desktop app's several-drives test",
+        &["udisksctl"],
+        "gui-screenshots-multi",
+        true,
+    );
     let server = Nginx::start();
     let (url, content, bmap) = served_image(&server);
 

@@ -133,17 +133,9 @@ impl Session {
     pub(crate) fn window(&self, pattern: &str) -> (String, String) {
         let started = Instant::now();
         loop {
-            let out = self
-                .x("xdotool")
-                .args(["search", "--onlyvisible", "--name", pattern])
-                .output()
-                .expect("run xdotool");
-            if let Some(id) = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .next()
-            {
-                let title = self.run_x("xdotool", &["getwindowname", id]);
-                return (id.to_owned(), title.trim().to_owned());
+            if let Some(id) = self.find(pattern) {
+                let title = self.run_x("xdotool", &["getwindowname", &id]);
+                return (id, title.trim().to_owned());
             }
             assert!(
                 started.elapsed() < WAIT,
@@ -153,16 +145,22 @@ impl Session {
         }
     }
 
+    /// The id of a shown window whose title matches `pattern`, if there is one now.
+    fn find(&self, pattern: &str) -> Option<String> {
+        let out = self
+            .x("xdotool")
+            .args(["search", "--onlyvisible", "--name", pattern])
+            .output()
+            .expect("run xdotool");
+        let ids = String::from_utf8_lossy(&out.stdout);
+        ids.split_whitespace().next().map(str::to_owned)
+    }
+
     /// Waits until no shown window's title matches `pattern` (a dialog has closed).
     pub(crate) fn gone(&self, pattern: &str) {
         let started = Instant::now();
         loop {
-            let out = self
-                .x("xdotool")
-                .args(["search", "--onlyvisible", "--name", pattern])
-                .output()
-                .expect("run xdotool");
-            if out.stdout.trim_ascii().is_empty() {
+            if self.find(pattern).is_none() {
                 return;
             }
             assert!(

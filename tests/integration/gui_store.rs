@@ -11,30 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::faulty::{Faults, FaultyDisk};
-use crate::gui::{MIB, Session, WAIT, env, quiet, served_image};
+use crate::gui::{MIB, Session, WAIT, begin, env, quiet, served_image};
 use crate::gui_session::App;
 use crate::nginx::Nginx;
 use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
 use crate::standin::{Bus, Disk, Part, Standin};
-use crate::support::{LoopDevice, assert_written, random_bytes, require_root, require_tool, sh};
+use crate::support::{LoopDevice, assert_written, random_bytes, sh};
 
 /// The served image's name, as a download would have it.
 const IMAGE: &str = "raspios-bookworm-arm64-lite.img";
-
-fn usb(name: &'static str, vendor: &'static str, model: &'static str, size: u64) -> Disk {
-    Disk {
-        name,
-        vendor,
-        model,
-        bus: "usb",
-        size,
-        can_power_off: true,
-        ejectable: true,
-        read_only: false,
-        opens: None,
-        partitions: vec![],
-    }
-}
 
 /// Serves the image under [`IMAGE`] with a block map clearsigned by a key the app's user
 /// trusts; its URL on the rate-limited location, its bytes and bmap.
@@ -82,14 +67,12 @@ fn wait_for_call(standin: &Standin, call: &str) {
 
 #[test]
 fn store_screenshots_of_two_sticks_written_at_once_and_powered_off_one_by_one() {
-    require_root("the store screenshots");
-    env("BLOCKPRINT_TEST_UDISKS");
-    for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import", "gpg"] {
-        require_tool(tool);
-    }
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-screenshots-store");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = begin(
+        "the store screenshots",
+        &["gpg"],
+        "gui-screenshots-store",
+        true,
+    );
 
     // The first stick: a loop device over old data. The second: the FUSE card, fine for now.
     let dir = tempfile::tempdir().unwrap();
@@ -116,7 +99,7 @@ fn store_screenshots_of_two_sticks_written_at_once_and_powered_off_one_by_one() 
                         mount: Some("/media/alex/rootfs"),
                     },
                 ],
-                ..usb("sdb", "SanDisk", "Ultra", 32_010_928_128)
+                ..Disk::usb("sdb", "SanDisk", "Ultra", 32_010_928_128)
             },
             Disk {
                 opens: Some(slow.device().to_path_buf()),
@@ -125,14 +108,14 @@ fn store_screenshots_of_two_sticks_written_at_once_and_powered_off_one_by_one() 
                     label: "KINGSTON",
                     mount: None,
                 }],
-                ..usb("sdc", "Kingston", "DataTraveler 3.0", 15_502_147_584)
+                ..Disk::usb("sdc", "Kingston", "DataTraveler 3.0", 15_502_147_584)
             },
             Disk {
                 read_only: true,
                 can_power_off: false,
-                ..usb("sdd", "Generic", "STORAGE DEVICE", 63_864_569_856)
+                ..Disk::usb("sdd", "Generic", "STORAGE DEVICE", 63_864_569_856)
             },
-            usb("sde", "Seagate", "Expansion HDD", 2_000_398_934_016),
+            Disk::usb("sde", "Seagate", "Expansion HDD", 2_000_398_934_016),
         ],
     );
 

@@ -95,6 +95,29 @@ pub(crate) struct Disk {
     pub(crate) partitions: Vec<Part>,
 }
 
+impl Disk {
+    /// A USB drive that can be powered off, with no partitions, that cannot be opened.
+    pub(crate) fn usb(
+        name: &'static str,
+        vendor: &'static str,
+        model: &'static str,
+        size: u64,
+    ) -> Self {
+        Disk {
+            name,
+            vendor,
+            model,
+            bus: "usb",
+            size,
+            can_power_off: true,
+            ejectable: true,
+            read_only: false,
+            opens: None,
+            partitions: vec![],
+        }
+    }
+}
+
 /// A partition with a filesystem.
 pub(crate) struct Part {
     pub(crate) fs_type: &'static str,

@@ -6,31 +6,16 @@ use blockprint::udisks::{Removal, Udisks};
 
 use crate::standin::{Bus, Disk, Standin};
 
-fn disk(name: &'static str, vendor: &'static str, model: &'static str, size: u64) -> Disk {
-    Disk {
-        name,
-        vendor,
-        model,
-        bus: "usb",
-        size,
-        can_power_off: true,
-        ejectable: true,
-        read_only: false,
-        opens: None,
-        partitions: vec![],
-    }
-}
-
 #[test]
 fn power_off_or_eject_after_writing() {
     let bus = Bus::start();
     let standin = Standin::serve(
         &bus,
         vec![
-            disk("sdz", "SanDisk", "Ultra", 32_010_928_128),
+            Disk::usb("sdz", "SanDisk", "Ultra", 32_010_928_128),
             Disk {
                 can_power_off: false,
-                ..disk("sdy", "Generic", "SD Reader", 63_864_569_856)
+                ..Disk::usb("sdy", "Generic", "SD Reader", 63_864_569_856)
             },
         ],
     );

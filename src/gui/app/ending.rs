@@ -55,22 +55,33 @@ pub fn notification(drives: &[DriveWrite]) -> (String, String) {
     }
 }
 
-fn done_title(summary: &Summary) -> String {
-    match summary.removal {
-        Ok(Removal::PoweredOff | Removal::Ejected) => gettext("Safe to Remove"),
-        Ok(Removal::Nothing) | Err(_) => gettext("Writing Done"),
-    }
+/// Whether the drive was powered off or ejected, so it may be pulled out now.
+pub(super) fn removable(summary: &Summary) -> bool {
+    matches!(summary.removal, Ok(Removal::PoweredOff | Removal::Ejected))
 }
 
-fn done_body(summary: &Summary) -> String {
-    let mut parts = vec![gettext_f(
+/// "Wrote 812 MB in 2 minutes."
+pub(super) fn wrote(summary: &Summary) -> String {
+    gettext_f(
         // Translators: "Wrote 812 MB in 2 minutes."
         "Wrote {size} in {duration}.",
         &[
             ("size", &size(summary.written)),
             ("duration", &duration(summary.elapsed)),
         ],
-    )];
+    )
+}
+
+fn done_title(summary: &Summary) -> String {
+    if removable(summary) {
+        gettext("Safe to Remove")
+    } else {
+        gettext("Writing Done")
+    }
+}
+
+fn done_body(summary: &Summary) -> String {
+    let mut parts = vec![wrote(summary)];
     if summary.ranges > 0 {
         parts.push(ngettext_f(
             "{verified} of {n} range matched its checksum.",

@@ -2,15 +2,16 @@
 //! and for the end of such a write as a whole.
 
 use blockprint::drives::Drive;
-use blockprint::udisks::Removal;
 use gettextrs::gettext;
 
 use crate::gui::drive_line::{DriveLine, LineState};
 use crate::gui::flow::DriveWrite;
 use crate::gui::i18n::{gettext_f, ngettext_f};
 use crate::gui::job::{Outcome, Summary};
-use crate::gui::wording::{self, duration, size, user_error};
+use crate::gui::wording::{self, size, user_error};
 use crate::gui::write_page::{Ending, Look, amount, pace};
+
+use super::ending::{removable, wrote};
 
 /// "SanDisk Ultra (32.0 GB, /dev/sdb)".
 pub fn drive_name(drive: &Drive) -> String {
@@ -82,20 +83,15 @@ fn ended(name: String, outcome: &Outcome) -> DriveLine {
 }
 
 fn removal(summary: &Summary) -> String {
-    match summary.removal {
-        Ok(Removal::PoweredOff | Removal::Ejected) => gettext("Safe to remove"),
-        Ok(Removal::Nothing) | Err(_) => gettext("Written"),
+    if removable(summary) {
+        gettext("Safe to remove")
+    } else {
+        gettext("Written")
     }
 }
 
 fn done(summary: &Summary) -> String {
-    let mut parts = vec![gettext_f(
-        "Wrote {size} in {duration}.",
-        &[
-            ("size", &size(summary.written)),
-            ("duration", &duration(summary.elapsed)),
-        ],
-    )];
+    let mut parts = vec![wrote(summary)];
     parts.push(if summary.read_back {
         gettext("Read back and compared.")
     } else if summary.skipped {
@@ -129,9 +125,7 @@ pub fn several(drives: &[DriveWrite]) -> Ending {
         .collect();
     let unwritten = drives.len() - written.len();
     let (title, body, look) = if unwritten == 0 {
-        let removable = written
-            .iter()
-            .all(|s| matches!(s.removal, Ok(Removal::PoweredOff | Removal::Ejected)));
+        let removable = written.iter().all(|s| removable(s));
         let all = ngettext_f(
             "The drive is written.",
             "All {n} drives are written.",
@@ -199,6 +193,7 @@ mod tests {
     use std::time::Duration;
 
     use blockprint::target::TargetError;
+    use blockprint::udisks::Removal;
 
     use super::*;
     use crate::gui::job::JobError;
