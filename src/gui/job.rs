@@ -318,10 +318,17 @@ impl Job<'_> {
             };
             let results = copy::copy_to_all(source, bmap, targets, &options, &mut sink, cancel);
             throttles.iter_mut().for_each(|t| t.flush(self.send));
+            // Stopped or failed as a whole: a drive already done (and powered off) stays done.
+            let unfinished: Vec<usize> = drives
+                .iter()
+                .zip(&finishing)
+                .filter(|(_, finishing)| !**finishing)
+                .map(|(&drive, _)| drive)
+                .collect();
             let results = match results {
                 Ok(results) => results,
-                Err(CopyError::Cancelled { .. }) => return self.cancel_all(drives, true),
-                Err(error) => return self.fail_all(drives, &Arc::new(error.into()), true),
+                Err(CopyError::Cancelled { .. }) => return self.cancel_all(&unfinished, true),
+                Err(error) => return self.fail_all(&unfinished, &Arc::new(error.into()), true),
             };
             for ((result, &drive), finishing) in results.into_iter().zip(drives).zip(&finishing) {
                 match result {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::gui::{App, MIB, Session, env, quiet};
+use crate::gui_session::{normal, ocr};
 use crate::support::{require_root, require_tool, sparse_image};
 
 /// English strings of the image page with an image and its bmap open; their German comes
@@ -34,16 +35,6 @@ fn translation(po: &str, msgid: &str) -> String {
     let text = po[start..end].to_owned();
     assert!(!text.is_empty(), "po/de.po leaves {msgid:?} untranslated");
     text
-}
-
-/// Lower case, mnemonics and ellipses gone, runs of whitespace as one space: what OCR and the
-/// string have in common.
-fn normal(text: &str) -> String {
-    text.replace(['_', '…'], "")
-        .to_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[test]
@@ -95,42 +86,19 @@ fn the_app_speaks_german_under_language_de() {
     let shot = shots.join("image-de.png");
     session.screenshot(&shot, (720, 680));
     quiet(app);
-
-    // Three times the size, grey: tesseract reads small UI text far better so.
-    let big = shots.join("image-de-ocr.png");
-    let status = Command::new("convert")
-        .arg(&shot)
-        .args(["-colorspace", "Gray", "-resize", "300%"])
-        .arg(&big)
-        .status()
-        .unwrap();
-    assert!(status.success(), "convert failed");
-    let out = Command::new("tesseract")
-        .arg(&big)
-        .args(["stdout", "-l", "deu+eng", "--psm", "11"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tesseract failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    std::fs::write(shots.join("image-de.txt"), &text).unwrap();
-    // --psm 11 finds text in any order, a line at a time: join it all for phrases that wrap.
-    let seen = normal(&text);
+    let seen = ocr(&shot, "deu+eng");
 
     let po = std::fs::read_to_string(root.join("po/de.po")).unwrap();
     for english in SHOWN {
         let german = translation(&po, english);
         assert!(
             seen.contains(&normal(&german)),
-            "{german:?} (for {english:?}) is not on the screen; OCR read:\n{text}\nscreenshot: {}",
+            "{german:?} (for {english:?}) is not on the screen; OCR read:\n{seen}\nscreenshot: {}",
             shot.display()
         );
         assert!(
             !seen.contains(&normal(english)),
-            "{english:?} is on the screen untranslated; OCR read:\n{text}\nscreenshot: {}",
+            "{english:?} is on the screen untranslated; OCR read:\n{seen}\nscreenshot: {}",
             shot.display()
         );
     }

@@ -346,3 +346,41 @@ impl Drop for App<'_> {
         let _ = self.child.wait();
     }
 }
+
+/// The text tesseract reads in a screenshot (`langs`: "eng", "deu+eng"), also kept beside it
+/// as `.txt`, in the form of [`normal`].
+pub(crate) fn ocr(shot: &Path, langs: &str) -> String {
+    // Three times the size, grey: tesseract reads small UI text far better so.
+    let big = shot.with_extension("ocr.png");
+    let status = Command::new("convert")
+        .arg(shot)
+        .args(["-colorspace", "Gray", "-resize", "300%"])
+        .arg(&big)
+        .status()
+        .unwrap();
+    assert!(status.success(), "convert failed");
+    let out = Command::new("tesseract")
+        .arg(&big)
+        .args(["stdout", "-l", langs, "--psm", "11"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tesseract failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(shot.with_extension("txt"), &text).unwrap();
+    // --psm 11 finds text in any order, a line at a time: join it all for phrases that wrap.
+    normal(&text)
+}
+
+/// Lower case, mnemonics and ellipses gone, runs of whitespace as one space: what OCR and the
+/// string have in common.
+pub(crate) fn normal(text: &str) -> String {
+    text.replace(['_', '…'], "")
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -5,14 +5,15 @@
 //! block map is signed by a trusted key. "Select All Suitable" takes the two sticks; both
 //! are written at once and checked byte for byte; the desktop's mounts are unmounted first,
 //! and each stick is powered off as soon as it is done: the first while the second, which
-//! the FUSE card slows down, is still being written.
+//! the FUSE card slows down, is still being written. Written again and stopped once the first
+//! stick is done, that one still counts as written.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::faulty::{Faults, FaultyDisk};
 use crate::gui::{MIB, Session, WAIT, begin, env, quiet, served_image};
-use crate::gui_session::App;
+use crate::gui_session::{App, ocr};
 use crate::nginx::Nginx;
 use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
 use crate::standin::{Bus, Disk, Part, Standin};
@@ -52,10 +53,10 @@ fn signed_image(server: &Nginx, home: &str) -> (String, Vec<u8>, blockprint::bma
     )
 }
 
-/// Waits until the stand-in has had `call`.
-fn wait_for_call(standin: &Standin, call: &str) {
+/// Waits until the stand-in has had `call` `times` times.
+fn wait_for_call(standin: &Standin, call: &str, times: usize) {
     let started = Instant::now();
-    while !standin.calls().iter().any(|c| c == call) {
+    while standin.calls().iter().filter(|c| *c == call).count() < times {
         assert!(
             started.elapsed() < WAIT,
             "no {call}; calls: {:?}",
@@ -69,7 +70,7 @@ fn wait_for_call(standin: &Standin, call: &str) {
 fn store_screenshots_of_two_sticks_written_at_once_and_powered_off_one_by_one() {
     let shots = begin(
         "the store screenshots",
-        &["gpg"],
+        &["gpg", "tesseract"],
         "gui-screenshots-store",
         true,
     );
@@ -155,14 +156,49 @@ fn store_screenshots_of_two_sticks_written_at_once_and_powered_off_one_by_one() 
     });
     std::thread::sleep(Duration::from_secs(7));
     shot("writing-both");
-    wait_for_call(&standin, "PowerOff SanDisk Ultra");
+    wait_for_call(&standin, "PowerOff SanDisk Ultra", 1);
     // The store's "writing" screenshot: one stick safe to remove, the other still written.
     shot("writing");
     app.enabled("write-another");
     shot("done");
+    let calls = standin.calls();
+    let written = || {
+        let stick = std::fs::read(stick.name()).unwrap();
+        assert_written(&stick, &before, &content, &bmap);
+    };
+    written();
+    assert_written(
+        &slow.contents(0, 64 << 20),
+        &vec![0; 64 << 20],
+        &content,
+        &bmap,
+    );
+
+    // Again, stopped once the first stick is done: it stays written and powered off, and
+    // only the second is reported stopped.
+    app.activate("write-another", None);
+    app.enabled("select-all-drives");
+    app.activate("select-all-drives", None);
+    app.enabled("write");
+    app.activate("write", None);
+    session.keys(confirm, "key", &["Tab", "Return"]);
+    wait_for_call(&standin, "PowerOff SanDisk Ultra", 2);
+    app.activate("cancel-write", None);
+    session.keys("^Stop Writing\\?$", "key", &["Tab", "Return"]);
+    app.enabled("write-another");
+    shot("stopped-after-one");
+    let seen = ocr(&shots.join("stopped-after-one.png"), "eng");
+    assert!(
+        seen.contains("1 of 2 drives not written"),
+        "the stick written before the stop is not counted as written; OCR read: {seen}"
+    );
+    written();
+    assert!(
+        slow.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        "the stopped stick's first MiB (partition table) is not wiped"
+    );
     quiet(app);
 
-    let calls = standin.calls();
     let at = |call: &str| {
         calls
             .iter()
@@ -185,18 +221,6 @@ fn store_screenshots_of_two_sticks_written_at_once_and_powered_off_one_by_one() 
     assert!(
         !calls.iter().any(|c| c.contains("sdd") || c.contains("sde")),
         "the locked card and the large disk were not chosen: {calls:?}"
-    );
-    assert_written(
-        &std::fs::read(stick.name()).unwrap(),
-        &before,
-        &content,
-        &bmap,
-    );
-    assert_written(
-        &slow.contents(0, 64 << 20),
-        &vec![0; 64 << 20],
-        &content,
-        &bmap,
     );
     eprintln!("screenshots: {}", shots.display());
 }

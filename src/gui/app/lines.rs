@@ -168,7 +168,13 @@ pub fn several(drives: &[DriveWrite]) -> Ending {
             body.push(' ');
             body.push_str(&gettext("The others are written and can be used."));
         }
-        (title, body, Look::Failed)
+        // Stopped by the user, nothing failed: a warning, not an error.
+        let look = if failed > 0 {
+            Look::Failed
+        } else {
+            Look::Stopped
+        };
+        (title, body, look)
     };
     let details: Vec<String> = drives
         .iter()
@@ -271,6 +277,30 @@ mod tests {
         assert!(lines[1].detail.contains("worn-out or fake card"));
         assert!(lines[1].detail.ends_with("Partly written."));
         assert!(details.is_some_and(|d| d.contains("/dev/sdc")));
+    }
+
+    #[test]
+    fn a_stop_after_one_drive_is_done_leaves_that_one_written_and_warns_only() {
+        let drives = [
+            written("sdb", done(Ok(Removal::PoweredOff))),
+            written("sdc", Outcome::Cancelled { touched: true }),
+        ];
+        let Ending::Several {
+            title,
+            look,
+            lines,
+            retry_failed,
+            ..
+        } = several(&drives)
+        else {
+            panic!("several");
+        };
+        assert_eq!(title, "1 of 2 Drives Not Written");
+        assert_eq!((look, retry_failed), (Look::Stopped, true));
+        assert_eq!(
+            (lines[1].status.as_str(), lines[1].detail.as_str()),
+            ("Stopped", "Partly written.")
+        );
     }
 
     #[test]
