@@ -362,7 +362,8 @@ pub fn copy(
 /// Each target's events arrive wrapped in
 /// [`Event::Target`](crate::progress::Event::Target) when there are several. The outer error
 /// is a failure of the copy as a whole (the image cannot be read or does not match its bmap,
-/// a target is too small, or cancelled), after which every target was partly written; else
+/// a target is too small, or cancelled), after which every target was partly written except
+/// those already announced by `TargetDone` (a cancel can come after some finished); else
 /// there is one result per target, in order.
 ///
 /// Each target belongs to its own thread, which closes it when done: with several targets,

@@ -180,7 +180,6 @@ impl Component for App {
             .launch(())
             .forward(sender.input_sender(), |out| match out {
                 DrivePageOutput::Toggled(key) => AppMsg::Flow(Msg::ToggleDrive(key)),
-                DrivePageOutput::SelectAll => AppMsg::Flow(Msg::SelectAllSuitable),
                 DrivePageOutput::ChangeImage => AppMsg::Flow(Msg::GoTo(Step::Image)),
                 DrivePageOutput::ShowAll(all) => AppMsg::ShowAll(all),
                 DrivePageOutput::Write => AppMsg::Flow(Msg::Write),
@@ -347,9 +346,10 @@ impl Component for App {
             AppCmd::Job(event) => {
                 self.apply(Msg::Job(event), &sender, window);
                 // Up to ten a second while writing: only the write page and the actions
-                // change, so the drive list's guards are not worked out again.
+                // change, so the drive list's guards are not worked out again (and no drive
+                // can be chosen meanwhile).
                 if self.flow.writing() {
-                    self.sync_write();
+                    self.sync_write(false);
                     return;
                 }
             }
@@ -395,22 +395,26 @@ impl App {
             Some(image) => (image.name.clone(), ending::bytes_line(image)),
             None => (String::new(), String::new()),
         };
-        let chosen = flow.chosen().len();
+        // Every drive's guards, worked out once for the list, the count and the actions.
+        let rows = flow.rows();
+        let chosen = rows.iter().filter(|r| r.selected).count();
+        let more_suitable = !flow.writing() && rows.iter().any(|r| r.suitable && !r.selected);
         self.drive_page
             .emit(DrivePageInput::Show(Box::new(DriveView {
                 image_name: image_name.clone(),
                 image_detail,
-                rows: flow.rows(),
+                rows,
                 show_all: flow.show_all,
                 chosen,
                 can_write: chosen > 0 && flow.image_ready(),
                 error: flow.drives_error.clone(),
             })));
-        self.sync_write();
+        self.sync_write(more_suitable);
     }
 
-    /// Sends the write page its view and updates which actions may run.
-    fn sync_write(&self) {
+    /// Sends the write page its view and updates which actions may run; `more_suitable`:
+    /// whether "Select All Suitable" would choose another drive.
+    fn sync_write(&self, more_suitable: bool) {
         let flow = &self.flow;
         let drives = flow.last_drives();
         let headline = match (flow.image.as_ref(), drives) {
@@ -460,7 +464,7 @@ impl App {
                 verify: flow.verify,
                 ending,
             })));
-        actions::update_enabled(flow);
+        actions::update_enabled(flow, more_suitable);
     }
 }
 

@@ -48,8 +48,6 @@ pub enum DrivePageInput {
 pub enum DrivePageOutput {
     /// A drive's row was activated: in or out of those to write.
     Toggled(String),
-    /// "Select All Suitable".
-    SelectAll,
     /// "Change" next to the image.
     ChangeImage,
     /// The "Show all drives" switch was flipped to this.
@@ -64,7 +62,6 @@ pub struct DrivePageWidgets {
     empty: adw::StatusPage,
     list: gtk::ScrolledWindow,
     show_all: gtk::Switch,
-    select_all: gtk::Button,
     write: gtk::Button,
 }
 
@@ -126,10 +123,8 @@ impl SimpleComponent for DrivePage {
         select_all.set_tooltip_text(Some(&gettext(
             "Every removable drive that can be written without a question",
         )));
-        let s = sender.clone();
-        select_all.connect_clicked(move |_| {
-            s.output(DrivePageOutput::SelectAll).ok();
-        });
+        // The action is enabled exactly while it would choose another drive.
+        select_all.set_action_name(Some("app.select-all-drives"));
         list_group.set_header_suffix(Some(&select_all));
         let list = page::root();
         let clamped = page::clamp(&list_group, 640);
@@ -180,7 +175,6 @@ impl SimpleComponent for DrivePage {
             empty,
             list,
             show_all,
-            select_all,
             write,
         };
         ComponentParts { model, widgets }
@@ -234,8 +228,5 @@ impl SimpleComponent for DrivePage {
         } else {
             gettext("_Write")
         });
-        widgets
-            .select_all
-            .set_sensitive(view.rows.iter().any(|r| r.suitable && !r.selected));
     }
 }

@@ -1,5 +1,6 @@
-//! The same open target used from other threads: a duplicate for a lane thread that may
-//! outlive the caller (when its device hangs), and plain writers for the writer pool.
+//! The same open target on duplicate descriptors: a whole target for a copy that takes it
+//! while the caller keeps this one ([`crate::copy::copy`]), and plain writers for a lane's
+//! writer pool.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -101,7 +101,7 @@ pub fn install(sender: &ComponentSender<App>) {
 }
 
 /// Enables exactly the actions that make sense now (menus and buttons grey out with them).
-pub fn update_enabled(flow: &Flow) {
+pub fn update_enabled(flow: &Flow, more_suitable: bool) {
     let app = relm4::main_application();
     let writing = flow.writing();
     let image = flow.image.as_ref();
@@ -123,10 +123,7 @@ pub fn update_enabled(flow: &Flow) {
         ("show-all-drives", !writing),
         ("select-drive", !writing),
         ("unselect-drive", !writing),
-        (
-            "select-all-drives",
-            !writing && flow.rows().iter().any(|r| r.suitable && !r.selected),
-        ),
+        ("select-all-drives", !writing && more_suitable),
         (
             "write",
             !writing && flow.image_ready() && !flow.chosen().is_empty(),
