@@ -61,8 +61,14 @@ impl Input {
         if text == "-" {
             return Ok(Input::Stdin);
         }
-        let Some((scheme, _)) = text.split_once("://") else {
-            return Ok(Input::Path(PathBuf::from(text)));
+        // RFC 8089 also allows `file:/abs/path` (no authority), which bmaptool opens too.
+        let short_file = text
+            .get(..6)
+            .is_some_and(|start| start.eq_ignore_ascii_case("file:/"));
+        let scheme = match text.split_once("://") {
+            Some((scheme, _)) => scheme,
+            None if short_file => "file",
+            None => return Ok(Input::Path(PathBuf::from(text))),
         };
         let invalid = |reason: String| InputError::Url {
             text: text.to_owned(),
@@ -188,6 +194,21 @@ mod tests {
         assert_eq!(
             Input::parse("file:///srv/a.img"),
             Ok(Input::Path("/srv/a.img".into()))
+        );
+        for short in [
+            "file:/srv/a.img",
+            "FILE:/srv/a.img",
+            "file://localhost/srv/a.img",
+        ] {
+            assert_eq!(
+                Input::parse(short),
+                Ok(Input::Path("/srv/a.img".into())),
+                "{short}"
+            );
+        }
+        assert_eq!(
+            Input::parse("file:/srv/my%20disk.img"),
+            Ok(Input::Path("/srv/my disk.img".into()))
         );
         let Ok(Input::Url(url)) = Input::parse("https://u:secret@example.com/a.img.xz?t=1") else {
             panic!("an https URL");

@@ -5,7 +5,7 @@
 //! access [`open_random`] lists the headers with one small read each (jumping over the data)
 //! and hands back a [`Slice`]: the copy engine then reads the image in place and a server
 //! with Range support is asked only for the mapped blocks. A stream is walked in order by
-//! [`open_stream`], which takes the first member named like a disk image.
+//! [`open_stream`], which takes the first member named like a disk image, or the only file.
 //!
 //! Extension headers change the member after them: a pax `x` header (its `path` and `size`
 //! records), or a GNU `L` header (a long name). Both are bounded in size, as is the number
@@ -19,7 +19,7 @@ mod blocks;
 mod tests;
 
 use super::detect::tar_checksum_ok;
-use super::member::{self, Choice, Member};
+use super::member::{self, Chooser, Forward, Member, Step};
 use super::random::{RandomAccess, Slice, read_vec};
 use super::{Format, SourceError};
 use blocks::{Blocks, Positional, Sequential, too_long};
@@ -265,82 +265,93 @@ pub(crate) fn open_random(archive: &Arc<dyn RandomAccess>) -> Result<(String, Sl
         store: archive.as_ref(),
         at: 0,
     };
-    let mut all: Vec<String> = Vec::new();
-    let mut files: Vec<Entry> = Vec::new();
+    let mut chooser: Chooser<Entry> = Chooser::default();
+    let mut members = 0;
     while let Some(entry) = next_entry(&mut blocks, name)? {
-        if all.len() >= MAX_MEMBERS {
+        members += 1;
+        if members > MAX_MEMBERS {
             return Err(too_many(name));
         }
         blocks.skip(entry.size).map_err(|e| {
             read_failed(name, e, &format!("member '{}'", entry.name), entry.data_at)
         })?;
-        all.push(entry.name.clone());
         if matches!(entry.kind, Kind::File | Kind::Sparse) {
-            files.push(entry);
+            chooser.file(&entry.name.clone(), entry);
+        } else {
+            chooser.other(&entry.name);
         }
     }
-    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    let chosen = match member::choose(&names) {
-        Choice::One(index) => files.get(index),
-        Choice::Nothing => {
-            return Err(SourceError::NoImageMember {
-                name: name.to_owned(),
-                format: Format::Tar,
-                members: member::list(all.iter().map(String::as_str)),
-            });
-        }
-        Choice::Unclear(candidates) => {
-            return Err(SourceError::AmbiguousMember {
-                name: name.to_owned(),
-                format: Format::Tar,
-                members: member::list(candidates.iter().filter_map(|&i| names.get(i).copied())),
-            });
-        }
-    };
-    let Some(entry) = chosen else {
-        return Err(damaged(name, "the chosen member is not in the list".into()));
-    };
+    let entry = chooser.finish(name, Format::Tar)?;
     if entry.kind == Kind::Sparse {
         return Err(sparse(name, &entry.name));
     }
     let slice_name = format!("{} in {name}", entry.name);
     let slice = Slice::new(Arc::clone(archive), entry.data_at, entry.size, slice_name);
-    Ok((entry.name.clone(), slice))
+    Ok((entry.name, slice))
 }
 
-/// Reads an archive in order and opens the first member named like a disk image.
+/// Reads an archive in order and opens its image member, by the rule of [`member::Forward`]:
+/// the first member named like a disk image, or the only file.
 pub(crate) fn open_stream(reader: Box<dyn Read + Send>, name: &str) -> Result<Member, SourceError> {
     let mut blocks = Sequential { reader, at: 0 };
-    let mut seen: Vec<String> = Vec::new();
+    let mut forward = Forward::default();
+    // The first file, if small and not named like an image (its data; none if sparse).
+    let mut held: Option<(String, Option<Vec<u8>>)> = None;
+    let mut members = 0;
     while let Some(entry) = next_entry(&mut blocks, name)? {
-        if matches!(entry.kind, Kind::File | Kind::Sparse) && member::looks_like_image(&entry.name)
-        {
-            if entry.kind == Kind::Sparse {
-                return Err(sparse(name, &entry.name));
-            }
-            let exact = Exact {
-                inner: blocks.reader.take(entry.size),
-                size: entry.size,
-                label: format!("tar member '{}' of '{name}'", entry.name),
-            };
-            return Ok(Member {
-                name: entry.name,
-                size: Some(entry.size),
-                reader: Box::new(exact),
-            });
-        }
-        if seen.len() >= MAX_MEMBERS {
+        members += 1;
+        if members > MAX_MEMBERS {
             return Err(too_many(name));
         }
-        blocks.skip(entry.size).map_err(|e| {
-            read_failed(name, e, &format!("member '{}'", entry.name), entry.data_at)
-        })?;
-        seen.push(entry.name);
+        let step = if matches!(entry.kind, Kind::File | Kind::Sparse) {
+            forward.file(&entry.name, Some(entry.size))
+        } else {
+            forward.other(&entry.name);
+            Step::Pass
+        };
+        let read = |e| read_failed(name, e, &format!("member '{}'", entry.name), entry.data_at);
+        if entry.kind == Kind::Sparse {
+            // Its data is not the file: an error if it is the image, else passed over.
+            match step {
+                Step::Image => return Err(sparse(name, &entry.name)),
+                Step::Hold | Step::OnlyFile => held = Some((entry.name.clone(), None)),
+                Step::Pass => {}
+            }
+            blocks.skip(entry.size).map_err(read)?;
+            continue;
+        }
+        match step {
+            Step::Image | Step::OnlyFile => {
+                let label = format!("tar member '{}' of '{name}'", entry.name);
+                let rest = (step == Step::OnlyFile).then(|| Rest {
+                    archive: name.to_owned(),
+                    member: entry.name.clone(),
+                    members,
+                });
+                return Ok(Member {
+                    name: entry.name,
+                    size: Some(entry.size),
+                    reader: Box::new(Exact::new(blocks, entry.size, label, rest)),
+                });
+            }
+            Step::Hold => {
+                let data = blocks.data(entry.size).map_err(read)?;
+                held = Some((entry.name.clone(), Some(data)));
+            }
+            Step::Pass => blocks.skip(entry.size).map_err(read)?,
+        }
     }
-    Err(SourceError::NoImageMember {
-        name: name.to_owned(),
-        format: Format::Tar,
-        members: member::list(seen.iter().map(String::as_str)),
+    forward.finish(name, Format::Tar, held.is_some())?;
+    let Some((member, data)) = held else {
+        return Err(damaged(name, "the held member is gone".into()));
+    };
+    let Some(data) = data else {
+        return Err(sparse(name, &member));
+    };
+    Ok(Member {
+        name: member,
+        size: Some(data.len() as u64),
+        reader: Box::new(io::Cursor::new(data)),
     })
 }
 
@@ -358,26 +369,100 @@ fn sparse(name: &str, member: &str) -> SourceError {
     )
 }
 
-/// A member's data, which must be `size` bytes: a stream that ends sooner is an error.
+/// What must hold after a member read as the archive's only file: no other file follows.
+struct Rest {
+    archive: String,
+    member: String,
+    /// Members listed up to and including it, for the limit.
+    members: usize,
+}
+
+impl Rest {
+    /// Reads the archive after the member to its end: only directories, links and the like
+    /// may follow.
+    fn check(&self, blocks: &mut Sequential) -> io::Result<()> {
+        let name = self.archive.as_str();
+        let invalid = |e: SourceError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        let mut members = self.members;
+        while let Some(entry) = next_entry(blocks, name).map_err(invalid)? {
+            members += 1;
+            if members > MAX_MEMBERS {
+                return Err(invalid(too_many(name)));
+            }
+            if matches!(entry.kind, Kind::File | Kind::Sparse) && !member::is_noise(&entry.name) {
+                return Err(member::not_the_only_file(
+                    name,
+                    Format::Tar,
+                    &self.member,
+                    &entry.name,
+                ));
+            }
+            blocks.skip(entry.size).map_err(|e| {
+                invalid(read_failed(
+                    name,
+                    e,
+                    &format!("member '{}'", entry.name),
+                    entry.data_at,
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A member's data, which must be `size` bytes: a stream that ends sooner is an error. For a
+/// member taken as the only file, the rest of the archive is checked when its data ends.
 struct Exact {
     inner: io::Take<Box<dyn Read + Send>>,
     size: u64,
     label: String,
+    /// Where the member's data starts in the archive.
+    data_at: u64,
+    rest: Option<Rest>,
+}
+
+impl Exact {
+    fn new(blocks: Sequential, size: u64, label: String, rest: Option<Rest>) -> Self {
+        Self {
+            inner: blocks.reader.take(size),
+            size,
+            label,
+            data_at: blocks.at,
+            rest,
+        }
+    }
+
+    /// Once the data is read: the rest of the archive, when it must be checked.
+    fn check_rest(&mut self) -> io::Result<()> {
+        let Some(rest) = self.rest.take() else {
+            return Ok(());
+        };
+        let reader = std::mem::replace(self.inner.get_mut(), Box::new(io::empty()));
+        let mut blocks = Sequential {
+            reader,
+            at: self.data_at + self.size,
+        };
+        blocks.unpad(self.size)?;
+        rest.check(&mut blocks)
+    }
 }
 
 impl Read for Exact {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() && self.inner.limit() > 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} is truncated: its data ends after {} of {} bytes",
-                    self.label,
-                    self.size - self.inner.limit(),
-                    self.size
-                ),
-            ));
+        if n == 0 && !buf.is_empty() {
+            if self.inner.limit() > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} is truncated: its data ends after {} of {} bytes",
+                        self.label,
+                        self.size - self.inner.limit(),
+                        self.size
+                    ),
+                ));
+            }
+            self.check_rest()?;
         }
         Ok(n)
     }

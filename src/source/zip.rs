@@ -16,7 +16,7 @@ mod tests;
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
-use super::member::{self, Choice, Member};
+use super::member::{Chooser, Member};
 use super::random::{RandomAccess, read_vec};
 use super::{Format, SourceError};
 use decode::{Checked, Decoder, Label, check_crc};
@@ -202,28 +202,11 @@ pub(crate) fn open_random(archive: &Arc<dyn RandomAccess>) -> Result<Member, Sou
     let name = archive.name().to_owned();
     let store = archive.as_ref();
     let directory = find_directory(store, &name)?;
-    let entries = read_directory(store, &name, &directory)?;
-    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    let index = match member::choose(&names) {
-        Choice::One(index) => index,
-        Choice::Nothing => {
-            return Err(SourceError::NoImageMember {
-                name,
-                format: Format::Zip,
-                members: member::list(names.iter().copied()),
-            });
-        }
-        Choice::Unclear(candidates) => {
-            return Err(SourceError::AmbiguousMember {
-                name,
-                format: Format::Zip,
-                members: member::list(candidates.iter().filter_map(|&i| names.get(i).copied())),
-            });
-        }
-    };
-    let Some(entry) = entries.get(index) else {
-        return Err(damaged(&name, format!("no entry {index}")));
-    };
+    let mut chooser = Chooser::default();
+    read_directory(store, &name, &directory, |entry| {
+        chooser.file(&entry.name.clone(), entry);
+    })?;
+    let entry = chooser.finish(&name, Format::Zip)?;
     if entry.flags & FLAG_ENCRYPTED != 0 {
         return Err(unsupported(
             &name,
@@ -232,7 +215,7 @@ pub(crate) fn open_random(archive: &Arc<dyn RandomAccess>) -> Result<Member, Sou
     }
     let method = Method::from_code(entry.method)
         .map_err(|m| unsupported(&name, format!("{m} of member '{}'", entry.name)))?;
-    let data_start = data_start(store, &name, entry, directory.shift)?;
+    let data_start = data_start(store, &name, &entry, directory.shift)?;
     let open_failed = |source| SourceError::Open {
         name: name.clone(),
         source,
@@ -397,7 +380,8 @@ fn read_directory(
     store: &dyn RandomAccess,
     name: &str,
     directory: &Directory,
-) -> Result<Vec<Entry>, SourceError> {
+    mut each: impl FnMut(Entry),
+) -> Result<(), SourceError> {
     let raw = store
         .stream(directory.start, directory.size)
         .map_err(|source| SourceError::Open {
@@ -405,7 +389,6 @@ fn read_directory(
             source,
         })?;
     let mut reader = BufReader::with_capacity(BUFFER, raw);
-    let mut entries = Vec::new();
     let mut at = directory.start;
     let mut variable = Vec::new();
     for index in 1..=directory.entries {
@@ -442,7 +425,7 @@ fn read_directory(
                 format!("{what} ('{member}') at offset {at} lacks its Zip64 sizes"),
             ));
         };
-        entries.push(Entry {
+        each(Entry {
             name: member,
             flags: le16(&fixed, 8),
             method: le16(&fixed, 10),
@@ -453,7 +436,7 @@ fn read_directory(
         });
         at += (CENTRAL_LEN + variable.len()) as u64;
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// Where a member's data starts, past its local header (whose name and extra field lengths

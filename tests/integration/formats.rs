@@ -284,3 +284,68 @@ fn standard_input_compressed_and_raw() {
     )
     .fails_with(&["is empty"]);
 }
+
+/// An archive holding one file is written whatever the file's name, as the README promises:
+/// tar and zip, each read at offsets (a local file) and as a stream (compressed, or stdin),
+/// for a small file (held while the stream is read on) and a large one (taken at once, the
+/// rest of the archive checked).
+#[test]
+fn an_archive_of_one_file_of_any_name_is_its_image() {
+    let dir = tempfile::tempdir().unwrap();
+    for len in [1 << 20, 20 << 20] {
+        let content = random_bytes(len as u64, len);
+        std::fs::write(dir.path().join("img"), &content).unwrap();
+        crate::support::sh(
+            "sh",
+            &[
+                "-c",
+                &format!(
+                    "cd {} && rm -f img.tar img.tar.gz img.zip && tar cf img.tar img && \
+                     tar czf img.tar.gz img && zip -q img.zip img",
+                    dir.path().display()
+                ),
+            ],
+        );
+        for (archive, stdin) in [
+            ("img.tar", false),
+            ("img.tar.gz", false),
+            ("img.tar", true),
+            ("img.zip", false),
+            ("img.zip", true),
+        ] {
+            let path = dir.path().join(archive);
+            let dest = dir.path().join("out.img");
+            let source = if stdin { "-" } else { path.to_str().unwrap() };
+            let run = blockprint_with(
+                ["copy", "--nobmap", source, dest.to_str().unwrap()],
+                &[],
+                stdin.then_some(path.as_path()),
+                LIMIT,
+            );
+            run.ok();
+            assert!(
+                std::fs::read(&dest).unwrap() == content,
+                "{archive} (stdin: {stdin}, {len} bytes) differs"
+            );
+        }
+    }
+    // A second file makes a file not named like an image no image at all.
+    std::fs::write(dir.path().join("notes"), b"notes\n").unwrap();
+    crate::support::sh(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "cd {} && tar czf two.tar.gz img notes",
+                dir.path().display()
+            ),
+        ],
+    );
+    let dest = dir.path().join("out.img");
+    copy(&[
+        "--nobmap",
+        dir.path().join("two.tar.gz").to_str().unwrap(),
+        dest.to_str().unwrap(),
+    ])
+    .fails_with(&["two.tar.gz", "'img', 'notes'", "extract the image"]);
+}

@@ -88,7 +88,7 @@ impl Sequential {
     }
 
     /// Discards the padding after `len` bytes of data; a missing padding at the end is fine.
-    fn unpad(&mut self, len: u64) -> io::Result<()> {
+    pub(super) fn unpad(&mut self, len: u64) -> io::Result<()> {
         self.discard(padded(len)? - len).map(|_| ())
     }
 }

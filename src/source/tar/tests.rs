@@ -230,7 +230,8 @@ fn truncated_data_is_an_error() {
         .concat(),
     );
     assert!(text.contains("ends inside member 'disk.img'"), "{text}");
-    assert!(stream_error(&whole).contains("it holds 'notes.txt'"));
+    // A lone file is the image, whatever its name.
+    assert_eq!(stream(&whole).expect("the only file").name, "notes.txt");
 }
 
 #[test]
@@ -313,4 +314,73 @@ fn mutated_archives_never_panic() {
         opened > 100,
         "too few mutants opened ({opened}) to exercise the readers"
     );
+}
+
+/// One file, whatever its name, is the image: held in memory while the stream is read on
+/// (small), or read at once and the rest of the archive checked (large).
+#[test]
+fn one_member_of_any_name_is_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for len in [1 << 20, (member::HOLD + 4096) as usize] {
+        let img = image(len);
+        put(dir.path(), "img", &img);
+        shell(dir.path(), "mkdir -p boot");
+        for members in ["img", "boot img", "img boot"] {
+            assert_member(&tar(dir.path(), members), "img", &img);
+        }
+    }
+}
+
+/// A file that is not named like an image is not the image when another file follows; read
+/// as a stream, a large one fails when its data ends, naming both.
+#[test]
+fn a_second_file_makes_an_unnamed_one_no_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for len in [1000, (member::HOLD + 4096) as usize] {
+        put(dir.path(), "img", &image(len));
+        put(dir.path(), "notes", b"notes\n");
+        let archive = tar(dir.path(), "img notes");
+        let text = random_error(&archive);
+        assert!(
+            text.contains("no disk image member (it holds 'img', 'notes')"),
+            "{text}"
+        );
+        match stream(&archive) {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(text.contains("(it holds 'img', 'notes')"), "{len}: {text}");
+            }
+            Ok(m) => {
+                let e = read_all(m.reader).expect_err("read to the end");
+                let text = e.to_string();
+                assert!(
+                    text.contains("more than one file ('img', 'notes')"),
+                    "{text}"
+                );
+            }
+        }
+        // An image-named member after it is still found.
+        put(dir.path(), "disk.img", b"image");
+        assert_member(&tar(dir.path(), "notes disk.img"), "disk.img", b"image");
+    }
+}
+
+/// F4: members with long names (pax `path` records) cost neither memory nor long messages.
+#[test]
+fn long_member_names_are_not_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    shell(
+        dir.path(),
+        "python3 -c \"import tarfile, io\n\
+         t = tarfile.open('out.tar', 'w', format=tarfile.PAX_FORMAT)\n\
+         for i in range(20):\n\
+         \x20   m = tarfile.TarInfo(('d%03d/' % i) + 'a' * 200000); m.size = 1\n\
+         \x20   t.addfile(m, io.BytesIO(b'x'))\n\
+         t.close()\"",
+    );
+    let archive = get(dir.path(), "out.tar");
+    for text in [random_error(&archive), stream_error(&archive)] {
+        assert!(text.len() < 8000, "a message of {} bytes", text.len());
+        assert!(text.contains("and 8 more"), "{}", &text[text.len() - 200..]);
+    }
 }

@@ -142,6 +142,16 @@ impl<R: BufRead> Checked<R> {
         }
     }
 
+    /// The decoder, once the data is read (the finishing check has run).
+    pub(super) fn into_decoder(self) -> Decoder<R> {
+        self.decoder
+    }
+
+    /// The decoder's source, for what follows the member.
+    pub(super) fn source(&mut self) -> &mut R {
+        self.decoder.source()
+    }
+
     fn fail(&mut self, e: io::Error) -> io::Error {
         self.state = State::Failed(e.kind(), e.to_string());
         e

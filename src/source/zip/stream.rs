@@ -15,7 +15,7 @@ use super::{
     CENTRAL_SIG, DESCRIPTOR_SIG, EOCD_SIG, EOCD64_SIG, FLAG_DESCRIPTOR, FLAG_ENCRYPTED, LOCAL_LEN,
     LOCAL_SIG, MAX_ENTRIES, Method, Widen, damaged, le16, le32, le64, read_failed, unsupported,
 };
-use crate::source::member::{self, Member};
+use crate::source::member::{self, Forward, Member, Step};
 use crate::source::{Format, SourceError};
 
 /// The digital signature record that may end a central directory.
@@ -134,54 +134,172 @@ impl Local {
     }
 }
 
-/// Opens the first member named like a disk image of a zip archive read forward.
+/// Opens the image member of a zip archive read forward, by the rule of [`Forward`]: the
+/// first member named like a disk image, or the only file.
 pub(crate) fn open_stream(reader: Box<dyn Read + Send>, name: &str) -> Result<Member, SourceError> {
     let mut input = Input::new(reader);
-    let mut seen: Vec<String> = Vec::new();
-    loop {
-        let at = input.position();
-        let sig = input
-            .peek(4)
-            .map_err(|e| read_failed(name, e, "a record", at))?;
-        match sig.len() {
-            0 => break,
-            4 => {}
-            _ => {
-                return Err(damaged(
-                    name,
-                    format!("the archive ends in a record at offset {at}"),
-                ));
+    let mut forward = Forward::default();
+    let mut held: Option<(String, Vec<u8>)> = None;
+    let mut members = 0;
+    while let Some(local) = next_local(&mut input, name, &mut members)? {
+        let size = (!local.deferred()).then_some(local.uncompressed);
+        let step = if local.name.ends_with('/') {
+            forward.other(&local.name);
+            Step::Pass
+        } else {
+            forward.file(&local.name, size)
+        };
+        let rest = || Rest {
+            member: local.name.clone(),
+            archive: name.to_owned(),
+            members,
+        };
+        match step {
+            Step::Image => return open_member(input, local, name, None),
+            Step::OnlyFile => {
+                let rest = rest();
+                return open_member(input, local, name, Some(rest));
             }
-        }
-        match le32(sig, 0) {
-            LOCAL_SIG => {}
-            // The central directory, or what may precede it: no more members.
-            CENTRAL_SIG | EOCD_SIG | EOCD64_SIG | DIGITAL_SIGNATURE_SIG => break,
-            other => {
-                return Err(damaged(
-                    name,
-                    format!("no zip record at offset {at} (found {other:08x})"),
-                ));
+            Step::Hold => {
+                let rest = rest();
+                match hold(&mut input, local, name, rest)? {
+                    Held::Whole(member, data) => held = Some((member, data)),
+                    Held::Started(member) => return Ok(member),
+                }
             }
+            Step::Pass => skip(&mut input, &local, name)?,
         }
-        if seen.len() as u64 >= MAX_ENTRIES {
-            return Err(unsupported(
+    }
+    forward.finish(name, Format::Zip, held.is_some())?;
+    let Some((member, data)) = held else {
+        return Err(damaged(name, "the held member is gone".into()));
+    };
+    Ok(Member {
+        name: member,
+        size: Some(data.len() as u64),
+        reader: Box::new(io::Cursor::new(data)),
+    })
+}
+
+/// What became of a file held while the stream is read on.
+enum Held {
+    /// It ended within [`member::HOLD`] bytes, decoded and checked: the image if no other
+    /// file follows. The stream is past it.
+    Whole(String, Vec<u8>),
+    /// It is larger: it is read as the image, and no other file may follow it.
+    Started(Member),
+}
+
+/// Decodes the first file of a stream, not named like an image, into memory while it fits in
+/// [`member::HOLD`] bytes.
+fn hold(input: &mut Input, local: Local, name: &str, rest: Rest) -> Result<Held, SourceError> {
+    let owned = std::mem::replace(input, Input::placeholder());
+    let member = local.name.clone();
+    let mut reading = reading(owned, &local, name)?;
+    let mut data = Vec::new();
+    (&mut reading)
+        .take(member::HOLD + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| SourceError::Open {
+            name: name.to_owned(),
+            source: e,
+        })?;
+    if data.len() as u64 <= member::HOLD {
+        *input = reading.into_input(name)?;
+        return Ok(Held::Whole(member, data));
+    }
+    let size = (!local.deferred()).then_some(local.uncompressed);
+    let only = OnlyFile {
+        reading,
+        rest: Some(rest),
+    };
+    Ok(Held::Started(Member {
+        name: member,
+        size,
+        reader: Box::new(io::Cursor::new(data).chain(only)),
+    }))
+}
+
+/// Reads up to the next local header; `None` where the members end (the central directory,
+/// or the end of the stream). `members` counts the headers read, against the limit.
+fn next_local(
+    input: &mut Input,
+    name: &str,
+    members: &mut u64,
+) -> Result<Option<Local>, SourceError> {
+    let at = input.position();
+    let sig = input
+        .peek(4)
+        .map_err(|e| read_failed(name, e, "a record", at))?;
+    match sig.len() {
+        0 => return Ok(None),
+        4 => {}
+        _ => {
+            return Err(damaged(
                 name,
-                format!("an archive of more than {MAX_ENTRIES} members"),
+                format!("the archive ends in a record at offset {at}"),
             ));
         }
-        let local = read_local(&mut input, name)?;
-        if member::looks_like_image(&local.name) {
-            return open_member(input, local, name);
-        }
-        seen.push(local.name.clone());
-        skip(&mut input, &local, name)?;
     }
-    Err(SourceError::NoImageMember {
-        name: name.to_owned(),
-        format: Format::Zip,
-        members: member::list(seen.iter().map(String::as_str)),
-    })
+    match le32(sig, 0) {
+        LOCAL_SIG => {}
+        // The central directory, or what may precede it: no more members.
+        CENTRAL_SIG | EOCD_SIG | EOCD64_SIG | DIGITAL_SIGNATURE_SIG => return Ok(None),
+        other => {
+            return Err(damaged(
+                name,
+                format!("no zip record at offset {at} (found {other:08x})"),
+            ));
+        }
+    }
+    *members += 1;
+    if *members > MAX_ENTRIES {
+        return Err(unsupported(
+            name,
+            format!("an archive of more than {MAX_ENTRIES} members"),
+        ));
+    }
+    read_local(input, name).map(Some)
+}
+
+/// What must hold after a member read as the archive's only file: no other file follows.
+struct Rest {
+    member: String,
+    archive: String,
+    /// Local headers read up to and including the member's, for the limit.
+    members: u64,
+}
+
+impl Rest {
+    /// Reads the archive after the member up to its central directory: only directories and
+    /// the macOS forks the choice ignores may follow.
+    fn check(&self, input: &mut Input) -> io::Result<()> {
+        let name = self.archive.as_str();
+        let invalid = |e: SourceError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        let mut members = self.members;
+        while let Some(local) = next_local(input, name, &mut members).map_err(invalid)? {
+            if !member::is_noise(&local.name) {
+                return Err(member::not_the_only_file(
+                    name,
+                    Format::Zip,
+                    &self.member,
+                    &local.name,
+                ));
+            }
+            skip(input, &local, name).map_err(invalid)?;
+        }
+        Ok(())
+    }
+}
+
+fn ends_inside(name: &str, local: &Local, at: u64) -> SourceError {
+    damaged(
+        name,
+        format!(
+            "the archive ends inside member '{}' (header at offset {}) at offset {at}",
+            local.name, local.at
+        ),
+    )
 }
 
 fn read_local(input: &mut Input, name: &str) -> Result<Local, SourceError> {
@@ -238,15 +356,7 @@ fn skip(input: &mut Input, local: &Local, name: &str) -> Result<(), SourceError>
         let copied = io::copy(&mut input.take(local.compressed), &mut io::sink())
             .map_err(|e| read_failed(name, e, "member data", input.position()))?;
         if copied < local.compressed {
-            return Err(damaged(
-                name,
-                format!(
-                    "the archive ends inside member '{}' (header at offset {}) at offset {}",
-                    local.name,
-                    local.at,
-                    input.position()
-                ),
-            ));
+            return Err(ends_inside(name, local, input.position()));
         }
         return Ok(());
     }
@@ -264,6 +374,19 @@ fn skip(input: &mut Input, local: &Local, name: &str) -> Result<(), SourceError>
         return Err(cannot_skip("encrypted"));
     }
     let method = method(local, name).map_err(|_| cannot_skip(super::method_name(local.method)))?;
+    // A directory holds no data: its descriptor follows its header directly.
+    if local.name.ends_with('/') && method == Method::Stored {
+        return read_descriptor(input, local.zip64, 0, 0, 0)
+            .map(drop)
+            .map_err(|e| {
+                read_failed(
+                    name,
+                    e,
+                    &format!("the data descriptor of '{}'", local.name),
+                    start,
+                )
+            });
+    }
     if !method.self_terminating() {
         return Err(cannot_skip("stored"));
     }
@@ -374,15 +497,96 @@ fn read_descriptor(
     Ok(Descriptor::Unclear)
 }
 
-/// Opens the member found to be the image.
-fn open_member(input: Input, local: Local, name: &str) -> Result<Member, SourceError> {
+/// Opens the member found to be the image; with `rest`, the member was taken as the only
+/// file, and the archive after it is checked for other files once its data is read.
+fn open_member(
+    input: Input,
+    local: Local,
+    name: &str,
+    rest: Option<Rest>,
+) -> Result<Member, SourceError> {
+    let reading = reading(input, &local, name)?;
+    let size = (!local.deferred()).then_some(local.uncompressed);
+    let reader: Box<dyn Read + Send> = match rest {
+        None => Box::new(reading),
+        rest => Box::new(OnlyFile { reading, rest }),
+    };
+    Ok(Member {
+        name: local.name,
+        size,
+        reader,
+    })
+}
+
+/// A member's data being decoded, of a size given before it or only after it.
+enum Reading {
+    Sized(Checked<Take<Input>>),
+    Deferred(Checked<Input>),
+}
+
+impl Reading {
+    /// The stream after the member, once its data is read.
+    fn input(&mut self) -> io::Result<&mut Input> {
+        match self {
+            Reading::Sized(checked) => {
+                // Whatever the decoder left of the member's compressed bytes.
+                io::copy(checked.source(), &mut io::sink())?;
+                Ok(checked.source().get_mut())
+            }
+            Reading::Deferred(checked) => Ok(checked.source()),
+        }
+    }
+
+    fn into_input(mut self, name: &str) -> Result<Input, SourceError> {
+        self.input().map_err(|e| SourceError::Open {
+            name: name.to_owned(),
+            source: e,
+        })?;
+        Ok(match self {
+            Reading::Sized(checked) => checked.into_decoder().into_source().into_inner(),
+            Reading::Deferred(checked) => checked.into_decoder().into_source(),
+        })
+    }
+}
+
+impl Read for Reading {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Reading::Sized(checked) => checked.read(buf),
+            Reading::Deferred(checked) => checked.read(buf),
+        }
+    }
+}
+
+/// A member read as the archive's only file: when its data ends, the archive after it is
+/// read, and another file there is an error.
+struct OnlyFile {
+    reading: Reading,
+    rest: Option<Rest>,
+}
+
+impl Read for OnlyFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reading.read(buf)?;
+        if n == 0
+            && !buf.is_empty()
+            && let Some(rest) = self.rest.take()
+        {
+            rest.check(self.reading.input()?)?;
+        }
+        Ok(n)
+    }
+}
+
+/// Starts decoding a member's data; its CRC-32 (and data descriptor) are checked at its end.
+fn reading(input: Input, local: &Local, name: &str) -> Result<Reading, SourceError> {
     if local.flags & FLAG_ENCRYPTED != 0 {
         return Err(unsupported(
             name,
             format!("encrypted member '{}'", local.name),
         ));
     }
-    let method = method(&local, name)?;
+    let method = method(local, name)?;
     let label = Label::new(&local.name, name);
     let open_failed = |source| SourceError::Open {
         name: name.to_owned(),
@@ -393,11 +597,7 @@ fn open_member(input: Input, local: Local, name: &str) -> Result<Member, SourceE
         let decoder = Decoder::new(method, source, false).map_err(open_failed)?;
         let finish = check_crc(label.clone(), local.crc);
         let checked = Checked::new(decoder, Some(local.uncompressed), label, finish);
-        return Ok(Member {
-            name: local.name,
-            size: Some(local.uncompressed),
-            reader: Box::new(checked),
-        });
+        return Ok(Reading::Sized(checked));
     }
     if !method.self_terminating() {
         return Err(unsupported(
@@ -428,9 +628,7 @@ fn open_member(input: Input, local: Local, name: &str) -> Result<Member, SourceE
             Err(e) => Err(e),
         }
     });
-    Ok(Member {
-        name: local.name,
-        size: None,
-        reader: Box::new(Checked::new(decoder, None, label, finish)),
-    })
+    Ok(Reading::Deferred(Checked::new(
+        decoder, None, label, finish,
+    )))
 }

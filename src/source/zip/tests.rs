@@ -7,6 +7,7 @@ use std::path::Path;
 use flate2::Crc;
 
 use super::*;
+use crate::source::member;
 use crate::source::testing::{MemStore, get, image, mutants, put, read_all, shell};
 
 fn random(data: &[u8]) -> Result<Member, SourceError> {
@@ -215,7 +216,7 @@ fn archives_without_an_image_list_their_members() {
         "zf.writestr('x.txt', b'x')\nzf.writestr('y.txt', b'y')",
     );
     let text = error_text(random(&texts));
-    assert!(text.contains("('x.txt', 'y.txt')"), "{text}");
+    assert!(text.contains("(it holds 'x.txt', 'y.txt')"), "{text}");
     let text = error_text(stream(&texts));
     assert!(
         text.contains("no disk image member (it holds 'x.txt', 'y.txt')"),
@@ -353,6 +354,17 @@ fn stored_member_with_a_descriptor_cannot_be_streamed() {
     let zip = python_piped(
         dir.path(),
         "zf.writestr('notes.txt', b'n', zipfile.ZIP_STORED)\nzf.writestr('disk.img', img)",
+    );
+    let text = error_text(stream(&zip));
+    // The first file may be the image (if it is the only one): it cannot be read either.
+    assert!(
+        text.contains("reading stored member 'notes.txt' from a stream"),
+        "{text}"
+    );
+    let zip = python_piped(
+        dir.path(),
+        "zf.writestr('a.txt', b'a', zipfile.ZIP_DEFLATED)\nzf.writestr('notes.txt', b'n')\n\
+         zf.writestr('disk.img', img)",
     );
     let text = error_text(stream(&zip));
     assert!(
@@ -536,4 +548,42 @@ fn data_in_front_of_the_archive_shifts_its_offsets() {
     assert!(read_all(member.reader).expect("read") == img);
     let text = error_text(stream(&prefixed));
     assert!(text.contains("no zip record at offset 0"), "{text}");
+}
+
+/// One file, whatever its name, is the image, read at offsets or as a stream: held while
+/// the stream is read on (small), or read at once with the rest checked (large, or of a size
+/// given only after its data).
+#[test]
+fn one_member_of_any_name_is_the_image() {
+    for len in [1 << 20, (member::HOLD + 4096) as usize] {
+        let (dir, img) = workdir(len);
+        let script = "zf.writestr('boot/', b'')\nzf.write('disk.img', 'img', zipfile.ZIP_DEFLATED)";
+        assert_member(&python(dir.path(), script), "img", &img);
+        let piped = python_piped(dir.path(), script);
+        assert_member(&piped, "img", &img);
+    }
+}
+
+/// A file that is not named like an image is not the image when another file follows.
+#[test]
+fn a_second_file_makes_an_unnamed_one_no_image() {
+    for len in [1000, (member::HOLD + 4096) as usize] {
+        let (dir, _) = workdir(len);
+        let script = "zf.write('disk.img', 'img', zipfile.ZIP_DEFLATED)\n\
+                      zf.writestr('notes', b'notes', zipfile.ZIP_DEFLATED)";
+        for zip in [python(dir.path(), script), python_piped(dir.path(), script)] {
+            let text = error_text(random(&zip));
+            assert!(
+                text.contains("no disk image member (it holds 'img', 'notes')"),
+                "{text}"
+            );
+            match stream(&zip) {
+                Err(e) => assert!(e.to_string().contains("(it holds 'img', 'notes')"), "{e}"),
+                Ok(m) => {
+                    let e = read_all(m.reader).expect_err("read to the end").to_string();
+                    assert!(e.contains("more than one file ('img', 'notes')"), "{e}");
+                }
+            }
+        }
+    }
 }
