@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 pub use check::{verify_clearsigned, verify_detached};
-pub use keyring::{Keyring, SYSTEM_TRUSTED_KEYS, trust_key, user_trusted_keys};
+pub use keyring::{Keyring, SYSTEM_TRUSTED_KEYS, gnupg_keyrings, trust_key, user_trusted_keys};
 
 /// Where the certificate that checked a signature came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub enum TrustSource {
     UserFolder(PathBuf),
     /// A file in the trusted-keys folder shipped with Blockprint.
     SystemFolder(PathBuf),
+    /// The user's GnuPG keyring (`~/.gnupg/pubring.kbx`), as bmaptool uses it.
+    GnupgKeyring(PathBuf),
 }
 
 impl fmt::Display for TrustSource {
@@ -39,6 +41,9 @@ impl fmt::Display for TrustSource {
             TrustSource::UserFolder(path) => write!(f, "your trusted keys ('{}')", path.display()),
             TrustSource::SystemFolder(path) => {
                 write!(f, "Blockprint's trusted keys ('{}')", path.display())
+            }
+            TrustSource::GnupgKeyring(path) => {
+                write!(f, "your GnuPG keyring ('{}')", path.display())
             }
         }
     }

@@ -60,18 +60,28 @@ pub(super) fn check(
             text: bytes.to_vec(),
         }
     };
+    for warning in keyring.warnings() {
+        out.warn(warning);
+    }
     for check in verified.status.checks() {
-        out.info(format_args!("signature: {}", status_line(check, &keyring)));
+        out.info(format_args!(
+            "signature: {}{}",
+            status_line(check, &keyring),
+            bmaptool_phrase(check)
+        ));
     }
     if verified.status == SignatureStatus::Unsigned {
         if options.fingerprint.is_some() || options.keyring.is_some() {
-            let flag = if options.fingerprint.is_some() {
-                "--fingerprint"
+            let (flag, phrase) = if options.fingerprint.is_some() {
+                (
+                    "--fingerprint",
+                    " (no signature found but --fingerprint given)",
+                )
             } else {
-                "--keyring"
+                ("--keyring", "")
             };
             bail!(
-                "bmap file '{input}' is not signed, but {flag} asks for a signature; use the signed bmap, or leave out {flag}"
+                "bmap file '{input}' is not signed, but {flag} asks for a signature{phrase}; use the signed bmap, or leave out {flag}"
             );
         }
         out.info("signature: none, the bmap is not signed");
@@ -120,6 +130,15 @@ fn find_signature(
         }
     }
     Ok(None)
+}
+
+/// bmaptool's words for a signature, which scripts look for, where they are true.
+fn bmaptool_phrase(check: &SignatureCheck) -> &'static str {
+    match check {
+        SignatureCheck::Valid { .. } => " (successfully verified bmap file signature)",
+        SignatureCheck::Bad { .. } => " (discovered a BAD GPG signature)",
+        _ => "",
+    }
 }
 
 /// One signature, as the line printed for it.
@@ -176,7 +195,7 @@ fn refusal(input: &Input, failure: &SignatureCheck, keyring: &Keyring) -> String
                 .map(|p| format!(" or by adding its key to {}", p.display()))
                 .unwrap_or_default();
             format!(
-                "bmap file '{input}' is signed by key {issuer}, which is not in {}; trust it with --keyring FILE{folder}, or {anyway}",
+                "bmap file '{input}' is signed by key {issuer}, which is not in {}; trust it with --keyring FILE, with gpg --import{folder}, or {anyway}",
                 keyring.describe()
             )
         }

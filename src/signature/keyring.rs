@@ -30,6 +30,27 @@ pub fn user_trusted_keys() -> Option<PathBuf> {
     Some(config.join("blockprint").join("trusted-keys"))
 }
 
+/// The user's GnuPG public keyrings, which bmaptool checks signatures against too, so that a
+/// key imported with `gpg --import` is trusted here as well: in `$GNUPGHOME` (or `~/.gnupg`),
+/// `pubring.kbx` (or the older `pubring.gpg`) and gpgv's `trustedkeys.kbx` (or `.gpg`), those
+/// that exist.
+pub fn gnupg_keyrings() -> Vec<PathBuf> {
+    let home = std::env::var_os("GNUPGHOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".gnupg")));
+    let Some(home) = home else {
+        return Vec::new();
+    };
+    [
+        ["pubring.kbx", "pubring.gpg"],
+        ["trustedkeys.kbx", "trustedkeys.gpg"],
+    ]
+    .iter()
+    .filter_map(|names| names.iter().map(|n| home.join(n)).find(|p| p.is_file()))
+    .collect()
+}
+
 /// Keyring files larger than this are refused (a keybox of thousands of keys is a few MiB).
 const MAX_KEYRING: u64 = 64 << 20;
 
@@ -38,6 +59,7 @@ const MAX_KEYRING: u64 = 64 << 20;
 pub struct Keyring {
     certs: Vec<(Cert, TrustSource)>,
     described: String,
+    warnings: Vec<String>,
 }
 
 impl Keyring {
@@ -50,16 +72,43 @@ impl Keyring {
                 .map(|c| (c, TrustSource::Keyring(path.to_path_buf())))
                 .collect(),
             described: format!("the keyring '{}'", path.display()),
+            warnings: Vec::new(),
         })
     }
 
-    /// The user's trusted keys and Blockprint's own, the default trust when no keyring is
-    /// named.
+    /// The user's trusted keys, Blockprint's own and the user's GnuPG keyrings: the default
+    /// trust when no keyring is named.
     pub fn trusted() -> Result<Self, SignatureError> {
-        Self::from_folders(
+        let keyring = Self::from_folders(
             user_trusted_keys().as_deref(),
             Path::new(SYSTEM_TRUSTED_KEYS),
-        )
+        )?;
+        Ok(keyring.with_gnupg(&gnupg_keyrings()))
+    }
+
+    /// These keys and those of the GnuPG keyrings `paths`. A GnuPG keyring holds whatever the
+    /// user imported, for any purpose: one that cannot be read is a warning, never an error.
+    pub fn with_gnupg(mut self, paths: &[PathBuf]) -> Self {
+        for path in paths {
+            match read_certs(path) {
+                Ok(certs) => self.certs.extend(
+                    certs
+                        .into_iter()
+                        .map(|c| (c, TrustSource::GnupgKeyring(path.clone()))),
+                ),
+                // Only X.509 certificates, or nothing imported yet.
+                Err(SignatureError::BadKeys { reason, .. }) if reason == EMPTY => {}
+                Err(e) => self.warnings.push(format!("{e}; its keys are not trusted")),
+            }
+            self.described
+                .push_str(&format!(", and your GnuPG keyring '{}'", path.display()));
+        }
+        self
+    }
+
+    /// What could not be read, each a sentence for the user.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The keys in a user folder (if any) and a system folder; missing folders are empty.
@@ -178,6 +227,9 @@ fn read_folder(folder: &Path) -> Result<Vec<(PathBuf, Vec<Cert>)>, SignatureErro
         .collect()
 }
 
+/// Why a file with no certificates is refused.
+const EMPTY: &str = "it is empty";
+
 /// The certificates in a file: armored, binary, or a GnuPG keybox.
 fn read_certs(path: &Path) -> Result<Vec<Cert>, SignatureError> {
     use std::io::Read;
@@ -210,7 +262,7 @@ fn read_certs(path: &Path) -> Result<Vec<Cert>, SignatureError> {
         }
     }
     if certs.is_empty() {
-        return Err(bad("it is empty".into()));
+        return Err(bad(EMPTY.into()));
     }
     Ok(certs)
 }

@@ -8,6 +8,7 @@ mod bmap_format;
 mod copy_device;
 mod copy_file;
 mod create;
+mod dropin;
 mod fanout;
 mod faults;
 mod faulty;

@@ -112,6 +112,15 @@ impl Gpg {
         self.run(&args);
     }
 
+    /// Imports a key file, as `gpg --import` does.
+    pub fn import(&self, key: &Path) {
+        self.run(&["--import", key.to_str().unwrap()]);
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
     /// Revokes a key with the revocation certificate gpg made for it.
     fn revoke(&self, fpr: &str) {
         let stored = self
@@ -171,10 +180,16 @@ impl Scene {
         self.path(name).display().to_string()
     }
 
-    /// Runs blockprint with this scene's own (empty unless filled) trusted-keys folder.
+    /// Runs blockprint with this scene's own (empty unless filled) trusted-keys folder, and
+    /// no GnuPG keyring.
     fn run(&self, args: &[&str]) -> Run {
         let config = self.config.path().to_str().unwrap().to_owned();
-        blockprint_with(args, &[("XDG_CONFIG_HOME", &config)], None, LIMIT)
+        let gnupg = self.config.path().join("no-gnupg");
+        let env = [
+            ("XDG_CONFIG_HOME", config.as_str()),
+            ("GNUPGHOME", gnupg.to_str().unwrap()),
+        ];
+        blockprint_with(args, &env, None, LIMIT)
     }
 
     fn copy(&self, extra: &[&str]) -> Run {
@@ -205,7 +220,7 @@ fn status_lines(run: &Run) -> Vec<&str> {
 
 fn valid_line(uid: &str, fpr: &str, source: &str) -> String {
     format!(
-        "blockprint: signature: valid, by {uid} (key {fpr}), made {SIGNED_TEXT}; trusted through {source}"
+        "blockprint: signature: valid, by {uid} (key {fpr}), made {SIGNED_TEXT}; trusted through {source} (successfully verified bmap file signature)"
     )
 }
 
@@ -312,7 +327,7 @@ fn a_tampered_bmap_is_bad_and_nothing_is_written() {
     assert_eq!(
         status_lines(&run),
         [format!(
-            "blockprint: signature: BAD, by {ALICE} (key {alice}): the bmap does not match its signature"
+            "blockprint: signature: BAD, by {ALICE} (key {alice}): the bmap does not match its signature (discovered a BAD GPG signature)"
         )]
     );
     assert!(!s.path("out").exists());
