@@ -83,10 +83,33 @@ lz4 -q -c "$work/data" > "$out/source/lz4"; lzop -q -c "$work/data" > "$out/sour
 (cd "$work" && zip -q -X "$out/source/zip" data hello.txt && tar -cf "$out/source/tar" data hello.txt)
 xz -c "$out/source/tar" > "$out/source/tar.xz"
 
-# A clearsigned message and a detached signature, made by gpg with a throw-away key.
+# Signatures for the signature target (its input: u16 keyring length, the keyring, a mode
+# byte 0 clearsigned / 1 detached, the message), made by gpg with two throw-away keys: zero,
+# one and two signatures, Marker packets, and trailing garbage.
 export GNUPGHOME="$work/gnupg" && mkdir -m 700 "$GNUPGHOME"
-gpg -q --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Fuzz <fuzz@example.invalid>' ed25519 sign never 2>/dev/null
+g() { gpg -q --batch --pinentry-mode loopback --passphrase '' "$@"; }
+g --quick-gen-key 'Fuzz <fuzz@example.invalid>' ed25519 sign never 2>/dev/null
+g --quick-gen-key 'Other <other@example.invalid>' ed25519 sign never 2>/dev/null
+g --export > "$work/keys.gpg"
 printf '<bmap/>\n' > "$work/b.bmap"
-gpg -q --batch --pinentry-mode loopback --passphrase '' --clearsign -o "$out/signature/clearsigned" "$work/b.bmap"
-gpg -q --batch --pinentry-mode loopback --passphrase '' --detach-sign -o "$out/signature/detached" "$work/b.bmap"
+g -u fuzz@ --clearsign -o "$work/one.csf" "$work/b.bmap"
+g -u fuzz@ -u other@ --clearsign -o "$work/two.csf" "$work/b.bmap"
+g -u fuzz@ --detach-sign -o "$work/one.sig" "$work/b.bmap"
+g -u fuzz@ -u other@ --detach-sign -o "$work/two.sig" "$work/b.bmap"
 gpgconf --kill all
+printf '\xa8\x03PGP' > "$work/marker.sig"
+cat "$work/marker.sig" "$work/one.sig" > "$work/marker-one.sig"
+cat "$work/one.sig" > "$work/garbage.sig" && printf 'trailing garbage' >> "$work/garbage.sig"
+armor_head() { sed '/^-----BEGIN PGP SIGNATURE-----$/q' "$work/one.csf"; echo; }
+{ armor_head; printf '=twTO\n-----END PGP SIGNATURE-----\n'; } > "$work/zero.csf"
+{ armor_head; printf 'qANQR1A=\n-----END PGP SIGNATURE-----\n'; } > "$work/marker.csf"
+cat "$work/one.csf" > "$work/garbage.csf" && printf '<bmap>unsigned</bmap>\n' >> "$work/garbage.csf"
+seed() { # NAME MODE FILE
+    python3 -c 'import struct, sys
+keys = open(sys.argv[1], "rb").read()
+body = open(sys.argv[3], "rb").read()
+sys.stdout.buffer.write(struct.pack("<H", len(keys)) + keys + bytes([int(sys.argv[2])]) + body)' \
+        "$work/keys.gpg" "$2" "$3" > "$out/signature/$1"
+}
+for f in one two zero marker garbage; do seed "$f-clearsigned" 0 "$work/$f.csf"; done
+for f in one two marker marker-one garbage; do seed "$f-detached" 1 "$work/$f.sig"; done

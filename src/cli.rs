@@ -92,8 +92,13 @@ pub struct CopyArgs {
     pub bmap_sig: Option<String>,
 
     /// Do not check the bmap's OpenPGP signature.
-    #[arg(long, conflicts_with_all = ["keyring", "fingerprint"])]
+    #[arg(long, conflicts_with_all = ["keyring", "fingerprint", "require_signature"])]
     pub no_sig_verify: bool,
+
+    /// Refuse a bmap that is not signed (a valid signature by a trusted key is always
+    /// required once a bmap is signed), and an image without a bmap.
+    #[arg(long, conflicts_with = "nobmap")]
+    pub require_signature: bool,
 
     /// Keyring to check the bmap's signature against, instead of the trusted-keys folders
     /// (armored or binary, as `gpg --export` writes; a GnuPG keybox works too).

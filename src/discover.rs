@@ -7,7 +7,13 @@
 //! `BMAP.gpg`. For a URL the rules apply to the last segment of its path, and the query string
 //! stays (`…/disk.img.xz?token=1` → `…/disk.img.bmap?token=1`); for ssh, to the remote path.
 
+mod checked;
+
 use std::ffi::{OsStr, OsString};
+
+pub use checked::{
+    BmapChoice, Checked, DiscoverError, Lookup, SIGNATURE_LIMIT, check, fetch_checked, find_checked,
+};
 
 use crate::source::{Input, SshLocation};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};

@@ -13,13 +13,18 @@
 
 mod check;
 mod keyring;
+mod policy;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 pub use check::{verify_clearsigned, verify_detached};
-pub use keyring::{Keyring, SYSTEM_TRUSTED_KEYS, gnupg_keyrings, trust_key, user_trusted_keys};
+pub use keyring::{
+    Keyring, SYSTEM_TRUSTED_KEYS, gnupg_keyrings, trust_key, trusted_keys_present,
+    user_trusted_keys,
+};
+pub use policy::{Policy, Refusal, Requirement};
 
 /// Where the certificate that checked a signature came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +116,27 @@ pub enum SignatureCheck {
         /// The claimed creation time.
         created: SystemTime,
     },
+    /// Good, but its signature has an expiry time, and that has passed.
+    SignatureExpired {
+        /// Who signed.
+        signer: Signer,
+        /// When the signature expired.
+        expired: SystemTime,
+    },
+    /// Made with an algorithm no longer considered safe (a SHA-1 digest, a short key):
+    /// whoever made it, a forgery cannot be ruled out.
+    Weak {
+        /// Whose signature it claims to be.
+        signer: Signer,
+        /// The algorithm and why it is refused, in sequoia's words ("SHA1 is not considered
+        /// secure since 2013-02-01").
+        algorithm: String,
+    },
+    /// Made by a key of the certificate that is not marked for signing.
+    NotSigningKey {
+        /// Whose certificate.
+        signer: Signer,
+    },
     /// Good, but not by the key `--fingerprint` asks for.
     OtherSigner {
         /// Who signed.
@@ -134,11 +160,14 @@ impl SignatureCheck {
             SignatureCheck::Valid { .. } => 0,
             SignatureCheck::UnknownKey { .. } => 1,
             SignatureCheck::Unusable { .. } => 2,
-            SignatureCheck::OtherSigner { .. } => 3,
-            SignatureCheck::NotYetValid { .. } => 4,
-            SignatureCheck::Expired { .. } => 5,
-            SignatureCheck::Revoked { .. } => 6,
-            SignatureCheck::Bad { .. } => 7,
+            SignatureCheck::NotSigningKey { .. } => 3,
+            SignatureCheck::OtherSigner { .. } => 4,
+            SignatureCheck::NotYetValid { .. } => 5,
+            SignatureCheck::SignatureExpired { .. } => 6,
+            SignatureCheck::Expired { .. } => 7,
+            SignatureCheck::Weak { .. } => 8,
+            SignatureCheck::Revoked { .. } => 9,
+            SignatureCheck::Bad { .. } => 10,
         }
     }
 }

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
-use blockprint::bmap::{self, Bmap, BmapError, BmapErrorKind};
+use anyhow::{Context, bail};
+use blockprint::bmap::Bmap;
 use blockprint::copy::{self, CopyOptions, CopyReport};
-use blockprint::discover;
+use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
 use blockprint::source::{Input, Opened, Opener};
@@ -21,30 +21,18 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     let image = Input::parse(&args.image)?;
     let timeout = Duration::from_secs(args.timeout);
     let opener = Opener::with_timeout(timeout);
-    let found = find_bmap(args, &image, &opener, out)?;
-    let bmap = match &found {
-        Some((input, bytes)) => {
-            let options = SignatureOptions {
-                skip: args.no_sig_verify,
-                signature: args.bmap_sig.as_deref(),
-                keyring: args.keyring.as_deref(),
-                fingerprint: args.fingerprint.as_deref(),
-            };
-            let verified = signature::check(input, bytes, &options, &opener, out)?;
-            Some(parse_bmap(input, &verified.text)?)
+    let checked = find_bmap(args, &image, &opener, out)?;
+    let bmap = checked.as_ref().map(Checked::parse).transpose()?;
+    if checked.is_none() {
+        let asked = [
+            (args.bmap_sig.is_some(), "--bmap-sig"),
+            (args.keyring.is_some(), "--keyring"),
+            (args.fingerprint.is_some(), "--fingerprint"),
+        ];
+        if let Some((_, flag)) = asked.iter().find(|(given, _)| *given) {
+            bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
         }
-        None => {
-            let asked = [
-                (args.bmap_sig.is_some(), "--bmap-sig"),
-                (args.keyring.is_some(), "--keyring"),
-                (args.fingerprint.is_some(), "--fingerprint"),
-            ];
-            if let Some((_, flag)) = asked.iter().find(|(given, _)| *given) {
-                bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
-            }
-            None
-        }
-    };
+    }
     let Opened { mut source, layers } = opener.open(&image)?;
     if !layers.is_empty() {
         let layers: Vec<String> = layers.iter().map(ToString::to_string).collect();
@@ -61,7 +49,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     copy::check_source(&*source, bmap.as_ref())?;
 
     let mut protected: Vec<PathBuf> = image.as_path().map(Path::to_path_buf).into_iter().collect();
-    if let Some((Input::Path(path), _)) = &found {
+    if let Some(Input::Path(path)) = checked.as_ref().map(|c| &c.location) {
         protected.push(path.clone());
     }
     let options = TargetOptions {
@@ -78,9 +66,10 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             TargetKind::File | TargetKind::Null => "file",
         };
         let dest = target.path().display();
-        match &found {
-            Some((bmap_input, _)) => out.info(format_args!(
-                "copying image '{image}' to {kind} '{dest}' using bmap file '{bmap_input}'"
+        match &checked {
+            Some(checked) => out.info(format_args!(
+                "copying image '{image}' to {kind} '{dest}' using bmap file '{}'",
+                checked.location
             )),
             None => out.info(format_args!(
                 "copying image '{image}' to {kind} '{dest}' without a bmap{}",
@@ -194,81 +183,53 @@ pub(super) fn checks(report: &CopyReport) -> String {
     checks.join(", ")
 }
 
-/// `--bmap`, or bmaptool's discovery next to the image; `None` with `--nobmap`. Returns where
-/// the bmap is and its bytes.
+/// `--bmap`, or bmaptool's discovery next to the image, its signature checked and reported;
+/// `None` with `--nobmap`.
 fn find_bmap(
     args: &CopyArgs,
     image: &Input,
     opener: &Opener,
     out: &Output,
-) -> anyhow::Result<Option<(Input, Vec<u8>)>> {
+) -> anyhow::Result<Option<Checked>> {
     if args.nobmap {
         return Ok(None);
     }
-    if let Some(text) = &args.bmap {
-        let input = Input::parse(text)?;
-        let bytes = opener
-            .fetch(&input, bmap::MAX_FILE_SIZE + 1)?
-            .ok_or_else(|| anyhow!("bmap file '{input}' does not exist"))?;
-        refuse_image_as_bmap(&input, image)?;
-        return Ok(Some((input, bytes)));
-    }
-    let candidates = discover::bmap_candidates_for(image);
-    if candidates.is_empty() {
-        bail!(
-            "no bmap can be looked for next to {image}; name one with --bmap, or write the whole image with --nobmap"
-        );
-    }
-    for candidate in &candidates {
-        if let Some(bytes) = opener.fetch(candidate, bmap::MAX_FILE_SIZE + 1)? {
-            out.info(format_args!("discovered bmap file '{candidate}'"));
-            refuse_image_as_bmap(candidate, image)?;
-            return Ok(Some((candidate.clone(), bytes)));
-        }
-    }
-    let tried: Vec<String> = candidates.iter().map(|p| format!("'{p}'")).collect();
-    bail!(
-        "no bmap file found for image '{image}' (looked for {}); name one with --bmap, or write the whole image with --nobmap",
-        tried.join(", ")
-    );
-}
-
-/// bmaptool's guard against writing a bmap instead of its image.
-fn refuse_image_as_bmap(bmap: &Input, image: &Input) -> anyhow::Result<()> {
-    let same = match (bmap, image) {
-        (Input::Path(a), Input::Path(b)) => same_file(a, b),
-        _ => bmap == image,
+    let choice = match &args.bmap {
+        Some(text) => BmapChoice::Given(Input::parse(text)?),
+        None => BmapChoice::Discover,
     };
-    if same {
-        bail!(
-            "the bmap file '{bmap}' is the image itself; make sure you are writing your image and not its bmap"
-        );
-    }
-    Ok(())
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => a == b,
-    }
-}
-
-/// Parses bmap bytes (already checked for a signature) from `input`.
-pub(super) fn parse_bmap(input: &Input, text: &[u8]) -> anyhow::Result<Bmap> {
-    let name = PathBuf::from(input.to_string());
-    if text.len() as u64 > bmap::MAX_FILE_SIZE {
-        return Err(BmapError {
-            path: name,
-            line: None,
-            kind: BmapErrorKind::TooLarge {
-                limit: bmap::MAX_FILE_SIZE,
-            },
+    let signature = args.bmap_sig.as_deref().map(Input::parse).transpose()?;
+    let options = SignatureOptions {
+        skip: args.no_sig_verify,
+        keyring: args.keyring.as_deref(),
+        fingerprint: args.fingerprint.as_deref(),
+        require: args.require_signature,
+    };
+    let lookup = discover::find_checked(
+        image,
+        &choice,
+        signature.as_ref(),
+        &options.policy(),
+        opener,
+    )?;
+    let checked = match lookup {
+        Lookup::Found(checked) => *checked,
+        Lookup::Missing { tried } if tried.is_empty() => bail!(
+            "no bmap can be looked for next to {image}; name one with --bmap, or write the whole image with --nobmap"
+        ),
+        Lookup::Missing { tried } => {
+            let tried: Vec<String> = tried.iter().map(|p| format!("'{p}'")).collect();
+            bail!(
+                "no bmap file found for image '{image}' (looked for {}); name one with --bmap, or write the whole image with --nobmap",
+                tried.join(", ")
+            );
         }
-        .into());
+    };
+    if checked.discovered {
+        out.info(format_args!("discovered bmap file '{}'", checked.location));
     }
-    Ok(Bmap::from_bytes(text, &name)?)
+    signature::report(&checked, out)?;
+    Ok(Some(checked))
 }
 
 /// bmaptool's opening lines about a bmap.

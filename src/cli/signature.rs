@@ -1,135 +1,77 @@
-//! Checking a bmap's OpenPGP signature before anything is written, and saying exactly what was
-//! found: a status line per signature, and for a refusal one error that names the key and the
-//! option that would accept it.
+//! What the engine's signature check found, as the CLI says it: a status line per signature,
+//! and for a refusal one error that names the key and the option that would accept it.
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail};
-use blockprint::bmap;
-use blockprint::discover;
+use anyhow::bail;
+use blockprint::discover::Checked;
 use blockprint::signature::{
-    Keyring, SignatureCheck, SignatureStatus, Signer, Verified, user_trusted_keys,
-    verify_clearsigned, verify_detached,
+    Policy, Refusal, Requirement, SignatureCheck, SignatureStatus, Signer, user_trusted_keys,
 };
-use blockprint::source::{Input, Opener};
 
 use super::Output;
-
-/// A detached signature is never larger than this.
-const SIGNATURE_LIMIT: u64 = 1 << 20;
 
 /// The signature options of `copy` and `verify-sig`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SignatureOptions<'a> {
     /// `--no-sig-verify`: never look at signatures, never need a key.
     pub skip: bool,
-    /// `--bmap-sig`: the detached signature, instead of discovering one.
-    pub signature: Option<&'a str>,
     /// `--keyring`: the only certificates trusted.
-    pub keyring: Option<&'a Path>,
+    pub keyring: Option<&'a std::path::Path>,
     /// `--fingerprint`: the key that must have signed.
     pub fingerprint: Option<&'a str>,
+    /// `--require-signature`: an unsigned bmap is refused.
+    pub require: bool,
 }
 
-/// Checks the signature of the bmap `bytes` from `input` and returns the bytes to parse:
-/// exactly the signed text. Refuses (an error) unless a signature is valid or the bmap is
-/// unsigned and no signature was asked for.
-pub(super) fn check(
-    input: &Input,
-    bytes: &[u8],
-    options: &SignatureOptions<'_>,
-    opener: &Opener,
-    out: &Output,
-) -> anyhow::Result<Verified> {
-    if options.skip {
-        return unchecked(input, bytes, out);
-    }
-    let keyring = match options.keyring {
-        Some(path) => Keyring::from_file(path)?,
-        None => Keyring::trusted()?,
-    };
-    let pin = options.fingerprint;
-    let verified = if bmap::is_clearsigned(bytes) {
-        verify_clearsigned(bytes, &keyring, pin)?
-    } else if let Some((location, signature)) = find_signature(input, options.signature, opener)? {
-        verify_detached(bytes, &signature, &location, &keyring, pin)?
-    } else {
-        Verified {
-            status: SignatureStatus::Unsigned,
-            text: bytes.to_vec(),
+impl SignatureOptions<'_> {
+    /// The engine's policy for these options.
+    pub(super) fn policy(&self) -> Policy {
+        Policy {
+            skip: self.skip,
+            keyring: self.keyring.map(std::path::Path::to_path_buf),
+            signer: self.fingerprint.map(str::to_owned),
+            require_signature: self.require,
         }
-    };
-    for warning in keyring.warnings() {
+    }
+}
+
+/// Prints what the signature check found, before anything is written, and refuses (an
+/// error) what the policy refuses.
+pub(super) fn report(checked: &Checked, out: &Output) -> anyhow::Result<()> {
+    let input = &checked.location;
+    if checked.skipped {
+        if checked.status != SignatureStatus::Unsigned {
+            out.info("signature: not checked (--no-sig-verify)");
+        }
+        return Ok(());
+    }
+    for warning in &checked.warnings {
         out.warn(warning);
     }
-    for check in verified.status.checks() {
+    let trusted = checked.trusted.as_deref().unwrap_or("the trusted keys");
+    for check in checked.status.checks() {
         out.info(format_args!(
             "signature: {}{}",
-            status_line(check, &keyring),
+            status_line(check, trusted),
             bmaptool_phrase(check)
         ));
     }
-    if verified.status == SignatureStatus::Unsigned {
-        if options.fingerprint.is_some() || options.keyring.is_some() {
-            let (flag, phrase) = if options.fingerprint.is_some() {
-                (
-                    "--fingerprint",
-                    " (no signature found but --fingerprint given)",
-                )
+    match &checked.refusal {
+        None if checked.status == SignatureStatus::Unsigned => {
+            if checked.unsigned_unexpectedly {
+                out.warn(format_args!(
+                    "the bmap '{input}' is not signed, though you trust signing keys; \
+                     pass --require-signature to refuse unsigned images"
+                ));
             } else {
-                ("--keyring", "")
-            };
-            bail!(
-                "bmap file '{input}' is not signed, but {flag} asks for a signature{phrase}; use the signed bmap, or leave out {flag}"
-            );
+                out.info("signature: none, the bmap is not signed");
+            }
+            Ok(())
         }
-        out.info("signature: none, the bmap is not signed");
-        return Ok(verified);
+        None => Ok(()),
+        Some(refusal) => bail!(refusal_line(&input.to_string(), refusal, trusted)),
     }
-    if let Some(failure) = verified.status.failure() {
-        bail!(refusal(input, failure, &keyring));
-    }
-    Ok(verified)
-}
-
-/// `--no-sig-verify`: the text of a clearsigned bmap without checking anything.
-fn unchecked(input: &Input, bytes: &[u8], out: &Output) -> anyhow::Result<Verified> {
-    let text = if bmap::is_clearsigned(bytes) {
-        out.info("signature: not checked (--no-sig-verify)");
-        bmap::cleartext(bytes).ok_or_else(|| {
-            anyhow!(
-                "bmap file '{input}': the clearsigned message is malformed (no signature block after the text)"
-            )
-        })?
-    } else {
-        bytes.to_vec()
-    };
-    Ok(Verified {
-        status: SignatureStatus::Unsigned,
-        text,
-    })
-}
-
-/// `--bmap-sig`, or the first of BMAP.asc, BMAP.sig, BMAP.gpg that exists next to the bmap.
-fn find_signature(
-    bmap: &Input,
-    explicit: Option<&str>,
-    opener: &Opener,
-) -> anyhow::Result<Option<(String, Vec<u8>)>> {
-    if let Some(text) = explicit {
-        let input = Input::parse(text)?;
-        let bytes = opener
-            .fetch(&input, SIGNATURE_LIMIT)?
-            .ok_or_else(|| anyhow!("signature file '{input}' does not exist"))?;
-        return Ok(Some((input.to_string(), bytes)));
-    }
-    for candidate in discover::signature_candidates_for(bmap) {
-        if let Some(bytes) = opener.fetch(&candidate, SIGNATURE_LIMIT)? {
-            return Ok(Some((candidate.to_string(), bytes)));
-        }
-    }
-    Ok(None)
 }
 
 /// bmaptool's words for a signature, which scripts look for, where they are true.
@@ -142,7 +84,7 @@ fn bmaptool_phrase(check: &SignatureCheck) -> &'static str {
 }
 
 /// One signature, as the line printed for it.
-pub(super) fn status_line(check: &SignatureCheck, keyring: &Keyring) -> String {
+pub(super) fn status_line(check: &SignatureCheck, trusted: &str) -> String {
     match check {
         SignatureCheck::Valid { signer, created } => format!(
             "valid, by {signer}, made {}; trusted through {}",
@@ -150,7 +92,7 @@ pub(super) fn status_line(check: &SignatureCheck, keyring: &Keyring) -> String {
             signer.source
         ),
         SignatureCheck::UnknownKey { issuer } => {
-            format!("by key {issuer}, which is not in {}", keyring.describe())
+            format!("by key {issuer}, which is not in {trusted}")
         }
         SignatureCheck::Bad { signer } => {
             format!("BAD, by {signer}: the bmap does not match its signature")
@@ -171,6 +113,15 @@ pub(super) fn status_line(check: &SignatureCheck, keyring: &Keyring) -> String {
         SignatureCheck::OtherSigner { signer, wanted } => {
             format!("valid, by {signer}, but not by the requested key {wanted}")
         }
+        SignatureCheck::SignatureExpired { signer, expired } => {
+            format!("by {signer}, a signature that expired on {}", utc(*expired))
+        }
+        SignatureCheck::Weak { signer, algorithm } => {
+            format!("by {signer}, made with an algorithm no longer accepted: {algorithm}")
+        }
+        SignatureCheck::NotSigningKey { signer } => {
+            format!("by {signer}, with a key that is not marked for signing")
+        }
         SignatureCheck::Unusable { issuer, reason } => format!(
             "cannot be checked{}: {reason}",
             if issuer.is_empty() {
@@ -182,8 +133,24 @@ pub(super) fn status_line(check: &SignatureCheck, keyring: &Keyring) -> String {
     }
 }
 
-/// The one error line for a bmap whose signatures all failed.
-fn refusal(input: &Input, failure: &SignatureCheck, keyring: &Keyring) -> String {
+/// The one error line for a refused bmap.
+fn refusal_line(input: &str, refusal: &Refusal, trusted: &str) -> String {
+    let failure = match refusal {
+        Refusal::Unsigned(requirement) => {
+            let (flag, phrase) = match requirement {
+                Requirement::Signer(_) => (
+                    "--fingerprint",
+                    " (no signature found but --fingerprint given)",
+                ),
+                Requirement::Keyring(_) => ("--keyring", ""),
+                Requirement::Required => ("--require-signature", ""),
+            };
+            return format!(
+                "bmap file '{input}' is not signed, but {flag} asks for a signature{phrase}; use the signed bmap, or leave out {flag}"
+            );
+        }
+        Refusal::Failed(failure) => failure,
+    };
     let anyway = "pass --no-sig-verify to write it without checking";
     match failure {
         SignatureCheck::Bad { signer } => format!(
@@ -195,8 +162,7 @@ fn refusal(input: &Input, failure: &SignatureCheck, keyring: &Keyring) -> String
                 .map(|p| format!(" or by adding its key to {}", p.display()))
                 .unwrap_or_default();
             format!(
-                "bmap file '{input}' is signed by key {issuer}, which is not in {}; trust it with --keyring FILE, with gpg --import{folder}, or {anyway}",
-                keyring.describe()
+                "bmap file '{input}' is signed by key {issuer}, which is not in {trusted}; trust it with --keyring FILE, with gpg --import{folder}, or {anyway}"
             )
         }
         SignatureCheck::Expired { signer, expired } => format!(
@@ -205,6 +171,19 @@ fn refusal(input: &Input, failure: &SignatureCheck, keyring: &Keyring) -> String
             expired
                 .map(|t| format!(" on {}", utc(t)))
                 .unwrap_or_default()
+        ),
+        SignatureCheck::SignatureExpired { signer, expired } => format!(
+            "bmap file '{input}' has a signature by {} that expired on {}; get a freshly signed bmap, or {anyway}",
+            name(signer),
+            utc(*expired)
+        ),
+        SignatureCheck::Weak { signer, algorithm } => format!(
+            "bmap file '{input}' has a signature by {} made with an algorithm no longer accepted ({algorithm}), so it could be forged; ask for a bmap signed with a current algorithm, or {anyway}",
+            name(signer)
+        ),
+        SignatureCheck::NotSigningKey { signer } => format!(
+            "bmap file '{input}' is signed with a key of {} that is not marked for signing, so it does not vouch for the bmap; ask the publisher, or {anyway}",
+            name(signer)
         ),
         SignatureCheck::Revoked { signer } => format!(
             "bmap file '{input}' is signed by {}, whose key has been revoked by its owner; do not trust it ({anyway})",
@@ -221,7 +200,7 @@ fn refusal(input: &Input, failure: &SignatureCheck, keyring: &Keyring) -> String
         ),
         other => format!(
             "bmap file '{input}' has a signature that {}; {anyway}",
-            status_line(other, keyring)
+            status_line(other, trusted)
         ),
     }
 }

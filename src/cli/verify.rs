@@ -1,14 +1,15 @@
 //! `blockprint verify --bmap BMAP TARGET`.
 
 use anyhow::bail;
-use blockprint::bmap;
+use blockprint::discover;
 use blockprint::progress::CancelToken;
+use blockprint::signature::{Policy, SignatureStatus};
 use blockprint::size::human;
 use blockprint::source::{Input, Opener};
 use blockprint::target::Target;
 use blockprint::verify;
 
-use super::copy::{describe, install_interrupt_handler, parse_bmap};
+use super::copy::{describe, install_interrupt_handler};
 use super::progress::TerminalProgress;
 use super::signature::{self, SignatureOptions};
 use super::{Output, VerifyArgs, VerifySigArgs};
@@ -20,17 +21,12 @@ pub(super) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<()> {
     // Verifying compares data with the bmap; whether the bmap is authentic is copy's question.
     let opener = Opener::new();
     let input = Input::parse(&args.bmap)?;
-    let bytes = opener
-        .fetch(&input, bmap::MAX_FILE_SIZE + 1)?
-        .ok_or_else(|| anyhow::anyhow!("bmap file '{input}' does not exist"))?;
-    let options = SignatureOptions {
+    let skip = Policy {
         skip: true,
-        signature: None,
-        keyring: None,
-        fingerprint: None,
+        ..Policy::default()
     };
-    let verified = signature::check(&input, &bytes, &options, &opener, out)?;
-    let bmap = parse_bmap(&input, &verified.text)?;
+    let checked = discover::fetch_checked(&input, None, &skip, &opener)?;
+    let bmap = checked.parse()?;
     describe(&bmap, out);
     let mut target = Target::open_readonly(&args.target)?;
     let cancel = CancelToken::new();
@@ -81,20 +77,19 @@ pub(super) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<()> {
 pub(super) fn run_signature(args: &VerifySigArgs, out: &Output) -> anyhow::Result<()> {
     let opener = Opener::new();
     let input = Input::parse(&args.bmap)?;
-    let bytes = opener
-        .fetch(&input, bmap::MAX_FILE_SIZE + 1)?
-        .ok_or_else(|| anyhow::anyhow!("bmap file '{input}' does not exist"))?;
+    let signature = args.bmap_sig.as_deref().map(Input::parse).transpose()?;
     let options = SignatureOptions {
         skip: false,
-        signature: args.bmap_sig.as_deref(),
         keyring: args.keyring.as_deref(),
         fingerprint: args.fingerprint.as_deref(),
+        require: false,
     };
-    let verified = signature::check(&input, &bytes, &options, &opener, out)?;
-    if verified.status.valid().is_none() {
-        anyhow::bail!("bmap file '{input}' is not signed");
+    let checked = discover::fetch_checked(&input, signature.as_ref(), &options.policy(), &opener)?;
+    signature::report(&checked, out)?;
+    if checked.status == SignatureStatus::Unsigned {
+        bail!("bmap file '{input}' is not signed");
     }
     // The signed text must also be a sound bmap.
-    parse_bmap(&input, &verified.text)?;
+    checked.parse()?;
     Ok(())
 }

@@ -52,6 +52,12 @@ pub fn verify_clearsigned(
     let mut text = Vec::with_capacity(message.len());
     verifier.read_to_end(&mut text).map_err(|e| bad(e.into()))?;
     let checks = verifier.into_helper().checks;
+    // A signature block with nothing in it (or only a Marker packet) signs nothing.
+    if checks.is_empty() {
+        return Err(bad(anyhow::anyhow!(
+            "its signature block holds no signature"
+        )));
+    }
     Ok(Verified {
         status: SignatureStatus::Signed {
             form: SignatureForm::Clearsigned,
@@ -144,40 +150,75 @@ impl<'a> Helper<'a> {
             Err(VerificationError::BadKey { sig, ka, error }) => {
                 let signer = self.signer(ka.cert(), &ka.key().fingerprint());
                 if self.revoked(ka.cert(), &ka.key().fingerprint()) {
-                    SignatureCheck::Revoked { signer }
-                } else if created(sig) > self.now + TOLERANCE {
-                    SignatureCheck::NotYetValid {
+                    return SignatureCheck::Revoked { signer };
+                }
+                if created(sig) > self.now + TOLERANCE {
+                    return SignatureCheck::NotYetValid {
                         signer,
                         created: created(sig),
-                    }
-                } else {
-                    let _ = error;
-                    SignatureCheck::Expired {
-                        expired: ka.key_expiration_time(),
+                    };
+                }
+                match error.downcast_ref::<sequoia_openpgp::Error>() {
+                    Some(sequoia_openpgp::Error::Expired(when)) => SignatureCheck::Expired {
+                        expired: Some(*when),
                         signer,
+                    },
+                    Some(sequoia_openpgp::Error::InvalidKey(why)) if why.contains("signing") => {
+                        SignatureCheck::NotSigningKey { signer }
                     }
+                    _ => SignatureCheck::Unusable {
+                        issuer: issuer(sig),
+                        reason: format!("its key cannot vouch for it ({error})"),
+                    },
                 }
             }
-            Err(VerificationError::BadSignature { sig, ka, .. }) => {
+            Err(VerificationError::BadSignature { sig, ka, error }) => {
                 let signer = self.signer(ka.cert(), &ka.key().fingerprint());
                 if sig.pk_algo() != ka.key().pk_algo() {
                     // Not a changed bmap: a signature that names the key but claims an
                     // algorithm (often an unknown one) that key cannot make.
-                    SignatureCheck::Unusable {
+                    return SignatureCheck::Unusable {
                         issuer: issuer(sig),
                         reason: format!(
                             "it claims public-key algorithm {}, but its key is {}",
                             sig.pk_algo(),
                             ka.key().pk_algo()
                         ),
+                    };
+                }
+                match error.downcast_ref::<sequoia_openpgp::Error>() {
+                    Some(sequoia_openpgp::Error::PolicyViolation(what, _)) => {
+                        SignatureCheck::Weak {
+                            signer,
+                            algorithm: what.clone(),
+                        }
                     }
-                } else if created(sig) > self.now + TOLERANCE {
-                    SignatureCheck::NotYetValid {
+                    Some(sequoia_openpgp::Error::Expired(when)) => {
+                        SignatureCheck::SignatureExpired {
+                            signer,
+                            expired: *when,
+                        }
+                    }
+                    Some(sequoia_openpgp::Error::NotYetLive(when)) => SignatureCheck::NotYetValid {
+                        signer,
+                        created: *when,
+                    },
+                    // The data does not match what was signed.
+                    Some(
+                        sequoia_openpgp::Error::BadSignature(_)
+                        | sequoia_openpgp::Error::ManipulatedMessage,
+                    ) if created(sig) > self.now + TOLERANCE => SignatureCheck::NotYetValid {
                         signer,
                         created: created(sig),
-                    }
-                } else {
-                    SignatureCheck::Bad { signer }
+                    },
+                    Some(
+                        sequoia_openpgp::Error::BadSignature(_)
+                        | sequoia_openpgp::Error::ManipulatedMessage,
+                    ) => SignatureCheck::Bad { signer },
+                    _ => SignatureCheck::Unusable {
+                        issuer: issuer(sig),
+                        reason: error.to_string(),
+                    },
                 }
             }
             Err(VerificationError::UnboundKey { sig, cert, error }) => SignatureCheck::Unusable {

@@ -76,14 +76,57 @@ impl Keyring {
         })
     }
 
+    /// The certificates in keyring bytes (armored, binary or a keybox), vouched for by
+    /// `source`; `name` says where they came from in messages.
+    pub fn from_bytes(
+        bytes: &[u8],
+        name: &str,
+        source: TrustSource,
+    ) -> Result<Self, SignatureError> {
+        let certs = parse_certs(bytes, Path::new(name))?;
+        Ok(Self {
+            certs: certs.into_iter().map(|c| (c, source.clone())).collect(),
+            described: format!("the keyring '{name}'"),
+            warnings: Vec::new(),
+        })
+    }
+
     /// The user's trusted keys, Blockprint's own and the user's GnuPG keyrings: the default
-    /// trust when no keyring is named.
-    pub fn trusted() -> Result<Self, SignatureError> {
-        let keyring = Self::from_folders(
+    /// trust when no keyring is named. What cannot be read is left out with a warning
+    /// ([`Keyring::warnings`]): fewer trusted keys can only refuse more, never accept more.
+    pub fn trusted() -> Self {
+        Self::from_folders(
             user_trusted_keys().as_deref(),
             Path::new(SYSTEM_TRUSTED_KEYS),
-        )?;
-        Ok(keyring.with_gnupg(&gnupg_keyrings()))
+        )
+        .with_gnupg(&gnupg_keyrings())
+    }
+
+    /// The keys in a user folder (if any) and a system folder; missing folders are empty, and
+    /// a file that holds no keys (a README) is left out with a warning.
+    pub fn from_folders(user: Option<&Path>, system: &Path) -> Self {
+        let mut keyring = Self::default();
+        let mut places = Vec::new();
+        let folders = user
+            .map(|u| (u, TrustSource::UserFolder as fn(PathBuf) -> TrustSource))
+            .into_iter()
+            .chain([(
+                system,
+                TrustSource::SystemFolder as fn(PathBuf) -> TrustSource,
+            )]);
+        for (folder, source) in folders {
+            for path in folder_files(folder, &mut keyring.warnings) {
+                match read_certs(&path) {
+                    Ok(certs) => keyring
+                        .certs
+                        .extend(certs.into_iter().map(|c| (c, source(path.clone())))),
+                    Err(e) => keyring.warnings.push(format!("{e}; it is left out")),
+                }
+            }
+            places.push(folder.display().to_string());
+        }
+        keyring.described = format!("the trusted keys in {}", places.join(" and "));
+        keyring
     }
 
     /// These keys and those of the GnuPG keyrings `paths`. A GnuPG keyring holds whatever the
@@ -111,32 +154,6 @@ impl Keyring {
         &self.warnings
     }
 
-    /// The keys in a user folder (if any) and a system folder; missing folders are empty.
-    pub fn from_folders(user: Option<&Path>, system: &Path) -> Result<Self, SignatureError> {
-        let mut keyring = Self::default();
-        let mut places = Vec::new();
-        if let Some(user) = user {
-            for (path, certs) in read_folder(user)? {
-                keyring.certs.extend(
-                    certs
-                        .into_iter()
-                        .map(|c| (c, TrustSource::UserFolder(path.clone()))),
-                );
-            }
-            places.push(user.display().to_string());
-        }
-        for (path, certs) in read_folder(system)? {
-            keyring.certs.extend(
-                certs
-                    .into_iter()
-                    .map(|c| (c, TrustSource::SystemFolder(path.clone()))),
-            );
-        }
-        places.push(system.display().to_string());
-        keyring.described = format!("the trusted keys in {}", places.join(" and "));
-        Ok(keyring)
-    }
-
     /// How many certificates there are.
     pub fn len(&self) -> usize {
         self.certs.len()
@@ -145,6 +162,14 @@ impl Keyring {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.certs.is_empty()
+    }
+
+    /// The fingerprints of the certificates, uppercase hex, in order.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.certs
+            .iter()
+            .map(|(c, _)| c.fingerprint().to_hex())
+            .collect()
     }
 
     /// Where the certificates came from, for messages ("the keyring 'k.gpg'").
@@ -196,16 +221,32 @@ pub fn trust_key(from: &Path, issuer: &str, folder: &Path) -> Result<PathBuf, Si
     Ok(path)
 }
 
-/// Every regular, non-hidden file of a folder, in name order, with its certificates.
-fn read_folder(folder: &Path) -> Result<Vec<(PathBuf, Vec<Cert>)>, SignatureError> {
+/// Whether Blockprint's trusted-keys folders (the user's or the system's) hold a key file:
+/// then the user expects signed images, and an unsigned bmap deserves a warning. Only the
+/// names are looked at; nothing is parsed.
+pub fn trusted_keys_present() -> bool {
+    let mut ignored = Vec::new();
+    [
+        user_trusted_keys(),
+        Some(PathBuf::from(SYSTEM_TRUSTED_KEYS)),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|folder| !folder_files(&folder, &mut ignored).is_empty())
+}
+
+/// Every regular, non-hidden file of a folder, in name order; a folder that cannot be read
+/// is a warning (a missing one is simply empty).
+fn folder_files(folder: &Path, warnings: &mut Vec<String>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(SignatureError::ReadKeys {
-                path: folder.to_path_buf(),
-                source,
-            });
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            warnings.push(format!(
+                "cannot read the trusted keys in '{}' ({e}); they are left out",
+                folder.display()
+            ));
+            return Vec::new();
         }
     };
     let mut files: Vec<PathBuf> = entries
@@ -222,9 +263,6 @@ fn read_folder(folder: &Path) -> Result<Vec<(PathBuf, Vec<Cert>)>, SignatureErro
         .collect();
     files.sort();
     files
-        .into_iter()
-        .map(|path| read_certs(&path).map(|certs| (path, certs)))
-        .collect()
 }
 
 /// Why a file with no certificates is refused.
@@ -250,9 +288,18 @@ fn read_certs(path: &Path) -> Result<Vec<Cert>, SignatureError> {
     if bytes.len() as u64 > MAX_KEYRING {
         return Err(bad(format!("it is larger than {MAX_KEYRING} bytes")));
     }
-    let blocks = match keybox_blocks(&bytes) {
+    parse_certs(&bytes, path)
+}
+
+/// The certificates in keyring bytes from `path`: armored, binary, or a GnuPG keybox.
+fn parse_certs(bytes: &[u8], path: &Path) -> Result<Vec<Cert>, SignatureError> {
+    let bad = |reason: String| SignatureError::BadKeys {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let blocks = match keybox_blocks(bytes) {
         Some(blocks) => blocks,
-        None => vec![bytes.as_slice()],
+        None => vec![bytes],
     };
     let mut certs = Vec::new();
     for block in blocks {
@@ -317,13 +364,18 @@ mod tests {
     fn missing_folders_are_empty_and_folders_are_described() {
         let dir = tempfile::tempdir().expect("tmp");
         let keyring =
-            Keyring::from_folders(Some(&dir.path().join("none")), &dir.path().join("nope"))
-                .expect("empty is fine");
+            Keyring::from_folders(Some(&dir.path().join("none")), &dir.path().join("nope"));
         assert!(keyring.is_empty());
         assert!(keyring.describe().starts_with("the trusted keys in "));
         std::fs::write(dir.path().join("junk.asc"), b"junk").expect("write");
-        let err = Keyring::from_folders(Some(dir.path()), &dir.path().join("nope"))
-            .expect_err("junk is not a key");
-        assert!(err.to_string().contains("junk.asc"), "{err}");
+        // F10: a file that holds no key is left out with a warning, never an error.
+        let keyring = Keyring::from_folders(Some(dir.path()), &dir.path().join("nope"));
+        assert!(keyring.is_empty());
+        assert_eq!(keyring.warnings().len(), 1, "{:?}", keyring.warnings());
+        assert!(
+            keyring.warnings()[0].contains("junk.asc"),
+            "{:?}",
+            keyring.warnings()
+        );
     }
 }

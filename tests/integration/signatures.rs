@@ -112,6 +112,33 @@ impl Gpg {
         self.run(&args);
     }
 
+    /// Signs `file` at `when` with `signer`, with more gpg options (`--digest-algo SHA1`).
+    pub fn sign_with(
+        &self,
+        extra: &[&str],
+        signer: &str,
+        how: &str,
+        when: &str,
+        file: &Path,
+        out: &Path,
+    ) {
+        let mut args = vec![
+            "--faked-system-time",
+            when,
+            "--local-user",
+            signer,
+            "--armor",
+        ];
+        args.extend(extra);
+        args.extend([
+            how,
+            "--output",
+            out.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        self.run(&args);
+    }
+
     /// Imports a key file, as `gpg --import` does.
     pub fn import(&self, key: &Path) {
         self.run(&["--import", key.to_str().unwrap()]);
@@ -152,13 +179,13 @@ impl Drop for Gpg {
 }
 
 /// A work directory with the upstream image and its 2.0 bmap as `test.image.bmap`.
-struct Scene {
+pub struct Scene {
     dir: tempfile::TempDir,
     config: tempfile::TempDir,
 }
 
 impl Scene {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         unpack("test.image.gz", dir.path(), "test.image");
         std::fs::copy(
@@ -172,17 +199,17 @@ impl Scene {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn p(&self, name: &str) -> String {
+    pub fn p(&self, name: &str) -> String {
         self.path(name).display().to_string()
     }
 
     /// Runs blockprint with this scene's own (empty unless filled) trusted-keys folder, and
     /// no GnuPG keyring.
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
         let config = self.config.path().to_str().unwrap().to_owned();
         let gnupg = self.config.path().join("no-gnupg");
         let env = [
@@ -192,7 +219,7 @@ impl Scene {
         blockprint_with(args, &env, None, LIMIT)
     }
 
-    fn copy(&self, extra: &[&str]) -> Run {
+    pub fn copy(&self, extra: &[&str]) -> Run {
         let (image, out) = (self.p("test.image"), self.p("out"));
         let mut args = vec!["copy"];
         args.extend(extra);
@@ -200,18 +227,18 @@ impl Scene {
         self.run(&args)
     }
 
-    fn copied_exactly(&self) -> bool {
+    pub fn copied_exactly(&self) -> bool {
         std::fs::read(self.path("out")).ok() == std::fs::read(self.path("test.image")).ok()
     }
 
-    fn trusted_keys(&self) -> PathBuf {
+    pub fn trusted_keys(&self) -> PathBuf {
         let folder = self.config.path().join("blockprint").join("trusted-keys");
         std::fs::create_dir_all(&folder).unwrap();
         folder
     }
 }
 
-fn status_lines(run: &Run) -> Vec<&str> {
+pub fn status_lines(run: &Run) -> Vec<&str> {
     run.stderr
         .lines()
         .filter(|l| l.starts_with("blockprint: signature:"))
@@ -696,7 +723,7 @@ fn trusting_an_unknown_key_copies_only_that_certificate() {
 
     let folder = dir.path().join("trusted-keys");
     let system = dir.path().join("none");
-    let keyring = Keyring::from_folders(Some(&folder), &system).unwrap();
+    let keyring = Keyring::from_folders(Some(&folder), &system);
     let status = verify_clearsigned(&message, &keyring, None).unwrap().status;
     let Some(SignatureCheck::UnknownKey { issuer }) = status.failure().cloned() else {
         panic!("expected an unknown key, got {status:?}");
@@ -710,7 +737,7 @@ fn trusting_an_unknown_key_copies_only_that_certificate() {
 
     let saved = trust_key(&both, &issuer, &folder).unwrap();
     assert_eq!(saved, folder.join(format!("{signer}.asc")));
-    let trusted = Keyring::from_folders(Some(&folder), &system).unwrap();
+    let trusted = Keyring::from_folders(Some(&folder), &system);
     assert_eq!(trusted.len(), 1, "only the signer's certificate is trusted");
     match verify_clearsigned(&message, &trusted, None)
         .unwrap()
