@@ -33,7 +33,7 @@ use super::i18n::{gettext_f, ngettext_f};
 use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput, ImageView};
 use super::inspect::ImageInfo;
 use super::job::JobEvent;
-use super::settings::{POWER_OFF, SHOW_ALL, VERIFY};
+use super::settings::{POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
 use super::wording::size;
 use super::write_page::{WritePage, WritePageInput, WriteView};
 
@@ -106,7 +106,7 @@ pub enum AppCmd {
     /// udisksd cannot be reached.
     NoUdisks(blockprint::udisks::UdisksError),
     /// The image was read.
-    Inspected(Result<ImageInfo, String>),
+    Inspected(Result<Box<ImageInfo>, String>),
     /// The filesystems were scanned.
     Scanned(Result<Bmap, String>),
     /// The write job reports.
@@ -223,11 +223,12 @@ impl Component for App {
 
         let s = sender.clone();
         settings.connect_changed(None, move |_, _| s.input(AppMsg::PrefsChanged));
-        let flow = Flow::new(
+        let mut flow = Flow::new(
             settings.boolean(VERIFY),
             settings.boolean(POWER_OFF),
             settings.boolean(SHOW_ALL),
         );
+        flow.require_signature = settings.boolean(REQUIRE_SIGNATURE);
         let model = App {
             flow,
             settings,
@@ -279,6 +280,8 @@ impl Component for App {
             AppMsg::PrefsChanged => {
                 self.flow.verify = self.settings.boolean(VERIFY);
                 self.flow.power_off = self.settings.boolean(POWER_OFF);
+                let signed_only = self.settings.boolean(REQUIRE_SIGNATURE);
+                self.apply(Msg::RequireSignature(signed_only), &sender, window);
             }
             AppMsg::ShowAllConfirmed => {
                 self.flow.update(Msg::ShowAll(true));

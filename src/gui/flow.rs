@@ -36,7 +36,7 @@ pub enum Msg {
     /// A block map was chosen for the current image.
     OpenBmap(Input),
     /// The worker read the image.
-    Inspected(Result<ImageInfo, String>),
+    Inspected(Result<Box<ImageInfo>, String>),
     /// The worker created a block map from the filesystems.
     Scanned(Result<Bmap, String>),
     /// The user asked for a block map from the filesystems.
@@ -75,13 +75,16 @@ pub enum Msg {
     WriteAnother,
     /// "Retry Failed Drives": those that failed or were stopped, and are still there, again.
     RetryFailed,
+    /// The preference "only signed images" changed: the open image is judged again.
+    RequireSignature(bool),
 }
 
 /// What the window must do.
 #[derive(Debug)]
 pub enum Effect {
-    /// Read an image (and an explicitly chosen block map) on a worker.
-    Inspect(Input, Option<Input>),
+    /// Read an image (and an explicitly chosen block map) on a worker; with `true`, an
+    /// unsigned block map is refused.
+    Inspect(Input, Option<Input>, bool),
     /// Scan the image's filesystems on a worker.
     Scan(Input),
     /// Ask for the system drive's name to be typed.
@@ -128,6 +131,8 @@ pub struct Flow {
     pub verify: bool,
     /// Power off when done.
     pub power_off: bool,
+    /// Only images whose block map is signed by a trusted key.
+    pub require_signature: bool,
 }
 
 /// What a worker is doing for the Image step.
@@ -258,20 +263,20 @@ impl Flow {
                 self.busy = Some(Busy::Reading);
                 self.image_error = None;
                 self.step = Some(Step::Image);
-                return vec![Effect::Inspect(input, None)];
+                return vec![Effect::Inspect(input, None, self.require_signature)];
             }
             Msg::OpenBmap(bmap) => {
                 let Some(image) = self.image.as_ref().map(|i| i.input.clone()) else {
                     return vec![];
                 };
                 self.busy = Some(Busy::Reading);
-                return vec![Effect::Inspect(image, Some(bmap))];
+                return vec![Effect::Inspect(image, Some(bmap), self.require_signature)];
             }
             Msg::Inspected(result) => {
                 self.busy = None;
                 match result {
                     Ok(info) => {
-                        self.image = Some(info);
+                        self.image = Some(*info);
                         self.image_error = None;
                     }
                     Err(e) => {
@@ -306,6 +311,15 @@ impl Flow {
             Msg::ShowAll(all) => {
                 self.show_all = all;
                 self.forget_unchosen();
+            }
+            Msg::RequireSignature(required) => {
+                let changed = required != self.require_signature;
+                self.require_signature = required;
+                if let Some(image) = self.image.as_ref().filter(|_| changed && !self.writing()) {
+                    self.busy = Some(Busy::Reading);
+                    let (input, bmap) = (image.input.clone(), image.chosen_bmap.clone());
+                    return vec![Effect::Inspect(input, bmap, required)];
+                }
             }
             Msg::SelectDrive(key) => return self.select(key),
             Msg::UnselectDrive(key) => self.selected.retain(|k| *k != key),

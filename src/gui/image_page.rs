@@ -9,6 +9,7 @@ use super::flow::Busy;
 use super::i18n::gettext_f;
 use super::inspect::{BmapState, ImageInfo, SignatureState};
 use super::page;
+use super::wording::signature::{self, Tone};
 use super::wording::size;
 
 /// What the page shows.
@@ -246,7 +247,13 @@ impl SimpleComponent for ImagePage {
         w.bmap_row.set_subtitle(&escape(&subtitle));
         w.scan
             .set_visible(image.usable_bmap().is_none() && view.busy.is_none());
-        let (icon, title, subtitle, class) = describe_signature(&image.signature);
+        let (title, subtitle, tone) = signature::describe(&image.signature);
+        let (icon, class) = match tone {
+            Tone::Plain => ("dialog-information-symbolic", "dim-label"),
+            Tone::Good => ("emblem-ok-symbolic", "success"),
+            Tone::Warning => ("dialog-warning-symbolic", "warning"),
+            Tone::Refused => ("dialog-error-symbolic", "error"),
+        };
         w.signature_icon.set_icon_name(Some(icon));
         for c in ["success", "warning", "error", "dim-label"] {
             w.signature_row.remove_css_class(c);
@@ -313,59 +320,6 @@ fn describe_bmap(image: &ImageInfo) -> (String, String) {
         BmapState::Invalid { location, error } => (
             gettext("The block map cannot be used"),
             format!("{location}: {error}"),
-        ),
-    }
-}
-
-fn describe_signature(state: &SignatureState) -> (&'static str, String, String, &'static str) {
-    match state {
-        SignatureState::NoBmap => (
-            "dialog-information-symbolic",
-            gettext("Nothing to check"),
-            gettext("Only a block map can carry a signature"),
-            "dim-label",
-        ),
-        SignatureState::Unsigned => (
-            "dialog-information-symbolic",
-            gettext("Not signed"),
-            gettext("Who made this image cannot be checked"),
-            "dim-label",
-        ),
-        SignatureState::Valid {
-            signer,
-            fingerprint,
-        } => (
-            "emblem-ok-symbolic",
-            match signer {
-                Some(signer) => gettext_f("Signed by {signer}", &[("signer", signer)]),
-                None => gettext("Signed by a trusted key"),
-            },
-            gettext_f("Key {fingerprint}", &[("fingerprint", fingerprint)]),
-            "success",
-        ),
-        SignatureState::UnknownKey { issuer } => (
-            "dialog-warning-symbolic",
-            gettext("Signed by an unknown key"),
-            gettext_f(
-                "Key {fingerprint} is not one you trust",
-                &[("fingerprint", issuer)],
-            ),
-            "warning",
-        ),
-        SignatureState::Bad { detail } => (
-            "dialog-error-symbolic",
-            gettext("Bad signature: this image will not be written"),
-            gettext_f(
-                "The block map was changed after it was signed, or the key was revoked ({detail})",
-                &[("detail", detail)],
-            ),
-            "error",
-        ),
-        SignatureState::Unusable { detail } => (
-            "dialog-warning-symbolic",
-            gettext("The signature cannot be checked"),
-            detail.clone(),
-            "warning",
         ),
     }
 }

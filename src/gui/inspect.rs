@@ -4,18 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use blockprint::bmap::{self, Bmap};
+use blockprint::bmap::Bmap;
 use blockprint::create::CreateOptions;
-use blockprint::discover;
+use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::scan;
-use blockprint::signature::{
-    Keyring, SignatureCheck, SignatureStatus, Verified, verify_clearsigned, verify_detached,
-};
+use blockprint::signature::{Policy, Refusal, SignatureCheck};
 use blockprint::source::{Input, Layer, LocalFile, Opener};
-
-/// A detached signature is never larger than this.
-const SIGNATURE_LIMIT: u64 = 1 << 20;
 
 /// Everything known about a chosen image.
 #[derive(Debug, Clone)]
@@ -30,6 +25,8 @@ pub struct ImageInfo {
     pub stored_size: Option<u64>,
     /// The size of the image itself, when known (from the format or the block map).
     pub image_size: Option<u64>,
+    /// The block map the user chose instead of the one next to the image.
+    pub chosen_bmap: Option<Input>,
     /// Its block map.
     pub bmap: BmapState,
     /// The block map's signature.
@@ -45,10 +42,13 @@ impl ImageInfo {
         }
     }
 
-    /// Why the image must not be written as it is, if it must not.
+    /// Whether the image must not be written as it is: its block map is refused, as the
+    /// command line refuses it, or cannot be used.
     pub fn blocked(&self) -> bool {
-        matches!(self.signature, SignatureState::Bad { .. })
-            || matches!(self.bmap, BmapState::Invalid { .. })
+        matches!(
+            self.signature,
+            SignatureState::Refused(_) | SignatureState::UnknownKey { .. }
+        ) || matches!(self.bmap, BmapState::Invalid { .. })
     }
 }
 
@@ -83,8 +83,12 @@ pub enum BmapState {
 pub enum SignatureState {
     /// There is no block map, so nothing is signed.
     NoBmap,
-    /// The block map is not signed.
-    Unsigned,
+    /// The block map is not signed, and nothing asks for a signature. `expected`: the user
+    /// trusts signing keys, so this deserves a warning.
+    Unsigned {
+        /// The user's trusted-keys folders hold keys.
+        expected: bool,
+    },
     /// Signed by a trusted key.
     Valid {
         /// `Name <email>`, when the key has one.
@@ -92,26 +96,47 @@ pub enum SignatureState {
         /// The key's fingerprint.
         fingerprint: String,
     },
-    /// Signed by a key that is not trusted (yet).
+    /// Signed by a key that is not trusted (yet): not written until it is.
     UnknownKey {
         /// Its fingerprint or key id.
         issuer: String,
     },
-    /// The block map was changed after signing, or the key was revoked: never written.
-    Bad {
-        /// What exactly (the engine's words).
-        detail: String,
-    },
-    /// The signature cannot vouch for anything (expired key, unreadable signature, …).
-    Unusable {
-        /// What exactly (the engine's words).
-        detail: String,
-    },
+    /// Refused, as the command line refuses it: never written.
+    Refused(Refusal),
+}
+
+impl SignatureState {
+    /// The state for the engine's verdict on a block map.
+    fn of(checked: &Checked) -> Self {
+        match &checked.refusal {
+            Some(Refusal::Failed(SignatureCheck::UnknownKey { issuer })) => {
+                SignatureState::UnknownKey {
+                    issuer: issuer.clone(),
+                }
+            }
+            Some(refusal) => SignatureState::Refused(refusal.clone()),
+            None => match checked.status.valid() {
+                Some(SignatureCheck::Valid { signer, .. }) => SignatureState::Valid {
+                    signer: signer.user_id.clone(),
+                    fingerprint: signer.fingerprint.clone(),
+                },
+                _ => SignatureState::Unsigned {
+                    expected: checked.unsigned_unexpectedly,
+                },
+            },
+        }
+    }
 }
 
 /// Reads what the Image step shows. `bmap` is a block map the user chose instead of the one
-/// next to the image. Fails only when the image itself cannot be opened.
-pub fn inspect(input: &Input, bmap: Option<&Input>) -> anyhow::Result<ImageInfo> {
+/// next to the image; `require_signature` is the preference that refuses unsigned ones. Fails
+/// when the image cannot be opened, or a block map or signature that may be there cannot be
+/// read (which must never quietly become "none").
+pub fn inspect(
+    input: &Input,
+    bmap: Option<&Input>,
+    require_signature: bool,
+) -> anyhow::Result<ImageInfo> {
     let opener = Opener::new();
     let opened = opener.open(input)?;
     let stored_size = input
@@ -124,103 +149,38 @@ pub fn inspect(input: &Input, bmap: Option<&Input>) -> anyhow::Result<ImageInfo>
         layers: opened.layers,
         stored_size,
         image_size: opened.source.size(),
+        chosen_bmap: bmap.cloned(),
         bmap: BmapState::Missing,
         signature: SignatureState::NoBmap,
     };
     drop(opened.source);
-    let found = match bmap {
-        Some(chosen) => opener
-            .fetch(chosen, bmap::MAX_FILE_SIZE + 1)?
-            .map(|bytes| (chosen.clone(), bytes)),
-        None => find_bmap(input, &opener),
+    let choice = match bmap {
+        Some(chosen) => BmapChoice::Given(chosen.clone()),
+        None => BmapChoice::Discover,
     };
-    if let Some((location, bytes)) = found {
-        let (state, signature) = check_bmap(&location, &bytes, &opener);
-        if let BmapState::Found { bmap, .. } = &state {
+    let policy = Policy {
+        require_signature,
+        ..Policy::default()
+    };
+    let checked = match discover::find_checked(input, &choice, None, &policy, &opener)? {
+        Lookup::Found(checked) => checked,
+        Lookup::Missing { .. } => return Ok(info),
+    };
+    info.signature = SignatureState::of(&checked);
+    info.bmap = match checked.parse() {
+        Ok(bmap) => {
             info.image_size = Some(bmap.image_size());
-        }
-        info.bmap = state;
-        info.signature = signature;
-    }
-    Ok(info)
-}
-
-/// The first block map next to the image, the way bmaptool looks for it.
-fn find_bmap(image: &Input, opener: &Opener) -> Option<(Input, Vec<u8>)> {
-    discover::bmap_candidates_for(image)
-        .into_iter()
-        .find_map(|candidate| {
-            // An unreachable candidate is the same as a missing one here.
-            let bytes = opener.fetch(&candidate, bmap::MAX_FILE_SIZE + 1).ok()??;
-            Some((candidate, bytes))
-        })
-}
-
-/// Checks the signature, then parses exactly the signed text.
-fn check_bmap(location: &Input, bytes: &[u8], opener: &Opener) -> (BmapState, SignatureState) {
-    let invalid = |error: String| BmapState::Invalid {
-        location: location.to_string(),
-        error,
-    };
-    let (signature, text) = match signature_of(location, bytes, opener) {
-        Ok(Verified { status, text }) => (state_of(&status), text),
-        Err(detail) => (SignatureState::Unusable { detail }, bytes.to_vec()),
-    };
-    if bytes.len() as u64 > bmap::MAX_FILE_SIZE {
-        return (invalid("the block map file is too large".into()), signature);
-    }
-    let name = PathBuf::from(location.to_string());
-    match Bmap::from_bytes(&text, &name) {
-        Ok(bmap) => (
             BmapState::Found {
-                location: location.to_string(),
+                location: checked.location.to_string(),
                 bmap: Arc::new(bmap),
-            },
-            signature,
-        ),
-        Err(e) => (invalid(e.to_string()), signature),
-    }
-}
-
-fn signature_of(location: &Input, bytes: &[u8], opener: &Opener) -> Result<Verified, String> {
-    let keyring = Keyring::trusted().map_err(|e| e.to_string())?;
-    if bmap::is_clearsigned(bytes) {
-        return verify_clearsigned(bytes, &keyring, None).map_err(|e| e.to_string());
-    }
-    for candidate in discover::signature_candidates_for(location) {
-        if let Ok(Some(signature)) = opener.fetch(&candidate, SIGNATURE_LIMIT) {
-            return verify_detached(bytes, &signature, &candidate.to_string(), &keyring, None)
-                .map_err(|e| e.to_string());
-        }
-    }
-    Ok(Verified {
-        status: SignatureStatus::Unsigned,
-        text: bytes.to_vec(),
-    })
-}
-
-/// The state to show for what the signatures said.
-pub fn state_of(status: &SignatureStatus) -> SignatureState {
-    if let Some(SignatureCheck::Valid { signer, .. }) = status.valid() {
-        return SignatureState::Valid {
-            signer: signer.user_id.clone(),
-            fingerprint: signer.fingerprint.clone(),
-        };
-    }
-    match status.failure() {
-        None => SignatureState::Unsigned,
-        Some(SignatureCheck::UnknownKey { issuer }) => SignatureState::UnknownKey {
-            issuer: issuer.clone(),
-        },
-        Some(check @ (SignatureCheck::Bad { .. } | SignatureCheck::Revoked { .. })) => {
-            SignatureState::Bad {
-                detail: format!("{check:?}"),
             }
         }
-        Some(other) => SignatureState::Unusable {
-            detail: format!("{other:?}"),
+        Err(e) => BmapState::Invalid {
+            location: checked.location.to_string(),
+            error: e.to_string(),
         },
-    }
+    };
+    Ok(info)
 }
 
 /// A name for people: the file name, or the last part of the URL.

@@ -11,6 +11,8 @@ pub const VERIFY: &str = "verify-after-writing";
 pub const POWER_OFF: &str = "power-off-when-done";
 /// Key: list every drive.
 pub const SHOW_ALL: &str = "show-all-drives";
+/// Key: only write images whose block map is signed by a trusted key.
+pub const REQUIRE_SIGNATURE: &str = "require-signature";
 
 /// The app's settings, or why there are none.
 pub fn settings() -> Result<gio::Settings, String> {

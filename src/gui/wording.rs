@@ -11,6 +11,8 @@ use blockprint::udisks::UdisksError;
 use gettextrs::gettext;
 use relm4::gtk::glib;
 
+pub mod signature;
+
 use super::i18n::{gettext_f, ngettext_f};
 use super::job::{JobError, Stage};
 

@@ -29,7 +29,7 @@ use crate::gui::config::{APP_ID, VERSION};
 use crate::gui::flow::{Flow, Msg, Step, WriteState};
 use crate::gui::i18n::gettext_f;
 use crate::gui::inspect::SignatureState;
-use crate::gui::settings::{POWER_OFF, VERIFY};
+use crate::gui::settings::{POWER_OFF, REQUIRE_SIGNATURE, VERIFY};
 
 /// The keyboard shortcuts (ui/shortcuts.ui shows the same; a test keeps them together).
 pub const ACCELS: [(&str, &[&str]); 8] = [
@@ -217,6 +217,11 @@ fn preferences() {
             POWER_OFF,
             gettext("_Power Off When Done"),
             gettext("So the drive is safe to remove as soon as it is written"),
+        ),
+        (
+            REQUIRE_SIGNATURE,
+            gettext("Only Write _Signed Images"),
+            gettext("Refuse an image unless its block map is signed by a key you trust"),
         ),
     ] {
         let row = adw::ActionRow::builder()

@@ -33,9 +33,11 @@ impl App {
         window: &adw::ApplicationWindow,
     ) {
         match effect {
-            Effect::Inspect(input, bmap) => sender.spawn_oneshot_command(move || {
+            Effect::Inspect(input, bmap, signed_only) => sender.spawn_oneshot_command(move || {
                 AppCmd::Inspected(
-                    inspect::inspect(&input, bmap.as_ref()).map_err(|e| format!("{e:#}")),
+                    inspect::inspect(&input, bmap.as_ref(), signed_only)
+                        .map(Box::new)
+                        .map_err(|e| format!("{e:#}")),
                 )
             }),
             Effect::Scan(input) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use blockprint::bmap::{Bmap, ChecksumType};
 use blockprint::drives::{Drive, Volume};
 use blockprint::progress::Phase;
+use blockprint::signature::{Refusal, SignatureCheck, Signer, TrustSource};
 use blockprint::udisks::{Removal, UdisksError};
 
 use super::*;
@@ -68,7 +69,8 @@ fn image(size: u64) -> ImageInfo {
             },
             None => BmapState::Missing,
         },
-        signature: SignatureState::Unsigned,
+        chosen_bmap: None,
+        signature: SignatureState::Unsigned { expected: false },
     }
 }
 
@@ -105,10 +107,10 @@ const NONE: Vec<String> = Vec::new();
 fn ready() -> Flow {
     let mut flow = Flow::new(true, true, false);
     let effects = flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
-    assert!(matches!(&effects[..], [Effect::Inspect(_, None)]));
+    assert!(matches!(&effects[..], [Effect::Inspect(_, None, false)]));
     assert_eq!(flow.busy, Some(Busy::Reading));
     assert!(!flow.image_ready(), "not before the image is read");
-    flow.update(Msg::Inspected(Ok(image(4_000_000_000))));
+    flow.update(Msg::Inspected(Ok(Box::new(image(4_000_000_000)))));
     flow.update(Msg::Drive(DriveEvent::Added(drive("sdb", 32_000_000_000))));
     flow.update(Msg::Drive(DriveEvent::Added(internal("sda"))));
     flow
@@ -340,10 +342,15 @@ fn a_bad_signature_blocks_the_image_and_a_read_error_is_shown() {
     let mut flow = Flow::new(true, true, false);
     flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
     let mut bad = image(4096);
-    bad.signature = SignatureState::Bad {
-        detail: "changed".into(),
-    };
-    flow.update(Msg::Inspected(Ok(bad)));
+    bad.signature = SignatureState::Refused(Refusal::Failed(SignatureCheck::Revoked {
+        signer: Signer {
+            fingerprint: "AB".into(),
+            key: "AB".into(),
+            user_id: None,
+            source: TrustSource::Keyring("k.gpg".into()),
+        },
+    }));
+    flow.update(Msg::Inspected(Ok(Box::new(bad))));
     assert!(!flow.image_ready());
     flow.update(Msg::GoTo(Step::Drive));
     assert_eq!(flow.step(), Step::Image);
@@ -363,7 +370,7 @@ fn a_block_map_created_by_scanning_replaces_the_missing_one() {
     flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
     let mut plain = image(8192);
     plain.bmap = BmapState::Missing;
-    flow.update(Msg::Inspected(Ok(plain)));
+    flow.update(Msg::Inspected(Ok(Box::new(plain))));
     assert!(matches!(&flow.update(Msg::ScanBmap)[..], [Effect::Scan(_)]));
     assert_eq!(flow.busy, Some(Busy::Scanning));
     assert!(!flow.image_ready(), "not while scanning");
