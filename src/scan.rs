@@ -5,7 +5,7 @@
 //! partition table and the filesystems of a raw image instead, and leaves out only what a
 //! filesystem positively marks free.
 //!
-//! **The safety rule** (fs-scan.md §6): a byte is left unmapped only if a parser understood
+//! **The safety rule**: a byte is left unmapped only if a parser understood
 //! every layer above it, that parser marks it free, and every check of those layers passed.
 //! Any error or doubt maps the whole filesystem (or image), with the reason, never a guess.
 //! Zero bytes are never taken as free. Free space is rounded inward to 4096-byte blocks, so a

@@ -1,4 +1,4 @@
-//! btrfs (fs-scan.md §3.5): what a single-device btrfs provably does not use.
+//! btrfs: what a single-device btrfs provably does not use.
 //!
 //! ```text
 //!  superblock (64 KiB) ── sys_chunk_array ──► chunk tree ──► all chunks (logical → device)

@@ -1,4 +1,4 @@
-//! exFAT (fs-scan.md §3.4): free clusters come from the allocation bitmap, never the FAT.
+//! exFAT: free clusters come from the allocation bitmap, never the FAT.
 //!
 //! ```text
 //!  main boot region 0-11 │ backup 12-23 │ … │ FAT(s) │ … │ cluster heap: 2, 3, … │ slack

@@ -1,4 +1,4 @@
-//! ext2, ext3 and ext4 (fs-scan.md §3.2): free space is what the block bitmaps mark free,
+//! ext2, ext3 and ext4: free space is what the block bitmaps mark free,
 //! minus all of the filesystem's own metadata, whatever the bitmaps say of it.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! FAT12, FAT16 and FAT32 (fs-scan.md §3.3): the filesystem of nearly every boot partition.
+//! FAT12, FAT16 and FAT32: the filesystem of nearly every boot partition.
 //!
 //! ```text
 //!  sector 0: BPB ──► geometry (FAT width from the cluster count only)

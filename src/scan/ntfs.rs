@@ -1,4 +1,4 @@
-//! NTFS (fs-scan.md §3.7): free clusters are the zero bits of `$Bitmap` (MFT record 6),
+//! NTFS: free clusters are the zero bits of `$Bitmap` (MFT record 6),
 //! trusted only on a volume that was shut down cleanly.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! Linux swap (fs-scan.md §3.9): everything but the first page is free.
+//! Linux swap: everything but the first page is free.
 //!
 //! ```text
 //!  page 0: boot bits │ header at 1024 (version, last_page, bad pages, UUID, label) │ signature

@@ -1,5 +1,5 @@
 //! Test helpers for the filesystem parsers: a realistic source tree, running the real tools,
-//! scanning an image file, and the honest check of fs-scan.md §4 — overwrite every block the
+//! scanning an image file, and the honest check of a scan — overwrite every block the
 //! scan calls free with random bytes (what a card holds where nothing is written), then let
 //! fsck and file comparison judge.
 

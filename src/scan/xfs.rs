@@ -1,4 +1,4 @@
-//! XFS (fs-scan.md §3.6): free space is what each allocation group's by-block free-space
+//! XFS: free space is what each allocation group's by-block free-space
 //! btree (the bnobt) lists, and only once the internal log is proven clean.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The ext scanner against the real e2fsprogs (fs-scan.md §4): images made with `mke2fs -d`
+//! The ext scanner against the real e2fsprogs: images made with `mke2fs -d`
 //! in every layout that moves metadata around, scanned, then "flashed" onto garbage (every
 //! block the scan calls free overwritten with random bytes). The garbled copy must pass
 //! `e2fsck -fn` from the primary superblock and from every backup (same verdict and output as

@@ -220,7 +220,8 @@ fn fsck(image: &Path) -> (bool, String) {
     (ok, text.replace(path, "IMAGE"))
 }
 
-/// The whole check of fs-scan.md §4 on one image.
+/// The whole check on one image: scan it, write random bytes over every block the scan calls
+/// free, then fsck and compare every file (see `crate::scan::testing`).
 fn flash_and_check(dir: &Path, img: &Path, src: &Path, fs: &str) -> ScanReport {
     let report = scan_file(img);
     assert_free(&report, fs);

@@ -24,7 +24,7 @@ use support::{
     path_str, read_through_xfs_db, tree,
 };
 
-/// One mkfs.xfs variant of fs-scan.md §3.6.
+/// One mkfs.xfs variant: the options that change the on-disk layout the parser reads.
 struct Variant {
     name: &'static str,
     size: u64,
