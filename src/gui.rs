@@ -120,7 +120,11 @@ fn init_gettext() {
     use gettextrs::{
         LocaleCategory, bind_textdomain_codeset, bindtextdomain, setlocale, textdomain,
     };
-    setlocale(LocaleCategory::LcAll, "");
+    // SAFETY: setlocale changes process-wide state that other threads may read; this runs
+    // first thing in `run`, on the main thread, before GTK or anything else starts a thread.
+    unsafe {
+        setlocale(LocaleCategory::LcAll, "");
+    }
     // Without translations the English strings show: nothing to report. (glibc ignores
     // LANGUAGE under the plain C locale; C.UTF-8 is enough.)
     let _ = bindtextdomain(GETTEXT_PACKAGE, config::localedir());

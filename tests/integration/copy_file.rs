@@ -290,7 +290,6 @@ fn usage_errors_exit_2() {
         vec!["copy", "--fingerprint", "F", "a", "b"],
         vec!["copy", "a"],
         vec!["copy", "--no-such-option", "a", "b"],
-        vec!["-q", "-d", "copy", "a", "b"],
         vec!["frobnicate"],
     ] {
         let run = blockprint(&args);
