@@ -1,0 +1,238 @@
+//! Where the CLI writes, against a real second user: `nobody`, acting through runuser in a
+//! sticky world-writable folder, tries to redirect root's writes with symbolic links and names
+//! it takes first. Runs as root.
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use crate::support::{blockprint, random_bytes, require_root, require_tool, scratch, stderr_lines};
+
+/// What is sent to standard input before the copy has its DEST open, and the image's size.
+const HEAD: usize = 256 << 10;
+const IMAGE: usize = 2 << 20;
+
+/// A scratch folder `nobody` can enter, holding `shared/` (mode 1777, like /tmp) and root's
+/// `victim` (mode 0600), all on one filesystem.
+struct Stage {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    shared: PathBuf,
+    victim: PathBuf,
+}
+
+impl Stage {
+    fn new() -> Self {
+        require_root("acting as another user");
+        let dir = scratch();
+        let root = dir.path().to_path_buf();
+        std::fs::set_permissions(&root, PermissionsExt::from_mode(0o755)).unwrap();
+        let shared = root.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, PermissionsExt::from_mode(0o1777)).unwrap();
+        let victim = root.join("victim");
+        std::fs::write(&victim, b"precious\n").unwrap();
+        std::fs::set_permissions(&victim, PermissionsExt::from_mode(0o600)).unwrap();
+        Self {
+            _dir: dir,
+            root,
+            shared,
+            victim,
+        }
+    }
+
+    /// Asserts the victim is as it was: root's, 0600, "precious".
+    #[track_caller]
+    fn victim_untouched(&self) {
+        assert_eq!(std::fs::read(&self.victim).unwrap(), b"precious\n");
+        let meta = std::fs::metadata(&self.victim).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, 0));
+    }
+
+    /// The names in `shared/`, sorted.
+    fn shared_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.shared)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Runs `ARGS` as `nobody`, asserting success.
+#[track_caller]
+fn as_nobody(args: &[&str]) {
+    require_tool("runuser");
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "runuser {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `nobody` makes the symbolic link `link` → `target`.
+fn nobody_links(target: &Path, link: &Path) {
+    require_tool("ln");
+    as_nobody(&["ln", "-s", target.to_str().unwrap(), link.to_str().unwrap()]);
+}
+
+/// `blockprint ARGS` reading the image from a pipe this test feeds, with stderr piped.
+fn spawn_fed(args: &[&str]) -> (Child, ChildStdin) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
+/// Waits for a stderr line containing `needle`, returning the lines so far.
+fn wait_for(lines: &Receiver<String>, needle: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains(needle)) {
+        // A limit only so that a bug fails the test instead of hanging it.
+        let line = lines
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no '{needle}' line; so far:\n{}", seen.join("\n")));
+        seen.push(line);
+    }
+    seen
+}
+
+/// Sends the rest of `image` and ends the input; blockprint may have stopped reading, so a
+/// refused write is fine here (its exit code tells).
+fn feed_rest(mut stdin: ChildStdin, image: &[u8]) {
+    let _ = stdin.write_all(&image[HEAD..]);
+}
+
+/// A copy of `image` from standard input to `dest`, stalled once DEST is open while `meddle`
+/// runs; returns the exit code and every stderr line.
+fn copy_stalled(image: &[u8], dest: &Path, meddle: impl FnOnce(u32)) -> (i32, Vec<String>) {
+    let (mut child, mut stdin) = spawn_fed(&["copy", "--nobmap", "-", dest.to_str().unwrap()]);
+    let lines = stderr_lines(&mut child);
+    stdin.write_all(&image[..HEAD]).unwrap();
+    let mut seen = wait_for(&lines, "copying image");
+    meddle(child.id());
+    feed_rest(stdin, image);
+    let status = child.wait().unwrap();
+    seen.extend(lines.iter());
+    (status.code().unwrap_or(-1), seen)
+}
+
+/// F2: a symbolic link that `nobody` plants at DEST's name in a shared folder while root's
+/// copy runs must not make root replace the file it points to. The copy refuses at the end,
+/// naming DEST; the victim and the link stay as they were, and no temporary name is left.
+#[test]
+fn f2_a_link_planted_during_the_copy_does_not_redirect_it() {
+    let stage = Stage::new();
+    let image = random_bytes(21, IMAGE);
+    let dest = stage.shared.join("out.img");
+    let (code, lines) = copy_stalled(&image, &dest, |_| nobody_links(&stage.victim, &dest));
+    let all = lines.join("\n");
+    assert_eq!(code, 1, "{all}");
+    let errors: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("blockprint: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{all}");
+    for needle in [dest.to_str().unwrap(), "replaced by a symbolic link"] {
+        assert!(
+            errors[0].contains(needle),
+            "'{needle}' not in {}",
+            errors[0]
+        );
+    }
+    stage.victim_untouched();
+    assert_eq!(std::fs::read_link(&dest).unwrap(), stage.victim);
+    assert_eq!(stage.shared_names(), ["out.img"]);
+}
+
+/// F2: DEST that already is `nobody`'s symbolic link, in a folder `nobody` does not own, is
+/// not followed by root: refused at once with a message naming the link and its owner.
+#[test]
+fn f2_another_users_link_as_dest_is_refused() {
+    let stage = Stage::new();
+    let image = stage.root.join("image.img");
+    std::fs::write(&image, random_bytes(22, 64 << 10)).unwrap();
+    let dest = stage.shared.join("out.img");
+    nobody_links(&stage.victim, &dest);
+    let run = blockprint([
+        "copy",
+        "--nobmap",
+        image.to_str().unwrap(),
+        dest.to_str().unwrap(),
+    ]);
+    run.fails_with(&[dest.to_str().unwrap(), "symbolic link", "user 65534"]);
+    stage.victim_untouched();
+    assert_eq!(stage.shared_names(), ["out.img"]);
+    // Root's own link is written through, as cp and bmaptool do: the link stays.
+    let mine = stage.root.join("mine.img");
+    let link = stage.root.join("link.img");
+    symlink(&mine, &link).unwrap();
+    let run = blockprint([
+        "copy",
+        "--nobmap",
+        image.to_str().unwrap(),
+        link.to_str().unwrap(),
+    ]);
+    run.ok();
+    assert_eq!(
+        std::fs::read(&mine).unwrap(),
+        std::fs::read(&image).unwrap()
+    );
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+}
+
+/// F2: writing over a setuid/setgid file does not hand its new content those bits.
+#[test]
+fn f2_setuid_and_setgid_bits_are_not_kept() {
+    let stage = Stage::new();
+    let image = stage.root.join("image.img");
+    std::fs::write(&image, random_bytes(23, 64 << 10)).unwrap();
+    let tool = stage.root.join("tool");
+    std::fs::write(&tool, b"old").unwrap();
+    std::fs::set_permissions(&tool, PermissionsExt::from_mode(0o6755)).unwrap();
+    let run = blockprint([
+        "copy",
+        "--nobmap",
+        image.to_str().unwrap(),
+        tool.to_str().unwrap(),
+    ]);
+    run.ok();
+    assert_eq!(
+        std::fs::read(&tool).unwrap(),
+        std::fs::read(&image).unwrap()
+    );
+    assert_eq!(std::fs::metadata(&tool).unwrap().mode() & 0o7777, 0o755);
+}
+
+/// F2: `nobody` taking the temporary name the copy used to use (`.NAME.blockprint-PID`)
+/// while it runs does not make it fail after the whole write.
+#[test]
+fn f2_a_taken_temporary_name_does_not_stop_the_copy() {
+    let stage = Stage::new();
+    let image = random_bytes(24, IMAGE);
+    let dest = stage.shared.join("out.img");
+    let planted = |pid: u32| stage.shared.join(format!(".out.img.blockprint-{pid}"));
+    let mut taken = PathBuf::new();
+    let (code, lines) = copy_stalled(&image, &dest, |pid| {
+        taken = planted(pid);
+        nobody_links(&stage.victim, &taken);
+    });
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    assert_eq!(std::fs::read(&dest).unwrap(), image);
+    assert_eq!(std::fs::read_link(&taken).unwrap(), stage.victim);
+    stage.victim_untouched();
+}
