@@ -236,3 +236,27 @@ fn f2_a_taken_temporary_name_does_not_stop_the_copy() {
     assert_eq!(std::fs::read_link(&taken).unwrap(), stage.victim);
     stage.victim_untouched();
 }
+
+/// F7: `scan -o` must not write through a link `nobody` planted at the temporary name it used
+/// to use (`.NAME.PID.tmp`): the bmap goes to OUT, the victim keeps its bytes. The scan reads
+/// its image from a pipe, so the link is in place before anything is written.
+#[test]
+fn f7_scan_output_is_not_written_through_a_planted_link() {
+    let stage = Stage::new();
+    let out = stage.shared.join("out.bmap");
+    let (mut child, mut stdin) = spawn_fed(&["scan", "-o", out.to_str().unwrap(), "-"]);
+    let lines = stderr_lines(&mut child);
+    let taken = stage.shared.join(format!(".out.bmap.{}.tmp", child.id()));
+    nobody_links(&stage.victim, &taken);
+    stdin.write_all(&random_bytes(25, 1 << 20)).unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let all: Vec<String> = lines.iter().collect();
+    assert_eq!(status.code(), Some(0), "{}", all.join("\n"));
+    stage.victim_untouched();
+    let bmap = std::fs::read_to_string(&out).unwrap();
+    assert!(bmap.contains("<bmap"), "{bmap}");
+    assert!(!std::fs::symlink_metadata(&out).unwrap().is_symlink());
+    assert_eq!(std::fs::read_link(&taken).unwrap(), stage.victim);
+    assert_eq!(stage.shared_names().len(), 2, "{:?}", stage.shared_names());
+}
