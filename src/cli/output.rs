@@ -1,6 +1,11 @@
 //! Messages on stderr, at the verbosity the user chose.
+//!
+//! Every line goes through [`say`] (the desktop app's log lines too). A stderr that is closed
+//! or whose reader went away (`2>&1 | head`, a log collector that died) drops the line instead
+//! of failing: a copy must finish, and end with its own exit code, whoever stopped listening.
 
-use std::io::IsTerminal;
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
 
 /// Where and how much the CLI prints.
 #[derive(Debug, Clone, Copy)]
@@ -31,26 +36,39 @@ impl Output {
     }
 
     /// An informational line.
-    pub fn info(&self, message: impl std::fmt::Display) {
+    pub fn info(&self, message: impl Display) {
         if !self.quiet {
-            eprintln!("blockprint: {message}");
+            say("", &message);
         }
     }
 
     /// A debug line.
-    pub fn debug(&self, message: impl std::fmt::Display) {
+    pub fn debug(&self, message: impl Display) {
         if self.debug {
-            eprintln!("blockprint: debug: {message}");
+            say("debug: ", &message);
         }
     }
 
     /// A warning.
-    pub fn warn(&self, message: impl std::fmt::Display) {
-        eprintln!("blockprint: warning: {message}");
+    pub fn warn(&self, message: impl Display) {
+        say("warning: ", &message);
     }
 
     /// The final error, its causes joined on one line.
     pub fn error(&self, error: &anyhow::Error) {
-        eprintln!("blockprint: error: {error:#}");
+        say("error: ", &format_args!("{error:#}"));
     }
+}
+
+/// `blockprint: KIND MESSAGE` on stderr; nothing if stderr cannot take it.
+pub(crate) fn say(kind: &str, message: &dyn Display) {
+    write_raw(&format!("blockprint: {kind}{message}\n"));
+}
+
+/// `text` on stderr as it is (text of our own: usage, a blank line); nothing if stderr
+/// cannot take it.
+pub(crate) fn write_raw(text: &str) {
+    // One write of the whole line, so lines from threads do not interleave; an error (EPIPE,
+    // EBADF, EIO of a hung-up terminal) leaves nobody to tell.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

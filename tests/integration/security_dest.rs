@@ -1,6 +1,6 @@
-//! Where the CLI writes, against a real second user: `nobody`, acting through runuser in a
-//! sticky world-writable folder, tries to redirect root's writes with symbolic links and names
-//! it takes first. Runs as root.
+//! Where the CLI writes and how it prints, against a real second user: `nobody`, acting
+//! through runuser in a sticky world-writable folder, tries to redirect root's writes with
+//! symbolic links and names it takes first; a log reader goes away mid-copy. Runs as root.
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
@@ -259,4 +259,30 @@ fn f7_scan_output_is_not_written_through_a_planted_link() {
     assert!(!std::fs::symlink_metadata(&out).unwrap().is_symlink());
     assert_eq!(std::fs::read_link(&taken).unwrap(), stage.victim);
     assert_eq!(stage.shared_names().len(), 2, "{:?}", stage.shared_names());
+}
+
+/// F11: a copy whose stderr reader goes away (`2> >(head -n 1)`) still completes: DEST is
+/// written and the exit code is the copy's own, 0.
+#[test]
+fn f11_a_closed_stderr_does_not_stop_the_copy() {
+    require_tool("head");
+    let dir = scratch();
+    let dest = dir.path().join("out.img");
+    let image = random_bytes(26, IMAGE);
+    let (mut child, mut stdin) = spawn_fed(&["copy", "--nobmap", "-", dest.to_str().unwrap()]);
+    let head = Command::new("head")
+        .args(["-n", "1"])
+        .stdin(child.stderr.take().unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    stdin.write_all(&image[..HEAD]).unwrap();
+    // head has read its line and gone: every message after this one finds no reader.
+    let first = head.wait_with_output().unwrap();
+    let first = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(first.starts_with("blockprint: copying image"), "{first}");
+    feed_rest(stdin, &image);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read(&dest).unwrap(), image);
 }
