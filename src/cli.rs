@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use output::Output;
 #[cfg(feature = "gui")]
-pub(crate) use output::{say, write_raw};
+pub(crate) use output::{escape_controls, say, write_raw};
 
 /// Writes disk images to drives, copying only the blocks that hold data and verifying them.
 #[derive(Debug, Parser)]

@@ -45,8 +45,9 @@ pub fn run(files: Vec<String>) -> ExitCode {
         .find(|f| !f.contains("://") && !std::path::Path::new(f).exists())
     {
         crate::cli::write_raw(&format!(
-            "error: '{word}' is neither a subcommand nor an image file\n\n\
-             For more information, try '--help'.\n"
+            "error: '{}' is neither a subcommand nor an image file\n\n\
+             For more information, try '--help'.\n",
+            crate::cli::escape_controls(word)
         ));
         return ExitCode::from(2);
     }

@@ -1,6 +1,7 @@
-//! Where the CLI writes and how it prints, against a real second user: `nobody`, acting
+//! Where the CLI writes and what it prints, against a real second user: `nobody`, acting
 //! through runuser in a sticky world-writable folder, tries to redirect root's writes with
-//! symbolic links and names it takes first; a log reader goes away mid-copy. Runs as root.
+//! symbolic links and names it takes first; a log reader goes away mid-copy; archive member
+//! names carry terminal escape sequences. Runs as root.
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
@@ -285,4 +286,43 @@ fn f11_a_closed_stderr_does_not_stop_the_copy() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(std::fs::read(&dest).unwrap(), image);
+}
+
+/// F12: terminal escape sequences in archive member names reach the terminal only as visible
+/// escapes: the error stays one line, holds no ESC or BEL byte, and shows `\x1b`.
+#[test]
+fn f12_control_characters_in_member_names_are_escaped() {
+    require_tool("python3");
+    let dir = scratch();
+    let tar = dir.path().join("esc.tar");
+    let script = format!(
+        "import tarfile, io\n\
+         t = tarfile.open({tar:?}, 'w', format=tarfile.GNU_FORMAT)\n\
+         for n in ['\\x1b]0;owned\\x07a', '\\x1b[2J\\x1b[31mfake: signature: valid\\x1b[0m', 'b.txt']:\n\
+         \x20   i = tarfile.TarInfo(n); i.size = 1; t.addfile(i, io.BytesIO(b'x'))\n\
+         t.close()\n",
+        tar = tar.to_str().unwrap()
+    );
+    let made = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let dest = dir.path().join("o.img");
+    let run = blockprint([
+        "copy",
+        "--nobmap",
+        tar.to_str().unwrap(),
+        dest.to_str().unwrap(),
+    ]);
+    run.fails_with(&["\\x1b]0;owned\\x07a", "\\x1b[2J\\x1b[31mfake: signature"]);
+    assert!(
+        !run.stderr.contains(['\u{1b}', '\u{7}']),
+        "{:?}",
+        run.stderr
+    );
 }
