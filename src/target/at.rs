@@ -169,10 +169,15 @@ pub(super) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
     check(unsafe { libc::fsync(fd.as_raw_fd()) }).map(drop)
 }
 
-/// `fchmod`.
+/// `fchmod`, where the filesystem keeps permissions: vfat and exfat, whose permissions come
+/// from mount options, refuse (EPERM) or ignore changes, and that is no error here (the new
+/// file is ours and never had setuid or setgid bits to lose).
 pub(super) fn chmod(file: &File, mode: libc::mode_t) -> io::Result<()> {
     // SAFETY: a plain syscall on an open descriptor.
-    check(unsafe { libc::fchmod(file.as_raw_fd(), mode) }).map(drop)
+    match check(unsafe { libc::fchmod(file.as_raw_fd(), mode) }) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP)) => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// Turns on `O_DIRECT` for an open file; `false` where the filesystem refuses it.

@@ -10,7 +10,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use crate::support::{blockprint, random_bytes, require_root, require_tool, scratch, stderr_lines};
+use crate::support::{
+    LoopDevice, Mounted, blockprint, random_bytes, require_root, require_tool, scratch, sh,
+    stderr_lines,
+};
 
 /// What is sent to standard input before the copy has its DEST open, and the image's size.
 const HEAD: usize = 256 << 10;
@@ -55,13 +58,18 @@ impl Stage {
 
     /// The names in `shared/`, sorted.
     fn shared_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.shared)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        names(&self.shared)
     }
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Runs `ARGS` as `nobody`, asserting success.
@@ -236,6 +244,41 @@ fn f2_a_taken_temporary_name_does_not_stop_the_copy() {
     assert_eq!(std::fs::read(&dest).unwrap(), image);
     assert_eq!(std::fs::read_link(&taken).unwrap(), stage.victim);
     stage.victim_untouched();
+}
+
+/// F2: on a filesystem that cannot make unnamed files (exFAT through FUSE), the new file has
+/// a random hidden name while it is written, and only DEST's name once done.
+#[test]
+fn f2_without_unnamed_files_the_temporary_name_is_random() {
+    for tool in ["mkfs.exfat", "mount.exfat-fuse"] {
+        require_tool(tool);
+    }
+    let dir = scratch();
+    let fs = dir.path().join("exfat.img");
+    std::fs::File::create(&fs)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    sh("mkfs.exfat", &[fs.to_str().unwrap()]);
+    let device = LoopDevice::new(&fs);
+    let at = dir.path().join("mnt");
+    std::fs::create_dir(&at).unwrap();
+    sh("mount.exfat-fuse", &[device.name(), at.to_str().unwrap()]);
+    let _mounted = Mounted { path: at.clone() };
+    let image = random_bytes(27, IMAGE);
+    let dest = at.join("out.img");
+    let mut during = Vec::new();
+    let (code, lines) = copy_stalled(&image, &dest, |_| during = names(&at));
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let [temp] = &during[..] else {
+        panic!("one name while written: {during:?}");
+    };
+    let random = temp
+        .strip_prefix(".out.img.blockprint-")
+        .unwrap_or_default();
+    assert_eq!(random.len(), 16, "{temp}");
+    assert_eq!(std::fs::read(&dest).unwrap(), image);
+    assert_eq!(names(&at), ["out.img"]);
 }
 
 /// F7: `scan -o` must not write through a link `nobody` planted at the temporary name it used
