@@ -21,6 +21,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub use output::Output;
+#[cfg(feature = "gui")]
+pub(crate) use output::{escape_controls, say, write_raw};
 
 /// Writes disk images to drives, copying only the blocks that hold data and verifying them.
 #[derive(Debug, Parser)]
@@ -259,8 +261,10 @@ pub fn run(cli: Cli) -> ExitCode {
             return if cli.images.is_empty() {
                 ExitCode::SUCCESS
             } else {
-                eprintln!(
-                    "\nblockprint: this build has no desktop app; write images with `blockprint copy`"
+                output::write_raw("\n");
+                output::say(
+                    "",
+                    &"this build has no desktop app; write images with `blockprint copy`",
                 );
                 ExitCode::from(2)
             };

@@ -44,10 +44,11 @@ pub fn run(files: Vec<String>) -> ExitCode {
         .iter()
         .find(|f| !f.contains("://") && !std::path::Path::new(f).exists())
     {
-        eprintln!(
-            "error: '{word}' is neither a subcommand nor an image file\n\n\
-             For more information, try '--help'."
-        );
+        crate::cli::write_raw(&format!(
+            "error: '{}' is neither a subcommand nor an image file\n\n\
+             For more information, try '--help'.\n",
+            crate::cli::escape_controls(word)
+        ));
         return ExitCode::from(2);
     }
     init_gettext();
@@ -57,29 +58,35 @@ pub fn run(files: Vec<String>) -> ExitCode {
             // Typed over ssh or on a console: the command line is what there is.
             use clap::CommandFactory;
             let _ = crate::cli::Cli::command().print_help();
-            eprintln!("\nblockprint: no display, so no window; the subcommands above work here");
+            crate::cli::write_raw("\n");
+            crate::cli::say(
+                "",
+                &"no display, so no window; the subcommands above work here",
+            );
             return ExitCode::SUCCESS;
         }
-        eprintln!(
-            "blockprint: no display to show the window on; use the command line instead \
-             (blockprint --help)"
+        crate::cli::say(
+            "",
+            &"no display to show the window on; use the command line instead \
+              (blockprint --help)",
         );
         return ExitCode::FAILURE;
     }
     if running_as_root() {
-        eprintln!(
-            "blockprint: running the desktop app as root is not needed: run it as your own \
-             user; writing a drive asks for permission through polkit"
+        crate::cli::say(
+            "",
+            &"running the desktop app as root is not needed: run it as your own user; \
+              writing a drive asks for permission through polkit",
         );
     }
     if let Err(e) = adw::init() {
-        eprintln!("blockprint: cannot start GTK: {e}");
+        crate::cli::say("", &format_args!("cannot start GTK: {e}"));
         return ExitCode::FAILURE;
     }
     let settings = match settings::settings() {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("blockprint: {e}");
+            crate::cli::say("", &e);
             return ExitCode::FAILURE;
         }
     };

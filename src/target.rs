@@ -10,9 +10,11 @@
 //! [`SYNC_INTERVAL`] bytes.
 //!
 //! A path under `/dev/` that does not exist is an error, never a new regular file. A regular
-//! file is written unnamed and named on [`Target::commit`] (see `target/file.rs`).
+//! file is written unnamed and named on [`Target::commit`]; its path is resolved once, at open,
+//! following only the caller's or root's symbolic links (see `target/file.rs`).
 
 mod aligned;
+mod at;
 mod error;
 mod file;
 mod readahead;
@@ -27,8 +29,8 @@ use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub(crate) use aligned::AlignedBuf;
-pub use error::TargetError;
-pub use file::open_unnamed_in;
+pub use error::{PlaceError, TargetError};
+pub use file::{open_unnamed_in, replace_file};
 pub(crate) use shared::SharedWriter;
 use sys::{direct_if_possible, ioctl_int, ioctl_u64, is_null, read_window};
 
@@ -74,8 +76,8 @@ pub struct Target {
     direct: bool,
     unsynced: u64,
     scratch: Option<AlignedBuf>,
-    /// A file target written unnamed, to be named `path` on [`Target::commit`].
-    unnamed: bool,
+    /// A file target's new file, to be given its name on [`Target::commit`].
+    pending: Option<file::Pending>,
 }
 
 /// `_IOR(0x12, 114, size_t)`.
@@ -99,30 +101,13 @@ impl Target {
                     path: path.to_path_buf(),
                 });
             }
-            return Self::open_file(path, false);
+            return Self::open_file(path, options);
         };
         let file_type = meta.file_type();
         if file_type.is_block_device() {
             Self::open_block_device(path, meta.rdev(), options)
         } else if file_type.is_file() {
-            for file in &options.protected {
-                if let Ok(other) = std::fs::metadata(file)
-                    && other.dev() == meta.dev()
-                    && other.ino() == meta.ino()
-                {
-                    return Err(TargetError::SameFile {
-                        path: path.to_path_buf(),
-                        file: file.clone(),
-                    });
-                }
-            }
-            if options.removable_only {
-                return Err(TargetError::NotRemovable {
-                    path: path.to_path_buf(),
-                    reason: "it is a regular file".into(),
-                });
-            }
-            Self::open_file(path, true)
+            Self::open_file(path, options)
         } else if file_type.is_char_device() && is_null(meta.rdev()) && !options.removable_only {
             let file = OpenOptions::new()
                 .write(true)
@@ -210,43 +195,47 @@ impl Target {
             direct,
             unsynced: 0,
             scratch: None,
-            unnamed: false,
+            pending: None,
         }
     }
 
     /// A regular file is written with `O_DIRECT` too where its filesystem allows (not tmpfs):
     /// through the page cache, a large image costs as much CPU time again in page handling,
-    /// and the disk idles until the final sync, which then takes as long as the writes.
-    fn open_file(path: &Path, exists: bool) -> Result<Self, TargetError> {
-        let open_error = |e| io_error("open", path, None, e);
-        let (file, direct, unnamed) = match file::open_unnamed(path).map_err(open_error)? {
-            Some((file, direct)) => (file, direct, true),
-            None => {
-                let open = |flags| {
-                    OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(!exists)
-                        .truncate(false)
-                        .custom_flags(flags)
-                        .open(path)
-                };
-                let (file, direct) = direct_if_possible(open).map_err(open_error)?;
-                (file, direct, false)
+    /// and the disk idles until the final sync, which then takes as long as the writes. The
+    /// checks run on the file the path resolved to, the one that will be replaced.
+    fn open_file(path: &Path, options: &TargetOptions) -> Result<Self, TargetError> {
+        let dest = file::FileDest::resolve(path)?;
+        if let Some((dev, ino)) = dest.existing() {
+            for file in &options.protected {
+                if let Ok(other) = std::fs::metadata(file)
+                    && other.dev() == dev
+                    && other.ino() == ino
+                {
+                    return Err(TargetError::SameFile {
+                        path: path.to_path_buf(),
+                        file: file.clone(),
+                    });
+                }
             }
-        };
+            if options.removable_only {
+                return Err(TargetError::NotRemovable {
+                    path: path.to_path_buf(),
+                    reason: "it is a regular file".into(),
+                });
+            }
+        }
+        let (file, direct, pending) = dest.create(true)?;
         let sector = if direct { FILE_ALIGN } else { 512 };
         let mut target = Self::new(file, path, TargetKind::File, None, sector, direct);
-        target.unnamed = unnamed;
+        target.pending = Some(pending);
         Ok(target)
     }
 
-    /// Ends a successful write: a file target written unnamed gets its name now, replacing
-    /// what was there. Call after the last [`Target::sync`]; nothing to do for devices.
+    /// Ends a successful write: a file target gets its name now, replacing what was there.
+    /// Call after the last [`Target::sync`]; nothing to do for devices.
     pub fn commit(&mut self) -> Result<(), TargetError> {
-        if std::mem::take(&mut self.unnamed) {
-            file::put_in_place(&self.file, &self.path)
-                .map_err(|e| io_error("move into place", &self.path, None, e))?;
+        if let Some(mut pending) = self.pending.take() {
+            pending.place(&self.file)?;
         }
         Ok(())
     }

@@ -1,12 +1,15 @@
 //! `blockprint create [-o OUTPUT] [--no-checksum] IMAGE`.
 
+use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::Context;
 use blockprint::create::{self, CreateOptions};
 use blockprint::mapping::Method;
 use blockprint::progress::CancelToken;
+use blockprint::target::replace_file;
 
 use super::copy::{blocks_summary, install_interrupt_handler};
 use super::progress::TerminalProgress;
@@ -47,19 +50,22 @@ pub(super) fn run(args: &CreateArgs, out: &Output) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a temporary file beside `path` and renames it over `path`, so a failed
-/// run never leaves half a bmap. Special files (a FIFO, /dev/stdout) are written directly.
-pub(super) fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+/// Writes `bytes` as the new content of `path`, put in place whole (a failed run never leaves
+/// half a bmap) and without following anyone else's symbolic link; see
+/// [`blockprint::target::replace_file`]. A FIFO or a terminal (`/dev/stdout`) is written
+/// directly, once the opened descriptor is seen to be one: the open neither creates nor
+/// truncates, so a path swapped for a link to a regular file meanwhile damages nothing.
+pub(super) fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
     if special {
-        return std::fs::write(path, bytes);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            file.write_all(bytes)?;
+            return Ok(());
+        }
     }
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if result.is_err() {
-        // The temporary file may not exist; the original error is the one to report.
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    Ok(replace_file(path, bytes)?)
 }

@@ -9,6 +9,7 @@ use blockprint::drives::{self, Context, Drive, Severity};
 use blockprint::size::human;
 use blockprint::source::{Input, Opener};
 
+use super::output::escape_controls;
 use super::{ListArgs, Output};
 
 pub(super) fn run(args: &ListArgs, out: &Output) -> anyhow::Result<()> {
@@ -50,15 +51,17 @@ pub(super) fn run(args: &ListArgs, out: &Output) -> anyhow::Result<()> {
             Some(Severity::Confirm) => "needs confirmation",
             _ => "ok",
         };
-        writeln!(
-            stdout,
+        // Models and labels come from the drive itself: shown with their controls escaped,
+        // as every message is.
+        let line = format!(
             "{}\t{}\t{}\t{}",
             drive.device.display(),
             human(drive.size),
             drive.display_name(),
             verdict
-        )
-        .context("cannot write to standard output")?;
+        );
+        writeln!(stdout, "{}", escape_controls(&line))
+            .context("cannot write to standard output")?;
         for volume in &drive.volumes {
             let mounts: Vec<String> = volume
                 .mount_points
@@ -76,10 +79,12 @@ pub(super) fn run(args: &ListArgs, out: &Output) -> anyhow::Result<()> {
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ");
-            writeln!(stdout, "  {line}").context("cannot write to standard output")?;
+            writeln!(stdout, "  {}", escape_controls(&line))
+                .context("cannot write to standard output")?;
         }
         for guard in guards {
-            writeln!(stdout, "  {guard}").context("cannot write to standard output")?;
+            writeln!(stdout, "  {}", escape_controls(&guard.to_string()))
+                .context("cannot write to standard output")?;
         }
     }
     Ok(())

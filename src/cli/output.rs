@@ -1,6 +1,19 @@
 //! Messages on stderr, at the verbosity the user chose.
+//!
+//! Every line goes through [`say`] (the desktop app's log lines too), which does two things
+//! for all of them:
+//!
+//! - A stderr that is closed or whose reader went away (`2>&1 | head`, a log collector that
+//!   died) drops the line instead of failing: a copy must finish, and end with its own exit
+//!   code, whoever stopped listening.
+//! - Control characters are shown as escapes (`\x1b`, `\u{9b}`): messages quote outside text
+//!   (archive member names, a remote shell's errors, names chosen by a server), and a terminal
+//!   would otherwise obey the escape sequences in it. A newline inside a message becomes `\n`,
+//!   so one message stays one line.
 
-use std::io::IsTerminal;
+use std::borrow::Cow;
+use std::fmt::{Display, Write as _};
+use std::io::{IsTerminal, Write};
 
 /// Where and how much the CLI prints.
 #[derive(Debug, Clone, Copy)]
@@ -31,26 +44,92 @@ impl Output {
     }
 
     /// An informational line.
-    pub fn info(&self, message: impl std::fmt::Display) {
+    pub fn info(&self, message: impl Display) {
         if !self.quiet {
-            eprintln!("blockprint: {message}");
+            say("", &message);
         }
     }
 
     /// A debug line.
-    pub fn debug(&self, message: impl std::fmt::Display) {
+    pub fn debug(&self, message: impl Display) {
         if self.debug {
-            eprintln!("blockprint: debug: {message}");
+            say("debug: ", &message);
         }
     }
 
     /// A warning.
-    pub fn warn(&self, message: impl std::fmt::Display) {
-        eprintln!("blockprint: warning: {message}");
+    pub fn warn(&self, message: impl Display) {
+        say("warning: ", &message);
     }
 
     /// The final error, its causes joined on one line.
     pub fn error(&self, error: &anyhow::Error) {
-        eprintln!("blockprint: error: {error:#}");
+        say("error: ", &format_args!("{error:#}"));
+    }
+}
+
+/// `blockprint: KIND MESSAGE` on stderr, escaped; nothing if stderr cannot take it.
+pub(crate) fn say(kind: &str, message: &dyn Display) {
+    let text = message.to_string();
+    write_raw(&format!("blockprint: {kind}{}\n", escape_controls(&text)));
+}
+
+/// `text` on stderr as it is (text of our own: usage, a blank line); nothing if stderr
+/// cannot take it.
+pub(crate) fn write_raw(text: &str) {
+    // One write of the whole line, so lines from threads do not interleave; an error (EPIPE,
+    // EBADF, EIO of a hung-up terminal) leaves nobody to tell.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `text` with every C0 and C1 control character (tab aside), DEL, and the bidirectional
+/// controls that reorder what a terminal shows, written as a visible escape.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !hidden(c) {
+            out.push(c);
+        } else if c == '\n' {
+            out.push_str("\\n");
+        } else if c == '\r' {
+            out.push_str("\\r");
+        } else if u32::from(c) < 0x80 {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn plain_text_is_borrowed_unchanged() {
+        let text = "copying 'Übersicht.img'\tto '/dev/sdb'";
+        assert!(matches!(
+            escape_controls(text),
+            std::borrow::Cow::Borrowed(t) if t == text
+        ));
+    }
+
+    #[test]
+    fn controls_become_visible_escapes() {
+        assert_eq!(
+            escape_controls("\u{1b}]0;owned\u{7}a\u{1b}[2J"),
+            "\\x1b]0;owned\\x07a\\x1b[2J"
+        );
+        assert_eq!(escape_controls("a\nb\r\u{7f}"), "a\\nb\\r\\x7f");
+        assert_eq!(escape_controls("\u{9b}31m\u{85}"), "\\u{9b}31m\\u{85}");
+        assert_eq!(escape_controls("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
     }
 }

@@ -331,12 +331,12 @@ impl Component for App {
             AppCmd::Connected(udisks) => self.udisks = Some(udisks),
             AppCmd::NoUdisks(error) => {
                 // The sentence with the fix on the page; the exact error in the log.
-                eprintln!("blockprint: {error}");
+                crate::cli::say("", &error);
                 let shown = super::wording::user_error(&error).body;
                 self.apply(Msg::DrivesUnavailable(shown), &sender, window);
             }
             AppCmd::Drive(DriveEvent::Lost(why)) => {
-                eprintln!("blockprint: lost udisksd: {why}");
+                crate::cli::say("", &format_args!("lost udisksd: {why}"));
                 let shown = gettext(
                     "The UDisks service stopped answering, so drives can no longer be listed or \
                      written. Restart udisks2, then restart Blockprint.",

@@ -1,4 +1,5 @@
-//! Why a target cannot be used or written; every variant names the path.
+//! Why a target cannot be used or written, or a file not be put in place; every variant names
+//! the path.
 
 use std::io;
 use std::path::PathBuf;
@@ -113,6 +114,9 @@ pub enum TargetError {
         /// How long it had been waiting, in seconds.
         secs: u64,
     },
+    /// A regular-file destination could not be resolved, or not be given its name safely.
+    #[error(transparent)]
+    Place(#[from] PlaceError),
     /// Any other I/O failure, with the operation and offset.
     #[error("cannot {op} '{}'{}", .path.display(), .offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
     Io {
@@ -122,6 +126,56 @@ pub enum TargetError {
         path: PathBuf,
         /// Byte offset, for reads and writes.
         offset: Option<u64>,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why a new regular file was not put in place of a name (see `target/file.rs`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlaceError {
+    /// A symbolic link on the way belongs to someone other than the caller or root.
+    #[error(
+        "'{}' is a symbolic link of user {owner}, not yours or root's, so it is not followed (its owner could point it at any file): instead of '{}', give the path of the file itself, or remove the link",
+        .link.display(),
+        .path.display()
+    )]
+    UntrustedLink {
+        /// The path given.
+        path: PathBuf,
+        /// Where the link is.
+        link: PathBuf,
+        /// Its owner's user id.
+        owner: u32,
+    },
+    /// The path names a folder, a device or another special file.
+    #[error("'{}' is {what}; give the path of a regular file", .path.display())]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// The name was changed by someone else between opening and naming the new file.
+    #[error(
+        "'{}' was {what} while the new file was being written, so nothing was put in its place and whatever is there now was left alone: someone else changes that folder; find out who, or write to a folder only you can change",
+        .path.display()
+    )]
+    Changed {
+        /// The path given.
+        path: PathBuf,
+        /// What happened to it.
+        what: &'static str,
+    },
+    /// A system call failed.
+    #[error("cannot {op} '{}'", .path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
         /// The cause.
         #[source]
         source: io::Error,

@@ -28,7 +28,7 @@ impl Target {
             direct: self.direct,
             unsynced: self.unsynced,
             scratch: None,
-            unnamed: std::mem::take(&mut self.unnamed),
+            pending: self.pending.take(),
         })
     }
 

@@ -33,6 +33,7 @@ mod list;
 mod nginx;
 mod resources;
 mod scan;
+mod security_dest;
 mod security_signatures;
 mod signatures;
 mod sshd;

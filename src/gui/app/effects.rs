@@ -130,10 +130,8 @@ impl App {
         // The engine's whole message, for a terminal or a bug report; the page has the words.
         for written in self.flow.write.drives() {
             if let Some(Outcome::Failed { error, .. }) = &written.outcome {
-                eprintln!(
-                    "blockprint: writing failed: {}",
-                    crate::gui::wording::user_error(&**error).details
-                );
+                let details = crate::gui::wording::user_error(&**error).details;
+                crate::cli::say("", &format_args!("writing failed: {details}"));
             }
         }
         if !window.is_active() && matches!(self.flow.write, WriteState::Over(_)) {
