@@ -199,17 +199,16 @@ pub fn check(
         }
         return Ok(checked);
     }
+    // A keyring the user named must be readable whatever the bmap; the trusted keys are read
+    // only for a signed bmap, since nothing about them matters otherwise.
+    let named = policy.keyring.as_deref().map(Keyring::from_file).transpose()?;
     let detached = if bmap::is_clearsigned(&bytes) {
         None
     } else {
         find_signature(location, signature, opener)?
     };
     let verified = if bmap::is_clearsigned(&bytes) || detached.is_some() {
-        // Keys are read only for a signed bmap: nothing about them matters otherwise.
-        let keyring = match &policy.keyring {
-            Some(path) => Keyring::from_file(path)?,
-            None => Keyring::trusted(),
-        };
+        let keyring = named.unwrap_or_else(Keyring::trusted);
         checked.trusted = Some(keyring.describe().to_owned());
         checked.warnings = keyring.warnings().to_vec();
         let pin = policy.signer.as_deref();
