@@ -1,11 +1,12 @@
 //! Where an image is written: a regular file, a block device, or `/dev/null`.
 //!
 //! A block device is checked before it is opened, so a refusal says why: nothing of it (no
-//! partition, nothing stacked on it) may be mounted or be swap, and it must not hold the image
-//! or the bmap being read. Then it is opened `O_EXCL` (the kernel's own guard, the last line of
-//! defence) and `O_DIRECT`, so progress counts bytes that reached the device and there is no
-//! minute-long flush at 99%. Direct I/O needs aligned offsets, lengths and memory; unaligned
-//! pieces (a partial last block) go through a read-modify-write of the sectors they touch.
+//! partition, nothing stacked on it) may be mounted or be swap, and it must share no storage
+//! with the image or the bmap being read (see [`sysfs::overlap`]). Then it is opened `O_EXCL`
+//! (the kernel's own guard, the last line of defence) and `O_DIRECT`, so progress counts bytes
+//! that reached the device and there is no minute-long flush at 99%. Direct I/O needs aligned
+//! offsets, lengths and memory; unaligned pieces (a partial last block) go through a
+//! read-modify-write of the sectors they touch.
 //! Without `O_DIRECT` (refused by the driver) writes are buffered with an `fdatasync` every
 //! [`SYNC_INTERVAL`] bytes.
 //!
@@ -256,32 +257,7 @@ impl Target {
         rdev: u64,
         options: &TargetOptions,
     ) -> Result<Self, TargetError> {
-        if options.removable_only {
-            sysfs::check_removable(path).map_err(|reason| TargetError::NotRemovable {
-                path: path.to_path_buf(),
-                reason,
-            })?;
-        }
-        let stack = sysfs::stack(sysfs::DevId::from_dev_t(rdev));
-        for file in &options.protected {
-            if sysfs::devices_holding(file)
-                .iter()
-                .any(|id| stack.iter().any(|d| d.id == *id))
-            {
-                return Err(TargetError::HoldsSource {
-                    path: path.to_path_buf(),
-                    file: file.clone(),
-                });
-            }
-        }
-        let uses = sysfs::uses(&stack);
-        if !uses.is_empty() {
-            let uses: Vec<String> = uses.iter().map(ToString::to_string).collect();
-            return Err(TargetError::InUse {
-                path: path.to_path_buf(),
-                uses: uses.join(", "),
-            });
-        }
+        check_block_device(path, sysfs::DevId::from_dev_t(rdev), None, options)?;
         let open = |flags| {
             OpenOptions::new()
                 .read(true)
@@ -543,6 +519,41 @@ impl Target {
         read_window(&self.file, buf, offset, need)
             .map_err(|e| io_error("read", &self.path, Some(offset), e))
     }
+}
+
+/// The checks of [`TargetOptions`] and of the module documentation on the block device
+/// numbered `id`, which `path` names (`opened`, if open: a loop device's backing file is then
+/// asked of it).
+fn check_block_device(
+    path: &Path,
+    id: sysfs::DevId,
+    opened: Option<&File>,
+    options: &TargetOptions,
+) -> Result<(), TargetError> {
+    if options.removable_only {
+        sysfs::check_removable(id).map_err(|reason| TargetError::NotRemovable {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    }
+    for file in &options.protected {
+        if let Some(how) = sysfs::overlap(file, id, opened) {
+            return Err(TargetError::HoldsSource {
+                path: path.to_path_buf(),
+                file: file.clone(),
+                how,
+            });
+        }
+    }
+    let uses = sysfs::uses(&sysfs::stack(id));
+    if !uses.is_empty() {
+        let uses: Vec<String> = uses.iter().map(ToString::to_string).collect();
+        return Err(TargetError::InUse {
+            path: path.to_path_buf(),
+            uses: uses.join(", "),
+        });
+    }
+    Ok(())
 }
 
 fn io_error(op: &'static str, path: &Path, offset: Option<u64>, source: io::Error) -> TargetError {

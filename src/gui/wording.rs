@@ -99,7 +99,7 @@ pub fn reason(guard: &Guard) -> String {
             "{volume} belongs to a RAID array or an LVM volume group",
             &[("volume", &path(volume))],
         ),
-        GuardKind::HoldsImage { image } => gettext_f(
+        GuardKind::HoldsImage { image, .. } => gettext_f(
             "It holds the image file {image}",
             &[("image", &path(image))],
         ),

@@ -1,0 +1,150 @@
+//! A destination that shares storage with what is being read, a device node that names another
+//! device by the time it is opened, and a card swapped for another between confirmation and
+//! writing: each refused, with words that say which file, which device and why. Real loop
+//! devices, a real FUSE symlink, and (gui builds) the udisksd stand-in.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::{
+    LoopDevice, blockprint, blockprint_with, random_bytes, require_root, scratch,
+};
+
+const MIB: usize = 1 << 20;
+
+/// A file of `len` random bytes; returns its path and bytes.
+fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<u8>) {
+    let path = dir.join(name);
+    let bytes = random_bytes(seed, len);
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+#[track_caller]
+fn unchanged(path: &Path, before: &[u8]) {
+    assert!(
+        std::fs::read(path).unwrap() == before,
+        "{} was changed",
+        path.display()
+    );
+}
+
+/// F5: `copy disk.img $LOOP` where the loop device is over disk.img itself is refused (it
+/// used to succeed, having zeroed the image's last MiB before reading it).
+#[test]
+fn f5_a_loop_device_over_the_image_is_refused() {
+    require_root("loop devices");
+    let dir = scratch();
+    let (image, before) = random_file(dir.path(), "disk.img", 8 * MIB, 51);
+    let dev = LoopDevice::new(&image);
+    let image_arg = image.to_str().unwrap();
+    blockprint(["copy", "--nobmap", image_arg, dev.name()]).fails_with(&[
+        &format!("device '{}' holds '{image_arg}'", dev.name()),
+        &format!("({} is a loop device over it)", dev.name()),
+        "write to another device",
+    ]);
+    unchanged(&image, &before);
+}
+
+/// F5: `copy $LOOP $LOOP`, the image being the destination device itself, is refused.
+#[test]
+fn f5_the_destination_as_the_image_is_refused() {
+    require_root("loop devices");
+    let dir = scratch();
+    let (backing, before) = random_file(dir.path(), "disk.img", 8 * MIB, 52);
+    let dev = LoopDevice::new(&backing);
+    blockprint(["copy", "--nobmap", dev.name(), dev.name()]).fails_with(&[
+        &format!("device '{0}' holds '{0}'", dev.name()),
+        &format!("(it is {} itself)", dev.name()),
+    ]);
+    unchanged(&backing, &before);
+}
+
+/// F5: the bmap being read is protected as the image is: a loop device over it is refused.
+#[test]
+fn f5_a_loop_device_over_the_bmap_is_refused() {
+    require_root("loop devices");
+    let dir = scratch();
+    let (image, bmap, _) = crate::support::sparse_image(dir.path(), 6 * MIB as u64);
+    let text = std::fs::read(&bmap).unwrap();
+    assert!(text.len() >= 512, "a loop device needs a sector of it");
+    let dev = LoopDevice::new(&bmap);
+    let bmap_arg = bmap.to_str().unwrap();
+    blockprint([
+        "copy",
+        "--bmap",
+        bmap_arg,
+        image.to_str().unwrap(),
+        dev.name(),
+    ])
+    .fails_with(&[
+        &format!("device '{}' holds '{bmap_arg}'", dev.name()),
+        "is a loop device over it",
+    ]);
+    unchanged(&bmap, &text);
+}
+
+/// F5: a partition and its disk overlap whichever of them is the image.
+#[test]
+fn f5_a_partition_and_its_disk_are_refused_as_each_others_image() {
+    require_root("loop devices");
+    let dir = scratch();
+    let (backing, _) = random_file(dir.path(), "disk.img", 16 * MIB, 53);
+    crate::support::sh(
+        "sh",
+        &[
+            "-c",
+            &format!("echo '2048,8192,L' | sfdisk -q {}", backing.display()),
+        ],
+    );
+    let before = std::fs::read(&backing).unwrap();
+    let dev = LoopDevice::new(&backing);
+    dev.add_partitions();
+    let part = format!("{}p1", dev.name());
+    // The partition first: closing the disk opened for writing makes udev re-read its table
+    // (and drop the partition, which this kernel cannot parse).
+    blockprint(["copy", "--nobmap", dev.name(), &part]).fails_with(&[
+        &format!("device '{part}' holds '{}'", dev.name()),
+        &format!("(it is {}, and {part} is stored on it)", dev.name()),
+    ]);
+    blockprint(["copy", "--nobmap", &part, dev.name()]).fails_with(&[
+        &format!("device '{}' holds '{part}'", dev.name()),
+        &format!("(it is {part}, which is stored on {})", dev.name()),
+    ]);
+    unchanged(&backing, &before);
+}
+
+/// F5: `list --image` shows a loop device over the image as not writable, and why (it used to
+/// say "needs confirmation").
+#[test]
+fn f5_list_shows_a_loop_device_over_the_image_blocked() {
+    require_root("loop devices");
+    let dir = scratch();
+    let (image, _) = random_file(dir.path(), "disk.img", 4 * MIB, 54);
+    let dev = LoopDevice::new(&image);
+    let no_bus = [("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/bus")];
+    let image_arg = image.to_str().unwrap();
+    let run = blockprint_with(
+        ["list", "--all", "--image", image_arg],
+        &no_bus,
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(dev.name()));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("no {}: {text}", dev.name()));
+    assert!(first.ends_with("\tnot writable"), "{text}");
+    let blocked = format!(
+        "  blocked: it holds the image file {image_arg} ({} is a loop device over it)",
+        dev.name()
+    );
+    assert!(
+        lines
+            .take_while(|l| l.starts_with("  "))
+            .any(|l| l == blocked),
+        "want '{blocked}' in: {text}"
+    );
+}
