@@ -1,10 +1,12 @@
 //! Where an image is written: a regular file, a block device, or `/dev/null`.
 //!
-//! A block device is checked before it is opened, so a refusal says why: nothing of it (no
-//! partition, nothing stacked on it) may be mounted or be swap, and it must share no storage
-//! with the image or the bmap being read (see [`sysfs::overlap`]). Then it is opened `O_EXCL`
-//! (the kernel's own guard, the last line of defence) and `O_DIRECT`, so progress counts bytes
-//! that reached the device and there is no minute-long flush at 99%. Direct I/O needs aligned
+//! A block device is opened `O_EXCL` (the kernel's own guard, the last line of defence) and
+//! `O_DIRECT`, so progress counts bytes that reached the device and there is no minute-long
+//! flush at 99%. Then the device *opened* is checked, by its `fstat` number and never by the
+//! path again (which may name another device by now): nothing of it (no partition, nothing
+//! stacked on it) may be mounted or be swap, and it must share no storage with the image or
+//! the bmap being read (see [`sysfs::overlap`]). When the kernel refuses the open, the same
+//! checks, by the path, only choose the words of the refusal. Direct I/O needs aligned
 //! offsets, lengths and memory; unaligned pieces (a partial last block) go through a
 //! read-modify-write of the sectors they touch.
 //! Without `O_DIRECT` (refused by the driver) writes are buffered with an `fdatasync` every
@@ -104,7 +106,7 @@ impl Target {
         };
         let file_type = meta.file_type();
         if file_type.is_block_device() {
-            Self::open_block_device(path, meta.rdev(), options)
+            Self::open_block_device(path, options)
         } else if file_type.is_file() {
             for file in &options.protected {
                 if let Ok(other) = std::fs::metadata(file)
@@ -252,12 +254,7 @@ impl Target {
         Ok(())
     }
 
-    fn open_block_device(
-        path: &Path,
-        rdev: u64,
-        options: &TargetOptions,
-    ) -> Result<Self, TargetError> {
-        check_block_device(path, sysfs::DevId::from_dev_t(rdev), None, options)?;
+    fn open_block_device(path: &Path, options: &TargetOptions) -> Result<Self, TargetError> {
         let open = |flags| {
             OpenOptions::new()
                 .read(true)
@@ -265,16 +262,30 @@ impl Target {
                 .custom_flags(libc::O_EXCL | flags)
                 .open(path)
         };
-        let busy = |e: io::Error| {
-            if e.raw_os_error() == Some(libc::EBUSY) {
-                TargetError::Busy {
-                    path: path.to_path_buf(),
+        let (file, direct) = match direct_if_possible(open) {
+            Ok(opened) => opened,
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                // Refused already; sysfs may know why.
+                if let Some(id) = sysfs::node_id(path) {
+                    check_block_device(path, id, None, options)?;
                 }
-            } else {
-                io_error("open", path, None, e)
+                return Err(TargetError::Busy {
+                    path: path.to_path_buf(),
+                });
             }
+            Err(e) => return Err(io_error("open", path, None, e)),
         };
-        let (file, direct) = direct_if_possible(open).map_err(busy)?;
+        let meta = file
+            .metadata()
+            .map_err(|e| io_error("examine", path, None, e))?;
+        if !meta.file_type().is_block_device() {
+            return Err(TargetError::Unsupported {
+                path: path.to_path_buf(),
+                what: "no longer a block device (it was replaced while being opened)",
+            });
+        }
+        let id = sysfs::DevId::from_dev_t(meta.rdev());
+        check_block_device(path, id, Some(&file), options)?;
         Self::from_block_file(file, path, direct)
     }
 

@@ -3,8 +3,16 @@
 //! writing: each refused, with words that say which file, which device and why. Real loop
 //! devices, a real FUSE symlink, and (gui builds) the udisksd stand-in.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use blockprint::target::{Target, TargetError, TargetOptions};
+use fuser::{
+    Config, Errno, FileAttr, FileHandle, FileType, Filesystem, Generation, INodeNo, MountOption,
+    ReplyAttr, ReplyData, ReplyEntry, Request,
+};
 
 use crate::support::{
     LoopDevice, blockprint, blockprint_with, random_bytes, require_root, scratch,
@@ -147,4 +155,135 @@ fn f5_list_shows_a_loop_device_over_the_image_blocked() {
             .any(|l| l == blocked),
         "want '{blocked}' in: {text}"
     );
+}
+
+/// The inode of [`FlipFs`]'s one symlink.
+const LINK: INodeNo = INodeNo(2);
+
+/// A FUSE filesystem with one symlink, `dest`, that leads to `first` when followed the first
+/// time and to `then` every time after: a device node replaced between two lookups, without a
+/// race. (FUSE asks for a symlink's target on every path walk unless the filesystem asks the
+/// kernel to cache it, which this one does not.)
+struct FlipFs {
+    first: PathBuf,
+    then: PathBuf,
+    followed: AtomicUsize,
+    born: SystemTime,
+}
+
+impl FlipFs {
+    fn attr(&self, ino: INodeNo) -> FileAttr {
+        let (kind, perm, size) = if ino == INodeNo::ROOT {
+            (FileType::Directory, 0o755, 0)
+        } else {
+            let longest = self
+                .first
+                .as_os_str()
+                .len()
+                .max(self.then.as_os_str().len());
+            (FileType::Symlink, 0o777, longest as u64)
+        };
+        FileAttr {
+            ino,
+            size,
+            blocks: 0,
+            atime: self.born,
+            mtime: self.born,
+            ctime: self.born,
+            crtime: self.born,
+            kind,
+            perm,
+            nlink: if ino == INodeNo::ROOT { 2 } else { 1 },
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+}
+
+impl Filesystem for FlipFs {
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if parent == INodeNo::ROOT && name == "dest" {
+            reply.entry(&Duration::from_secs(60), &self.attr(LINK), Generation(0));
+        } else {
+            reply.error(Errno::ENOENT);
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if ino == INodeNo::ROOT || ino == LINK {
+            reply.attr(&Duration::from_secs(60), &self.attr(ino));
+        } else {
+            reply.error(Errno::ENOENT);
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        if ino != LINK {
+            return reply.error(Errno::EINVAL);
+        }
+        let target = match self.followed.fetch_add(1, Ordering::SeqCst) {
+            0 => &self.first,
+            _ => &self.then,
+        };
+        reply.data(target.as_os_str().as_encoded_bytes());
+    }
+}
+
+/// F16: the checks are made on the device opened, not on whatever the path named before. The
+/// path is a symlink that leads to a harmless loop device when it is first looked at and to
+/// a loop device over the image when it is opened; the open is refused, naming the device
+/// that was really opened (it used to pass the checks on the first and open the second).
+#[test]
+fn f16_the_checks_see_the_device_opened_not_the_one_the_path_named_before() {
+    require_root("loop devices and a FUSE mount");
+    let dir = scratch();
+    let (image, before) = random_file(dir.path(), "disk.img", 4 * MIB, 61);
+    let (spare, _) = random_file(dir.path(), "spare.img", 4 * MIB, 62);
+    let over_image = LoopDevice::new(&image);
+    let harmless = LoopDevice::new(&spare);
+    let options = TargetOptions {
+        removable_only: false,
+        protected: vec![image.clone()],
+    };
+    // Each one as itself: the harmless one opens, the other is refused.
+    drop(Target::open(&harmless.path, &options).expect("the spare device opens"));
+    assert!(matches!(
+        Target::open(&over_image.path, &options),
+        Err(TargetError::HoldsSource { .. })
+    ));
+
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let flip = FlipFs {
+        first: harmless.path.clone(),
+        then: over_image.path.clone(),
+        followed: AtomicUsize::new(0),
+        born: SystemTime::now(),
+    };
+    let mut config = Config::default();
+    config.mount_options = vec![MountOption::FSName("blockprint-flip".into())];
+    let session = fuser::spawn_mount(flip, &mountpoint, &config).expect("mount the FUSE link");
+    let link = mountpoint.join("dest");
+    let opened = Target::open(&link, &options);
+    session.umount_and_join().expect("unmount the FUSE link");
+    match opened {
+        Err(e @ TargetError::HoldsSource { .. }) => {
+            let want = format!(
+                "device '{}' holds '{}', which is being read ({} is a loop device over it)",
+                link.display(),
+                image.display(),
+                over_image.name()
+            );
+            assert!(e.to_string().starts_with(&want), "{e}");
+        }
+        Err(other) => panic!("expected the image to be protected, got: {other}"),
+        Ok(target) => panic!(
+            "{} was opened for writing: the checks looked at another device",
+            target.path().display()
+        ),
+    }
+    unchanged(&image, &before);
 }
