@@ -151,6 +151,21 @@ fn guards_are_worded_with_their_facts() {
         reason(&mounted),
         "/dev/sdb1 is mounted on /media/me/BOOT and will be unmounted"
     );
+    let holds = |how| {
+        reason(&guard(GuardKind::HoldsImage {
+            image: "/images/pi.img".into(),
+            how,
+        }))
+    };
+    let looped = holds(Overlap::LoopOver {
+        loop_device: "loop0".into(),
+        device: "loop0".into(),
+    });
+    assert_eq!(looped, "It is stored in the image file /images/pi.img");
+    let itself = holds(Overlap::SameDevice {
+        device: "sdb".into(),
+    });
+    assert_eq!(itself, "It is the image /images/pi.img itself");
 }
 
 #[test]
