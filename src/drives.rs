@@ -11,10 +11,13 @@
 //! device (`O_EXCL`, mounts, holders, capacity; see [`crate::target`]) stay the last line of
 //! defence whatever the guards said.
 
+mod identity;
 pub mod sysfs;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub use identity::{Change, MediaId};
 
 use crate::size::human;
 use crate::target::sysfs::{DevId, Overlap, overlap};
@@ -58,6 +61,8 @@ pub struct Drive {
     pub hint_system: bool,
     /// The file behind a loop device.
     pub backing_file: Option<PathBuf>,
+    /// What tells this drive and its medium from another of the same make and size.
+    pub media: MediaId,
     /// `PowerOff` will make it safe to remove.
     pub can_power_off: bool,
     /// `Eject` is meaningful.

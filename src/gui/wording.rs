@@ -213,6 +213,15 @@ impl UserFacing for UdisksError {
                 gettext("Drive Removed"),
                 gettext("The drive was removed or changed. Insert it again and write it again."),
             ),
+            UdisksError::Changed { device, .. } => (
+                gettext("Another Drive"),
+                gettext_f(
+                    "The drive in {device} is not the one you chose: another card or drive is \
+                     in its place. Nothing was written. Check which drive it is and choose it \
+                     again.",
+                    &[("device", &device.display().to_string())],
+                ),
+            ),
             UdisksError::Unavailable(_) => (
                 gettext("Drives Unavailable"),
                 gettext(

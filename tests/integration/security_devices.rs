@@ -287,3 +287,77 @@ fn f16_the_checks_see_the_device_opened_not_the_one_the_path_named_before() {
     }
     unchanged(&image, &before);
 }
+
+/// F17: a drive chosen in the app is opened only if it is still the card chosen. Another card
+/// of the same make and size put in the same slot (another serial number), or a card inserted
+/// again in a reader (the reader's serial number stays), is refused before anything is asked
+/// of udisksd; the card there now, chosen as it is, opens. (It used to be opened whenever the
+/// size, the model and the object path matched.)
+#[cfg(feature = "gui")]
+#[test]
+fn f17_another_card_in_the_same_slot_is_not_opened() {
+    use blockprint::udisks::{Udisks, UdisksError};
+
+    use crate::standin::{Bus, Disk, Standin};
+
+    require_root("a loop device");
+    let dir = scratch();
+    let (backing, before) = random_file(dir.path(), "card.img", 4 * MIB, 71);
+    let card = LoopDevice::new(&backing);
+    let inserted = 1_790_000_000_000_000;
+    let slot = |serial, media_detected| Disk {
+        bus: "sdio",
+        serial,
+        media_detected,
+        can_power_off: false,
+        opens: Some(card.path.clone()),
+        ..Disk::usb("mmcblk0", "", "SC64G", 63_864_569_856)
+    };
+    let bus = Bus::start();
+    let connection =
+        zbus::block_on(zbus::connection::Builder::address(bus.address.as_str()).build())
+            .expect("client connection");
+    let listed = |udisks: &Udisks| {
+        udisks
+            .drives()
+            .expect("drives")
+            .into_iter()
+            .find(|d| d.device.to_str() == Some("/dev/mmcblk0"))
+            .expect("the card is listed")
+    };
+    let refused = |udisks: &Udisks, chosen, standin: &Standin| match udisks.open(chosen) {
+        Err(e @ UdisksError::Changed { .. }) => {
+            assert!(
+                standin.calls().iter().all(|c| !c.starts_with("OpenDevice")),
+                "{:?}",
+                standin.calls()
+            );
+            e.to_string()
+        }
+        Err(other) => panic!("expected another card to be refused, got: {other}"),
+        Ok(_) => panic!("another card was opened for writing"),
+    };
+
+    let first = Standin::serve(&bus, vec![slot("0x1234abcd", inserted)]);
+    let udisks = Udisks::with_connection(connection).expect("the stand-in answers");
+    let chosen = listed(&udisks);
+    drop(first);
+    let second = Standin::serve(&bus, vec![slot("0x5678ef01", inserted)]);
+    assert_eq!(
+        refused(&udisks, &chosen, &second),
+        "/dev/mmcblk0 is not the drive that was chosen (its serial number is '0x5678ef01', it \
+         was '0x1234abcd'): another card or drive is in its place; nothing was written, check \
+         which drive it is and choose it again"
+    );
+    let chosen = listed(&udisks);
+    drop(second);
+    let third = Standin::serve(&bus, vec![slot("0x5678ef01", inserted + 5_000_000)]);
+    assert!(
+        refused(&udisks, &chosen, &third).contains("(a card or disc was inserted again since)")
+    );
+
+    let now = listed(&udisks);
+    drop(udisks.open(&now).expect("the card there now opens"));
+    assert_eq!(third.calls().len(), 1, "{:?}", third.calls());
+    unchanged(&backing, &before);
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blockprint::bmap::{Bmap, ChecksumType};
-use blockprint::drives::{Drive, Volume};
+use blockprint::drives::{Drive, MediaId, Volume};
 use blockprint::progress::Phase;
 use blockprint::udisks::{Removal, UdisksError};
 
@@ -29,6 +29,7 @@ fn drive(name: &str, size: u64) -> Drive {
         hint_ignore: false,
         hint_system: false,
         backing_file: None,
+        media: MediaId::default(),
         can_power_off: true,
         ejectable: true,
         icon: String::new(),

@@ -52,6 +52,14 @@ fn each_failure_says_what_to_do_and_keeps_the_engine_words_as_details() {
             "Insert it again",
         ),
         (
+            JobError::Udisks(UdisksError::Changed {
+                device: device.clone(),
+                change: blockprint::drives::Change::Reinserted,
+            }),
+            "Another Drive",
+            "The drive in /dev/sdb is not the one you chose",
+        ),
+        (
             JobError::Copy(CopyError::ReadBack {
                 target: "/dev/sdb".into(),
                 range: RangeLabel::Blocks { first: 0, last: 9 },
