@@ -11,13 +11,16 @@
 //! device (`O_EXCL`, mounts, holders, capacity; see [`crate::target`]) stay the last line of
 //! defence whatever the guards said.
 
+mod identity;
 pub mod sysfs;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use identity::{Change, MediaId};
+
 use crate::size::human;
-use crate::target::sysfs::{DevId, devices_holding};
+use crate::target::sysfs::{DevId, Overlap, overlap};
 
 /// Drives larger than this get a warning: cards and sticks rarely are, backup disks are.
 pub const LARGE_DRIVE: u64 = 128_000_000_000;
@@ -33,7 +36,8 @@ pub struct Drive {
     pub key: String,
     /// The device node, e.g. `/dev/sdb`.
     pub device: PathBuf,
-    /// The device number (`st_rdev`), to match against the image file's `st_dev`.
+    /// The device number (`st_rdev`), to find out whether the drive shares storage with the
+    /// image.
     pub number: Option<DevId>,
     /// Vendor, possibly empty.
     pub vendor: String,
@@ -57,6 +61,8 @@ pub struct Drive {
     pub hint_system: bool,
     /// The file behind a loop device.
     pub backing_file: Option<PathBuf>,
+    /// What tells this drive and its medium from another of the same make and size.
+    pub media: MediaId,
     /// `PowerOff` will make it safe to remove.
     pub can_power_off: bool,
     /// `Eject` is meaningful.
@@ -153,10 +159,12 @@ pub enum GuardKind {
         /// The volume.
         volume: PathBuf,
     },
-    /// The drive holds the image file.
+    /// The drive holds the image file, or shares storage with it.
     HoldsImage {
         /// The image file.
         image: PathBuf,
+        /// How writing the drive would change it.
+        how: Overlap,
     },
     /// The drive is read-only (a card's lock switch).
     ReadOnly,
@@ -284,18 +292,21 @@ impl Drive {
             }
         }
         if let Some(image) = context.image {
-            let holders = devices_holding(image);
-            let ours = std::iter::once(self.number)
-                .chain(self.volumes.iter().map(|v| v.number))
-                .flatten()
-                .any(|n| holders.contains(&n));
-            if ours {
+            // A partition overlaps nothing its disk does not: the disk alone, when known.
+            let numbers: Vec<DevId> = match self.number {
+                Some(disk) => vec![disk],
+                None => self.volumes.iter().filter_map(|v| v.number).collect(),
+            };
+            let how = numbers.into_iter().find_map(|n| overlap(image, n, None));
+            if let Some(how) = how {
+                let reason = format!("it holds the image file {} ({how})", image.display());
                 guard(
                     Severity::Blocked,
                     GuardKind::HoldsImage {
                         image: image.to_path_buf(),
+                        how,
                     },
-                    format!("it holds the image file {}", image.display()),
+                    reason,
                 );
             }
         }

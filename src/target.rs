@@ -1,11 +1,14 @@
 //! Where an image is written: a regular file, a block device, or `/dev/null`.
 //!
-//! A block device is checked before it is opened, so a refusal says why: nothing of it (no
-//! partition, nothing stacked on it) may be mounted or be swap, and it must not hold the image
-//! or the bmap being read. Then it is opened `O_EXCL` (the kernel's own guard, the last line of
-//! defence) and `O_DIRECT`, so progress counts bytes that reached the device and there is no
-//! minute-long flush at 99%. Direct I/O needs aligned offsets, lengths and memory; unaligned
-//! pieces (a partial last block) go through a read-modify-write of the sectors they touch.
+//! A block device is opened `O_EXCL` (the kernel's own guard, the last line of defence) and
+//! `O_DIRECT`, so progress counts bytes that reached the device and there is no minute-long
+//! flush at 99%. Then the device *opened* is checked, by its `fstat` number and never by the
+//! path again (which may name another device by now): nothing of it (no partition, nothing
+//! stacked on it) may be mounted or be swap, and it must share no storage with the image or
+//! the bmap being read (see [`sysfs::overlap`]). When the kernel refuses the open, the same
+//! checks, by the path, only choose the words of the refusal. Direct I/O needs aligned
+//! offsets, lengths and memory; unaligned pieces (a partial last block) go through a
+//! read-modify-write of the sectors they touch.
 //! Without `O_DIRECT` (refused by the driver) writes are buffered with an `fdatasync` every
 //! [`SYNC_INTERVAL`] bytes.
 //!
@@ -105,7 +108,7 @@ impl Target {
         };
         let file_type = meta.file_type();
         if file_type.is_block_device() {
-            Self::open_block_device(path, meta.rdev(), options)
+            Self::open_block_device(path, options)
         } else if file_type.is_file() {
             Self::open_file(path, options)
         } else if file_type.is_char_device() && is_null(meta.rdev()) && !options.removable_only {
@@ -240,37 +243,7 @@ impl Target {
         Ok(())
     }
 
-    fn open_block_device(
-        path: &Path,
-        rdev: u64,
-        options: &TargetOptions,
-    ) -> Result<Self, TargetError> {
-        if options.removable_only {
-            sysfs::check_removable(path).map_err(|reason| TargetError::NotRemovable {
-                path: path.to_path_buf(),
-                reason,
-            })?;
-        }
-        let stack = sysfs::stack(sysfs::DevId::from_dev_t(rdev));
-        for file in &options.protected {
-            if sysfs::devices_holding(file)
-                .iter()
-                .any(|id| stack.iter().any(|d| d.id == *id))
-            {
-                return Err(TargetError::HoldsSource {
-                    path: path.to_path_buf(),
-                    file: file.clone(),
-                });
-            }
-        }
-        let uses = sysfs::uses(&stack);
-        if !uses.is_empty() {
-            let uses: Vec<String> = uses.iter().map(ToString::to_string).collect();
-            return Err(TargetError::InUse {
-                path: path.to_path_buf(),
-                uses: uses.join(", "),
-            });
-        }
+    fn open_block_device(path: &Path, options: &TargetOptions) -> Result<Self, TargetError> {
         let open = |flags| {
             OpenOptions::new()
                 .read(true)
@@ -278,16 +251,30 @@ impl Target {
                 .custom_flags(libc::O_EXCL | flags)
                 .open(path)
         };
-        let busy = |e: io::Error| {
-            if e.raw_os_error() == Some(libc::EBUSY) {
-                TargetError::Busy {
-                    path: path.to_path_buf(),
+        let (file, direct) = match direct_if_possible(open) {
+            Ok(opened) => opened,
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                // Refused already; sysfs may know why.
+                if let Some(id) = sysfs::node_id(path) {
+                    check_block_device(path, id, None, options)?;
                 }
-            } else {
-                io_error("open", path, None, e)
+                return Err(TargetError::Busy {
+                    path: path.to_path_buf(),
+                });
             }
+            Err(e) => return Err(io_error("open", path, None, e)),
         };
-        let (file, direct) = direct_if_possible(open).map_err(busy)?;
+        let meta = file
+            .metadata()
+            .map_err(|e| io_error("examine", path, None, e))?;
+        if !meta.file_type().is_block_device() {
+            return Err(TargetError::Unsupported {
+                path: path.to_path_buf(),
+                what: "no longer a block device (it was replaced while being opened)",
+            });
+        }
+        let id = sysfs::DevId::from_dev_t(meta.rdev());
+        check_block_device(path, id, Some(&file), options)?;
         Self::from_block_file(file, path, direct)
     }
 
@@ -532,6 +519,41 @@ impl Target {
         read_window(&self.file, buf, offset, need)
             .map_err(|e| io_error("read", &self.path, Some(offset), e))
     }
+}
+
+/// The checks of [`TargetOptions`] and of the module documentation on the block device
+/// numbered `id`, which `path` names (`opened`, if open: a loop device's backing file is then
+/// asked of it).
+fn check_block_device(
+    path: &Path,
+    id: sysfs::DevId,
+    opened: Option<&File>,
+    options: &TargetOptions,
+) -> Result<(), TargetError> {
+    if options.removable_only {
+        sysfs::check_removable(id).map_err(|reason| TargetError::NotRemovable {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    }
+    for file in &options.protected {
+        if let Some(how) = sysfs::overlap(file, id, opened) {
+            return Err(TargetError::HoldsSource {
+                path: path.to_path_buf(),
+                file: file.clone(),
+                how,
+            });
+        }
+    }
+    let uses = sysfs::uses(&sysfs::stack(id));
+    if !uses.is_empty() {
+        let uses: Vec<String> = uses.iter().map(ToString::to_string).collect();
+        return Err(TargetError::InUse {
+            path: path.to_path_buf(),
+            uses: uses.join(", "),
+        });
+    }
+    Ok(())
 }
 
 fn io_error(op: &'static str, path: &Path, offset: Option<u64>, source: io::Error) -> TargetError {

@@ -27,7 +27,7 @@ use zbus::wire::Variant;
 pub use actions::{Opened, Prepared, Removal};
 pub use watch::DriveEvent;
 
-use crate::drives::Drive;
+use crate::drives::{Change, Drive};
 use objects::Objects;
 
 /// UDisks2's bus name.
@@ -75,6 +75,17 @@ pub enum UdisksError {
     Gone {
         /// The device that vanished.
         device: PathBuf,
+    },
+    /// Another drive (or medium) is where the chosen one was.
+    #[error(
+        "{device} is not the drive that was chosen ({change}): another card or drive is in its \
+         place; nothing was written, check which drive it is and choose it again"
+    )]
+    Changed {
+        /// The device node.
+        device: PathBuf,
+        /// How it differs.
+        change: Change,
     },
     /// Any other failure of a UDisks2 call.
     #[error("cannot {action} {device}: {message}")]

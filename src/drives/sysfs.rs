@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{Drive, Volume, icon_for};
+use super::{Drive, MediaId, Volume, icon_for};
 use crate::target::sysfs::{DevId, Use, stack, uses};
 
 /// Every whole disk in `/sys/block` except RAM disks, zram, device-mapper and md devices,
@@ -82,6 +82,7 @@ fn drive(name: &str) -> Option<Drive> {
         hint_ignore: false,
         hint_system: !removable && bus.is_empty(),
         backing_file: backing_file.map(PathBuf::from),
+        media: MediaId::default(),
         can_power_off: false,
         ejectable: false,
         icon: icon_for(bus, removable).into(),

@@ -20,6 +20,7 @@ fn stick() -> Drive {
         hint_ignore: false,
         hint_system: false,
         backing_file: None,
+        media: MediaId::default(),
         can_power_off: true,
         ejectable: true,
         icon: "drive-removable-media-usb".into(),

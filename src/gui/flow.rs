@@ -127,6 +127,8 @@ pub struct Flow {
     pub write: WriteState,
     /// The drives of the last write started.
     last: Vec<Drive>,
+    /// The drives the confirmation being asked names, as they were then.
+    confirming: Vec<Drive>,
     /// Preferences at the time of writing.
     pub verify: bool,
     /// Power off when done.
@@ -346,7 +348,8 @@ impl Flow {
                     && !self.writing()
                     && !chosen.is_empty()
                 {
-                    return vec![Effect::ConfirmWrite(chosen.into_iter().cloned().collect())];
+                    self.confirming = chosen.into_iter().cloned().collect();
+                    return vec![Effect::ConfirmWrite(self.confirming.clone())];
                 }
             }
             Msg::WriteConfirmed => return self.start(),
@@ -444,6 +447,18 @@ impl Flow {
         if self.writing() || image.blocked() || drives.is_empty() {
             return vec![];
         }
+        // Only drives the user confirmed, each still the same (not another card put in its
+        // reader meanwhile): otherwise the question is asked again, naming what is there now.
+        let confirmed = |d: &Drive| {
+            self.confirming
+                .iter()
+                .any(|c| c.key == d.key && c.change_to(d).is_none())
+        };
+        if !drives.iter().all(confirmed) {
+            self.confirming.clone_from(&drives);
+            return vec![Effect::ConfirmWrite(drives)];
+        }
+        self.confirming.clear();
         let request = Request {
             image: image.input.clone(),
             bmap: image.usable_bmap().cloned(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use blockprint::copy::CopyError;
 use blockprint::drives::{Drive, Guard, GuardKind};
 use blockprint::target::TargetError;
+use blockprint::target::sysfs::Overlap;
 use blockprint::udisks::UdisksError;
 use gettextrs::gettext;
 use relm4::gtk::glib;
@@ -101,10 +102,23 @@ pub fn reason(guard: &Guard) -> String {
             "{volume} belongs to a RAID array or an LVM volume group",
             &[("volume", &path(volume))],
         ),
-        GuardKind::HoldsImage { image } => gettext_f(
-            "It holds the image file {image}",
-            &[("image", &path(image))],
-        ),
+        GuardKind::HoldsImage { image, how } => {
+            let shown = path(image);
+            let image = [("image", shown.as_str())];
+            match how {
+                Overlap::FileOn { .. } => gettext_f("It holds the image file {image}", &image),
+                Overlap::SameDevice { .. } => gettext_f("It is the image {image} itself", &image),
+                Overlap::ImageOnDevice { .. } => {
+                    gettext_f("The image {image} is a part of it", &image)
+                }
+                Overlap::DeviceOnImage { .. } => {
+                    gettext_f("It is a part of the image {image}", &image)
+                }
+                Overlap::LoopOver { .. } => {
+                    gettext_f("It is stored in the image file {image}", &image)
+                }
+            }
+        }
         GuardKind::ReadOnly => {
             gettext("It is read-only: slide the card’s lock switch to unlock it")
         }
@@ -200,6 +214,15 @@ impl UserFacing for UdisksError {
             UdisksError::Gone { .. } => (
                 gettext("Drive Removed"),
                 gettext("The drive was removed or changed. Insert it again and write it again."),
+            ),
+            UdisksError::Changed { device, .. } => (
+                gettext("Another Drive"),
+                gettext_f(
+                    "The drive in {device} is not the one you chose: another card or drive is \
+                     in its place. Nothing was written. Check which drive it is and choose it \
+                     again.",
+                    &[("device", &device.display().to_string())],
+                ),
             ),
             UdisksError::Unavailable(_) => (
                 gettext("Drives Unavailable"),

@@ -4,6 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use super::sysfs::Overlap;
 use crate::size::human;
 
 /// Why a target cannot be used or written.
@@ -40,13 +41,15 @@ pub enum TargetError {
         /// Every use found, joined.
         uses: String,
     },
-    /// The device holds the image or bmap being read.
-    #[error("device '{}' holds '{}', which is being read; write to another device", .path.display(), .file.display())]
+    /// The device holds the image or bmap being read, or shares storage with it.
+    #[error("device '{}' holds '{}', which is being read ({how}); write to another device", .path.display(), .file.display())]
     HoldsSource {
         /// The device.
         path: PathBuf,
         /// The protected file.
         file: PathBuf,
+        /// How writing the device would change the file.
+        how: Overlap,
     },
     /// The destination file is the image or bmap itself.
     #[error("'{}' is the same file as '{}'; choose another destination", .path.display(), .file.display())]

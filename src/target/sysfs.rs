@@ -1,13 +1,17 @@
 //! Facts about a block device from sysfs and procfs: its partitions, what is stacked on it
 //! (device-mapper, md), and what of all that is mounted or used as swap.
 //!
-//! Used to refuse a device *with a reason* before the kernel's `O_EXCL` refuses it without one,
-//! and to refuse a device that holds the image being written.
+//! Used to give the reason when the kernel's `O_EXCL` refuses a device, and to refuse a device
+//! that holds the image being written or shares storage with it (see [`overlap`]).
+
+mod overlap;
 
 use std::fmt;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+pub use overlap::{Overlap, overlap};
 
 /// A block device number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,15 +108,21 @@ pub fn stack(device: DevId) -> Vec<StackedDevice> {
             continue;
         }
         let dir = id.sysfs_dir();
-        let name = fs::canonicalize(&dir)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| id.to_string());
+        let name = kernel_name(id);
         todo.extend(partitions(&dir));
         todo.extend(children(&dir.join("holders")));
         found.push(StackedDevice { id, name });
     }
     found
+}
+
+/// The kernel's name of a block device (`sdb1`, `loop0`, `dm-0`), or `MAJ:MIN` if sysfs does
+/// not know it.
+fn kernel_name(id: DevId) -> String {
+    fs::canonicalize(id.sysfs_dir())
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| id.to_string())
 }
 
 /// Partitions of the disk at `dir`: subdirectories with a `partition` file.
@@ -196,7 +206,7 @@ fn unescape(field: &str) -> String {
 }
 
 /// The device number behind a path, if it is a block device node.
-fn node_id(path: &str) -> Option<DevId> {
+pub(crate) fn node_id(path: impl AsRef<Path>) -> Option<DevId> {
     let meta = fs::metadata(path).ok()?;
     meta.file_type()
         .is_block_device()
@@ -242,10 +252,15 @@ pub fn uses(stack: &[StackedDevice]) -> Vec<Use> {
 /// The block devices a file lives on: its `st_dev`, and for filesystems that report an
 /// anonymous number (btrfs), the device their mount names as its source.
 pub fn devices_holding(path: &Path) -> Vec<DevId> {
-    let Ok(meta) = fs::metadata(path) else {
-        return Vec::new();
-    };
-    let id = DevId::from_dev_t(meta.dev());
+    match fs::metadata(path) {
+        Ok(meta) => filesystem_devices(DevId::from_dev_t(meta.dev())),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The devices behind the filesystem whose `st_dev` is `id`: `id` itself, and the sources of
+/// the mounts that report it (btrfs and overlay report an anonymous number).
+fn filesystem_devices(id: DevId) -> Vec<DevId> {
     let mut ids = vec![id];
     ids.extend(
         mounts()
@@ -257,13 +272,9 @@ pub fn devices_holding(path: &Path) -> Vec<DevId> {
 }
 
 /// `Ok(())` if `/sys/block/<name>/removable` is 1 (bmaptool's `--removable-device` rule, with
-/// `name` the device node's resolved file name); otherwise the reason.
-pub fn check_removable(device: &Path) -> Result<(), String> {
-    let real = fs::canonicalize(device).map_err(|e| e.to_string())?;
-    let name = real
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// `name` the kernel's name of the device numbered `device`); otherwise the reason.
+pub fn check_removable(device: DevId) -> Result<(), String> {
+    let name = kernel_name(device);
     match fs::read_to_string(Path::new("/sys/block").join(&name).join("removable")) {
         Ok(flag) if flag.trim() == "1" => Ok(()),
         Ok(_) => Err(format!("/sys/block/{name}/removable is 0")),

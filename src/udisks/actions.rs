@@ -113,21 +113,22 @@ impl Udisks {
 
     /// Opens the drive read-write through `Block.OpenDevice`, which polkit authorises:
     /// `O_EXCL | O_CLOEXEC | O_DIRECT`, or without `O_DIRECT` where the device refuses it.
-    /// The drive must still be the one chosen: there, with media, and the same size, model
-    /// and backing file (another card in the same reader, or a loop device set up anew on the
-    /// same node, is not it).
+    /// The drive must still be the one chosen: there, with media, and the same in every fact
+    /// that tells drives and media apart (see [`Drive::change_to`]): another card in the same
+    /// reader, or a loop device set up anew on the same node, is not it.
     pub fn open(&self, drive: &Drive) -> Result<Opened, UdisksError> {
         let now = objects::drives(&self.objects()?)
             .into_iter()
-            .find(|d| d.key == drive.key);
-        let same = now.is_some_and(|d| {
-            d.media_available
-                && (d.size, &d.model, &d.backing_file)
-                    == (drive.size, &drive.model, &drive.backing_file)
-        });
-        if !same {
+            .find(|d| d.key == drive.key && d.media_available);
+        let Some(now) = now else {
             return Err(UdisksError::Gone {
                 device: drive.device.clone(),
+            });
+        };
+        if let Some(change) = drive.change_to(&now) {
+            return Err(UdisksError::Changed {
+                device: drive.device.clone(),
+                change,
             });
         }
         let what = ("open", drive.device.as_path());

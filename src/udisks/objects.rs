@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use zbus::fdo::ManagedObjects;
 use zbus::wire::Variant;
 
-use crate::drives::{Drive, Volume, icon_for};
+use crate::drives::{Drive, MediaId, Volume, icon_for};
 use crate::target::sysfs::DevId;
 
 /// Object path → interface (without the `org.freedesktop.UDisks2.` prefix) → properties.
@@ -168,16 +168,30 @@ fn drive(objects: &Objects, path: &str) -> Option<Drive> {
     let icon = Some(block.s("Block", "HintIconName"))
         .filter(|i| !i.is_empty())
         .unwrap_or_else(|| icon_for(&bus, removable).to_owned());
+    let partitions: Vec<&String> = objects
+        .keys()
+        .filter(|p| Props::of(objects, p).o("Partition", "Table").as_deref() == Some(path))
+        .collect();
     let mut volumes = Vec::new();
     if !block.s("Block", "IdType").is_empty() {
         volumes.push(volume(objects, path));
     }
-    volumes.extend(
-        objects
-            .keys()
-            .filter(|p| Props::of(objects, p).o("Partition", "Table").as_deref() == Some(path))
-            .map(|p| volume(objects, p)),
-    );
+    volumes.extend(partitions.iter().map(|p| volume(objects, p)));
+    let mut uuids: Vec<String> = std::iter::once(block.s("Block", "IdUUID"))
+        .chain(partitions.iter().flat_map(|p| {
+            let part = Props::of(objects, p);
+            [part.s("Partition", "UUID"), part.s("Block", "IdUUID")]
+        }))
+        .filter(|u| !u.is_empty())
+        .collect();
+    uuids.sort();
+    let media = MediaId {
+        serial: drive.s("Drive", "Serial"),
+        wwn: drive.s("Drive", "WWN"),
+        detected: drive.t("Drive", "TimeDetected"),
+        media_detected: drive.t("Drive", "TimeMediaDetected"),
+        uuids,
+    };
     Some(Drive {
         key: path.to_owned(),
         device: PathBuf::from(block.s("Block", "Device")),
@@ -197,6 +211,7 @@ fn drive(objects: &Objects, path: &str) -> Option<Drive> {
         hint_ignore: block.b("Block", "HintIgnore"),
         hint_system: block.b("Block", "HintSystem"),
         backing_file: backing_file.map(PathBuf::from),
+        media,
         can_power_off: drive.b("Drive", "CanPowerOff"),
         ejectable: drive.b("Drive", "Ejectable"),
         icon,

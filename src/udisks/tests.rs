@@ -44,6 +44,17 @@ fn a_recorded_loop_device_with_a_mount_and_swap() {
     assert_eq!(d.volumes[0].label, "rootfs");
     assert_eq!(d.volumes[0].mount_points, [Path::new("/media/root/rootfs")]);
     assert!(d.volumes[1].swap_active);
+    // What tells this medium from another: the partitions' and filesystems' UUIDs (a loop
+    // device has no Drive, so no serial number or insertion time).
+    assert_eq!(
+        d.media.uuids,
+        [
+            "4aa683be-ca90-48f1-b53f-a1d86754170f",
+            "5447a705-01",
+            "5447a705-02"
+        ]
+    );
+    assert_eq!((d.media.serial.as_str(), d.media.media_detected), ("", 0));
     let guards = d.guards(&Context::default());
     let has = |s: Severity, text: &str| {
         guards

@@ -34,6 +34,7 @@ mod nginx;
 mod resources;
 mod scan;
 mod security_dest;
+mod security_devices;
 mod security_signatures;
 mod signatures;
 mod sshd;

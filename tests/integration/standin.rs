@@ -90,6 +90,10 @@ pub(crate) struct Disk {
     pub(crate) can_power_off: bool,
     pub(crate) ejectable: bool,
     pub(crate) read_only: bool,
+    /// The drive's serial number (a USB reader's own, or an SD card's in an SD slot).
+    pub(crate) serial: &'static str,
+    /// When the medium was inserted, in microseconds since 1970.
+    pub(crate) media_detected: u64,
     /// The real device `OpenDevice` opens; `None` refuses to open.
     pub(crate) opens: Option<PathBuf>,
     pub(crate) partitions: Vec<Part>,
@@ -112,6 +116,8 @@ impl Disk {
             can_power_off: true,
             ejectable: true,
             read_only: false,
+            serial: "",
+            media_detected: 1_790_000_000_000_000,
             opens: None,
             partitions: vec![],
         }
@@ -258,6 +264,8 @@ struct Drive {
     size: u64,
     can_power_off: bool,
     ejectable: bool,
+    serial: &'static str,
+    media_detected: u64,
     calls: Calls,
 }
 
@@ -294,6 +302,22 @@ impl Drive {
     #[zbus(property)]
     fn can_power_off(&self) -> bool {
         self.can_power_off
+    }
+    #[zbus(property)]
+    fn serial(&self) -> String {
+        self.serial.into()
+    }
+    #[zbus(property, name = "WWN")]
+    fn wwn(&self) -> String {
+        String::new()
+    }
+    #[zbus(property)]
+    fn time_detected(&self) -> u64 {
+        1_780_000_000_000_000
+    }
+    #[zbus(property)]
+    fn time_media_detected(&self) -> u64 {
+        self.media_detected
     }
     #[zbus(property)]
     fn ejectable(&self) -> bool {
@@ -353,6 +377,8 @@ impl Standin {
                         size: disk.size,
                         can_power_off: disk.can_power_off,
                         ejectable: disk.ejectable,
+                        serial: disk.serial,
+                        media_detected: disk.media_detected,
                         calls: calls.clone(),
                     },
                 );

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blockprint::bmap::{Bmap, ChecksumType};
-use blockprint::drives::{Drive, Volume};
+use blockprint::drives::{Drive, MediaId, Volume};
 use blockprint::progress::Phase;
 use blockprint::signature::{Refusal, SignatureCheck, Signer, TrustSource};
 use blockprint::udisks::{Removal, UdisksError};
@@ -30,6 +30,7 @@ fn drive(name: &str, size: u64) -> Drive {
         hint_ignore: false,
         hint_system: false,
         backing_file: None,
+        media: MediaId::default(),
         can_power_off: true,
         ejectable: true,
         icon: String::new(),
@@ -202,6 +203,7 @@ fn cancel_asks_first_and_a_cancelled_write_is_not_an_error() {
     let mut flow = ready();
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
     flow.update(Msg::WriteConfirmed);
     assert!(matches!(
         &flow.update(Msg::Cancel)[..],
@@ -228,6 +230,7 @@ fn verification_can_be_skipped_only_while_reading_back() {
     let mut flow = ready();
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
     let effects = flow.update(Msg::WriteConfirmed);
     let [Effect::Start(request)] = &effects[..] else {
         panic!("expected the job to start");
@@ -252,6 +255,7 @@ fn a_failure_is_kept_with_its_error_and_the_flow_can_retry() {
     let mut flow = ready();
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
     flow.update(Msg::WriteConfirmed);
     end(&mut flow, vec![failed(false)]);
     assert!(matches!(
@@ -337,6 +341,40 @@ fn a_chosen_drive_that_changes_or_leaves_is_unchosen() {
     assert_eq!(flow.drives_error.as_deref(), Some("udisksd stopped"));
 }
 
+/// F17: a card swapped for another of the same make and size while the confirmation is on
+/// screen is not written on the strength of that confirmation: the question is asked again,
+/// naming the card there now.
+#[test]
+fn f17_a_card_swapped_during_the_confirmation_is_asked_about_again() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    let card = |serial: &str| Drive {
+        media: MediaId {
+            serial: serial.into(),
+            ..MediaId::default()
+        },
+        ..drive("sdb", 32_000_000_000)
+    };
+    flow.update(Msg::Drive(DriveEvent::Changed(card("AA01"))));
+    assert!(matches!(
+        &flow.update(Msg::Write)[..],
+        [Effect::ConfirmWrite(_)]
+    ));
+    flow.update(Msg::Drive(DriveEvent::Changed(card("BB02"))));
+    let effects = flow.update(Msg::WriteConfirmed);
+    let [Effect::ConfirmWrite(asked)] = &effects[..] else {
+        panic!("expected the question again, got {effects:?}");
+    };
+    assert_eq!(asked[0].media.serial, "BB02");
+    assert!(!flow.writing());
+    let effects = flow.update(Msg::WriteConfirmed);
+    let [Effect::Start(request)] = &effects[..] else {
+        panic!("expected the job to start, got {effects:?}");
+    };
+    assert_eq!(request.drives[0].media.serial, "BB02");
+}
+
 #[test]
 fn a_bad_signature_blocks_the_image_and_a_read_error_is_shown() {
     let mut flow = Flow::new(true, true, false);
@@ -387,6 +425,7 @@ fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
     let mut flow = ready();
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
     flow.update(Msg::WriteConfirmed);
     assert!(flow.writing());
     // udisksd drops the drive (InterfacesRemoved) while the job still runs: the job is left

@@ -52,6 +52,14 @@ fn each_failure_says_what_to_do_and_keeps_the_engine_words_as_details() {
             "Insert it again",
         ),
         (
+            JobError::Udisks(UdisksError::Changed {
+                device: device.clone(),
+                change: blockprint::drives::Change::Reinserted,
+            }),
+            "Another Drive",
+            "The drive in /dev/sdb is not the one you chose",
+        ),
+        (
             JobError::Copy(CopyError::ReadBack {
                 target: "/dev/sdb".into(),
                 range: RangeLabel::Blocks { first: 0, last: 9 },
@@ -151,6 +159,21 @@ fn guards_are_worded_with_their_facts() {
         reason(&mounted),
         "/dev/sdb1 is mounted on /media/me/BOOT and will be unmounted"
     );
+    let holds = |how| {
+        reason(&guard(GuardKind::HoldsImage {
+            image: "/images/pi.img".into(),
+            how,
+        }))
+    };
+    let looped = holds(Overlap::LoopOver {
+        loop_device: "loop0".into(),
+        device: "loop0".into(),
+    });
+    assert_eq!(looped, "It is stored in the image file /images/pi.img");
+    let itself = holds(Overlap::SameDevice {
+        device: "sdb".into(),
+    });
+    assert_eq!(itself, "It is the image /images/pi.img itself");
 }
 
 #[test]
