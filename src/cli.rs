@@ -1,8 +1,13 @@
-//! The `blockprint` command line: bmaptool's `copy` and `create`, plus `verify`.
+//! The `blockprint` command line: `copy`, `create`, `scan`, `verify`, `verify-sig`, `list`
+//! (and the hidden `generate`).
 //!
 //! Options are spelled as bmaptool 3.9 spells them so scripts can switch unchanged; exit codes
 //! are bmaptool's too: 0 success, 1 any error, 2 usage. Messages go to stderr as
 //! `blockprint: …` lines; errors are one line that names the file, device or range at fault.
+
+// The options' doc comments are their `--help` text, written for a terminal: brackets and
+// angle brackets there are usage notation, not links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod copy;
 mod create;

@@ -16,18 +16,56 @@
 //!
 //! * [`bmap`]: the [`Bmap`](bmap::Bmap) model, its XML reader and writer.
 //! * [`mapping`] and [`create`]: find the mapped areas of a sparse file and build a bmap.
-//! * [`source`]: where image bytes come from ([`ImageSource`](source::ImageSource)).
-//! * [`target`]: where they go, with the safety checks for block devices.
-//! * [`copy`] and [`verify`]: write an image, and check a written device against a bmap.
-//! * [`discover`]: find the bmap (and its signature) next to an image, as bmaptool does.
+//! * [`scan`]: a bmap from an image's partition tables and filesystems.
+//! * [`source`]: where image bytes come from ([`ImageSource`](source::ImageSource)): files,
+//!   stdin, http(s), ssh, and every compression and archive format.
+//! * [`discover`]: find the bmap (and its signature) next to an image, as bmaptool does, and
+//!   judge it with [`discover::find_checked`].
+//! * [`signature`]: OpenPGP signatures of bmaps, the keys trusted, and the
+//!   [`Policy`](signature::Policy) every front end applies.
+//! * [`target`]: where images go, with the safety checks for block devices and files.
+//! * [`copy`] and [`verify`]: write an image to one or several targets, and check a written
+//!   device against a bmap.
 //! * [`progress`]: [`Event`](progress::Event), [`ProgressSink`](progress::ProgressSink) and
 //!   [`CancelToken`](progress::CancelToken).
-//! * [`scan`]: a bmap from an image's partition tables and filesystems.
 //! * [`drives`]: the drives an image could go to, and the guards against the wrong one.
+//! * [`size`]: sizes as people read them.
 //! * `udisks` (the `gui` feature only): drives, hotplug and privileged actions over UDisks2.
 //!
 //! The engine knows nothing of terminals, GTK or D-Bus; the CLI, the GUI and the UDisks2 client
 //! are adapters, and no engine module imports them.
+//!
+//! # Example
+//!
+//! Write a compressed image to a file, only its mapped blocks, printing the progress:
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use std::path::Path;
+//!
+//! use blockprint::bmap::Bmap;
+//! use blockprint::copy::{self, CopyOptions};
+//! use blockprint::progress::{CancelToken, Event};
+//! use blockprint::source::{Input, Opener};
+//! use blockprint::target::{Target, TargetOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut image = Opener::new().open(&Input::parse("board.img.xz")?)?.source;
+//! let bmap = Bmap::from_file(Path::new("board.img.bmap"))?;
+//! let mut target = Target::open(Path::new("board.img"), &TargetOptions::default())?;
+//! let mut progress = |event: &Event| {
+//!     if let Event::Progress { done_bytes, .. } = event {
+//!         eprintln!("{done_bytes} bytes");
+//!     }
+//!     ControlFlow::Continue(())
+//! };
+//! let options = CopyOptions::default();
+//! let cancel = CancelToken::new();
+//! let report = copy::copy(&mut *image, Some(&bmap), &mut target, &options, &mut progress, &cancel)?;
+//! println!("wrote {} of {} bytes", report.mapped_bytes, report.image_size);
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 pub mod bmap;

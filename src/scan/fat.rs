@@ -8,7 +8,7 @@
 //!
 //! A cluster is free only when its entry is 0 in every FAT copy, which also covers FAT32
 //! with mirroring off. Bad (…F7) and reserved values are non-zero, so they stay mapped. A
-//! dirty volume (Microsoft's flag in FAT[1], or Linux's in the boot sector) is mapped whole,
+//! dirty volume (Microsoft's flag in `FAT[1]`, or Linux's in the boot sector) is mapped whole,
 //! and so is one whose directory tree references a free cluster (see [`walk`]).
 
 mod bpb;

@@ -2,7 +2,7 @@
 //! (device-mapper, md), and what of all that is mounted or used as swap.
 //!
 //! Used to give the reason when the kernel's `O_EXCL` refuses a device, and to refuse a device
-//! that holds the image being written or shares storage with it (see [`overlap`]).
+//! that holds the image being written or shares storage with it (see [`overlap()`]).
 
 mod overlap;
 

@@ -79,7 +79,7 @@ pub(crate) struct Geometry {
     pub mirrored: bool,
     /// The FAT copy in use when not mirrored (BPB_ExtFlags bits 0-3).
     pub active_fat: u64,
-    /// The media byte, which FAT[0] repeats.
+    /// The media byte, which `FAT[0]` repeats.
     pub media: u8,
     /// The byte where Linux keeps its "not cleanly unmounted" flag (bit 0): 0x25 on FAT12/16,
     /// 0x41 on FAT32.

@@ -145,7 +145,7 @@ pub(crate) fn read(region: &dyn RandomAccess, g: &Geometry) -> Result<Table, Str
     })
 }
 
-/// The reasons FAT[0] and FAT[1] give to map the filesystem whole: a FAT that does not begin
+/// The reasons `FAT[0]` and `FAT[1]` give to map the filesystem whole: a FAT that does not begin
 /// with the media byte (not a FAT, or not where the BPB says), a volume not cleanly unmounted,
 /// or one that met disk errors (Microsoft's ClnShutBitMask and HrdErrBitMask; FAT12 has
 /// neither).
