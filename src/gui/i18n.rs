@@ -14,11 +14,33 @@ pub fn ngettext_f(single: &str, plural: &str, n: u64, args: &[(&str, &str)]) -> 
     fill(ngettext(single, plural, n), args)
 }
 
-fn fill(mut text: String, args: &[(&str, &str)]) -> String {
-    for (name, value) in args {
-        text = text.replace(&format!("{{{name}}}"), value);
+/// One pass over `text`: each `{name}` of `args` becomes its value, and a value is never read
+/// again, so a file name holding `{size}` stays as it is. Anything else is kept as written.
+fn fill(text: String, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            args.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, value)| (*value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
-    text
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -32,6 +54,12 @@ mod tests {
             "2 then 1, 2"
         );
         assert_eq!(gettext_f("{n} left", &[("n", "3")]), "3 left");
+        // A value is never filled again: a file named like a placeholder stays as it is.
+        assert_eq!(
+            fill("{name}: {size}".into(), &[("name", "{size}.img"), ("size", "4 GB")]),
+            "{size}.img: 4 GB"
+        );
+        assert_eq!(fill("{unknown} {".into(), &[("n", "1")]), "{unknown} {");
         assert_eq!(
             ngettext_f("{n} range", "{n} ranges", 1, &[("n", "1")]),
             "1 range"
