@@ -1,11 +1,11 @@
 //! The SHA-256 of each mapped range, in large reads that run ahead of the hashing.
 //!
 //! A range's digest is one sequential computation, but different ranges are independent: with
-//! several cores, up to [`MAX_LANES`] lanes each take the next range not yet taken and hash it,
-//! so an image of many ranges is hashed about as many times faster. A lane is a reader thread
+//! several cores, up to [`MAX_WORKERS`] workers each take the next range not yet taken and hash it,
+//! so an image of many ranges is hashed about as many times faster. A worker is a reader thread
 //! that fills [`BUFFERS`] page-aligned buffers of [`READ_SIZE`] (direct reads where the
 //! filesystem allows, see [`crate::source::direct`]) and a thread hashing them, so reading
-//! and hashing overlap within a lane too. Memory is bounded by the lanes' buffers, whatever
+//! and hashing overlap within a worker too. Memory is bounded by the workers' buffers, whatever
 //! the image size; the calling thread only reports progress and passes on cancellation.
 
 use std::fs::File;
@@ -22,10 +22,10 @@ use crate::progress::{Phase, Reporter};
 use crate::source::direct::{self, Direct};
 use crate::target::AlignedBuf;
 
-/// Buffers per lane: one being hashed, the others being read or waiting.
+/// Buffers per worker: one being hashed, the others being read or waiting.
 const BUFFERS: usize = 3;
-/// Lanes at most (never more than the cores, nor the ranges).
-const MAX_LANES: usize = 4;
+/// Workers at most (never more than the cores, nor the ranges).
+const MAX_WORKERS: usize = 4;
 /// How often the calling thread reports progress and looks for cancellation.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -47,7 +47,7 @@ pub(super) fn digests(
 ) -> Result<Vec<Digest>, CreateError> {
     let direct = Direct::open(path, file);
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    let lanes = cores.min(MAX_LANES).min(spans.len()).max(1);
+    let workers = cores.min(MAX_WORKERS).min(spans.len()).max(1);
     let shared = Shared {
         file,
         direct: direct.as_ref(),
@@ -64,19 +64,19 @@ pub(super) fn digests(
     }
     thread::scope(|scope| {
         let (ended_tx, ended_rx) = channel::<()>();
-        for _ in 0..lanes {
+        for _ in 0..workers {
             let (shared, ended) = (&shared, ended_tx.clone());
             scope.spawn(move || {
-                shared.lane();
+                shared.worker();
                 let _ = ended.send(());
             });
         }
         let mut ended = 0;
-        while ended < lanes {
+        while ended < workers {
             match ended_rx.recv_timeout(POLL) {
                 Ok(()) => ended += 1,
                 Err(RecvTimeoutError::Timeout) => {}
-                // Every lane holds a sender until it ends: this cannot happen first.
+                // Every worker holds a sender until it ends: this cannot happen first.
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             reporter.progress(Phase::Hashing, shared.hashed.load(Ordering::Relaxed));
@@ -100,7 +100,7 @@ pub(super) fn digests(
         .ok_or(CreateError::Cancelled)
 }
 
-/// What the lanes share: the file, the spans, the next span to take, and the results.
+/// What the workers share: the file, the spans, the next span to take, and the results.
 struct Shared<'a> {
     file: &'a File,
     direct: Option<&'a Direct>,
@@ -109,15 +109,15 @@ struct Shared<'a> {
     next: AtomicUsize,
     /// Bytes hashed, for progress.
     hashed: AtomicU64,
-    /// Set on cancellation or the first failure: every lane stops.
+    /// Set on cancellation or the first failure: every worker stops.
     stop: AtomicBool,
     sums: Mutex<Vec<Option<Digest>>>,
     failure: Mutex<Option<CreateError>>,
 }
 
 impl Shared<'_> {
-    /// One lane: a reader thread taking spans, and this thread hashing what it reads.
-    fn lane(&self) {
+    /// One worker: a reader thread taking spans, and this thread hashing what it reads.
+    fn worker(&self) {
         thread::scope(|scope| {
             // Made inside the scope: returning drops `full_rx` and `empty_tx` before the scope
             // joins the reader, which ends it wherever it waits.
@@ -160,8 +160,8 @@ impl Shared<'_> {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// A lane's reader: takes the next span not yet taken and fills free buffers with it,
-    /// until none is left, an error, or the lane stops listening.
+    /// A worker's reader: takes the next span not yet taken and fills free buffers with it,
+    /// until none is left, an error, or the worker stops listening.
     fn read(&self, empty: &Receiver<AlignedBuf>, full: &SyncSender<Result<Chunk, CreateError>>) {
         loop {
             let span = self.next.fetch_add(1, Ordering::Relaxed);
@@ -264,11 +264,11 @@ mod tests {
     }
 
     #[test]
-    fn many_spans_taken_by_several_lanes_keep_their_order() {
+    fn many_spans_taken_by_several_workers_keep_their_order() {
         let data: Vec<u8> = (0..READ_SIZE + 50_000)
             .map(|i| (i * 13 % 241) as u8)
             .collect();
-        // Forty spans of very different sizes, so the lanes finish them out of order.
+        // Forty spans of very different sizes, so the workers finish them out of order.
         let mut spans = Vec::new();
         let mut at = 0u64;
         for i in 0..40u64 {

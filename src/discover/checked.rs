@@ -201,7 +201,11 @@ pub fn check(
     }
     // A keyring the user named must be readable whatever the bmap; the trusted keys are read
     // only for a signed bmap, since nothing about them matters otherwise.
-    let named = policy.keyring.as_deref().map(Keyring::from_file).transpose()?;
+    let named = policy
+        .keyring
+        .as_deref()
+        .map(Keyring::from_file)
+        .transpose()?;
     let detached = if bmap::is_clearsigned(&bytes) {
         None
     } else {

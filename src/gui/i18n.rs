@@ -56,7 +56,10 @@ mod tests {
         assert_eq!(gettext_f("{n} left", &[("n", "3")]), "3 left");
         // A value is never filled again: a file named like a placeholder stays as it is.
         assert_eq!(
-            fill("{name}: {size}".into(), &[("name", "{size}.img"), ("size", "4 GB")]),
+            fill(
+                "{name}: {size}".into(),
+                &[("name", "{size}.img"), ("size", "4 GB")]
+            ),
             "{size}.img: 4 GB"
         );
         assert_eq!(fill("{unknown} {".into(), &[("n", "1")]), "{unknown} {");
