@@ -33,6 +33,7 @@ mod list;
 mod nginx;
 mod resources;
 mod scan;
+mod security_transport;
 mod signatures;
 mod sshd;
 #[cfg(feature = "gui")]
