@@ -17,9 +17,14 @@
 //!
 //! The client is reqwest's blocking one: the engine reads on its own threads, and HTTP is an
 //! adapter that turns a response body into [`Read`]. Proxies come from the environment
-//! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), redirects are followed, and
-//! credentials come from the URL (`https://user:password@host/…`) or from `~/.netrc`. No
-//! message ever shows a password: URLs in messages have their user information removed.
+//! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), and credentials come from the URL
+//! (`https://user:password@host/…`) or from `~/.netrc`. No message ever shows a password:
+//! URLs in messages have their user information removed.
+//!
+//! Redirects are followed (10 at most), except from https to plain http: that would hand the
+//! download to anyone on the network while every message still named the https URL, so it is
+//! [`HttpError::Downgrade`]. reqwest drops the `Authorization` header whenever a redirect
+//! changes scheme, host or port.
 
 mod error;
 mod resume;
@@ -31,6 +36,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE};
+use reqwest::redirect::Policy;
 
 pub use error::HttpError;
 pub use reqwest::Url;
@@ -62,10 +68,25 @@ fn build(read_timeout: Duration) -> Result<Client, HttpError> {
         // The blocking client applies this to the wait for the headers and then to each
         // read of the body separately, so it bounds a stall, not the whole download.
         .timeout(read_timeout)
+        .redirect(redirects())
         .build()
         .map_err(|e| HttpError::Setup {
             reason: error::root_cause(&e),
         })
+}
+
+/// reqwest's default policy (10 redirects at most), refusing any step from https to http.
+fn redirects() -> Policy {
+    Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            let to = redact(attempt.url());
+            attempt.error(error::Downgrade { to })
+        } else {
+            Policy::default().redirect(attempt)
+        }
+    })
 }
 
 /// An image opened over HTTP, in the form its server allows.

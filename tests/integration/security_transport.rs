@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::nginx::Nginx;
 use crate::sshd::Sshd;
 use crate::support::{Run, blockprint_with, random_bytes, scratch};
 
@@ -156,4 +157,38 @@ fn remote_home(sshd: &Sshd) -> PathBuf {
         .expect("ssh pwd");
     assert!(out.status.success(), "ssh pwd failed");
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// F8: an https URL that redirects to plain http is refused with an error naming both URLs,
+/// and nothing is fetched over http; a redirect that stays on https is still followed.
+#[test]
+fn a_redirect_from_https_to_plain_http_is_refused() {
+    let plain = Nginx::start();
+    let data = random_bytes(80, 300_000);
+    let target = plain.put("img.raw", &data);
+    let tls = Nginx::start_tls();
+    tls.put("img.raw", &data);
+    let ca = tls.ca_file();
+    let env = [("SSL_CERT_FILE", ca.to_str().unwrap())];
+    let dir = scratch();
+    let dest = dir.path().join("out.img");
+
+    let moved = tls.url("moved/img.raw");
+    copy(&["--nobmap", moved.as_str(), dest.to_str().unwrap()], &env).ok();
+    assert!(std::fs::read(&dest).unwrap() == data, "https to https");
+
+    let url = format!("{}?to={target}", tls.url("redirect/img.raw"));
+    copy(&["--nobmap", &url, dest.to_str().unwrap()], &env).fails_with(&[
+        &url,
+        target.as_str(),
+        "plain http",
+    ]);
+    // Bmap discovery next to it meets the same redirect first.
+    let probe = format!("{}?to={target}", tls.url("redirect/img.raw.bmap"));
+    copy(&[&url, dest.to_str().unwrap()], &env).fails_with(&[
+        &probe,
+        target.as_str(),
+        "plain http",
+    ]);
+    assert_eq!(plain.log(), [], "a request went over plain http");
 }

@@ -48,6 +48,17 @@ pub enum HttpError {
         /// Whether credentials (from the URL or `~/.netrc`) were sent.
         credentials_sent: bool,
     },
+    /// An https URL redirected to plain http, which is not followed: the download would lose
+    /// the protection https gives it while every message still named the https URL.
+    #[error(
+        "'{url}' redirects to plain http ('{to}'), which is not followed: over http anyone on the way could read or change the download; ask the site to fix the redirect, or give the http:// URL yourself if that is acceptable"
+    )]
+    Downgrade {
+        /// The URL asked for.
+        url: String,
+        /// The plain-http URL it redirects to.
+        to: String,
+    },
     /// Any other unexpected status.
     #[error("the server answered '{status}' for '{url}'; check the URL, or try again later")]
     Status {
@@ -148,6 +159,22 @@ fn credentials_advice(sent: bool) -> &'static str {
     }
 }
 
+/// The redirect policy's refusal of an https → http redirect; [`HttpError::from_reqwest`]
+/// finds it in reqwest's error and makes it [`HttpError::Downgrade`].
+#[derive(Debug)]
+pub(crate) struct Downgrade {
+    /// The plain-http URL, redacted.
+    pub to: String,
+}
+
+impl std::fmt::Display for Downgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redirect from https to plain http ('{}')", self.to)
+    }
+}
+
+impl StdError for Downgrade {}
+
 fn tls_advice(certificate: bool) -> &'static str {
     if certificate {
         "; the server's certificate is not trusted (expired, self-signed, or issued for another name); if a private authority signed it, add that to the system's certificates (update-ca-certificates)"
@@ -186,6 +213,15 @@ impl HttpError {
     /// Classifies a failure to get an answer at all.
     pub(crate) fn from_reqwest(url: &Url, err: &reqwest::Error) -> Self {
         let host = url.host_str().unwrap_or_default().to_owned();
+        if let Some(downgrade) = chain(err)
+            .into_iter()
+            .find_map(|link| link.downcast_ref::<Downgrade>())
+        {
+            return HttpError::Downgrade {
+                url: redact(url),
+                to: downgrade.to.clone(),
+            };
+        }
         if let Some(tls) = find_tls(err) {
             return HttpError::Tls {
                 url: redact(url),

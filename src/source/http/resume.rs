@@ -81,8 +81,10 @@ impl Resource {
         }
         let response = request.send().map_err(|e| {
             match HttpError::from_reqwest(&self.url, &e) {
-                // A broken handshake is not going to mend by itself.
-                tls @ HttpError::Tls { .. } => Failure::Fatal(tls),
+                // A broken handshake is not going to mend by itself, nor a refused redirect.
+                fatal @ (HttpError::Tls { .. } | HttpError::Downgrade { .. }) => {
+                    Failure::Fatal(fatal)
+                }
                 _ => Failure::Transient(error::root_cause(&e)),
             }
         })?;
