@@ -220,7 +220,7 @@ fn find_bmap(
         );
     }
     for candidate in &candidates {
-        if let Some(bytes) = opener.fetch(candidate, bmap::MAX_FILE_SIZE + 1)? {
+        if let Some(bytes) = opener.fetch_next_to(candidate, image, bmap::MAX_FILE_SIZE + 1)? {
             out.info(format_args!("discovered bmap file '{candidate}'"));
             refuse_image_as_bmap(candidate, image)?;
             return Ok(Some((candidate.clone(), bytes)));

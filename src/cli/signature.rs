@@ -125,7 +125,7 @@ fn find_signature(
         return Ok(Some((input.to_string(), bytes)));
     }
     for candidate in discover::signature_candidates_for(bmap) {
-        if let Some(bytes) = opener.fetch(&candidate, SIGNATURE_LIMIT)? {
+        if let Some(bytes) = opener.fetch_next_to(&candidate, bmap, SIGNATURE_LIMIT)? {
             return Ok(Some((candidate.to_string(), bytes)));
         }
     }

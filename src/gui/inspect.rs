@@ -151,7 +151,9 @@ fn find_bmap(image: &Input, opener: &Opener) -> Option<(Input, Vec<u8>)> {
         .into_iter()
         .find_map(|candidate| {
             // An unreachable candidate is the same as a missing one here.
-            let bytes = opener.fetch(&candidate, bmap::MAX_FILE_SIZE + 1).ok()??;
+            let bytes = opener
+                .fetch_next_to(&candidate, image, bmap::MAX_FILE_SIZE + 1)
+                .ok()??;
             Some((candidate, bytes))
         })
 }
@@ -188,7 +190,7 @@ fn signature_of(location: &Input, bytes: &[u8], opener: &Opener) -> Result<Verif
         return verify_clearsigned(bytes, &keyring, None).map_err(|e| e.to_string());
     }
     for candidate in discover::signature_candidates_for(location) {
-        if let Ok(Some(signature)) = opener.fetch(&candidate, SIGNATURE_LIMIT) {
+        if let Ok(Some(signature)) = opener.fetch_next_to(&candidate, location, SIGNATURE_LIMIT) {
             return verify_detached(bytes, &signature, &candidate.to_string(), &keyring, None)
                 .map_err(|e| e.to_string());
         }

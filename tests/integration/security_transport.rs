@@ -6,7 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::nginx::Nginx;
+use blockprint::source::http::{Credentials, HttpClient, HttpError, Url};
+
+use crate::http::environment::{child_url, in_child};
+use crate::http::server::{Behaviour, Server};
+use crate::nginx::{Nginx, PASSWORD, USER};
 use crate::sshd::Sshd;
 use crate::support::{Run, blockprint_with, random_bytes, scratch};
 
@@ -191,4 +195,135 @@ fn a_redirect_from_https_to_plain_http_is_refused() {
         "plain http",
     ]);
     assert_eq!(plain.log(), [], "a request went over plain http");
+}
+
+/// F9: `~/.netrc` credentials are never sent over plain http (the old code sent them with
+/// every request, discovery probes included); where an http server asks for them, the error
+/// says why none were sent; over https they are sent.
+#[test]
+fn netrc_credentials_are_never_sent_over_plain_http() {
+    let dir = scratch();
+    let netrc = dir.path().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!(
+            "machine 127.0.0.1 login {USER} password \"{PASSWORD}\"\n\
+             default login anyone password s3cret-default\n"
+        ),
+    )
+    .unwrap();
+    let netrc = netrc.to_str().unwrap();
+    let dest = dir.path().join("out.img");
+    let data = random_bytes(90, 100_000);
+
+    let recording = Server::start(Behaviour::serving(data.clone()));
+    let url = recording.url("img.raw");
+    copy(
+        &["--nobmap", url.as_str(), dest.to_str().unwrap()],
+        &[("NETRC", netrc)],
+    )
+    .ok();
+    assert!(std::fs::read(&dest).unwrap() == data);
+    let requests = recording.requests();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert_eq!(
+            request.header("Authorization"),
+            None,
+            "credentials over http: {}",
+            request.line
+        );
+    }
+
+    let plain = Nginx::start();
+    let private = plain.put("private/img.raw", &data);
+    copy(
+        &["--nobmap", private.as_str(), dest.to_str().unwrap()],
+        &[("NETRC", netrc)],
+    )
+    .fails_with(&[private.as_str(), "401", "sent only over https"]);
+
+    let tls = Nginx::start_tls();
+    let secure = tls.put("private/img.raw", &data);
+    std::fs::remove_file(&dest).unwrap();
+    let ca = tls.ca_file();
+    copy(
+        &["--nobmap", secure.as_str(), dest.to_str().unwrap()],
+        &[("NETRC", netrc), ("SSL_CERT_FILE", ca.to_str().unwrap())],
+    )
+    .ok();
+    assert!(std::fs::read(&dest).unwrap() == data, "netrc over https");
+}
+
+/// F9: the netrc `default` entry (for any host) goes to URLs the caller names and to
+/// discovery on their own server, but not to a discovery probe on another server.
+#[test]
+fn the_netrc_default_entry_stays_with_the_named_server() {
+    let named = Nginx::start_tls();
+    let other = Nginx::start_tls();
+    named.put("private/disk.img", b"the image");
+    named.put("private/disk.bmap", b"its bmap");
+    let elsewhere = other.put("private/disk.bmap", b"elsewhere");
+    let dir = scratch();
+    let netrc = dir.path().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!("default login {USER} password \"{PASSWORD}\"\n"),
+    )
+    .unwrap();
+    // One bundle, so that both servers' authorities are trusted.
+    let bundle = dir.path().join("ca.pem");
+    let mut authorities = std::fs::read(named.ca_file()).unwrap();
+    authorities.extend(std::fs::read(other.ca_file()).unwrap());
+    std::fs::write(&bundle, authorities).unwrap();
+    in_child(
+        "security_transport::netrc_default_child_checks_where_it_goes",
+        &[
+            ("NETRC", netrc.to_str().unwrap()),
+            ("SSL_CERT_FILE", bundle.to_str().unwrap()),
+            (
+                "BLOCKPRINT_TEST_URL",
+                named.url("private/disk.img").as_str(),
+            ),
+            ("BLOCKPRINT_TEST_OTHER", elsewhere.as_str()),
+        ],
+    );
+}
+
+/// Run by the test above in a child process; does nothing when run directly.
+#[test]
+fn netrc_default_child_checks_where_it_goes() {
+    let Some(image) = child_url() else { return };
+    let elsewhere = Url::parse(&std::env::var("BLOCKPRINT_TEST_OTHER").unwrap()).unwrap();
+    let client = HttpClient::new().unwrap();
+    let fetch = |url: &Url, next_to: Option<&Url>| match next_to {
+        Some(named) => client.fetch_next_to(url, named, 1 << 20),
+        None => client.fetch(url, 1 << 20),
+    };
+    assert_eq!(
+        fetch(&image, None).unwrap().as_deref(),
+        Some(&b"the image"[..])
+    );
+    let beside = image.join("disk.bmap").unwrap();
+    assert_eq!(
+        fetch(&beside, Some(&image)).unwrap().as_deref(),
+        Some(&b"its bmap"[..])
+    );
+    let err = fetch(&elsewhere, Some(&image)).expect_err("no default entry elsewhere");
+    assert!(
+        matches!(
+            err,
+            HttpError::Denied {
+                status: 401,
+                credentials: Credentials::None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Named by the caller, the other server gets them.
+    assert_eq!(
+        fetch(&elsewhere, None).unwrap().as_deref(),
+        Some(&b"elsewhere"[..])
+    );
 }

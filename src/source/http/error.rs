@@ -39,14 +39,14 @@ pub enum HttpError {
         status: u16,
     },
     /// The server wants credentials, or refused the ones sent (401, 403).
-    #[error("access to '{url}' was refused (HTTP {status}); {}", credentials_advice(*.credentials_sent))]
+    #[error("access to '{url}' was refused (HTTP {status}); {}", credentials_advice(*.credentials))]
     Denied {
         /// The URL.
         url: String,
         /// 401 or 403.
         status: u16,
-        /// Whether credentials (from the URL or `~/.netrc`) were sent.
-        credentials_sent: bool,
+        /// What credentials went with the request.
+        credentials: Credentials,
     },
     /// An https URL redirected to plain http, which is not followed: the download would lose
     /// the protection https gives it while every message still named the https URL.
@@ -151,11 +151,29 @@ pub enum HttpError {
     },
 }
 
-fn credentials_advice(sent: bool) -> &'static str {
-    if sent {
-        "the credentials sent were refused; check the user name and password (in the URL or ~/.netrc)"
-    } else {
-        "give credentials in the URL (https://USER:PASSWORD@host/...) or in ~/.netrc (machine HOST login USER password PASSWORD)"
+/// What credentials went with a request that was refused, for the advice of a 401 or 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Some were sent (from the URL or `~/.netrc`), and refused.
+    Sent,
+    /// None were sent: neither the URL nor `~/.netrc` has any for the host.
+    None,
+    /// `~/.netrc` has some for the host, but the URL is plain http, over which they are
+    /// never sent (anyone on the way could read them).
+    WithheldOverHttp,
+}
+
+fn credentials_advice(credentials: Credentials) -> &'static str {
+    match credentials {
+        Credentials::Sent => {
+            "the credentials sent were refused; check the user name and password (in the URL or ~/.netrc)"
+        }
+        Credentials::None => {
+            "give credentials in the URL (https://USER:PASSWORD@host/...) or in ~/.netrc (machine HOST login USER password PASSWORD)"
+        }
+        Credentials::WithheldOverHttp => {
+            "~/.netrc has credentials for this host, but they are sent only over https; use the https:// URL, or (if the server has no https and the network is trusted) put them in the URL (http://USER:PASSWORD@host/...)"
+        }
     }
 }
 
@@ -193,15 +211,15 @@ fn connect_advice(proxy: Option<&str>) -> String {
 }
 
 impl HttpError {
-    /// The error for an unexpected status; `credentials_sent` tells a 401 what to advise.
-    pub(crate) fn from_status(url: &Url, status: StatusCode, credentials_sent: bool) -> Self {
+    /// The error for an unexpected status; `credentials` tells a 401 what to advise.
+    pub(crate) fn from_status(url: &Url, status: StatusCode, credentials: Credentials) -> Self {
         let url = redact(url);
         match status.as_u16() {
             code @ (404 | 410) => HttpError::NotFound { url, status: code },
             code @ (401 | 403) => HttpError::Denied {
                 url,
                 status: code,
-                credentials_sent,
+                credentials,
             },
             _ => HttpError::Status {
                 url,
@@ -353,7 +371,7 @@ mod tests {
     fn messages_never_show_the_password() {
         let url = Url::parse("https://ann:s3cret@example.org/a.img?x=1").expect("url");
         assert_eq!(redact(&url), "https://example.org/a.img?x=1");
-        let err = HttpError::from_status(&url, StatusCode::UNAUTHORIZED, true);
+        let err = HttpError::from_status(&url, StatusCode::UNAUTHORIZED, Credentials::Sent);
         let text = err.to_string();
         assert!(!text.contains("s3cret") && !text.contains("ann"), "{text}");
         assert!(text.contains("credentials"), "{text}");
@@ -362,14 +380,16 @@ mod tests {
     #[test]
     fn statuses_say_what_they_mean() {
         let url = Url::parse("http://example.org/a.img").expect("url");
-        let missing = HttpError::from_status(&url, StatusCode::GONE, false).to_string();
+        let missing = HttpError::from_status(&url, StatusCode::GONE, Credentials::None).to_string();
         assert!(
             missing.contains("not found") && missing.contains("410"),
             "{missing}"
         );
-        let denied = HttpError::from_status(&url, StatusCode::FORBIDDEN, false).to_string();
+        let denied =
+            HttpError::from_status(&url, StatusCode::FORBIDDEN, Credentials::None).to_string();
         assert!(denied.contains("~/.netrc"), "{denied}");
-        let other = HttpError::from_status(&url, StatusCode::BAD_GATEWAY, false).to_string();
+        let other =
+            HttpError::from_status(&url, StatusCode::BAD_GATEWAY, Credentials::None).to_string();
         assert!(
             other.contains("502 Bad Gateway") && other.contains("http://example.org/a.img"),
             "{other}"

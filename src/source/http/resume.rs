@@ -27,7 +27,7 @@ use reqwest::blocking::Response;
 use reqwest::header::{IF_RANGE, RANGE};
 
 use super::error::{self, HttpError};
-use super::{HttpClient, Url};
+use super::{Asked, HttpClient, Url};
 use crate::source::RandomAccess;
 
 /// How often, and how patiently, a broken transfer is resumed.
@@ -106,9 +106,11 @@ impl Resource {
                 )));
             }
             _ => {
-                let sent = self.client.sends_credentials(&self.url);
+                let credentials = self.client.credentials(&self.url, Asked::Named);
                 return Err(Failure::Fatal(HttpError::from_status(
-                    &self.url, status, sent,
+                    &self.url,
+                    status,
+                    credentials,
                 )));
             }
         }
