@@ -327,3 +327,70 @@ fn netrc_default_child_checks_where_it_goes() {
         Some(&b"elsewhere"[..])
     );
 }
+
+/// Ranges in the big bmap below: the review's repro.
+const BIG_RANGES: u64 = 6_000_000;
+
+/// F14: a bmap of 6,000,000 single-block ranges (150 MB, no range checksums, a correct file
+/// checksum) parses in memory proportional to its ranges: the peak resident memory grows by
+/// under 24 bytes a range (plus 32 MiB) while it is parsed, and the ranges then take 16 bytes
+/// each. The old parser kept a string and an 80-byte record per range and grew by about 1 GB.
+#[test]
+fn a_bmap_of_millions_of_ranges_parses_in_proportional_memory() {
+    let dir = scratch();
+    let path = dir.path().join("big.bmap");
+    let (bs, n) = (4096u64, BIG_RANGES);
+    let zeros = "0".repeat(64);
+    let mut text = format!(
+        "<?xml version=\"1.0\" ?>\n<bmap version=\"2.0\">\n<ImageSize> {} </ImageSize>\n\
+         <BlockSize> {bs} </BlockSize>\n<BlocksCount> {} </BlocksCount>\n\
+         <MappedBlocksCount> {n} </MappedBlocksCount>\n<ChecksumType> sha256 </ChecksumType>\n\
+         <BmapFileChecksum> {zeros} </BmapFileChecksum>\n<BlockMap>\n",
+        2 * n * bs,
+        2 * n
+    );
+    for i in 0..n {
+        use std::fmt::Write;
+        let _ = writeln!(text, "<Range> {} </Range>", 2 * i);
+    }
+    text.push_str("</BlockMap>\n</bmap>\n");
+    let digest = crate::support::sha256(text.as_bytes());
+    std::fs::write(&path, text.replacen(&zeros, &digest, 1)).unwrap();
+    in_child(
+        "security_transport::big_bmap_child_measures_its_parse",
+        &[("BLOCKPRINT_TEST_BMAP", path.to_str().unwrap())],
+    );
+}
+
+/// Run by the test above in a child process (a fresh one, so its peak memory is the parse's);
+/// does nothing when run directly.
+#[test]
+fn big_bmap_child_measures_its_parse() {
+    let Ok(path) = std::env::var("BLOCKPRINT_TEST_BMAP") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let before = memory_kib("VmRSS");
+    let bmap = blockprint::bmap::Bmap::from_bytes(&bytes, Path::new(&path)).unwrap();
+    let peak = memory_kib("VmHWM");
+    let ranges = bmap.ranges().len() as u64;
+    assert_eq!(ranges, BIG_RANGES);
+    let growth = (peak - before) * 1024;
+    assert!(
+        growth < ranges * 24 + (32 << 20),
+        "parsing {ranges} ranges grew the peak memory by {} MiB",
+        growth >> 20
+    );
+    assert!(bmap.ranges().heap_bytes() as u64 <= ranges * 16 + 4096);
+    drop(bytes);
+}
+
+/// A `kB` line of `/proc/self/status` (`VmRSS`: resident now, `VmHWM`: the peak so far).
+fn memory_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
