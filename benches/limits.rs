@@ -46,7 +46,7 @@ fn decode(image: &str, bmap: &Path) -> Result<(f64, u64)> {
     let buf = &mut backing[at..at + BUF];
     let mut bytes = 0;
     for range in bmap.ranges() {
-        let (start, end) = bmap.byte_span(range);
+        let (start, end) = bmap.byte_span(&range);
         source
             .skip_to(start)
             .with_context(|| format!("skipping to {start}"))?;

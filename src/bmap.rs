@@ -6,13 +6,14 @@
 //! and inside the image; digests of the right length. [`Bmap::to_xml`] writes format 2.0 with
 //! the elements, order and checksum rules of bmaptool 3.x, so `bmaptool copy` accepts it.
 //!
-//! Format facts (see bmap-format.md §1): ranges are inclusive block numbers; a range's checksum
+//! Format facts: ranges are inclusive block numbers; a range's checksum
 //! covers its bytes cut at `ImageSize` (the partial last block is not padded); format 1.2 has
 //! per-range SHA-1 which bmaptool ignores and we verify.
 
 mod checksum;
 mod clearsign;
 mod parse;
+mod ranges;
 mod write;
 
 use std::fmt;
@@ -21,10 +22,18 @@ use std::path::{Path, PathBuf};
 
 pub use checksum::{ChecksumType, Digest, Hasher};
 pub use clearsign::{cleartext, is_clearsigned};
+pub use ranges::{Ranges, RangesIter};
 
-/// The largest bmap file we read. A 1 TiB image fragmented into 4 KiB pieces would need more,
-/// but real bmaps are kilobytes to a few megabytes; the cap keeps hostile input bounded.
+/// The largest bmap file we read. Real bmaps are kilobytes to a few megabytes; this holds
+/// [`MAX_RANGES`] ranges without checksums in bmaptool's layout (about 27 bytes each), or
+/// 2.5 million with SHA-256 ones (about 100 bytes each). The file is held in memory whole.
 pub const MAX_FILE_SIZE: u64 = 256 << 20;
+
+/// The most ranges a bmap may have: as many as the worst plausible image has, 64 GiB of
+/// 4 KiB blocks with every other block mapped (2^23). Real filesystems allocate in extents,
+/// so real bmaps have thousands. Each range costs 16 bytes here plus its digest, and the copy
+/// keeps its own plan of every range, so this cap, not only the file size, bounds memory.
+pub const MAX_RANGES: usize = 1 << 23;
 
 /// Smallest and largest block size accepted.
 pub const BLOCK_SIZE_RANGE: (u64, u64) = (512, 1 << 20);
@@ -87,7 +96,7 @@ pub struct Bmap {
     blocks_count: u64,
     mapped_blocks_count: u64,
     checksum_type: ChecksumType,
-    ranges: Vec<BlockRange>,
+    ranges: Ranges,
 }
 
 impl Bmap {
@@ -98,14 +107,36 @@ impl Bmap {
         checksum_type: ChecksumType,
         ranges: Vec<BlockRange>,
     ) -> Result<Self, BmapErrorKind> {
+        if ranges.len() > MAX_RANGES {
+            return Err(BmapErrorKind::TooManyRanges { limit: MAX_RANGES });
+        }
+        // Checked here: the compact storage holds digests of one length only.
+        if let Some(range) = ranges.iter().find(|r| {
+            r.checksum
+                .as_ref()
+                .is_some_and(|d| d.as_bytes().len() != checksum_type.digest_len())
+        }) {
+            return Err(BmapErrorKind::BadDigest {
+                what: format!("checksum of range {range}"),
+                text: range
+                    .checksum
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                kind: checksum_type,
+            });
+        }
         let bmap = Self {
             version: Version::WRITTEN,
             image_size,
             block_size,
             blocks_count: image_size.div_ceil(block_size.max(1)),
-            mapped_blocks_count: ranges.iter().map(BlockRange::blocks).sum(),
+            mapped_blocks_count: ranges
+                .iter()
+                .map(|r| r.last.saturating_sub(r.first).saturating_add(1))
+                .fold(0, u64::saturating_add),
             checksum_type,
-            ranges,
+            ranges: Ranges::from(ranges),
         };
         bmap.validate().map_err(|(kind, _)| kind)?;
         Ok(bmap)
@@ -159,14 +190,19 @@ impl Bmap {
     }
 
     /// The mapped ranges, ascending and disjoint.
-    pub fn ranges(&self) -> &[BlockRange] {
+    pub fn ranges(&self) -> &Ranges {
         &self.ranges
     }
 
     /// The byte span `start..end` of a range, cut at the image size.
     pub fn byte_span(&self, range: &BlockRange) -> (u64, u64) {
-        let start = range.first * self.block_size;
-        let end = (range.last + 1)
+        self.span_of(range.first, range.last)
+    }
+
+    /// The byte span `start..end` of blocks `first..=last`, cut at the image size.
+    pub fn span_of(&self, first: u64, last: u64) -> (u64, u64) {
+        let start = first * self.block_size;
+        let end = (last + 1)
             .saturating_mul(self.block_size)
             .min(self.image_size);
         (start, end)
@@ -174,10 +210,10 @@ impl Bmap {
 
     /// Bytes in all ranges (the partial last block counted as its real length).
     pub fn mapped_bytes(&self) -> u64 {
-        self.ranges
-            .iter()
-            .map(|r| {
-                let (start, end) = self.byte_span(r);
+        (0..self.ranges.len())
+            .filter_map(|i| self.ranges.blocks(i))
+            .map(|(first, last)| {
+                let (start, end) = self.span_of(first, last);
                 end - start
             })
             .sum()
@@ -214,37 +250,46 @@ impl Bmap {
             ));
         }
         let mut sum: u64 = 0;
-        let mut previous: Option<&BlockRange> = None;
-        for (index, range) in self.ranges.iter().enumerate() {
-            if range.first > range.last {
-                return Err((BmapErrorKind::ReversedRange(range.to_string()), Some(index)));
+        let mut previous: Option<(u64, u64)> = None;
+        let shown = |index: usize| {
+            self.ranges
+                .get(index)
+                .map(|r| r.to_string())
+                .unwrap_or_default()
+        };
+        for index in 0..self.ranges.len() {
+            let Some((first, last)) = self.ranges.blocks(index) else {
+                break;
+            };
+            if first > last {
+                return Err((BmapErrorKind::ReversedRange(shown(index)), Some(index)));
             }
-            if let Some(prev) = previous.filter(|p| range.first <= p.last) {
+            if previous.is_some_and(|(_, prev_last)| first <= prev_last) {
                 let kind = BmapErrorKind::RangeOrder {
-                    range: range.to_string(),
-                    previous: prev.to_string(),
+                    range: shown(index),
+                    previous: shown(index - 1),
                 };
                 return Err((kind, Some(index)));
             }
-            if range.last >= self.blocks_count {
+            if last >= self.blocks_count {
                 let kind = BmapErrorKind::RangePastEnd {
-                    range: range.to_string(),
+                    range: shown(index),
                     blocks_count: self.blocks_count,
                 };
                 return Err((kind, Some(index)));
             }
-            if let Some(digest) = &range.checksum
-                && digest.as_bytes().len() != self.checksum_type.digest_len()
+            if let Some(digest) = self.ranges.checksum(index)
+                && digest.len() != self.checksum_type.digest_len()
             {
                 let kind = BmapErrorKind::BadDigest {
-                    what: format!("checksum of range {range}"),
-                    text: digest.to_string(),
+                    what: format!("checksum of range {}", shown(index)),
+                    text: Digest::from_bytes(digest).to_string(),
                     kind: self.checksum_type,
                 };
                 return Err((kind, Some(index)));
             }
-            sum += range.blocks();
-            previous = Some(range);
+            sum += last - first + 1;
+            previous = Some((first, last));
         }
         if sum != self.mapped_blocks_count {
             let kind = BmapErrorKind::MappedCount {
@@ -301,6 +346,14 @@ pub enum BmapErrorKind {
     TooLarge {
         /// The cap.
         limit: u64,
+    },
+    /// More than [`MAX_RANGES`] ranges.
+    #[error(
+        "it has more than {limit} ranges, more than any image has (a 64 GiB image of 4 KiB blocks with every other block mapped has that many); is it really a bmap? Write the image with --nobmap"
+    )]
+    TooManyRanges {
+        /// The cap.
+        limit: usize,
     },
     /// Not UTF-8.
     #[error("it is not UTF-8 text; is it really a bmap?")]

@@ -254,7 +254,7 @@ impl Plan {
             .ranges()
             .iter()
             .map(|r| {
-                let (start, end) = bmap.byte_span(r);
+                let (start, end) = bmap.byte_span(&r);
                 Planned {
                     start,
                     end,
@@ -262,7 +262,7 @@ impl Plan {
                         first: r.first,
                         last: r.last,
                     },
-                    expected: r.checksum.clone(),
+                    expected: r.checksum,
                 }
             })
             .collect();

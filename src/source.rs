@@ -26,6 +26,7 @@ pub mod http;
 mod input;
 mod lzop;
 mod member;
+mod memory;
 mod netrc;
 mod open;
 mod random;

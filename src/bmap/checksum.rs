@@ -133,6 +133,11 @@ impl Digest {
             .map(Self)
     }
 
+    /// A digest of these bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+
     /// The raw digest bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

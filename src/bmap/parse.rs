@@ -4,13 +4,23 @@
 //! bmaptool); unknown elements, attributes and comments are ignored so minor versions can grow.
 //! Text is trimmed everywhere. Entities other than the five predefined ones cannot occur
 //! because a DOCTYPE is refused.
+//!
+//! Ranges go straight into their compact form ([`Ranges`]) as each `</Range>` is read: no
+//! string or object is kept per range, so memory grows by 16 bytes per range plus its digest.
+//! A range's errors that depend on the checksum type (known only once the whole document is
+//! read) are kept for the first range that has one; an error found later by validation,
+//! which knows only the range's index, is placed in the file by reading it again.
 
 use std::path::Path;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
-use super::{BlockRange, Bmap, BmapError, BmapErrorKind, ChecksumType, Digest, Version};
+use super::{Bmap, BmapError, BmapErrorKind, ChecksumType, Digest, MAX_RANGES, Ranges, Version};
+
+mod range;
+
+use range::{Current, DigestAt, close_range, first_range_error, range_offset};
 
 /// Deeper nesting than this is not a bmap; the limit keeps hostile input cheap.
 const MAX_DEPTH: usize = 16;
@@ -69,24 +79,37 @@ struct Found {
     offset: u64,
 }
 
-#[derive(Debug, Default)]
-struct FoundRange {
-    text: String,
-    offset: u64,
-    sha1: Option<String>,
-    chksum: Option<String>,
-}
-
 /// Everything read from the document, before interpretation.
 #[derive(Debug, Default)]
 struct Document {
     version: Option<Found>,
+    /// The checksum scheme of the version, once it is known to be valid.
+    scheme: Option<Scheme>,
     fields: [Option<Found>; 7],
     block_map: bool,
-    ranges: Vec<FoundRange>,
+    ranges: Ranges,
+    /// `<Range>` elements seen so far.
+    range_count: usize,
+    current: Option<Current>,
+    /// Bytes of the digest being read, reused from range to range.
+    digest: Vec<u8>,
+    /// The first range whose text is not a range, and why.
+    bad_range: Option<(usize, u64, BmapErrorKind)>,
+    /// The first range whose digest is not hex.
+    bad_hex: Option<DigestAt>,
+    /// The first range with a digest, and the first whose digest has another length.
+    first_digest: Option<DigestAt>,
+    other_length: Option<DigestAt>,
 }
 
-/// Which checksums a version carries (bmap-format.md §1.5).
+impl Document {
+    /// Whether a problem with some range is known: ranges are no longer stored then.
+    fn range_failed(&self) -> bool {
+        self.bad_range.is_some() || self.bad_hex.is_some() || self.other_length.is_some()
+    }
+}
+
+/// Which checksums a bmap version carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scheme {
     /// 1.0-1.2 and unknown 1.x: optional per-range `sha1`, no file checksum.
@@ -108,7 +131,23 @@ pub(super) fn parse(bytes: &[u8], path: &Path) -> Result<Bmap, BmapError> {
     }
     let text = std::str::from_utf8(bytes).map_err(|_| error(None, BmapErrorKind::NotUtf8))?;
     let doc = read_document(text).map_err(|(offset, kind)| error(Some(offset), kind))?;
-    interpret(bytes, &doc).map_err(|(offset, kind)| error(offset, kind))
+    interpret(bytes, doc).map_err(|(offset, kind)| {
+        // Validation knows only the index of the range at fault: find it in the file.
+        let offset = match offset {
+            Offset::At(at) => Some(at),
+            Offset::Range(index) => range_offset(text, index),
+            Offset::None => None,
+        };
+        error(offset, kind)
+    })
+}
+
+/// Where an error of [`interpret`] is.
+enum Offset {
+    At(u64),
+    /// The `<Range>` of this index.
+    Range(usize),
+    None,
 }
 
 /// 1-based line number of a byte offset.
@@ -150,9 +189,14 @@ fn read_document(text: &str) -> AtOffset<Document> {
             Event::Empty(e) => {
                 let context = open(&mut doc, stack.last().copied(), &e, offset)?;
                 root_done |= context == Context::Root;
+                if context == Context::Range {
+                    close_range(&mut doc);
+                }
             }
             Event::End(_) => {
-                stack.pop();
+                if stack.pop() == Some(Context::Range) {
+                    close_range(&mut doc);
+                }
                 root_done |= stack.is_empty();
             }
             Event::Text(t) => append(&mut doc, stack.last(), &t),
@@ -172,6 +216,7 @@ fn read_document(text: &str) -> AtOffset<Document> {
         let what = format!("the file ends inside an element ({open:?})");
         return Err((reader.buffer_position(), BmapErrorKind::Xml(what)));
     }
+    doc.ranges.shrink_to_fit();
     if doc.version.is_none() {
         return Err((0, BmapErrorKind::Xml("no <bmap> element".into())));
     }
@@ -195,6 +240,7 @@ fn open(
             }
             let version = attribute(element, "version", offset)?;
             let text = version.ok_or((offset, BmapErrorKind::NoVersion))?;
+            doc.scheme = parse_version(text.trim()).ok().map(scheme_of);
             doc.version = Some(Found { text, offset });
             Ok(Context::Root)
         }
@@ -220,12 +266,21 @@ fn open(
             Ok(Context::Field(field))
         }
         Some(Context::BlockMap) if name == "Range" => {
-            doc.ranges.push(FoundRange {
-                text: String::new(),
-                offset,
-                sha1: attribute(element, "sha1", offset)?,
-                chksum: attribute(element, "chksum", offset)?,
-            });
+            if doc.range_count >= MAX_RANGES {
+                let kind = BmapErrorKind::TooManyRanges { limit: MAX_RANGES };
+                return Err((offset, kind));
+            }
+            let digest = match doc.scheme {
+                Some(Scheme::Typed) => attribute(element, "chksum", offset)?,
+                Some(Scheme::RangeSha1 | Scheme::FileSha1) => attribute(element, "sha1", offset)?,
+                // An invalid version: the document is refused for it before any range counts.
+                None => None,
+            };
+            let mut current = doc.current.take().unwrap_or_default();
+            current.offset = offset;
+            current.text.clear();
+            current.digest = digest;
+            doc.current = Some(current);
             Ok(Context::Range)
         }
         Some(_) => Ok(Context::Ignored),
@@ -253,7 +308,7 @@ fn append(doc: &mut Document, context: Option<&Context>, text: &str) {
             }
         }
         Some(Context::Range) => {
-            if let Some(range) = doc.ranges.last_mut() {
+            if let Some(range) = doc.current.as_mut() {
                 range.text.push_str(text);
             }
         }
@@ -261,21 +316,26 @@ fn append(doc: &mut Document, context: Option<&Context>, text: &str) {
     }
 }
 
-type Located<T> = Result<T, (Option<u64>, BmapErrorKind)>;
+type Located<T> = Result<T, (Offset, BmapErrorKind)>;
 
-/// Turns the raw document into a validated [`Bmap`].
-fn interpret(bytes: &[u8], doc: &Document) -> Located<Bmap> {
-    let version_found = doc
-        .version
-        .as_ref()
-        .ok_or((None, BmapErrorKind::NoVersion))?;
-    let version = parse_version(version_found.text.trim())
-        .map_err(|kind| (Some(version_found.offset), kind))?;
-    let scheme = match (version.major, version.minor) {
+/// The checksums `version` carries.
+fn scheme_of(version: Version) -> Scheme {
+    match (version.major, version.minor) {
         (1, 3) => Scheme::FileSha1,
         (1, 4) | (2, _) => Scheme::Typed,
         _ => Scheme::RangeSha1,
-    };
+    }
+}
+
+/// Turns the raw document into a validated [`Bmap`].
+fn interpret(bytes: &[u8], mut doc: Document) -> Located<Bmap> {
+    let version_found = doc
+        .version
+        .as_ref()
+        .ok_or((Offset::None, BmapErrorKind::NoVersion))?;
+    let version = parse_version(version_found.text.trim())
+        .map_err(|kind| (Offset::At(version_found.offset), kind))?;
+    let scheme = scheme_of(version);
     let field = |f: Field| {
         doc.fields[f as usize]
             .as_ref()
@@ -284,16 +344,16 @@ fn interpret(bytes: &[u8], doc: &Document) -> Located<Bmap> {
     let number = |f: Field| -> Located<u64> {
         let Some((text, offset)) = field(f) else {
             if f == Field::ImageSize && version < (Version { major: 1, minor: 2 }) {
-                return Err((None, BmapErrorKind::NoImageSize(version)));
+                return Err((Offset::None, BmapErrorKind::NoImageSize(version)));
             }
-            return Err((None, BmapErrorKind::Missing(f.name())));
+            return Err((Offset::None, BmapErrorKind::Missing(f.name())));
         };
         parse_u64(text).ok_or_else(|| {
             let kind = BmapErrorKind::BadNumber {
                 element: f.name(),
                 text: text.to_owned(),
             };
-            (Some(offset), kind)
+            (Offset::At(offset), kind)
         })
     };
     let image_size = number(Field::ImageSize)?;
@@ -301,16 +361,16 @@ fn interpret(bytes: &[u8], doc: &Document) -> Located<Bmap> {
     let blocks_count = number(Field::BlocksCount)?;
     let mapped_blocks_count = number(Field::MappedBlocksCount)?;
     if !doc.block_map {
-        return Err((None, BmapErrorKind::Missing("BlockMap")));
+        return Err((Offset::None, BmapErrorKind::Missing("BlockMap")));
     }
 
     let checksum_type = match scheme {
         Scheme::Typed => {
-            let (text, offset) =
-                field(Field::ChecksumType).ok_or((None, BmapErrorKind::Missing("ChecksumType")))?;
+            let (text, offset) = field(Field::ChecksumType)
+                .ok_or((Offset::None, BmapErrorKind::Missing("ChecksumType")))?;
             ChecksumType::from_name(text).ok_or_else(|| {
                 (
-                    Some(offset),
+                    Offset::At(offset),
                     BmapErrorKind::UnknownChecksumType(text.to_owned()),
                 )
             })?
@@ -323,33 +383,14 @@ fn interpret(bytes: &[u8], doc: &Document) -> Located<Bmap> {
         Scheme::RangeSha1 => None,
     };
     if let Some(f) = file_field {
-        let (text, offset) = field(f).ok_or((None, BmapErrorKind::Missing(f.name())))?;
-        let stored =
-            parse_digest(text, checksum_type, f.name()).map_err(|kind| (Some(offset), kind))?;
+        let (text, offset) = field(f).ok_or((Offset::None, BmapErrorKind::Missing(f.name())))?;
+        let stored = parse_digest(text, checksum_type, f.name())
+            .map_err(|kind| (Offset::At(offset), kind))?;
         verify_file_checksum(bytes, text, &stored, checksum_type)
-            .map_err(|kind| (Some(offset), kind))?;
+            .map_err(|kind| (Offset::At(offset), kind))?;
     }
-
-    let mut ranges = Vec::with_capacity(doc.ranges.len());
-    for found in &doc.ranges {
-        let at = Some(found.offset);
-        let (first, last) = parse_range(found.text.trim()).map_err(|kind| (at, kind))?;
-        let attr = match scheme {
-            Scheme::Typed => found.chksum.as_deref(),
-            Scheme::RangeSha1 | Scheme::FileSha1 => found.sha1.as_deref(),
-        };
-        let checksum = attr
-            .map(|text| {
-                let what = format!("checksum of range {}", found.text.trim());
-                parse_digest(text.trim(), checksum_type, &what)
-            })
-            .transpose()
-            .map_err(|kind| (at, kind))?;
-        ranges.push(BlockRange {
-            first,
-            last,
-            checksum,
-        });
+    if let Some(error) = first_range_error(&mut doc, checksum_type) {
+        return Err(error);
     }
 
     let bmap = Bmap {
@@ -359,12 +400,10 @@ fn interpret(bytes: &[u8], doc: &Document) -> Located<Bmap> {
         blocks_count,
         mapped_blocks_count,
         checksum_type,
-        ranges,
+        ranges: doc.ranges,
     };
-    bmap.validate().map_err(|(kind, index)| {
-        let offset = index.and_then(|i| doc.ranges.get(i)).map(|r| r.offset);
-        (offset, kind)
-    })?;
+    bmap.validate()
+        .map_err(|(kind, index)| (index.map_or(Offset::None, Offset::Range), kind))?;
     Ok(bmap)
 }
 
@@ -416,7 +455,7 @@ fn parse_digest(text: &str, kind: ChecksumType, what: &str) -> Result<Digest, Bm
         })
 }
 
-/// bmaptool's rule (bmap-format.md §1.2): the first occurrence of the stored hex text in the
+/// bmaptool's rule for the whole-file checksum: the first occurrence of the stored hex text in the
 /// raw file is replaced by as many ASCII zeros, and the whole file is hashed.
 fn verify_file_checksum(
     bytes: &[u8],

@@ -129,8 +129,14 @@ pub fn find_checked(
             let candidates = bmap_candidates_for(image);
             let mut found = None;
             for candidate in &candidates {
-                if let Some(bytes) = fetch("the bmap file", candidate, bmap::MAX_FILE_SIZE, opener)?
-                {
+                let next_to = Some(image);
+                if let Some(bytes) = fetch(
+                    "the bmap file",
+                    candidate,
+                    next_to,
+                    bmap::MAX_FILE_SIZE,
+                    opener,
+                )? {
                     found = Some((candidate.clone(), bytes));
                     break;
                 }
@@ -155,7 +161,7 @@ pub fn fetch_checked(
     opener: &Opener,
 ) -> Result<Checked, DiscoverError> {
     let bytes =
-        fetch("the bmap file", location, bmap::MAX_FILE_SIZE, opener)?.ok_or_else(|| {
+        fetch("the bmap file", location, None, bmap::MAX_FILE_SIZE, opener)?.ok_or_else(|| {
             DiscoverError::Gone {
                 what: "bmap file",
                 location: location.to_string(),
@@ -240,16 +246,23 @@ fn find_signature(
     opener: &Opener,
 ) -> Result<Option<(String, Vec<u8>)>, DiscoverError> {
     if let Some(given) = given {
-        let bytes = fetch("the signature", given, SIGNATURE_LIMIT, opener)?.ok_or_else(|| {
-            DiscoverError::Gone {
-                what: "signature file",
-                location: given.to_string(),
-            }
-        })?;
+        let bytes =
+            fetch("the signature", given, None, SIGNATURE_LIMIT, opener)?.ok_or_else(|| {
+                DiscoverError::Gone {
+                    what: "signature file",
+                    location: given.to_string(),
+                }
+            })?;
         return Ok(Some((given.to_string(), bytes)));
     }
     for candidate in signature_candidates_for(bmap) {
-        if let Some(bytes) = fetch("the signature", &candidate, SIGNATURE_LIMIT, opener)? {
+        if let Some(bytes) = fetch(
+            "the signature",
+            &candidate,
+            Some(bmap),
+            SIGNATURE_LIMIT,
+            opener,
+        )? {
             return Ok(Some((candidate.to_string(), bytes)));
         }
     }
@@ -258,19 +271,24 @@ fn find_signature(
 
 /// At most `limit` bytes of a small file; `None` when it does not exist. Larger than
 /// `limit` is an error for a bmap; a signature that large is cut, and then fails to parse.
+/// `next_to` is the file a discovered candidate was derived from: credentials from
+/// `~/.netrc` then go only where that file's own would.
 fn fetch(
     what: &'static str,
     location: &Input,
+    next_to: Option<&Input>,
     limit: u64,
     opener: &Opener,
 ) -> Result<Option<Vec<u8>>, DiscoverError> {
-    let bytes = opener
-        .fetch(location, limit)
-        .map_err(|source| DiscoverError::Fetch {
-            what,
-            location: location.to_string(),
-            source: Box::new(source),
-        })?;
+    let bytes = match next_to {
+        Some(named) => opener.fetch_next_to(location, named, limit),
+        None => opener.fetch(location, limit),
+    }
+    .map_err(|source| DiscoverError::Fetch {
+        what,
+        location: location.to_string(),
+        source: Box::new(source),
+    })?;
     if let Some(bytes) = &bytes
         && bytes.len() as u64 > limit
         && limit == bmap::MAX_FILE_SIZE

@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use liblzma::stream::MtStreamBuilder;
 
+use super::memory::{self, Asker, History, NeedsMemory};
 use super::{Format, SourceError};
 
 /// Memory the multi-threaded xz decoder may use before it falls back to fewer threads. xz
 /// blocks of the common presets need 2-3 times 24 MiB per thread. With the copy's 56 MiB of
 /// buffers this keeps a whole copy under 256 MB (measured: 200-210 MB peak for a 4 GiB image
-/// of 171 blocks, decoded on two threads as fast as with 192 MiB); decoding never stops for
-/// memory (single-threaded always fits, with the stream's dictionary: 64 MiB at most for
-/// the standard presets).
+/// of 171 blocks, decoded on two threads as fast as with 192 MiB). Single-threaded decoding
+/// needs about the stream's dictionary (64 MiB at most for the standard presets); a stream
+/// whose dictionary is over [`memory::allowance`] stops with [`NeedsMemory`].
 const XZ_THREADS_MEMORY: u64 = 128 << 20;
 
 /// Compressed bytes read per refill.
@@ -33,38 +34,35 @@ pub(crate) fn decoder(
         inner: input,
         consumed: Arc::clone(&consumed),
     };
-    let inner: Box<dyn Read + Send> =
-        match format {
-            Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
-            Format::Xz => Box::new(
-                MultiXz::new(BufReader::with_capacity(INPUT_BUFFER, counted)).map_err(|e| {
-                    SourceError::Open {
-                        name: name.to_owned(),
-                        source: e,
-                    }
-                })?,
-            ),
-            Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(counted)),
-            Format::Zstd => Box::new(zstd::stream::read::Decoder::new(counted).map_err(|e| {
+    let inner: Box<dyn Read + Send> = match format {
+        Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
+        Format::Xz => Box::new(
+            MultiXz::new(History::with_capacity(INPUT_BUFFER, counted)).map_err(|e| {
                 SourceError::Open {
                     name: name.to_owned(),
                     source: e,
                 }
-            })?),
-            Format::Lz4 => Box::new(MultiLz4 {
-                decoder: Some(lz4_flex::frame::FrameDecoder::new(
-                    BufReader::with_capacity(INPUT_BUFFER, counted),
-                )),
-            }),
-            Format::Lzop => return super::lzop::decoder(Box::new(counted), name),
-            Format::Lz4Legacy | Format::Raw | Format::Zip | Format::Tar => {
-                return Err(SourceError::Unsupported {
-                    name: name.to_owned(),
-                    format,
-                    what: "this format as a compressed stream".into(),
-                });
-            }
-        };
+            })?,
+        ),
+        Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(counted)),
+        Format::Zstd => Box::new(Zstd::new(counted).map_err(|e| SourceError::Open {
+            name: name.to_owned(),
+            source: e,
+        })?),
+        Format::Lz4 => Box::new(MultiLz4 {
+            decoder: Some(lz4_flex::frame::FrameDecoder::new(
+                BufReader::with_capacity(INPUT_BUFFER, counted),
+            )),
+        }),
+        Format::Lzop => return super::lzop::decoder(Box::new(counted), name),
+        Format::Lz4Legacy | Format::Raw | Format::Zip | Format::Tar => {
+            return Err(SourceError::Unsupported {
+                name: name.to_owned(),
+                format,
+                what: "this format as a compressed stream".into(),
+            });
+        }
+    };
     Ok(Box::new(Checked {
         inner,
         format,
@@ -122,6 +120,12 @@ impl Read for Checked {
                         },
                     );
                 }
+                if let Some(needs) = e.get_ref().and_then(|i| i.downcast_ref::<NeedsMemory>()) {
+                    return Err(io::Error::new(
+                        kind,
+                        format!("{} data of '{}' {needs}", self.format, self.name),
+                    ));
+                }
                 let what = if kind == io::ErrorKind::UnexpectedEof {
                     "truncated"
                 } else {
@@ -148,12 +152,12 @@ impl Read for Checked {
 /// xz with multi-threaded decoding of multi-block streams, across concatenated streams (the
 /// multi-threaded decoder stops at the end of each stream; a new one picks up the next, after
 /// the stream padding of zero bytes).
-struct MultiXz<R: BufRead> {
-    decoder: Option<liblzma::bufread::XzDecoder<R>>,
+struct MultiXz<R: Read> {
+    decoder: Option<liblzma::bufread::XzDecoder<History<R>>>,
 }
 
-impl<R: BufRead> MultiXz<R> {
-    fn new(input: R) -> io::Result<Self> {
+impl<R: Read> MultiXz<R> {
+    fn new(input: History<R>) -> io::Result<Self> {
         Ok(Self {
             decoder: Some(liblzma::bufread::XzDecoder::new_stream(
                 input,
@@ -168,7 +172,7 @@ impl<R: BufRead> MultiXz<R> {
         MtStreamBuilder::new()
             .threads(threads)
             .memlimit_threading(XZ_THREADS_MEMORY)
-            .memlimit_stop(u64::MAX)
+            .memlimit_stop(memory::xz_memlimit())
             // Without a timeout a read can block until a whole block is decoded; 300 ms is
             // what the xz tool uses.
             .timeout_ms(300)
@@ -177,13 +181,20 @@ impl<R: BufRead> MultiXz<R> {
     }
 }
 
-impl<R: BufRead> Read for MultiXz<R> {
+impl<R: Read> Read for MultiXz<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let Some(decoder) = self.decoder.as_mut() else {
                 return Ok(0);
             };
-            let n = decoder.read(buf)?;
+            let n = decoder.read(buf).map_err(|e| {
+                if !is_xz_memlimit(&e) {
+                    return e;
+                }
+                // The refused block header is what the decoder consumed last.
+                let dictionary = memory::xz_dictionary(decoder.get_ref().consumed_tail());
+                NeedsMemory::new(Asker::XzDictionary, dictionary).into_io()
+            })?;
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
@@ -208,6 +219,42 @@ impl<R: BufRead> Read for MultiXz<R> {
                 Self::stream()?,
             ));
         }
+    }
+}
+
+/// Whether liblzma stopped because the stream needs more memory than its limit.
+pub(crate) fn is_xz_memlimit(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<liblzma::stream::Error>())
+        .is_some_and(|e| matches!(e, liblzma::stream::Error::MemLimit))
+}
+
+/// zstd frames one after another, with windows up to the memory allowance; a larger window is
+/// [`NeedsMemory`], not "corrupt".
+struct Zstd<R: Read> {
+    decoder: zstd::stream::read::Decoder<'static, History<R>>,
+}
+
+impl<R: Read> Zstd<R> {
+    fn new(input: R) -> io::Result<Self> {
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(History::with_capacity(
+            zstd::zstd_safe::DCtx::in_size(),
+            input,
+        ))?;
+        decoder.window_log_max(memory::zstd_window_log_max())?;
+        Ok(Self { decoder })
+    }
+}
+
+impl<R: Read> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.decoder.read(buf).map_err(|e| {
+            let input = self.decoder.get_ref();
+            match memory::zstd_refused_window(input.consumed_tail(), input.buffered()) {
+                Some(window) => NeedsMemory::new(Asker::ZstdWindow, Some(window)).into_io(),
+                None => e,
+            }
+        })
     }
 }
 
@@ -331,6 +378,87 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// `xz --robot -lvv` of `data`: the lines of its listing, split at tabs.
+    fn xz_list(data: &[u8]) -> Vec<Vec<String>> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("t.xz");
+        std::fs::write(&path, data).expect("write");
+        let out = Command::new("xz")
+            .args(["--robot", "-lvv"])
+            .arg(&path)
+            .output()
+            .expect("xz");
+        assert!(out.status.success(), "xz -l refused the file");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    }
+
+    /// An xz file of five blocks whose second block declares a 1536 MiB dictionary.
+    fn xz_with_a_huge_dictionary() -> Vec<u8> {
+        let mut data = compress(
+            &[
+                "xz",
+                "-c",
+                "-T2",
+                "--block-size=65536",
+                "--lzma2=dict=64KiB",
+            ],
+            &sample()[..300_000],
+        );
+        let blocks: Vec<Vec<String>> = xz_list(&data)
+            .into_iter()
+            .filter(|l| l[0] == "block")
+            .collect();
+        assert!(blocks.len() >= 2, "xz made one block");
+        let start: usize = blocks[1][4].parse().expect("offset");
+        crate::source::testing::declare_huge_dictionary(&mut data, start);
+        // The real tool agrees about what the file now needs.
+        let summary = xz_list(&data)
+            .into_iter()
+            .find(|l| l[0] == "summary")
+            .expect("summary");
+        let needed: u64 = summary[1].parse().expect("bytes");
+        assert_eq!(needed.div_ceil(1 << 20), 1537, "{summary:?}");
+        data
+    }
+
+    /// F15: an xz stream whose dictionary is over the allowance stops with an error that says
+    /// how much memory it needs and names the image, before that memory is taken.
+    #[test]
+    fn an_xz_dictionary_over_the_allowance_is_refused_with_its_size() {
+        let err = decode(Format::Xz, xz_with_a_huge_dictionary()).expect_err("1.5 GiB");
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("xz data of 't.img' needs 1537 MiB"),
+            "{text}"
+        );
+        assert!(text.contains("its dictionary is 1536 MiB"), "{text}");
+        assert!(!text.contains("corrupt"), "{text}");
+    }
+
+    /// F18: `zstd --long=28` (a 256 MiB window, over zstd's default 128 MiB limit) decodes;
+    /// `--long=31` (2 GiB) is refused as needing that much window, not as corrupt.
+    #[test]
+    fn zstd_long_windows_decode_up_to_the_allowance() {
+        let data = sample();
+        let long = compress(&["zstd", "-c", "-q", "--long=28"], &data);
+        assert_eq!(decode(Format::Zstd, long).expect("--long=28"), data);
+
+        let longest = compress(&["zstd", "-c", "-q", "--long=31"], &data);
+        let err = decode(Format::Zstd, longest).expect_err("--long=31");
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("zstd data of 't.img' needs 2048 MiB of window"),
+            "{text}"
+        );
+        assert!(text.contains("zstd -d --long=31"), "{text}");
+        assert!(!text.contains("corrupt"), "{text}");
     }
 
     #[test]

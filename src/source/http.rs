@@ -17,9 +17,23 @@
 //!
 //! The client is reqwest's blocking one: the engine reads on its own threads, and HTTP is an
 //! adapter that turns a response body into [`Read`]. Proxies come from the environment
-//! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), redirects are followed, and
-//! credentials come from the URL (`https://user:password@host/…`) or from `~/.netrc`. No
-//! message ever shows a password: URLs in messages have their user information removed.
+//! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), and credentials come from the URL
+//! (`https://user:password@host/…`) or from `~/.netrc`. No message ever shows a password:
+//! URLs in messages have their user information removed.
+//!
+//! Redirects are followed (10 at most), except from https to plain http: that would hand the
+//! download to anyone on the network while every message still named the https URL, so it is
+//! [`HttpError::Downgrade`]. reqwest drops the `Authorization` header whenever a redirect
+//! changes scheme, host or port.
+//!
+//! `~/.netrc` credentials are sent only over https, never over plain http, where anyone on
+//! the way could read them; a 401 then says why none were sent ([`Credentials`]). A URL's own
+//! `user:password@` is the user's explicit choice and is sent either way. A `machine` entry
+//! goes to its host. The `default` entry (curl's "any other host") goes to a URL the caller
+//! names (the image, `--bmap`, `--bmap-sig`, a link the user opened) and to discovery probes
+//! on that same origin (scheme, host and port), but not to a probe anywhere else
+//! ([`HttpClient::fetch_next_to`]): what the tool looks for on its own never takes the
+//! catch-all credentials to a server the user did not choose.
 
 mod error;
 mod resume;
@@ -31,8 +45,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE};
+use reqwest::redirect::Policy;
 
-pub use error::HttpError;
+pub use error::{Credentials, HttpError};
 pub use reqwest::Url;
 
 use super::RandomAccess;
@@ -62,10 +77,34 @@ fn build(read_timeout: Duration) -> Result<Client, HttpError> {
         // The blocking client applies this to the wait for the headers and then to each
         // read of the body separately, so it bounds a stall, not the whole download.
         .timeout(read_timeout)
+        .redirect(redirects())
         .build()
         .map_err(|e| HttpError::Setup {
             reason: error::root_cause(&e),
         })
+}
+
+/// reqwest's default policy (10 redirects at most), refusing any step from https to http.
+fn redirects() -> Policy {
+    Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            let to = redact(attempt.url());
+            attempt.error(error::Downgrade { to })
+        } else {
+            Policy::default().redirect(attempt)
+        }
+    })
+}
+
+/// Who asked for a URL, which decides whether `~/.netrc`'s `default` entry goes with it.
+#[derive(Debug, Clone, Copy)]
+enum Asked<'a> {
+    /// The caller named it: the image, a bmap or signature given by the user.
+    Named,
+    /// Discovery tries it next to this URL, which was named (or next to no URL at all).
+    NextTo(Option<&'a Url>),
 }
 
 /// An image opened over HTTP, in the form its server allows.
@@ -149,15 +188,42 @@ impl HttpClient {
     /// `Ok(None)` and nothing is printed: bmap discovery tries several names in turn. A body
     /// over `limit` bytes is an error.
     pub fn fetch(&self, url: &Url, limit: u64) -> Result<Option<Vec<u8>>, HttpError> {
+        self.fetch_as(url, limit, Asked::Named)
+    }
+
+    /// [`fetch`](Self::fetch) for a URL that discovery tries next to `named` (the image or
+    /// bmap the caller named): `~/.netrc`'s `default` entry goes with it only when it has the
+    /// same scheme, host and port as `named`.
+    pub fn fetch_next_to(
+        &self,
+        url: &Url,
+        named: &Url,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, HttpError> {
+        self.fetch_discovered(url, Some(named), limit)
+    }
+
+    /// [`fetch_next_to`](Self::fetch_next_to), also for a URL found next to something that
+    /// is not a URL (then the `default` entry never goes with it).
+    pub(crate) fn fetch_discovered(
+        &self,
+        url: &Url,
+        named: Option<&Url>,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, HttpError> {
+        self.fetch_as(url, limit, Asked::NextTo(named))
+    }
+
+    fn fetch_as(&self, url: &Url, limit: u64, asked: Asked) -> Result<Option<Vec<u8>>, HttpError> {
         check_url(url)?;
         let response = self
-            .get(url)
+            .get_as(url, asked)
             .send()
             .map_err(|e| HttpError::from_reqwest(url, &e))?;
         if matches!(response.status(), StatusCode::NOT_FOUND | StatusCode::GONE) {
             return Ok(None);
         }
-        let response = self.check_status(url, response)?;
+        let response = self.check_status(url, response, asked)?;
         let too_large = || HttpError::TooLarge {
             url: redact(url),
             limit,
@@ -197,7 +263,7 @@ impl HttpClient {
         let empty = status == StatusCode::RANGE_NOT_SATISFIABLE
             && range.is_some_and(|r| r.total == Some(0));
         if status != StatusCode::PARTIAL_CONTENT && !empty {
-            let response = self.check_status(url, response)?;
+            let response = self.check_status(url, response, Asked::Named)?;
             return Ok(self.stream(url, response));
         }
         let Some(range) = range.filter(|&r| empty || is_probe_answer(r, probe_last)) else {
@@ -207,7 +273,7 @@ impl HttpClient {
                 .get(url)
                 .send()
                 .map_err(|e| HttpError::from_reqwest(url, &e))?;
-            let response = self.check_status(url, response)?;
+            let response = self.check_status(url, response, Asked::Named)?;
             return Ok(self.stream(url, response));
         };
         let len = range.total.unwrap_or(0);
@@ -256,10 +322,15 @@ impl HttpClient {
         }
     }
 
-    /// A GET of `url` with the credentials `~/.netrc` has for its host, unless the URL has a
-    /// password (reqwest sends the URL's own as basic auth).
+    /// A GET of `url`, which the caller named, with the credentials `~/.netrc` has for it.
     fn get(&self, url: &Url) -> RequestBuilder {
-        match self.netrc_entry(url) {
+        self.get_as(url, Asked::Named)
+    }
+
+    /// A GET of `url` with the credentials `~/.netrc` has for it (see the module's notes),
+    /// unless the URL has a password (reqwest sends the URL's own as basic auth).
+    fn get_as(&self, url: &Url, asked: Asked) -> RequestBuilder {
+        match self.netrc_entry(url, asked) {
             Some((login, password)) => {
                 // The user name moves into the header: left in the URL as well, reqwest would
                 // send a second Authorization header with no password.
@@ -271,22 +342,49 @@ impl HttpClient {
         }
     }
 
-    fn netrc_entry(&self, url: &Url) -> Option<(&str, Option<&str>)> {
-        if url.password().is_some() {
+    /// The `~/.netrc` login and password to send with `url`: none over plain http, and the
+    /// `default` entry only for a URL named or on the origin of one.
+    fn netrc_entry(&self, url: &Url, asked: Asked) -> Option<(&str, Option<&str>)> {
+        if url.password().is_some() || url.scheme() != "https" {
             return None;
         }
-        let login = Some(url.username()).filter(|u| !u.is_empty());
-        let entry = self.netrc.find(url.host_str()?, login)?;
+        let entry = self.netrc_match(url)?;
+        if entry.machine.is_none()
+            && let Asked::NextTo(named) = asked
+            && !named.is_some_and(|named| same_origin(url, named))
+        {
+            return None;
+        }
         Some((entry.login.as_deref()?, entry.password.as_deref()))
     }
 
-    /// Whether a request for `url` carries credentials, for the advice of a 401.
-    fn sends_credentials(&self, url: &Url) -> bool {
-        !url.username().is_empty() || url.password().is_some() || self.netrc_entry(url).is_some()
+    /// The `~/.netrc` entry for `url`'s host (and user, if the URL names one).
+    fn netrc_match(&self, url: &Url) -> Option<&super::netrc::Entry> {
+        let login = Some(url.username()).filter(|u| !u.is_empty());
+        self.netrc.find(url.host_str()?, login)
+    }
+
+    /// What credentials a request for `url` carries, for the advice of a 401.
+    fn credentials(&self, url: &Url, asked: Asked) -> Credentials {
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || self.netrc_entry(url, asked).is_some()
+        {
+            Credentials::Sent
+        } else if url.scheme() == "http" && self.netrc_match(url).is_some() {
+            Credentials::WithheldOverHttp
+        } else {
+            Credentials::None
+        }
     }
 
     /// Passes a successful response through; turns any other into its error.
-    fn check_status(&self, url: &Url, response: Response) -> Result<Response, HttpError> {
+    fn check_status(
+        &self,
+        url: &Url,
+        response: Response,
+        asked: Asked,
+    ) -> Result<Response, HttpError> {
         let status = response.status();
         if status.is_success() {
             Ok(response)
@@ -294,10 +392,17 @@ impl HttpClient {
             Err(HttpError::from_status(
                 url,
                 status,
-                self.sends_credentials(url),
+                self.credentials(url, asked),
             ))
         }
     }
+}
+
+/// Whether two URLs have the same scheme, host and port.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn check_url(url: &Url) -> Result<(), HttpError> {

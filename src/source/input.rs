@@ -95,7 +95,7 @@ impl Input {
                 if path.len() < 2 {
                     return Err(invalid("no path on the host".into()));
                 }
-                Ok(Input::Ssh(SshLocation {
+                let location = SshLocation {
                     user: Some(percent_decode(url.username())).filter(|u| !u.is_empty()),
                     host: host
                         .trim_start_matches('[')
@@ -103,7 +103,11 @@ impl Input {
                         .to_owned(),
                     port: url.port(),
                     path,
-                }))
+                };
+                match location.problem() {
+                    Some(problem) => Err(invalid(problem)),
+                    None => Ok(Input::Ssh(location)),
+                }
             }
             _ => Err(InputError::Scheme {
                 text: text.to_owned(),
@@ -130,6 +134,42 @@ impl fmt::Display for Input {
             Input::Url(url) => f.write_str(&redact(url)),
             Input::Ssh(location) => write!(f, "{location}"),
         }
+    }
+}
+
+impl SshLocation {
+    /// Why ssh cannot be asked for this location, if it cannot: a NUL byte in the path (no
+    /// file name holds one, and no command line can carry it), or a user or host name with a
+    /// character outside what login and host names use. Those go to ssh as arguments and never
+    /// to a shell, but ssh itself may hand them to one (`ProxyCommand %h`), so anything a
+    /// shell could act on is refused.
+    pub fn problem(&self) -> Option<String> {
+        if self.path.contains('\0') {
+            return Some("the path holds a NUL byte (%00), which no file name can".into());
+        }
+        let name_ok = |name: &str, extra: &[char]| {
+            !name.is_empty()
+                && !name.starts_with('-')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+        };
+        if let Some(user) = &self.user
+            && !name_ok(user, &['.', '_', '-', '+', '@'])
+        {
+            return Some(format!(
+                "the user name '{}' holds characters no login name has (letters, digits and . _ - + @ are allowed)",
+                user.escape_debug()
+            ));
+        }
+        // Host names and IPv4 addresses, and IPv6 addresses (brackets already removed).
+        if !name_ok(&self.host, &['.', '_', '-', ':']) {
+            return Some(format!(
+                "the host '{}' holds characters no host name or address has (letters, digits and . _ - : are allowed)",
+                self.host.escape_debug()
+            ));
+        }
+        None
     }
 }
 
@@ -243,6 +283,33 @@ mod tests {
             Input::parse("http://"),
             Err(InputError::Url { .. })
         ));
+    }
+
+    /// F3: hostile user names, host names and paths are refused before ssh is run.
+    #[test]
+    fn ssh_locations_a_shell_could_act_on_are_refused() {
+        for bad in [
+            "ssh://a$(id)b/srv/x.img",
+            "ssh://a;id/srv/x.img",
+            "ssh://a%60id%60/srv/x.img",
+            "ssh://-oProxyCommand=id/srv/x.img",
+            "ssh://u%20-oProxyCommand=id@host/srv/x.img",
+            "ssh://u$(id)@host/srv/x.img",
+            "ssh://u%27@host/srv/x.img",
+            "ssh://u%0Aid@host/srv/x.img",
+            "ssh://host/srv/a%00.img",
+        ] {
+            let err = Input::parse(bad).expect_err(bad);
+            assert!(matches!(err, InputError::Url { .. }), "{bad}: {err:?}");
+        }
+        for good in [
+            "ssh://pi@raspberrypi.local/srv/x.img",
+            "ssh://first.last+ci@build-01.example.org:22/x",
+            "ssh://root@[fe80::1]/x",
+            "ssh://host/srv/$(odd)%0A'name\".img",
+        ] {
+            assert!(Input::parse(good).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! `login`, `password` and `account` take a value. `macdef NAME` defines an ftp macro whose
 //! body runs to the next empty line; it is skipped. A token starting with `#` comments out the
 //! rest of its line, and a value may be double-quoted (with `\` escapes) to hold spaces.
+//!
+//! This module only reads the file and finds entries, as curl does. Which requests may carry
+//! them is the HTTP client's rule (see [`super::http`]): none over plain http, and the
+//! `default` entry never to a discovery probe on a server other than the one named.
 
 use std::path::PathBuf;
 

@@ -127,6 +127,27 @@ impl Opener {
         unwrap_layers(&name, bytes, input.as_path())
     }
 
+    /// [`fetch`](Self::fetch) for a file that discovery looks for next to `named` (the image
+    /// or bmap the caller named). Over HTTP, `~/.netrc`'s catch-all `default` entry goes with
+    /// it only when it is on `named`'s own server (see [`HttpClient::fetch_next_to`]).
+    pub fn fetch_next_to(
+        &self,
+        candidate: &Input,
+        named: &Input,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        match candidate {
+            Input::Url(url) => {
+                let named = match named {
+                    Input::Url(named) => Some(named),
+                    _ => None,
+                };
+                Ok(self.http()?.fetch_discovered(url, named, limit)?)
+            }
+            _ => self.fetch(candidate, limit),
+        }
+    }
+
     /// Reads a small file (a bmap or a signature), at most `limit` bytes; `Ok(None)` when it
     /// does not exist, which discovery treats as a quiet miss.
     pub fn fetch(&self, input: &Input, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {

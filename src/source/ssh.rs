@@ -4,6 +4,16 @@
 //! checking as configured (bmaptool turns it off; we never do). `BLOCKPRINT_SSH` may name
 //! another command line for it (like git's `GIT_SSH_COMMAND`), e.g. `ssh -F ./config`. The
 //! remote side needs only a POSIX shell, `cat` and, for the size, `stat`.
+//!
+//! ssh hands the remote command to the login shell as one line of text, so the path (which
+//! may come from a link dropped on the window, and may hold any character but NUL) must reach
+//! that shell as inert data. It appears only inside single quotes, where a POSIX shell gives
+//! no character a meaning (a `'` in the path closes the quotes, adds `\'`, and reopens them),
+//! and never inside double quotes or in text the remote side prints: a miss is reported by
+//! exit status alone, and the message is written here. User and host are ssh arguments after
+//! `--` and never part of the remote command; [`SshLocation::problem`] refuses any shell
+//! metacharacter in them too, for the shells ssh may run locally (a `ProxyCommand` with `%h`
+//! or `%r`, a `Match exec`) on ssh versions that do not check that themselves.
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
@@ -21,7 +31,7 @@ pub(crate) fn open(
 ) -> Result<(Box<dyn Read + Send>, Option<u64>), SourceError> {
     let path = quote(&location.path);
     let script = format!(
-        "[ -r {path} ] || {{ echo \"cannot read {path} on $(hostname)\" >&2; exit {MISSING}; }}; \
+        "[ -r {path} ] || exit {MISSING}; \
          stat -L -c %s -- {path} 2>/dev/null || echo unknown; exec cat -- {path}"
     );
     let mut reader = SshReader::spawn(location, &script)?;
@@ -73,9 +83,11 @@ pub(crate) fn fetch(location: &SshLocation, limit: u64) -> Result<Option<Vec<u8>
     }
 }
 
-/// The remote shell command line is one string: quote the path for it.
-fn quote(path: &str) -> String {
-    format!("'{}'", path.replace('\'', r"'\''"))
+/// `text` as one word of a POSIX shell command line, taken literally whatever it holds
+/// (newlines, `$`, backquotes, `"`, `\`): single quotes, with each `'` written as `'\''`.
+/// The result must only ever be pasted where a word may stand, never inside other quotes.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 fn failed(location: &SshLocation, why: &str) -> SourceError {
@@ -99,6 +111,9 @@ struct SshReader {
 
 impl SshReader {
     fn spawn(location: &SshLocation, script: &str) -> Result<Self, SourceError> {
+        if let Some(problem) = location.problem() {
+            return Err(failed(location, &problem));
+        }
         let configured = std::env::var("BLOCKPRINT_SSH").unwrap_or_else(|_| "ssh".into());
         let mut words = configured.split_whitespace();
         let program = words.next().unwrap_or("ssh");
@@ -111,10 +126,10 @@ impl SshReader {
             Some(user) => format!("{user}@{}", location.host),
             None => location.host.clone(),
         };
+        // No escape character and no terminal: with a pty (a `RequestTTY force` in the
+        // user's config) the remote side would turn every LF of the image into CR LF.
         command
-            .arg("-e")
-            .arg("none")
-            .arg("--")
+            .args(["-T", "-e", "none", "--"])
             .arg(destination)
             .arg(script)
             .stdin(Stdio::null())
@@ -156,7 +171,12 @@ impl SshReader {
 
     fn finish_error(&mut self, location: &SshLocation) -> SourceError {
         let (status, stderr) = self.wait();
-        let why = if stderr.is_empty() {
+        let why = if status == Some(MISSING) {
+            format!(
+                "the file does not exist on {} or cannot be read there; check the path and its permissions",
+                location.host
+            )
+        } else if stderr.is_empty() {
             format!(
                 "ssh exited with status {}",
                 status.map_or("unknown".into(), |c| c.to_string())
@@ -213,6 +233,47 @@ impl Drop for SshReader {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// F3: a quoted word reaches a POSIX shell (dash and bash) as exactly itself, whatever it
+    /// holds, so no part of a path is ever live in the remote command line.
+    #[test]
+    fn quoted_words_reach_the_shell_unchanged() {
+        let texts = [
+            "/srv/plain.img",
+            "/srv/none\";touch /tmp/x;\".img",
+            "/srv/$(id -un >/tmp/x).img",
+            "/srv/`id`.img",
+            "/srv/new\nline;id\n.img",
+            "/srv/it's'; id; '.img",
+            "/srv/'",
+            "''",
+            "/srv/back\\slash\\",
+            "/srv/${HOME}*?[a]~!#&|<>(){}.img",
+            "",
+        ];
+        for shell in ["sh", "bash"] {
+            for text in texts {
+                let out = Command::new(shell)
+                    .arg("-c")
+                    .arg(format!("printf %s {}", quote(text)))
+                    .output()
+                    .expect("a POSIX shell");
+                assert!(out.status.success(), "{shell}: {text:?}");
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout),
+                    text,
+                    "{shell} changed the word"
+                );
+            }
         }
     }
 }

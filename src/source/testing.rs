@@ -175,3 +175,19 @@ pub(crate) fn read_all(mut reader: impl Read) -> io::Result<Vec<u8>> {
     reader.read_to_end(&mut data)?;
     Ok(data)
 }
+
+/// Makes the xz block header at `start` of `xz` declare a 1536 MiB dictionary, the most xz
+/// makes, and redoes its CRC-32. (The data, compressed with a small dictionary, still decodes
+/// with a larger one; made with that dictionary directly, the encoder would reserve 16 GiB.)
+pub(crate) fn declare_huge_dictionary(xz: &mut [u8], start: usize) {
+    let size = (usize::from(xz[start]) + 1) * 4;
+    let header = &mut xz[start..start + size];
+    let at = header
+        .windows(2)
+        .position(|w| w == [0x21, 0x01])
+        .expect("an LZMA2 filter in the block header");
+    header[at + 2] = 37; // (2 | 1) << (37 / 2 + 11) bytes
+    let mut crc = flate2::Crc::new();
+    crc.update(&header[..size - 4]);
+    header[size - 4..].copy_from_slice(&crc.sum().to_le_bytes());
+}

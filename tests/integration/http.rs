@@ -3,7 +3,7 @@
 //! Tests that depend on environment variables (`NETRC`, `HOME`, proxies) are in
 //! [`environment`].
 
-mod environment;
+pub(crate) mod environment;
 pub(crate) mod server;
 
 use std::io::Read;

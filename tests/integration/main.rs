@@ -36,6 +36,7 @@ mod scan;
 mod security_dest;
 mod security_devices;
 mod security_signatures;
+mod security_transport;
 mod signatures;
 mod sshd;
 #[cfg(feature = "gui")]

@@ -3,7 +3,8 @@
 //!
 //! Its access log records `$status $body_bytes_sent [$http_range] $request`, so a test can
 //! see which ranges were asked for and add up the bytes sent. `/private/` needs basic auth as
-//! [`USER`] / [`PASSWORD`], and `/moved/NAME` redirects (302) to `/NAME`.
+//! [`USER`] / [`PASSWORD`], `/moved/NAME` redirects (302) to `/NAME`, and `/redirect/…?to=URL`
+//! redirects (302) to `URL`, anywhere.
 
 use std::fs;
 use std::net::{TcpListener, TcpStream};
@@ -45,9 +46,16 @@ impl Nginx {
         Self::launch(false)
     }
 
-    /// nginx over HTTPS with a freshly made self-signed certificate (which no client trusts).
+    /// nginx over HTTPS with a certificate for 127.0.0.1 from a freshly made authority, which
+    /// no client trusts unless told to ([`Nginx::ca_file`]).
     pub fn start_tls() -> Self {
         Self::launch(true)
+    }
+
+    /// The authority that signed the HTTPS certificate, for `SSL_CERT_FILE`: a client given
+    /// it trusts this server (and no other).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     fn launch(tls: bool) -> Self {
@@ -232,6 +240,9 @@ http {{
         location /moved/ {{
             rewrite ^/moved/(.*)$ /$1 redirect;
         }}
+        location /redirect/ {{
+            return 302 $arg_to;
+        }}
         # The same files at a card's pace, so a test can watch a write in progress.
         location /slow/ {{
             alias {root}/www/;
@@ -247,31 +258,61 @@ http {{
     )
 }
 
-/// A self-signed certificate for 127.0.0.1, made by the openssl tool.
+/// A certificate authority (`ca.pem`) and, signed by it, a server certificate for 127.0.0.1
+/// (`cert.pem`, `key.pem`), made by the openssl tool.
 fn make_certificate(dir: &Path) {
     require_tool("openssl");
-    let key = dir.join("key.pem");
-    let cert = dir.join("cert.pem");
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8").to_owned();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut authority = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=blockprint test CA",
+    ];
+    authority.extend(ec);
+    let (ca_key, ca) = (path("ca.key"), path("ca.pem"));
+    authority.extend(["-keyout", &ca_key, "-out", &ca]);
+    sh("openssl", &authority);
+    let (key, request) = (path("key.pem"), path("cert.csr"));
+    let mut server = vec!["req", "-subj", "/CN=127.0.0.1"];
+    server.extend(ec);
+    server.extend(["-keyout", &key, "-out", &request]);
+    sh("openssl", &server);
+    let extensions = path("cert.ext");
+    fs::write(
+        &extensions,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("cert.ext");
+    let cert = path("cert.pem");
     sh(
         "openssl",
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
+            "x509",
+            "-req",
             "-days",
             "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            key.to_str().expect("utf-8"),
+            "-set_serial",
+            "1",
+            "-in",
+            &request,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-extfile",
+            &extensions,
             "-out",
-            cert.to_str().expect("utf-8"),
+            &cert,
         ],
     );
 }

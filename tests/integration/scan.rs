@@ -107,7 +107,7 @@ fn flash_onto_garbage(image: &Path, bmap: &Path, target: &Path) {
     let src = File::open(image).unwrap();
     let dst = File::options().write(true).open(target).unwrap();
     for range in bmap.ranges() {
-        let (start, end) = bmap.byte_span(range);
+        let (start, end) = bmap.byte_span(&range);
         let mut buf = vec![0u8; usize::try_from(end - start).unwrap()];
         src.read_exact_at(&mut buf, start).unwrap();
         dst.write_all_at(&buf, start).unwrap();
@@ -466,7 +466,7 @@ fn compressed_images_sparse_and_optical() {
     let after = std::fs::read(&dense).unwrap();
     let ranges = Bmap::from_file(&raw_bmap).unwrap();
     for range in ranges.ranges() {
-        let (s, e) = ranges.byte_span(range);
+        let (s, e) = ranges.byte_span(&range);
         assert_eq!(
             before[s as usize..e as usize],
             after[s as usize..e as usize],

@@ -413,7 +413,7 @@ pub fn assert_written(device: &[u8], before: &[u8], image: &[u8], bmap: &blockpr
     const MIB: usize = 1 << 20;
     let mut mask = vec![false; image.len()];
     for range in bmap.ranges() {
-        let (start, end) = bmap.byte_span(range);
+        let (start, end) = bmap.byte_span(&range);
         mask[start as usize..end as usize].fill(true);
     }
     let capacity = device.len();

@@ -39,14 +39,25 @@ pub enum HttpError {
         status: u16,
     },
     /// The server wants credentials, or refused the ones sent (401, 403).
-    #[error("access to '{url}' was refused (HTTP {status}); {}", credentials_advice(*.credentials_sent))]
+    #[error("access to '{url}' was refused (HTTP {status}); {}", credentials_advice(*.credentials))]
     Denied {
         /// The URL.
         url: String,
         /// 401 or 403.
         status: u16,
-        /// Whether credentials (from the URL or `~/.netrc`) were sent.
-        credentials_sent: bool,
+        /// What credentials went with the request.
+        credentials: Credentials,
+    },
+    /// An https URL redirected to plain http, which is not followed: the download would lose
+    /// the protection https gives it while every message still named the https URL.
+    #[error(
+        "'{url}' redirects to plain http ('{to}'), which is not followed: over http anyone on the way could read or change the download; ask the site to fix the redirect, or give the http:// URL yourself if that is acceptable"
+    )]
+    Downgrade {
+        /// The URL asked for.
+        url: String,
+        /// The plain-http URL it redirects to.
+        to: String,
     },
     /// Any other unexpected status.
     #[error("the server answered '{status}' for '{url}'; check the URL, or try again later")]
@@ -140,13 +151,47 @@ pub enum HttpError {
     },
 }
 
-fn credentials_advice(sent: bool) -> &'static str {
-    if sent {
-        "the credentials sent were refused; check the user name and password (in the URL or ~/.netrc)"
-    } else {
-        "give credentials in the URL (https://USER:PASSWORD@host/...) or in ~/.netrc (machine HOST login USER password PASSWORD)"
+/// What credentials went with a request that was refused, for the advice of a 401 or 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Some were sent (from the URL or `~/.netrc`), and refused.
+    Sent,
+    /// None were sent: neither the URL nor `~/.netrc` has any for the host.
+    None,
+    /// `~/.netrc` has some for the host, but the URL is plain http, over which they are
+    /// never sent (anyone on the way could read them).
+    WithheldOverHttp,
+}
+
+fn credentials_advice(credentials: Credentials) -> &'static str {
+    match credentials {
+        Credentials::Sent => {
+            "the credentials sent were refused; check the user name and password (in the URL or ~/.netrc)"
+        }
+        Credentials::None => {
+            "give credentials in the URL (https://USER:PASSWORD@host/...) or in ~/.netrc (machine HOST login USER password PASSWORD)"
+        }
+        Credentials::WithheldOverHttp => {
+            "~/.netrc has credentials for this host, but they are sent only over https; use the https:// URL, or (if the server has no https and the network is trusted) put them in the URL (http://USER:PASSWORD@host/...)"
+        }
     }
 }
+
+/// The redirect policy's refusal of an https → http redirect; [`HttpError::from_reqwest`]
+/// finds it in reqwest's error and makes it [`HttpError::Downgrade`].
+#[derive(Debug)]
+pub(crate) struct Downgrade {
+    /// The plain-http URL, redacted.
+    pub to: String,
+}
+
+impl std::fmt::Display for Downgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redirect from https to plain http ('{}')", self.to)
+    }
+}
+
+impl StdError for Downgrade {}
 
 fn tls_advice(certificate: bool) -> &'static str {
     if certificate {
@@ -166,15 +211,15 @@ fn connect_advice(proxy: Option<&str>) -> String {
 }
 
 impl HttpError {
-    /// The error for an unexpected status; `credentials_sent` tells a 401 what to advise.
-    pub(crate) fn from_status(url: &Url, status: StatusCode, credentials_sent: bool) -> Self {
+    /// The error for an unexpected status; `credentials` tells a 401 what to advise.
+    pub(crate) fn from_status(url: &Url, status: StatusCode, credentials: Credentials) -> Self {
         let url = redact(url);
         match status.as_u16() {
             code @ (404 | 410) => HttpError::NotFound { url, status: code },
             code @ (401 | 403) => HttpError::Denied {
                 url,
                 status: code,
-                credentials_sent,
+                credentials,
             },
             _ => HttpError::Status {
                 url,
@@ -186,6 +231,15 @@ impl HttpError {
     /// Classifies a failure to get an answer at all.
     pub(crate) fn from_reqwest(url: &Url, err: &reqwest::Error) -> Self {
         let host = url.host_str().unwrap_or_default().to_owned();
+        if let Some(downgrade) = chain(err)
+            .into_iter()
+            .find_map(|link| link.downcast_ref::<Downgrade>())
+        {
+            return HttpError::Downgrade {
+                url: redact(url),
+                to: downgrade.to.clone(),
+            };
+        }
         if let Some(tls) = find_tls(err) {
             return HttpError::Tls {
                 url: redact(url),
@@ -317,7 +371,7 @@ mod tests {
     fn messages_never_show_the_password() {
         let url = Url::parse("https://ann:s3cret@example.org/a.img?x=1").expect("url");
         assert_eq!(redact(&url), "https://example.org/a.img?x=1");
-        let err = HttpError::from_status(&url, StatusCode::UNAUTHORIZED, true);
+        let err = HttpError::from_status(&url, StatusCode::UNAUTHORIZED, Credentials::Sent);
         let text = err.to_string();
         assert!(!text.contains("s3cret") && !text.contains("ann"), "{text}");
         assert!(text.contains("credentials"), "{text}");
@@ -326,14 +380,16 @@ mod tests {
     #[test]
     fn statuses_say_what_they_mean() {
         let url = Url::parse("http://example.org/a.img").expect("url");
-        let missing = HttpError::from_status(&url, StatusCode::GONE, false).to_string();
+        let missing = HttpError::from_status(&url, StatusCode::GONE, Credentials::None).to_string();
         assert!(
             missing.contains("not found") && missing.contains("410"),
             "{missing}"
         );
-        let denied = HttpError::from_status(&url, StatusCode::FORBIDDEN, false).to_string();
+        let denied =
+            HttpError::from_status(&url, StatusCode::FORBIDDEN, Credentials::None).to_string();
         assert!(denied.contains("~/.netrc"), "{denied}");
-        let other = HttpError::from_status(&url, StatusCode::BAD_GATEWAY, false).to_string();
+        let other =
+            HttpError::from_status(&url, StatusCode::BAD_GATEWAY, Credentials::None).to_string();
         assert!(
             other.contains("502 Bad Gateway") && other.contains("http://example.org/a.img"),
             "{other}"

@@ -27,7 +27,7 @@ use reqwest::blocking::Response;
 use reqwest::header::{IF_RANGE, RANGE};
 
 use super::error::{self, HttpError};
-use super::{HttpClient, Url};
+use super::{Asked, HttpClient, Url};
 use crate::source::RandomAccess;
 
 /// How often, and how patiently, a broken transfer is resumed.
@@ -81,8 +81,10 @@ impl Resource {
         }
         let response = request.send().map_err(|e| {
             match HttpError::from_reqwest(&self.url, &e) {
-                // A broken handshake is not going to mend by itself.
-                tls @ HttpError::Tls { .. } => Failure::Fatal(tls),
+                // A broken handshake is not going to mend by itself, nor a refused redirect.
+                fatal @ (HttpError::Tls { .. } | HttpError::Downgrade { .. }) => {
+                    Failure::Fatal(fatal)
+                }
                 _ => Failure::Transient(error::root_cause(&e)),
             }
         })?;
@@ -104,9 +106,11 @@ impl Resource {
                 )));
             }
             _ => {
-                let sent = self.client.sends_credentials(&self.url);
+                let credentials = self.client.credentials(&self.url, Asked::Named);
                 return Err(Failure::Fatal(HttpError::from_status(
-                    &self.url, status, sent,
+                    &self.url,
+                    status,
+                    credentials,
                 )));
             }
         }

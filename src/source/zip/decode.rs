@@ -5,6 +5,7 @@ use std::io::{self, BufRead, Read};
 use flate2::Crc;
 
 use super::Method;
+use crate::source::memory::{self, Asker, NeedsMemory};
 
 /// What the errors and checks of one member call it.
 #[derive(Debug, Clone)]
@@ -57,14 +58,19 @@ impl<R: BufRead> Decoder<R> {
             Method::Deflate => Decoder::Deflate(flate2::bufread::DeflateDecoder::new(source)),
             Method::Bzip2 => Decoder::Bzip2(bzip2::bufread::BzDecoder::new(source)),
             Method::Zstd => {
-                let decoder = zstd::stream::read::Decoder::with_buffer(source)?;
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(source)?;
+                decoder.window_log_max(memory::zstd_window_log_max())?;
                 Decoder::Zstd(if one_frame {
                     decoder.single_frame()
                 } else {
                     decoder
                 })
             }
-            Method::Xz => Decoder::Xz(liblzma::bufread::XzDecoder::new(source)),
+            Method::Xz => {
+                let stream = liblzma::stream::Stream::new_stream_decoder(memory::xz_memlimit(), 0)
+                    .map_err(io::Error::other)?;
+                Decoder::Xz(liblzma::bufread::XzDecoder::new_stream(source, stream))
+            }
         })
     }
 
@@ -96,8 +102,26 @@ impl<R: BufRead> Read for Decoder<R> {
             Decoder::Stored(r) => r.read(buf),
             Decoder::Deflate(d) => d.read(buf),
             Decoder::Bzip2(d) => d.read(buf),
-            Decoder::Zstd(d) => d.read(buf),
-            Decoder::Xz(d) => d.read(buf),
+            // A window or dictionary over the allowance: say so, not "corrupt". zstd leaves
+            // the refused frame header unconsumed, so its size can be read there.
+            Decoder::Zstd(d) => d.read(buf).map_err(|e| {
+                let head = d
+                    .get_mut()
+                    .fill_buf()
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
+                match memory::zstd_refused_window(&[], &head) {
+                    Some(window) => NeedsMemory::new(Asker::ZstdWindow, Some(window)).into_io(),
+                    None => e,
+                }
+            }),
+            Decoder::Xz(d) => d.read(buf).map_err(|e| {
+                if crate::source::decode::is_xz_memlimit(&e) {
+                    NeedsMemory::new(Asker::XzDictionary, None).into_io()
+                } else {
+                    e
+                }
+            }),
         }
     }
 }

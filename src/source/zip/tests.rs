@@ -81,6 +81,8 @@ struct Spec<'a> {
     descriptor: bool,
     /// A CRC-32 to store instead of the right one.
     crc: Option<u32>,
+    /// The compressed bytes, when not compressed here.
+    packed: Option<Vec<u8>>,
 }
 
 impl<'a> Spec<'a> {
@@ -91,6 +93,7 @@ impl<'a> Spec<'a> {
             data,
             descriptor: false,
             crc: None,
+            packed: None,
         }
     }
 }
@@ -121,7 +124,10 @@ fn build(members: &[Spec]) -> Vec<u8> {
     let mut central = Vec::new();
     for m in members {
         let offset = out.len() as u32;
-        let packed = compress(m.method, m.data);
+        let packed = m
+            .packed
+            .clone()
+            .unwrap_or_else(|| compress(m.method, m.data));
         let mut crc = Crc::new();
         crc.update(m.data);
         let crc = m.crc.unwrap_or(crc.sum());
@@ -264,6 +270,32 @@ fn zstd_and_xz_members() {
             Spec::new("d.img", method, &img),
         ]);
         assert_member(&zip, "d.img", &img);
+    }
+}
+
+/// F15, F18: a member whose xz dictionary or zstd window (`--long=31`) is over the allowance
+/// says that it needs more memory, not that it is corrupt.
+#[test]
+fn members_needing_too_much_memory_say_so() {
+    let (dir, img) = workdir(100_000);
+    let zstd = shell(dir.path(), "cat disk.img | zstd -q --long=31 -c");
+    let mut xz = shell(dir.path(), "xz -c --lzma2=dict=64KiB < disk.img");
+    crate::source::testing::declare_huge_dictionary(&mut xz, 12);
+    for (method, packed, needle) in [
+        (93, zstd, "needs 2048 MiB of window"),
+        (95, xz, "needs a dictionary larger than"),
+    ] {
+        let zip = build(&[Spec {
+            packed: Some(packed),
+            ..Spec::new("d.img", method, &img)
+        }]);
+        for e in [read_error(random(&zip)), read_error(stream(&zip))] {
+            let text = e.to_string();
+            assert!(
+                text.contains("zip member 'd.img'") && text.contains(needle),
+                "{text}"
+            );
+        }
     }
 }
 

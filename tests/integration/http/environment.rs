@@ -18,7 +18,7 @@ use crate::support::{random_bytes, scratch};
 
 #[test]
 fn netrc_named_by_the_netrc_variable_gives_credentials() {
-    let nginx = Nginx::start();
+    let nginx = Nginx::start_tls();
     let data = random_bytes(4, 2000);
     let url = nginx.put("private/netrc.img", &data);
     let dir = scratch();
@@ -35,6 +35,7 @@ fn netrc_named_by_the_netrc_variable_gives_credentials() {
         "http::environment::netrc_child_reads_a_private_file",
         &[
             ("NETRC", netrc.to_str().expect("utf-8")),
+            ("SSL_CERT_FILE", nginx.ca_file().to_str().expect("utf-8")),
             ("BLOCKPRINT_TEST_URL", url.as_str()),
         ],
     );
@@ -42,7 +43,7 @@ fn netrc_named_by_the_netrc_variable_gives_credentials() {
 
 #[test]
 fn netrc_in_home_gives_credentials() {
-    let nginx = Nginx::start();
+    let nginx = Nginx::start_tls();
     let data = random_bytes(4, 2000);
     let url = nginx.put("private/netrc.img", &data);
     let home = scratch();
@@ -55,6 +56,7 @@ fn netrc_in_home_gives_credentials() {
         "http::environment::netrc_child_reads_a_private_file",
         &[
             ("HOME", home.path().to_str().expect("utf-8")),
+            ("SSL_CERT_FILE", nginx.ca_file().to_str().expect("utf-8")),
             ("BLOCKPRINT_TEST_URL", url.as_str()),
         ],
     );
@@ -114,14 +116,14 @@ fn proxy_child_checks_routes() {
 }
 
 /// The URL a parent test passed to this child, or `None` when not a child.
-fn child_url() -> Option<Url> {
+pub(crate) fn child_url() -> Option<Url> {
     let url = std::env::var("BLOCKPRINT_TEST_URL").ok()?;
     Some(Url::parse(&url).expect("child url"))
 }
 
 /// Runs the test `name` of this binary alone in a child process with `env` added (and no
 /// proxy or netrc variables inherited), and asserts that it passed.
-fn in_child(name: &str, env: &[(&str, &str)]) {
+pub(crate) fn in_child(name: &str, env: &[(&str, &str)]) {
     let mut command = Command::new(std::env::current_exe().expect("test binary"));
     command.args([name, "--exact", "--test-threads=1", "--nocapture"]);
     for var in [
