@@ -99,7 +99,7 @@ impl Slot {
         // Dropping the handle detaches the thread.
         self.handle = None;
         let error = CopyError::Target(TargetError::Stalled {
-            what: stall.what,
+            op: stall.op,
             path: self.path.clone().into(),
             offset: stall.offset,
             secs: stall.since.elapsed().as_secs(),

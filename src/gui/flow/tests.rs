@@ -441,10 +441,10 @@ fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
             .all(|row| row.drive.key != drive("sdb", 0).key)
     );
     let error = JobError::Target(blockprint::target::TargetError::DeviceFailed {
-        op: "write",
+        op: blockprint::target::Op::Write,
         path: "/dev/sdb".into(),
         offset: Some(1 << 20),
-        cause: std::io::Error::from_raw_os_error(libc::ENODEV),
+        source: std::io::Error::from_raw_os_error(libc::ENODEV),
     });
     let effects = end(
         &mut flow,
