@@ -26,8 +26,8 @@ pub enum TargetError {
         /// What it is instead.
         what: &'static str,
     },
-    /// `--removable-device` and the device is not removable.
-    #[error("'{}' is not a removable device ({reason}); leave out --removable-device to write to it anyway", .path.display())]
+    /// Only removable devices were asked for, and this one is not.
+    #[error("'{}' is not a removable device ({reason}), and only a removable one was asked for", .path.display())]
     NotRemovable {
         /// The device.
         path: PathBuf,
