@@ -3,6 +3,7 @@
 //! (exit status 0 only if every DEST was written).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,6 +15,7 @@ use blockprint::size::human;
 use blockprint::source::{Input, Opened, Opener};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
+use super::output::with_causes;
 use super::progress::TerminalProgress;
 use super::signature::{self, SignatureOptions};
 use super::{CopyArgs, Output};
@@ -113,11 +115,15 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         &cancel,
     );
     progress.finish();
-    let mut results = results?;
-    if results.len() == 1
-        && let Some(result) = results.pop()
-    {
-        let report = result?;
+    // A failure no line has told yet (the copy's as a whole, or the only DEST's) is the error.
+    let untold = results
+        .iter()
+        .enumerate()
+        .find_map(|(index, result)| result.as_ref().err().filter(|_| !progress.told(index)));
+    if let Some(error) = untold {
+        return Err(Arc::clone(error).into());
+    }
+    if let [Ok(report)] = &results[..] {
         let secs = report.elapsed.as_secs_f64();
         out.info(format_args!(
             "copying time: {}, copying speed {}/sec",
@@ -128,7 +134,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             "wrote {} to '{}'; {}",
             human(report.mapped_bytes),
             names[0],
-            checks(&report)
+            checks(report)
         ));
         return Ok(());
     }
@@ -138,7 +144,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
 /// A line per DEST of a copy to several, and an error naming those that failed.
 fn summarize(
     names: &[String],
-    results: &[Result<CopyReport, CopyError>],
+    results: &[Result<CopyReport, Arc<CopyError>>],
     read_back: bool,
     out: &Output,
 ) -> anyhow::Result<()> {
@@ -156,7 +162,7 @@ fn summarize(
                 ));
             }
             Err(error) => {
-                out.warn(format_args!("'{name}' failed: {error}"));
+                out.warn(format_args!("'{name}' failed: {}", with_causes(&**error)));
                 failed.push(format!("'{name}'"));
             }
         }

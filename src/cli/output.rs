@@ -74,6 +74,15 @@ impl Output {
     }
 }
 
+/// `error` and its causes, joined on one line as [`Output::error`] prints them.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let chain = std::iter::successors(Some(error), |error| error.source());
+    chain
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// The engine says what to do in words any front end can use; on the command line that is an
 /// option, named after the error (which ends the line: these errors have no cause of their own).
 fn option_hint(error: &anyhow::Error) -> &'static str {

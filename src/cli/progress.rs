@@ -11,11 +11,13 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use blockprint::progress::{Event, Phase, ProgressSink, Warning};
+use blockprint::copy::CopyError;
+use blockprint::progress::{Event, Phase, ProgressSink, TargetEvent, Warning};
 use blockprint::size::human;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::Output;
+use super::output::with_causes;
 
 /// Minimum time between two progress lines of one lane in a log.
 const LOG_EVERY: Duration = Duration::from_secs(2);
@@ -36,6 +38,8 @@ struct Lane {
     phase: Option<(Phase, Option<u64>, Instant)>,
     printed_tenths: u64,
     printed_at: Instant,
+    /// Its failure was told when it happened, the others going on.
+    told: bool,
 }
 
 impl<'o> TerminalProgress<'o> {
@@ -62,6 +66,7 @@ impl<'o> TerminalProgress<'o> {
                 phase: None,
                 printed_tenths: 0,
                 printed_at: Instant::now(),
+                told: false,
             })
             .collect();
         Self {
@@ -77,6 +82,12 @@ impl<'o> TerminalProgress<'o> {
     pub fn with_psplash(mut self, path: &Path, work: u64) -> Self {
         self.psplash = Psplash::open(path, work, self.out);
         self
+    }
+
+    /// Whether lane `index` failed and said so as it happened, the others going on; its
+    /// error then needs no line of its own.
+    pub fn told(&self, index: usize) -> bool {
+        self.lanes.get(index).is_some_and(|lane| lane.told)
     }
 
     /// Clears the bars; call before printing the summary.
@@ -148,7 +159,7 @@ impl<'o> TerminalProgress<'o> {
         }
     }
 
-    fn failed(&mut self, index: usize, reason: &str) {
+    fn failed(&mut self, index: usize, error: &CopyError) {
         let Some(lane) = self.lanes.get_mut(index) else {
             return;
         };
@@ -157,7 +168,8 @@ impl<'o> TerminalProgress<'o> {
         }
         // With one DEST there are no others: its failure is the copy's, told by its error line.
         if let Some(name) = &lane.name {
-            let text = format!("'{name}' failed, the others go on: {reason}");
+            lane.told = true;
+            let text = format!("'{name}' failed, the others go on: {}", with_causes(error));
             self.multi.suspend(|| self.out.warn(&text));
         }
     }
@@ -233,15 +245,16 @@ impl ProgressSink for TerminalProgress<'_> {
                     .suspend(|| out.debug(format_args!("blocks {first}-{last}: checksum ok")));
             }
             Event::Warning(warning) => self.warn(warning),
-            Event::Target { index, event } => match **event {
-                Event::PhaseStarted { phase, total_bytes } => {
-                    self.start(*index, phase, total_bytes);
+            Event::Target { index, event } => match event {
+                TargetEvent::PhaseStarted { phase, total_bytes } => {
+                    self.start(*index, *phase, *total_bytes);
                 }
-                Event::Progress { phase, done_bytes } => self.progress(*index, phase, done_bytes),
-                _ => {}
+                TargetEvent::Progress { phase, done_bytes } => {
+                    self.progress(*index, *phase, *done_bytes);
+                }
+                TargetEvent::Done(_) => self.done(*index),
+                TargetEvent::Failed(error) => self.failed(*index, error),
             },
-            Event::TargetDone { index, .. } => self.done(*index),
-            Event::TargetFailed { index, reason } => self.failed(*index, reason),
         }
         ControlFlow::Continue(())
     }

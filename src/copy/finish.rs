@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use super::lane::{Finished, Lane, Order, Queue};
+use super::lane::{Finished, Lane, Order, Queue, Report};
 use super::{CopyError, Planned, RangeLabel};
 use crate::bmap::{ChecksumType, Digest, Hasher};
-use crate::progress::{CancelToken, Phase};
+use crate::progress::{CancelToken, Phase, TargetEvent};
 use crate::target::Op;
 
 impl Lane {
@@ -99,12 +99,10 @@ impl Lane {
             let hasher = current.get_or_insert_with(|| on_device[at].start(memory, &mut done));
             hasher.update(piece);
             done += piece.len() as u64;
-            report(super::lane::Report::Event(
-                crate::progress::Event::Progress {
-                    phase: Phase::ReadBack,
-                    done_bytes: done,
-                },
-            ));
+            report(Report::Event(TargetEvent::Progress {
+                phase: Phase::ReadBack,
+                done_bytes: done,
+            }));
             if last && let Some(hasher) = current.take() {
                 failure = on_device[at].compare(hasher, &path).err();
             }

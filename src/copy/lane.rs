@@ -17,7 +17,7 @@ use super::pool::{self, Job, Outcome, WRITERS};
 use super::watch::Watch;
 use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel};
 use crate::bmap::Digest;
-use crate::progress::{CancelToken, Event, Phase};
+use crate::progress::{CancelToken, Phase, TargetEvent};
 use crate::target::{AlignedBuf, Op, Target, TargetKind};
 
 /// A chunk of the image, shared by every lane; its buffer goes back to the reader's pool when
@@ -125,7 +125,7 @@ impl Queue {
 /// What a lane tells the coordinator.
 pub(super) enum Report {
     /// A progress event of this target.
-    Event(Event),
+    Event(TargetEvent),
     /// The lane ended; nothing follows.
     Ended(Result<Finished, CopyError>),
 }
@@ -222,16 +222,16 @@ impl Lane {
         report(Report::Ended(result));
     }
 
-    pub(super) fn emit(&self, event: Event) {
+    pub(super) fn emit(&self, event: TargetEvent) {
         (self.report)(Report::Event(event));
     }
 
     pub(super) fn phase(&self, phase: Phase, total_bytes: Option<u64>) {
-        self.emit(Event::PhaseStarted { phase, total_bytes });
+        self.emit(TargetEvent::PhaseStarted { phase, total_bytes });
     }
 
     pub(super) fn progress(&self, phase: Phase, done_bytes: u64) {
-        self.emit(Event::Progress { phase, done_bytes });
+        self.emit(TargetEvent::Progress { phase, done_bytes });
     }
 
     pub(super) fn cancelled(&self) -> CopyError {

@@ -32,12 +32,12 @@ pub fn line(written: &DriveWrite) -> DriveLine {
     if let Some(outcome) = &written.outcome {
         return ended(name, outcome);
     }
-    if let Some(reason) = &written.dropped {
+    if let Some(error) = &written.dropped {
         return DriveLine {
             name,
             status: gettext("Failed"),
             bar: None,
-            detail: reason.clone(),
+            detail: user_error(&**error).details,
             state: LineState::Failed,
         };
     }

@@ -510,7 +510,14 @@ fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
     assert!(flow.update(Msg::SkipVerify).is_empty());
     flow.update(Msg::Job(JobEvent::Dropped {
         drive: 1,
-        reason: "cannot write '/dev/sdc'".into(),
+        error: Arc::new(blockprint::copy::CopyError::Target(
+            blockprint::target::TargetError::DeviceFailed {
+                op: blockprint::target::Op::Write,
+                path: "/dev/sdc".into(),
+                offset: None,
+                source: std::io::Error::from_raw_os_error(libc::EIO),
+            },
+        )),
     }));
     assert_eq!(flow.stage(), Some(Stage::Verifying), "sdc no longer counts");
     assert!(matches!(

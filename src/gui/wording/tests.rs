@@ -60,23 +60,23 @@ fn each_failure_says_what_to_do_and_keeps_the_engine_words_as_details() {
             "The drive in /dev/sdb is not the one you chose",
         ),
         (
-            JobError::Copy(CopyError::ReadBack {
+            JobError::Copy(std::sync::Arc::new(CopyError::ReadBack {
                 target: "/dev/sdb".into(),
                 range: RangeLabel::Blocks { first: 0, last: 9 },
                 read: digest("00"),
                 written: digest("ff"),
-            }),
+            })),
             "Verification Failed",
             "try another card or another reader",
         ),
         (
-            JobError::Copy(CopyError::Checksum {
+            JobError::Copy(std::sync::Arc::new(CopyError::Checksum {
                 range: RangeLabel::Blocks { first: 3, last: 7 },
                 calculated: digest("01"),
                 expected: digest("02"),
                 image: "pi.img".into(),
                 target: "/dev/sdb".into(),
-            }),
+            })),
             "The Image Is Damaged",
             "download the image again",
         ),
