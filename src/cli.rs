@@ -11,7 +11,6 @@
 
 mod copy;
 mod create;
-mod fanout;
 mod generate;
 mod list;
 mod output;

@@ -34,10 +34,12 @@ mod slot;
 mod watch;
 
 use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bmap::{Bmap, ChecksumType, Digest};
-use crate::progress::{CancelToken, ProgressSink};
+use crate::progress::{CancelToken, Event, ProgressSink};
 use crate::source::ImageSource;
 use crate::target::{Target, TargetError};
 
@@ -327,7 +329,8 @@ pub fn check_source(source: &dyn ImageSource, bmap: Option<&Bmap>) -> Result<(),
 ///
 /// Everything that can be checked is checked before the first write: the image size against
 /// the bmap, and the target's capacity. The sink receives [`crate::progress::Event`]s on this
-/// thread; the reading happens on a helper thread, the writing on the target's own.
+/// thread, the target's without their tag; the reading happens on a helper thread, the
+/// writing on the target's own.
 pub fn copy(
     source: &mut dyn ImageSource,
     bmap: Option<&Bmap>,
@@ -336,39 +339,40 @@ pub fn copy(
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<CopyReport, CopyError> {
-    let results = copy_to_all(
-        source,
-        bmap,
-        vec![target.hand_over()?],
-        options,
-        sink,
-        cancel,
-    )?;
-    results
-        .into_iter()
-        .next()
-        .unwrap_or(Err(CopyError::ThreadFailed {
-            thread: "the target's thread",
-        }))
+    let targets = vec![target.hand_over()?];
+    let mut untagged = |event: &Event| match event {
+        Event::Target { event, .. } => event
+            .untagged()
+            .map_or(ControlFlow::Continue(()), |event| sink.event(&event)),
+        event => sink.event(event),
+    };
+    let result = copy_to_all(source, bmap, targets, options, &mut untagged, cancel).pop();
+    let failed = || CopyError::ThreadFailed {
+        thread: "the target's thread",
+    };
+    // Nothing else holds the error: the sink above passes no `Failed` on.
+    result
+        .unwrap_or_else(|| Err(Arc::new(failed())))
+        .map_err(|error| Arc::into_inner(error).unwrap_or_else(failed))
 }
 
 /// Copies `source` to every target at once: the image is read, decoded and verified once,
 /// and each target is written by threads of its own, with its own held-back first MiB, sync,
 /// read-back and result.
 ///
-/// A target that fails, or hangs for [`CopyOptions::stall_timeout`], is dropped with its error
-/// (announced by [`Event::TargetFailed`](crate::progress::Event::TargetFailed)) and the others
-/// finish; a slow one sets the pace, since every target writes each of a fixed set of buffers.
-/// Each target's events arrive wrapped in
-/// [`Event::Target`](crate::progress::Event::Target) when there are several. The outer error
-/// is a failure of the copy as a whole (the image cannot be read or does not match its bmap,
-/// a target is too small, or cancelled), after which every target was partly written except
-/// those already announced by `TargetDone` (a cancel can come after some finished); else
-/// there is one result per target, in order.
+/// Returns one result per target, in order. A target that fails, or hangs for
+/// [`CopyOptions::stall_timeout`], is dropped with its error and the others finish; a slow
+/// one sets the pace, since every target writes each of a fixed set of buffers. A failure of
+/// the copy as a whole (the image cannot be read or does not match its bmap, a target is too
+/// small, or cancelled) is the result of every target that had none yet.
 ///
-/// Each target belongs to its own thread, which closes it when done: with several targets,
-/// [`Event::TargetDone`](crate::progress::Event::TargetDone) says a target is written,
-/// checked and closed, so it may be powered off while the others are still written.
+/// Each target's events arrive tagged with its index ([`Event::Target`]), one target's too.
+/// Every `Ok` is announced by [`TargetEvent::Done`] when the target is written, checked and
+/// closed by its thread, so it may be powered off while the others are still written; every
+/// target's own failure by [`TargetEvent::Failed`].
+///
+/// [`TargetEvent::Done`]: crate::progress::TargetEvent::Done
+/// [`TargetEvent::Failed`]: crate::progress::TargetEvent::Failed
 pub fn copy_to_all(
     source: &mut dyn ImageSource,
     bmap: Option<&Bmap>,
@@ -376,13 +380,18 @@ pub fn copy_to_all(
     options: &CopyOptions,
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
-) -> Result<Vec<Result<CopyReport, CopyError>>, CopyError> {
-    check_source(source, bmap)?;
+) -> Vec<Result<CopyReport, Arc<CopyError>>> {
+    // Before the first write, a failure is every target's.
+    let count = targets.len();
+    let all_failed = |error| vec![Err(Arc::new(error)); count];
+    if let Err(error) = check_source(source, bmap) {
+        return all_failed(error);
+    }
     let plan = match bmap {
         Some(bmap) => Plan::from_bmap(bmap),
         None => Plan::whole(source.size()),
     };
     // A network source then requests only these spans (merging near ones); others ignore it.
     source.plan(&plan.spans());
-    coordinator::run(plan, source, targets, options, sink, cancel)
+    coordinator::run(plan, source, targets, options, sink, cancel).unwrap_or_else(all_failed)
 }

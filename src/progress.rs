@@ -4,15 +4,20 @@
 //! push-based event stream and takes a [`CancelToken`]. Events are counters, never fractions,
 //! and are sent from the thread that called the operation, so a sink needs no locking.
 //! Throttling belongs in the adapter (terminal bar, GUI), which must not drop the last event.
+//!
+//! A copy writes to a list of targets, often of one: what happens to each target comes tagged
+//! with its place in the list ([`Event::Target`]), what concerns the image (its checksums,
+//! warnings) comes untagged, so a sink is written once for any number of targets.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::copy::CopyReport;
+use crate::copy::{CopyError, CopyReport};
 
-/// A stage of an operation. Each starts with [`Event::PhaseStarted`].
+/// A stage of an operation. Each starts with [`Event::PhaseStarted`], or for one target of a
+/// copy with [`TargetEvent::PhaseStarted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// Finding the mapped areas of an image file (create).
@@ -55,7 +60,7 @@ pub enum Warning {
 }
 
 /// One progress event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// A phase begins. `total_bytes` is the work it will do, when known.
     PhaseStarted {
@@ -82,30 +87,58 @@ pub enum Event {
     },
     /// A non-fatal condition.
     Warning(Warning),
-    /// An event of one target of a copy to several ([`crate::copy::copy_to_all`]): its
-    /// phases, progress and read-back, each target on its own.
+    /// Something that happened to one target of a copy ([`crate::copy::copy_to_all`]), each
+    /// target on its own.
     Target {
         /// The target's index in the list given.
         index: usize,
         /// What happened to it.
-        event: Box<Event>,
+        event: TargetEvent,
     },
-    /// A target of a copy to several is written (and read back, if asked) and closed: nothing
-    /// of the copy holds it open any more, so it may be powered off while the others go on.
-    TargetDone {
-        /// The target's index in the list given.
-        index: usize,
-        /// What was done to it; the same report is in its result at the end.
-        report: CopyReport,
+}
+
+/// What happens to one target of a copy. It ends with `Done` or, if it fails on its own while
+/// the others go on, `Failed`; a failure of the copy as a whole (the image, a cancel) is in
+/// the results only.
+#[derive(Debug, Clone)]
+pub enum TargetEvent {
+    /// A phase of this target begins; as [`Event::PhaseStarted`].
+    PhaseStarted {
+        /// The phase.
+        phase: Phase,
+        /// Bytes the phase will process, if known.
+        total_bytes: Option<u64>,
     },
-    /// A target of a copy to several failed (or hung) and was dropped; the others go on. The
-    /// typed error is in that target's result at the end.
-    TargetFailed {
-        /// The target's index in the list given.
-        index: usize,
-        /// The error, as the user should read it.
-        reason: String,
+    /// Bytes this target has processed in its current phase; as [`Event::Progress`].
+    Progress {
+        /// The phase the count belongs to.
+        phase: Phase,
+        /// Bytes processed since the phase started.
+        done_bytes: u64,
     },
+    /// The target is written (and read back, if asked) and closed: nothing of the copy holds
+    /// it open any more, so it may be powered off while the others go on. The same report is
+    /// its result.
+    Done(CopyReport),
+    /// The target failed (or hung) and was dropped; the others go on. The same error is its
+    /// result.
+    Failed(Arc<CopyError>),
+}
+
+impl TargetEvent {
+    /// The event as the operation's own, for a sink that knows of one target; `None` for its
+    /// end, which is the operation's result.
+    pub(crate) fn untagged(&self) -> Option<Event> {
+        match *self {
+            TargetEvent::PhaseStarted { phase, total_bytes } => {
+                Some(Event::PhaseStarted { phase, total_bytes })
+            }
+            TargetEvent::Progress { phase, done_bytes } => {
+                Some(Event::Progress { phase, done_bytes })
+            }
+            TargetEvent::Done(_) | TargetEvent::Failed(_) => None,
+        }
+    }
 }
 
 /// Receives progress events. Returning [`ControlFlow::Break`] cancels the operation, exactly as
@@ -209,6 +242,23 @@ mod tests {
         reporter.emit(Event::Warning(Warning::RangesWithoutChecksum { count: 1 }));
         assert!(token.is_cancelled());
         assert!(reporter.cancelled());
+    }
+
+    #[test]
+    fn a_targets_phases_and_progress_untag_and_its_end_does_not() {
+        let progress = TargetEvent::Progress {
+            phase: Phase::ReadBack,
+            done_bytes: 7,
+        };
+        assert!(matches!(
+            progress.untagged(),
+            Some(Event::Progress {
+                phase: Phase::ReadBack,
+                done_bytes: 7
+            })
+        ));
+        let error = CopyError::ThreadFailed { thread: "a test" };
+        assert!(TargetEvent::Failed(Arc::new(error)).untagged().is_none());
     }
 
     #[test]

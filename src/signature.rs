@@ -272,9 +272,7 @@ pub enum SignatureError {
         source: std::io::Error,
     },
     /// The signature (or clearsigned message) is not OpenPGP.
-    #[error(
-        "the signature {location} cannot be read: {reason}; get the signature again (or pass --no-sig-verify to write without checking, at your own risk)"
-    )]
+    #[error("the signature {location} cannot be read: {reason}; get the signature again")]
     BadSignatureFile {
         /// Where it came from.
         location: String,

@@ -32,7 +32,7 @@ use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub(crate) use aligned::AlignedBuf;
-pub use error::{PlaceError, TargetError};
+pub use error::{Op, PlaceError, TargetError};
 pub use file::{open_unnamed_in, replace_file};
 pub(crate) use shared::SharedWriter;
 use sys::{direct_if_possible, ioctl_int, ioctl_u64, is_null, read_window};
@@ -96,7 +96,7 @@ impl Target {
         let meta = match std::fs::metadata(path) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(source) => return Err(io_error("examine", path, None, source)),
+            Err(source) => return Err(io_error(Op::Examine, path, None, source)),
         };
         let Some(meta) = meta else {
             if path.starts_with("/dev") {
@@ -115,7 +115,7 @@ impl Target {
             let file = OpenOptions::new()
                 .write(true)
                 .open(path)
-                .map_err(|e| io_error("open", path, None, e))?;
+                .map_err(|e| io_error(Op::Open, path, None, e))?;
             Ok(Self::new(file, path, TargetKind::Null, None, 512, false))
         } else {
             let what = if file_type.is_dir() {
@@ -135,7 +135,7 @@ impl Target {
     /// Opens a device or file read-only (for `verify`), with `O_DIRECT` on block devices so the
     /// data comes from the device, not from the page cache.
     pub fn open_readonly(path: &Path) -> Result<Self, TargetError> {
-        let meta = std::fs::metadata(path).map_err(|e| io_error("open", path, None, e))?;
+        let meta = std::fs::metadata(path).map_err(|e| io_error(Op::Open, path, None, e))?;
         if !meta.file_type().is_block_device() {
             if !meta.is_file() {
                 return Err(TargetError::Unsupported {
@@ -145,7 +145,7 @@ impl Target {
             }
             let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
             let (file, direct) =
-                direct_if_possible(open).map_err(|e| io_error("open", path, None, e))?;
+                direct_if_possible(open).map_err(|e| io_error(Op::Open, path, None, e))?;
             let sector = if direct { FILE_ALIGN } else { 512 };
             return Ok(Self::new(
                 file,
@@ -158,14 +158,14 @@ impl Target {
         }
         let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
         let (file, direct) =
-            direct_if_possible(open).map_err(|e| io_error("open", path, None, e))?;
+            direct_if_possible(open).map_err(|e| io_error(Op::Open, path, None, e))?;
         Self::from_block_file(file, path, direct)
     }
 
     /// Wraps an already opened block device (for example an fd from UDisks2 `OpenDevice`).
     pub fn from_block_file(file: File, path: &Path, direct: bool) -> Result<Self, TargetError> {
         let capacity =
-            ioctl_u64(&file, BLKGETSIZE64).map_err(|e| io_error("examine", path, None, e))?;
+            ioctl_u64(&file, BLKGETSIZE64).map_err(|e| io_error(Op::Examine, path, None, e))?;
         let sector = ioctl_int(&file, BLKSSZGET)
             .ok()
             .and_then(|s| u64::try_from(s).ok())
@@ -262,11 +262,11 @@ impl Target {
                     path: path.to_path_buf(),
                 });
             }
-            Err(e) => return Err(io_error("open", path, None, e)),
+            Err(e) => return Err(io_error(Op::Open, path, None, e)),
         };
         let meta = file
             .metadata()
-            .map_err(|e| io_error("examine", path, None, e))?;
+            .map_err(|e| io_error(Op::Examine, path, None, e))?;
         if !meta.file_type().is_block_device() {
             return Err(TargetError::Unsupported {
                 path: path.to_path_buf(),
@@ -318,7 +318,7 @@ impl Target {
                 self.file
                     .set_len(0)
                     .and_then(|()| self.file.set_len(image_size.unwrap_or(0)))
-                    .map_err(|e| io_error("resize", &self.path, None, e))?;
+                    .map_err(|e| io_error(Op::Resize, &self.path, None, e))?;
                 self.capacity = image_size;
             }
             TargetKind::Null => {}
@@ -365,7 +365,7 @@ impl Target {
         if !self.direct || self.is_aligned(offset, data) {
             self.file
                 .write_all_at(data, offset)
-                .map_err(|e| io_error("write", &self.path, Some(offset), e))?;
+                .map_err(|e| io_error(Op::Write, &self.path, Some(offset), e))?;
             if !self.direct && self.kind == TargetKind::BlockDevice {
                 self.unsynced += data.len() as u64;
                 if self.unsynced >= SYNC_INTERVAL {
@@ -460,7 +460,7 @@ impl Target {
         }
         self.file
             .sync_all()
-            .map_err(|e| io_error("sync", &self.path, None, e))
+            .map_err(|e| io_error(Op::Sync, &self.path, None, e))
     }
 
     fn is_aligned(&self, offset: u64, data: &[u8]) -> bool {
@@ -499,13 +499,13 @@ impl Target {
                 window[at..at + len].copy_from_slice(&data[from..from + len]);
                 self.file
                     .write_all_at(window, window_start)
-                    .map_err(|e| io_error("write", &self.path, Some(window_start), e))?;
+                    .map_err(|e| io_error(Op::Write, &self.path, Some(window_start), e))?;
                 // A file's last sector may have gone past the image's end: cut it back.
                 let intended = self.capacity.unwrap_or(0).max(piece_end);
                 if self.kind == TargetKind::File && window_end > intended {
                     self.file
                         .set_len(intended)
-                        .map_err(|e| io_error("resize", &self.path, None, e))?;
+                        .map_err(|e| io_error(Op::Resize, &self.path, None, e))?;
                 }
                 pos = piece_end;
             }
@@ -517,7 +517,7 @@ impl Target {
 
     fn read_window(&self, buf: &mut [u8], offset: u64, need: usize) -> Result<(), TargetError> {
         read_window(&self.file, buf, offset, need)
-            .map_err(|e| io_error("read", &self.path, Some(offset), e))
+            .map_err(|e| io_error(Op::Read, &self.path, Some(offset), e))
     }
 }
 
@@ -556,14 +556,14 @@ fn check_block_device(
     Ok(())
 }
 
-fn io_error(op: &'static str, path: &Path, offset: Option<u64>, source: io::Error) -> TargetError {
+fn io_error(op: Op, path: &Path, offset: Option<u64>, source: io::Error) -> TargetError {
     let failed = [libc::EIO, libc::ENODEV, libc::ENXIO, libc::ENOMEDIUM];
     if source.raw_os_error().is_some_and(|e| failed.contains(&e)) {
         return TargetError::DeviceFailed {
             op,
             path: path.to_path_buf(),
             offset,
-            cause: source,
+            source,
         };
     }
     TargetError::Io {

@@ -50,9 +50,7 @@ impl VerifyReport {
 #[non_exhaustive]
 pub enum VerifyError {
     /// The bmap has no range checksums.
-    #[error(
-        "the bmap has no range checksums (made with --no-checksum?), so there is nothing to verify against"
-    )]
+    #[error("the bmap has no range checksums, so there is nothing to verify against")]
     NoChecksums,
     /// The target is smaller than the image.
     #[error(transparent)]

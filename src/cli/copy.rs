@@ -1,18 +1,21 @@
-//! `blockprint copy IMAGE DEST`.
+//! `blockprint copy IMAGE DEST…`: the image read and verified once and written to every DEST
+//! at once, with bmaptool's lines for one DEST, and a line per DEST at the end for several
+//! (exit status 0 only if every DEST was written).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use blockprint::bmap::Bmap;
-use blockprint::copy::{self, CopyOptions, CopyReport};
+use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
 use blockprint::source::{Input, Opened, Opener};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
-use super::fanout;
+use super::output::with_causes;
 use super::progress::TerminalProgress;
 use super::signature::{self, SignatureOptions};
 use super::{CopyArgs, Output};
@@ -91,17 +94,11 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         skip_readback: None,
         stall_timeout: Some(timeout),
     };
-    if targets.len() > 1 {
-        return fanout::copy(
-            &mut *source,
-            bmap.as_ref(),
-            targets,
-            &copy_options,
-            &cancel,
-            out,
-        );
-    }
-    let mut progress = TerminalProgress::new(out);
+    let names: Vec<String> = targets
+        .iter()
+        .map(|t| t.path().display().to_string())
+        .collect();
+    let mut progress = TerminalProgress::per_dest(out, &names);
     if let Some(pipe) = &args.psplash_pipe {
         let size = bmap
             .as_ref()
@@ -109,11 +106,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         let work = size * if args.verify_readback { 2 } else { 1 };
         progress = progress.with_psplash(pipe, work);
     }
-    let names: Vec<String> = targets
-        .iter()
-        .map(|t| t.path().display().to_string())
-        .collect();
-    let result = copy::copy_to_all(
+    let results = copy::copy_to_all(
         &mut *source,
         bmap.as_ref(),
         targets,
@@ -122,8 +115,15 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         &cancel,
     );
     progress.finish();
-    for (name, result) in names.iter().zip(result?) {
-        let report = result?;
+    // A failure no line has told yet (the copy's as a whole, or the only DEST's) is the error.
+    let untold = results
+        .iter()
+        .enumerate()
+        .find_map(|(index, result)| result.as_ref().err().filter(|_| !progress.told(index)));
+    if let Some(error) = untold {
+        return Err(Arc::clone(error).into());
+    }
+    if let [Ok(report)] = &results[..] {
         let secs = report.elapsed.as_secs_f64();
         out.info(format_args!(
             "copying time: {}, copying speed {}/sec",
@@ -131,10 +131,50 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64)
         ));
         out.info(format_args!(
-            "wrote {} to '{name}'; {}",
+            "wrote {} to '{}'; {}",
             human(report.mapped_bytes),
-            checks(&report)
+            names[0],
+            checks(report)
         ));
+        return Ok(());
+    }
+    summarize(&names, &results, args.verify_readback, out)
+}
+
+/// A line per DEST of a copy to several, and an error naming those that failed.
+fn summarize(
+    names: &[String],
+    results: &[Result<CopyReport, Arc<CopyError>>],
+    read_back: bool,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let mut failed = Vec::new();
+    for (name, result) in names.iter().zip(results) {
+        match result {
+            Ok(report) => {
+                let secs = report.elapsed.as_secs_f64();
+                out.info(format_args!(
+                    "'{name}': wrote {} in {}, {}/sec; {}",
+                    human(report.mapped_bytes),
+                    format_duration(secs),
+                    human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64),
+                    checks(report)
+                ));
+            }
+            Err(error) => {
+                out.warn(format_args!("'{name}' failed: {}", with_causes(&**error)));
+                failed.push(format!("'{name}'"));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} destinations failed: {}; rewrite them before use (the others are written{})",
+            failed.len(),
+            names.len(),
+            failed.join(", "),
+            if read_back { " and read back" } else { "" }
+        );
     }
     Ok(())
 }
@@ -166,7 +206,7 @@ fn open_targets(dests: &[PathBuf], options: &TargetOptions) -> anyhow::Result<Ve
 }
 
 /// What was verified of a written target, for its summary line.
-pub(super) fn checks(report: &CopyReport) -> String {
+fn checks(report: &CopyReport) -> String {
     let mut checks = Vec::new();
     if report.ranges_verified > 0 {
         checks.push(format!(
@@ -263,7 +303,7 @@ pub(super) fn install_interrupt_handler(cancel: &CancelToken) -> anyhow::Result<
     Ok(())
 }
 
-pub(super) fn format_duration(secs: f64) -> String {
+fn format_duration(secs: f64) -> String {
     if secs < 60.0 {
         format!("{secs:.1}s")
     } else {

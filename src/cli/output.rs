@@ -15,6 +15,11 @@ use std::borrow::Cow;
 use std::fmt::{Display, Write as _};
 use std::io::{IsTerminal, Write};
 
+use blockprint::discover::DiscoverError;
+use blockprint::signature::SignatureError;
+use blockprint::target::TargetError;
+use blockprint::verify::VerifyError;
+
 /// Where and how much the CLI prints.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -62,10 +67,41 @@ impl Output {
         say("warning: ", &message);
     }
 
-    /// The final error, its causes joined on one line.
+    /// The final error, its causes joined on one line, and the option that changes the
+    /// outcome when there is one.
     pub fn error(&self, error: &anyhow::Error) {
-        say("error: ", &format_args!("{error:#}"));
+        say("error: ", &format_args!("{error:#}{}", option_hint(error)));
     }
+}
+
+/// `error` and its causes, joined on one line as [`Output::error`] prints them.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let chain = std::iter::successors(Some(error), |error| error.source());
+    chain
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// The engine says what to do in words any front end can use; on the command line that is an
+/// option, named after the error (which ends the line: these errors have no cause of their own).
+fn option_hint(error: &anyhow::Error) -> &'static str {
+    let hint = |cause: &(dyn std::error::Error + 'static)| {
+        let signature = cause.downcast_ref().or(match cause.downcast_ref() {
+            Some(DiscoverError::Signature(error)) => Some(error),
+            _ => None,
+        });
+        if let Some(TargetError::NotRemovable { .. }) = cause.downcast_ref() {
+            Some("; leave out --removable-device to write to it anyway")
+        } else if let Some(SignatureError::BadSignatureFile { .. }) = signature {
+            Some(" (or pass --no-sig-verify to write without checking, at your own risk)")
+        } else if let Some(VerifyError::NoChecksums) = cause.downcast_ref() {
+            Some(" (was it made with --no-checksum?)")
+        } else {
+            None
+        }
+    };
+    error.chain().find_map(hint).unwrap_or_default()
 }
 
 /// `blockprint: KIND MESSAGE` on stderr, escaped; nothing if stderr cannot take it.
@@ -111,7 +147,21 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_controls;
+    use super::{TargetError, escape_controls, option_hint};
+
+    #[test]
+    fn an_engine_error_gets_the_option_that_changes_it() {
+        let refused = TargetError::NotRemovable {
+            path: "/dev/sda".into(),
+            reason: "the kernel does not say it is".into(),
+        };
+        let error = anyhow::Error::from(refused).context("cannot write to '/dev/sda'");
+        assert_eq!(
+            option_hint(&error),
+            "; leave out --removable-device to write to it anyway"
+        );
+        assert_eq!(option_hint(&anyhow::anyhow!("something else")), "");
+    }
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {

@@ -1,5 +1,8 @@
-//! The CLI's progress sink: an indicatif bar on a terminal, a line per 10% otherwise, and
+//! The CLI's progress sink: a bar per lane on a terminal, a line per 10 % otherwise, and
 //! `PROGRESS <n>` lines for psplash when asked.
+//!
+//! A lane is what one bar shows: the operation itself (create, verify, scan, a copy to one
+//! DEST), or one DEST of a copy to several, whose bar and lines then start with its name.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -8,34 +11,68 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use blockprint::progress::{Event, Phase, ProgressSink, Warning};
+use blockprint::copy::CopyError;
+use blockprint::progress::{Event, Phase, ProgressSink, TargetEvent, Warning};
 use blockprint::size::human;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::Output;
+use super::output::with_causes;
 
-/// Minimum time between two progress lines in a log.
+/// Minimum time between two progress lines of one lane in a log.
 const LOG_EVERY: Duration = Duration::from_secs(2);
 
 /// Turns engine events into terminal output.
 pub struct TerminalProgress<'o> {
     out: &'o Output,
+    multi: MultiProgress,
+    lanes: Vec<Lane>,
+    psplash: Option<Psplash>,
+}
+
+/// One lane's bar, and what its log lines need.
+struct Lane {
+    /// The DEST, when there are several.
+    name: Option<String>,
     bar: Option<ProgressBar>,
     phase: Option<(Phase, Option<u64>, Instant)>,
     printed_tenths: u64,
     printed_at: Instant,
-    psplash: Option<Psplash>,
+    /// Its failure was told when it happened, the others going on.
+    told: bool,
 }
 
 impl<'o> TerminalProgress<'o> {
-    /// A sink printing through `out`.
+    /// A sink with one lane, printing through `out`.
     pub fn new(out: &'o Output) -> Self {
+        Self::per_dest(out, &[])
+    }
+
+    /// A sink for a copy to `dests`: a lane each, named, when there are several.
+    pub fn per_dest(out: &'o Output, dests: &[String]) -> Self {
+        let names = match dests {
+            [_, _, ..] => dests.iter().cloned().map(Some).collect(),
+            _ => vec![None],
+        };
+        let multi = MultiProgress::new();
+        let lanes = names
+            .into_iter()
+            .map(|name| Lane {
+                bar: (out.verbose() && out.terminal()).then(|| {
+                    let bar = ProgressBar::new(0).with_prefix(name.clone().unwrap_or_default());
+                    multi.add(bar)
+                }),
+                name,
+                phase: None,
+                printed_tenths: 0,
+                printed_at: Instant::now(),
+                told: false,
+            })
+            .collect();
         Self {
             out,
-            bar: None,
-            phase: None,
-            printed_tenths: 0,
-            printed_at: Instant::now(),
+            multi,
+            lanes,
             psplash: None,
         }
     }
@@ -47,107 +84,93 @@ impl<'o> TerminalProgress<'o> {
         self
     }
 
-    /// Clears the bar; call before printing the summary.
-    pub fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
+    /// Whether lane `index` failed and said so as it happened, the others going on; its
+    /// error then needs no line of its own.
+    pub fn told(&self, index: usize) -> bool {
+        self.lanes.get(index).is_some_and(|lane| lane.told)
     }
 
-    fn start(&mut self, phase: Phase, total: Option<u64>) {
-        self.finish();
-        self.phase = Some((phase, total, Instant::now()));
-        self.printed_tenths = 0;
+    /// Clears the bars; call before printing the summary.
+    pub fn finish(&mut self) {
+        for bar in self.lanes.iter_mut().filter_map(|lane| lane.bar.take()) {
+            bar.finish_and_clear();
+        }
+        // Best effort: a terminal that cannot be cleared keeps the last bars.
+        let _ = self.multi.clear();
+    }
+
+    fn start(&mut self, index: usize, phase: Phase, total: Option<u64>) {
         if let Some(psplash) = &mut self.psplash {
             psplash.phase_started(phase);
         }
-        self.out.debug(format_args!(
-            "phase: {} ({})",
-            label(phase),
-            total.map_or("size unknown".into(), human)
-        ));
-        if !self.out.verbose() {
+        let Some(lane) = self.lanes.get_mut(index) else {
             return;
-        }
-        if phase == Phase::Syncing {
-            self.out.info("synchronizing");
-        }
-        if !self.out.terminal() {
-            return;
-        }
-        let bar = match total {
-            Some(total) if total > 0 => {
-                let bar = ProgressBar::new(total);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:>14} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar
-            }
-            _ => {
-                // Size unknown until the end (a compressed stream without a bmap): bytes and
-                // speed instead of a bar.
-                let bar = ProgressBar::new_spinner();
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:>14} {spinner} {binary_bytes} {binary_bytes_per_sec}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.enable_steady_tick(Duration::from_millis(120));
-                bar
-            }
         };
-        bar.set_prefix(label(phase));
-        self.bar = Some(bar);
+        lane.phase = Some((phase, total, Instant::now()));
+        lane.printed_tenths = 0;
+        let (out, title) = (self.out, lane.title(phase));
+        self.multi.suspend(|| {
+            let size = total.map_or("size unknown".into(), human);
+            out.debug(format_args!("phase: {title} ({size})"));
+            // bmaptool's line, for its one destination.
+            if phase == Phase::Syncing && lane.name.is_none() {
+                out.info("synchronizing");
+            }
+        });
+        let Some(bar) = &lane.bar else {
+            return;
+        };
+        let known = total.is_some_and(|total| total > 0);
+        // All of the new phase set before the one draw, so no frame mixes two phases.
+        let bar = (bar.clone())
+            .with_style(style(lane.name.is_some(), known))
+            .with_message(label(phase))
+            .with_position(0);
+        bar.reset_elapsed();
+        bar.set_length(total.unwrap_or(0));
+        if known {
+            bar.disable_steady_tick();
+        } else {
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
     }
 
-    fn progress(&mut self, phase: Phase, done: u64) {
+    fn progress(&mut self, index: usize, phase: Phase, done: u64) {
         if let Some(psplash) = &mut self.psplash {
             psplash.progress(phase, done);
         }
-        if let Some(bar) = &self.bar {
+        let Some(lane) = self.lanes.get_mut(index) else {
+            return;
+        };
+        if let Some(bar) = &lane.bar {
             bar.set_position(done);
-            return;
+        } else if self.out.verbose()
+            && !self.out.terminal()
+            && let Some(line) = lane.log_line(phase, done)
+        {
+            self.out.info(line);
         }
-        let Some((_, total, started)) = self.phase.filter(|p| p.0 == phase) else {
+    }
+
+    /// A DEST is written and closed: its bar stays, saying so, while the others go on.
+    fn done(&mut self, index: usize) {
+        if let Some(bar) = self.lanes.get_mut(index).and_then(|lane| lane.bar.take()) {
+            bar.finish_with_message("done");
+        }
+    }
+
+    fn failed(&mut self, index: usize, error: &CopyError) {
+        let Some(lane) = self.lanes.get_mut(index) else {
             return;
         };
-        if !self.out.verbose() || self.out.terminal() {
-            return;
+        if let Some(bar) = lane.bar.take() {
+            bar.abandon_with_message("failed");
         }
-        let Some(total) = total.filter(|&t| t > 0) else {
-            // Unknown size: a line now and then with what is done so far.
-            if self.printed_at.elapsed() >= LOG_EVERY * 5 {
-                self.printed_at = Instant::now();
-                let secs = started.elapsed().as_secs_f64().max(1e-3);
-                self.out.info(format_args!(
-                    "{}: {} so far, {}/s",
-                    label(phase),
-                    human(done),
-                    human((done as f64 / secs) as u64)
-                ));
-            }
-            return;
-        };
-        // A log gets a line per 10%, at most every few seconds, and none for the end (the
-        // summary says it).
-        let tenths = done.saturating_mul(10) / total;
-        if tenths > self.printed_tenths && done < total && self.printed_at.elapsed() >= LOG_EVERY {
-            self.printed_tenths = tenths;
-            self.printed_at = Instant::now();
-            let secs = started.elapsed().as_secs_f64().max(1e-3);
-            self.out.info(format_args!(
-                "{}: {}% ({} of {}, {}/s)",
-                label(phase),
-                tenths * 10,
-                human(done),
-                human(total),
-                human((done as f64 / secs) as u64)
-            ));
+        // With one DEST there are no others: its failure is the copy's, told by its error line.
+        if let Some(name) = &lane.name {
+            lane.told = true;
+            let text = format!("'{name}' failed, the others go on: {}", with_causes(error));
+            self.multi.suspend(|| self.out.warn(&text));
         }
     }
 
@@ -165,28 +188,97 @@ impl<'o> TerminalProgress<'o> {
                 "{count} ranges of the bmap have no checksum and are written without verification"
             ),
         };
-        match &self.bar {
-            Some(bar) => bar.suspend(|| self.out.warn(&text)),
-            None => self.out.warn(&text),
+        self.multi.suspend(|| self.out.warn(&text));
+    }
+}
+
+impl Lane {
+    /// The phase as its lines name it, after the DEST when there are several.
+    fn title(&self, phase: Phase) -> String {
+        match &self.name {
+            Some(name) => format!("'{name}' {}", label(phase)),
+            None => label(phase).to_owned(),
         }
+    }
+
+    /// The log line for `done` bytes of the current phase, when one is due: a line per 10 %,
+    /// at most every [`LOG_EVERY`], and none for the end (the summary says it); for a size
+    /// unknown until the end, what is done so far, at most every five times that.
+    fn log_line(&mut self, phase: Phase, done: u64) -> Option<String> {
+        let (_, total, started) = self.phase.filter(|p| p.0 == phase)?;
+        let tenths = total
+            .filter(|&total| total > 0)
+            .map(|total| (total, done.saturating_mul(10) / total));
+        let since = self.printed_at.elapsed();
+        let due = match tenths {
+            Some((total, tenths)) => {
+                tenths > self.printed_tenths && done < total && since >= LOG_EVERY
+            }
+            None => since >= LOG_EVERY * 5,
+        };
+        if !due {
+            return None;
+        }
+        self.printed_at = Instant::now();
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let (title, rate) = (self.title(phase), human((done as f64 / secs) as u64));
+        Some(match tenths {
+            Some((total, tenths)) => {
+                self.printed_tenths = tenths;
+                let (done, total) = (human(done), human(total));
+                format!("{title}: {}% ({done} of {total}, {rate}/s)", tenths * 10)
+            }
+            None => format!("{title}: {} so far, {rate}/s", human(done)),
+        })
     }
 }
 
 impl ProgressSink for TerminalProgress<'_> {
     fn event(&mut self, event: &Event) -> ControlFlow<()> {
         match event {
-            Event::PhaseStarted { phase, total_bytes } => self.start(*phase, *total_bytes),
-            Event::Progress { phase, done_bytes } => self.progress(*phase, *done_bytes),
+            // Create, verify and scan report as the only lane.
+            Event::PhaseStarted { phase, total_bytes } => self.start(0, *phase, *total_bytes),
+            Event::Progress { phase, done_bytes } => self.progress(0, *phase, *done_bytes),
             Event::RangeVerified { first, last, .. } => {
-                self.out
-                    .debug(format_args!("blocks {first}-{last}: checksum ok"));
+                let out = self.out;
+                self.multi
+                    .suspend(|| out.debug(format_args!("blocks {first}-{last}: checksum ok")));
             }
             Event::Warning(warning) => self.warn(warning),
-            // One target only: the engine tags nothing.
-            Event::Target { .. } | Event::TargetDone { .. } | Event::TargetFailed { .. } => {}
+            Event::Target { index, event } => match event {
+                TargetEvent::PhaseStarted { phase, total_bytes } => {
+                    self.start(*index, *phase, *total_bytes);
+                }
+                TargetEvent::Progress { phase, done_bytes } => {
+                    self.progress(*index, *phase, *done_bytes);
+                }
+                TargetEvent::Done(_) => self.done(*index),
+                TargetEvent::Failed(error) => self.failed(*index, error),
+            },
         }
         ControlFlow::Continue(())
     }
+}
+
+/// A lane's look: the DEST's name when there are several, the phase, and a bar when the
+/// phase's size is known (else the bytes so far, with a spinner).
+fn style(named: bool, known: bool) -> ProgressStyle {
+    let head = if named {
+        "{prefix:>12} {msg:>14}"
+    } else {
+        "{msg:>14}"
+    };
+    let template = if known {
+        let width = if named { 24 } else { 30 };
+        format!(
+            "{head} [{{bar:{width}}}] {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}} ETA {{eta}}"
+        )
+    } else {
+        format!("{head} {{spinner}} {{binary_bytes}} {{binary_bytes_per_sec}}")
+    };
+    ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 pub(super) fn label(phase: Phase) -> &'static str {

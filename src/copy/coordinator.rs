@@ -13,7 +13,7 @@ use super::reader::{self, Msg};
 use super::slot::Slot;
 use super::{CHUNK, CopyError, CopyOptions, CopyReport, Plan, RangeLabel};
 use crate::bmap::{ChecksumType, Hasher};
-use crate::progress::{CancelToken, Event, ProgressSink, Reporter, Warning};
+use crate::progress::{CancelToken, Event, ProgressSink, Reporter, TargetEvent, Warning};
 use crate::source::ImageSource;
 use crate::target::{AlignedBuf, Target, TargetKind};
 
@@ -31,7 +31,8 @@ enum Input {
     Lane(usize, Report),
 }
 
-/// Copies to every target; see [`super::copy_to_all`].
+/// Copies to every target; see [`super::copy_to_all`]. An error is a failure before any
+/// target was written, and every target's.
 pub(super) fn run(
     plan: Plan,
     source: &mut dyn ImageSource,
@@ -39,7 +40,7 @@ pub(super) fn run(
     options: &CopyOptions,
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
-) -> Result<Vec<Result<CopyReport, CopyError>>, CopyError> {
+) -> Result<Vec<Result<CopyReport, Arc<CopyError>>>, CopyError> {
     let mut reporter = Reporter::new(sink, cancel);
     for target in targets.iter_mut() {
         target.prepare(plan.image_size)?;
@@ -82,7 +83,6 @@ pub(super) fn run(
         verify: options.verify_checksums,
         readback: options.verify_readback,
         stall_limit: options.stall_timeout,
-        tagged: slots.len() > 1,
         hasher: None,
         verified: 0,
         finishing: false,
@@ -106,8 +106,8 @@ pub(super) fn run(
         received
     });
     if let Err(error) = received {
+        coordinator.fail_the_rest(error);
         coordinator.await_lanes(&rx);
-        return Err(error);
     }
     Ok(coordinator.results())
 }
@@ -121,8 +121,6 @@ struct Coordinator<'a, 's> {
     /// Read everything back at the end (so ranges without a bmap checksum get a digest).
     readback: bool,
     stall_limit: Option<Duration>,
-    /// Several targets: their events are tagged with their index.
-    tagged: bool,
     /// The hash of the range being received, when it is checked or digested.
     hasher: Option<Hasher>,
     /// Ranges whose checksum matched while streaming.
@@ -201,34 +199,40 @@ impl Coordinator<'_, '_> {
         }
     }
 
-    /// Sends a lane's event on, tagged with its target when there are several.
-    fn forward(&mut self, index: usize, event: Event) {
-        if self.tagged {
-            self.reporter.emit(Event::Target {
-                index,
-                event: Box::new(event),
-            });
-        } else {
-            self.reporter.emit(event);
-        }
+    /// Sends a lane's event on, tagged with its target.
+    fn forward(&mut self, index: usize, event: TargetEvent) {
+        self.reporter.emit(Event::Target { index, event });
     }
 
     fn lane_ended(&mut self, index: usize, result: Result<Finished, CopyError>) {
         let elapsed = self.started.elapsed();
-        if self.tagged {
-            self.reporter.emit(match &result {
-                Ok(finished) => Event::TargetDone {
-                    index,
-                    report: self.report(finished, elapsed),
-                },
-                Err(error) => Event::TargetFailed {
-                    index,
-                    reason: error.to_string(),
-                },
-            });
-        }
-        if let Some(slot) = self.slots.get_mut(index) {
-            slot.end(result, elapsed);
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let result = slot.join().and(result);
+        let result = result.map(|finished| self.report(&finished, elapsed));
+        self.end(index, result.map_err(Arc::new));
+    }
+
+    /// Target `index` has its result, which is announced, unless the copy as a whole has
+    /// already given it one.
+    fn end(&mut self, index: usize, result: Result<CopyReport, Arc<CopyError>>) {
+        let Some(slot) = self.slots.get_mut(index).filter(|s| s.result.is_none()) else {
+            return;
+        };
+        let event = match &result {
+            Ok(report) => TargetEvent::Done(report.clone()),
+            Err(error) => TargetEvent::Failed(Arc::clone(error)),
+        };
+        slot.result = Some(result);
+        self.reporter.emit(Event::Target { index, event });
+    }
+
+    /// The copy as a whole failed: that is the result of every target without one.
+    fn fail_the_rest(&mut self, error: CopyError) {
+        let error = Arc::new(error);
+        for slot in self.slots.iter_mut().filter(|s| s.result.is_none()) {
+            slot.result = Some(Err(Arc::clone(&error)));
         }
     }
 
@@ -251,18 +255,15 @@ impl Coordinator<'_, '_> {
         let Some(limit) = self.stall_limit else {
             return;
         };
-        let elapsed = self.started.elapsed();
         for index in 0..self.slots.len() {
-            let Some(slot) = self.slots.get_mut(index) else {
+            let stalled = self
+                .slots
+                .get_mut(index)
+                .and_then(|s| s.give_up_if_stalled(limit));
+            let Some(error) = stalled else {
                 continue;
             };
-            if !slot.give_up_if_stalled(limit, elapsed) {
-                continue;
-            }
-            if let (true, Some((Err(error), _))) = (self.tagged, &slot.ended) {
-                let reason = error.to_string();
-                self.reporter.emit(Event::TargetFailed { index, reason });
-            }
+            self.end(index, Err(Arc::new(error)));
             for _ in 0..PINNED {
                 // The reader may be gone; then nobody needs the buffer.
                 let _ = self.home.send(AlignedBuf::new(CHUNK));
@@ -280,12 +281,7 @@ impl Coordinator<'_, '_> {
                 return;
             }
             match rx.recv_timeout(TICK) {
-                Ok(Input::Lane(index, Report::Ended(result))) => {
-                    let elapsed = self.started.elapsed();
-                    if let Some(slot) = self.slots.get_mut(index) {
-                        slot.end(result, elapsed);
-                    }
-                }
+                Ok(Input::Lane(index, Report::Ended(result))) => self.lane_ended(index, result),
                 Err(RecvTimeoutError::Disconnected) => return,
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             }
@@ -299,15 +295,15 @@ impl Coordinator<'_, '_> {
     }
 
     /// What became of each target, in the order given.
-    fn results(mut self) -> Vec<Result<CopyReport, CopyError>> {
-        std::mem::take(&mut self.slots)
+    fn results(self) -> Vec<Result<CopyReport, Arc<CopyError>>> {
+        self.slots
             .into_iter()
-            .map(|slot| match slot.ended {
-                Some((Ok(finished), elapsed)) => Ok(self.report(&finished, elapsed)),
-                Some((Err(error), _)) => Err(error),
-                None => Err(CopyError::ThreadFailed {
-                    thread: "a target's thread",
-                }),
+            .map(|slot| {
+                slot.result.unwrap_or_else(|| {
+                    Err(Arc::new(CopyError::ThreadFailed {
+                        thread: "a target's thread",
+                    }))
+                })
             })
             .collect()
     }

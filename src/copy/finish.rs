@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use super::lane::{Finished, Lane, Order, Queue};
+use super::lane::{Finished, Lane, Order, Queue, Report};
 use super::{CopyError, Planned, RangeLabel};
 use crate::bmap::{ChecksumType, Digest, Hasher};
-use crate::progress::{CancelToken, Phase};
+use crate::progress::{CancelToken, Phase, TargetEvent};
+use crate::target::Op;
 
 impl Lane {
     /// Everything after the last write; the header and commit wait for the coordinator's
@@ -31,7 +32,7 @@ impl Lane {
             self.write_header(read_back)?;
         }
         {
-            let _op = self.watch.begin("rename", None);
+            let _op = self.watch.begin(Op::Rename, None);
             self.target.commit()?;
         }
         Ok(Finished {
@@ -89,7 +90,7 @@ impl Lane {
         let path = self.target.path().to_path_buf();
         let memory = &self.held;
         // Each piece that arrives ends the watched read and starts the next.
-        let mut op = Some(watch.begin("read", spans.first().map(|s| s.0)));
+        let mut op = Some(watch.begin(Op::Read, spans.first().map(|s| s.0)));
         let finished = self.target.read_spans(&spans, |at, piece, last| {
             op = None;
             if cancel.is_cancelled() || skip.as_ref().is_some_and(CancelToken::is_cancelled) {
@@ -98,16 +99,14 @@ impl Lane {
             let hasher = current.get_or_insert_with(|| on_device[at].start(memory, &mut done));
             hasher.update(piece);
             done += piece.len() as u64;
-            report(super::lane::Report::Event(
-                crate::progress::Event::Progress {
-                    phase: Phase::ReadBack,
-                    done_bytes: done,
-                },
-            ));
+            report(Report::Event(TargetEvent::Progress {
+                phase: Phase::ReadBack,
+                done_bytes: done,
+            }));
             if last && let Some(hasher) = current.take() {
                 failure = on_device[at].compare(hasher, &path).err();
             }
-            op = Some(watch.begin("read", None));
+            op = Some(watch.begin(Op::Read, None));
             failure.is_none()
         })?;
         drop(op);
@@ -136,7 +135,7 @@ impl Lane {
             .min(usize::try_from(image_end).unwrap_or(usize::MAX));
         self.phase(Phase::WritingHeader, Some(len as u64));
         {
-            let _op = self.watch.begin("write", Some(0));
+            let _op = self.watch.begin(Op::Write, Some(0));
             self.target.write_at(0, &self.held[..len])?;
         }
         self.sync()?;
@@ -146,7 +145,7 @@ impl Lane {
         }
         let mut hasher = ChecksumType::Sha256.hasher();
         {
-            let _op = self.watch.begin("read", Some(0));
+            let _op = self.watch.begin(Op::Read, Some(0));
             self.target
                 .read_range(0, len as u64, |piece| hasher.update(piece))?;
         }
@@ -154,7 +153,7 @@ impl Lane {
         let written = ChecksumType::Sha256.digest(&self.held[..len]);
         if read != written {
             // Best effort: the error below is what matters, whatever this does.
-            let _op = self.watch.begin("write", Some(0));
+            let _op = self.watch.begin(Op::Write, Some(0));
             let _ = self
                 .target
                 .zero(0, len as u64)

@@ -17,8 +17,8 @@ use super::pool::{self, Job, Outcome, WRITERS};
 use super::watch::Watch;
 use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel};
 use crate::bmap::Digest;
-use crate::progress::{CancelToken, Event, Phase};
-use crate::target::{AlignedBuf, Target, TargetKind};
+use crate::progress::{CancelToken, Phase, TargetEvent};
+use crate::target::{AlignedBuf, Op, Target, TargetKind};
 
 /// A chunk of the image, shared by every lane; its buffer goes back to the reader's pool when
 /// the last lane is done with it.
@@ -125,7 +125,7 @@ impl Queue {
 /// What a lane tells the coordinator.
 pub(super) enum Report {
     /// A progress event of this target.
-    Event(Event),
+    Event(TargetEvent),
     /// The lane ended; nothing follows.
     Ended(Result<Finished, CopyError>),
 }
@@ -222,16 +222,16 @@ impl Lane {
         report(Report::Ended(result));
     }
 
-    pub(super) fn emit(&self, event: Event) {
+    pub(super) fn emit(&self, event: TargetEvent) {
         (self.report)(Report::Event(event));
     }
 
     pub(super) fn phase(&self, phase: Phase, total_bytes: Option<u64>) {
-        self.emit(Event::PhaseStarted { phase, total_bytes });
+        self.emit(TargetEvent::PhaseStarted { phase, total_bytes });
     }
 
     pub(super) fn progress(&self, phase: Phase, done_bytes: u64) {
-        self.emit(Event::Progress { phase, done_bytes });
+        self.emit(TargetEvent::Progress { phase, done_bytes });
     }
 
     pub(super) fn cancelled(&self) -> CopyError {
@@ -343,11 +343,11 @@ impl Lane {
         let total = head + capacity - tail_start;
         self.phase(Phase::Wiping, Some(total));
         {
-            let _op = self.watch.begin("write", Some(0));
+            let _op = self.watch.begin(Op::Write, Some(0));
             self.target.zero(0, head)?;
         }
         {
-            let _op = self.watch.begin("write", Some(tail_start));
+            let _op = self.watch.begin(Op::Write, Some(tail_start));
             self.target.zero(tail_start, capacity - tail_start)?;
         }
         self.sync()?;
@@ -357,7 +357,7 @@ impl Lane {
 
     /// Flushes the target, watched.
     pub(super) fn sync(&mut self) -> Result<(), CopyError> {
-        let _op = self.watch.begin("sync", None);
+        let _op = self.watch.begin(Op::Sync, None);
         Ok(self.target.sync()?)
     }
 
@@ -407,7 +407,7 @@ impl Lane {
         }
         if self.target.is_plain_write(start, data) {
             {
-                let _op = self.watch.begin("sync", None);
+                let _op = self.watch.begin(Op::Sync, None);
                 self.target.count_written(data.len() as u64)?;
             }
             let job = Job {
@@ -421,7 +421,7 @@ impl Lane {
                 thread: "the writer threads",
             })?;
         } else {
-            let _op = self.watch.begin("write", Some(start));
+            let _op = self.watch.begin(Op::Write, Some(start));
             self.target.write_at(start, data)?;
             outcome.add_written(data.len() as u64);
         }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use super::lane::Chunk;
 use super::watch::Watch;
 use crate::progress::CancelToken;
-use crate::target::{SharedWriter, TargetError};
+use crate::target::{Op, SharedWriter, TargetError};
 
 /// Writer threads: enough to keep a USB or SD controller's queue busy, few enough that
 /// the buffers in flight stay small.
@@ -81,7 +81,7 @@ pub(super) fn worker(
         };
         let Ok(job) = job else { return };
         if !cancel.is_cancelled() && !outcome.failed.load(Ordering::Acquire) {
-            let _op = watch.begin("write", Some(job.offset));
+            let _op = watch.begin(Op::Write, Some(job.offset));
             match writer.write_at(job.offset, &job.chunk[job.from..job.to]) {
                 Ok(()) => outcome.add_written((job.to - job.from) as u64),
                 Err(e) => outcome.fail(e),

@@ -32,7 +32,7 @@ pub(super) enum Msg {
 }
 
 /// Sends a message to the coordinator; `false` once it has stopped listening.
-pub(super) type Send<'a> = &'a dyn Fn(Msg) -> bool;
+pub(super) type Forward<'a> = &'a dyn Fn(Msg) -> bool;
 
 /// How the reader knows to stop: the user's token, or the coordinator's once it is done.
 struct Stop<'a> {
@@ -66,7 +66,7 @@ impl Stop<'_> {
 pub(super) fn run(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    send: Send<'_>,
+    send: Forward<'_>,
     pool: &Receiver<AlignedBuf>,
     cancel: &CancelToken,
     halt: &CancelToken,
@@ -82,7 +82,7 @@ pub(super) fn run(
 fn read_all(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    send: Send<'_>,
+    send: Forward<'_>,
     pool: &Receiver<AlignedBuf>,
     stop: &Stop<'_>,
 ) -> Result<(), CopyError> {
@@ -98,7 +98,7 @@ fn read_all(
 fn read_whole(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    send: Send<'_>,
+    send: Forward<'_>,
     pool: &Receiver<AlignedBuf>,
     stop: &Stop<'_>,
 ) -> Result<(), CopyError> {
@@ -184,7 +184,7 @@ fn confirm_end(source: &mut dyn ImageSource, size: u64, whose: &str) -> Result<(
 fn read_ranges(
     plan: &Plan,
     source: &mut dyn ImageSource,
-    send: Send<'_>,
+    send: Forward<'_>,
     pool: &Receiver<AlignedBuf>,
     stop: &Stop<'_>,
 ) -> Result<(), CopyError> {

@@ -1,12 +1,12 @@
-//! A lane as the coordinator sees it: its queue, its watch, its thread, and how it ended.
+//! A lane as the coordinator sees it: its queue, its watch, its thread, and its target's result.
 
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::lane::{Finished, Lane, Order, Queue, Report};
+use super::lane::{Lane, Order, Queue, Report};
 use super::watch::Watch;
-use super::{CopyError, CopyOptions, Plan};
+use super::{CopyError, CopyOptions, CopyReport, Plan};
 use crate::progress::CancelToken;
 use crate::target::{Target, TargetError};
 
@@ -16,9 +16,10 @@ pub(super) struct Slot {
     pub path: String,
     queue: Arc<Queue>,
     watch: Arc<Watch>,
+    /// The lane's thread, until it ends or is given up.
     handle: Option<JoinHandle<()>>,
-    /// How the lane ended, with the time it took; `None` while it runs.
-    pub ended: Option<(Result<Finished, CopyError>, Duration)>,
+    /// What became of the target, once known.
+    pub result: Option<Result<CopyReport, Arc<CopyError>>>,
 }
 
 impl Slot {
@@ -54,13 +55,13 @@ impl Slot {
             queue,
             watch,
             handle: Some(handle),
-            ended: None,
+            result: None,
         })
     }
 
     /// Whether the lane still runs (and takes orders).
     pub(super) fn live(&self) -> bool {
-        self.ended.is_none()
+        self.handle.is_some()
     }
 
     /// Gives the lane an order, if it still runs.
@@ -76,35 +77,27 @@ impl Slot {
     }
 
     /// The lane reported its end: its thread is returning, and is joined.
-    pub(super) fn end(&mut self, result: Result<Finished, CopyError>, elapsed: Duration) {
+    pub(super) fn join(&mut self) -> Result<(), CopyError> {
         self.queue.close();
         let joined = self.handle.take().map_or(Ok(()), JoinHandle::join);
-        let result = match joined {
-            Ok(()) => result,
-            Err(_) => Err(CopyError::ThreadFailed {
-                thread: "a target's thread",
-            }),
-        };
-        self.ended = Some((result, elapsed));
+        joined.map_err(|_| CopyError::ThreadFailed {
+            thread: "a target's thread",
+        })
     }
 
     /// The lane's device has had an operation running for longer than `limit`: the lane is
     /// given up (what it has queued is dropped, its thread is left to the kernel) and the
-    /// error returned for the caller's report.
-    pub(super) fn give_up_if_stalled(&mut self, limit: Duration, elapsed: Duration) -> bool {
-        let Some(stall) = self.live().then(|| self.watch.stalled(limit)).flatten() else {
-            return false;
-        };
+    /// error returned for the target's result.
+    pub(super) fn give_up_if_stalled(&mut self, limit: Duration) -> Option<CopyError> {
+        let stall = self.live().then(|| self.watch.stalled(limit)).flatten()?;
         self.queue.close();
         // Dropping the handle detaches the thread.
         self.handle = None;
-        let error = CopyError::Target(TargetError::Stalled {
-            what: stall.what,
+        Some(CopyError::Target(TargetError::Stalled {
+            op: stall.op,
             path: self.path.clone().into(),
             offset: stall.offset,
             secs: stall.since.elapsed().as_secs(),
-        });
-        self.ended = Some((Err(error), elapsed));
-        true
+        }))
     }
 }

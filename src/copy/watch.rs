@@ -10,6 +10,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::target::Op;
+
 /// The operations under way on one target.
 #[derive(Debug, Default)]
 pub(super) struct Watch {
@@ -25,8 +27,8 @@ struct Running {
 /// One operation: what, where, since when.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Started {
-    /// "write", "sync", "read", "zero".
-    pub what: &'static str,
+    /// What it does.
+    pub op: Op,
     /// The byte offset, for reads and writes.
     pub offset: Option<u64>,
     /// When it started.
@@ -34,16 +36,16 @@ pub(super) struct Started {
 }
 
 /// An operation under way; it ends when this is dropped.
-pub(super) struct Op<'a> {
+pub(super) struct Watched<'a> {
     watch: &'a Watch,
     id: u64,
 }
 
 impl Watch {
     /// Registers an operation that starts now.
-    pub(super) fn begin(&self, what: &'static str, offset: Option<u64>) -> Op<'_> {
+    pub(super) fn begin(&self, op: Op, offset: Option<u64>) -> Watched<'_> {
         let started = Started {
-            what,
+            op,
             offset,
             since: Instant::now(),
         };
@@ -51,7 +53,7 @@ impl Watch {
         let id = running.next;
         running.next += 1;
         running.ops.push((id, started));
-        Op { watch: self, id }
+        Watched { watch: self, id }
     }
 
     /// The oldest operation, if it has been running for longer than `limit`.
@@ -73,7 +75,7 @@ impl Watch {
     }
 }
 
-impl Drop for Op<'_> {
+impl Drop for Watched<'_> {
     fn drop(&mut self) {
         self.watch.lock().ops.retain(|(id, _)| *id != self.id);
     }
@@ -87,16 +89,16 @@ mod tests {
     fn only_an_operation_older_than_the_limit_is_a_stall() {
         let watch = Watch::default();
         assert!(watch.stalled(Duration::ZERO).is_none());
-        let first = watch.begin("write", Some(4096));
+        let first = watch.begin(Op::Write, Some(4096));
         std::thread::sleep(Duration::from_millis(20));
-        let _second = watch.begin("sync", None);
+        let _second = watch.begin(Op::Sync, None);
         assert!(watch.stalled(Duration::from_secs(5)).is_none());
         let stall = watch
             .stalled(Duration::from_millis(10))
             .expect("the write is stalled");
-        assert_eq!((stall.what, stall.offset), ("write", Some(4096)));
+        assert_eq!((stall.op, stall.offset), (Op::Write, Some(4096)));
         drop(first);
         let stall = watch.stalled(Duration::ZERO).expect("the sync is running");
-        assert_eq!(stall.what, "sync");
+        assert_eq!(stall.op, Op::Sync);
     }
 }

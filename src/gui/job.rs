@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use blockprint::bmap::Bmap;
 use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::drives::Drive;
-use blockprint::progress::{CancelToken, Event, Phase};
+use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
 use blockprint::source::{Input, InputError, Opener, SourceError};
 use blockprint::target::{Target, TargetError};
 use blockprint::udisks::{Removal, Udisks, UdisksError};
@@ -104,8 +104,8 @@ pub enum JobEvent {
     Dropped {
         /// The drive.
         drive: usize,
-        /// The engine's words.
-        reason: String,
+        /// Why.
+        error: Arc<CopyError>,
     },
     /// A drive is over, whatever the end was.
     Ended {
@@ -171,9 +171,10 @@ pub enum JobError {
     /// The device refused.
     #[error(transparent)]
     Target(#[from] TargetError),
-    /// The copy failed (read error, checksum, read-back mismatch).
+    /// The copy failed (read error, checksum, read-back mismatch); shared when it is the
+    /// failure of the image, which fails every drive.
     #[error(transparent)]
-    Copy(#[from] CopyError),
+    Copy(#[from] Arc<CopyError>),
 }
 
 /// Runs the job, reporting through `send` (from this thread and from the threads that power
@@ -246,7 +247,7 @@ impl Job<'_> {
     /// The image, opened and checked against its block map.
     fn open_source(&self) -> Result<Box<dyn blockprint::source::ImageSource>, JobError> {
         let opened = Opener::new().open(&self.request.image)?;
-        copy::check_source(&*opened.source, self.request.bmap.as_deref())?;
+        copy::check_source(&*opened.source, self.request.bmap.as_deref()).map_err(Arc::new)?;
         Ok(opened.source)
     }
 
@@ -281,61 +282,35 @@ impl Job<'_> {
             .iter()
             .map(|&drive| Throttle::new(drive, Duration::from_millis(100)))
             .collect();
-        let mut finishing = vec![false; drives.len()];
         thread::scope(|scope| {
+            // What concerns the image as a whole (checksums, warnings) is not shown.
             let mut sink = |event: &Event| {
-                let now = Instant::now();
-                match event {
-                    Event::Target { index, event } => {
-                        if let Some(throttle) = throttles.get_mut(*index) {
-                            throttle.feed(event, now, self.send);
-                        }
-                    }
-                    Event::TargetDone { index, report } => {
-                        if let (Some(throttle), Some(&drive)) =
-                            (throttles.get_mut(*index), drives.get(*index))
-                        {
+                if let Event::Target { index, event } = event
+                    && let (Some(throttle), Some(&drive)) =
+                        (throttles.get_mut(*index), drives.get(*index))
+                {
+                    match event {
+                        TargetEvent::Done(report) => {
                             throttle.flush(self.send);
-                            finishing[*index] = true;
                             let report = report.clone();
                             scope.spawn(move || self.finish(drive, &report));
                         }
-                    }
-                    Event::TargetFailed { index, reason } => {
-                        if let Some(&drive) = drives.get(*index) {
-                            let reason = reason.clone();
-                            (self.send)(JobEvent::Dropped { drive, reason });
+                        TargetEvent::Failed(error) => {
+                            let error = Arc::clone(error);
+                            (self.send)(JobEvent::Dropped { drive, error });
                         }
-                    }
-                    // One drive: the engine tags nothing.
-                    untagged => {
-                        if let Some(throttle) = throttles.first_mut() {
-                            throttle.feed(untagged, now, self.send);
-                        }
+                        progress => throttle.feed(progress, Instant::now(), self.send),
                     }
                 }
                 ControlFlow::Continue(())
             };
             let results = copy::copy_to_all(source, bmap, targets, &options, &mut sink, cancel);
             throttles.iter_mut().for_each(|t| t.flush(self.send));
-            // Stopped or failed as a whole: a drive already done (and powered off) stays done.
-            let unfinished: Vec<usize> = drives
-                .iter()
-                .zip(&finishing)
-                .filter(|(_, finishing)| !**finishing)
-                .map(|(&drive, _)| drive)
-                .collect();
-            let results = match results {
-                Ok(results) => results,
-                Err(CopyError::Cancelled { .. }) => return self.cancel_all(&unfinished, true),
-                Err(error) => return self.fail_all(&unfinished, &Arc::new(error.into()), true),
-            };
-            for ((result, &drive), finishing) in results.into_iter().zip(drives).zip(&finishing) {
+            for (result, &drive) in results.into_iter().zip(drives) {
                 match result {
-                    // Announced by `TargetDone`: its thread is on it.
-                    Ok(_) if *finishing => {}
-                    Ok(report) => self.finish(drive, &report),
-                    Err(CopyError::Cancelled { .. }) => {
+                    // Announced as done: its own thread is finishing it.
+                    Ok(_) => {}
+                    Err(error) if matches!(*error, CopyError::Cancelled { .. }) => {
                         self.end(drive, Outcome::Cancelled { touched: true });
                     }
                     Err(error) => self.fail(drive, Arc::new(error.into()), true),

@@ -1,6 +1,7 @@
 //! Why a target cannot be used or written, or a file not be put in place; every variant names
 //! the path.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -25,8 +26,8 @@ pub enum TargetError {
         /// What it is instead.
         what: &'static str,
     },
-    /// `--removable-device` and the device is not removable.
-    #[error("'{}' is not a removable device ({reason}); leave out --removable-device to write to it anyway", .path.display())]
+    /// Only removable devices were asked for, and this one is not.
+    #[error("'{}' is not a removable device ({reason}), and only a removable one was asked for", .path.display())]
     NotRemovable {
         /// The device.
         path: PathBuf,
@@ -86,30 +87,31 @@ pub enum TargetError {
     /// The device (or the disk under a file) reported an I/O error or went away: a failing,
     /// fake or pulled card, or a bad reader.
     #[error(
-        "cannot {op} '{}'{}: {cause}; the card or its reader is failing, or it was removed: try another card or reader, and write it again before use",
+        "cannot {op} '{}'{}; the card or its reader is failing, or it was removed: try another card or reader, and write it again before use",
         .path.display(),
         .offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
     )]
     DeviceFailed {
-        /// What was being done ("write", "read", "sync").
-        op: &'static str,
+        /// What was being done.
+        op: Op,
         /// The destination.
         path: PathBuf,
         /// Byte offset, for reads and writes.
         offset: Option<u64>,
         /// The error the kernel gave.
-        cause: io::Error,
+        #[source]
+        source: io::Error,
     },
     /// An operation on the device neither finished nor failed within the copy's stall limit:
     /// a hung card or reader. The thread waiting for it is left behind.
     #[error(
-        "'{}' stopped responding: a {what}{} has not finished after {secs} s; the card or its reader hangs: unplug it, try another card or reader, and write it again before use",
+        "'{}' stopped responding: a {op}{} has not finished after {secs} s; the card or its reader hangs: unplug it, try another card or reader, and write it again before use",
         .path.display(),
         .offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
     )]
     Stalled {
-        /// What was being done ("write", "read", "sync").
-        what: &'static str,
+        /// What was being done.
+        op: Op,
         /// The destination.
         path: PathBuf,
         /// Byte offset, for reads and writes.
@@ -123,8 +125,8 @@ pub enum TargetError {
     /// Any other I/O failure, with the operation and offset.
     #[error("cannot {op} '{}'{}", .path.display(), .offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
     Io {
-        /// What was being done ("open", "write", "read", "sync").
-        op: &'static str,
+        /// What was being done.
+        op: Op,
         /// The destination.
         path: PathBuf,
         /// Byte offset, for reads and writes.
@@ -133,6 +135,41 @@ pub enum TargetError {
         #[source]
         source: io::Error,
     },
+}
+
+/// What was being done to a target when it failed or hung; shown as the verb ("cannot
+/// write", "a sync has not finished").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Opening it (or duplicating its descriptor).
+    Open,
+    /// Asking what it is and how large.
+    Examine,
+    /// Setting a file's size.
+    Resize,
+    /// Reading from it.
+    Read,
+    /// Writing to it.
+    Write,
+    /// Flushing what was written.
+    Sync,
+    /// Giving a new file its name.
+    Rename,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Open => "open",
+            Op::Examine => "examine",
+            Op::Resize => "resize",
+            Op::Read => "read",
+            Op::Write => "write",
+            Op::Sync => "sync",
+            Op::Rename => "rename",
+        })
+    }
 }
 
 /// Why a new regular file was not put in place of a name (see `target/file.rs`).

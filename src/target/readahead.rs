@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread;
 
-use super::{AlignedBuf, Target, TargetError, io_error, read_window};
+use super::{AlignedBuf, Op, Target, TargetError, io_error, read_window};
 
 /// Bytes per read: large enough that a device's queue stays full through one `O_DIRECT` read.
 pub(crate) const READ_AHEAD: usize = 8 << 20;
@@ -40,7 +40,7 @@ impl Target {
         let file = self
             .file
             .try_clone()
-            .map_err(|e| io_error("open", &self.path, None, e))?;
+            .map_err(|e| io_error(Op::Open, &self.path, None, e))?;
         let align = if self.direct { self.sector } else { 1 };
         let path = self.path.as_path();
         thread::scope(|scope| {
@@ -99,7 +99,7 @@ impl Reader<'_> {
                 let skip = usize::try_from(pos - window_start).unwrap_or(0);
                 let take = usize::try_from(end.min(window_end) - pos).unwrap_or(0);
                 if let Err(e) = read_window(self.file, &mut buf[..n], window_start, skip + take) {
-                    let _ = full.send(Err(io_error("read", self.path, Some(window_start), e)));
+                    let _ = full.send(Err(io_error(Op::Read, self.path, Some(window_start), e)));
                     return;
                 }
                 pos += take as u64;
@@ -171,7 +171,7 @@ mod tests {
         match target.read_spans(&[(end - 10, end + 10)], |_, _, _| true) {
             // The offset of the (aligned) read that came up short.
             Err(TargetError::Io { op, offset, .. }) => {
-                assert_eq!(op, "read");
+                assert_eq!(op, Op::Read);
                 assert!(offset.is_some_and(|o| o <= end - 10 && end - o <= 4096));
             }
             other => panic!("expected a read error: {other:?}"),

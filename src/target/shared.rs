@@ -6,14 +6,14 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use super::{Target, TargetError, io_error};
+use super::{Op, Target, TargetError, io_error};
 
 impl Target {
     /// A duplicate of the open descriptor.
     fn duplicate_file(&self) -> Result<File, TargetError> {
         self.file
             .try_clone()
-            .map_err(|e| io_error("open", &self.path, None, e))
+            .map_err(|e| io_error(Op::Open, &self.path, None, e))
     }
 
     /// The same target, on a duplicate descriptor, for a copy that takes its targets while the
@@ -55,6 +55,6 @@ impl SharedWriter {
     pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
         self.file
             .write_all_at(data, offset)
-            .map_err(|e| io_error("write", &self.path, Some(offset), e))
+            .map_err(|e| io_error(Op::Write, &self.path, Some(offset), e))
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use blockprint::bmap::Bmap;
 use blockprint::copy::{CopyError, CopyOptions, CopyReport, copy_to_all};
-use blockprint::progress::{CancelToken, Event, Phase};
+use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
 use blockprint::source::{Input, Opener};
 use blockprint::target::{Target, TargetError, TargetOptions};
 
@@ -177,7 +177,10 @@ fn the_library_tags_each_targets_events_and_reports_each_result() {
     // drive off then).
     let mut open_when_done = Vec::new();
     let mut sink = |event: &Event| {
-        if let Event::TargetDone { index, .. } = event
+        if let Event::Target {
+            index,
+            event: TargetEvent::Done(_),
+        } = event
             && holds_open(&paths[*index])
         {
             open_when_done.push(*index);
@@ -192,28 +195,31 @@ fn the_library_tags_each_targets_events_and_reports_each_result() {
         &CopyOptions::default(),
         &mut sink,
         &CancelToken::new(),
-    )
-    .expect("the image itself is fine");
+    );
     assert_eq!(results.len(), 3);
     for index in [0, 2] {
         let report = results[index].as_ref().expect("written");
         assert_eq!((report.mapped_bytes, report.ranges_verified), (20 * MIB, 2));
         assert_eq!(std::fs::read(&paths[index]).unwrap(), bytes);
     }
-    match &results[1] {
+    match results[1].as_ref().map_err(|e| &**e) {
         Err(CopyError::Target(TargetError::Io { path, .. })) => assert_eq!(path, &paths[1]),
         other => panic!("expected the tmpfs target to run out of room, got {other:?}"),
     }
     assert!(!paths[1].exists(), "the failed file target was left behind");
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::TargetFailed { index: 1, reason } if reason.contains("b.img")
+        Event::Target { index: 1, event: TargetEvent::Failed(error) }
+            if error.to_string().contains("b.img")
     )));
     // In the order the targets finished.
     let mut done: Vec<(usize, &CopyReport)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::TargetDone { index, report } => Some((*index, report)),
+            Event::Target {
+                index,
+                event: TargetEvent::Done(report),
+            } => Some((*index, report)),
             _ => None,
         })
         .collect();
@@ -233,9 +239,10 @@ fn the_library_tags_each_targets_events_and_reports_each_result() {
     );
     for index in [0, 2] {
         let finished_writing = events.iter().any(|e| {
-            matches!(e, Event::Target { index: i, event }
-                if *i == index
-                    && **event == Event::Progress { phase: Phase::Writing, done_bytes: 20 * MIB })
+            matches!(e, Event::Target {
+                index: i,
+                event: TargetEvent::Progress { phase: Phase::Writing, done_bytes },
+            } if *i == index && *done_bytes == 20 * MIB)
         });
         assert!(finished_writing, "no tagged progress for target {index}");
     }
@@ -244,6 +251,76 @@ fn the_library_tags_each_targets_events_and_reports_each_result() {
             .iter()
             .any(|e| matches!(e, Event::PhaseStarted { .. } | Event::Progress { .. })),
         "an untagged target event"
+    );
+}
+
+#[test]
+fn one_target_is_tagged_too_and_a_failure_of_the_image_is_every_targets_result() {
+    let dir = scratch();
+    let (_, bmap_path, mut bytes) = image(dir.path());
+    let bmap = parse(&bmap_path);
+    let copy = |image: &Path, count: usize| {
+        let targets = (0..count)
+            .map(|i| dir.path().join(format!("out{i}.img")))
+            .map(|p| Target::open(&p, &TargetOptions::default()).unwrap())
+            .collect();
+        let mut source = Opener::new()
+            .open(&Input::Path(image.to_path_buf()))
+            .unwrap()
+            .source;
+        let mut events = Vec::new();
+        let mut sink = |event: &Event| {
+            events.push(event.clone());
+            ControlFlow::Continue(())
+        };
+        let options = CopyOptions::default();
+        let results = copy_to_all(
+            &mut *source,
+            Some(&bmap),
+            targets,
+            &options,
+            &mut sink,
+            &CancelToken::new(),
+        );
+        (results, events)
+    };
+    let raw = dir.path().join("image.img");
+    let (results, events) = copy(&raw, 1);
+    assert!(matches!(&results[..], [Ok(report)] if report.mapped_bytes == 20 * MIB));
+    assert!(matches!(
+        events.last(),
+        Some(Event::Target {
+            index: 0,
+            event: TargetEvent::Done(_)
+        })
+    ));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PhaseStarted { .. } | Event::Progress { .. })),
+        "an untagged target event"
+    );
+    // Changed after its bmap was made: the second range no longer matches.
+    bytes[(20 * MIB) as usize] ^= 1;
+    std::fs::write(&raw, &bytes).unwrap();
+    let (results, events) = copy(&raw, 2);
+    assert_eq!(results.len(), 2);
+    for result in &results {
+        let error = result.as_ref().map_err(|e| &**e);
+        assert!(
+            matches!(error, Err(CopyError::Checksum { .. })),
+            "{result:?}"
+        );
+    }
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            Event::Target {
+                event: TargetEvent::Done(_) | TargetEvent::Failed(_),
+                ..
+            }
+        )),
+        "the image's failure is announced as a target's own"
     );
 }
 

@@ -32,12 +32,12 @@ pub fn line(written: &DriveWrite) -> DriveLine {
     if let Some(outcome) = &written.outcome {
         return ended(name, outcome);
     }
-    if let Some(reason) = &written.dropped {
+    if let Some(error) = &written.dropped {
         return DriveLine {
             name,
             status: gettext("Failed"),
             bar: None,
-            detail: reason.clone(),
+            detail: user_error(&**error).details,
             state: LineState::Failed,
         };
     }
@@ -236,10 +236,10 @@ mod tests {
     fn the_end_of_several_drives_says_which_failed_and_what_to_do() {
         let failed = Outcome::Failed {
             error: Arc::new(JobError::Target(TargetError::DeviceFailed {
-                op: "write",
+                op: blockprint::target::Op::Write,
                 path: "/dev/sdc".into(),
                 offset: Some(1 << 20),
-                cause: std::io::Error::from_raw_os_error(libc::EIO),
+                source: std::io::Error::from_raw_os_error(libc::EIO),
             })),
             touched: true,
         };

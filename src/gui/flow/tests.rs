@@ -441,10 +441,10 @@ fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
             .all(|row| row.drive.key != drive("sdb", 0).key)
     );
     let error = JobError::Target(blockprint::target::TargetError::DeviceFailed {
-        op: "write",
+        op: blockprint::target::Op::Write,
         path: "/dev/sdb".into(),
         offset: Some(1 << 20),
-        cause: std::io::Error::from_raw_os_error(libc::ENODEV),
+        source: std::io::Error::from_raw_os_error(libc::ENODEV),
     });
     let effects = end(
         &mut flow,
@@ -510,7 +510,14 @@ fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
     assert!(flow.update(Msg::SkipVerify).is_empty());
     flow.update(Msg::Job(JobEvent::Dropped {
         drive: 1,
-        reason: "cannot write '/dev/sdc'".into(),
+        error: Arc::new(blockprint::copy::CopyError::Target(
+            blockprint::target::TargetError::DeviceFailed {
+                op: blockprint::target::Op::Write,
+                path: "/dev/sdc".into(),
+                offset: None,
+                source: std::io::Error::from_raw_os_error(libc::EIO),
+            },
+        )),
     }));
     assert_eq!(flow.stage(), Some(Stage::Verifying), "sdc no longer counts");
     assert!(matches!(

@@ -1,8 +1,10 @@
 //! The write as the flow keeps it: one entry per drive, with its meter while it runs and its
 //! outcome once over; the drives all start together, each ends on its own.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use blockprint::copy::CopyError;
 use blockprint::drives::Drive;
 
 use crate::gui::job::{JobEvent, Outcome, Stage};
@@ -16,7 +18,7 @@ pub struct DriveWrite {
     /// Its progress.
     pub meter: Meter,
     /// Why it was dropped while the others go on (its outcome comes at the end).
-    pub dropped: Option<String>,
+    pub dropped: Option<Arc<CopyError>>,
     /// How it ended, once it has.
     pub outcome: Option<Outcome>,
 }
@@ -104,9 +106,9 @@ impl WriteState {
                     d.meter.progress(done, now);
                 }
             }
-            JobEvent::Dropped { drive, reason } => {
+            JobEvent::Dropped { drive, error } => {
                 if let Some(d) = drives.get_mut(drive) {
-                    d.dropped = Some(reason);
+                    d.dropped = Some(error);
                 }
             }
             JobEvent::Ended { drive, outcome } => {

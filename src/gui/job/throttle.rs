@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use blockprint::progress::{Event, Phase};
+use blockprint::progress::{Phase, TargetEvent};
 
 use super::{JobEvent, Stage};
 
@@ -30,10 +30,10 @@ impl Throttle {
     }
 
     /// Takes one of the drive's engine events, seen at `now`.
-    pub fn feed(&mut self, event: &Event, now: Instant, send: &dyn Fn(JobEvent)) {
+    pub fn feed(&mut self, event: &TargetEvent, now: Instant, send: &dyn Fn(JobEvent)) {
         let drive = self.drive;
         match event {
-            Event::PhaseStarted { phase, total_bytes } => {
+            TargetEvent::PhaseStarted { phase, total_bytes } => {
                 self.flush(send);
                 send(JobEvent::Phase {
                     drive,
@@ -46,7 +46,7 @@ impl Throttle {
                 }
                 self.last_sent = Some(now);
             }
-            Event::Progress { done_bytes, .. } => {
+            TargetEvent::Progress { done_bytes, .. } => {
                 let due = self
                     .last_sent
                     .is_none_or(|at| now.duration_since(at) >= self.interval);
@@ -61,12 +61,8 @@ impl Throttle {
                     self.pending = Some(*done_bytes);
                 }
             }
-            // The job sorts the tags out before a drive's throttle sees an event.
-            Event::RangeVerified { .. }
-            | Event::Warning(_)
-            | Event::Target { .. }
-            | Event::TargetDone { .. }
-            | Event::TargetFailed { .. } => {}
+            // The job sees to a drive's end itself.
+            TargetEvent::Done(_) | TargetEvent::Failed(_) => {}
         }
     }
 
@@ -87,7 +83,7 @@ mod tests {
 
     use super::*;
 
-    fn collect(events: &[(Event, u64)]) -> Vec<String> {
+    fn collect(events: &[(TargetEvent, u64)]) -> Vec<String> {
         let start = Instant::now();
         let mut throttle = Throttle::new(3, Duration::from_millis(100));
         let out = RefCell::new(Vec::new());
@@ -110,12 +106,12 @@ mod tests {
         out.into_inner()
     }
 
-    fn progress(phase: Phase, done_bytes: u64) -> Event {
-        Event::Progress { phase, done_bytes }
+    fn progress(phase: Phase, done_bytes: u64) -> TargetEvent {
+        TargetEvent::Progress { phase, done_bytes }
     }
 
-    fn started(phase: Phase) -> Event {
-        Event::PhaseStarted {
+    fn started(phase: Phase) -> TargetEvent {
+        TargetEvent::PhaseStarted {
             phase,
             total_bytes: None,
         }

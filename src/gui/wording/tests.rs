@@ -60,23 +60,23 @@ fn each_failure_says_what_to_do_and_keeps_the_engine_words_as_details() {
             "The drive in /dev/sdb is not the one you chose",
         ),
         (
-            JobError::Copy(CopyError::ReadBack {
+            JobError::Copy(std::sync::Arc::new(CopyError::ReadBack {
                 target: "/dev/sdb".into(),
                 range: RangeLabel::Blocks { first: 0, last: 9 },
                 read: digest("00"),
                 written: digest("ff"),
-            }),
+            })),
             "Verification Failed",
             "try another card or another reader",
         ),
         (
-            JobError::Copy(CopyError::Checksum {
+            JobError::Copy(std::sync::Arc::new(CopyError::Checksum {
                 range: RangeLabel::Blocks { first: 3, last: 7 },
                 calculated: digest("01"),
                 expected: digest("02"),
                 image: "pi.img".into(),
                 target: "/dev/sdb".into(),
-            }),
+            })),
             "The Image Is Damaged",
             "download the image again",
         ),
@@ -92,7 +92,7 @@ fn each_failure_says_what_to_do_and_keeps_the_engine_words_as_details() {
 #[test]
 fn a_cause_chain_goes_into_the_details() {
     let error = JobError::Target(blockprint::target::TargetError::Io {
-        op: "write",
+        op: blockprint::target::Op::Write,
         path: "/dev/sdb".into(),
         offset: Some(4096),
         source: std::io::Error::from_raw_os_error(5),
@@ -113,10 +113,10 @@ fn a_cause_chain_goes_into_the_details() {
 #[test]
 fn a_failing_or_pulled_card_is_explained_as_the_card_or_reader() {
     let error = JobError::Target(blockprint::target::TargetError::DeviceFailed {
-        op: "write",
+        op: blockprint::target::Op::Write,
         path: "/dev/sdb".into(),
         offset: Some(8 << 20),
-        cause: std::io::Error::from_raw_os_error(libc::EIO),
+        source: std::io::Error::from_raw_os_error(libc::EIO),
     });
     let shown = user_error(&error);
     assert_eq!(shown.title, "Write Failed");
@@ -129,7 +129,8 @@ fn a_failing_or_pulled_card_is_explained_as_the_card_or_reader() {
     assert!(
         shown
             .details
-            .starts_with("cannot write '/dev/sdb' at offset 8388608: Input/output error"),
+            .starts_with("cannot write '/dev/sdb' at offset 8388608; the card or its reader")
+            && shown.details.ends_with(": Input/output error (os error 5)"),
         "{}",
         shown.details
     );
@@ -187,7 +188,7 @@ fn durations_read_naturally() {
 #[test]
 fn a_hung_card_is_explained_as_the_card_or_reader() {
     let error = JobError::Target(blockprint::target::TargetError::Stalled {
-        what: "write",
+        op: blockprint::target::Op::Write,
         path: "/dev/sdb".into(),
         offset: Some(8 << 20),
         secs: 61,
