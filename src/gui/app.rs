@@ -59,9 +59,6 @@ pub struct AppInit {
 }
 
 /// The window's messages.
-// A flow message carries a whole drive or image description; each is moved once per event,
-// so boxing would only add noise.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AppMsg {
     /// A message for the flow.
@@ -101,8 +98,8 @@ pub enum AppMsg {
 pub enum AppCmd {
     /// Connected to udisksd.
     Connected(Udisks),
-    /// A drive event.
-    Drive(DriveEvent),
+    /// A drive event (boxed: a drive's description is large, the other answers are small).
+    Drive(Box<DriveEvent>),
     /// udisksd cannot be reached.
     NoUdisks(blockprint::udisks::UdisksError),
     /// The image was read.
@@ -335,15 +332,19 @@ impl Component for App {
                 let shown = super::wording::user_error(&error).body;
                 self.apply(Msg::DrivesUnavailable(shown), &sender, window);
             }
-            AppCmd::Drive(DriveEvent::Lost(why)) => {
-                crate::cli::say("", &format_args!("lost udisksd: {why}"));
-                let shown = gettext(
-                    "The UDisks service stopped answering, so drives can no longer be listed or \
-                     written. Restart udisks2, then restart Blockprint.",
-                );
-                self.apply(Msg::Drive(DriveEvent::Lost(shown)), &sender, window);
+            AppCmd::Drive(event) => {
+                let event = match *event {
+                    DriveEvent::Lost(why) => {
+                        crate::cli::say("", &format_args!("lost udisksd: {why}"));
+                        DriveEvent::Lost(gettext(
+                            "The UDisks service stopped answering, so drives can no longer be \
+                             listed or written. Restart udisks2, then restart Blockprint.",
+                        ))
+                    }
+                    event => event,
+                };
+                self.apply(Msg::Drive(Box::new(event)), &sender, window);
             }
-            AppCmd::Drive(event) => self.apply(Msg::Drive(event), &sender, window),
             AppCmd::Inspected(result) => self.apply(Msg::Inspected(result), &sender, window),
             AppCmd::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
             AppCmd::Job(event) => {

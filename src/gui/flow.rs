@@ -43,8 +43,9 @@ pub enum Msg {
     ScanBmap,
     /// Go to a step (the header's back button, "Change", "Next").
     GoTo(Step),
-    /// A drive appeared, changed or left; or udisksd was lost.
-    Drive(DriveEvent),
+    /// A drive appeared, changed or left; or udisksd was lost (boxed: a drive's description
+    /// is large, the other messages are small).
+    Drive(Box<DriveEvent>),
     /// udisksd could not be reached at start.
     DrivesUnavailable(String),
     /// Show every drive (already confirmed) or only the usual ones.
@@ -308,7 +309,7 @@ impl Flow {
                 }
             }
             Msg::GoTo(step) => self.go_to(step),
-            Msg::Drive(event) => self.drive_event(event),
+            Msg::Drive(event) => self.drive_event(*event),
             Msg::DrivesUnavailable(why) => self.drives_error = Some(why),
             Msg::ShowAll(all) => {
                 self.show_all = all;

@@ -187,7 +187,7 @@ pub(super) fn watch_drives(sender: &ComponentSender<App>) {
             return;
         }
         for event in events {
-            if out.send(AppCmd::Drive(event)).is_err() {
+            if out.send(AppCmd::Drive(Box::new(event))).is_err() {
                 return;
             }
         }

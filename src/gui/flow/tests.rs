@@ -112,8 +112,11 @@ fn ready() -> Flow {
     assert_eq!(flow.busy, Some(Busy::Reading));
     assert!(!flow.image_ready(), "not before the image is read");
     flow.update(Msg::Inspected(Ok(Box::new(image(4_000_000_000)))));
-    flow.update(Msg::Drive(DriveEvent::Added(drive("sdb", 32_000_000_000))));
-    flow.update(Msg::Drive(DriveEvent::Added(internal("sda"))));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Added(drive(
+        "sdb",
+        32_000_000_000,
+    )))));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Added(internal("sda")))));
     flow
 }
 
@@ -190,9 +193,9 @@ fn image_then_drive_then_confirm_then_write_then_done() {
     assert!(matches!(outcomes(&flow)[..], [Outcome::Done(_)]));
 
     // The stick powered off and left: "write another" starts from the drive list.
-    flow.update(Msg::Drive(DriveEvent::Removed {
+    flow.update(Msg::Drive(Box::new(DriveEvent::Removed {
         key: drive("sdb", 0).key,
-    }));
+    })));
     assert_eq!(flow.last_drives()[0].device, Path::new("/dev/sdb"));
     flow.update(Msg::WriteAnother);
     assert_eq!((flow.step(), flow.selected.clone()), (Step::Drive, NONE));
@@ -294,10 +297,13 @@ fn a_system_drive_needs_show_all_and_its_typed_name() {
 #[test]
 fn blocked_drives_are_listed_disabled_and_cannot_be_chosen() {
     let mut flow = ready();
-    flow.update(Msg::Drive(DriveEvent::Added(drive("sdc", 2_000_000_000))));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Added(drive(
+        "sdc",
+        2_000_000_000,
+    )))));
     let mut locked = drive("sdd", 32_000_000_000);
     locked.read_only = true;
-    flow.update(Msg::Drive(DriveEvent::Added(locked)));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Added(locked))));
     flow.update(Msg::GoTo(Step::Drive));
     let rows = flow.rows();
     let small = rows
@@ -324,19 +330,24 @@ fn a_chosen_drive_that_changes_or_leaves_is_unchosen() {
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
     assert_eq!(flow.chosen().len(), 1);
     // Another, smaller card in the same reader.
-    flow.update(Msg::Drive(DriveEvent::Changed(drive("sdb", 1_000_000_000))));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Changed(drive(
+        "sdb",
+        1_000_000_000,
+    )))));
     assert_eq!(flow.selected, NONE);
-    flow.update(Msg::Drive(DriveEvent::Changed(drive(
+    flow.update(Msg::Drive(Box::new(DriveEvent::Changed(drive(
         "sdb",
         32_000_000_000,
-    ))));
+    )))));
     flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Drive(DriveEvent::Removed {
+    flow.update(Msg::Drive(Box::new(DriveEvent::Removed {
         key: drive("sdb", 0).key,
-    }));
+    })));
     assert_eq!(flow.selected, NONE);
     assert!(flow.update(Msg::Write).is_empty());
-    flow.update(Msg::Drive(DriveEvent::Lost("udisksd stopped".into())));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Lost(
+        "udisksd stopped".into(),
+    ))));
     assert!(flow.rows().is_empty());
     assert_eq!(flow.drives_error.as_deref(), Some("udisksd stopped"));
 }
@@ -356,12 +367,12 @@ fn f17_a_card_swapped_during_the_confirmation_is_asked_about_again() {
         },
         ..drive("sdb", 32_000_000_000)
     };
-    flow.update(Msg::Drive(DriveEvent::Changed(card("AA01"))));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Changed(card("AA01")))));
     assert!(matches!(
         &flow.update(Msg::Write)[..],
         [Effect::ConfirmWrite(_)]
     ));
-    flow.update(Msg::Drive(DriveEvent::Changed(card("BB02"))));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Changed(card("BB02")))));
     let effects = flow.update(Msg::WriteConfirmed);
     let [Effect::ConfirmWrite(asked)] = &effects[..] else {
         panic!("expected the question again, got {effects:?}");
@@ -430,9 +441,9 @@ fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
     assert!(flow.writing());
     // udisksd drops the drive (InterfacesRemoved) while the job still runs: the job is left
     // to find out by itself, and the write page stays.
-    flow.update(Msg::Drive(DriveEvent::Removed {
+    flow.update(Msg::Drive(Box::new(DriveEvent::Removed {
         key: drive("sdb", 0).key,
-    }));
+    })));
     assert!(flow.writing());
     assert_eq!(flow.step(), Step::Write);
     assert!(
@@ -463,12 +474,15 @@ fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
 #[test]
 fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
     let mut flow = ready();
-    flow.update(Msg::Drive(DriveEvent::Added(drive("sdc", 16_000_000_000))));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Added(drive(
+        "sdc",
+        16_000_000_000,
+    )))));
     // A 1 TB USB disk is likely someone's backups: listed, but never taken by "all".
-    flow.update(Msg::Drive(DriveEvent::Added(drive(
+    flow.update(Msg::Drive(Box::new(DriveEvent::Added(drive(
         "sdd",
         1_000_000_000_000,
-    ))));
+    )))));
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::ShowAll(true));
     flow.update(Msg::SelectAllSuitable);
@@ -549,6 +563,6 @@ fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
     assert_eq!(flow.selected, std::slice::from_ref(&sdc));
     // If it left meanwhile, there is nothing to retry.
     end(&mut flow, vec![failed(true)]);
-    flow.update(Msg::Drive(DriveEvent::Removed { key: sdc }));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Removed { key: sdc })));
     assert!(flow.update(Msg::RetryFailed).is_empty());
 }
