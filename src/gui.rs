@@ -24,6 +24,8 @@ mod job;
 mod page;
 mod progress;
 mod settings;
+#[cfg(test)]
+mod testing;
 mod wording;
 mod write_page;
 

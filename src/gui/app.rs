@@ -73,24 +73,14 @@ pub enum AppMsg {
     TrustKey,
     /// A key file was chosen and confirmed for the unknown issuer.
     KeyConfirmed(PathBuf, String),
-    /// The "Show all drives" switch asks for this.
-    ShowAll(bool),
-    /// The `show-all-drives` action: on (after asking) or off.
-    ToggleShowAll,
     /// A preference changed.
     PrefsChanged,
-    /// Show all drives, confirmed.
-    ShowAllConfirmed,
     /// Select a drive by key or device path (`true`), or unselect it.
     SelectDrive(String, bool),
     /// "Restore Drive…".
     Restore,
-    /// The header's back button.
-    Back,
     /// Ctrl+L.
     FocusUrl,
-    /// The window wants to close.
-    CloseRequest,
 }
 
 /// What workers send back.
@@ -178,7 +168,7 @@ impl Component for App {
             .forward(sender.input_sender(), |out| match out {
                 DrivePageOutput::Toggled(key) => AppMsg::Flow(Msg::ToggleDrive(key)),
                 DrivePageOutput::ChangeImage => AppMsg::Flow(Msg::GoTo(Step::Image)),
-                DrivePageOutput::ShowAll(all) => AppMsg::ShowAll(all),
+                DrivePageOutput::ShowAll(all) => AppMsg::Flow(Msg::AskShowAll(all)),
                 DrivePageOutput::Write => AppMsg::Flow(Msg::Write),
             });
         let write_page = WritePage::builder().launch(()).detach();
@@ -214,7 +204,7 @@ impl Component for App {
         drop_target(&window, &sender);
         let s = sender.clone();
         window.connect_close_request(move |_| {
-            s.input(AppMsg::CloseRequest);
+            s.input(AppMsg::Flow(Msg::CloseRequested));
             glib::Propagation::Stop
         });
 
@@ -225,7 +215,8 @@ impl Component for App {
             settings.boolean(POWER_OFF),
             settings.boolean(SHOW_ALL),
         );
-        flow.require_signature = settings.boolean(REQUIRE_SIGNATURE);
+        // "Only signed images" as well; with no image yet there is nothing to judge again.
+        flow.update(prefs(&settings));
         let model = App {
             flow,
             settings,
@@ -262,62 +253,23 @@ impl Component for App {
             AppMsg::ChooseBmap => self.choose_file(window, &sender, true),
             AppMsg::TrustKey => self.choose_key(window, &sender),
             AppMsg::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
-            AppMsg::ShowAll(true) if !self.flow.show_all => {
-                let s = sender.clone();
-                dialogs::confirm_show_all(window, move || s.input(AppMsg::ShowAllConfirmed));
-            }
-            AppMsg::ShowAll(all) => {
-                self.flow.update(Msg::ShowAll(all));
-                self.settings.set_boolean(SHOW_ALL, all).ok();
-            }
-            AppMsg::ToggleShowAll => {
-                let all = !self.flow.show_all;
-                sender.input(AppMsg::ShowAll(all));
-            }
-            AppMsg::PrefsChanged => {
-                self.flow.verify = self.settings.boolean(VERIFY);
-                self.flow.power_off = self.settings.boolean(POWER_OFF);
-                let signed_only = self.settings.boolean(REQUIRE_SIGNATURE);
-                self.apply(Msg::RequireSignature(signed_only), &sender, window);
-            }
-            AppMsg::ShowAllConfirmed => {
-                self.flow.update(Msg::ShowAll(true));
-                self.settings.set_boolean(SHOW_ALL, true).ok();
-            }
-            AppMsg::SelectDrive(text, select) => {
-                let key = self
-                    .flow
-                    .drives
-                    .iter()
-                    .find(|d| d.key == text || d.device == std::path::Path::new(&text))
-                    .map(|d| d.key.clone());
-                match key {
-                    Some(key) if select => self.apply(Msg::SelectDrive(key), &sender, window),
-                    Some(key) => self.apply(Msg::UnselectDrive(key), &sender, window),
-                    None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &text)])),
+            AppMsg::PrefsChanged => self.apply(prefs(&self.settings), &sender, window),
+            AppMsg::SelectDrive(name, select) => match self.flow.drive_key(&name) {
+                Some(key) => {
+                    let key = key.to_owned();
+                    let msg = if select {
+                        Msg::SelectDrive(key)
+                    } else {
+                        Msg::UnselectDrive(key)
+                    };
+                    self.apply(msg, &sender, window);
                 }
-            }
+                None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &name)])),
+            },
             AppMsg::Restore => actions::restore(self, window, &sender),
-            AppMsg::Back => {
-                let to = match self.flow.step() {
-                    Step::Write | Step::Drive => Step::Image,
-                    Step::Image => Step::Image,
-                };
-                self.apply(Msg::GoTo(to), &sender, window);
-            }
             AppMsg::FocusUrl => {
                 self.apply(Msg::GoTo(Step::Image), &sender, window);
                 self.image_page.emit(ImagePageInput::FocusUrl);
-            }
-            AppMsg::CloseRequest => {
-                if self.flow.writing() {
-                    let s = sender.clone();
-                    dialogs::confirm_cancel(window, move || {
-                        s.input(AppMsg::Flow(Msg::CancelConfirmed));
-                    });
-                } else {
-                    window.destroy();
-                }
             }
         }
         self.sync(&sender);
@@ -465,10 +417,19 @@ impl App {
                 headline,
                 meter,
                 lines,
-                verify: flow.verify,
+                verify: flow.verify(),
                 ending,
             })));
         actions::update_enabled(flow, more_suitable);
+    }
+}
+
+/// The preferences, as the flow takes them.
+fn prefs(settings: &gio::Settings) -> Msg {
+    Msg::Prefs {
+        verify: settings.boolean(VERIFY),
+        power_off: settings.boolean(POWER_OFF),
+        require_signature: settings.boolean(REQUIRE_SIGNATURE),
     }
 }
 

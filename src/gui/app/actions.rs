@@ -54,8 +54,8 @@ pub fn install(sender: &ComponentSender<App>) {
         ("create-bmap", || AppMsg::Flow(Msg::ScanBmap)),
         ("trust-key", || AppMsg::TrustKey),
         ("next", || AppMsg::Flow(Msg::GoTo(Step::Drive))),
-        ("back", || AppMsg::Back),
-        ("show-all-drives", || AppMsg::ToggleShowAll),
+        ("back", || AppMsg::Flow(Msg::Back)),
+        ("show-all-drives", || AppMsg::Flow(Msg::ToggleShowAll)),
         ("select-all-drives", || AppMsg::Flow(Msg::SelectAllSuitable)),
         ("write", || AppMsg::Flow(Msg::Write)),
         ("cancel-write", || AppMsg::Flow(Msg::Cancel)),
@@ -64,7 +64,7 @@ pub fn install(sender: &ComponentSender<App>) {
         ("retry-failed", || AppMsg::Flow(Msg::RetryFailed)),
         ("start-over", || AppMsg::Flow(Msg::GoTo(Step::Image))),
         ("restore-drive", || AppMsg::Restore),
-        ("quit", || AppMsg::CloseRequest),
+        ("quit", || AppMsg::Flow(Msg::CloseRequested)),
     ];
     for (name, msg) in plain {
         let action = gio::SimpleAction::new(name, None);

@@ -10,6 +10,7 @@ use relm4::{ComponentSender, adw, gtk};
 use super::{App, AppCmd, AppMsg, dialogs, ending};
 use crate::gui::flow::{Effect, Msg, WriteState};
 use crate::gui::job::Outcome;
+use crate::gui::settings::SHOW_ALL;
 use crate::gui::{inspect, job};
 
 impl App {
@@ -49,6 +50,15 @@ impl App {
                     )
                 });
             }
+            Effect::ConfirmShowAll => {
+                let s = sender.clone();
+                dialogs::confirm_show_all(window, move || {
+                    s.input(AppMsg::Flow(Msg::ShowAll(true)));
+                });
+            }
+            Effect::SaveShowAll(all) => {
+                self.settings.set_boolean(SHOW_ALL, all).ok();
+            }
             Effect::AskSystemDrive(drive) => {
                 let s = sender.clone();
                 let key = drive.key.clone();
@@ -86,6 +96,7 @@ impl App {
                 }
             }
             Effect::Ended => self.ended(window),
+            Effect::Close => window.destroy(),
         }
     }
 
