@@ -11,15 +11,13 @@ mod actions;
 mod choosers;
 mod dialogs;
 mod effects;
-mod ending;
-mod lines;
 
 use std::path::PathBuf;
 
 use blockprint::bmap::Bmap;
 use blockprint::progress::CancelToken;
 use blockprint::source::Input;
-use blockprint::udisks::{DriveEvent, Udisks};
+use blockprint::udisks::{DriveEvent, Udisks, UdisksError};
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::gtk::{gdk, gio, glib};
@@ -27,14 +25,15 @@ use relm4::{
     Component, ComponentController, ComponentParts, ComponentSender, Controller, adw, gtk,
 };
 
-use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput, DriveView};
-use super::flow::{Flow, Msg, Step, WriteState};
-use super::i18n::{gettext_f, ngettext_f};
-use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput, ImageView};
-use super::inspect::ImageInfo;
+use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput};
+use super::flow::{Flow, Msg, Step};
+use super::i18n::gettext_f;
+use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput};
+use super::inspect::{ImageInfo, InspectError};
 use super::job::JobEvent;
+use super::present;
 use super::settings::{POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
-use super::wording::size;
+use super::wording::user_error;
 use super::write_page::{WritePage, WritePageInput, WriteView};
 
 /// The window component.
@@ -91,11 +90,11 @@ pub enum AppCmd {
     /// A drive event (boxed: a drive's description is large, the other answers are small).
     Drive(Box<DriveEvent>),
     /// udisksd cannot be reached.
-    NoUdisks(blockprint::udisks::UdisksError),
+    NoUdisks(UdisksError),
     /// The image was read.
-    Inspected(Result<Box<ImageInfo>, String>),
+    Inspected(Result<Box<ImageInfo>, InspectError>),
     /// The filesystems were scanned.
-    Scanned(Result<Bmap, String>),
+    Scanned(Result<Bmap, InspectError>),
     /// The write job reports.
     Job(JobEvent),
     /// Restoring a drive ended.
@@ -238,7 +237,7 @@ impl Component for App {
             stack,
             toasts,
         };
-        model.sync(&sender);
+        model.sync();
         ComponentParts { model, widgets }
     }
 
@@ -247,7 +246,7 @@ impl Component for App {
             AppMsg::Flow(msg) => self.apply(msg, &sender, window),
             AppMsg::OpenText(text) => match Input::parse(&text) {
                 Ok(input) => self.apply(Msg::OpenImage(input), &sender, window),
-                Err(e) => self.toast = Some(e.to_string()),
+                Err(e) => self.toast = Some(user_error(&e).body),
             },
             AppMsg::ChooseImage => self.choose_file(window, &sender, false),
             AppMsg::ChooseBmap => self.choose_file(window, &sender, true),
@@ -272,30 +271,22 @@ impl Component for App {
                 self.image_page.emit(ImagePageInput::FocusUrl);
             }
         }
-        self.sync(&sender);
+        self.sync();
     }
 
     fn update_cmd(&mut self, cmd: AppCmd, sender: ComponentSender<Self>, window: &Self::Root) {
         match cmd {
             AppCmd::Connected(udisks) => self.udisks = Some(udisks),
             AppCmd::NoUdisks(error) => {
-                // The sentence with the fix on the page; the exact error in the log.
+                // The sentence with the fix on the page; the exact error in the log too.
                 crate::cli::say("", &error);
-                let shown = super::wording::user_error(&error).body;
-                self.apply(Msg::DrivesUnavailable(shown), &sender, window);
+                self.apply(Msg::DrivesUnavailable(error), &sender, window);
             }
             AppCmd::Drive(event) => {
-                let event = match *event {
-                    DriveEvent::Lost(why) => {
-                        crate::cli::say("", &format_args!("lost udisksd: {why}"));
-                        DriveEvent::Lost(gettext(
-                            "The UDisks service stopped answering, so drives can no longer be \
-                             listed or written. Restart udisks2, then restart Blockprint.",
-                        ))
-                    }
-                    event => event,
-                };
-                self.apply(Msg::Drive(Box::new(event)), &sender, window);
+                if let DriveEvent::Lost(why) = &*event {
+                    crate::cli::say("", &format_args!("lost udisksd: {why}"));
+                }
+                self.apply(Msg::Drive(event), &sender, window);
             }
             AppCmd::Inspected(result) => self.apply(Msg::Inspected(result), &sender, window),
             AppCmd::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
@@ -305,7 +296,7 @@ impl Component for App {
                 // change, so the drive list's guards are not worked out again (and no drive
                 // can be chosen meanwhile).
                 if self.flow.writing() {
-                    self.sync_write(false);
+                    self.show_write(present::write_view(&self.flow), false);
                     return;
                 }
             }
@@ -315,21 +306,16 @@ impl Component for App {
                 });
             }
         }
-        self.sync(&sender);
+        self.sync();
     }
 
     fn update_view(&self, w: &mut AppWidgets, _sender: ComponentSender<Self>) {
-        let (page, subtitle) = match self.flow.step() {
-            Step::Image => ("image", gettext("Choose an image")),
-            Step::Drive => ("drive", gettext("Choose a drive")),
-            Step::Write => ("write", gettext("Write")),
-        };
-        if w.stack.visible_child_name().as_deref() != Some(page) {
-            w.stack.set_visible_child_name(page);
+        let header = present::header(&self.flow);
+        if w.stack.visible_child_name().as_deref() != Some(header.page) {
+            w.stack.set_visible_child_name(header.page);
         }
-        w.title.set_subtitle(&subtitle);
-        w.back
-            .set_visible(self.flow.step() != Step::Image && !self.flow.writing());
+        w.title.set_subtitle(&header.subtitle);
+        w.back.set_visible(header.back);
         if let Some(text) = &self.toast {
             w.toasts
                 .add_toast(adw::Toast::new(&glib::markup_escape_text(text)));
@@ -339,88 +325,19 @@ impl Component for App {
 
 impl App {
     /// Sends every page its view and updates which actions may run.
-    fn sync(&self, _sender: &ComponentSender<Self>) {
-        let flow = &self.flow;
-        self.image_page
-            .emit(ImagePageInput::Show(Box::new(ImageView {
-                image: flow.image.clone(),
-                busy: flow.busy,
-                error: flow.image_error.clone(),
-            })));
-        let (image_name, image_detail) = match &flow.image {
-            Some(image) => (image.name.clone(), ending::bytes_line(image)),
-            None => (String::new(), String::new()),
-        };
-        // Every drive's guards, worked out once for the list, the count and the actions.
-        let rows = flow.rows();
-        let chosen = rows.iter().filter(|r| r.selected).count();
-        let more_suitable = !flow.writing() && rows.iter().any(|r| r.suitable && !r.selected);
-        self.drive_page
-            .emit(DrivePageInput::Show(Box::new(DriveView {
-                image_name: image_name.clone(),
-                image_detail,
-                rows,
-                show_all: flow.show_all,
-                chosen,
-                can_write: chosen > 0 && flow.image_ready(),
-                error: flow.drives_error.clone(),
-            })));
-        self.sync_write(more_suitable);
+    fn sync(&self) {
+        let (image, drives, write) = present::views(&self.flow);
+        let select_all = drives.select_all;
+        self.image_page.emit(ImagePageInput::Show(Box::new(image)));
+        self.drive_page.emit(DrivePageInput::Show(Box::new(drives)));
+        self.show_write(write, select_all);
     }
 
-    /// Sends the write page its view and updates which actions may run; `more_suitable`:
-    /// whether "Select All Suitable" would choose another drive.
-    fn sync_write(&self, more_suitable: bool) {
-        let flow = &self.flow;
-        let drives = flow.last_drives();
-        let headline = match (flow.image.as_ref(), drives) {
-            (Some(image), [drive]) => gettext_f(
-                // Translators: "debian.img to SanDisk Ultra (32.0 GB)".
-                "{image} to {drive} ({size})",
-                &[
-                    ("image", &image.name),
-                    ("drive", &drive.display_name()),
-                    ("size", &size(drive.size)),
-                ],
-            ),
-            (Some(image), _) => ngettext_f(
-                // Translators: "debian.img to 3 drives".
-                "{image} to {n} drive",
-                "{image} to {n} drives",
-                drives.len() as u64,
-                &[("image", &image.name), ("n", &drives.len().to_string())],
-            ),
-            _ => String::new(),
-        };
-        let written = flow.write.drives();
-        let (meter, lines, ending) = match &flow.write {
-            WriteState::Idle => (None, vec![], None),
-            WriteState::Running(_) => {
-                // The stage strip follows the least advanced drive still written.
-                let stage = flow.stage();
-                let meter = written
-                    .iter()
-                    .find(|d| d.running() && Some(d.meter.stage) == stage)
-                    .or(written.first())
-                    .map(|d| d.meter.clone());
-                let lines = if written.len() > 1 {
-                    written.iter().map(lines::line).collect()
-                } else {
-                    vec![]
-                };
-                (meter, lines, None)
-            }
-            WriteState::Over(_) => (None, vec![], Some(ending::ending(written))),
-        };
-        self.write_page
-            .emit(WritePageInput::Show(Box::new(WriteView {
-                headline,
-                meter,
-                lines,
-                verify: flow.verify(),
-                ending,
-            })));
-        actions::update_enabled(flow, more_suitable);
+    /// Sends the write page its view and updates which actions may run; `select_all`: whether
+    /// "Select All Suitable" would choose another drive.
+    fn show_write(&self, view: WriteView, select_all: bool) {
+        self.write_page.emit(WritePageInput::Show(Box::new(view)));
+        actions::update_enabled(&self.flow, select_all);
     }
 }
 

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use blockprint::bmap::Bmap;
 use blockprint::drives::Drive;
 use blockprint::source::Input;
-use blockprint::udisks::DriveEvent;
+use blockprint::udisks::{DriveEvent, UdisksError};
 
-use super::inspect::{BmapState, ImageInfo, SignatureState};
+use super::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
 use super::job::{JobEvent, Request, Stage};
 
 mod drives;
 mod writing;
 
-pub use drives::RowState;
+pub use drives::{DrivesError, RowState};
 pub use writing::{DriveWrite, WriteState};
 
 /// The three steps.
@@ -39,9 +39,9 @@ pub enum Msg {
     /// A block map was chosen for the current image.
     OpenBmap(Input),
     /// The worker read the image.
-    Inspected(Result<Box<ImageInfo>, String>),
+    Inspected(Result<Box<ImageInfo>, InspectError>),
     /// The worker created a block map from the filesystems.
-    Scanned(Result<Bmap, String>),
+    Scanned(Result<Bmap, InspectError>),
     /// The user asked for a block map from the filesystems.
     ScanBmap,
     /// Go to a step ("Change", "Next", "Start Over").
@@ -52,7 +52,7 @@ pub enum Msg {
     /// is large, the other messages are small).
     Drive(Box<DriveEvent>),
     /// udisksd could not be reached at start.
-    DrivesUnavailable(String),
+    DrivesUnavailable(UdisksError),
     /// The switch or the action asks to show every drive (which is confirmed first) or only
     /// the usual ones.
     AskShowAll(bool),
@@ -139,11 +139,11 @@ pub struct Flow {
     /// Reading the image (or scanning it) is under way.
     pub busy: Option<Busy>,
     /// The last error reading the image or scanning it.
-    pub image_error: Option<String>,
+    pub image_error: Option<InspectError>,
     /// Every drive udisksd knows, in arrival order.
     pub drives: Vec<Drive>,
     /// Why there is no drive list at all.
-    pub drives_error: Option<String>,
+    pub drives_error: Option<DrivesError>,
     /// Show all drives, not only removable ones.
     pub show_all: bool,
     /// The chosen drives' keys, in the order chosen.
@@ -271,7 +271,7 @@ impl Flow {
             // is the way to the drive list.
             Msg::Back => self.go_to(Step::Image),
             Msg::Drive(event) => self.drive_event(*event),
-            Msg::DrivesUnavailable(why) => self.drives_error = Some(why),
+            Msg::DrivesUnavailable(why) => self.drives_error = Some(why.into()),
             Msg::AskShowAll(true) if !self.show_all => return vec![Effect::ConfirmShowAll],
             Msg::AskShowAll(all) => return self.update(Msg::ShowAll(all)),
             Msg::ToggleShowAll => return self.update(Msg::AskShowAll(!self.show_all)),

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use blockprint::bmap::{Bmap, ChecksumType};
 use blockprint::drives::{Drive, MediaId, Volume};
-use blockprint::source::Input;
+use blockprint::source::{Input, SourceError};
 use blockprint::udisks::{DriveEvent, UdisksError};
 
 use super::flow::{Busy, Effect, Flow, Msg};
-use super::inspect::{BmapState, ImageInfo, SignatureState};
+use super::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
 use super::job::{JobError, JobEvent, Outcome};
 
 /// A 32 GB-class USB stick of `size` bytes as udisksd describes it, with one FAT partition.
@@ -111,4 +111,12 @@ pub fn failed(touched: bool) -> Outcome {
         })),
         touched,
     }
+}
+
+/// The error of an image that is not there.
+pub fn gone(name: &str) -> InspectError {
+    InspectError::Source(SourceError::Open {
+        name: name.into(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })
 }

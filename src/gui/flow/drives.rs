@@ -1,10 +1,22 @@
 //! The drive list as the flow keeps it: what udisksd reports, which drives may be chosen and
-//! why not, and the choice itself (a system drive only once its name was typed).
+//! why not, the choice itself (a system drive only once its name was typed), and why there may
+//! be no list at all.
 
 use blockprint::drives::{Context, Drive, Guard, GuardKind, Severity};
-use blockprint::udisks::DriveEvent;
+use blockprint::udisks::{DriveEvent, UdisksError};
 
 use super::{Effect, Flow};
+
+/// Why there is no drive list.
+#[derive(Debug, thiserror::Error)]
+pub enum DrivesError {
+    /// udisksd could not be reached at start.
+    #[error(transparent)]
+    Unavailable(#[from] UdisksError),
+    /// udisksd stopped answering.
+    #[error("lost udisksd: {0}")]
+    Lost(String),
+}
 
 /// One drive as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +157,7 @@ impl Flow {
             }
             DriveEvent::Lost(why) => {
                 self.drives.clear();
-                self.drives_error = Some(why);
+                self.drives_error = Some(DrivesError::Lost(why));
             }
         }
         if !self.writing() {
