@@ -1,7 +1,9 @@
-//! What the GUI's tests share: drives, an image and flows to start from.
+//! What the GUI's tests share: drives, an image and flows to start from, and a way to run a
+//! test in German, as the app runs under `LANGUAGE=de`, to show that no English is left.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
 
 use blockprint::bmap::{Bmap, ChecksumType};
 use blockprint::drives::{Drive, MediaId, Volume};
@@ -119,4 +121,137 @@ pub fn gone(name: &str) -> InspectError {
         name: name.into(),
         source: std::io::Error::from(std::io::ErrorKind::NotFound),
     })
+}
+
+/// Set in the child process that runs a test in German.
+const IN_GERMAN: &str = "BLOCKPRINT_TEST_IN_GERMAN";
+
+/// Runs `check` with the app's German, for the test `test` of module `module` (`module_path!()`
+/// there): this test binary runs that test again in a child process, started as the app is
+/// under `LANGUAGE=de`, with the translations compiled from po/de.po; the test fails if the
+/// child's does.
+pub fn in_german(module: &str, test: &str, check: impl FnOnce()) {
+    if std::env::var_os(IN_GERMAN).is_some() {
+        super::init_gettext();
+        check();
+        return;
+    }
+    // libtest names a test by its path in the crate, without the crate's name.
+    let name = module.split_once("::").map_or(module, |(_, path)| path);
+    let name = format!("{name}::{test}");
+    let exe = std::env::current_exe().expect("the test binary");
+    let output = Command::new(exe)
+        .args([&name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(IN_GERMAN, "1")
+        .env("LANGUAGE", "de")
+        // glibc honours LANGUAGE only outside the plain C locale.
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("BLOCKPRINT_LOCALEDIR", locale_dir())
+        .output()
+        .expect("the test binary runs again");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && shown.contains("1 passed"),
+        "{name} in German:\n{shown}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The German translations, compiled by msgfmt once per run, beside the test binary.
+fn locale_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary");
+        let dir = exe.with_extension("locale");
+        let messages = dir.join("de/LC_MESSAGES");
+        std::fs::create_dir_all(&messages).expect("a folder beside the test binary");
+        // Compiled under a name of its own and renamed: another run may be reading it.
+        let partial = messages.join(format!("blockprint.mo.{}", std::process::id()));
+        let po = Path::new(env!("CARGO_MANIFEST_DIR")).join("po/de.po");
+        let status = Command::new("msgfmt")
+            .arg("--check")
+            .arg("-o")
+            .arg(&partial)
+            .arg(&po)
+            .status()
+            .expect("msgfmt (apt install gettext)");
+        assert!(status.success(), "msgfmt {} failed", po.display());
+        std::fs::rename(&partial, messages.join("blockprint.mo")).expect("the .mo in place");
+        dir
+    })
+}
+
+/// Words that only English has: a text in German that holds one has English left in it.
+const ENGLISH: [&str; 55] = [
+    "again",
+    "agent",
+    "allowed",
+    "and",
+    "another",
+    "are",
+    "be",
+    "been",
+    "block",
+    "busy",
+    "by",
+    "cannot",
+    "check",
+    "could",
+    "damaged",
+    "done",
+    "drive",
+    "drives",
+    "empty",
+    "failed",
+    "file",
+    "for",
+    "from",
+    "has",
+    "have",
+    "image",
+    "is",
+    "it",
+    "its",
+    "map",
+    "not",
+    "nothing",
+    "of",
+    "only",
+    "or",
+    "partly",
+    "read",
+    "remove",
+    "removed",
+    "safe",
+    "service",
+    "stopped",
+    "that",
+    "the",
+    "this",
+    "to",
+    "try",
+    "unavailable",
+    "verification",
+    "with",
+    "write",
+    "writing",
+    "written",
+    "wrong",
+    "you",
+];
+
+/// Fails unless `text` reads as German: no English word in it, and none of `engine`'s text
+/// (the engine's own message, which belongs under "Technical Details" only).
+pub fn assert_german(text: &str, engine: &str) {
+    let english: Vec<&str> = text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|word| ENGLISH.contains(&word.to_lowercase().as_str()))
+        .collect();
+    assert!(english.is_empty(), "English {english:?} in {text:?}");
+    assert!(
+        engine.is_empty() || !text.contains(engine),
+        "the engine's words in {text:?}"
+    );
 }

@@ -19,6 +19,9 @@ use crate::gui::testing::{drive, end, failed, gone, image, plug, ready};
 use crate::gui::wording::signature::Tone;
 use crate::gui::write_page::{Look, MarkState};
 
+mod errors;
+mod german;
+
 /// A block map of a format version Blockprint does not read.
 fn unsupported_bmap() -> BmapState {
     BmapState::Invalid {
