@@ -3,6 +3,8 @@
 //! be made, a web address that is not one, a key that cannot be trusted. Their titles head a
 //! row, so they are sentences.
 
+use std::io;
+
 use blockprint::bmap::{BmapError, BmapErrorKind};
 use blockprint::discover::DiscoverError;
 use blockprint::signature::SignatureError;
@@ -42,13 +44,22 @@ impl UserFacing for SourceError {
         let cannot_open = || gettext("The image cannot be opened");
         match self {
             SourceError::Http(e) => e.user_facing(),
-            SourceError::Open { .. } => (
-                cannot_open(),
-                gettext(
-                    "The file could not be read. Check that it exists and that you may read it.",
-                ),
-            ),
-            SourceError::Damaged { .. } => (
+            // A compressed image that cannot be decoded from its start fails to open.
+            SourceError::Open { source, .. }
+                if !matches!(
+                    source.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                (
+                    cannot_open(),
+                    gettext(
+                        "The file could not be read. Check that it exists and that you may read \
+                         it.",
+                    ),
+                )
+            }
+            SourceError::Open { .. } | SourceError::Damaged { .. } => (
                 gettext("The image is damaged"),
                 gettext("The file is damaged or incomplete. Download it again."),
             ),

@@ -43,6 +43,16 @@ pub fn image_errors() -> Vec<(InspectError, &'static str)> {
     vec![
         (gone("pi.img"), cannot_open),
         (
+            InspectError::Source(SourceError::Open {
+                name: "pi.img.xz".into(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "xz data of 'pi.img.xz' is corrupt at compressed offset 29",
+                ),
+            }),
+            "Das Abbild ist beschädigt",
+        ),
+        (
             InspectError::Source(SourceError::Damaged {
                 name: "pi.img.xz".into(),
                 format: Format::Xz,
