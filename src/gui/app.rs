@@ -2,9 +2,10 @@
 //! drops, worker results and drive events into flow messages, and carries out the effects.
 //!
 //! ```text
-//!  GActions (menu, keys, D-Bus) ─┐                     ┌─► ImagePage / DrivePage / WritePage
-//!  pages' outputs, drops ────────┼─► AppMsg ─► Flow ───┤   (a fresh view after every change)
-//!  workers (AppCmd) ─────────────┘      update         └─► Effects: dialogs, workers, job
+//!  GActions (menu, keys, D-Bus) ─┐                     ┌─► present::views ─► ImagePage /
+//!  pages' outputs, drops ────────┼─► AppMsg ─► Flow ───┤   DrivePage / WritePage (a fresh
+//!  workers (AppCmd) ─────────────┘      update         │   view after every change)
+//!                                                      └─► Effects: dialogs, workers, job
 //! ```
 
 mod actions;

@@ -183,7 +183,7 @@ impl Flow {
     }
 
     pub(super) fn job_event(&mut self, event: JobEvent) -> Vec<Effect> {
-        if self.write.apply(event, std::time::Instant::now()) {
+        if self.write.apply(event, Instant::now()) {
             vec![Effect::Ended]
         } else {
             vec![]
