@@ -3,9 +3,14 @@
 //! ```text
 //!  main ──► gui::run(files) ──► App (window) ──► ImagePage · DrivePage (DriveRow…) · WritePage
 //!                                 │  Flow: the state machine, no GTK (flow.rs, tested)
+//!                                 │  present: Flow ──► each page's view, no GTK (tested)
 //!                                 ├─ workers: inspect / scan (inspect.rs), the write job (job.rs)
 //!                                 └─ udisks: drive events, OpenDevice, power off, restore
 //! ```
+//!
+//! The pages are fed whole views made by a pure function of the flow rather than built with
+//! relm4's `view!` macro and `#[watch]`, so every word and every choice of what to show is
+//! decided, and tested, without a display.
 //!
 //! The app never runs as root and never opens a device itself: udisksd opens it after polkit
 //! says yes, and hands over the file descriptor.
@@ -22,8 +27,11 @@ mod image_page;
 mod inspect;
 mod job;
 mod page;
+mod present;
 mod progress;
 mod settings;
+#[cfg(test)]
+mod testing;
 mod wording;
 mod write_page;
 

@@ -12,10 +12,38 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use blockprint::progress::CancelToken;
 use blockprint::scan::BLOCK;
 use blockprint::target::open_unnamed_in;
+
+/// Why the decoded copy could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UnpackError {
+    /// The temporary file cannot be created in this folder.
+    #[error("cannot create a temporary file in '{}'", .dir.display())]
+    Create {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The image could not be decoded.
+    #[error(transparent)]
+    Read(io::Error),
+    /// The temporary file cannot be written (a full disk, most likely).
+    #[error("cannot write the temporary file in '{}'", .dir.display())]
+    Write {
+        /// Its folder.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Stopped by the user.
+    #[error("interrupted while decoding the image; nothing was written")]
+    Cancelled,
+}
 
 /// Writes the decoded image to `temp`, leaving all-zero 4 KiB blocks as holes (the scan reads
 /// them as zeros just the same, and the temporary file stays small). Stops when `cancel` is.
@@ -23,19 +51,17 @@ pub(crate) fn unpack(
     source: &mut dyn Read,
     temp: &Temporary,
     cancel: &CancelToken,
-) -> anyhow::Result<()> {
+) -> Result<(), UnpackError> {
     let file = &temp.file;
-    let write_error = || {
-        format!(
-            "cannot write the temporary file in '{}'",
-            temp.dir.display()
-        )
+    let write_error = |source| UnpackError::Write {
+        dir: temp.dir.clone(),
+        source,
     };
     let mut buf = vec![0u8; 4 << 20];
     let mut offset = 0u64;
     loop {
         if cancel.is_cancelled() {
-            bail!("interrupted while decoding the image; nothing was written");
+            return Err(UnpackError::Cancelled);
         }
         let mut got = 0;
         while got < buf.len() {
@@ -43,13 +69,13 @@ pub(crate) fn unpack(
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(UnpackError::Read(e)),
             }
         }
         for (i, block) in buf[..got].chunks(BLOCK as usize).enumerate() {
             if block.iter().any(|&b| b != 0) {
                 file.write_all_at(block, offset + (i as u64) * BLOCK)
-                    .with_context(write_error)?;
+                    .map_err(write_error)?;
             }
         }
         offset += got as u64;
@@ -57,7 +83,7 @@ pub(crate) fn unpack(
             break;
         }
     }
-    file.set_len(offset).with_context(write_error)?;
+    file.set_len(offset).map_err(write_error)?;
     Ok(())
 }
 
@@ -73,9 +99,12 @@ pub(crate) struct Temporary {
 
 impl Temporary {
     /// Creates the file in `dir`, without a name where the filesystem allows.
-    pub(crate) fn new(dir: &Path) -> anyhow::Result<Self> {
-        let context = || format!("cannot create a temporary file in '{}'", dir.display());
-        let anonymous = open_unnamed_in(dir, 0o600, 0).with_context(context)?;
+    pub(crate) fn new(dir: &Path) -> Result<Self, UnpackError> {
+        let context = |source| UnpackError::Create {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let anonymous = open_unnamed_in(dir, 0o600, 0).map_err(context)?;
         let (file, named) = match anonymous {
             Some(file) => (file, None),
             None => {
@@ -86,7 +115,7 @@ impl Temporary {
                     .create_new(true)
                     .mode(0o600)
                     .open(&name)
-                    .with_context(context)?;
+                    .map_err(context)?;
                 (file, Some(name))
             }
         };

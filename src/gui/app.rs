@@ -2,24 +2,23 @@
 //! drops, worker results and drive events into flow messages, and carries out the effects.
 //!
 //! ```text
-//!  GActions (menu, keys, D-Bus) ─┐                     ┌─► ImagePage / DrivePage / WritePage
-//!  pages' outputs, drops ────────┼─► AppMsg ─► Flow ───┤   (a fresh view after every change)
-//!  workers (AppCmd) ─────────────┘      update         └─► Effects: dialogs, workers, job
+//!  GActions (menu, keys, D-Bus) ─┐                     ┌─► present::views ─► ImagePage /
+//!  pages' outputs, drops ────────┼─► AppMsg ─► Flow ───┤   DrivePage / WritePage (a fresh
+//!  workers (AppCmd) ─────────────┘      update         │   view after every change)
+//!                                                      └─► Effects: dialogs, workers, job
 //! ```
 
 mod actions;
 mod choosers;
 mod dialogs;
 mod effects;
-mod ending;
-mod lines;
 
 use std::path::PathBuf;
 
 use blockprint::bmap::Bmap;
 use blockprint::progress::CancelToken;
 use blockprint::source::Input;
-use blockprint::udisks::{DriveEvent, Udisks};
+use blockprint::udisks::{DriveEvent, Udisks, UdisksError};
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::gtk::{gdk, gio, glib};
@@ -27,14 +26,15 @@ use relm4::{
     Component, ComponentController, ComponentParts, ComponentSender, Controller, adw, gtk,
 };
 
-use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput, DriveView};
-use super::flow::{Flow, Msg, Step, WriteState};
-use super::i18n::{gettext_f, ngettext_f};
-use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput, ImageView};
-use super::inspect::ImageInfo;
+use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput};
+use super::flow::{Flow, Msg, Step};
+use super::i18n::gettext_f;
+use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput};
+use super::inspect::{ImageInfo, InspectError};
 use super::job::JobEvent;
+use super::present;
 use super::settings::{POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
-use super::wording::size;
+use super::wording::user_error;
 use super::write_page::{WritePage, WritePageInput, WriteView};
 
 /// The window component.
@@ -59,9 +59,6 @@ pub struct AppInit {
 }
 
 /// The window's messages.
-// A flow message carries a whole drive or image description; each is moved once per event,
-// so boxing would only add noise.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AppMsg {
     /// A message for the flow.
@@ -76,24 +73,14 @@ pub enum AppMsg {
     TrustKey,
     /// A key file was chosen and confirmed for the unknown issuer.
     KeyConfirmed(PathBuf, String),
-    /// The "Show all drives" switch asks for this.
-    ShowAll(bool),
-    /// The `show-all-drives` action: on (after asking) or off.
-    ToggleShowAll,
     /// A preference changed.
     PrefsChanged,
-    /// Show all drives, confirmed.
-    ShowAllConfirmed,
     /// Select a drive by key or device path (`true`), or unselect it.
     SelectDrive(String, bool),
     /// "Restore Drive…".
     Restore,
-    /// The header's back button.
-    Back,
     /// Ctrl+L.
     FocusUrl,
-    /// The window wants to close.
-    CloseRequest,
 }
 
 /// What workers send back.
@@ -101,14 +88,14 @@ pub enum AppMsg {
 pub enum AppCmd {
     /// Connected to udisksd.
     Connected(Udisks),
-    /// A drive event.
-    Drive(DriveEvent),
+    /// A drive event (boxed: a drive's description is large, the other answers are small).
+    Drive(Box<DriveEvent>),
     /// udisksd cannot be reached.
-    NoUdisks(blockprint::udisks::UdisksError),
+    NoUdisks(UdisksError),
     /// The image was read.
-    Inspected(Result<Box<ImageInfo>, String>),
+    Inspected(Result<Box<ImageInfo>, InspectError>),
     /// The filesystems were scanned.
-    Scanned(Result<Bmap, String>),
+    Scanned(Result<Bmap, InspectError>),
     /// The write job reports.
     Job(JobEvent),
     /// Restoring a drive ended.
@@ -181,7 +168,7 @@ impl Component for App {
             .forward(sender.input_sender(), |out| match out {
                 DrivePageOutput::Toggled(key) => AppMsg::Flow(Msg::ToggleDrive(key)),
                 DrivePageOutput::ChangeImage => AppMsg::Flow(Msg::GoTo(Step::Image)),
-                DrivePageOutput::ShowAll(all) => AppMsg::ShowAll(all),
+                DrivePageOutput::ShowAll(all) => AppMsg::Flow(Msg::AskShowAll(all)),
                 DrivePageOutput::Write => AppMsg::Flow(Msg::Write),
             });
         let write_page = WritePage::builder().launch(()).detach();
@@ -217,7 +204,7 @@ impl Component for App {
         drop_target(&window, &sender);
         let s = sender.clone();
         window.connect_close_request(move |_| {
-            s.input(AppMsg::CloseRequest);
+            s.input(AppMsg::Flow(Msg::CloseRequested));
             glib::Propagation::Stop
         });
 
@@ -228,7 +215,8 @@ impl Component for App {
             settings.boolean(POWER_OFF),
             settings.boolean(SHOW_ALL),
         );
-        flow.require_signature = settings.boolean(REQUIRE_SIGNATURE);
+        // "Only signed images" as well; with no image yet there is nothing to judge again.
+        flow.update(prefs(&settings));
         let model = App {
             flow,
             settings,
@@ -250,7 +238,7 @@ impl Component for App {
             stack,
             toasts,
         };
-        model.sync(&sender);
+        model.sync();
         ComponentParts { model, widgets }
     }
 
@@ -259,91 +247,48 @@ impl Component for App {
             AppMsg::Flow(msg) => self.apply(msg, &sender, window),
             AppMsg::OpenText(text) => match Input::parse(&text) {
                 Ok(input) => self.apply(Msg::OpenImage(input), &sender, window),
-                Err(e) => self.toast = Some(e.to_string()),
+                Err(e) => self.toast = Some(user_error(&e).body),
             },
             AppMsg::ChooseImage => self.choose_file(window, &sender, false),
             AppMsg::ChooseBmap => self.choose_file(window, &sender, true),
             AppMsg::TrustKey => self.choose_key(window, &sender),
             AppMsg::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
-            AppMsg::ShowAll(true) if !self.flow.show_all => {
-                let s = sender.clone();
-                dialogs::confirm_show_all(window, move || s.input(AppMsg::ShowAllConfirmed));
-            }
-            AppMsg::ShowAll(all) => {
-                self.flow.update(Msg::ShowAll(all));
-                self.settings.set_boolean(SHOW_ALL, all).ok();
-            }
-            AppMsg::ToggleShowAll => {
-                let all = !self.flow.show_all;
-                sender.input(AppMsg::ShowAll(all));
-            }
-            AppMsg::PrefsChanged => {
-                self.flow.verify = self.settings.boolean(VERIFY);
-                self.flow.power_off = self.settings.boolean(POWER_OFF);
-                let signed_only = self.settings.boolean(REQUIRE_SIGNATURE);
-                self.apply(Msg::RequireSignature(signed_only), &sender, window);
-            }
-            AppMsg::ShowAllConfirmed => {
-                self.flow.update(Msg::ShowAll(true));
-                self.settings.set_boolean(SHOW_ALL, true).ok();
-            }
-            AppMsg::SelectDrive(text, select) => {
-                let key = self
-                    .flow
-                    .drives
-                    .iter()
-                    .find(|d| d.key == text || d.device == std::path::Path::new(&text))
-                    .map(|d| d.key.clone());
-                match key {
-                    Some(key) if select => self.apply(Msg::SelectDrive(key), &sender, window),
-                    Some(key) => self.apply(Msg::UnselectDrive(key), &sender, window),
-                    None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &text)])),
+            AppMsg::PrefsChanged => self.apply(prefs(&self.settings), &sender, window),
+            AppMsg::SelectDrive(name, select) => match self.flow.drive_key(&name) {
+                Some(key) => {
+                    let key = key.to_owned();
+                    let msg = if select {
+                        Msg::SelectDrive(key)
+                    } else {
+                        Msg::UnselectDrive(key)
+                    };
+                    self.apply(msg, &sender, window);
                 }
-            }
+                None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &name)])),
+            },
             AppMsg::Restore => actions::restore(self, window, &sender),
-            AppMsg::Back => {
-                let to = match self.flow.step() {
-                    Step::Write | Step::Drive => Step::Image,
-                    Step::Image => Step::Image,
-                };
-                self.apply(Msg::GoTo(to), &sender, window);
-            }
             AppMsg::FocusUrl => {
                 self.apply(Msg::GoTo(Step::Image), &sender, window);
                 self.image_page.emit(ImagePageInput::FocusUrl);
             }
-            AppMsg::CloseRequest => {
-                if self.flow.writing() {
-                    let s = sender.clone();
-                    dialogs::confirm_cancel(window, move || {
-                        s.input(AppMsg::Flow(Msg::CancelConfirmed));
-                    });
-                } else {
-                    window.destroy();
-                }
-            }
         }
-        self.sync(&sender);
+        self.sync();
     }
 
     fn update_cmd(&mut self, cmd: AppCmd, sender: ComponentSender<Self>, window: &Self::Root) {
         match cmd {
             AppCmd::Connected(udisks) => self.udisks = Some(udisks),
             AppCmd::NoUdisks(error) => {
-                // The sentence with the fix on the page; the exact error in the log.
+                // The sentence with the fix on the page; the exact error in the log too.
                 crate::cli::say("", &error);
-                let shown = super::wording::user_error(&error).body;
-                self.apply(Msg::DrivesUnavailable(shown), &sender, window);
+                self.apply(Msg::DrivesUnavailable(error), &sender, window);
             }
-            AppCmd::Drive(DriveEvent::Lost(why)) => {
-                crate::cli::say("", &format_args!("lost udisksd: {why}"));
-                let shown = gettext(
-                    "The UDisks service stopped answering, so drives can no longer be listed or \
-                     written. Restart udisks2, then restart Blockprint.",
-                );
-                self.apply(Msg::Drive(DriveEvent::Lost(shown)), &sender, window);
+            AppCmd::Drive(event) => {
+                if let DriveEvent::Lost(why) = &*event {
+                    crate::cli::say("", &format_args!("lost udisksd: {why}"));
+                }
+                self.apply(Msg::Drive(event), &sender, window);
             }
-            AppCmd::Drive(event) => self.apply(Msg::Drive(event), &sender, window),
             AppCmd::Inspected(result) => self.apply(Msg::Inspected(result), &sender, window),
             AppCmd::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
             AppCmd::Job(event) => {
@@ -352,7 +297,7 @@ impl Component for App {
                 // change, so the drive list's guards are not worked out again (and no drive
                 // can be chosen meanwhile).
                 if self.flow.writing() {
-                    self.sync_write(false);
+                    self.show_write(present::write_view(&self.flow), false);
                     return;
                 }
             }
@@ -362,21 +307,16 @@ impl Component for App {
                 });
             }
         }
-        self.sync(&sender);
+        self.sync();
     }
 
     fn update_view(&self, w: &mut AppWidgets, _sender: ComponentSender<Self>) {
-        let (page, subtitle) = match self.flow.step() {
-            Step::Image => ("image", gettext("Choose an image")),
-            Step::Drive => ("drive", gettext("Choose a drive")),
-            Step::Write => ("write", gettext("Write")),
-        };
-        if w.stack.visible_child_name().as_deref() != Some(page) {
-            w.stack.set_visible_child_name(page);
+        let header = present::header(&self.flow);
+        if w.stack.visible_child_name().as_deref() != Some(header.page) {
+            w.stack.set_visible_child_name(header.page);
         }
-        w.title.set_subtitle(&subtitle);
-        w.back
-            .set_visible(self.flow.step() != Step::Image && !self.flow.writing());
+        w.title.set_subtitle(&header.subtitle);
+        w.back.set_visible(header.back);
         if let Some(text) = &self.toast {
             w.toasts
                 .add_toast(adw::Toast::new(&glib::markup_escape_text(text)));
@@ -386,88 +326,28 @@ impl Component for App {
 
 impl App {
     /// Sends every page its view and updates which actions may run.
-    fn sync(&self, _sender: &ComponentSender<Self>) {
-        let flow = &self.flow;
-        self.image_page
-            .emit(ImagePageInput::Show(Box::new(ImageView {
-                image: flow.image.clone(),
-                busy: flow.busy,
-                error: flow.image_error.clone(),
-            })));
-        let (image_name, image_detail) = match &flow.image {
-            Some(image) => (image.name.clone(), ending::bytes_line(image)),
-            None => (String::new(), String::new()),
-        };
-        // Every drive's guards, worked out once for the list, the count and the actions.
-        let rows = flow.rows();
-        let chosen = rows.iter().filter(|r| r.selected).count();
-        let more_suitable = !flow.writing() && rows.iter().any(|r| r.suitable && !r.selected);
-        self.drive_page
-            .emit(DrivePageInput::Show(Box::new(DriveView {
-                image_name: image_name.clone(),
-                image_detail,
-                rows,
-                show_all: flow.show_all,
-                chosen,
-                can_write: chosen > 0 && flow.image_ready(),
-                error: flow.drives_error.clone(),
-            })));
-        self.sync_write(more_suitable);
+    fn sync(&self) {
+        let (image, drives, write) = present::views(&self.flow);
+        let select_all = drives.select_all;
+        self.image_page.emit(ImagePageInput::Show(Box::new(image)));
+        self.drive_page.emit(DrivePageInput::Show(Box::new(drives)));
+        self.show_write(write, select_all);
     }
 
-    /// Sends the write page its view and updates which actions may run; `more_suitable`:
-    /// whether "Select All Suitable" would choose another drive.
-    fn sync_write(&self, more_suitable: bool) {
-        let flow = &self.flow;
-        let drives = flow.last_drives();
-        let headline = match (flow.image.as_ref(), drives) {
-            (Some(image), [drive]) => gettext_f(
-                // Translators: "debian.img to SanDisk Ultra (32.0 GB)".
-                "{image} to {drive} ({size})",
-                &[
-                    ("image", &image.name),
-                    ("drive", &drive.display_name()),
-                    ("size", &size(drive.size)),
-                ],
-            ),
-            (Some(image), _) => ngettext_f(
-                // Translators: "debian.img to 3 drives".
-                "{image} to {n} drive",
-                "{image} to {n} drives",
-                drives.len() as u64,
-                &[("image", &image.name), ("n", &drives.len().to_string())],
-            ),
-            _ => String::new(),
-        };
-        let written = flow.write.drives();
-        let (meter, lines, ending) = match &flow.write {
-            WriteState::Idle => (None, vec![], None),
-            WriteState::Running(_) => {
-                // The stage strip follows the least advanced drive still written.
-                let stage = flow.stage();
-                let meter = written
-                    .iter()
-                    .find(|d| d.running() && Some(d.meter.stage) == stage)
-                    .or(written.first())
-                    .map(|d| d.meter.clone());
-                let lines = if written.len() > 1 {
-                    written.iter().map(lines::line).collect()
-                } else {
-                    vec![]
-                };
-                (meter, lines, None)
-            }
-            WriteState::Over(_) => (None, vec![], Some(ending::ending(written))),
-        };
-        self.write_page
-            .emit(WritePageInput::Show(Box::new(WriteView {
-                headline,
-                meter,
-                lines,
-                verify: flow.verify,
-                ending,
-            })));
-        actions::update_enabled(flow, more_suitable);
+    /// Sends the write page its view and updates which actions may run; `select_all`: whether
+    /// "Select All Suitable" would choose another drive.
+    fn show_write(&self, view: WriteView, select_all: bool) {
+        self.write_page.emit(WritePageInput::Show(Box::new(view)));
+        actions::update_enabled(&self.flow, select_all);
+    }
+}
+
+/// The preferences, as the flow takes them.
+fn prefs(settings: &gio::Settings) -> Msg {
+    Msg::Prefs {
+        verify: settings.boolean(VERIFY),
+        power_off: settings.boolean(POWER_OFF),
+        require_signature: settings.boolean(REQUIRE_SIGNATURE),
     }
 }
 

@@ -4,30 +4,40 @@
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::factory::FactoryVecDeque;
+use relm4::gtk::glib::markup_escape_text as escape;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
-use super::drive_row::{DriveRow, DriveRowOutput};
-use super::flow::RowState;
-use super::i18n::ngettext_f;
-use super::page;
+use super::drive_row::{DriveRow, DriveRowOutput, DriveRowView};
+use super::page::{self, Details, Row};
 
 /// What the page shows; the window sends a new one whenever anything changes.
 #[derive(Debug, Clone, Default)]
 pub struct DriveView {
-    /// The image's name.
-    pub image_name: String,
-    /// What will be written ("812 MB of 3.7 GB will be written").
-    pub image_detail: String,
+    /// The image's name, and what will be written ("812 MB of 3.7 GB will be written").
+    pub image: Row,
     /// The drives.
-    pub rows: Vec<RowState>,
+    pub rows: Vec<DriveRowView>,
+    /// What shows when no drive is listed: insert one, or why there is no list at all.
+    pub empty: Empty,
     /// Whether all drives are listed.
     pub show_all: bool,
-    /// How many drives are chosen.
-    pub chosen: usize,
+    /// "_Write", or "_Write to 3 Drives".
+    pub write: String,
     /// Whether Write may be pressed.
     pub can_write: bool,
-    /// Why there is no list at all (udisksd missing).
-    pub error: Option<String>,
+    /// Whether "Select All Suitable" would choose another drive.
+    pub select_all: bool,
+}
+
+/// The page without drives.
+#[derive(Debug, Clone, Default)]
+pub struct Empty {
+    /// Its icon.
+    pub icon: &'static str,
+    /// What to do, or what went wrong.
+    pub words: Row,
+    /// The engine's words, when something went wrong.
+    pub details: Option<String>,
 }
 
 /// The drive page.
@@ -60,6 +70,7 @@ pub enum DrivePageOutput {
 pub struct DrivePageWidgets {
     image_row: adw::ActionRow,
     empty: adw::StatusPage,
+    details: Details,
     list: gtk::ScrolledWindow,
     show_all: gtk::Switch,
     write: gtk::Button,
@@ -96,11 +107,8 @@ impl SimpleComponent for DrivePage {
         top.set_margin_bottom(12);
         root.append(&top);
 
-        let empty = adw::StatusPage::builder()
-            .icon_name("drive-removable-media-symbolic")
-            .title(gettext("Insert a USB Drive or SD Card"))
-            .description(gettext("Drives appear here as soon as they are connected."))
-            .build();
+        let details = Details::new();
+        let empty = adw::StatusPage::builder().child(&details.expander).build();
         empty.add_css_class("compact");
         empty.set_vexpand(true);
         root.append(&empty);
@@ -173,6 +181,7 @@ impl SimpleComponent for DrivePage {
         let widgets = DrivePageWidgets {
             image_row,
             empty,
+            details,
             list,
             show_all,
             write,
@@ -197,36 +206,24 @@ impl SimpleComponent for DrivePage {
 
     fn update_view(&self, widgets: &mut Self::Widgets, _sender: ComponentSender<Self>) {
         let view = &self.view;
+        widgets.image_row.set_title(&escape(&view.image.title));
         widgets
             .image_row
-            .set_title(&relm4::gtk::glib::markup_escape_text(&view.image_name));
-        widgets
-            .image_row
-            .set_subtitle(&relm4::gtk::glib::markup_escape_text(&view.image_detail));
+            .set_subtitle(&escape(&view.image.subtitle));
         let empty = view.rows.is_empty();
         widgets.empty.set_visible(empty);
-        if let Some(error) = &view.error {
-            widgets.empty.set_icon_name(Some("dialog-error-symbolic"));
-            widgets.empty.set_title(&gettext("Drives Cannot Be Listed"));
-            widgets
-                .empty
-                .set_description(Some(&relm4::gtk::glib::markup_escape_text(error)));
-        }
+        widgets.empty.set_icon_name(Some(view.empty.icon));
+        widgets.empty.set_title(&view.empty.words.title);
+        widgets
+            .empty
+            .set_description(Some(&escape(&view.empty.words.subtitle)));
+        widgets.details.show(view.empty.details.as_deref());
         widgets.list.set_visible(!empty);
         if widgets.show_all.is_active() != view.show_all {
             widgets.show_all.set_active(view.show_all);
         }
         widgets.show_all.set_state(view.show_all);
         widgets.write.set_sensitive(view.can_write);
-        widgets.write.set_label(&if view.chosen > 1 {
-            ngettext_f(
-                "_Write to {n} Drive",
-                "_Write to {n} Drives",
-                view.chosen as u64,
-                &[("n", &view.chosen.to_string())],
-            )
-        } else {
-            gettext("_Write")
-        });
+        widgets.write.set_label(&view.write);
     }
 }

@@ -1,20 +1,23 @@
 //! The app's state machine, without GTK: image → drives → confirm → progress → done, failed
-//! or cancelled, for one drive or several at once. The window component feeds it [`Msg`]s and carries out the [`Effect`]s it
-//! returns (dialogs, threads, page switches), so every rule of the flow is tested here.
+//! or cancelled, for one drive or several at once. The window feeds it [`Msg`]s and carries
+//! out the [`Effect`]s it returns (dialogs, threads, page switches, saved preferences), so
+//! every rule of the app is here and tested; what the pages show follows from it alone
+//! (`present`).
 
 use std::sync::Arc;
 
 use blockprint::bmap::Bmap;
-use blockprint::drives::{Context, Drive, Guard, GuardKind, Severity};
-use blockprint::progress::CancelToken;
+use blockprint::drives::Drive;
 use blockprint::source::Input;
-use blockprint::udisks::DriveEvent;
+use blockprint::udisks::{DriveEvent, UdisksError};
 
-use super::inspect::{BmapState, ImageInfo};
+use super::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
 use super::job::{JobEvent, Request, Stage};
 
+mod drives;
 mod writing;
 
+pub use drives::{DrivesError, RowState};
 pub use writing::{DriveWrite, WriteState};
 
 /// The three steps.
@@ -36,17 +39,25 @@ pub enum Msg {
     /// A block map was chosen for the current image.
     OpenBmap(Input),
     /// The worker read the image.
-    Inspected(Result<Box<ImageInfo>, String>),
+    Inspected(Result<Box<ImageInfo>, InspectError>),
     /// The worker created a block map from the filesystems.
-    Scanned(Result<Bmap, String>),
+    Scanned(Result<Bmap, InspectError>),
     /// The user asked for a block map from the filesystems.
     ScanBmap,
-    /// Go to a step (the header's back button, "Change", "Next").
+    /// Go to a step ("Change", "Next", "Start Over").
     GoTo(Step),
-    /// A drive appeared, changed or left; or udisksd was lost.
-    Drive(DriveEvent),
+    /// The header's back button.
+    Back,
+    /// A drive appeared, changed or left; or udisksd was lost (boxed: a drive's description
+    /// is large, the other messages are small).
+    Drive(Box<DriveEvent>),
     /// udisksd could not be reached at start.
-    DrivesUnavailable(String),
+    DrivesUnavailable(UdisksError),
+    /// The switch or the action asks to show every drive (which is confirmed first) or only
+    /// the usual ones.
+    AskShowAll(bool),
+    /// The `show-all-drives` action: asks for the other of the two.
+    ToggleShowAll,
     /// Show every drive (already confirmed) or only the usual ones.
     ShowAll(bool),
     /// The user added a drive (by key) to those to write.
@@ -75,8 +86,18 @@ pub enum Msg {
     WriteAnother,
     /// "Retry Failed Drives": those that failed or were stopped, and are still there, again.
     RetryFailed,
-    /// The preference "only signed images" changed: the open image is judged again.
-    RequireSignature(bool),
+    /// The preferences, at start and whenever one changes. A change of "only signed images"
+    /// judges the open image again.
+    Prefs {
+        /// Read back and compare after writing.
+        verify: bool,
+        /// Power the drive off when done.
+        power_off: bool,
+        /// Only images whose block map is signed by a trusted key.
+        require_signature: bool,
+    },
+    /// The window is asked to close (its close button, Ctrl+Q).
+    CloseRequested,
 }
 
 /// What the window must do.
@@ -87,6 +108,10 @@ pub enum Effect {
     Inspect(Input, Option<Input>, bool),
     /// Scan the image's filesystems on a worker.
     Scan(Input),
+    /// Ask whether to list every drive, system drives too.
+    ConfirmShowAll,
+    /// Remember in the preferences whether every drive is listed.
+    SaveShowAll(bool),
     /// Ask for the system drive's name to be typed.
     AskSystemDrive(Drive),
     /// Ask to confirm erasing these drives.
@@ -101,6 +126,8 @@ pub enum Effect {
     SkipVerify,
     /// The job ended: uninhibit suspend, notify if unfocused.
     Ended,
+    /// Close the window.
+    Close,
 }
 
 /// The whole state.
@@ -111,12 +138,12 @@ pub struct Flow {
     pub image: Option<ImageInfo>,
     /// Reading the image (or scanning it) is under way.
     pub busy: Option<Busy>,
-    /// The last error reading the image.
-    pub image_error: Option<String>,
+    /// The last error reading the image or scanning it.
+    pub image_error: Option<InspectError>,
     /// Every drive udisksd knows, in arrival order.
     pub drives: Vec<Drive>,
     /// Why there is no drive list at all.
-    pub drives_error: Option<String>,
+    pub drives_error: Option<DrivesError>,
     /// Show all drives, not only removable ones.
     pub show_all: bool,
     /// The chosen drives' keys, in the order chosen.
@@ -129,12 +156,12 @@ pub struct Flow {
     last: Vec<Drive>,
     /// The drives the confirmation being asked names, as they were then.
     confirming: Vec<Drive>,
-    /// Preferences at the time of writing.
-    pub verify: bool,
+    /// Read back and compare after writing (the preferences change only by [`Msg::Prefs`]).
+    verify: bool,
     /// Power off when done.
-    pub power_off: bool,
+    power_off: bool,
     /// Only images whose block map is signed by a trusted key.
-    pub require_signature: bool,
+    require_signature: bool,
 }
 
 /// What a worker is doing for the Image step.
@@ -144,21 +171,6 @@ pub enum Busy {
     Reading,
     /// Scanning its filesystems.
     Scanning,
-}
-
-/// One drive as the list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowState {
-    /// The drive.
-    pub drive: Drive,
-    /// Its guards, gravest first.
-    pub guards: Vec<Guard>,
-    /// Whether it can be chosen.
-    pub enabled: bool,
-    /// Whether it is chosen.
-    pub selected: bool,
-    /// Whether "Select All Suitable" takes it.
-    pub suitable: bool,
 }
 
 impl Flow {
@@ -187,21 +199,9 @@ impl Flow {
         matches!(self.write, WriteState::Running(_))
     }
 
-    /// The chosen drives still there that may be written, in the list's order.
-    pub fn chosen(&self) -> Vec<&Drive> {
-        // Only the chosen drives' guards: this runs for every action's enabled state.
-        self.drives
-            .iter()
-            .filter(|d| self.selected.contains(&d.key) && d.is_candidate(self.show_all))
-            .filter(|d| self.row(d).enabled)
-            .collect()
-    }
-
-    /// The drive with `key`, if the list shows it.
-    fn listed(&self, key: &str) -> Option<&Drive> {
-        self.drives
-            .iter()
-            .find(|d| d.key == key && d.is_candidate(self.show_all))
+    /// Whether writes are read back and compared.
+    pub fn verify(&self) -> bool {
+        self.verify
     }
 
     /// The stage on screen while writing (the least advanced drive's).
@@ -212,47 +212,6 @@ impl Flow {
     /// The drives of the last write started (they may have been powered off since).
     pub fn last_drives(&self) -> &[Drive] {
         &self.last
-    }
-
-    /// The drive "Restore Drive" acts on: the one chosen, else the one last written if it is
-    /// still there; none when there are several.
-    pub fn restore_target(&self) -> Option<&Drive> {
-        match (&self.chosen()[..], &self.last[..]) {
-            ([drive], _) => Some(drive),
-            ([], [last]) => self.drives.iter().find(|d| d.key == last.key),
-            _ => None,
-        }
-    }
-
-    /// The drives to list, with their guards.
-    pub fn rows(&self) -> Vec<RowState> {
-        self.drives
-            .iter()
-            .filter(|d| d.is_candidate(self.show_all))
-            .map(|d| self.row(d))
-            .collect()
-    }
-
-    /// One listed drive with its guards, for the image chosen.
-    fn row(&self, drive: &Drive) -> RowState {
-        let context = Context {
-            image: self.image.as_ref().and_then(|i| i.input.as_path()),
-            image_size: self.image.as_ref().and_then(|i| i.image_size),
-        };
-        let guards = drive.guards(&context);
-        let enabled = guards.iter().all(|g| g.severity != Severity::Blocked);
-        // No question to ask, and not so large it is likely someone's backup disk.
-        let suitable = enabled
-            && guards.iter().all(|g| {
-                g.severity == Severity::Warning && !matches!(g.kind, GuardKind::Large { .. })
-            });
-        RowState {
-            selected: enabled && self.selected.contains(&drive.key),
-            drive: drive.clone(),
-            guards,
-            enabled,
-            suitable,
-        }
     }
 
     /// Handles one message; returns what the window must do.
@@ -301,27 +260,34 @@ impl Flow {
                         image.bmap = BmapState::Created {
                             bmap: Arc::new(bmap),
                         };
-                        image.signature = super::inspect::SignatureState::NoBmap;
+                        image.signature = SignatureState::NoBmap;
                     }
                     (Err(e), _) => self.image_error = Some(e),
                     (Ok(_), None) => {}
                 }
             }
             Msg::GoTo(step) => self.go_to(step),
-            Msg::Drive(event) => self.drive_event(event),
-            Msg::DrivesUnavailable(why) => self.drives_error = Some(why),
+            // Back from either later step is the image: after a write, "Write Another Drive"
+            // is the way to the drive list.
+            Msg::Back => self.go_to(Step::Image),
+            Msg::Drive(event) => self.drive_event(*event),
+            Msg::DrivesUnavailable(why) => self.drives_error = Some(why.into()),
+            Msg::AskShowAll(true) if !self.show_all => return vec![Effect::ConfirmShowAll],
+            Msg::AskShowAll(all) => return self.update(Msg::ShowAll(all)),
+            Msg::ToggleShowAll => return self.update(Msg::AskShowAll(!self.show_all)),
             Msg::ShowAll(all) => {
                 self.show_all = all;
                 self.forget_unchosen();
+                return vec![Effect::SaveShowAll(all)];
             }
-            Msg::RequireSignature(required) => {
-                let changed = required != self.require_signature;
-                self.require_signature = required;
-                if let Some(image) = self.image.as_ref().filter(|_| changed && !self.writing()) {
-                    self.busy = Some(Busy::Reading);
-                    let (input, bmap) = (image.input.clone(), image.chosen_bmap.clone());
-                    return vec![Effect::Inspect(input, bmap, required)];
-                }
+            Msg::Prefs {
+                verify,
+                power_off,
+                require_signature,
+            } => {
+                self.verify = verify;
+                self.power_off = power_off;
+                return self.require_signature(require_signature);
             }
             Msg::SelectDrive(key) => return self.select(key),
             Msg::UnselectDrive(key) => self.selected.retain(|k| *k != key),
@@ -329,13 +295,7 @@ impl Flow {
                 self.selected.retain(|k| *k != key);
             }
             Msg::ToggleDrive(key) => return self.select(key),
-            Msg::SelectAllSuitable if !self.writing() => {
-                for row in self.rows().into_iter().filter(|r| r.suitable) {
-                    if !self.selected.contains(&row.drive.key) {
-                        self.selected.push(row.drive.key);
-                    }
-                }
-            }
+            Msg::SelectAllSuitable if !self.writing() => self.select_all_suitable(),
             Msg::SelectAllSuitable => {}
             Msg::SystemDriveConfirmed(key) => {
                 self.confirmed_system.push(key.clone());
@@ -370,30 +330,25 @@ impl Flow {
                 }
             }
             Msg::RetryFailed => return self.retry_failed(),
+            Msg::CloseRequested if self.writing() => return vec![Effect::ConfirmCancel],
+            Msg::CloseRequested => return vec![Effect::Close],
         }
         vec![]
     }
 
-    /// After a write to several drives: chooses those that failed or were stopped and may
-    /// still be written, and asks to write them again.
-    fn retry_failed(&mut self) -> Vec<Effect> {
-        let WriteState::Over(drives) = &self.write else {
-            return vec![];
-        };
-        self.selected = drives
-            .iter()
-            .filter(|d| d.needs_retry())
-            .map(|d| d.drive.key.clone())
-            .filter(|key| self.may_choose(key))
-            .collect();
-        self.update(Msg::Write)
-    }
-
-    /// Unchooses the drives that left, or changed so they may no longer be written (while
-    /// writing, the job finds out by itself).
-    fn forget_unchosen(&mut self) {
-        let chosen: Vec<String> = self.chosen().iter().map(|d| d.key.clone()).collect();
-        self.selected.retain(|k| chosen.contains(k));
+    /// "Only signed images" is now `required`: a change judges the open image again (not
+    /// while it is written).
+    fn require_signature(&mut self, required: bool) -> Vec<Effect> {
+        let changed = required != self.require_signature;
+        self.require_signature = required;
+        match self.image.as_ref().filter(|_| changed && !self.writing()) {
+            Some(image) => {
+                let (input, bmap) = (image.input.clone(), image.chosen_bmap.clone());
+                self.busy = Some(Busy::Reading);
+                vec![Effect::Inspect(input, bmap, required)]
+            }
+            None => vec![],
+        }
     }
 
     fn go_to(&mut self, step: Step) {
@@ -410,96 +365,6 @@ impl Flow {
                 self.step = Some(Step::Drive);
             }
             Step::Drive | Step::Write => {}
-        }
-    }
-
-    fn select(&mut self, key: String) -> Vec<Effect> {
-        let Some(row) = self.listed(&key).map(|d| self.row(d)) else {
-            return vec![];
-        };
-        if !row.enabled || self.writing() {
-            return vec![];
-        }
-        if !self.may_choose(&key) {
-            return vec![Effect::AskSystemDrive(row.drive)];
-        }
-        if !self.selected.contains(&key) {
-            self.selected.push(key);
-        }
-        vec![]
-    }
-
-    /// Whether the drive may be chosen without a question: not a system drive, or one whose
-    /// name was typed.
-    fn may_choose(&self, key: &str) -> bool {
-        let Some(row) = self.listed(key).map(|d| self.row(d)) else {
-            return false;
-        };
-        let system = row.guards.iter().any(|g| g.kind == GuardKind::System);
-        row.enabled && (!system || self.confirmed_system.iter().any(|k| k == key))
-    }
-
-    fn start(&mut self) -> Vec<Effect> {
-        let drives: Vec<Drive> = self.chosen().into_iter().cloned().collect();
-        let Some(image) = self.image.as_ref() else {
-            return vec![];
-        };
-        if self.writing() || image.blocked() || drives.is_empty() {
-            return vec![];
-        }
-        // Only drives the user confirmed, each still the same (not another card put in its
-        // reader meanwhile): otherwise the question is asked again, naming what is there now.
-        let confirmed = |d: &Drive| {
-            self.confirming
-                .iter()
-                .any(|c| c.key == d.key && c.change_to(d).is_none())
-        };
-        if !drives.iter().all(confirmed) {
-            self.confirming.clone_from(&drives);
-            return vec![Effect::ConfirmWrite(drives)];
-        }
-        self.confirming.clear();
-        let request = Request {
-            image: image.input.clone(),
-            bmap: image.usable_bmap().cloned(),
-            drives: drives.clone(),
-            verify: self.verify,
-            power_off: self.power_off,
-            skip_verify: CancelToken::new(),
-        };
-        self.write = WriteState::start(&drives);
-        self.last = drives;
-        self.step = Some(Step::Write);
-        vec![Effect::Start(Box::new(request))]
-    }
-
-    fn job_event(&mut self, event: JobEvent) -> Vec<Effect> {
-        if self.write.apply(event, std::time::Instant::now()) {
-            vec![Effect::Ended]
-        } else {
-            vec![]
-        }
-    }
-
-    fn drive_event(&mut self, event: DriveEvent) {
-        match event {
-            DriveEvent::Added(drive) | DriveEvent::Changed(drive) => {
-                match self.drives.iter_mut().find(|d| d.key == drive.key) {
-                    Some(known) => *known = drive,
-                    None => self.drives.push(drive),
-                }
-            }
-            DriveEvent::Removed { key } => {
-                self.drives.retain(|d| d.key != key);
-                self.confirmed_system.retain(|k| k != &key);
-            }
-            DriveEvent::Lost(why) => {
-                self.drives.clear();
-                self.drives_error = Some(why);
-            }
-        }
-        if !self.writing() {
-            self.forget_unchosen();
         }
     }
 }

@@ -5,22 +5,39 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib::markup_escape_text as escape;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
-use super::flow::Busy;
-use super::i18n::gettext_f;
-use super::inspect::{BmapState, ImageInfo, SignatureState};
-use super::page;
-use super::wording::signature::{self, Tone};
-use super::wording::size;
+use super::page::{self, Details, Row};
+use super::wording::signature::Tone;
 
 /// What the page shows.
 #[derive(Debug, Clone, Default)]
 pub struct ImageView {
+    /// What a worker is doing ("Reading the image…"), while it does.
+    pub busy: Option<String>,
+    /// Why the last image cannot be used, or no block map could be made.
+    pub error: Option<Row>,
     /// The image, once read.
-    pub image: Option<ImageInfo>,
-    /// A worker is reading or scanning.
-    pub busy: Option<Busy>,
-    /// Why the last image could not be read.
-    pub error: Option<String>,
+    pub image: Option<ImageRows>,
+    /// The engine's words for the error, or for the block map that cannot be used.
+    pub details: Option<String>,
+}
+
+/// The rows of an image that was read.
+#[derive(Debug, Clone)]
+pub struct ImageRows {
+    /// Its name, format and sizes.
+    pub image: Row,
+    /// Its block map, and what will be written.
+    pub bmap: Row,
+    /// Whether the block map will be used (its icon).
+    pub bmap_usable: bool,
+    /// Whether "Create a Block Map From the Filesystems" is offered.
+    pub scan: bool,
+    /// The block map's signature.
+    pub signature: Row,
+    /// How the signature row looks.
+    pub tone: Tone,
+    /// Whether "Trust This Key…" is offered.
+    pub trust: bool,
 }
 
 /// The image page.
@@ -61,6 +78,7 @@ pub struct ImagePageWidgets {
     signature_row: adw::ActionRow,
     signature_icon: gtk::Image,
     trust: adw::ActionRow,
+    details: Details,
     next: gtk::Button,
 }
 
@@ -115,9 +133,7 @@ impl SimpleComponent for ImagePage {
         content.append(&url_group);
         let status_group = adw::PreferencesGroup::new();
 
-        let spinner_row = adw::ActionRow::builder()
-            .title(gettext("Reading the image…"))
-            .build();
+        let spinner_row = adw::ActionRow::new();
         let spinner = gtk::Spinner::builder().spinning(true).build();
         spinner_row.add_prefix(&spinner);
         status_group.add(&spinner_row);
@@ -169,6 +185,8 @@ impl SimpleComponent for ImagePage {
         );
         image_group.add(&trust);
         content.append(&image_group);
+        let details = Details::new();
+        content.append(&details.expander);
 
         let next = page::pill(&gettext("_Next"), "app.next", Some("suggested-action"));
         next.set_halign(gtk::Align::Center);
@@ -195,6 +213,7 @@ impl SimpleComponent for ImagePage {
             signature_row,
             signature_icon,
             trust,
+            details,
             next,
         };
         ComponentParts { model, widgets }
@@ -211,17 +230,16 @@ impl SimpleComponent for ImagePage {
         let view = &self.view;
         w.intro.set_visible(view.image.is_none());
         w.spinner_row.set_visible(view.busy.is_some());
-        w.spinner_row.set_title(&match view.busy {
-            Some(Busy::Scanning) => gettext("Scanning the filesystems…"),
-            _ => gettext("Reading the image…"),
-        });
+        if let Some(busy) = &view.busy {
+            w.spinner_row.set_title(&escape(busy));
+        }
         w.error_row.set_visible(view.error.is_some());
         w.status_group
             .set_visible(view.busy.is_some() || view.error.is_some());
         if let Some(error) = &view.error {
-            w.error_row.set_title(&gettext("The image cannot be used"));
-            w.error_row.set_subtitle(&escape(error));
+            show_row(&w.error_row, error);
         }
+        w.details.show(view.details.as_deref());
         w.image_group.set_visible(view.image.is_some());
         w.next.set_visible(view.image.is_some());
         // With an image chosen the web address entry steps aside, until Ctrl+L asks for it.
@@ -234,21 +252,15 @@ impl SimpleComponent for ImagePage {
         let Some(image) = &view.image else {
             return;
         };
-        w.image_row.set_title(&escape(&image.name));
-        w.image_row.set_subtitle(&escape(&describe_image(image)));
-        let (title, subtitle) = describe_bmap(image);
-        w.bmap_icon
-            .set_icon_name(Some(if image.usable_bmap().is_some() {
-                "emblem-ok-symbolic"
-            } else {
-                "dialog-information-symbolic"
-            }));
-        w.bmap_row.set_title(&escape(&title));
-        w.bmap_row.set_subtitle(&escape(&subtitle));
-        w.scan
-            .set_visible(image.usable_bmap().is_none() && view.busy.is_none());
-        let (title, subtitle, tone) = signature::describe(&image.signature);
-        let (icon, class) = match tone {
+        show_row(&w.image_row, &image.image);
+        w.bmap_icon.set_icon_name(Some(if image.bmap_usable {
+            "emblem-ok-symbolic"
+        } else {
+            "dialog-information-symbolic"
+        }));
+        show_row(&w.bmap_row, &image.bmap);
+        w.scan.set_visible(image.scan);
+        let (icon, class) = match image.tone {
             Tone::Plain => ("dialog-information-symbolic", "dim-label"),
             Tone::Good => ("emblem-ok-symbolic", "success"),
             Tone::Warning => ("dialog-warning-symbolic", "warning"),
@@ -259,67 +271,13 @@ impl SimpleComponent for ImagePage {
             w.signature_row.remove_css_class(c);
         }
         w.signature_row.add_css_class(class);
-        w.signature_row.set_title(&escape(&title));
-        w.signature_row.set_subtitle(&escape(&subtitle));
-        w.trust
-            .set_visible(matches!(image.signature, SignatureState::UnknownKey { .. }));
+        show_row(&w.signature_row, &image.signature);
+        w.trust.set_visible(image.trust);
     }
 }
 
-/// "xz-compressed · 1.1 GB, 3.7 GB uncompressed".
-fn describe_image(image: &ImageInfo) -> String {
-    let format = match image.layers.first() {
-        None => gettext("Raw image"),
-        Some(_) => {
-            let layers: Vec<String> = image.layers.iter().map(|l| l.format.to_string()).collect();
-            // Translators: {formats} is a list such as "xz" or "tar, in it gzip".
-            gettext_f("Compressed: {formats}", &[("formats", &layers.join(", "))])
-        }
-    };
-    let sizes = match (image.stored_size, image.image_size, image.layers.is_empty()) {
-        (_, Some(full), true) => size(full),
-        (Some(stored), Some(full), false) => gettext_f(
-            // Translators: sizes of a compressed image file and of the image inside it.
-            "{stored}, {full} uncompressed",
-            &[("stored", &size(stored)), ("full", &size(full))],
-        ),
-        (Some(stored), None, _) => gettext_f(
-            "{stored}, uncompressed size unknown",
-            &[("stored", &size(stored))],
-        ),
-        (None, Some(full), _) => size(full),
-        (None, None, _) => gettext("Size unknown"),
-    };
-    format!("{format} · {sizes}")
-}
-
-fn describe_bmap(image: &ImageInfo) -> (String, String) {
-    let amounts = |mapped: u64, full: u64| {
-        gettext_f(
-            // Translators: "812 MB of 3.7 GB will be written".
-            "{mapped} of {size} will be written",
-            &[("mapped", &size(mapped)), ("size", &size(full))],
-        )
-    };
-    match &image.bmap {
-        BmapState::Found { location, bmap } => (
-            gettext("Block map found"),
-            format!(
-                "{} · {location}",
-                amounts(bmap.mapped_bytes(), bmap.image_size())
-            ),
-        ),
-        BmapState::Created { bmap } => (
-            gettext("Block map created from the filesystems"),
-            amounts(bmap.mapped_bytes(), bmap.image_size()),
-        ),
-        BmapState::Missing => (
-            gettext("No block map"),
-            gettext("The whole image will be written"),
-        ),
-        BmapState::Invalid { location, error } => (
-            gettext("The block map cannot be used"),
-            format!("{location}: {error}"),
-        ),
-    }
+/// Puts `words` into `row` (whose title and subtitle are markup).
+fn show_row(row: &adw::ActionRow, words: &Row) {
+    row.set_title(&escape(&words.title));
+    row.set_subtitle(&escape(&words.subtitle));
 }

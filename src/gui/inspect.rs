@@ -4,13 +4,42 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use blockprint::bmap::Bmap;
-use blockprint::create::CreateOptions;
-use blockprint::discover::{self, BmapChoice, Checked, Lookup};
+use blockprint::bmap::{Bmap, BmapError};
+use blockprint::create::{CreateError, CreateOptions};
+use blockprint::discover::{self, BmapChoice, Checked, DiscoverError, Lookup};
 use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::scan;
 use blockprint::signature::{Policy, Refusal, SignatureCheck};
-use blockprint::source::{Input, Layer, LocalFile, Opener};
+use blockprint::source::{Input, Layer, LocalFile, Opener, SourceError};
+
+use crate::unpacked::{self, UnpackError};
+
+/// Why the Image step cannot show an image: it cannot be opened, a block map or signature
+/// that may be there cannot be read, or no block map can be made from its filesystems.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The image cannot be opened or decoded.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Its block map, or the block map's signature, cannot be read.
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    /// The decoded copy the scan needs cannot be made.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// The image (or its decoded copy) cannot be opened for the scan.
+    #[error("cannot open image '{}'", .path.display())]
+    Scan {
+        /// The file scanned.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The block map cannot be made from what the scan found.
+    #[error(transparent)]
+    Create(#[from] CreateError),
+}
 
 /// Everything known about a chosen image.
 #[derive(Debug, Clone)]
@@ -73,8 +102,8 @@ pub enum BmapState {
     Invalid {
         /// Where.
         location: String,
-        /// Why (the engine's words).
-        error: String,
+        /// Why.
+        error: Arc<BmapError>,
     },
 }
 
@@ -136,7 +165,7 @@ pub fn inspect(
     input: &Input,
     bmap: Option<&Input>,
     require_signature: bool,
-) -> anyhow::Result<ImageInfo> {
+) -> Result<ImageInfo, InspectError> {
     let opener = Opener::new();
     let opened = opener.open(input)?;
     let stored_size = input
@@ -177,7 +206,7 @@ pub fn inspect(
         }
         Err(e) => BmapState::Invalid {
             location: checked.location.to_string(),
-            error: e.to_string(),
+            error: Arc::new(e),
         },
     };
     Ok(info)
@@ -205,20 +234,31 @@ fn display_name(path: &Path) -> String {
 
 /// Creates a block map from the image's filesystems (`blockprint scan`). A compressed or
 /// remote image is decoded to a temporary file in `scratch` first (removed afterwards).
-pub fn scan_bmap(input: &Input, scratch: &Path, cancel: &CancelToken) -> anyhow::Result<Bmap> {
+pub fn scan_bmap(
+    input: &Input,
+    scratch: &Path,
+    cancel: &CancelToken,
+) -> Result<Bmap, InspectError> {
     let opened = Opener::new().open(input)?;
     let temp;
     let image: PathBuf = match input.as_path() {
         Some(path) if opened.layers.is_empty() => path.to_path_buf(),
         _ => {
-            std::fs::create_dir_all(scratch)?;
-            temp = crate::unpacked::Temporary::new(scratch)?;
+            std::fs::create_dir_all(scratch).map_err(|source| UnpackError::Create {
+                dir: scratch.to_path_buf(),
+                source,
+            })?;
+            temp = unpacked::Temporary::new(scratch)?;
             let mut source = opened.source;
-            crate::unpacked::unpack(&mut *source, &temp, cancel)?;
+            unpacked::unpack(&mut *source, &temp, cancel)?;
             temp.path.clone()
         }
     };
-    let report = scan::scan(&LocalFile::open(&image)?);
+    let file = LocalFile::open(&image).map_err(|source| InspectError::Scan {
+        path: image.clone(),
+        source,
+    })?;
+    let report = scan::scan(&file);
     let options = CreateOptions { checksums: true };
     Ok(scan::to_bmap(
         &image,

@@ -1,8 +1,53 @@
 //! What the three step pages share: a scrolled page with its content clamped to a readable
-//! width (so it fills a phone and stays centred on a desktop), and their buttons.
+//! width (so it fills a phone and stays centred on a desktop), their buttons, a row's words,
+//! and the folded "Technical Details".
 
+use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{adw, gtk};
+
+/// The two lines of a row (or a status page's title and description), as shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Row {
+    /// The first line.
+    pub title: String,
+    /// The line under it.
+    pub subtitle: String,
+}
+
+/// "Technical Details": the engine's exact words under an error, folded away and selectable,
+/// for a bug report.
+pub struct Details {
+    /// The expander to put on the page.
+    pub expander: gtk::Expander,
+    text: gtk::Label,
+}
+
+impl Details {
+    /// Folded, and hidden until there is something to show.
+    pub fn new() -> Self {
+        let text = gtk::Label::builder()
+            .selectable(true)
+            .wrap(true)
+            .wrap_mode(relm4::gtk::pango::WrapMode::WordChar)
+            .xalign(0.0)
+            .build();
+        text.add_css_class("monospace");
+        let expander = gtk::Expander::builder()
+            .label(gettext("Technical _Details"))
+            .use_underline(true)
+            .child(&text)
+            .visible(false)
+            .build();
+        Self { expander, text }
+    }
+
+    /// Shows `details`, or hides the expander when there are none.
+    pub fn show(&self, details: Option<&str>) {
+        self.expander.set_visible(details.is_some());
+        self.text.set_label(details.unwrap_or_default());
+    }
+}
 
 /// A page's root: scrolls vertically, never sideways.
 pub fn root() -> gtk::ScrolledWindow {

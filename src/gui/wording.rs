@@ -12,8 +12,10 @@ use blockprint::udisks::UdisksError;
 use gettextrs::gettext;
 use relm4::gtk::glib;
 
+pub mod image;
 pub mod signature;
 
+use super::flow::DrivesError;
 use super::i18n::{gettext_f, ngettext_f};
 use super::job::{JobError, Stage};
 
@@ -41,6 +43,19 @@ pub fn duration(d: Duration) -> String {
             &[("hours", &hours), ("minutes", &minutes)],
         )
     }
+}
+
+/// A drive among others: "SanDisk Ultra (32.0 GB, /dev/sdb)".
+pub fn drive_name(drive: &Drive) -> String {
+    gettext_f(
+        // Translators: one drive of a list, such as "SanDisk Ultra (32.0 GB, /dev/sdb)".
+        "{drive} ({size}, {device})",
+        &[
+            ("drive", &drive.display_name()),
+            ("size", &size(drive.size)),
+            ("device", &drive.device.display().to_string()),
+        ],
+    )
 }
 
 /// A drive's one-line description: "8.0 GB · USB · /dev/sdb".
@@ -236,6 +251,19 @@ impl UserFacing for UdisksError {
                 gettext("The system refused to prepare the drive; see the details."),
             ),
         }
+    }
+}
+
+impl UserFacing for DrivesError {
+    fn user_facing(&self) -> (String, String) {
+        let body = match self {
+            DrivesError::Unavailable(e) => e.user_facing().1,
+            DrivesError::Lost(_) => gettext(
+                "The UDisks service stopped answering, so drives can no longer be listed or \
+                 written. Restart udisks2, then restart Blockprint.",
+            ),
+        };
+        (gettext("Drives Cannot Be Listed"), body)
     }
 }
 

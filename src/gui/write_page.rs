@@ -8,44 +8,86 @@ use relm4::gtk::glib::markup_escape_text as escape;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
 use super::drive_line::{self, DriveLine, LineRow};
-use super::i18n::gettext_f;
 use super::job::Stage;
-use super::page;
-use super::progress::Meter;
-use super::wording::{self, UserError, size};
+use super::page::{self, Details};
+use super::wording;
+
+/// What the page shows.
+#[derive(Debug, Clone, Default)]
+pub struct WriteView {
+    /// "debian.img to SanDisk Ultra (32.0 GB)".
+    pub headline: String,
+    /// How far it is, while running (with several drives, the least advanced one).
+    pub progress: Option<Progress>,
+    /// With several drives: one line each, while running.
+    pub lines: Vec<DriveLine>,
+    /// The end, once over.
+    pub ending: Option<Ending>,
+}
+
+/// The write as it goes.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The stage on screen, as the title.
+    pub title: String,
+    /// Where each stage of [`STAGES`] is, in that order.
+    pub marks: Vec<Mark>,
+    /// With one drive: the big bar and its numbers.
+    pub bar: Option<Bar>,
+    /// Whether "Skip Verification" is offered (while reading back).
+    pub skip: bool,
+}
+
+/// Where a stage is, and the word a screen reader says for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// Where it is.
+    pub state: MarkState,
+    /// "done", "in progress".
+    pub spoken: String,
+}
+
+/// Where a stage of the strip is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkState {
+    /// Over.
+    Done,
+    /// Under way.
+    Current,
+    /// Still to come.
+    ToDo,
+    /// Left out (verification is off).
+    Skipped,
+}
+
+/// The bar of a write to one drive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    /// How far, 0 to 1; `None` pulses (the amount is not known).
+    pub fraction: Option<f64>,
+    /// On the bar: "412 MB of 812 MB".
+    pub text: String,
+    /// Under it: "23.4 MB/s · About 2 minutes left".
+    pub stats: String,
+}
 
 /// How the write ended, as shown.
 #[derive(Debug, Clone)]
-pub enum Ending {
-    /// Done.
-    Done {
-        /// "Safe to Remove" or "Done".
-        title: String,
-        /// Time, bytes and what was verified.
-        body: String,
-    },
-    /// Failed.
-    Failed(UserError),
-    /// Stopped by the user.
-    Cancelled {
-        /// Whether the drive was touched.
-        touched: bool,
-    },
-    /// A write to several drives.
-    Several {
-        /// "Safe to Remove", "1 of 3 Drives Not Written".
-        title: String,
-        /// What to do now.
-        body: String,
-        /// How it went, for the icon and colour.
-        look: Look,
-        /// Each drive's end.
-        lines: Vec<DriveLine>,
-        /// The engine's words for each failure.
-        details: Option<String>,
-        /// Whether some drive failed or was stopped and can be written again.
-        retry_failed: bool,
-    },
+pub struct Ending {
+    /// "Safe to Remove", "Write Failed", "1 of 3 Drives Not Written".
+    pub title: String,
+    /// What happened and what to do now.
+    pub body: String,
+    /// How it went, for the icon and colour.
+    pub look: Look,
+    /// With several drives: each drive's end.
+    pub lines: Vec<DriveLine>,
+    /// The engine's words for each failure.
+    pub details: Option<String>,
+    /// Whether "Try Again" is offered (one drive, failed or stopped).
+    pub retry: bool,
+    /// Whether "Retry Failed Drives" is offered (several, some failed or stopped).
+    pub retry_failed: bool,
 }
 
 /// How an ending looks.
@@ -57,21 +99,6 @@ pub enum Look {
     Failed,
     /// The user stopped it.
     Stopped,
-}
-
-/// What the page shows.
-#[derive(Debug, Clone, Default)]
-pub struct WriteView {
-    /// "Writing debian.img to SanDisk Ultra".
-    pub headline: String,
-    /// Progress, while running (with several drives, the least advanced one's).
-    pub meter: Option<Meter>,
-    /// With several drives: one line each, while running.
-    pub lines: Vec<DriveLine>,
-    /// Whether read-back verification is on.
-    pub verify: bool,
-    /// The end, once over.
-    pub ending: Option<Ending>,
 }
 
 /// The write page.
@@ -91,7 +118,7 @@ pub struct WritePageWidgets {
     running: gtk::Box,
     title: gtk::Label,
     headline: gtk::Label,
-    stages: Vec<(Stage, gtk::Image, gtk::Label)>,
+    stages: Vec<(gtk::Image, gtk::Label)>,
     bar: gtk::ProgressBar,
     stats: gtk::Label,
     lines: gtk::ListBox,
@@ -102,11 +129,11 @@ pub struct WritePageWidgets {
     ended_rows: Vec<LineRow>,
     retry: gtk::Button,
     retry_failed: gtk::Button,
-    details: gtk::Expander,
-    details_text: gtk::Label,
+    details: Details,
 }
 
-const STAGES: [Stage; 4] = [
+/// The stages of the strip, in order.
+pub const STAGES: [Stage; 4] = [
     Stage::Preparing,
     Stage::Writing,
     Stage::Verifying,
@@ -154,7 +181,7 @@ impl SimpleComponent for WritePage {
             cell.append(&icon);
             cell.append(&label);
             strip.insert(&cell, -1);
-            stages.push((stage, icon, label));
+            stages.push((icon, label));
         }
         if let Some(first) = strip.first_child() {
             let mut child = Some(first);
@@ -216,19 +243,8 @@ impl SimpleComponent for WritePage {
             "app.restore-drive",
             None,
         ));
-        let details_text = gtk::Label::builder()
-            .selectable(true)
-            .wrap(true)
-            .wrap_mode(relm4::gtk::pango::WrapMode::WordChar)
-            .xalign(0.0)
-            .build();
-        details_text.add_css_class("monospace");
-        let details = gtk::Expander::builder()
-            .label(gettext("Technical _Details"))
-            .use_underline(true)
-            .child(&details_text)
-            .build();
-        actions.append(&details);
+        let details = Details::new();
+        actions.append(&details.expander);
         let ended_box = gtk::Box::new(gtk::Orientation::Vertical, 24);
         ended_box.append(&ended_lines);
         ended_box.append(&actions);
@@ -254,7 +270,6 @@ impl SimpleComponent for WritePage {
             retry,
             retry_failed,
             details,
-            details_text,
         };
         ComponentParts { model, widgets }
     }
@@ -270,69 +285,35 @@ impl SimpleComponent for WritePage {
         w.running.set_visible(view.ending.is_none());
         w.ended.set_visible(view.ending.is_some());
         w.headline.set_label(&view.headline);
-        if let Some(meter) = &view.meter {
-            show_meter(w, meter, view.verify, view.lines.is_empty());
+        if let Some(progress) = &view.progress {
+            show_progress(w, progress);
         }
         drive_line::show_all(&w.lines, &mut w.line_rows, &view.lines);
         let Some(ending) = &view.ending else {
             return;
         };
-        let (look, title, body) = match ending {
-            Ending::Done { title, body } => (Look::Done, title.clone(), body.clone()),
-            Ending::Failed(e) => (Look::Failed, e.title.clone(), e.body.clone()),
-            Ending::Several {
-                title, body, look, ..
-            } => (*look, title.clone(), body.clone()),
-            Ending::Cancelled { touched } => (
-                Look::Stopped,
-                gettext("Writing Stopped"),
-                if *touched {
-                    gettext(
-                        "The drive is only partly written and will not work: write it again, \
-                         or restore it to use it for files.",
-                    )
-                } else {
-                    gettext("Nothing was written to the drive.")
-                },
-            ),
-        };
-        let (icon, class) = match look {
+        let (icon, class) = match ending.look {
             Look::Done => ("emblem-ok-symbolic", "ending-done"),
             Look::Failed => ("dialog-error-symbolic", "ending-failed"),
             Look::Stopped => ("dialog-warning-symbolic", "ending-stopped"),
         };
         w.ended.set_icon_name(Some(icon));
-        w.ended.set_title(&title);
-        w.ended.set_description(Some(&escape(&body)));
+        w.ended.set_title(&ending.title);
+        w.ended.set_description(Some(&escape(&ending.body)));
         for c in ["ending-done", "ending-failed", "ending-stopped"] {
             w.ended.remove_css_class(c);
         }
         w.ended.add_css_class(class);
         // Several drives: a smaller icon, so their lines and the buttons fit.
-        if matches!(ending, Ending::Several { .. }) {
-            w.ended.add_css_class("compact");
-        } else {
+        if ending.lines.is_empty() {
             w.ended.remove_css_class("compact");
+        } else {
+            w.ended.add_css_class("compact");
         }
-        w.retry.set_visible(matches!(
-            ending,
-            Ending::Failed(_) | Ending::Cancelled { .. }
-        ));
-        let (lines, details, retry_failed) = match ending {
-            Ending::Several {
-                lines,
-                details,
-                retry_failed,
-                ..
-            } => (&lines[..], details.clone(), *retry_failed),
-            Ending::Failed(e) => (&[][..], Some(e.details.clone()), false),
-            _ => (&[][..], None, false),
-        };
-        w.retry_failed.set_visible(retry_failed);
-        drive_line::show_all(&w.ended_lines, &mut w.ended_rows, lines);
-        w.details.set_visible(details.is_some());
-        w.details_text
-            .set_label(details.as_deref().unwrap_or_default());
+        w.retry.set_visible(ending.retry);
+        w.retry_failed.set_visible(ending.retry_failed);
+        drive_line::show_all(&w.ended_lines, &mut w.ended_rows, &ending.lines);
+        w.details.show(ending.details.as_deref());
     }
 }
 
@@ -349,65 +330,27 @@ fn line_list() -> gtk::ListBox {
 
 /// The stage strip and title; the big bar and its numbers only for one drive (several have a
 /// bar each).
-fn show_meter(w: &WritePageWidgets, meter: &Meter, verify: bool, one_drive: bool) {
-    w.title.set_label(&wording::stage(meter.stage));
-    w.skip.set_visible(meter.stage == Stage::Verifying);
-    for (stage, icon, label) in &w.stages {
-        let skipped = *stage == Stage::Verifying && !verify;
-        let (name, state) = if skipped {
-            ("action-unavailable-symbolic", gettext("skipped"))
-        } else if *stage < meter.stage {
-            ("emblem-ok-symbolic", gettext("done"))
-        } else if *stage == meter.stage {
-            ("media-playback-start-symbolic", gettext("in progress"))
-        } else {
-            ("content-loading-symbolic", gettext("to do"))
-        };
-        icon.set_icon_name(Some(name));
-        label.set_sensitive(*stage >= meter.stage && !skipped);
-        crate::gui::a11y::description(label, &state);
+fn show_progress(w: &WritePageWidgets, progress: &Progress) {
+    w.title.set_label(&progress.title);
+    w.skip.set_visible(progress.skip);
+    for ((icon, label), mark) in w.stages.iter().zip(&progress.marks) {
+        icon.set_icon_name(Some(match mark.state {
+            MarkState::Skipped => "action-unavailable-symbolic",
+            MarkState::Done => "emblem-ok-symbolic",
+            MarkState::Current => "media-playback-start-symbolic",
+            MarkState::ToDo => "content-loading-symbolic",
+        }));
+        label.set_sensitive(matches!(mark.state, MarkState::Current | MarkState::ToDo));
+        crate::gui::a11y::description(label, &mark.spoken);
     }
-    w.bar.set_visible(one_drive);
-    w.stats.set_visible(one_drive);
-    match meter.fraction() {
-        Some(fraction) => w.bar.set_fraction(fraction),
-        None => w.bar.pulse(),
+    w.bar.set_visible(progress.bar.is_some());
+    w.stats.set_visible(progress.bar.is_some());
+    if let Some(bar) = &progress.bar {
+        match bar.fraction {
+            Some(fraction) => w.bar.set_fraction(fraction),
+            None => w.bar.pulse(),
+        }
+        w.bar.set_text(Some(&bar.text));
+        w.stats.set_label(&bar.stats);
     }
-    w.bar.set_text(Some(&amount(meter)));
-    w.stats.set_label(&pace(meter));
-}
-
-/// "412 MB of 812 MB", or what the drive is doing when the amount is not known.
-pub fn amount(meter: &Meter) -> String {
-    match meter.fraction() {
-        Some(_) => gettext_f(
-            // Translators: "412 MB of 812 MB".
-            "{done} of {total}",
-            &[
-                ("done", &size(meter.done)),
-                ("total", &size(meter.total.unwrap_or_default())),
-            ],
-        ),
-        None => match meter.stage {
-            Stage::Preparing => gettext("Unmounting and opening the drive…"),
-            _ => gettext("Waiting for the drive to store everything…"),
-        },
-    }
-}
-
-/// "23.4 MB/s · About 2 minutes left", as far as known.
-pub fn pace(meter: &Meter) -> String {
-    let mut stats = Vec::new();
-    if let Some(speed) = meter.speed() {
-        // Translators: a speed such as "23.4 MB/s".
-        let per_second = gettext_f("{size}/s", &[("size", &size(speed as u64))]);
-        stats.push(per_second);
-    }
-    if let Some(eta) = meter.eta() {
-        stats.push(gettext_f(
-            "About {duration} left",
-            &[("duration", &wording::duration(eta))],
-        ));
-    }
-    stats.join(" · ")
 }

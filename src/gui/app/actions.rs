@@ -30,6 +30,7 @@ use crate::gui::flow::{Flow, Msg, Step, WriteState};
 use crate::gui::i18n::gettext_f;
 use crate::gui::inspect::SignatureState;
 use crate::gui::settings::{POWER_OFF, REQUIRE_SIGNATURE, VERIFY};
+use crate::gui::wording::user_error;
 
 /// The keyboard shortcuts (ui/shortcuts.ui shows the same; a test keeps them together).
 pub const ACCELS: [(&str, &[&str]); 8] = [
@@ -54,8 +55,8 @@ pub fn install(sender: &ComponentSender<App>) {
         ("create-bmap", || AppMsg::Flow(Msg::ScanBmap)),
         ("trust-key", || AppMsg::TrustKey),
         ("next", || AppMsg::Flow(Msg::GoTo(Step::Drive))),
-        ("back", || AppMsg::Back),
-        ("show-all-drives", || AppMsg::ToggleShowAll),
+        ("back", || AppMsg::Flow(Msg::Back)),
+        ("show-all-drives", || AppMsg::Flow(Msg::ToggleShowAll)),
         ("select-all-drives", || AppMsg::Flow(Msg::SelectAllSuitable)),
         ("write", || AppMsg::Flow(Msg::Write)),
         ("cancel-write", || AppMsg::Flow(Msg::Cancel)),
@@ -64,7 +65,7 @@ pub fn install(sender: &ComponentSender<App>) {
         ("retry-failed", || AppMsg::Flow(Msg::RetryFailed)),
         ("start-over", || AppMsg::Flow(Msg::GoTo(Step::Image))),
         ("restore-drive", || AppMsg::Restore),
-        ("quit", || AppMsg::CloseRequest),
+        ("quit", || AppMsg::Flow(Msg::CloseRequested)),
     ];
     for (name, msg) in plain {
         let action = gio::SimpleAction::new(name, None);
@@ -100,8 +101,9 @@ pub fn install(sender: &ComponentSender<App>) {
     }
 }
 
-/// Enables exactly the actions that make sense now (menus and buttons grey out with them).
-pub fn update_enabled(flow: &Flow, more_suitable: bool) {
+/// Enables exactly the actions that make sense now (menus and buttons grey out with them);
+/// `select_all`: whether "Select All Suitable" would choose another drive.
+pub fn update_enabled(flow: &Flow, select_all: bool) {
     let app = relm4::main_application();
     let writing = flow.writing();
     let image = flow.image.as_ref();
@@ -123,7 +125,7 @@ pub fn update_enabled(flow: &Flow, more_suitable: bool) {
         ("show-all-drives", !writing),
         ("select-drive", !writing),
         ("unselect-drive", !writing),
-        ("select-all-drives", !writing && more_suitable),
+        ("select-all-drives", select_all),
         (
             "write",
             !writing && flow.image_ready() && !flow.chosen().is_empty(),
@@ -170,7 +172,7 @@ pub fn restore(app: &mut App, window: &adw::ApplicationWindow, sender: &Componen
                 Ok(()) => Ok(gettext_f("{drive} is restored", &[("drive", &name)])),
                 Err(e) => Err(gettext_f(
                     "{drive} could not be restored: {error}",
-                    &[("drive", &name), ("error", &e.to_string())],
+                    &[("drive", &name), ("error", &user_error(&e).body)],
                 )),
             })
         });

@@ -7,7 +7,7 @@ use relm4::adw::prelude::*;
 use relm4::{adw, gtk};
 
 use crate::gui::i18n::{gettext_f, ngettext_f};
-use crate::gui::wording::size;
+use crate::gui::wording::{drive_name, size};
 
 /// A two-answer dialog; `yes` runs only when the user picks `yes_label`.
 fn ask(
@@ -96,7 +96,7 @@ fn several_drives(drives: &[Drive], image: &str) -> (String, String) {
     );
     for drive in drives {
         body.push_str("\n• ");
-        body.push_str(&super::lines::drive_name(drive));
+        body.push_str(&drive_name(drive));
         let lost: Vec<String> = partitions(drive)
             .into_iter()
             .map(|(label, fs_type, _)| format!("{label} ({fs_type})"))

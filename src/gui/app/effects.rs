@@ -7,10 +7,12 @@ use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{App, AppCmd, AppMsg, dialogs, ending};
+use super::{App, AppCmd, AppMsg, dialogs};
 use crate::gui::flow::{Effect, Msg, WriteState};
 use crate::gui::job::Outcome;
-use crate::gui::{inspect, job};
+use crate::gui::settings::SHOW_ALL;
+use crate::gui::wording::user_error;
+use crate::gui::{inspect, job, present};
 
 impl App {
     /// Feeds the flow and carries out its effects.
@@ -35,19 +37,24 @@ impl App {
         match effect {
             Effect::Inspect(input, bmap, signed_only) => sender.spawn_oneshot_command(move || {
                 AppCmd::Inspected(
-                    inspect::inspect(&input, bmap.as_ref(), signed_only)
-                        .map(Box::new)
-                        .map_err(|e| format!("{e:#}")),
+                    inspect::inspect(&input, bmap.as_ref(), signed_only).map(Box::new),
                 )
             }),
             Effect::Scan(input) => {
                 let scratch = glib::user_cache_dir().join("blockprint");
                 sender.spawn_oneshot_command(move || {
                     let cancel = CancelToken::new();
-                    AppCmd::Scanned(
-                        inspect::scan_bmap(&input, &scratch, &cancel).map_err(|e| format!("{e:#}")),
-                    )
+                    AppCmd::Scanned(inspect::scan_bmap(&input, &scratch, &cancel))
                 });
+            }
+            Effect::ConfirmShowAll => {
+                let s = sender.clone();
+                dialogs::confirm_show_all(window, move || {
+                    s.input(AppMsg::Flow(Msg::ShowAll(true)));
+                });
+            }
+            Effect::SaveShowAll(all) => {
+                self.settings.set_boolean(SHOW_ALL, all).ok();
             }
             Effect::AskSystemDrive(drive) => {
                 let s = sender.clone();
@@ -86,6 +93,7 @@ impl App {
                 }
             }
             Effect::Ended => self.ended(window),
+            Effect::Close => window.destroy(),
         }
     }
 
@@ -130,12 +138,12 @@ impl App {
         // The engine's whole message, for a terminal or a bug report; the page has the words.
         for written in self.flow.write.drives() {
             if let Some(Outcome::Failed { error, .. }) = &written.outcome {
-                let details = crate::gui::wording::user_error(&**error).details;
+                let details = user_error(&**error).details;
                 crate::cli::say("", &format_args!("writing failed: {details}"));
             }
         }
         if !window.is_active() && matches!(self.flow.write, WriteState::Over(_)) {
-            let (title, body) = ending::notification(self.flow.write.drives());
+            let (title, body) = present::notification(self.flow.write.drives());
             let notification = gio::Notification::new(&title);
             notification.set_body(Some(&body));
             app.send_notification(Some("write-finished"), &notification);
@@ -160,7 +168,7 @@ impl App {
                     self.apply(Msg::OpenImage(input), sender, window);
                 }
             }
-            Err(e) => self.toast = Some(e.to_string()),
+            Err(e) => self.toast = Some(user_error(&e).body),
         }
     }
 }
@@ -187,7 +195,7 @@ pub(super) fn watch_drives(sender: &ComponentSender<App>) {
             return;
         }
         for event in events {
-            if out.send(AppCmd::Drive(event)).is_err() {
+            if out.send(AppCmd::Drive(Box::new(event))).is_err() {
                 return;
             }
         }

@@ -1,13 +1,16 @@
-//! The write as the flow keeps it: one entry per drive, with its meter while it runs and its
-//! outcome once over; the drives all start together, each ends on its own.
+//! The write as the flow keeps it: started only with drives confirmed as they are now, one
+//! entry per drive, with its meter while it runs and its outcome once over; the drives all
+//! start together, each ends on its own, and those that failed can be written again.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use blockprint::copy::CopyError;
 use blockprint::drives::Drive;
+use blockprint::progress::CancelToken;
 
-use crate::gui::job::{JobEvent, Outcome, Stage};
+use super::{Effect, Flow, Msg, Step};
+use crate::gui::job::{JobEvent, Outcome, Request, Stage};
 use crate::gui::progress::Meter;
 
 /// One drive of the write.
@@ -128,5 +131,64 @@ impl WriteState {
             }
         }
         false
+    }
+}
+
+impl Flow {
+    /// After a write to several drives: chooses those that failed or were stopped and may
+    /// still be written, and asks to write them again.
+    pub(super) fn retry_failed(&mut self) -> Vec<Effect> {
+        let WriteState::Over(drives) = &self.write else {
+            return vec![];
+        };
+        self.selected = drives
+            .iter()
+            .filter(|d| d.needs_retry())
+            .map(|d| d.drive.key.clone())
+            .filter(|key| self.may_choose(key))
+            .collect();
+        self.update(Msg::Write)
+    }
+
+    pub(super) fn start(&mut self) -> Vec<Effect> {
+        let drives: Vec<Drive> = self.chosen().into_iter().cloned().collect();
+        let Some(image) = self.image.as_ref() else {
+            return vec![];
+        };
+        if self.writing() || image.blocked() || drives.is_empty() {
+            return vec![];
+        }
+        // Only drives the user confirmed, each still the same (not another card put in its
+        // reader meanwhile): otherwise the question is asked again, naming what is there now.
+        let confirmed = |d: &Drive| {
+            self.confirming
+                .iter()
+                .any(|c| c.key == d.key && c.change_to(d).is_none())
+        };
+        if !drives.iter().all(confirmed) {
+            self.confirming.clone_from(&drives);
+            return vec![Effect::ConfirmWrite(drives)];
+        }
+        self.confirming.clear();
+        let request = Request {
+            image: image.input.clone(),
+            bmap: image.usable_bmap().cloned(),
+            drives: drives.clone(),
+            verify: self.verify,
+            power_off: self.power_off,
+            skip_verify: CancelToken::new(),
+        };
+        self.write = WriteState::start(&drives);
+        self.last = drives;
+        self.step = Some(Step::Write);
+        vec![Effect::Start(Box::new(request))]
+    }
+
+    pub(super) fn job_event(&mut self, event: JobEvent) -> Vec<Effect> {
+        if self.write.apply(event, Instant::now()) {
+            vec![Effect::Ended]
+        } else {
+            vec![]
+        }
     }
 }

@@ -1,0 +1,51 @@
+//! What the window shows, worked out from the [`Flow`] alone: every word, every row and every
+//! choice of what to show or offer, so that the pages only put it on screen and all of it is
+//! tested without a display. The words about engine facts and errors come from `wording`.
+
+mod drives;
+mod ending;
+mod image;
+mod write;
+
+use gettextrs::gettext;
+
+use super::drive_page::DriveView;
+use super::flow::{Flow, Step};
+use super::image_page::ImageView;
+use super::write_page::WriteView;
+
+pub use ending::notification;
+pub use write::view as write_view;
+
+/// The three pages' views.
+pub fn views(flow: &Flow) -> (ImageView, DriveView, WriteView) {
+    (image::view(flow), drives::view(flow), write::view(flow))
+}
+
+/// The header bar: the page on screen, its subtitle, and whether Back is offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The name of the page in the window's stack.
+    pub page: &'static str,
+    /// "Choose an image".
+    pub subtitle: String,
+    /// Whether the back button shows.
+    pub back: bool,
+}
+
+/// The header bar for the step on screen.
+pub fn header(flow: &Flow) -> Header {
+    let (page, subtitle) = match flow.step() {
+        Step::Image => ("image", gettext("Choose an image")),
+        Step::Drive => ("drive", gettext("Choose a drive")),
+        Step::Write => ("write", gettext("Write")),
+    };
+    Header {
+        page,
+        subtitle,
+        back: flow.step() != Step::Image && !flow.writing(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! The end of a write, on the page and in the desktop notification: for one drive its own
+//! end, for several what became of each and of the whole.
+
+use blockprint::udisks::Removal;
+use gettextrs::gettext;
+
+use crate::gui::drive_line::{DriveLine, LineState};
+use crate::gui::flow::DriveWrite;
+use crate::gui::i18n::{gettext_f, ngettext_f};
+use crate::gui::job::{Outcome, Summary};
+use crate::gui::wording::{duration, size, user_error};
+use crate::gui::write_page::{Ending, Look};
+
+use super::write::line;
+
+/// What the Write page shows once the write is over: the one drive's end, or every drive's.
+pub fn ending(drives: &[DriveWrite]) -> Ending {
+    match drives {
+        [
+            DriveWrite {
+                outcome: Some(outcome),
+                ..
+            },
+        ] => one(outcome),
+        _ => several(drives),
+    }
+}
+
+/// The notification's title and body.
+pub fn notification(drives: &[DriveWrite]) -> (String, String) {
+    match drives {
+        [
+            DriveWrite {
+                outcome: Some(Outcome::Cancelled { .. }),
+                ..
+            },
+        ] => (gettext("Writing Stopped"), String::new()),
+        _ => {
+            let ending = ending(drives);
+            (ending.title, ending.body)
+        }
+    }
+}
+
+/// The end of a write to one drive.
+fn one(outcome: &Outcome) -> Ending {
+    let (title, body, look, details) = match outcome {
+        Outcome::Done(summary) => (done_title(summary), done_body(summary), Look::Done, None),
+        Outcome::Cancelled { touched } => (
+            gettext("Writing Stopped"),
+            if *touched {
+                gettext(
+                    "The drive is only partly written and will not work: write it again, or \
+                     restore it to use it for files.",
+                )
+            } else {
+                gettext("Nothing was written to the drive.")
+            },
+            Look::Stopped,
+            None,
+        ),
+        Outcome::Failed { error, touched } => {
+            let error = user_error(&**error);
+            let then = if *touched {
+                gettext(
+                    "The drive is partly written: write it again, or restore it, before using it.",
+                )
+            } else {
+                gettext("Nothing was written to the drive.")
+            };
+            let body = format!("{} {then}", error.body);
+            (error.title, body, Look::Failed, Some(error.details))
+        }
+    };
+    Ending {
+        title,
+        body,
+        look,
+        lines: vec![],
+        details,
+        retry: look != Look::Done,
+        retry_failed: false,
+    }
+}
+
+/// The end of a write to several drives.
+pub(super) fn several(drives: &[DriveWrite]) -> Ending {
+    let n = drives.len() as u64;
+    let count = |k: usize| k.to_string();
+    let failed = drives
+        .iter()
+        .filter(|d| matches!(d.outcome, Some(Outcome::Failed { .. })))
+        .count();
+    let written: Vec<&Summary> = drives
+        .iter()
+        .filter_map(|d| match &d.outcome {
+            Some(Outcome::Done(summary)) => Some(summary),
+            _ => None,
+        })
+        .collect();
+    let unwritten = drives.len() - written.len();
+    let (title, body, look) = if unwritten == 0 {
+        let removable = written.iter().all(|s| removable(s));
+        let all = ngettext_f(
+            "The drive is written.",
+            "All {n} drives are written.",
+            n,
+            &[("n", &count(drives.len()))],
+        );
+        let (title, then) = if removable {
+            (
+                gettext("Safe to Remove"),
+                gettext("They are powered off: you can remove them."),
+            )
+        } else {
+            (
+                gettext("Writing Done"),
+                gettext("Eject them in your file manager before removing them."),
+            )
+        };
+        (title, format!("{all} {then}"), Look::Done)
+    } else if failed == 0 && written.is_empty() {
+        (
+            gettext("Writing Stopped"),
+            gettext(
+                "The drives are only partly written and will not work: write them again, or \
+                 restore them to use them for files.",
+            ),
+            Look::Stopped,
+        )
+    } else {
+        let title = ngettext_f(
+            "{bad} of {n} Drive Not Written",
+            "{bad} of {n} Drives Not Written",
+            n,
+            &[("bad", &count(unwritten)), ("n", &count(drives.len()))],
+        );
+        let mut body = gettext(
+            "A drive that is not written will not work: write it again, or restore it, \
+             before using it.",
+        );
+        if !written.is_empty() {
+            body.push(' ');
+            body.push_str(&gettext("The others are written and can be used."));
+        }
+        // Stopped by the user, nothing failed: a warning, not an error.
+        let look = if failed > 0 {
+            Look::Failed
+        } else {
+            Look::Stopped
+        };
+        (title, body, look)
+    };
+    let details: Vec<String> = drives
+        .iter()
+        .filter_map(|d| match &d.outcome {
+            Some(Outcome::Failed { error, .. }) => Some(user_error(&**error).details),
+            _ => None,
+        })
+        .collect();
+    Ending {
+        title,
+        body,
+        look,
+        lines: drives.iter().map(line).collect(),
+        details: (!details.is_empty()).then(|| details.join("\n\n")),
+        retry: false,
+        retry_failed: drives.iter().any(DriveWrite::needs_retry),
+    }
+}
+
+/// The line of a drive of several, once its write is over.
+pub(super) fn ended_line(name: String, outcome: &Outcome) -> DriveLine {
+    let touched = |touched: bool| {
+        if touched {
+            gettext("Partly written.")
+        } else {
+            gettext("Nothing was written.")
+        }
+    };
+    let (status, detail, state) = match outcome {
+        Outcome::Done(summary) => (
+            if removable(summary) {
+                gettext("Safe to remove")
+            } else {
+                gettext("Written")
+            },
+            done_line(summary),
+            LineState::Done,
+        ),
+        Outcome::Failed { error, touched: t } => (
+            gettext("Failed"),
+            format!("{} {}", user_error(&**error).body, touched(*t)),
+            LineState::Failed,
+        ),
+        Outcome::Cancelled { touched: t } => (gettext("Stopped"), touched(*t), LineState::Failed),
+    };
+    DriveLine {
+        name,
+        status,
+        bar: None,
+        detail,
+        state,
+    }
+}
+
+/// Whether the drive was powered off or ejected, so it may be pulled out now.
+fn removable(summary: &Summary) -> bool {
+    matches!(summary.removal, Ok(Removal::PoweredOff | Removal::Ejected))
+}
+
+/// "Wrote 812 MB in 2 minutes."
+fn wrote(summary: &Summary) -> String {
+    gettext_f(
+        // Translators: "Wrote 812 MB in 2 minutes."
+        "Wrote {size} in {duration}.",
+        &[
+            ("size", &size(summary.written)),
+            ("duration", &duration(summary.elapsed)),
+        ],
+    )
+}
+
+fn done_title(summary: &Summary) -> String {
+    if removable(summary) {
+        gettext("Safe to Remove")
+    } else {
+        gettext("Writing Done")
+    }
+}
+
+fn done_body(summary: &Summary) -> String {
+    let mut parts = vec![wrote(summary)];
+    if summary.ranges > 0 {
+        parts.push(ngettext_f(
+            "{verified} of {n} range matched its checksum.",
+            "{verified} of {n} ranges matched their checksums.",
+            summary.ranges as u64,
+            &[
+                ("verified", &summary.ranges_verified.to_string()),
+                ("n", &summary.ranges.to_string()),
+            ],
+        ));
+    }
+    parts.push(if summary.read_back {
+        gettext("Everything was read back from the drive and compared.")
+    } else if summary.skipped {
+        gettext("Reading back from the drive was skipped, so a bad card would go unnoticed.")
+    } else {
+        gettext("The drive was not read back (verification is off in Preferences).")
+    });
+    parts.push(match &summary.removal {
+        Ok(Removal::PoweredOff) => gettext("The drive is powered off: you can remove it."),
+        Ok(Removal::Ejected) => gettext("The drive is ejected: you can remove it."),
+        Ok(Removal::Nothing) => gettext("Eject the drive in your file manager before removing it."),
+        Err(why) => gettext_f(
+            "The drive could not be powered off ({why}): eject it in your file manager before \
+             removing it.",
+            &[("why", why)],
+        ),
+    });
+    parts.join(" ")
+}
+
+/// The line of a drive of several that is written.
+fn done_line(summary: &Summary) -> String {
+    let mut parts = vec![wrote(summary)];
+    parts.push(if summary.read_back {
+        gettext("Read back and compared.")
+    } else if summary.skipped {
+        gettext("Reading back was skipped.")
+    } else {
+        gettext("Not read back.")
+    });
+    if let Err(why) = &summary.removal {
+        parts.push(gettext_f(
+            "Could not be powered off ({why}): eject it before removing it.",
+            &[("why", why)],
+        ));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+//! The end of a write in words: what was checked, whether the drive may be pulled, and with
+//! several drives which failed and what to do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use blockprint::drives::Drive;
+use blockprint::target::TargetError;
+
+use super::*;
+use crate::gui::job::JobError;
+use crate::gui::progress::Meter;
+
+fn written(name: &str, outcome: Outcome) -> DriveWrite {
+    DriveWrite {
+        drive: Drive {
+            vendor: "SanDisk".into(),
+            model: "Ultra".into(),
+            size: 32_000_000_000,
+            device: format!("/dev/{name}").into(),
+            ..Drive::default()
+        },
+        meter: Meter::default(),
+        dropped: None,
+        outcome: Some(outcome),
+    }
+}
+
+fn done(removal: Result<Removal, String>) -> Outcome {
+    Outcome::Done(Summary {
+        elapsed: Duration::from_secs(75),
+        written: 812_000_000,
+        ranges: 43,
+        ranges_verified: 43,
+        read_back: true,
+        skipped: false,
+        removal,
+    })
+}
+
+#[test]
+fn the_end_of_several_drives_says_which_failed_and_what_to_do() {
+    let failed = Outcome::Failed {
+        error: Arc::new(JobError::Target(TargetError::DeviceFailed {
+            op: blockprint::target::Op::Write,
+            path: "/dev/sdc".into(),
+            offset: Some(1 << 20),
+            source: std::io::Error::from_raw_os_error(libc::EIO),
+        })),
+        touched: true,
+    };
+    let drives = [
+        written("sdb", done(Ok(Removal::PoweredOff))),
+        written("sdc", failed),
+    ];
+    let Ending {
+        title,
+        body,
+        look,
+        lines,
+        details,
+        retry_failed,
+        ..
+    } = several(&drives);
+    assert_eq!(title, "1 of 2 Drives Not Written");
+    assert!(
+        body.ends_with("The others are written and can be used."),
+        "{body}"
+    );
+    assert_eq!((look, retry_failed), (Look::Failed, true));
+    assert_eq!(lines[0].name, "SanDisk Ultra (32.0\u{a0}GB, /dev/sdb)");
+    assert_eq!(
+        (lines[0].status.as_str(), lines[0].state),
+        ("Safe to remove", LineState::Done)
+    );
+    assert_eq!(
+        lines[0].detail,
+        "Wrote 812.0\u{a0}MB in 2 minutes. Read back and compared."
+    );
+    assert_eq!(lines[1].state, LineState::Failed);
+    assert!(lines[1].detail.contains("worn-out or fake card"));
+    assert!(lines[1].detail.ends_with("Partly written."));
+    assert!(details.is_some_and(|d| d.contains("/dev/sdc")));
+}
+
+#[test]
+fn a_stop_after_one_drive_is_done_leaves_that_one_written_and_warns_only() {
+    let drives = [
+        written("sdb", done(Ok(Removal::PoweredOff))),
+        written("sdc", Outcome::Cancelled { touched: true }),
+    ];
+    let Ending {
+        title,
+        look,
+        lines,
+        retry_failed,
+        ..
+    } = several(&drives);
+    assert_eq!(title, "1 of 2 Drives Not Written");
+    assert_eq!((look, retry_failed), (Look::Stopped, true));
+    assert_eq!(
+        (lines[1].status.as_str(), lines[1].detail.as_str()),
+        ("Stopped", "Partly written.")
+    );
+}
+
+#[test]
+fn several_drives_all_written_are_safe_to_remove_only_if_all_are() {
+    let all_off = [
+        written("sdb", done(Ok(Removal::PoweredOff))),
+        written("sdc", done(Ok(Removal::Ejected))),
+    ];
+    let Ending { title, body, .. } = several(&all_off);
+    assert_eq!(title, "Safe to Remove");
+    assert_eq!(
+        body,
+        "All 2 drives are written. They are powered off: you can remove them."
+    );
+    let one_on = [
+        written("sdb", done(Ok(Removal::PoweredOff))),
+        written("sdc", done(Err("busy".into()))),
+    ];
+    let Ending {
+        title,
+        lines,
+        retry_failed,
+        ..
+    } = several(&one_on);
+    assert_eq!((title.as_str(), retry_failed), ("Writing Done", false));
+    assert!(lines[1].detail.contains("Could not be powered off (busy)"));
+}
+
+#[test]
+fn a_finished_write_says_what_was_checked_and_whether_the_drive_may_be_pulled() {
+    let summary = Summary {
+        elapsed: Duration::from_secs(75),
+        written: 812_000_000,
+        ranges: 43,
+        ranges_verified: 43,
+        read_back: true,
+        skipped: false,
+        removal: Ok(Removal::PoweredOff),
+    };
+    assert_eq!(done_title(&summary), "Safe to Remove");
+    assert_eq!(
+        done_body(&summary),
+        "Wrote 812.0\u{a0}MB in 2 minutes. 43 of 43 ranges matched their checksums. \
+         Everything was read back from the drive and compared. The drive is powered off: \
+         you can remove it."
+    );
+    let failed_power_off = Summary {
+        removal: Err("busy".into()),
+        read_back: false,
+        ..summary
+    };
+    assert_eq!(done_title(&failed_power_off), "Writing Done");
+    assert!(done_body(&failed_power_off).contains("could not be powered off (busy)"));
+    assert!(done_body(&failed_power_off).contains("not read back"));
+}

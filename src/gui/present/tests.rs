@@ -1,0 +1,328 @@
+//! The pages' views of a flow driven by messages, as the window drives it: the words on
+//! screen, and what is shown or offered at each step.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use blockprint::bmap::{BmapError, BmapErrorKind};
+use blockprint::progress::Phase;
+use blockprint::source::Input;
+use blockprint::udisks::{DriveEvent, UdisksError};
+
+use super::*;
+use crate::gui::drive_line::LineState;
+use crate::gui::flow::Msg;
+use crate::gui::inspect::{BmapState, SignatureState};
+use crate::gui::job::{JobEvent, Stage};
+use crate::gui::page::Row;
+use crate::gui::testing::{drive, end, failed, gone, image, plug, ready, write_failed};
+use crate::gui::wording::signature::Tone;
+use crate::gui::write_page::{Look, MarkState};
+
+mod errors;
+mod german;
+
+/// A block map of a format version Blockprint does not read.
+fn unsupported_bmap() -> BmapState {
+    BmapState::Invalid {
+        location: "/images/pi.img.bmap".into(),
+        error: Arc::new(BmapError {
+            path: PathBuf::from("/images/pi.img.bmap"),
+            line: Some(2),
+            kind: BmapErrorKind::UnsupportedVersion("3.0".into()),
+        }),
+    }
+}
+
+/// `ready()`, with the stick and a second one chosen and written: the job has begun.
+fn writing_two() -> Flow {
+    let mut flow = ready();
+    plug(&mut flow, drive("sdc", 16_000_000_000));
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectAllSuitable);
+    flow.update(Msg::Write);
+    flow.update(Msg::WriteConfirmed);
+    assert!(flow.writing());
+    flow
+}
+
+#[test]
+fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
+    let mut flow = Flow::new(true, true, false);
+    flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
+    let (view, _, _) = views(&flow);
+    assert_eq!(view.busy.as_deref(), Some("Reading the image…"));
+    assert!(view.image.is_none() && view.error.is_none() && view.details.is_none());
+
+    flow.update(Msg::Inspected(Ok(Box::new(image(4_000_000_000)))));
+    let (view, _, _) = views(&flow);
+    let rows = view.image.expect("the image's rows");
+    assert_eq!(view.busy, None);
+    assert_eq!(rows.image.title, "pi.img");
+    assert_eq!(rows.image.subtitle, "Raw image · 4.0\u{a0}GB");
+    assert_eq!(rows.bmap.title, "Block map found");
+    assert!(
+        rows.bmap
+            .subtitle
+            .ends_with("of 4.0\u{a0}GB will be written · /images/pi.img.bmap"),
+        "{}",
+        rows.bmap.subtitle
+    );
+    assert!(rows.bmap_usable && !rows.scan && !rows.trust);
+    assert_eq!(
+        (rows.signature.title.as_str(), rows.tone),
+        ("Not signed", Tone::Plain)
+    );
+
+    // A block map Blockprint cannot read: the row says what to do, the details say why.
+    let mut unusable = image(4096);
+    unusable.bmap = unsupported_bmap();
+    unusable.signature = SignatureState::UnknownKey {
+        issuer: "AB12".into(),
+    };
+    flow.update(Msg::Inspected(Ok(Box::new(unusable))));
+    let (view, _, _) = views(&flow);
+    let rows = view.image.expect("the image's rows");
+    assert_eq!(rows.bmap.title, "The block map cannot be used");
+    assert!(
+        rows.bmap
+            .subtitle
+            .starts_with("/images/pi.img.bmap · It is in a block map format"),
+        "{}",
+        rows.bmap.subtitle
+    );
+    assert!(!rows.bmap_usable && rows.scan && rows.trust);
+    assert_eq!(
+        view.details.as_deref(),
+        Some(
+            "bmap file '/images/pi.img.bmap', line 2: bmap format version 3.0 is not \
+             supported (up to 2.x)"
+        )
+    );
+
+    // An image that is not there: no rows, the error, and the engine's words folded away.
+    flow.update(Msg::OpenImage(Input::Path("/images/gone.img".into())));
+    flow.update(Msg::Inspected(Err(gone("gone.img"))));
+    let (view, _, _) = views(&flow);
+    assert!(view.image.is_none());
+    assert_eq!(
+        view.error,
+        Some(Row {
+            title: "The image cannot be opened".into(),
+            subtitle: "The file could not be read. Check that it exists and that you may \
+                       read it."
+                .into(),
+        })
+    );
+    assert_eq!(
+        view.details.as_deref(),
+        Some("cannot open image 'gone.img': entity not found")
+    );
+}
+
+#[test]
+fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_list() {
+    let mut flow = ready();
+    plug(&mut flow, drive("sdc", 2_000_000_000));
+    flow.update(Msg::GoTo(Step::Drive));
+    let (_, view, _) = views(&flow);
+    assert_eq!(view.image.title, "pi.img");
+    assert_eq!((view.write.as_str(), view.can_write), ("_Write", false));
+    assert!(
+        view.select_all,
+        "the stick may be taken by Select All Suitable"
+    );
+    let [stick, small] = &view.rows[..] else {
+        panic!("the internal disk is not listed: {:?}", view.rows);
+    };
+    assert_eq!(stick.row.title, "SanDisk Ultra");
+    assert_eq!(stick.row.subtitle, "32.0\u{a0}GB · USB · /dev/sdb");
+    assert_eq!(stick.icon, "drive-harddisk-usb-symbolic");
+    assert!(stick.enabled && !stick.selected && stick.badge.is_none());
+    assert_eq!(
+        stick.description,
+        "SanDisk Ultra, not chosen, 32.0\u{a0}GB · USB · /dev/sdb"
+    );
+    let badge = small.badge.as_ref().expect("a badge");
+    assert_eq!(badge.text, "Too small");
+    assert!(!small.enabled);
+    assert!(
+        small
+            .description
+            .starts_with("SanDisk Ultra, cannot be written: The image needs"),
+        "{}",
+        small.description
+    );
+
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    let (_, view, _) = views(&flow);
+    assert!(view.can_write && !view.select_all && view.rows[0].selected);
+
+    plug(&mut flow, drive("sdd", 8_000_000_000));
+    flow.update(Msg::SelectDrive(drive("sdd", 0).key));
+    let (_, view, _) = views(&flow);
+    assert_eq!(view.write, "_Write to 2 Drives");
+
+    assert_eq!(view.empty.words.title, "Insert a USB Drive or SD Card");
+    flow.update(Msg::Drive(Box::new(DriveEvent::Lost(
+        "connection closed".into(),
+    ))));
+    let (_, view, _) = views(&flow);
+    assert!(view.rows.is_empty());
+    assert_eq!(view.empty.icon, "dialog-error-symbolic");
+    assert_eq!(view.empty.words.title, "Drives Cannot Be Listed");
+    assert!(
+        view.empty
+            .words
+            .subtitle
+            .starts_with("The UDisks service stopped answering")
+    );
+    assert_eq!(
+        view.empty.details.as_deref(),
+        Some("lost udisksd: connection closed")
+    );
+
+    let mut flow = Flow::new(true, true, false);
+    flow.update(Msg::DrivesUnavailable(UdisksError::Unavailable(
+        "org.freedesktop.UDisks2 was not provided".into(),
+    )));
+    let (_, view, _) = views(&flow);
+    assert!(
+        view.empty
+            .words
+            .subtitle
+            .contains("Install and start udisks2")
+    );
+}
+
+#[test]
+fn the_write_page_follows_the_least_advanced_drive_and_gives_each_a_line() {
+    let mut flow = writing_two();
+    let (_, _, view) = views(&flow);
+    assert_eq!(view.headline, "pi.img to 2 drives");
+    let progress = view.progress.expect("progress");
+    assert_eq!(progress.title, "Preparing");
+    assert!(progress.bar.is_none(), "several drives have a bar each");
+    assert_eq!(view.lines.len(), 2);
+    assert_eq!(view.lines[0].status, "Preparing");
+
+    for (drive, stage, phase) in [
+        (0, Stage::Verifying, Phase::ReadBack),
+        (1, Stage::Writing, Phase::Writing),
+    ] {
+        flow.update(Msg::Job(JobEvent::Phase {
+            drive,
+            stage,
+            phase: Some(phase),
+            total: Some(100),
+        }));
+    }
+    let view = write_view(&flow);
+    let progress = view.progress.expect("progress");
+    assert_eq!(progress.title, "Writing");
+    assert!(!progress.skip);
+    let states: Vec<MarkState> = progress.marks.iter().map(|m| m.state).collect();
+    assert_eq!(
+        states,
+        [
+            MarkState::Done,
+            MarkState::Current,
+            MarkState::ToDo,
+            MarkState::ToDo
+        ]
+    );
+    assert_eq!(progress.marks[0].spoken, "done");
+
+    // The second drive is dropped: its line says so, and the strip follows the other one.
+    flow.update(Msg::Job(JobEvent::Dropped {
+        drive: 1,
+        error: write_failed("/dev/sdc"),
+    }));
+    let view = write_view(&flow);
+    let progress = view.progress.expect("progress");
+    assert_eq!(
+        (progress.title.as_str(), progress.skip),
+        ("Verifying", true)
+    );
+    let line = &view.lines[1];
+    assert_eq!(
+        (line.status.as_str(), line.state),
+        ("Failed", LineState::Failed)
+    );
+    assert!(
+        line.detail.starts_with("The drive reported an error") && line.detail.ends_with("go on."),
+        "{}",
+        line.detail
+    );
+    assert!(
+        !line.detail.contains("/dev/sdc"),
+        "no engine words on the line"
+    );
+
+    end(&mut flow, vec![]);
+    let view = write_view(&flow);
+    assert!(view.progress.is_none() && view.lines.is_empty());
+    let ending = view.ending.expect("the ending");
+    assert_eq!(ending.title, "Writing Stopped");
+    assert_eq!(ending.look, Look::Stopped);
+    assert!(ending.retry_failed && !ending.retry);
+    assert_eq!(ending.lines.len(), 2);
+}
+
+#[test]
+fn one_drive_has_the_big_bar_and_its_own_ending() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
+    flow.update(Msg::WriteConfirmed);
+    flow.update(Msg::Job(JobEvent::Phase {
+        drive: 0,
+        stage: Stage::Writing,
+        phase: Some(Phase::Writing),
+        total: Some(4_000_000),
+    }));
+    flow.update(Msg::Job(JobEvent::Progress {
+        drive: 0,
+        done: 1_000_000,
+    }));
+    let view = write_view(&flow);
+    assert_eq!(view.headline, "pi.img to SanDisk Ultra (32.0\u{a0}GB)");
+    assert!(view.lines.is_empty());
+    let bar = view.progress.and_then(|p| p.bar).expect("the big bar");
+    assert_eq!(bar.fraction, Some(0.25));
+    assert_eq!(bar.text, "1.0\u{a0}MB of 4.0\u{a0}MB");
+
+    end(&mut flow, vec![failed(true)]);
+    let ending = write_view(&flow).ending.expect("the ending");
+    assert_eq!(ending.title, "No Authentication Agent");
+    assert!(ending.body.ends_with("before using it."), "{}", ending.body);
+    assert_eq!((ending.look, ending.retry), (Look::Failed, true));
+    assert!(ending.details.is_some_and(|d| d.contains("/dev/sdb")));
+    assert_eq!(
+        notification(flow.write.drives()),
+        (ending.title.clone(), ending.body.clone())
+    );
+}
+
+#[test]
+fn the_header_names_the_step_and_offers_back_only_when_it_leads_somewhere() {
+    let mut flow = ready();
+    let image = header(&flow);
+    assert_eq!((image.page, image.back), ("image", false));
+    assert_eq!(image.subtitle, "Choose an image");
+    flow.update(Msg::GoTo(Step::Drive));
+    assert_eq!(
+        header(&flow),
+        Header {
+            page: "drive",
+            subtitle: "Choose a drive".into(),
+            back: true,
+        }
+    );
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
+    flow.update(Msg::WriteConfirmed);
+    let write = header(&flow);
+    assert_eq!((write.page, write.back), ("write", false));
+}
