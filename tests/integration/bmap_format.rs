@@ -5,8 +5,8 @@ use std::path::Path;
 
 use blockprint::bmap::{Bmap, BmapError, ChecksumType, Version};
 
-use crate::bad_bmaps::{TEMPLATE, bad_bmaps};
-use crate::support::{rechecksum, vectors};
+use crate::harness::bad_bmaps::{TEMPLATE, bad_bmaps};
+use crate::harness::support::{rechecksum, vectors};
 
 fn parse(text: &str) -> Result<Bmap, BmapError> {
     Bmap::from_bytes(text.as_bytes(), Path::new("edited.bmap"))
@@ -169,7 +169,7 @@ fn a_clearsigned_file_must_be_extracted_first() {
 
 #[test]
 fn huge_files_are_refused_before_parsing() {
-    let dir = crate::support::scratch();
+    let dir = crate::harness::support::scratch();
     let path = dir.path().join("huge.bmap");
     let file = std::fs::File::create(&path).expect("create");
     file.set_len(blockprint::bmap::MAX_FILE_SIZE + 1)
@@ -181,7 +181,7 @@ fn huge_files_are_refused_before_parsing() {
 
 #[test]
 fn mutated_vectors_never_panic() {
-    use crate::support::random_bytes;
+    use crate::harness::support::random_bytes;
     let names = [
         "test.image.bmap.v1.2",
         "test.image.bmap.v1.3",

@@ -10,9 +10,9 @@ use blockprint::progress::{CancelToken, Event, Phase};
 use blockprint::source::FileSource;
 use blockprint::target::{Target, TargetOptions};
 
-use crate::support::{
-    LoopDevice, Mounted, assert_written, blockprint, random_bytes, read_at, require_root, scratch,
-    sh, sha256, sparse_image, unpack, vectors,
+use crate::harness::support::{
+    LoopDevice, Mounted, assert_written, blockprint, copy_vector, random_bytes, read_at,
+    require_root, scratch, sh, sha256, sparse_image, unpack, vectors,
 };
 
 const MIB: u64 = 1 << 20;
@@ -128,16 +128,8 @@ fn refuses_a_device_with_a_mounted_partition() {
     let mount = Mounted::new(&["-o", "ro,noload", &part], &dir.path().join("mnt"));
     let before = sha256(&std::fs::read(&dev.path).unwrap());
 
-    let image = unpack("test.image.gz", dir.path(), "test.image");
-    let bmap = vectors().join("test.image.bmap.v2.0");
-    blockprint([
-        "copy",
-        "--bmap",
-        bmap.to_str().unwrap(),
-        image.to_str().unwrap(),
-        dev.name(),
-    ])
-    .fails_with(&[
+    let (_, run) = copy_vector(dir.path(), dev.name());
+    run.fails_with(&[
         &format!("device '{}' is in use", dev.name()),
         &format!("{part} is mounted on {}", mount.path.display()),
         "unmount",
@@ -162,16 +154,8 @@ fn refuses_the_device_that_holds_the_image() {
     let dev = LoopDevice::new(&backing);
     sh("mkfs.ext4", &["-q", dev.name()]);
     let mount = Mounted::new(&[dev.name()], &dir.path().join("mnt"));
-    let image = unpack("test.image.gz", &mount.path, "test.image");
-    let bmap = vectors().join("test.image.bmap.v2.0");
-    blockprint([
-        "copy",
-        "--bmap",
-        bmap.to_str().unwrap(),
-        image.to_str().unwrap(),
-        dev.name(),
-    ])
-    .fails_with(&[&format!(
+    let (image, run) = copy_vector(&mount.path, dev.name());
+    run.fails_with(&[&format!(
         "device '{}' holds '{}'",
         dev.name(),
         image.display()
@@ -184,16 +168,8 @@ fn refuses_a_device_too_small_before_writing() {
     let dir = scratch();
     let (backing, before) = random_backing(dir.path(), "small.img", 512 * 1024, 23);
     let mut dev = LoopDevice::new(&backing);
-    let image = unpack("test.image.gz", dir.path(), "test.image");
-    let bmap = vectors().join("test.image.bmap.v2.0");
-    blockprint([
-        "copy",
-        "--bmap",
-        bmap.to_str().unwrap(),
-        image.to_str().unwrap(),
-        dev.name(),
-    ])
-    .fails_with(&[
+    let (_, run) = copy_vector(dir.path(), dev.name());
+    run.fails_with(&[
         "needs 802.5 KiB (821752 bytes)",
         &format!("'{}' holds only 512.0 KiB", dev.name()),
         "larger device",

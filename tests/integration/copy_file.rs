@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::support::{blockprint, rechecksum, scratch, unpack, vectors};
+use crate::harness::support::{blockprint, rechecksum, scratch, unpack, vectors};
 
 fn vector(name: &str) -> String {
     vectors().join(name).display().to_string()
@@ -391,7 +391,7 @@ fn psplash_pipe_receives_progress_up_to_100() {
     let dir = scratch();
     let image = unpack("test.image.gz", dir.path(), "test.image");
     let fifo = dir.path().join("psplash_fifo");
-    crate::support::sh("mkfifo", &[fifo.to_str().unwrap()]);
+    crate::harness::support::sh("mkfifo", &[fifo.to_str().unwrap()]);
     // A non-blocking reader counts as a reader at once, as psplash does.
     let mut reader = std::fs::OpenOptions::new()
         .read(true)

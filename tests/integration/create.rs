@@ -7,7 +7,7 @@ use blockprint::create::{CreateOptions, create};
 use blockprint::mapping::Method;
 use blockprint::progress::{CancelToken, NoProgress};
 
-use crate::support::{Mounted, blockprint, mixed_image, random_bytes, scratch};
+use crate::harness::support::{Mounted, blockprint, mixed_image, random_bytes, scratch};
 
 #[test]
 fn stdout_and_output_file_hold_the_same_bmap() {

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::harness::support::{Run, blockprint_with, unpack, vectors};
 use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
-use crate::support::{Run, blockprint_with, unpack, vectors};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const VENDOR: &str = "Vendor Images <images@vendor.invalid>";

@@ -13,8 +13,8 @@ use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
 use blockprint::source::{Input, Opener};
 use blockprint::target::{Target, TargetError, TargetOptions};
 
-use crate::faulty::{Faults, FaultyDisk};
-use crate::support::{
+use crate::harness::faulty_card::{Faults, FaultyDisk};
+use crate::harness::support::{
     LoopDevice, Mounted, assert_written, blockprint, create_bmap, random_bytes, scratch, sh,
     stderr_lines,
 };

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use blockprint::bmap::Bmap;
 
-use crate::support::{LoopDevice, assert_written, blockprint_with, random_bytes, sparse_image};
+use crate::harness::support::{
+    LoopDevice, assert_written, blockprint_with, random_bytes, sparse_image,
+};
 
 /// Each fixture and the format name its errors must mention.
 const FORMATS: &[(&str, &str)] = &[
@@ -75,7 +77,7 @@ pub fn fixtures() -> &'static Fixtures {
     })
 }
 
-fn copy(args: &[&str]) -> crate::support::Run {
+fn copy(args: &[&str]) -> crate::harness::support::Run {
     let mut all = vec!["copy"];
     all.extend(args);
     blockprint_with(all, &[], None, LIMIT)
@@ -295,7 +297,7 @@ fn an_archive_of_one_file_of_any_name_is_its_image() {
     for len in [1 << 20, 20 << 20] {
         let content = random_bytes(len as u64, len);
         std::fs::write(dir.path().join("img"), &content).unwrap();
-        crate::support::sh(
+        crate::harness::support::sh(
             "sh",
             &[
                 "-c",
@@ -331,7 +333,7 @@ fn an_archive_of_one_file_of_any_name_is_its_image() {
     }
     // A second file makes a file not named like an image no image at all.
     std::fs::write(dir.path().join("notes"), b"notes\n").unwrap();
-    crate::support::sh(
+    crate::harness::support::sh(
         "sh",
         &[
             "-c",

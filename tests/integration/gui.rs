@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 
 use blockprint::bmap::Bmap;
 
-use crate::nginx::Nginx;
-use crate::support::{
+use crate::harness::nginx::Nginx;
+use crate::harness::support::{
     assert_written, blockprint, random_bytes, read_at, require_root, require_tool, sparse_image,
 };
 use crate::udisks::UdisksLoop;
 
-pub(crate) use crate::gui_session::{App, MIB, Session, WAIT, env, stdout};
+pub(crate) use crate::harness::gui_session::{App, MIB, Session, WAIT, env, stdout};
 
 /// The image: `sparse_image` plus 12 MiB more data, so the write lasts long enough to watch (and
 /// cancel) at the slow location's 1 MiB/s; its bmap is made anew by `blockprint create`.

@@ -1,13 +1,13 @@
-//! The desktop app writing to a card that fails mid-write: the FUSE-backed disk of `faulty`,
-//! set up as a loop device by udisksd so the app sees it as a hotplugged drive. The write
-//! stops with the "bad card or reader" explanation, the app says why on its standard error,
-//! and the first MiB (partition table) is never written.
+//! The desktop app writing to a card that fails mid-write: the FUSE-backed disk of
+//! `harness::faulty_card`, set up as a loop device by udisksd so the app sees it as a
+//! hotplugged drive. The write stops with the "bad card or reader" explanation, the app says
+//! why on its standard error, and the first MiB (partition table) is never written.
 
 use std::path::{Path, PathBuf};
 
-use crate::faulty::{Faults, FaultyDisk, cap_requests};
 use crate::gui::{End, MIB, Session, begin, env, pass, quiet, served_image};
-use crate::nginx::Nginx;
+use crate::harness::faulty_card::{Faults, FaultyDisk, cap_requests};
+use crate::harness::nginx::Nginx;
 use crate::udisks::UdisksLoop;
 
 /// What each test needs: root and the tools, the screenshots' folder, an image served by
@@ -98,7 +98,7 @@ fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
             fail_reads_from: Some(0),
             ..Faults::default()
         });
-        crate::support::sh(
+        crate::harness::support::sh(
             "udisksctl",
             &["loop-delete", "--no-user-interaction", "-b", card.name()],
         );

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::gui::{App, MIB, Session, env, quiet};
-use crate::gui_session::{normal, ocr};
-use crate::support::{require_root, require_tool, sparse_image};
+use crate::harness::gui_session::{normal, ocr};
+use crate::harness::support::{require_root, require_tool, sparse_image};
 
 /// English strings of the image page with an image and its bmap open; their German comes
 /// from po/de.po. (The dimmed subtitle of the "Not signed" row is left out: grey on white at

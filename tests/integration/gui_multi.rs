@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use crate::faulty::{Faults, FaultyDisk, cap_requests};
 use crate::gui::{MIB, Session, begin, env, quiet, served_image};
-use crate::gui_session::App;
-use crate::nginx::Nginx;
-use crate::support::{assert_written, random_bytes};
+use crate::harness::faulty_card::{Faults, FaultyDisk, cap_requests};
+use crate::harness::gui_session::App;
+use crate::harness::nginx::Nginx;
+use crate::harness::support::{assert_written, random_bytes};
 use crate::udisks::UdisksLoop;
 
 /// Ticks `card` in the list: a loop device is a system drive, so its name is typed first.

@@ -1,23 +1,24 @@
 //! The app as a user sees it on a desktop, for the store screenshots (`image`, `drive`,
-//! `writing` and `done` in `data/screenshots/`, refreshed by `build-aux/store-screenshots`): four USB drives from the udisksd stand-in of
-//! `standin.rs` (a stick the desktop mounted, a second stick, a locked card, a 2 TB disk),
-//! two of them backed by real loop devices that `OpenDevice` hands over, and an image whose
-//! block map is signed by a trusted key. "Select All Suitable" takes the two sticks; both
-//! are written at once and checked byte for byte; the desktop's mounts are unmounted first,
-//! and each stick is powered off as soon as it is done: the first while the second, which
-//! the FUSE card slows down, is still being written. Written again and stopped once the first
-//! stick is done, that one still counts as written.
+//! `writing` and `done` in `data/screenshots/`, refreshed by `build-aux/store-screenshots`):
+//! four USB drives from the udisksd stand-in of `harness/udisksd_standin.rs` (a stick the
+//! desktop mounted, a second stick, a locked card, a 2 TB disk), two of them backed by real
+//! loop devices that `OpenDevice` hands over, and an image whose block map is signed by a
+//! trusted key. "Select All Suitable" takes the two sticks; both are written at once and
+//! checked byte for byte; the desktop's mounts are unmounted first, and each stick is powered
+//! off as soon as it is done: the first while the second, which the FUSE card slows down, is
+//! still being written. Written again and stopped once the first stick is done, that one still
+//! counts as written.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::faulty::{Faults, FaultyDisk};
 use crate::gui::{MIB, Session, WAIT, begin, env, quiet, served_image};
-use crate::gui_session::{App, ocr};
-use crate::nginx::Nginx;
+use crate::harness::faulty_card::{Faults, FaultyDisk};
+use crate::harness::gui_session::{App, ocr};
+use crate::harness::nginx::Nginx;
+use crate::harness::support::{LoopDevice, assert_written, random_bytes, sh};
+use crate::harness::udisksd_standin::{Bus, Disk, Part, Standin};
 use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
-use crate::standin::{Bus, Disk, Part, Standin};
-use crate::support::{LoopDevice, assert_written, random_bytes, sh};
 
 /// The served image's name, as a download would have it.
 const IMAGE: &str = "raspios-bookworm-arm64-lite.img";

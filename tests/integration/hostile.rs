@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::bad_bmaps::{bad_bmaps, edited};
-use crate::support::{blockprint, create_bmap, random_bytes, scratch, sh};
+use crate::harness::bad_bmaps::{bad_bmaps, edited};
+use crate::harness::support::{blockprint, create_bmap, random_bytes, scratch, sh};
 
 /// A destination that must not appear, and one whose bytes must survive.
 struct Destinations {
@@ -68,7 +68,7 @@ fn bmaps_that_parse_but_do_not_fit_the_image_write_nothing() {
     let gigantic = d.join("gigantic.bmap");
     let text = edited("<ImageSize> 16384 ", "<ImageSize> 4611686018427387904 ")
         .replace("<BlocksCount> 4 ", "<BlocksCount> 1125899906842624 ");
-    std::fs::write(&gigantic, crate::support::rechecksum(&text)).unwrap();
+    std::fs::write(&gigantic, crate::harness::support::rechecksum(&text)).unwrap();
     dests.refuse(
         &["--bmap", gigantic.to_str().unwrap(), image],
         &[
@@ -260,7 +260,7 @@ fn understate_zip_size(zip: &[u8], size: u32) -> Vec<u8> {
 
 #[test]
 fn archive_bombs_and_path_tricks_write_nothing_or_only_the_destination() {
-    crate::support::require_tool("zip");
+    crate::harness::support::require_tool("zip");
     let dir = scratch();
     let d = dir.path();
     let image = d.join("disk.img");

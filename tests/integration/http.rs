@@ -4,7 +4,6 @@
 //! [`environment`].
 
 pub(crate) mod environment;
-pub(crate) mod server;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -13,9 +12,9 @@ use std::time::Duration;
 use blockprint::source::http::{HttpClient, HttpError, Remote, Url};
 use blockprint::source::{ImageSource, RandomAccess, RangedSource};
 
-use crate::nginx::{Nginx, PASSWORD, USER, free_port};
-use crate::support::random_bytes;
-use server::{Behaviour, ETAG, Ranges, Server};
+use crate::harness::http_server::{Behaviour, ETAG, Ranges, Server};
+use crate::harness::nginx::{Nginx, PASSWORD, USER, free_port};
+use crate::harness::support::random_bytes;
 
 /// A client whose resumes wait milliseconds rather than seconds.
 fn client() -> HttpClient {
@@ -311,10 +310,10 @@ fn a_stalled_server_is_given_up_on_after_bounded_retries() {
 fn the_cli_gives_a_stalled_server_up_after_its_timeout() {
     let server = stalled_server();
     let url = server.url("stalled.img");
-    let dir = crate::support::scratch();
+    let dir = crate::harness::support::scratch();
     let dest = dir.path().join("out.img");
     let started = std::time::Instant::now();
-    let run = crate::support::blockprint([
+    let run = crate::harness::support::blockprint([
         "copy",
         "--timeout",
         "1",

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use blockprint::bmap::Bmap;
 
-use crate::support::{
+use crate::harness::support::{
     Mounted, blockprint, mixed_image, require_tool, scratch, sh, sparse_image, unpack, vectors,
 };
 

@@ -3,17 +3,17 @@
 
 use std::process::Command;
 
-use crate::support::blockprint;
+use crate::harness::support::blockprint;
 
 /// `blockprint` with no display at all (and no way to reach one).
-fn headless(args: &[&str]) -> crate::support::Run {
+fn headless(args: &[&str]) -> crate::harness::support::Run {
     let output = Command::new(env!("CARGO_BIN_EXE_blockprint"))
         .args(args)
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
         .output()
         .expect("run blockprint");
-    crate::support::Run {
+    crate::harness::support::Run {
         code: output.status.code().unwrap_or(-1),
         stdout: output.stdout,
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -84,17 +84,17 @@ fn a_build_without_the_app_prints_help_for_image_arguments() {
 /// The desktop file and the settings schema, as the desktop's own tools check them.
 #[test]
 fn the_desktop_file_and_schema_are_valid() {
-    crate::support::require_tool("desktop-file-validate");
-    crate::support::require_tool("glib-compile-schemas");
+    crate::harness::support::require_tool("desktop-file-validate");
+    crate::harness::support::require_tool("glib-compile-schemas");
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    crate::support::sh(
+    crate::harness::support::sh(
         "desktop-file-validate",
         &[data
             .join("io.github.blockprint.Blockprint.desktop")
             .to_str()
             .unwrap()],
     );
-    crate::support::sh(
+    crate::harness::support::sh(
         "glib-compile-schemas",
         &["--strict", "--dry-run", data.to_str().unwrap()],
     );

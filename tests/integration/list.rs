@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::time::Duration;
 
-use crate::support::{LoopDevice, blockprint_with, scratch, sh};
+use crate::harness::support::{LoopDevice, blockprint_with, scratch, sh};
 
 #[test]
 fn without_udisks_the_list_comes_from_sysfs() {

@@ -1,49 +1,72 @@
 //! Integration tests: the real binary and library against real files, loop devices, mounts,
 //! Debian's bmaptool and gpg. Nothing is mocked. Tests that need root or a tool fail loudly
 //! without them (they never skip); `build-aux/test` installs the tools and runs them as root.
+//! The helpers and servers they share are in [`harness`]; tests/README.md has the map.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod bad_bmaps;
+/// Real servers, devices and helpers the tests share (no tests of Blockprint in it).
+mod harness;
+
+/// Reading bmap files: every upstream version, lenient spellings, errors with their line.
 mod bmap_format;
+/// `copy` and `verify` on loop devices, as root.
 mod copy_device;
+/// `copy` to regular files: the upstream vectors bit-exact, bad inputs refused.
 mod copy_file;
+/// `create`: output forms, options, warnings and refusals.
 mod create;
+/// Blockprint in place of bmaptool in scripts: the gaps bmaptool's own test suite found.
 mod dropin;
+/// A card that fails while written, and a copy interrupted by a signal.
+mod failing_card;
+/// One image to several drives at once.
 mod fanout;
-mod faults;
-mod faulty;
+/// Every compression and archive format, made by the real tools.
 mod formats;
+/// The desktop app end to end on Xvfb, as an unprivileged user, through the real udisksd.
 #[cfg(feature = "gui")]
 mod gui;
+/// The desktop app writing to a card that fails mid-write.
 #[cfg(feature = "gui")]
 mod gui_faults;
+/// The desktop app in German.
 #[cfg(feature = "gui")]
 mod gui_german;
+/// The desktop app writing one image to three drives at once.
 #[cfg(feature = "gui")]
 mod gui_multi;
-#[cfg(feature = "gui")]
-mod gui_session;
+/// The store screenshots, taken of the app with four stand-in drives.
 #[cfg(feature = "gui")]
 mod gui_store;
+/// Hostile inputs through the CLI: exit 1 with one clear line.
 mod hostile;
+/// The HTTP transport against nginx and a faulty server of our own.
 mod http;
+/// Interoperability with Debian's bmaptool, both ways.
 mod interop;
+/// What `blockprint` does without a subcommand.
 mod launch;
+/// `list` without UDisks2, from sysfs.
 mod list;
-mod nginx;
+/// Bounded memory in every format, and no file descriptor left open.
 mod resources;
+/// `scan` on whole disk images made with the real mkfs tools.
 mod scan;
+/// Where the CLI writes and what it prints, against a real second user.
 mod security_dest;
+/// A destination sharing storage with the source, a swapped device node, a swapped card.
 mod security_devices;
+/// The signature policy fails closed.
 mod security_signatures;
+/// Hostile input to ssh, HTTP redirects, netrc and the decoders' memory.
 mod security_transport;
+/// OpenPGP signatures of bmaps, made by GnuPG, checked by `copy` and `verify`.
 mod signatures;
-mod sshd;
-#[cfg(feature = "gui")]
-mod standin;
-mod support;
+/// The command line over HTTP, Range, resume, credentials and ssh.
 mod transports;
+/// The UDisks2 client against a real udisksd on a private system bus.
 #[cfg(feature = "gui")]
 mod udisks;
+/// The drive objects no loop device has (vendor, bus, PowerOff), against the stand-in.
 #[cfg(feature = "gui")]
-mod udisks_standin;
+mod udisks_drive_objects;

@@ -12,7 +12,7 @@ use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::source::{Input, Opener};
 use blockprint::target::{Target, TargetOptions};
 
-use crate::support::{create_bmap, random_bytes, require_tool, scratch, sh};
+use crate::harness::support::{create_bmap, random_bytes, require_tool, scratch, sh};
 
 const MIB: u64 = 1 << 20;
 /// The image is this piece, 64 times over: 4 GiB.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use blockprint::bmap::Bmap;
 
-use crate::support::{LoopDevice, blockprint, random_bytes, require_tool, sh};
+use crate::harness::support::{LoopDevice, blockprint, random_bytes, require_tool, sh};
 
 const MIB: u64 = 1 << 20;
 

@@ -10,7 +10,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use crate::support::{
+use crate::harness::support::{
     LoopDevice, Mounted, blockprint, random_bytes, require_root, require_tool, scratch, sh,
     stderr_lines,
 };

@@ -14,7 +14,7 @@ use fuser::{
     ReplyAttr, ReplyData, ReplyEntry, Request,
 };
 
-use crate::support::{
+use crate::harness::support::{
     LoopDevice, blockprint, blockprint_with, random_bytes, require_root, scratch,
 };
 
@@ -73,7 +73,7 @@ fn f5_the_destination_as_the_image_is_refused() {
 fn f5_a_loop_device_over_the_bmap_is_refused() {
     require_root("loop devices");
     let dir = scratch();
-    let (image, bmap, _) = crate::support::sparse_image(dir.path(), 6 * MIB as u64);
+    let (image, bmap, _) = crate::harness::support::sparse_image(dir.path(), 6 * MIB as u64);
     let text = std::fs::read(&bmap).unwrap();
     assert!(text.len() >= 512, "a loop device needs a sector of it");
     let dev = LoopDevice::new(&bmap);
@@ -98,7 +98,7 @@ fn f5_a_partition_and_its_disk_are_refused_as_each_others_image() {
     require_root("loop devices");
     let dir = scratch();
     let (backing, _) = random_file(dir.path(), "disk.img", 16 * MIB, 53);
-    crate::support::sh(
+    crate::harness::support::sh(
         "sh",
         &[
             "-c",
@@ -298,7 +298,7 @@ fn f16_the_checks_see_the_device_opened_not_the_one_the_path_named_before() {
 fn f17_another_card_in_the_same_slot_is_not_opened() {
     use blockprint::udisks::{Udisks, UdisksError};
 
-    use crate::standin::{Bus, Disk, Standin};
+    use crate::harness::udisksd_standin::{Bus, Disk, Standin};
 
     require_root("a loop device");
     let dir = scratch();

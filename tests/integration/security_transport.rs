@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use blockprint::source::http::{Credentials, HttpClient, HttpError, Url};
 
+use crate::harness::http_server::{Behaviour, Server};
+use crate::harness::nginx::{Nginx, PASSWORD, USER};
+use crate::harness::sshd::Sshd;
+use crate::harness::support::{Run, blockprint_with, random_bytes, scratch};
 use crate::http::environment::{child_url, in_child};
-use crate::http::server::{Behaviour, Server};
-use crate::nginx::{Nginx, PASSWORD, USER};
-use crate::sshd::Sshd;
-use crate::support::{Run, blockprint_with, random_bytes, scratch};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -354,7 +354,7 @@ fn a_bmap_of_millions_of_ranges_parses_in_proportional_memory() {
         let _ = writeln!(text, "<Range> {} </Range>", 2 * i);
     }
     text.push_str("</BlockMap>\n</bmap>\n");
-    let digest = crate::support::sha256(text.as_bytes());
+    let digest = crate::harness::support::sha256(text.as_bytes());
     std::fs::write(&path, text.replacen(&zeros, &digest, 1)).unwrap();
     in_child(
         "security_transport::big_bmap_child_measures_its_parse",

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Run, blockprint_with, require_tool, unpack, vectors};
+use crate::harness::support::{Run, blockprint_with, require_tool, unpack, vectors};
 
 const LIMIT: Duration = Duration::from_secs(60);
 pub const KEYS_MADE: &str = "20240101T000000!";
@@ -682,7 +682,7 @@ fn a_signature_next_to_a_remote_bmap_is_found_and_checked() {
         &bmap,
         &s.path("test.image.bmap.asc"),
     );
-    let nginx = crate::nginx::Nginx::start();
+    let nginx = crate::harness::nginx::Nginx::start();
     let image = nginx.put("test.image", &std::fs::read(s.path("test.image")).unwrap());
     nginx.put("test.image.bmap", &std::fs::read(&bmap).unwrap());
     nginx.put(

@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use crate::formats::fixtures;
-use crate::http::server::{Behaviour, Server};
-use crate::nginx::{Nginx, PASSWORD, USER};
-use crate::sshd::Sshd;
-use crate::support::{blockprint_with, sparse_image};
+use crate::harness::http_server::{Behaviour, Server};
+use crate::harness::nginx::{Nginx, PASSWORD, USER};
+use crate::harness::sshd::Sshd;
+use crate::harness::support::{blockprint_with, sparse_image};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn copy(args: &[&str], env: &[(&str, &str)]) -> crate::support::Run {
+fn copy(args: &[&str], env: &[(&str, &str)]) -> crate::harness::support::Run {
     let mut all = vec!["copy"];
     all.extend(args);
     blockprint_with(all, env, None, LIMIT)

@@ -15,7 +15,7 @@ use blockprint::source::{Input, Opener};
 use blockprint::target::Target;
 use blockprint::udisks::{DriveEvent, Removal, Udisks, UdisksError};
 
-use crate::support::{
+use crate::harness::support::{
     assert_written, blockprint, loop_setup_lock, require_root, require_tool, sh, sparse_image,
 };
 
@@ -312,7 +312,7 @@ fn restore_leaves_one_clean_fat32_partition() {
     let udisks = udisks();
     let dir = workdir();
     let img = dir.path().join("restore.img");
-    std::fs::write(&img, crate::support::random_bytes(7, 96 << 20)).unwrap();
+    std::fs::write(&img, crate::harness::support::random_bytes(7, 96 << 20)).unwrap();
     let _card = UdisksLoop::new(&img);
     let drive = drive_when(&udisks, &img, |d| d.size > 0);
     udisks.prepare(&drive).expect("prepare");
@@ -327,7 +327,7 @@ fn restore_leaves_one_clean_fat32_partition() {
     let start = 2048 * 512;
     let len = parts[0]["size"].as_u64().unwrap() * 512;
     let part = dir.path().join("part.img");
-    let data = crate::support::read_at(&img, start, usize::try_from(len).unwrap());
+    let data = crate::harness::support::read_at(&img, start, usize::try_from(len).unwrap());
     std::fs::write(&part, data).unwrap();
     // sh fails the test if fsck does; a fresh filesystem has no cluster in use.
     let fsck = sh("fsck.vfat", &["-n", part.to_str().unwrap()]);
@@ -418,7 +418,7 @@ fn polkit_decides_for_unprivileged_users() {
         + &String::from_utf8_lossy(&allowed.stderr);
     assert!(allowed.status.success(), "the allowed user failed: {said}");
     assert!(said.contains("opened through polkit"), "{said}");
-    let written = crate::support::read_at(&img, 4096, CHILD_MARK.len());
+    let written = crate::harness::support::read_at(&img, 4096, CHILD_MARK.len());
     assert_eq!(written, CHILD_MARK, "the unprivileged write did not land");
 
     let denied = run_as(&user("BLOCKPRINT_TEST_DENIED_USER"));

@@ -12,9 +12,9 @@ use std::process::Command;
 use blockprint::source::http::Url;
 
 use super::client;
-use super::server::{Behaviour, Server};
-use crate::nginx::{Nginx, PASSWORD, USER};
-use crate::support::{random_bytes, scratch};
+use crate::harness::http_server::{Behaviour, Server};
+use crate::harness::nginx::{Nginx, PASSWORD, USER};
+use crate::harness::support::{random_bytes, scratch};
 
 #[test]
 fn netrc_named_by_the_netrc_variable_gives_credentials() {

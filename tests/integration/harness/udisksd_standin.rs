@@ -25,7 +25,7 @@ pub(crate) struct Bus {
 
 impl Bus {
     pub(crate) fn start() -> Self {
-        crate::support::require_tool("dbus-daemon");
+        crate::harness::support::require_tool("dbus-daemon");
         let dir = tempfile::Builder::new()
             .prefix("blockprint-standin-")
             .tempdir()

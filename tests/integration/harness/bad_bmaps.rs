@@ -1,7 +1,7 @@
 //! Bad bmap files, each with what its error must say and the line it must point at (if any):
 //! read by the library in `bmap_format` and handed to the CLI in `hostile`.
 
-use crate::support::rechecksum;
+use crate::harness::support::rechecksum;
 
 /// A small valid 2.0 bmap: 4 blocks, ranges 0-1 and 3, no range checksums.
 pub const TEMPLATE: &str = r#"<?xml version="1.0" ?>

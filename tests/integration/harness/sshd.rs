@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{require_root, require_tool, sh};
+use crate::harness::support::{require_root, require_tool, sh};
 
 pub struct Sshd {
     child: Child,

@@ -4,7 +4,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::{Faults, FaultyDisk, open_direct, read_direct, write_direct};
-use crate::support;
+use crate::harness::support;
 
 #[track_caller]
 fn assert_eio(result: io::Result<impl std::fmt::Debug>) {

@@ -1,14 +1,16 @@
-//! A card that fails while it is written (the FUSE-backed loop device of `faulty`), and a copy
-//! interrupted by a signal: the copy stops with one line naming the device and the offset,
-//! exits 1 within seconds, and never writes the held-back first MiB, so the card does not look
-//! bootable.
+//! A card that fails while it is written (the FUSE-backed loop device of
+//! `harness::faulty_card`), and a copy interrupted by a signal: the copy stops with one line
+//! naming the device and the offset, exits 1 within seconds, and never writes the held-back
+//! first MiB, so the card does not look bootable.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::faulty::{Faults, FaultyDisk, write_direct};
-use crate::support::{Run, blockprint, create_bmap, finish, random_bytes, scratch, stderr_lines};
+use crate::harness::faulty_card::{Faults, FaultyDisk, write_direct};
+use crate::harness::support::{
+    Run, blockprint, create_bmap, finish, random_bytes, scratch, stderr_lines,
+};
 
 const MIB: u64 = 1 << 20;
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use blockprint::source::http::Url;
 
-use crate::support::{require_tool, scratch, sh};
+use crate::harness::support::{require_tool, scratch, sh};
 
 /// The user `/private/` accepts.
 pub const USER: &str = "alice";

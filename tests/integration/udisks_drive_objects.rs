@@ -1,10 +1,10 @@
-//! The drive-level paths no loop device has (a Drive object: vendor, bus, removable,
-//! PowerOff, Eject), against the udisksd stand-in of `standin.rs`. In addition to the tests
-//! against the real udisksd (udisks.rs), never instead.
+//! The drive-level paths no loop device has (a Drive object: vendor, bus, removable, PowerOff,
+//! Eject), against the udisksd stand-in of `harness/udisksd_standin.rs`. In addition to the
+//! tests against the real udisksd (udisks.rs), never instead.
 
 use blockprint::udisks::{Removal, Udisks};
 
-use crate::standin::{Bus, Disk, Standin};
+use crate::harness::udisksd_standin::{Bus, Disk, Standin};
 
 #[test]
 fn power_off_or_eject_after_writing() {

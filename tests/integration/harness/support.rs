@@ -176,6 +176,22 @@ pub fn unpack(name: &str, dir: &Path, as_name: &str) -> PathBuf {
     path
 }
 
+/// `blockprint copy --bmap test.image.bmap.v2.0 test.image DEST`, the upstream test image
+/// unpacked into `dir` first: the prologue of the tests that refuse a destination. Returns the
+/// image's path, for the messages that name it, and the run.
+pub fn copy_vector(dir: &Path, dest: &str) -> (PathBuf, Run) {
+    let image = unpack("test.image.gz", dir, "test.image");
+    let bmap = vectors().join("test.image.bmap.v2.0");
+    let run = blockprint([
+        "copy".as_ref(),
+        "--bmap".as_ref(),
+        bmap.as_os_str(),
+        image.as_os_str(),
+        dest.as_ref(),
+    ]);
+    (image, run)
+}
+
 /// Fails loudly (never skips) when not root: CI runs these as root.
 #[track_caller]
 pub fn require_root(what: &str) {

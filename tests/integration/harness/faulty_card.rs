@@ -35,7 +35,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::support::{self, LoopDevice};
+use crate::harness::support::{self, LoopDevice};
 
 /// What the disk does wrong, changeable while it is in use ([`FaultyDisk::set`]).
 ///
