@@ -48,7 +48,7 @@ pub use input::{Input, InputError, SshLocation, redact};
 pub use open::{Layer, Opened, Opener, open_store, open_stream};
 pub use random::{LocalFile, Memory, RandomAccess, Slice};
 pub use ranged::RangedSource;
-pub use stream::StreamSource;
+pub use stream::{StreamSource, read_full};
 
 /// A forward-only stream of image bytes.
 pub trait ImageSource: Read + Send {

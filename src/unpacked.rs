@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use blockprint::progress::CancelToken;
 use blockprint::scan::BLOCK;
+use blockprint::source::read_full;
 use blockprint::target::open_unnamed_in;
 
 /// Why the decoded copy could not be made.
@@ -63,15 +64,7 @@ pub(crate) fn unpack(
         if cancel.is_cancelled() {
             return Err(UnpackError::Cancelled);
         }
-        let mut got = 0;
-        while got < buf.len() {
-            match source.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(UnpackError::Read(e)),
-            }
-        }
+        let got = read_full(&mut *source, &mut buf).map_err(UnpackError::Read)?;
         for (i, block) in buf[..got].chunks(BLOCK as usize).enumerate() {
             if block.iter().any(|&b| b != 0) {
                 file.write_all_at(block, offset + (i as u64) * BLOCK)

@@ -107,6 +107,31 @@ impl fmt::Debug for Hasher {
     }
 }
 
+/// Hex text (either case) into `out`, which is cleared first; false unless it is hex of whole
+/// bytes. The parser decodes every range's digest into one reused buffer with it.
+pub(super) fn decode_hex(text: &str, out: &mut Vec<u8>) -> bool {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    out.clear();
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return false;
+    }
+    for pair in bytes.chunks_exact(2) {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(high), Some(low)) => out.push(high << 4 | low),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// A digest; displays as lowercase hex, the form bmap files use.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Digest(Vec<u8>);
@@ -114,23 +139,8 @@ pub struct Digest(Vec<u8>);
 impl Digest {
     /// Parses hex text (either case). `None` unless it is hex of whole bytes.
     pub fn from_hex(text: &str) -> Option<Self> {
-        fn nibble(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                b'A'..=b'F' => Some(c - b'A' + 10),
-                _ => None,
-            }
-        }
-        let bytes = text.as_bytes();
-        if !bytes.len().is_multiple_of(2) {
-            return None;
-        }
-        bytes
-            .chunks_exact(2)
-            .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-            .collect::<Option<Vec<u8>>>()
-            .map(Self)
+        let mut bytes = Vec::with_capacity(text.len() / 2);
+        decode_hex(text, &mut bytes).then_some(Self(bytes))
     }
 
     /// A digest of these bytes.

@@ -33,15 +33,7 @@ pub(super) fn run(args: &CreateArgs, out: &Output) -> anyhow::Result<()> {
             Method::SeekHole => "SEEK_DATA/SEEK_HOLE",
         }
     ));
-    let xml = bmap.to_xml();
-    match &args.output {
-        Some(path) => write_replacing(path, &xml)
-            .with_context(|| format!("cannot write bmap file '{}'", path.display()))?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(&xml)
-            .context("cannot write the bmap to standard output")?,
-    }
+    write_bmap(args.output.as_deref(), &bmap.to_xml())?;
     out.info(format_args!(
         "created bmap of '{}': {}",
         args.image.display(),
@@ -50,12 +42,24 @@ pub(super) fn run(args: &CreateArgs, out: &Output) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a bmap to `output` (see [`write_replacing`]), or to standard output without one.
+pub(super) fn write_bmap(output: Option<&Path>, xml: &[u8]) -> anyhow::Result<()> {
+    match output {
+        Some(path) => write_replacing(path, xml)
+            .with_context(|| format!("cannot write bmap file '{}'", path.display())),
+        None => std::io::stdout()
+            .lock()
+            .write_all(xml)
+            .context("cannot write the bmap to standard output"),
+    }
+}
+
 /// Writes `bytes` as the new content of `path`, put in place whole (a failed run never leaves
 /// half a bmap) and without following anyone else's symbolic link; see
 /// [`blockprint::target::replace_file`]. A FIFO or a terminal (`/dev/stdout`) is written
 /// directly, once the opened descriptor is seen to be one: the open neither creates nor
 /// truncates, so a path swapped for a link to a regular file meanwhile damages nothing.
-pub(super) fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
     if special {
         let mut file = OpenOptions::new()

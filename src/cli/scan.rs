@@ -2,7 +2,6 @@
 //! image's filesystems rather than from its holes.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +14,7 @@ use blockprint::size::{human, percent};
 use blockprint::source::{Input, LocalFile, Opened, Opener};
 
 use super::copy::install_interrupt_handler;
-use super::create::write_replacing;
+use super::create::write_bmap;
 use super::progress::TerminalProgress;
 use super::{Output, ScanArgs};
 use crate::unpacked::{Temporary, unpack};
@@ -72,15 +71,7 @@ pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
     };
     let result = scan::to_bmap(&image, &report, options, &mut progress, &cancel);
     progress.finish();
-    let xml = result?.to_xml();
-    match &args.output {
-        Some(path) => write_replacing(path, &xml)
-            .with_context(|| format!("cannot write bmap file '{}'", path.display()))?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(&xml)
-            .context("cannot write the bmap to standard output")?,
-    }
+    write_bmap(args.output.as_deref(), &result?.to_xml())?;
     if args.sparse {
         punch_holes(&image, &report, out)?;
     }

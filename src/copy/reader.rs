@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{CHUNK, CopyError, Plan, RangeLabel, SEGMENT, segment_of};
 use crate::progress::CancelToken;
-use crate::source::ImageSource;
+use crate::source::{ImageSource, read_full};
 use crate::target::AlignedBuf;
 
 /// What the reader sends to the writer, in order.
@@ -119,7 +119,7 @@ fn read_whole(
             .image_size
             .map_or(segment_end, |size| size.min(segment_end));
         let want = usize::try_from(limit - offset).unwrap_or(CHUNK).min(CHUNK);
-        let got = fill(source, &mut buf[..want]).map_err(|e| CopyError::Read {
+        let got = read_full(source, &mut buf[..want]).map_err(|e| CopyError::Read {
             image: name.clone(),
             offset,
             source: e,
@@ -165,7 +165,7 @@ fn read_whole(
 /// decoder check its trailer) or data that should not be there.
 fn confirm_end(source: &mut dyn ImageSource, size: u64, whose: &str) -> Result<(), CopyError> {
     let mut probe = [0u8; 512];
-    let cause = match fill(source, &mut probe) {
+    let cause = match read_full(source, &mut probe) {
         Ok(0) => return Ok(()),
         Ok(_) => io::Error::new(
             io::ErrorKind::InvalidData,
@@ -212,7 +212,7 @@ fn read_ranges(
             let len = usize::try_from(range.end - offset)
                 .unwrap_or(CHUNK)
                 .min(CHUNK);
-            let got = fill(source, &mut buf[..len]).map_err(|e| read_error(offset, e))?;
+            let got = read_full(source, &mut buf[..len]).map_err(|e| read_error(offset, e))?;
             if got < len {
                 return Err(eof(offset + got as u64));
             }
@@ -279,18 +279,4 @@ fn read_tail(
         size,
         "its bmap gives; the bmap belongs to another image",
     )
-}
-
-/// Reads until `buf` is full or the source ends; returns the bytes read.
-fn fill(source: &mut dyn ImageSource, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match source.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }

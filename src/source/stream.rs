@@ -6,6 +6,21 @@ use std::io::{self, Cursor, Read};
 
 use super::ImageSource;
 
+/// Reads until `buf` is full or the reader ends (retrying interrupted reads); returns how many
+/// bytes were read, fewer than `buf.len()` only at the end.
+pub fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 /// Bytes discarded per read while skipping.
 const DISCARD: usize = 1 << 20;
 
@@ -86,15 +101,7 @@ pub(crate) fn peek(
     n: usize,
 ) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
     let mut head = vec![0; n];
-    let mut got = 0;
-    while got < n {
-        match reader.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let got = read_full(&mut reader, &mut head)?;
     head.truncate(got);
     let again = Box::new(Cursor::new(head.clone()).chain(reader));
     Ok((head, again))

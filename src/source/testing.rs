@@ -1,62 +1,16 @@
-//! Helpers for the source tests: an in-memory [`RandomAccess`], archives made by the real
+//! Helpers for the source tests: an archive in memory, archives made by the real
 //! tools, image-like data, and deterministic corruption for the never-panics tests.
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use super::RandomAccess;
+use super::{Memory, RandomAccess};
 
-/// An archive held in memory.
-pub(crate) struct MemStore {
-    name: String,
-    data: Arc<[u8]>,
-}
-
-impl MemStore {
-    pub(crate) fn shared(name: &str, data: &[u8]) -> Arc<dyn RandomAccess> {
-        Arc::new(Self {
-            name: name.to_owned(),
-            data: data.into(),
-        })
-    }
-}
-
-impl RandomAccess for MemStore {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn len(&self) -> u64 {
-        self.data.len() as u64
-    }
-
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        match start
-            .checked_add(buf.len())
-            .and_then(|end| self.data.get(start..end))
-        {
-            Some(bytes) => {
-                buf.copy_from_slice(bytes);
-                Ok(())
-            }
-            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "past the end")),
-        }
-    }
-
-    fn stream(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(self.data.len());
-        let end = usize::try_from(offset.saturating_add(len))
-            .unwrap_or(usize::MAX)
-            .min(self.data.len());
-        Ok(Box::new(Cursor::new(
-            self.data[start..end.max(start)].to_vec(),
-        )))
-    }
+/// An archive held in memory, as the readers see a file.
+pub(crate) fn in_memory(name: &str, data: &[u8]) -> Arc<dyn RandomAccess> {
+    Arc::new(Memory::new(data, name))
 }
 
 /// Runs a shell script in `dir`; a missing tool or a failure fails the test, with its output.

@@ -6,6 +6,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use super::{Document, Offset, parse_range};
+use crate::bmap::checksum::decode_hex;
 use crate::bmap::{BmapErrorKind, ChecksumType};
 
 /// A range's digest as written, kept for an error that needs the checksum type to be told.
@@ -77,30 +78,6 @@ pub(super) fn close_range(doc: &mut Document) {
         // Lengths were compared above, so the push cannot refuse the digest.
         let _ = doc.ranges.push(first, last, digest);
     }
-}
-
-/// Hex text (either case) into `out`; false unless it is hex of whole bytes.
-fn decode_hex(text: &str, out: &mut Vec<u8>) -> bool {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    out.clear();
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return false;
-    }
-    for pair in bytes.chunks_exact(2) {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(high), Some(low)) => out.push(high << 4 | low),
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// The byte offset of the `<Range>` element number `index` (from 0) of the block map.

@@ -375,7 +375,7 @@ fn bare_filesystems_and_optical_images() {
 
 #[test]
 fn mutated_tables_never_panic() {
-    use crate::source::testing::MemStore;
+    use crate::source::testing::in_memory;
     let dir = tempfile::tempdir().expect("tmp");
     let img = image(dir.path(), "m.img", 8);
     sfdisk(&img, &[], "label: gpt\nsize=1MiB\nsize=1MiB\n");
@@ -399,7 +399,7 @@ fn mutated_tables_never_panic() {
             let at =
                 span.start + usize::from(noise[round * 2 % 7990]) * (span.end - span.start) / 256;
             bytes[at] ^= noise[round * 3 % 7990] | 1;
-            let _ = probe(&*MemStore::shared("mutant", &bytes));
+            let _ = probe(&*in_memory("mutant", &bytes));
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::io::{self, Read};
 
 use super::{BLOCK, RandomAccess, read_vec};
+use crate::source::read_full;
 
 /// The blocks of an archive, read at offsets or in order.
 pub(super) trait Blocks {
@@ -100,15 +101,7 @@ impl Blocks for Sequential {
 
     fn block(&mut self) -> io::Result<Option<[u8; BLOCK]>> {
         let mut block = [0; BLOCK];
-        let mut got = 0;
-        while got < BLOCK {
-            match self.reader.read(&mut block[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let got = read_full(&mut self.reader, &mut block)?;
         self.at += got as u64;
         match got {
             0 => Ok(None),

@@ -5,10 +5,10 @@ use std::io::{self, Cursor};
 use std::path::Path;
 
 use super::*;
-use crate::source::testing::{MemStore, get, image, mutants, put, read_all, shell};
+use crate::source::testing::{get, image, in_memory, mutants, put, read_all, shell};
 
 fn random(data: &[u8]) -> Result<(String, Slice), SourceError> {
-    open_random(&MemStore::shared("test.tar", data))
+    open_random(&in_memory("test.tar", data))
 }
 
 fn stream(data: &[u8]) -> Result<Member, SourceError> {

@@ -8,10 +8,10 @@ use flate2::Crc;
 
 use super::*;
 use crate::source::member;
-use crate::source::testing::{MemStore, get, image, mutants, put, read_all, shell};
+use crate::source::testing::{get, image, in_memory, mutants, put, read_all, shell};
 
 fn random(data: &[u8]) -> Result<Member, SourceError> {
-    open_random(&MemStore::shared("test.zip", data))
+    open_random(&in_memory("test.zip", data))
 }
 
 fn stream(data: &[u8]) -> Result<Member, SourceError> {
