@@ -73,6 +73,7 @@ pub mod copy;
 pub mod create;
 pub mod discover;
 pub mod drives;
+mod le;
 pub mod mapping;
 pub mod progress;
 pub mod scan;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::member::{Chooser, Member};
 use super::random::{RandomAccess, read_vec};
 use super::{Format, SourceError};
+use crate::le::{u16_at, u32_at, u64_at};
 use decode::{Checked, Decoder, Label, check_crc};
 
 pub(crate) use stream::open_stream;
@@ -109,20 +110,6 @@ fn method_name(code: u16) -> &'static str {
     }
 }
 
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut bytes = [0; 8];
-    bytes.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(bytes)
-}
-
 fn damaged(name: &str, message: String) -> SourceError {
     SourceError::damaged(name, Format::Zip, message)
 }
@@ -139,8 +126,8 @@ fn read_failed(name: &str, e: io::Error, what: &str, at: u64) -> SourceError {
 /// search: some writers pad the extra block with bytes that are not fields.
 fn zip64_extra(mut extra: &[u8]) -> Option<&[u8]> {
     while extra.len() >= 4 {
-        let id = le16(extra, 0);
-        let len = usize::from(le16(extra, 2));
+        let id = u16_at(extra, 0);
+        let len = usize::from(u16_at(extra, 2));
         let data = extra.get(4..4 + len)?;
         if id == ZIP64_EXTRA {
             return Some(data);
@@ -166,7 +153,7 @@ impl<'a> Widen<'a> {
     /// The field's value: itself, or the next Zip64 value when saturated (`None` if missing).
     fn field(&mut self, short: u32) -> Option<u64> {
         if short == u32::MAX {
-            self.values.next().map(|v| le64(v, 0))
+            self.values.next().map(|v| u64_at(v, 0))
         } else {
             Some(u64::from(short))
         }
@@ -259,8 +246,8 @@ fn find_directory(store: &dyn RandomAccess, name: &str) -> Result<Directory, Sou
     let at = (0..=tail.len() - EOCD_LEN)
         .rev()
         .find(|&i| {
-            le32(&tail, i) == EOCD_SIG
-                && i + EOCD_LEN + usize::from(le16(&tail, i + 20)) <= tail.len()
+            u32_at(&tail, i) == EOCD_SIG
+                && i + EOCD_LEN + usize::from(u16_at(&tail, i + 20)) <= tail.len()
         })
         .ok_or_else(|| {
             damaged(
@@ -270,18 +257,18 @@ fn find_directory(store: &dyn RandomAccess, name: &str) -> Result<Directory, Sou
         })?;
     let eocd = &tail[at..at + EOCD_LEN];
     let eocd_pos = tail_start + at as u64;
-    let mut disks = (u32::from(le16(eocd, 4)), u32::from(le16(eocd, 6)));
-    let mut entries = u64::from(le16(eocd, 10));
-    let mut size = u64::from(le32(eocd, 12));
-    let mut offset = u64::from(le32(eocd, 16));
+    let mut disks = (u32::from(u16_at(eocd, 4)), u32::from(u16_at(eocd, 6)));
+    let mut entries = u64::from(u16_at(eocd, 10));
+    let mut size = u64::from(u32_at(eocd, 12));
+    let mut offset = u64::from(u32_at(eocd, 16));
     let mut end = eocd_pos;
     if let Some(record_pos) = find_zip64_record(store, name, eocd_pos)? {
         let record = read_vec(store, record_pos, EOCD64_LEN)
             .map_err(|e| read_failed(name, e, "the Zip64 end record", record_pos))?;
-        disks = (le32(&record, 16), le32(&record, 20));
-        entries = le64(&record, 32);
-        size = le64(&record, 40);
-        offset = le64(&record, 48);
+        disks = (u32_at(&record, 16), u32_at(&record, 20));
+        entries = u64_at(&record, 32);
+        size = u64_at(&record, 40);
+        offset = u64_at(&record, 48);
         end = record_pos;
     }
     if disks != (0, 0) {
@@ -346,7 +333,7 @@ fn find_zip64_record(
     };
     let locator = read_vec(store, locator_pos, LOCATOR_LEN)
         .map_err(|e| read_failed(name, e, "the Zip64 locator", locator_pos))?;
-    if le32(&locator, 0) != LOCATOR_SIG {
+    if u32_at(&locator, 0) != LOCATOR_SIG {
         return Ok(None);
     }
     let mut sig = [0; 4];
@@ -356,7 +343,7 @@ fn find_zip64_record(
             && store.read_exact_at(at, sig).is_ok()
             && u32::from_le_bytes(*sig) == EOCD64_SIG
     };
-    let stated = le64(&locator, 8);
+    let stated = u64_at(&locator, 8);
     if has_sig(stated, &mut sig) {
         return Ok(Some(stated));
     }
@@ -397,15 +384,15 @@ fn read_directory(
         reader
             .read_exact(&mut fixed)
             .map_err(|e| read_failed(name, e, &what, at))?;
-        if le32(&fixed, 0) != CENTRAL_SIG {
+        if u32_at(&fixed, 0) != CENTRAL_SIG {
             return Err(damaged(
                 name,
                 format!("{what} at offset {at} has no signature"),
             ));
         }
-        let name_len = usize::from(le16(&fixed, 28));
-        let extra_len = usize::from(le16(&fixed, 30));
-        let comment_len = usize::from(le16(&fixed, 32));
+        let name_len = usize::from(u16_at(&fixed, 28));
+        let extra_len = usize::from(u16_at(&fixed, 30));
+        let comment_len = usize::from(u16_at(&fixed, 32));
         // Three u16 lengths: at most 192 KiB.
         variable.resize(name_len + extra_len + comment_len, 0);
         reader
@@ -414,9 +401,9 @@ fn read_directory(
         let member = String::from_utf8_lossy(&variable[..name_len]).into_owned();
         let mut widen = Widen::new(&variable[name_len..name_len + extra_len]);
         // The Zip64 field holds the saturated values in this order.
-        let sizes = widen.field(le32(&fixed, 24)).and_then(|uncompressed| {
-            let compressed = widen.field(le32(&fixed, 20))?;
-            let local_offset = widen.field(le32(&fixed, 42))?;
+        let sizes = widen.field(u32_at(&fixed, 24)).and_then(|uncompressed| {
+            let compressed = widen.field(u32_at(&fixed, 20))?;
+            let local_offset = widen.field(u32_at(&fixed, 42))?;
             Some((uncompressed, compressed, local_offset))
         });
         let Some((uncompressed, compressed, local_offset)) = sizes else {
@@ -427,9 +414,9 @@ fn read_directory(
         };
         each(Entry {
             name: member,
-            flags: le16(&fixed, 8),
-            method: le16(&fixed, 10),
-            crc: le32(&fixed, 16),
+            flags: u16_at(&fixed, 8),
+            method: u16_at(&fixed, 10),
+            crc: u32_at(&fixed, 16),
             compressed,
             uncompressed,
             local_offset,
@@ -450,13 +437,13 @@ fn data_start(
     let what = format!("the local header of '{}'", entry.name);
     let at = entry.local_offset.saturating_add(shift);
     let header = read_vec(store, at, LOCAL_LEN).map_err(|e| read_failed(name, e, &what, at))?;
-    if le32(&header, 0) != LOCAL_SIG {
+    if u32_at(&header, 0) != LOCAL_SIG {
         return Err(damaged(
             name,
             format!("{what} at offset {at} has no signature"),
         ));
     }
-    let variable = u64::from(le16(&header, 26)) + u64::from(le16(&header, 28));
+    let variable = u64::from(u16_at(&header, 26)) + u64::from(u16_at(&header, 28));
     let start = at + LOCAL_LEN as u64 + variable;
     match start.checked_add(entry.compressed) {
         Some(end) if end <= store.len() => Ok(start),

@@ -1,6 +1,7 @@
 //! The main boot region of exFAT: the boot sector's geometry, checked against itself, the
 //! region and the boot checksum of sector 11.
 
+use crate::le::{u16_at, u32_at, u64_at};
 use crate::source::RandomAccess;
 
 /// The exFAT signature at byte 3.
@@ -57,18 +58,6 @@ impl Geometry {
     pub fn bytes(&self) -> u64 {
         self.volume_sectors * self.sector
     }
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from(u32_at(b, at)) | (u64::from(u32_at(b, at + 4)) << 32)
 }
 
 /// Whether the region starts with an exFAT boot sector's name.

@@ -7,6 +7,7 @@
 //! or free in the allocation bitmap maps the volume whole.
 
 use super::boot::Geometry;
+use crate::le::{u16_at, u32_at, u64_at};
 use crate::source::RandomAccess;
 
 /// Deepest directory nesting followed.
@@ -52,18 +53,6 @@ pub(crate) struct Walker<'a> {
     pub seen: Vec<u64>,
     pub stats: Walked,
     read: u64,
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from(u32_at(b, at)) | (u64::from(u32_at(b, at + 4)) << 32)
 }
 
 /// The checksum of a directory entry set, leaving out its own field (bytes 2-3).

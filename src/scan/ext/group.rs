@@ -3,9 +3,8 @@
 //! BLOCK_UNINIT group exactly as the kernel's `ext4_init_block_bitmap` does.
 
 use super::crc::{crc16, crc32c};
-use super::superblock::{
-    INCOMPAT_64BIT, INCOMPAT_FLEX_BG, RO_COMPAT_METADATA_CSUM, Superblock, le16, le32,
-};
+use super::superblock::{INCOMPAT_64BIT, INCOMPAT_FLEX_BG, RO_COMPAT_METADATA_CSUM, Superblock};
+use crate::le::{u16_at, u32_at};
 use crate::source::RandomAccess;
 
 /// `bg_flags`: the block bitmap was never written; it is implied by the group's metadata.
@@ -69,17 +68,17 @@ pub(super) fn read_descriptors(
 fn parse(sb: &Superblock, raw: &[u8]) -> Desc {
     let wide = sb.has_incompat(INCOMPAT_64BIT);
     let lo_hi32 = |lo: usize, hi: usize| {
-        u64::from(le32(raw, lo))
+        u64::from(u32_at(raw, lo))
             | if wide {
-                u64::from(le32(raw, hi)) << 32
+                u64::from(u32_at(raw, hi)) << 32
             } else {
                 0
             }
     };
     let lo_hi16 = |lo: usize, hi: usize| {
-        u32::from(le16(raw, lo))
+        u32::from(u16_at(raw, lo))
             | if wide {
-                u32::from(le16(raw, hi)) << 16
+                u32::from(u16_at(raw, hi)) << 16
             } else {
                 0
             }
@@ -89,7 +88,7 @@ fn parse(sb: &Superblock, raw: &[u8]) -> Desc {
         inode_bitmap: lo_hi32(0x4, 0x24),
         inode_table: lo_hi32(0x8, 0x28),
         free: u64::from(lo_hi16(0xC, 0x2C)),
-        flags: le16(raw, 0x12),
+        flags: u16_at(raw, 0x12),
         bitmap_csum: lo_hi16(0x18, 0x38),
     }
 }
@@ -118,7 +117,7 @@ fn verify_desc_checksum(sb: &Superblock, g: u64, raw: &[u8]) -> Result<(), Strin
     if !sb.has_group_csums() {
         return Ok(());
     }
-    let stored = le16(raw, CHECKSUM_AT);
+    let stored = u16_at(raw, CHECKSUM_AT);
     let computed = desc_checksum(sb, g, raw);
     if stored == computed {
         Ok(())

@@ -6,7 +6,8 @@
 //! or the kernel replay it.
 
 use super::group::Desc;
-use super::superblock::{INCOMPAT_EXTENTS, Superblock, le16, le32};
+use super::superblock::{INCOMPAT_EXTENTS, Superblock};
+use crate::le::{u16_at, u32_at};
 use crate::source::RandomAccess;
 
 /// `i_flags`: the inode's blocks are an extent tree.
@@ -39,7 +40,7 @@ pub(super) fn read(
 ) -> Result<Journal, String> {
     let ino = sb.journal_inum;
     let inode = read_inode(fs, sb, descs, ino)?;
-    let flags = le32(&inode, 0x20);
+    let flags = u32_at(&inode, 0x20);
     if flags & INLINE_DATA_FL != 0 {
         return Err(format!("the journal inode {ino} has inline data"));
     }
@@ -145,11 +146,11 @@ impl Walk<'_> {
     /// depth its parent expects.
     fn extent_node(&mut self, node: &[u8], expected: Option<u16>) -> Result<(), String> {
         let bad = || "the journal's extent tree is damaged".to_string();
-        if node.len() < 12 || le16(node, 0) != EXTENT_MAGIC {
+        if node.len() < 12 || u16_at(node, 0) != EXTENT_MAGIC {
             return Err(bad());
         }
-        let entries = usize::from(le16(node, 2));
-        let depth = le16(node, 6);
+        let entries = usize::from(u16_at(node, 2));
+        let depth = u16_at(node, 6);
         if entries > (node.len() - 12) / 12
             || u32::from(depth) > MAX_DEPTH
             || expected.is_some_and(|e| e != depth)
@@ -159,18 +160,18 @@ impl Walk<'_> {
         for i in 0..entries {
             let entry = &node[12 + i * 12..24 + i * 12];
             if depth == 0 {
-                let logical = le32(entry, 0);
-                let mut len = u64::from(le16(entry, 4));
+                let logical = u32_at(entry, 0);
+                let mut len = u64::from(u16_at(entry, 4));
                 if len > 32768 {
                     len -= 32768; // an unwritten extent, still allocated
                 }
-                let start = u64::from(le32(entry, 8)) | (u64::from(le16(entry, 6)) << 32);
+                let start = u64::from(u32_at(entry, 8)) | (u64::from(u16_at(entry, 6)) << 32);
                 if logical == 0 && len > 0 {
                     self.first = Some(start);
                 }
                 self.add(start, len)?;
             } else {
-                let child = u64::from(le32(entry, 4)) | (u64::from(le16(entry, 8)) << 32);
+                let child = u64::from(u32_at(entry, 4)) | (u64::from(u16_at(entry, 8)) << 32);
                 self.add(child, 1)?;
                 let block = self.read_block(child)?;
                 self.extent_node(&block, Some(depth - 1))?;
@@ -182,7 +183,7 @@ impl Walk<'_> {
     /// The classic map: 12 direct pointers, then single, double and triple indirect blocks.
     fn block_map(&mut self, i_block: &[u8]) -> Result<(), String> {
         for i in 0..15 {
-            let ptr = u64::from(le32(i_block, i * 4));
+            let ptr = u64::from(u32_at(i_block, i * 4));
             if ptr == 0 {
                 continue;
             }
@@ -205,7 +206,7 @@ impl Walk<'_> {
         }
         let raw = self.read_block(block)?;
         for chunk in raw.chunks_exact(4) {
-            let ptr = u64::from(le32(chunk, 0));
+            let ptr = u64::from(u32_at(chunk, 0));
             if ptr == 0 {
                 continue;
             }

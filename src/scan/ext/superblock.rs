@@ -2,6 +2,7 @@
 //! structure is located from. Anything unknown, unclean or implausible is a refusal.
 
 use super::crc::crc32c;
+use crate::le::{u16_at, u32_at, u64_at};
 
 /// Byte offset of the primary superblock, and its size.
 pub(super) const OFFSET: u64 = 1024;
@@ -84,19 +85,6 @@ const STATE_ERROR: u16 = 0x2;
 /// Offset of `s_checksum`, the CRC32C of everything before it.
 pub(super) const CHECKSUM_AT: usize = 0x3FC;
 
-/// Little-endian fields of a byte slice that is known to be long enough.
-pub(super) fn le16(raw: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([raw[at], raw[at + 1]])
-}
-
-pub(super) fn le32(raw: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]])
-}
-
-fn le64(raw: &[u8], at: usize) -> u64 {
-    u64::from(le32(raw, at)) | (u64::from(le32(raw, at + 4)) << 32)
-}
-
 /// What the superblock says, checked and in the units the scan uses (u64 blocks).
 #[derive(Debug, Clone)]
 pub(super) struct Superblock {
@@ -133,17 +121,17 @@ pub(super) struct Superblock {
 impl Superblock {
     /// Parses and checks the 1024 bytes of the primary superblock.
     pub(super) fn parse(raw: &[u8]) -> Result<Self, String> {
-        if raw.len() < SIZE || le16(raw, 0x38) != MAGIC {
+        if raw.len() < SIZE || u16_at(raw, 0x38) != MAGIC {
             return Err("no ext2/3/4 superblock magic".into());
         }
-        let compat = le32(raw, 0x5C);
-        let incompat = le32(raw, 0x60);
-        let ro_compat = le32(raw, 0x64);
+        let compat = u32_at(raw, 0x5C);
+        let incompat = u32_at(raw, 0x60);
+        let ro_compat = u32_at(raw, 0x64);
         if ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
             if raw[0x175] != 1 {
                 return Err(format!("unknown metadata checksum type {}", raw[0x175]));
             }
-            let stored = le32(raw, CHECKSUM_AT);
+            let stored = u32_at(raw, CHECKSUM_AT);
             let computed = crc32c(!0, &raw[..CHECKSUM_AT]);
             if stored != computed {
                 return Err(format!(
@@ -173,7 +161,7 @@ impl Superblock {
                 "unknown read-only compatible feature bits {unknown:#x}"
             ));
         }
-        let state = le16(raw, 0x3A);
+        let state = u16_at(raw, 0x3A);
         if state & STATE_ERROR != 0 {
             return Err(format!(
                 "the filesystem has errors (s_state {state:#x}): run e2fsck"
@@ -184,12 +172,12 @@ impl Superblock {
                 "the filesystem was not cleanly unmounted (s_state {state:#x})"
             ));
         }
-        let rev_level = le32(raw, 0x4C);
+        let rev_level = u32_at(raw, 0x4C);
         if rev_level > 1 {
             return Err(format!("unknown revision level {rev_level}"));
         }
 
-        let log_block = le32(raw, 0x18);
+        let log_block = u32_at(raw, 0x18);
         if log_block > 6 {
             return Err(format!(
                 "unsupported block size (s_log_block_size {log_block})"
@@ -197,7 +185,7 @@ impl Superblock {
         }
         let block_size = 1024u64 << log_block;
         let bigalloc = ro_compat & RO_COMPAT_BIGALLOC != 0;
-        let log_cluster = le32(raw, 0x1C);
+        let log_cluster = u32_at(raw, 0x1C);
         let cluster_bits = match log_cluster.checked_sub(log_block) {
             Some(bits) if bigalloc && bits <= 16 => bits,
             Some(0) if !bigalloc => 0,
@@ -210,22 +198,22 @@ impl Superblock {
         let sixty_four = incompat & INCOMPAT_64BIT != 0;
         let hi = |at| {
             if sixty_four {
-                u64::from(le32(raw, at)) << 32
+                u64::from(u32_at(raw, at)) << 32
             } else {
                 0
             }
         };
-        let blocks_count = u64::from(le32(raw, 0x4)) | hi(0x150);
-        let free_blocks_count = u64::from(le32(raw, 0xC)) | hi(0x158);
-        let first_data_block = u64::from(le32(raw, 0x14));
-        let blocks_per_group = u64::from(le32(raw, 0x20));
+        let blocks_count = u64::from(u32_at(raw, 0x4)) | hi(0x150);
+        let free_blocks_count = u64::from(u32_at(raw, 0xC)) | hi(0x158);
+        let first_data_block = u64::from(u32_at(raw, 0x14));
+        let blocks_per_group = u64::from(u32_at(raw, 0x20));
         let clusters_per_group = if bigalloc {
-            u64::from(le32(raw, 0x24))
+            u64::from(u32_at(raw, 0x24))
         } else {
             blocks_per_group
         };
-        let inodes_per_group = u64::from(le32(raw, 0x28));
-        let inodes_count = u64::from(le32(raw, 0x0));
+        let inodes_per_group = u64::from(u32_at(raw, 0x28));
+        let inodes_count = u64::from(u32_at(raw, 0x0));
 
         // The superblock sits at byte 1024: in block 1 for 1 KiB blocks, which leaves block 0
         // outside every group, unless bigalloc starts group 0 at block 0 anyway.
@@ -252,13 +240,13 @@ impl Superblock {
         let inode_size = if rev_level == 0 {
             128
         } else {
-            u64::from(le16(raw, 0x58))
+            u64::from(u16_at(raw, 0x58))
         };
         if inode_size < 128 || inode_size > block_size || !inode_size.is_power_of_two() {
             return Err(format!("implausible inode size ({inode_size})"));
         }
         let desc_size = if sixty_four {
-            u64::from(le16(raw, 0xFE))
+            u64::from(u16_at(raw, 0xFE))
         } else {
             32
         };
@@ -281,26 +269,26 @@ impl Superblock {
             ));
         }
         let desc_blocks = (groups * desc_size).div_ceil(block_size);
-        let reserved_gdt_blocks = u64::from(le16(raw, 0xCE));
+        let reserved_gdt_blocks = u64::from(u16_at(raw, 0xCE));
         if reserved_gdt_blocks > block_size / 4 {
             return Err(format!(
                 "implausible reserved GDT block count ({reserved_gdt_blocks})"
             ));
         }
-        let first_meta_bg = u64::from(le32(raw, 0x104));
+        let first_meta_bg = u64::from(u32_at(raw, 0x104));
         if incompat & INCOMPAT_META_BG != 0 && first_meta_bg > desc_blocks {
             return Err(format!(
                 "s_first_meta_bg ({first_meta_bg}) is past the descriptor table ({desc_blocks} blocks)"
             ));
         }
-        let journal_inum = u64::from(le32(raw, 0xE0));
+        let journal_inum = u64::from(u32_at(raw, 0xE0));
         if compat & COMPAT_HAS_JOURNAL != 0 && (journal_inum == 0 || journal_inum > inodes_count) {
             return Err(format!("implausible journal inode number ({journal_inum})"));
         }
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&raw[0x68..0x78]);
         let csum_seed = if incompat & INCOMPAT_CSUM_SEED != 0 {
-            le32(raw, 0x270)
+            u32_at(raw, 0x270)
         } else {
             crc32c(!0, &uuid)
         };
@@ -323,9 +311,9 @@ impl Superblock {
             compat,
             incompat,
             ro_compat,
-            backup_bgs: [u64::from(le32(raw, 0x24C)), u64::from(le32(raw, 0x250))],
+            backup_bgs: [u64::from(u32_at(raw, 0x24C)), u64::from(u32_at(raw, 0x250))],
             journal_inum,
-            mmp_block: le64(raw, 0x168),
+            mmp_block: u64_at(raw, 0x168),
             uuid,
             csum_seed,
         })
@@ -436,13 +424,13 @@ impl Superblock {
         if raw.len() < SIZE {
             return "ext4";
         }
-        let incompat = le32(raw, 0x60);
-        let ro_compat = le32(raw, 0x64);
+        let incompat = u32_at(raw, 0x60);
+        let ro_compat = u32_at(raw, 0x64);
         let ext3_incompat = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_META_BG;
         let ext3_ro_compat = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | 0x4;
         if incompat & !ext3_incompat != 0 || ro_compat & !ext3_ro_compat != 0 {
             "ext4"
-        } else if le32(raw, 0x5C) & COMPAT_HAS_JOURNAL != 0 {
+        } else if u32_at(raw, 0x5C) & COMPAT_HAS_JOURNAL != 0 {
             "ext3"
         } else {
             "ext2"

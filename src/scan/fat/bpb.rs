@@ -4,6 +4,7 @@
 //! does not add up (FATs too small for the clusters, a data region past the filesystem end,
 //! a filesystem larger than its region) is refused, never repaired.
 
+use crate::le::{u16_at, u32_at};
 use crate::source::RandomAccess;
 
 /// The three FAT widths. Told by the cluster count alone (Microsoft's FAT specification,
@@ -121,14 +122,6 @@ impl Geometry {
     pub fn is_cluster(&self, n: u32) -> bool {
         n >= 2 && n - 2 < self.clusters
     }
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// The FAT size in sectors: BPB_FATSz16, or FAT32's BPB_FATSz32 when that is 0.

@@ -13,8 +13,9 @@ use flate2::Crc;
 use super::decode::{Checked, Decoder, Finish, Label, check_crc};
 use super::{
     CENTRAL_SIG, DESCRIPTOR_SIG, EOCD_SIG, EOCD64_SIG, FLAG_DESCRIPTOR, FLAG_ENCRYPTED, LOCAL_LEN,
-    LOCAL_SIG, MAX_ENTRIES, Method, Widen, damaged, le16, le32, le64, read_failed, unsupported,
+    LOCAL_SIG, MAX_ENTRIES, Method, Widen, damaged, read_failed, unsupported,
 };
+use crate::le::{u16_at, u32_at, u64_at};
 use crate::source::member::{self, Forward, Member, Step};
 use crate::source::{Format, SourceError};
 
@@ -241,7 +242,7 @@ fn next_local(
             ));
         }
     }
-    match le32(sig, 0) {
+    match u32_at(sig, 0) {
         LOCAL_SIG => {}
         // The central directory, or what may precede it: no more members.
         CENTRAL_SIG | EOCD_SIG | EOCD64_SIG | DIGITAL_SIGNATURE_SIG => return Ok(None),
@@ -308,17 +309,17 @@ fn read_local(input: &mut Input, name: &str) -> Result<Local, SourceError> {
     input
         .read_exact(&mut fixed)
         .map_err(|e| read_failed(name, e, "a local header", at))?;
-    let name_len = usize::from(le16(&fixed, 26));
-    let mut variable = vec![0; name_len + usize::from(le16(&fixed, 28))];
+    let name_len = usize::from(u16_at(&fixed, 26));
+    let mut variable = vec![0; name_len + usize::from(u16_at(&fixed, 28))];
     input
         .read_exact(&mut variable)
         .map_err(|e| read_failed(name, e, "a local header", at))?;
     let member = String::from_utf8_lossy(&variable[..name_len]).into_owned();
     let extra = &variable[name_len..];
     let mut widen = Widen::new(extra);
-    let flags = le16(&fixed, 6);
-    let uncompressed = widen.field(le32(&fixed, 22));
-    let compressed = widen.field(le32(&fixed, 18));
+    let flags = u16_at(&fixed, 6);
+    let uncompressed = widen.field(u32_at(&fixed, 22));
+    let compressed = widen.field(u32_at(&fixed, 18));
     // With a data descriptor the header's sizes are placeholders, whatever they say.
     let (uncompressed, compressed) = if flags & FLAG_DESCRIPTOR != 0 {
         (Some(0), Some(0))
@@ -334,8 +335,8 @@ fn read_local(input: &mut Input, name: &str) -> Result<Local, SourceError> {
     Ok(Local {
         name: member,
         flags,
-        method: le16(&fixed, 8),
-        crc: le32(&fixed, 14),
+        method: u16_at(&fixed, 8),
+        crc: u32_at(&fixed, 14),
         compressed,
         uncompressed,
         zip64: super::zip64_extra(extra).is_some(),
@@ -460,7 +461,7 @@ fn read_descriptor(
     produced: u64,
 ) -> io::Result<Descriptor> {
     let bytes = input.peek(24)?;
-    let signed = bytes.len() >= 4 && le32(bytes, 0) == DESCRIPTOR_SIG;
+    let signed = bytes.len() >= 4 && u32_at(bytes, 0) == DESCRIPTOR_SIG;
     let starts: &[usize] = if signed { &[4, 0] } else { &[0] };
     let widths: [bool; 2] = [zip64, !zip64];
     for &start in starts {
@@ -470,13 +471,13 @@ fn read_descriptor(
                 continue;
             };
             let (stored_compressed, stored_size) = if wide {
-                (le64(fields, 4), le64(fields, 12))
+                (u64_at(fields, 4), u64_at(fields, 12))
             } else {
-                (u64::from(le32(fields, 4)), u64::from(le32(fields, 8)))
+                (u64::from(u32_at(fields, 4)), u64::from(u32_at(fields, 8)))
             };
             let mask = if wide { u64::MAX } else { u64::from(u32::MAX) };
             if stored_compressed == compressed & mask && stored_size == produced & mask {
-                let stored_crc = le32(fields, 0);
+                let stored_crc = u32_at(fields, 0);
                 input.consume(len);
                 return Ok(if stored_crc == crc {
                     Descriptor::Matches
