@@ -282,10 +282,11 @@ pub enum SignatureError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn signer() -> Signer {
+    /// A signer with a short fake fingerprint, for tests that judge verdicts.
+    pub(crate) fn signer() -> Signer {
         Signer {
             fingerprint: "AA".into(),
             key: "AA".into(),

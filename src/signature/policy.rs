@@ -84,16 +84,8 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{SignatureForm, Signer, TrustSource};
-
-    fn signer() -> Signer {
-        Signer {
-            fingerprint: "AA".into(),
-            key: "AA".into(),
-            user_id: None,
-            source: TrustSource::Keyring("k".into()),
-        }
-    }
+    use crate::signature::SignatureForm;
+    use crate::signature::tests::signer;
 
     fn signed(checks: Vec<SignatureCheck>) -> SignatureStatus {
         SignatureStatus::Signed {
