@@ -18,7 +18,6 @@
 mod a11y;
 mod app;
 mod config;
-mod drive_line;
 mod drive_page;
 mod drive_row;
 mod flow;
@@ -26,13 +25,14 @@ mod i18n;
 mod image_page;
 mod inspect;
 mod job;
+mod meter;
 mod page;
 mod present;
-mod progress;
 mod settings;
 #[cfg(test)]
 mod testing;
 mod wording;
+mod write_line;
 mod write_page;
 
 use std::process::ExitCode;

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!  GActions (menu, keys, D-Bus) ─┐                     ┌─► present::views ─► ImagePage /
-//!  pages' outputs, drops ────────┼─► AppMsg ─► Flow ───┤   DrivePage / WritePage (a fresh
-//!  workers (AppCmd) ─────────────┘      update         │   view after every change)
+//!  pages' outputs, drops ────────┼─► AppInput ─► Flow ───┤   DrivePage / WritePage (a fresh
+//!  workers (AppCommandOutput) ─────────────┘      update         │   view after every change)
 //!                                                      └─► Effects: dialogs, workers, job
 //! ```
 
@@ -60,7 +60,7 @@ pub struct AppInit {
 
 /// The window's messages.
 #[derive(Debug)]
-pub enum AppMsg {
+pub enum AppInput {
     /// A message for the flow.
     Flow(Msg),
     /// Open (or drop) an image by path or URL text.
@@ -85,7 +85,7 @@ pub enum AppMsg {
 
 /// What workers send back.
 #[derive(Debug)]
-pub enum AppCmd {
+pub enum AppCommandOutput {
     /// Connected to udisksd.
     Connected(Udisks),
     /// A drive event (boxed: a drive's description is large, the other answers are small).
@@ -112,9 +112,9 @@ pub struct AppWidgets {
 
 impl Component for App {
     type Init = AppInit;
-    type Input = AppMsg;
+    type Input = AppInput;
     type Output = ();
-    type CommandOutput = AppCmd;
+    type CommandOutput = AppCommandOutput;
     type Root = adw::ApplicationWindow;
     type Widgets = AppWidgets;
 
@@ -161,15 +161,15 @@ impl Component for App {
         let image_page = ImagePage::builder()
             .launch(())
             .forward(sender.input_sender(), |out| match out {
-                ImagePageOutput::OpenUrl(text) => AppMsg::OpenText(text),
+                ImagePageOutput::OpenUrl(text) => AppInput::OpenText(text),
             });
         let drive_page = DrivePage::builder()
             .launch(())
             .forward(sender.input_sender(), |out| match out {
-                DrivePageOutput::Toggled(key) => AppMsg::Flow(Msg::ToggleDrive(key)),
-                DrivePageOutput::ChangeImage => AppMsg::Flow(Msg::GoTo(Step::Image)),
-                DrivePageOutput::ShowAll(all) => AppMsg::Flow(Msg::AskShowAll(all)),
-                DrivePageOutput::Write => AppMsg::Flow(Msg::Write),
+                DrivePageOutput::Toggled(key) => AppInput::Flow(Msg::ToggleDrive(key)),
+                DrivePageOutput::ChangeImage => AppInput::Flow(Msg::GoTo(Step::Image)),
+                DrivePageOutput::ShowAll(all) => AppInput::Flow(Msg::AskShowAll(all)),
+                DrivePageOutput::Write => AppInput::Flow(Msg::Write),
             });
         let write_page = WritePage::builder().launch(()).detach();
 
@@ -204,12 +204,12 @@ impl Component for App {
         drop_target(&window, &sender);
         let s = sender.clone();
         window.connect_close_request(move |_| {
-            s.input(AppMsg::Flow(Msg::CloseRequested));
+            s.input(AppInput::Flow(Msg::CloseRequested));
             glib::Propagation::Stop
         });
 
         let s = sender.clone();
-        settings.connect_changed(None, move |_, _| s.input(AppMsg::PrefsChanged));
+        settings.connect_changed(None, move |_, _| s.input(AppInput::PrefsChanged));
         let mut flow = Flow::new(
             settings.boolean(VERIFY),
             settings.boolean(POWER_OFF),
@@ -242,19 +242,19 @@ impl Component for App {
         ComponentParts { model, widgets }
     }
 
-    fn update(&mut self, msg: AppMsg, sender: ComponentSender<Self>, window: &Self::Root) {
+    fn update(&mut self, msg: AppInput, sender: ComponentSender<Self>, window: &Self::Root) {
         match msg {
-            AppMsg::Flow(msg) => self.apply(msg, &sender, window),
-            AppMsg::OpenText(text) => match Input::parse(&text) {
+            AppInput::Flow(msg) => self.apply(msg, &sender, window),
+            AppInput::OpenText(text) => match Input::parse(&text) {
                 Ok(input) => self.apply(Msg::OpenImage(input), &sender, window),
                 Err(e) => self.toast = Some(user_error(&e).body),
             },
-            AppMsg::ChooseImage => self.choose_file(window, &sender, false),
-            AppMsg::ChooseBmap => self.choose_file(window, &sender, true),
-            AppMsg::TrustKey => self.choose_key(window, &sender),
-            AppMsg::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
-            AppMsg::PrefsChanged => self.apply(prefs(&self.settings), &sender, window),
-            AppMsg::SelectDrive(name, select) => match self.flow.drive_key(&name) {
+            AppInput::ChooseImage => self.choose_file(window, &sender, false),
+            AppInput::ChooseBmap => self.choose_file(window, &sender, true),
+            AppInput::TrustKey => self.choose_key(window, &sender),
+            AppInput::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
+            AppInput::PrefsChanged => self.apply(prefs(&self.settings), &sender, window),
+            AppInput::SelectDrive(name, select) => match self.flow.drive_key(&name) {
                 Some(key) => {
                     let key = key.to_owned();
                     let msg = if select {
@@ -266,8 +266,8 @@ impl Component for App {
                 }
                 None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &name)])),
             },
-            AppMsg::Restore => actions::restore(self, window, &sender),
-            AppMsg::FocusUrl => {
+            AppInput::Restore => actions::restore(self, window, &sender),
+            AppInput::FocusUrl => {
                 self.apply(Msg::GoTo(Step::Image), &sender, window);
                 self.image_page.emit(ImagePageInput::FocusUrl);
             }
@@ -275,23 +275,30 @@ impl Component for App {
         self.sync();
     }
 
-    fn update_cmd(&mut self, cmd: AppCmd, sender: ComponentSender<Self>, window: &Self::Root) {
+    fn update_cmd(
+        &mut self,
+        cmd: AppCommandOutput,
+        sender: ComponentSender<Self>,
+        window: &Self::Root,
+    ) {
         match cmd {
-            AppCmd::Connected(udisks) => self.udisks = Some(udisks),
-            AppCmd::NoUdisks(error) => {
+            AppCommandOutput::Connected(udisks) => self.udisks = Some(udisks),
+            AppCommandOutput::NoUdisks(error) => {
                 // The sentence with the fix on the page; the exact error in the log too.
                 crate::cli::say("", &error);
                 self.apply(Msg::DrivesUnavailable(error), &sender, window);
             }
-            AppCmd::Drive(event) => {
+            AppCommandOutput::Drive(event) => {
                 if let DriveEvent::Lost(why) = &*event {
                     crate::cli::say("", &format_args!("lost udisksd: {why}"));
                 }
                 self.apply(Msg::Drive(event), &sender, window);
             }
-            AppCmd::Inspected(result) => self.apply(Msg::Inspected(result), &sender, window),
-            AppCmd::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
-            AppCmd::Job(event) => {
+            AppCommandOutput::Inspected(result) => {
+                self.apply(Msg::Inspected(result), &sender, window)
+            }
+            AppCommandOutput::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
+            AppCommandOutput::Job(event) => {
                 self.apply(Msg::Job(event), &sender, window);
                 // Up to ten a second while writing: only the write page and the actions
                 // change, so the drive list's guards are not worked out again (and no drive
@@ -301,7 +308,7 @@ impl Component for App {
                     return;
                 }
             }
-            AppCmd::Restored(result) => {
+            AppCommandOutput::Restored(result) => {
                 self.toast = Some(match result {
                     Ok(text) | Err(text) => text,
                 });
@@ -371,7 +378,7 @@ fn drop_target(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
         };
         match text.filter(|t| !t.is_empty()) {
             Some(text) => {
-                s.input(AppMsg::OpenText(text));
+                s.input(AppInput::OpenText(text));
                 true
             }
             None => false,

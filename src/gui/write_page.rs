@@ -7,10 +7,10 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib::markup_escape_text as escape;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
-use super::drive_line::{self, DriveLine, LineRow};
 use super::job::Stage;
 use super::page::{self, Details};
 use super::wording;
+use super::write_line::{self, WriteLine, WriteLineRow};
 
 /// What the page shows.
 #[derive(Debug, Clone, Default)]
@@ -20,7 +20,7 @@ pub struct WriteView {
     /// How far it is, while running (with several drives, the least advanced one).
     pub progress: Option<Progress>,
     /// With several drives: one line each, while running.
-    pub lines: Vec<DriveLine>,
+    pub lines: Vec<WriteLine>,
     /// The end, once over.
     pub ending: Option<Ending>,
 }
@@ -81,7 +81,7 @@ pub struct Ending {
     /// How it went, for the icon and colour.
     pub look: Look,
     /// With several drives: each drive's end.
-    pub lines: Vec<DriveLine>,
+    pub lines: Vec<WriteLine>,
     /// The engine's words for each failure.
     pub details: Option<String>,
     /// Whether "Try Again" is offered (one drive, failed or stopped).
@@ -122,11 +122,11 @@ pub struct WritePageWidgets {
     bar: gtk::ProgressBar,
     stats: gtk::Label,
     lines: gtk::ListBox,
-    line_rows: Vec<LineRow>,
+    line_rows: Vec<WriteLineRow>,
     skip: gtk::Button,
     ended: adw::StatusPage,
     ended_lines: gtk::ListBox,
-    ended_rows: Vec<LineRow>,
+    ended_rows: Vec<WriteLineRow>,
     retry: gtk::Button,
     retry_failed: gtk::Button,
     details: Details,
@@ -288,7 +288,7 @@ impl SimpleComponent for WritePage {
         if let Some(progress) = &view.progress {
             show_progress(w, progress);
         }
-        drive_line::show_all(&w.lines, &mut w.line_rows, &view.lines);
+        write_line::show_all(&w.lines, &mut w.line_rows, &view.lines);
         let Some(ending) = &view.ending else {
             return;
         };
@@ -312,7 +312,7 @@ impl SimpleComponent for WritePage {
         }
         w.retry.set_visible(ending.retry);
         w.retry_failed.set_visible(ending.retry_failed);
-        drive_line::show_all(&w.ended_lines, &mut w.ended_rows, &ending.lines);
+        write_line::show_all(&w.ended_lines, &mut w.ended_rows, &ending.lines);
         w.details.show(ending.details.as_deref());
     }
 }

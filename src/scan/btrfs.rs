@@ -22,8 +22,8 @@
 
 mod checksum;
 mod chunk;
-mod level_a;
-mod level_b;
+mod chunk_coverage;
+mod extent_free;
 mod superblock;
 #[cfg(test)]
 mod tests;
@@ -64,7 +64,7 @@ pub(crate) fn scan(region: &dyn RandomAccess) -> Verdict {
 /// The free ranges and notes, or why the whole filesystem stays mapped.
 fn analyse(region: &dyn RandomAccess) -> Result<(Ranges, Vec<String>), Doubt> {
     let sb = superblock::read(region)?;
-    let layout = level_a::Layout::read(region, &sb)?;
+    let layout = chunk_coverage::Layout::read(region, &sb)?;
     let device = sb.dev.total_bytes;
     let mut notes = vec![format!(
         "{} checksums, {} KiB nodes, {} KiB sectors, {} chunks on one device of {device} bytes",
@@ -79,7 +79,7 @@ fn analyse(region: &dyn RandomAccess) -> Result<(Ranges, Vec<String>), Doubt> {
         layout.dev_extents.len(),
         layout.dev_extents.iter().map(|&(_, len)| len).sum::<u64>()
     ));
-    match level_b::free_inside_chunks(region, &sb, &layout) {
+    match extent_free::free_inside_chunks(region, &sb, &layout) {
         Ok((inside, note)) => {
             for &(s, e) in inside.as_slice() {
                 free.add(s, e);
@@ -96,7 +96,7 @@ fn analyse(region: &dyn RandomAccess) -> Result<(Ranges, Vec<String>), Doubt> {
 #[cfg(test)]
 fn level_a_free(region: &dyn RandomAccess) -> Result<Ranges, Doubt> {
     let sb = superblock::read(region)?;
-    let layout = level_a::Layout::read(region, &sb)?;
+    let layout = chunk_coverage::Layout::read(region, &sb)?;
     let device = sb.dev.total_bytes;
     Ok(layout.free_outside_chunks(device).subtract(&forced(device)))
 }

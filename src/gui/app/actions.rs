@@ -24,7 +24,7 @@ use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{App, AppCmd, AppMsg, dialogs};
+use super::{App, AppCommandOutput, AppInput, dialogs};
 use crate::gui::config::{APP_ID, VERSION};
 use crate::gui::flow::{Flow, Msg, Step, WriteState};
 use crate::gui::i18n::gettext_f;
@@ -47,25 +47,27 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 /// Registers every action on the application, with its keyboard shortcuts.
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
-    type Plain = (&'static str, fn() -> AppMsg);
+    type Plain = (&'static str, fn() -> AppInput);
     let plain: [Plain; 17] = [
-        ("open", || AppMsg::ChooseImage),
-        ("open-url", || AppMsg::FocusUrl),
-        ("choose-bmap", || AppMsg::ChooseBmap),
-        ("create-bmap", || AppMsg::Flow(Msg::ScanBmap)),
-        ("trust-key", || AppMsg::TrustKey),
-        ("next", || AppMsg::Flow(Msg::GoTo(Step::Drive))),
-        ("back", || AppMsg::Flow(Msg::Back)),
-        ("show-all-drives", || AppMsg::Flow(Msg::ToggleShowAll)),
-        ("select-all-drives", || AppMsg::Flow(Msg::SelectAllSuitable)),
-        ("write", || AppMsg::Flow(Msg::Write)),
-        ("cancel-write", || AppMsg::Flow(Msg::Cancel)),
-        ("skip-verify", || AppMsg::Flow(Msg::SkipVerify)),
-        ("write-another", || AppMsg::Flow(Msg::WriteAnother)),
-        ("retry-failed", || AppMsg::Flow(Msg::RetryFailed)),
-        ("start-over", || AppMsg::Flow(Msg::GoTo(Step::Image))),
-        ("restore-drive", || AppMsg::Restore),
-        ("quit", || AppMsg::Flow(Msg::CloseRequested)),
+        ("open", || AppInput::ChooseImage),
+        ("open-url", || AppInput::FocusUrl),
+        ("choose-bmap", || AppInput::ChooseBmap),
+        ("create-bmap", || AppInput::Flow(Msg::ScanBmap)),
+        ("trust-key", || AppInput::TrustKey),
+        ("next", || AppInput::Flow(Msg::GoTo(Step::Drive))),
+        ("back", || AppInput::Flow(Msg::Back)),
+        ("show-all-drives", || AppInput::Flow(Msg::ToggleShowAll)),
+        ("select-all-drives", || {
+            AppInput::Flow(Msg::SelectAllSuitable)
+        }),
+        ("write", || AppInput::Flow(Msg::Write)),
+        ("cancel-write", || AppInput::Flow(Msg::Cancel)),
+        ("skip-verify", || AppInput::Flow(Msg::SkipVerify)),
+        ("write-another", || AppInput::Flow(Msg::WriteAnother)),
+        ("retry-failed", || AppInput::Flow(Msg::RetryFailed)),
+        ("start-over", || AppInput::Flow(Msg::GoTo(Step::Image))),
+        ("restore-drive", || AppInput::Restore),
+        ("quit", || AppInput::Flow(Msg::CloseRequested)),
     ];
     for (name, msg) in plain {
         let action = gio::SimpleAction::new(name, None);
@@ -83,9 +85,9 @@ pub fn install(sender: &ComponentSender<App>) {
         app.add_action(&action);
     }
     for (name, wrap) in [
-        ("open-image", AppMsg::OpenText as fn(String) -> AppMsg),
-        ("select-drive", |text| AppMsg::SelectDrive(text, true)),
-        ("unselect-drive", |text| AppMsg::SelectDrive(text, false)),
+        ("open-image", AppInput::OpenText as fn(String) -> AppInput),
+        ("select-drive", |text| AppInput::SelectDrive(text, true)),
+        ("unselect-drive", |text| AppInput::SelectDrive(text, false)),
     ] {
         let action = gio::SimpleAction::new(name, Some(glib::VariantTy::STRING));
         let s = sender.clone();
@@ -168,7 +170,7 @@ pub fn restore(app: &mut App, window: &adw::ApplicationWindow, sender: &Componen
             let result = udisks
                 .prepare(&drive)
                 .and_then(|_| udisks.restore(&drive, &volume_label(&drive)));
-            AppCmd::Restored(match result {
+            AppCommandOutput::Restored(match result {
                 Ok(()) => Ok(gettext_f("{drive} is restored", &[("drive", &name)])),
                 Err(e) => Err(gettext_f(
                     "{drive} could not be restored: {error}",

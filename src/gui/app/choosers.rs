@@ -5,7 +5,7 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{App, AppMsg, dialogs};
+use super::{App, AppInput, dialogs};
 use crate::gui::flow::Msg;
 use crate::gui::inspect::SignatureState;
 
@@ -85,7 +85,7 @@ impl App {
                 && let Some(path) = chooser.file().and_then(|f| f.path())
             {
                 let input = Input::Path(path);
-                s.input(AppMsg::Flow(if bmap {
+                s.input(AppInput::Flow(if bmap {
                     Msg::OpenBmap(input)
                 } else {
                     Msg::OpenImage(input)
@@ -132,7 +132,7 @@ impl App {
             let s = s.clone();
             let (file, key) = (path.clone(), issuer.clone());
             dialogs::confirm_trust(&parent, &issuer, &path.display().to_string(), move || {
-                s.input(AppMsg::KeyConfirmed(file.clone(), key.clone()));
+                s.input(AppInput::KeyConfirmed(file.clone(), key.clone()));
             });
         });
         chooser.show();

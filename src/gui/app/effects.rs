@@ -7,7 +7,7 @@ use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{App, AppCmd, AppMsg, dialogs};
+use super::{App, AppCommandOutput, AppInput, dialogs};
 use crate::gui::flow::{Effect, Msg, WriteState};
 use crate::gui::job::Outcome;
 use crate::gui::settings::SHOW_ALL;
@@ -36,7 +36,7 @@ impl App {
     ) {
         match effect {
             Effect::Inspect(input, bmap, signed_only) => sender.spawn_oneshot_command(move || {
-                AppCmd::Inspected(
+                AppCommandOutput::Inspected(
                     inspect::inspect(&input, bmap.as_ref(), signed_only).map(Box::new),
                 )
             }),
@@ -44,13 +44,13 @@ impl App {
                 let scratch = glib::user_cache_dir().join("blockprint");
                 sender.spawn_oneshot_command(move || {
                     let cancel = CancelToken::new();
-                    AppCmd::Scanned(inspect::scan_bmap(&input, &scratch, &cancel))
+                    AppCommandOutput::Scanned(inspect::scan_bmap(&input, &scratch, &cancel))
                 });
             }
             Effect::ConfirmShowAll => {
                 let s = sender.clone();
                 dialogs::confirm_show_all(window, move || {
-                    s.input(AppMsg::Flow(Msg::ShowAll(true)));
+                    s.input(AppInput::Flow(Msg::ShowAll(true)));
                 });
             }
             Effect::SaveShowAll(all) => {
@@ -60,7 +60,7 @@ impl App {
                 let s = sender.clone();
                 let key = drive.key.clone();
                 dialogs::confirm_system_drive(window, &drive, move || {
-                    s.input(AppMsg::Flow(Msg::SystemDriveConfirmed(key.clone())));
+                    s.input(AppInput::Flow(Msg::SystemDriveConfirmed(key.clone())));
                 });
             }
             Effect::ConfirmWrite(drives) => {
@@ -72,14 +72,14 @@ impl App {
                     .map(|i| i.name.clone())
                     .unwrap_or_default();
                 dialogs::confirm_write(window, &drives, &image, move || {
-                    s.input(AppMsg::Flow(Msg::WriteConfirmed));
+                    s.input(AppInput::Flow(Msg::WriteConfirmed));
                 });
             }
             Effect::Start(request) => self.start(*request, sender, window),
             Effect::ConfirmCancel => {
                 let s = sender.clone();
                 dialogs::confirm_cancel(window, move || {
-                    s.input(AppMsg::Flow(Msg::CancelConfirmed))
+                    s.input(AppInput::Flow(Msg::CancelConfirmed))
                 });
             }
             Effect::CancelJob => {
@@ -123,7 +123,7 @@ impl App {
         sender.spawn_command(move |out| {
             job::run(&udisks, &request, &cancel, &|event| {
                 // The window may be gone (the app quit); then nobody is listening.
-                let _ = out.send(AppCmd::Job(event));
+                let _ = out.send(AppCommandOutput::Job(event));
             });
         });
     }
@@ -180,22 +180,22 @@ pub(super) fn watch_drives(sender: &ComponentSender<App>) {
         let udisks = match Udisks::connect() {
             Ok(udisks) => udisks,
             Err(e) => {
-                let _ = out.send(AppCmd::NoUdisks(e));
+                let _ = out.send(AppCommandOutput::NoUdisks(e));
                 return;
             }
         };
         let events = match udisks.watch() {
             Ok(events) => events,
             Err(e) => {
-                let _ = out.send(AppCmd::NoUdisks(e));
+                let _ = out.send(AppCommandOutput::NoUdisks(e));
                 return;
             }
         };
-        if out.send(AppCmd::Connected(udisks)).is_err() {
+        if out.send(AppCommandOutput::Connected(udisks)).is_err() {
             return;
         }
         for event in events {
-            if out.send(AppCmd::Drive(Box::new(event))).is_err() {
+            if out.send(AppCommandOutput::Drive(Box::new(event))).is_err() {
                 return;
             }
         }

@@ -11,7 +11,7 @@ use blockprint::progress::CancelToken;
 
 use super::{Effect, Flow, Msg, Step};
 use crate::gui::job::{JobEvent, Outcome, Request, Stage};
-use crate::gui::progress::Meter;
+use crate::gui::meter::Meter;
 
 /// One drive of the write.
 #[derive(Debug, Clone)]

@@ -4,11 +4,11 @@
 use blockprint::udisks::Removal;
 use gettextrs::gettext;
 
-use crate::gui::drive_line::{DriveLine, LineState};
 use crate::gui::flow::DriveWrite;
 use crate::gui::i18n::{gettext_f, ngettext_f};
 use crate::gui::job::{Outcome, Summary};
 use crate::gui::wording::{duration, size, user_error};
+use crate::gui::write_line::{LineState, WriteLine};
 use crate::gui::write_page::{Ending, Look};
 
 use super::write::line;
@@ -170,7 +170,7 @@ pub(super) fn several(drives: &[DriveWrite]) -> Ending {
 }
 
 /// The line of a drive of several, once its write is over.
-pub(super) fn ended_line(name: String, outcome: &Outcome) -> DriveLine {
+pub(super) fn ended_line(name: String, outcome: &Outcome) -> WriteLine {
     let touched = |touched: bool| {
         if touched {
             gettext("Partly written.")
@@ -195,7 +195,7 @@ pub(super) fn ended_line(name: String, outcome: &Outcome) -> DriveLine {
         ),
         Outcome::Cancelled { touched: t } => (gettext("Stopped"), touched(*t), LineState::Failed),
     };
-    DriveLine {
+    WriteLine {
         name,
         status,
         bar: None,

@@ -10,13 +10,13 @@ use blockprint::source::Input;
 use blockprint::udisks::{DriveEvent, UdisksError};
 
 use super::*;
-use crate::gui::drive_line::LineState;
 use crate::gui::flow::Msg;
 use crate::gui::inspect::{BmapState, SignatureState};
 use crate::gui::job::{JobEvent, Stage};
 use crate::gui::page::Row;
 use crate::gui::testing::{drive, end, failed, gone, image, plug, ready, write_failed};
 use crate::gui::wording::signature::Tone;
+use crate::gui::write_line::LineState;
 use crate::gui::write_page::{Look, MarkState};
 
 mod errors;

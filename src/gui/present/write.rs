@@ -5,12 +5,12 @@ use blockprint::copy::CopyError;
 use gettextrs::gettext;
 
 use super::ending::{self, ended_line};
-use crate::gui::drive_line::{DriveLine, LineState};
 use crate::gui::flow::{DriveWrite, Flow, WriteState};
 use crate::gui::i18n::{gettext_f, ngettext_f};
 use crate::gui::job::Stage;
-use crate::gui::progress::Meter;
+use crate::gui::meter::Meter;
 use crate::gui::wording::{self, UserFacing, drive_name, size};
+use crate::gui::write_line::{LineState, WriteLine};
 use crate::gui::write_page::{Bar, Mark, MarkState, Progress, STAGES, WriteView};
 
 /// What the Write page shows.
@@ -99,13 +99,13 @@ fn progress(meter: &Meter, verify: bool, one_drive: bool) -> Progress {
 }
 
 /// One drive's line: its stage, bar and pace while written; what became of it after.
-pub(super) fn line(written: &DriveWrite) -> DriveLine {
+pub(super) fn line(written: &DriveWrite) -> WriteLine {
     let name = drive_name(&written.drive);
     if let Some(outcome) = &written.outcome {
         return ended_line(name, outcome);
     }
     if let Some(error) = &written.dropped {
-        return DriveLine {
+        return WriteLine {
             name,
             status: gettext("Failed"),
             bar: None,
@@ -119,7 +119,7 @@ pub(super) fn line(written: &DriveWrite) -> DriveLine {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" · ");
-    DriveLine {
+    WriteLine {
         name,
         status: wording::stage(meter.stage),
         bar: Some(meter.fraction()),

@@ -9,7 +9,7 @@ use blockprint::target::TargetError;
 
 use super::*;
 use crate::gui::job::JobError;
-use crate::gui::progress::Meter;
+use crate::gui::meter::Meter;
 
 fn written(name: &str, outcome: Outcome) -> DriveWrite {
     DriveWrite {

@@ -1,4 +1,4 @@
-//! Level A: which device bytes belong to a chunk at all.
+//! Level A (chunk coverage): which device bytes belong to a chunk at all.
 //!
 //! The chunk tree says where each chunk's stripes sit; the device tree lists the same
 //! allocations from the device's side (DEV_EXTENT items). The two are checked against each

@@ -1,4 +1,5 @@
-//! Level B: the unused bytes inside SINGLE and DUP chunks, from the extent tree.
+//! Level B (extent-free space): the unused bytes inside SINGLE and DUP chunks, by the
+//! extent tree.
 //!
 //! An extent item (EXTENT_ITEM: key objectid = logical start, offset = length;
 //! METADATA_ITEM: one node) marks logical bytes used; the rest of a chunk is free, at every
@@ -15,7 +16,7 @@
 use std::collections::HashSet;
 
 use super::chunk::{Chunk, SYSTEM};
-use super::level_a::{DEV_TREE, Layout, ROOT_ITEM, find_root};
+use super::chunk_coverage::{DEV_TREE, Layout, ROOT_ITEM, find_root};
 use super::superblock::{BLOCK_GROUP_TREE, Superblock};
 use super::tree::{Key, Reader, Tree};
 use super::{Doubt, Ranges, le64};

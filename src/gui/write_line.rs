@@ -17,7 +17,7 @@ pub enum LineState {
 
 /// What a line shows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DriveLine {
+pub struct WriteLine {
     /// "SanDisk Ultra (32.0 GB, /dev/sdb)".
     pub name: String,
     /// "Writing", "Safe to remove", "Failed".
@@ -31,7 +31,7 @@ pub struct DriveLine {
 }
 
 /// The widgets of one line, updated in place as the write goes on.
-pub struct LineRow {
+pub struct WriteLineRow {
     /// The row to put in a list.
     pub row: gtk::ListBoxRow,
     name: gtk::Label,
@@ -40,7 +40,7 @@ pub struct LineRow {
     detail: gtk::Label,
 }
 
-impl LineRow {
+impl WriteLineRow {
     /// An empty line.
     pub fn new() -> Self {
         let name = gtk::Label::builder()
@@ -88,7 +88,7 @@ impl LineRow {
     }
 
     /// Shows `line`.
-    pub fn show(&self, line: &DriveLine) {
+    pub fn show(&self, line: &WriteLine) {
         self.name.set_label(&line.name);
         self.status.set_label(&line.status);
         for (class, state) in [("success", LineState::Done), ("error", LineState::Failed)] {
@@ -118,14 +118,14 @@ impl LineRow {
 
 /// Shows `lines` in `list`, reusing the rows there are (so a bar does not flicker or lose
 /// focus ten times a second) and adding or removing the difference.
-pub fn show_all(list: &gtk::ListBox, rows: &mut Vec<LineRow>, lines: &[DriveLine]) {
+pub fn show_all(list: &gtk::ListBox, rows: &mut Vec<WriteLineRow>, lines: &[WriteLine]) {
     while rows.len() > lines.len() {
         if let Some(row) = rows.pop() {
             list.remove(&row.row);
         }
     }
     while rows.len() < lines.len() {
-        let row = LineRow::new();
+        let row = WriteLineRow::new();
         list.append(&row.row);
         rows.push(row);
     }
