@@ -153,7 +153,7 @@ pub struct Summary {
     /// Whether the user skipped the read-back that was asked for.
     pub skipped: bool,
     /// How the drive was made safe to remove, or why it could not be (the data is fine).
-    pub removal: Result<Removal, String>,
+    pub removal: Result<Removal, Arc<UdisksError>>,
 }
 
 /// Why a job failed.
@@ -336,7 +336,7 @@ impl Job<'_> {
             ranges_verified: report.ranges_verified,
             read_back: report.read_back,
             skipped: request.verify && !report.read_back,
-            removal: removal.map_err(|e| e.to_string()),
+            removal: removal.map_err(Arc::new),
         };
         self.end(drive, Outcome::Done(summary));
     }

@@ -45,7 +45,12 @@ pub fn notification(drives: &[DriveWrite]) -> (String, String) {
 /// The end of a write to one drive.
 fn one(outcome: &Outcome) -> Ending {
     let (title, body, look, details) = match outcome {
-        Outcome::Done(summary) => (done_title(summary), done_body(summary), Look::Done, None),
+        Outcome::Done(summary) => (
+            done_title(summary),
+            done_body(summary),
+            Look::Done,
+            removal_details(summary),
+        ),
         Outcome::Cancelled { touched } => (
             gettext("Writing Stopped"),
             if *touched {
@@ -155,6 +160,7 @@ pub(super) fn several(drives: &[DriveWrite]) -> Ending {
         .iter()
         .filter_map(|d| match &d.outcome {
             Some(Outcome::Failed { error, .. }) => Some(user_error(&**error).details),
+            Some(Outcome::Done(summary)) => removal_details(summary),
             _ => None,
         })
         .collect();
@@ -253,13 +259,22 @@ fn done_body(summary: &Summary) -> String {
         Ok(Removal::PoweredOff) => gettext("The drive is powered off: you can remove it."),
         Ok(Removal::Ejected) => gettext("The drive is ejected: you can remove it."),
         Ok(Removal::Nothing) => gettext("Eject the drive in your file manager before removing it."),
-        Err(why) => gettext_f(
-            "The drive could not be powered off ({why}): eject it in your file manager before \
+        Err(_) => gettext(
+            "The drive could not be powered off: eject it in your file manager before \
              removing it.",
-            &[("why", why)],
         ),
     });
     parts.join(" ")
+}
+
+/// Why a written drive could not be powered off, for Technical Details: the words above say
+/// only what it means (eject it by hand), not udisksd's reason.
+fn removal_details(summary: &Summary) -> Option<String> {
+    summary
+        .removal
+        .as_ref()
+        .err()
+        .map(|error| user_error(&**error).details)
 }
 
 /// The line of a drive of several that is written.
@@ -272,10 +287,9 @@ fn done_line(summary: &Summary) -> String {
     } else {
         gettext("Not read back.")
     });
-    if let Err(why) = &summary.removal {
-        parts.push(gettext_f(
-            "Could not be powered off ({why}): eject it before removing it.",
-            &[("why", why)],
+    if summary.removal.is_err() {
+        parts.push(gettext(
+            "Could not be powered off: eject it before removing it.",
         ));
     }
     parts.join(" ")

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use blockprint::drives::Drive;
 use blockprint::target::TargetError;
+use blockprint::udisks::UdisksError;
 
 use super::*;
 use crate::gui::job::JobError;
@@ -26,7 +27,16 @@ fn written(name: &str, outcome: Outcome) -> DriveWrite {
     }
 }
 
-fn done(removal: Result<Removal, String>) -> Outcome {
+/// udisksd refusing to power a drive off because it is busy.
+fn busy() -> Arc<UdisksError> {
+    Arc::new(UdisksError::Failed {
+        action: "power off".into(),
+        device: "/dev/sdc".into(),
+        message: "GDBus.Error:org.freedesktop.UDisks2.Error.DeviceBusy: busy".into(),
+    })
+}
+
+fn done(removal: Result<Removal, Arc<UdisksError>>) -> Outcome {
     Outcome::Done(Summary {
         elapsed: Duration::from_secs(75),
         written: 812_000_000,
@@ -118,16 +128,19 @@ fn several_drives_all_written_are_safe_to_remove_only_if_all_are() {
     );
     let one_on = [
         written("sdb", done(Ok(Removal::PoweredOff))),
-        written("sdc", done(Err("busy".into()))),
+        written("sdc", done(Err(busy()))),
     ];
     let Ending {
         title,
         lines,
         retry_failed,
+        details,
         ..
     } = several(&one_on);
     assert_eq!((title.as_str(), retry_failed), ("Writing Done", false));
-    assert!(lines[1].detail.contains("Could not be powered off (busy)"));
+    assert!(lines[1].detail.contains("Could not be powered off: eject it"));
+    assert!(!lines[1].detail.contains("busy"), "no engine words on the line");
+    assert!(details.is_some_and(|d| d.contains("DeviceBusy")));
 }
 
 #[test]
@@ -149,11 +162,17 @@ fn a_finished_write_says_what_was_checked_and_whether_the_drive_may_be_pulled() 
          you can remove it."
     );
     let failed_power_off = Summary {
-        removal: Err("busy".into()),
+        removal: Err(busy()),
         read_back: false,
         ..summary
     };
     assert_eq!(done_title(&failed_power_off), "Writing Done");
-    assert!(done_body(&failed_power_off).contains("could not be powered off (busy)"));
+    assert!(done_body(&failed_power_off).contains("could not be powered off: eject it"));
+    assert!(
+        !done_body(&failed_power_off).contains("busy"),
+        "no engine words"
+    );
+    let ending = one(&Outcome::Done(failed_power_off.clone()));
+    assert!(ending.details.is_some_and(|d| d.contains("DeviceBusy")));
     assert!(done_body(&failed_power_off).contains("not read back"));
 }
