@@ -138,8 +138,15 @@ fn several_drives_all_written_are_safe_to_remove_only_if_all_are() {
         ..
     } = several(&one_on);
     assert_eq!((title.as_str(), retry_failed), ("Writing Done", false));
-    assert!(lines[1].detail.contains("Could not be powered off: eject it"));
-    assert!(!lines[1].detail.contains("busy"), "no engine words on the line");
+    assert!(
+        lines[1]
+            .detail
+            .contains("Could not be powered off: eject it")
+    );
+    assert!(
+        !lines[1].detail.contains("busy"),
+        "no engine words on the line"
+    );
     assert!(details.is_some_and(|d| d.contains("DeviceBusy")));
 }
 
