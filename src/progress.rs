@@ -8,6 +8,36 @@
 //! A copy writes to a list of targets, often of one: what happens to each target comes tagged
 //! with its place in the list ([`Event::Target`]), what concerns the image (its checksums,
 //! warnings) comes untagged, so a sink is written once for any number of targets.
+//!
+//! Any `FnMut(&Event) -> ControlFlow<()>` is a sink. This one keeps the bytes written to each
+//! target and stops the copy once any of them passes 1 GiB:
+//!
+//! ```
+//! use std::ops::ControlFlow;
+//! use blockprint::progress::{Event, Phase, ProgressSink, TargetEvent};
+//!
+//! let mut written = [0u64; 2];
+//! let mut sink = |event: &Event| {
+//!     if let Event::Target {
+//!         index,
+//!         event: TargetEvent::Progress { phase: Phase::Writing, done_bytes },
+//!     } = event
+//!     {
+//!         written[*index] = *done_bytes;
+//!     }
+//!     if written.iter().any(|&bytes| bytes > 1 << 30) {
+//!         ControlFlow::Break(())
+//!     } else {
+//!         ControlFlow::Continue(())
+//!     }
+//! };
+//! let at = |index, done_bytes| Event::Target {
+//!     index,
+//!     event: TargetEvent::Progress { phase: Phase::Writing, done_bytes },
+//! };
+//! assert_eq!(sink.event(&at(1, 4096)), ControlFlow::Continue(()));
+//! assert_eq!(sink.event(&at(0, 2 << 30)), ControlFlow::Break(()));
+//! ```
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
