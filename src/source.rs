@@ -103,6 +103,20 @@ pub enum SourceError {
         /// What is wrong, and where.
         message: String,
     },
+    /// A file that stops before its format says it does, or whose end is not what a whole
+    /// file of its format ends with: a download cut short (or damaged at its end). Found when
+    /// the image is opened, before anything is written: the end of a zip, xz or tar file read
+    /// with random access is checked without decoding it all.
+    #[error("{format} file '{name}' is incomplete ({reason}); download it again")]
+    Incomplete {
+        /// The file.
+        name: String,
+        /// The format being read.
+        format: Format,
+        /// Where the data stops and what it stops inside, or what is wrong with the end: "it
+        /// ends at byte 5000, inside an xz stream that has no stream footer".
+        reason: String,
+    },
     /// A feature of a format that is not supported (encrypted zip, an unknown method).
     #[error("{format} image '{name}': {what} is not supported")]
     Unsupported {
@@ -169,8 +183,17 @@ impl SourceError {
         }
     }
 
+    /// A file of `format` that stops early or has a garbled end (see [`Self::Incomplete`]).
+    pub(crate) fn incomplete(name: &str, format: Format, reason: String) -> Self {
+        Self::Incomplete {
+            name: name.to_owned(),
+            format,
+            reason,
+        }
+    }
+
     /// A read of `what` at `at` that failed while opening: running out of data means the
-    /// file is truncated there; anything else is an I/O error.
+    /// file is incomplete there; anything else is an I/O error.
     pub(crate) fn read_failed(
         name: &str,
         format: Format,
@@ -179,10 +202,10 @@ impl SourceError {
         at: u64,
     ) -> Self {
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            Self::damaged(
+            Self::incomplete(
                 name,
                 format,
-                format!("the archive ends inside {what} at offset {at}"),
+                format!("it ends inside {what}, which starts at byte {at}"),
             )
         } else {
             Self::Open {

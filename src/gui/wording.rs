@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use blockprint::copy::CopyError;
 use blockprint::drives::{Drive, Guard, GuardKind};
+use blockprint::source::SourceError;
 use blockprint::target::TargetError;
 use blockprint::target::sysfs::Overlap;
 use blockprint::udisks::UdisksError;
@@ -348,6 +349,13 @@ impl UserFacing for JobError {
             JobError::Udisks(e) => e.user_facing(),
             JobError::Target(e) => e.user_facing(),
             JobError::Copy(e) => e.user_facing(),
+            JobError::Source(SourceError::Incomplete { .. }) => (
+                gettext("This Download Is Incomplete"),
+                gettext(
+                    "The file stops before its end, so nothing was written. Download it \
+                     again.",
+                ),
+            ),
             JobError::Input(_) | JobError::Source(_) => (
                 gettext("The Image Cannot Be Opened"),
                 gettext("The image could not be opened or decoded; see the details."),

@@ -5,6 +5,11 @@
 //! with small reads (zip's central directory, tar's headers, xz's index) and a raw image in it
 //! is read with seeks or Range requests for the mapped parts only. Once something must be
 //! decompressed, the rest is a forward-only stream.
+//!
+//! What random access can check of the end of a file without decoding it is checked here: a
+//! zip, tar or xz file that stops early is refused as incomplete
+//! ([`SourceError::Incomplete`]) before anything is written, not part-way through the write.
+//! A stream is only known to stop early when its end is reached.
 
 use std::fmt;
 use std::io::Read;
@@ -232,7 +237,9 @@ fn unwrap_layers(
                         Bytes::Random(Arc::new(slice))
                     }
                     Format::Xz => {
-                        let info = xz_index::read(&*store);
+                        // A file whose end is not a whole xz file's is refused here,
+                        // before anything is written, not part-way through the write.
+                        let info = xz_index::read(&*store)?;
                         let whole = store.stream(0, store.len()).map_err(open_error)?;
                         layers.push(Layer {
                             xz_blocks: info.map(|i| i.blocks),

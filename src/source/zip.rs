@@ -114,6 +114,11 @@ fn damaged(name: &str, message: String) -> SourceError {
     SourceError::damaged(name, Format::Zip, message)
 }
 
+/// A zip file that stops early: its end records, or a member, are cut off.
+fn incomplete(name: &str, reason: String) -> SourceError {
+    SourceError::incomplete(name, Format::Zip, reason)
+}
+
 fn unsupported(name: &str, what: String) -> SourceError {
     SourceError::unsupported(name, Format::Zip, what)
 }
@@ -226,13 +231,14 @@ pub(crate) fn open_random(archive: &Arc<dyn RandomAccess>) -> Result<Member, Sou
     })
 }
 
-/// Finds the end of central directory record (and its Zip64 counterpart) near the end.
+/// Finds the end of central directory record (and its Zip64 counterpart) near the end. Every
+/// whole zip file ends with it (and its comment): a file without it was cut short.
 fn find_directory(store: &dyn RandomAccess, name: &str) -> Result<Directory, SourceError> {
     let len = store.len();
     if len < EOCD_LEN as u64 {
-        return Err(damaged(
+        return Err(incomplete(
             name,
-            format!("{len} bytes are too few for a zip archive"),
+            format!("it ends at byte {len}, too soon for a zip archive's end record"),
         ));
     }
     let tail_len = len.min(EOCD_SEARCH);
@@ -250,9 +256,12 @@ fn find_directory(store: &dyn RandomAccess, name: &str) -> Result<Directory, Sou
                 && i + EOCD_LEN + usize::from(u16_at(&tail, i + 20)) <= tail.len()
         })
         .ok_or_else(|| {
-            damaged(
+            incomplete(
                 name,
-                format!("no end of central directory record in its last {tail_len} bytes"),
+                format!(
+                    "it ends at byte {len}, with no end of central directory record in its \
+                     last {tail_len} bytes"
+                ),
             )
         })?;
     let eocd = &tail[at..at + EOCD_LEN];
@@ -447,14 +456,13 @@ fn data_start(
     let start = at + LOCAL_LEN as u64 + variable;
     match start.checked_add(entry.compressed) {
         Some(end) if end <= store.len() => Ok(start),
-        _ => Err(damaged(
+        _ => Err(incomplete(
             name,
             format!(
-                "member '{}' ({} bytes from offset {start}) runs past the end of the archive \
-                 at {}: the archive is truncated",
+                "it ends at byte {}, inside member '{}' ({} bytes from byte {start})",
+                store.len(),
                 entry.name,
                 entry.compressed,
-                store.len()
             ),
         )),
     }

@@ -59,6 +59,13 @@ impl UserFacing for SourceError {
                     ),
                 )
             }
+            SourceError::Incomplete { .. } => (
+                gettext("This download is incomplete"),
+                gettext(
+                    "The file stops before its end, so nothing was written. Download it \
+                     again.",
+                ),
+            ),
             SourceError::Open { .. } | SourceError::Damaged { .. } => (
                 gettext("The image is damaged"),
                 gettext("The file is damaged or incomplete. Download it again."),

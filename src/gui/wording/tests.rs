@@ -80,6 +80,16 @@ fn each_failure_says_what_to_do_and_keeps_the_engine_words_as_details() {
             "The Image Is Damaged",
             "download the image again",
         ),
+        (
+            JobError::Source(blockprint::source::SourceError::Incomplete {
+                name: "pi.img.xz".into(),
+                format: blockprint::source::Format::Xz,
+                reason: "it ends at byte 4096, inside an xz stream that has no stream footer"
+                    .into(),
+            }),
+            "This Download Is Incomplete",
+            "so nothing was written. Download it again",
+        ),
     ];
     for (error, title, fix) in cases {
         let shown = user_error(&error);

@@ -209,7 +209,10 @@ fn truncated_data_is_an_error() {
     let cut = &archive[..3 * BLOCK + 30_000];
     let text = random_error(cut);
     assert!(
-        text.contains("the archive ends inside member 'disk.img' at offset 1536"),
+        text.contains(
+            "tar file 'test.tar' is incomplete (it ends inside member 'disk.img', which starts \
+             at byte 1536); download it again"
+        ),
         "{text}"
     );
     let member = stream(cut).expect("the header is whole");

@@ -13,7 +13,7 @@ use flate2::Crc;
 use super::decode::{Checked, Decoder, Finish, Label, check_crc};
 use super::{
     CENTRAL_SIG, DESCRIPTOR_SIG, EOCD_SIG, EOCD64_SIG, FLAG_DESCRIPTOR, FLAG_ENCRYPTED, LOCAL_LEN,
-    LOCAL_SIG, MAX_ENTRIES, Method, Widen, damaged, read_failed, unsupported,
+    LOCAL_SIG, MAX_ENTRIES, Method, Widen, damaged, incomplete, read_failed, unsupported,
 };
 use crate::le::{u16_at, u32_at, u64_at};
 use crate::source::member::{self, Forward, Member, Step};
@@ -294,10 +294,10 @@ impl Rest {
 }
 
 fn ends_inside(name: &str, local: &Local, at: u64) -> SourceError {
-    damaged(
+    incomplete(
         name,
         format!(
-            "the archive ends inside member '{}' (header at offset {}) at offset {at}",
+            "it ends at byte {at}, inside member '{}' (header at byte {})",
             local.name, local.at
         ),
     )

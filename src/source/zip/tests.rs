@@ -453,9 +453,33 @@ fn truncated_members_are_detected() {
                 .contains("zip member 'disk.img' of 'test.zip' is truncated"),
             "{e}"
         );
-        // Cut, the end records are gone: damaged before any data is read.
-        let text = error_text(random(&zip[..zip.len() - 30]));
-        assert!(text.contains("zip image 'test.zip' is damaged"), "{text}");
+        // Cut, the end records are gone: incomplete before any data is read, wherever the
+        // cut is (in the member, its descriptor, the directory or the end record).
+        let len = zip.len();
+        let cuts = (0..len).step_by(4999).chain(len - 200..len);
+        for cut in cuts {
+            match random(&zip[..cut]) {
+                Err(e @ SourceError::Incomplete { .. }) => {
+                    let text = e.to_string();
+                    let start =
+                        format!("zip file 'test.zip' is incomplete (it ends at byte {cut}, ");
+                    assert!(text.starts_with(&start), "{text}");
+                    assert!(text.ends_with("); download it again"), "{text}");
+                }
+                Err(e) => panic!("{name} cut at {cut}: {e}"),
+                Ok(_) => panic!("{name} cut at {cut}: opened"),
+            }
+        }
+        let text = error_text(random(&zip[..len - 30]));
+        assert!(
+            text.contains(&format!(
+                "(it ends at byte {}, with no end of central directory record in its last {} \
+                 bytes); download it again",
+                len - 30,
+                (len - 30).min(EOCD_SEARCH as usize)
+            )),
+            "{text}"
+        );
     }
     let piped = python_piped(
         dir.path(),
@@ -495,6 +519,11 @@ fn damaged_directories_name_the_offset() {
     let text = error_text(random(b"PK\x03\x04 and nothing else of a zip"));
     assert!(
         text.contains("no end of central directory record"),
+        "{text}"
+    );
+    let text = error_text(random(b"PK\x03\x04"));
+    assert!(
+        text.contains("(it ends at byte 4, too soon for a zip archive's end record)"),
         "{text}"
     );
 }

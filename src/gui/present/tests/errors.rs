@@ -62,6 +62,15 @@ pub fn image_errors() -> Vec<(InspectError, &'static str)> {
             "Das Abbild ist beschädigt",
         ),
         (
+            InspectError::Source(SourceError::Incomplete {
+                name: "pi.img.xz".into(),
+                format: Format::Xz,
+                reason: "it ends at byte 4096, inside an xz stream that has no stream footer"
+                    .into(),
+            }),
+            "Dieser Download ist unvollständig",
+        ),
+        (
             InspectError::Source(SourceError::Unsupported {
                 name: "pi.zip".into(),
                 format: Format::Zip,
@@ -263,6 +272,11 @@ pub fn job_errors() -> Vec<JobError> {
             read: Digest::from_hex("00").expect("hex"),
             written: Digest::from_hex("ff").expect("hex"),
         })),
+        JobError::Source(SourceError::Incomplete {
+            name: "pi.zip".into(),
+            format: Format::Zip,
+            reason: "it ends at byte 9000, inside member 'pi.img' (header at byte 0)".into(),
+        }),
         JobError::Input(InputError::Scheme {
             text: "ftp://example.org/pi.img".into(),
             scheme: "ftp".into(),
