@@ -17,6 +17,8 @@
 
 mod a11y;
 mod app;
+#[cfg(test)]
+mod badge_contrast;
 mod config;
 mod drive_page;
 mod drive_row;
