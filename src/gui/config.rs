@@ -35,3 +35,22 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The compiled GSettings schemas of this build (build-aux/build.rs), for running from the build tree
 /// when the schema is not installed.
 pub const BUILD_SCHEMAS: Option<&str> = option_env!("BLOCKPRINT_BUILD_SCHEMAS");
+
+/// The project's website, in the About window; the metainfo's `homepage` URL.
+pub const WEBSITE: &str = "https://github.com/blockprint/blockprint";
+
+/// Where to report a bug, in the About window; the metainfo's `bugtracker` URL.
+pub const ISSUES: &str = "https://github.com/blockprint/blockprint/issues";
+
+#[cfg(test)]
+mod tests {
+    /// The About window links where the metainfo (the software centre's page) does.
+    #[test]
+    fn the_about_links_are_the_metainfos() {
+        let metainfo = include_str!("../../data/io.github.blockprint.Blockprint.metainfo.xml");
+        for (kind, url) in [("homepage", super::WEBSITE), ("bugtracker", super::ISSUES)] {
+            let line = format!("<url type=\"{kind}\">{url}</url>");
+            assert!(metainfo.contains(&line), "the metainfo has no {line}");
+        }
+    }
+}

@@ -58,7 +58,7 @@ pub enum DrivePageInput {
 pub enum DrivePageOutput {
     /// A drive's row was activated: in or out of those to write.
     Toggled(String),
-    /// "Change" next to the image.
+    /// "Change…" next to the image, as on the Image step.
     ChangeImage,
     /// The "Show all drives" switch was flipped to this.
     ShowAll(bool),
@@ -93,7 +93,7 @@ impl SimpleComponent for DrivePage {
         let image_group = adw::PreferencesGroup::new();
         let image_row = adw::ActionRow::new();
         image_row.add_prefix(&gtk::Image::from_icon_name("media-optical-symbolic"));
-        let change = gtk::Button::with_mnemonic(&gettext("C_hange"));
+        let change = gtk::Button::with_mnemonic(&gettext("C_hange…"));
         change.set_valign(gtk::Align::Center);
         crate::gui::a11y::label(&change, &gettext("Change the image"));
         let s = sender.clone();

@@ -79,6 +79,16 @@ impl App {
         all.set_name(Some(&gettext("All files")));
         all.add_pattern("*");
         chooser.add_filter(&all);
+        // Images are downloaded, and "Recent" is empty on a new account (review finding 22):
+        // open where the browser put them, when that folder exists.
+        if let Some(downloads) =
+            relm4::gtk::glib::user_special_dir(relm4::gtk::glib::UserDirectory::Downloads)
+                .filter(|dir| dir.is_dir())
+        {
+            chooser
+                .set_current_folder(Some(&relm4::gtk::gio::File::for_path(downloads)))
+                .ok();
+        }
         let s = sender.clone();
         chooser.connect_response(move |chooser, response| {
             if response == gtk::ResponseType::Accept
