@@ -242,10 +242,13 @@ impl SimpleComponent for ImagePage {
         w.details.show(view.details.as_deref());
         w.image_group.set_visible(view.image.is_some());
         w.next.set_visible(view.image.is_some());
-        // With an image chosen the web address entry steps aside, until Ctrl+L asks for it.
+        // With an image chosen the web address entry steps aside, until Ctrl+L asks for it;
+        // it stays while the focus is inside it, which is in the row's text widget, not the
+        // row itself (so `has_focus` is false there).
         let wanted = self.focus_url.take();
+        let focused = w.url.state_flags().contains(gtk::StateFlags::FOCUS_WITHIN);
         w.url_group
-            .set_visible(view.image.is_none() || wanted || w.url.has_focus());
+            .set_visible(view.image.is_none() || wanted || focused);
         if wanted {
             w.url.grab_focus();
         }
