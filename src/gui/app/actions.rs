@@ -75,11 +75,11 @@ pub fn install(sender: &ComponentSender<App>) {
         action.connect_activate(move |_, _| s.input(msg()));
         app.add_action(&action);
     }
-    for (name, show) in [
-        ("preferences", preferences as fn()),
-        ("shortcuts", shortcuts),
-        ("about", about_window),
-    ] {
+    let s = sender.clone();
+    let action = gio::SimpleAction::new("preferences", None);
+    action.connect_activate(move |_, _| preferences(&s));
+    app.add_action(&action);
+    for (name, show) in [("shortcuts", shortcuts as fn()), ("about", about_window)] {
         let action = gio::SimpleAction::new(name, None);
         action.connect_activate(move |_, _| show());
         app.add_action(&action);
@@ -197,7 +197,7 @@ fn volume_label(drive: &Drive) -> String {
     }
 }
 
-fn preferences() {
+fn preferences(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     let settings = crate::gui::settings::settings();
     let Ok(settings) = settings else {
@@ -239,20 +239,30 @@ fn preferences() {
         row.set_activatable_widget(Some(&switch));
         group.add(&row);
     }
-    // Turning "show all drives" on asks first, so the switch only reflects the setting and
-    // goes through the action.
+    // Turning "show all drives" on asks first, so the switch only shows the setting: a flip
+    // asks the window for the value wanted and goes back to the setting's until the window
+    // changes it. Asking for a value, never toggling, is what makes the binding's own changes
+    // (which also come here, even once this window is closed) ask for what already is, a
+    // no-op; a toggle there turned each answer into a new question (review finding 1).
     let row = adw::ActionRow::builder()
         .title(gettext("Show _All Drives"))
         .subtitle(gettext("Internal drives and loop devices too"))
         .use_underline(true)
         .build();
     let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
-    settings
-        .bind(crate::gui::settings::SHOW_ALL, &switch, "active")
-        .get()
-        .build();
-    switch.connect_state_set(|_, _| {
-        relm4::main_application().activate_action("show-all-drives", None);
+    for property in ["active", "state"] {
+        settings
+            .bind(crate::gui::settings::SHOW_ALL, &switch, property)
+            .get()
+            .build();
+    }
+    let s = sender.clone();
+    switch.connect_state_set(move |switch, wanted| {
+        s.input(AppInput::Flow(Msg::AskShowAll(wanted)));
+        let (switch, settings) = (switch.clone(), settings.clone());
+        glib::idle_add_local_once(move || {
+            switch.set_active(settings.boolean(crate::gui::settings::SHOW_ALL));
+        });
         glib::Propagation::Stop
     });
     row.add_suffix(&switch);
