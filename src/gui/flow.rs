@@ -76,8 +76,11 @@ pub enum Msg {
     WriteConfirmed,
     /// "Cancel" pressed while writing.
     Cancel,
-    /// The cancel confirmation was accepted.
-    CancelConfirmed,
+    /// The cancel confirmation was accepted; with `quit`, the window closes once stopped.
+    CancelConfirmed {
+        /// Asked because the window was being closed.
+        quit: bool,
+    },
     /// "Skip Verification" pressed while reading back.
     SkipVerify,
     /// An event from the write job.
@@ -118,8 +121,11 @@ pub enum Effect {
     ConfirmWrite(Vec<Drive>),
     /// Start the job.
     Start(Box<Request>),
-    /// Ask whether to stop writing.
-    ConfirmCancel,
+    /// Ask whether to stop writing; with `quit`, whether to stop and quit.
+    ConfirmCancel {
+        /// The window is being closed.
+        quit: bool,
+    },
     /// Stop the job.
     CancelJob,
     /// Skip the rest of the read-back.
@@ -162,6 +168,10 @@ pub struct Flow {
     power_off: bool,
     /// Only images whose block map is signed by a trusted key.
     require_signature: bool,
+    /// The stop was asked for and the job has not ended yet.
+    stopping: bool,
+    /// Close the window once the job has ended.
+    quit_when_stopped: bool,
 }
 
 /// What a worker is doing for the Image step.
@@ -197,6 +207,11 @@ impl Flow {
     /// Whether a job is running (the window must not close quietly).
     pub fn writing(&self) -> bool {
         matches!(self.write, WriteState::Running(_))
+    }
+
+    /// Whether the job was asked to stop and is still ending.
+    pub fn stopping(&self) -> bool {
+        self.writing() && self.stopping
     }
 
     /// Whether writes are read back and compared.
@@ -313,14 +328,22 @@ impl Flow {
                 }
             }
             Msg::WriteConfirmed => return self.start(),
-            Msg::Cancel if self.writing() => return vec![Effect::ConfirmCancel],
-            Msg::CancelConfirmed if self.writing() => return vec![Effect::CancelJob],
+            Msg::Cancel if self.writing() && !self.stopping => {
+                return vec![Effect::ConfirmCancel { quit: false }];
+            }
+            Msg::CancelConfirmed { quit } if self.writing() => {
+                self.quit_when_stopped |= quit;
+                if !self.stopping {
+                    self.stopping = true;
+                    return vec![Effect::CancelJob];
+                }
+            }
             Msg::SkipVerify => {
                 if self.stage() == Some(Stage::Verifying) {
                     return vec![Effect::SkipVerify];
                 }
             }
-            Msg::Cancel | Msg::CancelConfirmed => {}
+            Msg::Cancel | Msg::CancelConfirmed { .. } => {}
             Msg::Job(event) => return self.job_event(event),
             Msg::WriteAnother => {
                 if !self.writing() {
@@ -330,7 +353,11 @@ impl Flow {
                 }
             }
             Msg::RetryFailed => return self.retry_failed(),
-            Msg::CloseRequested if self.writing() => return vec![Effect::ConfirmCancel],
+            // Closed again while stopping: that was the answer already; quit once stopped.
+            Msg::CloseRequested if self.stopping() => self.quit_when_stopped = true,
+            Msg::CloseRequested if self.writing() => {
+                return vec![Effect::ConfirmCancel { quit: true }];
+            }
             Msg::CloseRequested => return vec![Effect::Close],
         }
         vec![]

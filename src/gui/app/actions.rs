@@ -132,10 +132,10 @@ pub fn update_enabled(flow: &Flow, select_all: bool) {
             "write",
             !writing && flow.image_ready() && !flow.chosen().is_empty(),
         ),
-        ("cancel-write", writing),
+        ("cancel-write", writing && !flow.stopping()),
         (
             "skip-verify",
-            writing && flow.stage() == Some(crate::gui::job::Stage::Verifying),
+            writing && !flow.stopping() && flow.stage() == Some(crate::gui::job::Stage::Verifying),
         ),
         ("write-another", !writing && flow.step() == Step::Write),
         (

@@ -131,15 +131,20 @@ fn partitions(drive: &Drive) -> Vec<(String, String, String)> {
 }
 
 /// "Stop writing?"
-pub fn confirm_cancel(parent: &impl IsA<gtk::Window>, yes: impl Fn() + 'static) {
+pub fn confirm_cancel(parent: &impl IsA<gtk::Window>, quit: bool, yes: impl Fn() + 'static) {
+    let (title, answer) = if quit {
+        (gettext("Stop Writing and Quit?"), gettext("_Stop and Quit"))
+    } else {
+        (gettext("Stop Writing?"), gettext("_Stop Writing"))
+    };
     ask(
         parent,
-        &gettext("Stop Writing?"),
+        &title,
         &gettext(
             "The drive will be left partly written and will not work until it is written \
-             again or restored.",
+             again or formatted.",
         ),
-        &gettext("_Stop Writing"),
+        &answer,
         true,
         yes,
     );

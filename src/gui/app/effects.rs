@@ -76,10 +76,10 @@ impl App {
                 });
             }
             Effect::Start(request) => self.start(*request, sender, window),
-            Effect::ConfirmCancel => {
+            Effect::ConfirmCancel { quit } => {
                 let s = sender.clone();
-                dialogs::confirm_cancel(window, move || {
-                    s.input(AppInput::Flow(Msg::CancelConfirmed))
+                dialogs::confirm_cancel(window, quit, move || {
+                    s.input(AppInput::Flow(Msg::CancelConfirmed { quit }))
                 });
             }
             Effect::CancelJob => {

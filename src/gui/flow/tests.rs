@@ -118,14 +118,23 @@ fn cancel_asks_first_and_a_cancelled_write_is_not_an_error() {
     flow.update(Msg::WriteConfirmed);
     assert!(matches!(
         &flow.update(Msg::Cancel)[..],
-        [Effect::ConfirmCancel]
+        [Effect::ConfirmCancel { quit: false }]
     ));
     assert!(flow.writing(), "asking does not stop anything");
     assert!(matches!(
-        &flow.update(Msg::CancelConfirmed)[..],
+        &flow.update(Msg::CancelConfirmed { quit: false })[..],
         [Effect::CancelJob]
     ));
-    end(&mut flow, vec![Outcome::Cancelled { touched: true }]);
+    assert!(flow.stopping());
+    assert!(
+        flow.update(Msg::Cancel).is_empty(),
+        "stopping already: Cancel asks nothing more"
+    );
+    assert!(matches!(
+        &end(&mut flow, vec![Outcome::Cancelled { touched: true }])[..],
+        [Effect::Ended]
+    ));
+    assert!(!flow.stopping());
     assert!(matches!(
         outcomes(&flow)[..],
         [Outcome::Cancelled { touched: true }]

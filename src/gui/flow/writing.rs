@@ -185,10 +185,14 @@ impl Flow {
     }
 
     pub(super) fn job_event(&mut self, event: JobEvent) -> Vec<Effect> {
-        if self.write.apply(event, Instant::now()) {
-            vec![Effect::Ended]
+        if !self.write.apply(event, Instant::now()) {
+            return vec![];
+        }
+        self.stopping = false;
+        if std::mem::take(&mut self.quit_when_stopped) {
+            vec![Effect::Ended, Effect::Close]
         } else {
-            vec![]
+            vec![Effect::Ended]
         }
     }
 }

@@ -293,6 +293,15 @@ fn one_drive_has_the_big_bar_and_its_own_ending() {
     assert_eq!(bar.fraction, Some(0.25));
     assert_eq!(bar.text, "1.0\u{a0}MB of 4.0\u{a0}MB");
 
+    // Stopped, until the job has ended: "Stopping…", and no Skip (Cancel is disabled).
+    flow.update(Msg::Cancel);
+    flow.update(Msg::CancelConfirmed { quit: false });
+    let progress = write_view(&flow).progress.expect("still running");
+    assert_eq!(
+        (progress.title.as_str(), progress.skip),
+        ("Stopping…", false)
+    );
+
     end(&mut flow, vec![failed(true)]);
     let ending = write_view(&flow).ending.expect("the ending");
     assert_eq!(ending.title, "No Authentication Agent");

@@ -32,7 +32,12 @@ pub fn view(flow: &Flow) -> WriteView {
             } else {
                 vec![]
             };
-            let progress = meter.map(|m| progress(m, flow.verify(), !several));
+            let mut progress = meter.map(|m| progress(m, flow.verify(), !several));
+            if let Some(p) = progress.as_mut().filter(|_| flow.stopping()) {
+                // Until the job has ended: the stop is under way, nothing more is offered.
+                p.title = gettext("Stopping…");
+                p.skip = false;
+            }
             (progress, lines, None)
         }
         WriteState::Over(_) => (None, vec![], Some(ending::ending(written))),

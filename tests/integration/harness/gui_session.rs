@@ -310,6 +310,19 @@ impl<'a> App<'a> {
         });
     }
 
+    /// Waits for the app to quit by itself.
+    pub(crate) fn exits(&mut self) {
+        let started = Instant::now();
+        while !matches!(self.child.try_wait(), Ok(Some(_))) {
+            assert!(
+                started.elapsed() < WAIT,
+                "the app did not quit within {WAIT:?}; app log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

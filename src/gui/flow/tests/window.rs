@@ -66,16 +66,37 @@ fn closing_while_writing_asks_to_stop_first() {
     flow.update(Msg::WriteConfirmed);
     assert!(matches!(
         &flow.update(Msg::CloseRequested)[..],
-        [Effect::ConfirmCancel]
+        [Effect::ConfirmCancel { quit: true }]
     ));
+    assert!(!flow.stopping(), "asking does not stop anything");
     assert!(matches!(
-        &flow.update(Msg::CancelConfirmed)[..],
+        &flow.update(Msg::CancelConfirmed { quit: true })[..],
         [Effect::CancelJob]
     ));
-    end(&mut flow, vec![Outcome::Cancelled { touched: true }]);
+    assert!(flow.stopping());
+    // Closed again while stopping: the answer is known, no second question.
+    assert!(flow.update(Msg::CloseRequested).is_empty());
+    // Review finding 12: the close was forgotten once the write had stopped.
     assert!(matches!(
-        &flow.update(Msg::CloseRequested)[..],
-        [Effect::Close]
+        &end(&mut flow, vec![Outcome::Cancelled { touched: true }])[..],
+        [Effect::Ended, Effect::Close]
+    ));
+}
+
+#[test]
+fn a_close_that_was_declined_does_not_quit_when_cancel_stops_the_write_later() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
+    flow.update(Msg::WriteConfirmed);
+    flow.update(Msg::CloseRequested);
+    // "Keep Writing" sends nothing; later the Cancel button stops it.
+    flow.update(Msg::Cancel);
+    flow.update(Msg::CancelConfirmed { quit: false });
+    assert!(matches!(
+        &end(&mut flow, vec![Outcome::Cancelled { touched: true }])[..],
+        [Effect::Ended]
     ));
 }
 
