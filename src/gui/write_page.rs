@@ -165,30 +165,27 @@ impl SimpleComponent for WritePage {
         running.append(&title);
         running.append(&headline);
 
-        let strip = gtk::FlowBox::builder()
-            .selection_mode(gtk::SelectionMode::None)
+        // One row of equal cells, the icon above its word: it never wraps, even at 360 px
+        // (a word too long for its cell is ellipsized and still read in full by a screen
+        // reader through the cell's description).
+        let strip = gtk::Box::builder()
+            .orientation(gtk::Orientation::Horizontal)
             .homogeneous(true)
-            .min_children_per_line(2)
-            .max_children_per_line(4)
-            .focusable(false)
+            .spacing(6)
             .build();
         let mut stages = Vec::new();
         for stage in STAGES {
-            let cell = gtk::Box::new(gtk::Orientation::Horizontal, 6);
-            cell.set_halign(gtk::Align::Center);
-            let icon = gtk::Image::from_icon_name("content-loading-symbolic");
-            let label = gtk::Label::new(Some(&wording::stage(stage)));
+            let cell = gtk::Box::new(gtk::Orientation::Vertical, 4);
+            let icon = gtk::Image::from_icon_name("radio-symbolic");
+            let label = gtk::Label::builder()
+                .label(wording::stage(stage))
+                .ellipsize(gtk::pango::EllipsizeMode::End)
+                .build();
+            label.add_css_class("caption");
             cell.append(&icon);
             cell.append(&label);
-            strip.insert(&cell, -1);
+            strip.append(&cell);
             stages.push((icon, label));
-        }
-        if let Some(first) = strip.first_child() {
-            let mut child = Some(first);
-            while let Some(c) = child {
-                c.set_focusable(false);
-                child = c.next_sibling();
-            }
         }
         running.append(&strip);
         let lines = line_list();
@@ -338,7 +335,7 @@ fn show_progress(w: &WritePageWidgets, progress: &Progress) {
             MarkState::Skipped => "action-unavailable-symbolic",
             MarkState::Done => "emblem-ok-symbolic",
             MarkState::Current => "media-playback-start-symbolic",
-            MarkState::ToDo => "content-loading-symbolic",
+            MarkState::ToDo => "radio-symbolic",
         }));
         label.set_sensitive(matches!(mark.state, MarkState::Current | MarkState::ToDo));
         crate::gui::a11y::description(label, &mark.spoken);
