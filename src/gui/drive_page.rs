@@ -27,6 +27,8 @@ pub struct DriveView {
     pub can_write: bool,
     /// Whether "Select All Suitable" would choose another drive.
     pub select_all: bool,
+    /// Whether it is shown at all: two or more drives are suitable.
+    pub several_suitable: bool,
 }
 
 /// The page without drives.
@@ -73,6 +75,9 @@ pub struct DrivePageWidgets {
     details: Details,
     list: gtk::ScrolledWindow,
     show_all: gtk::Switch,
+    show_all_row: adw::ActionRow,
+    not_seen: gtk::Button,
+    select_all: gtk::Button,
     write: gtk::Button,
 }
 
@@ -142,10 +147,16 @@ impl SimpleComponent for DrivePage {
         root.append(&list);
 
         let options = adw::PreferencesGroup::new();
+        // Usually only "Don't see your drive?": it asks (and explains) before every drive is
+        // listed; once they are, the switch takes them away again.
+        let not_seen = gtk::Button::with_mnemonic(&gettext("_Don’t See Your Drive?"));
+        not_seen.add_css_class("flat");
+        not_seen.set_halign(gtk::Align::Center);
+        not_seen.set_action_name(Some("app.show-all-drives"));
         let show_all_row = adw::ActionRow::builder()
             .title(gettext("Show _All Drives"))
             .use_underline(true)
-            .subtitle(gettext("Internal drives and loop devices too"))
+            .subtitle(gettext("Internal drives too"))
             .build();
         let show_all = gtk::Switch::builder().valign(gtk::Align::Center).build();
         show_all_row.add_suffix(&show_all);
@@ -158,6 +169,7 @@ impl SimpleComponent for DrivePage {
         });
         options.add(&show_all_row);
         let bottom = gtk::Box::new(gtk::Orientation::Vertical, 18);
+        bottom.append(&not_seen);
         bottom.append(&options);
 
         let write = gtk::Button::with_mnemonic(&gettext("_Write"));
@@ -184,6 +196,9 @@ impl SimpleComponent for DrivePage {
             details,
             list,
             show_all,
+            show_all_row,
+            not_seen,
+            select_all,
             write,
         };
         ComponentParts { model, widgets }
@@ -223,6 +238,9 @@ impl SimpleComponent for DrivePage {
             widgets.show_all.set_active(view.show_all);
         }
         widgets.show_all.set_state(view.show_all);
+        widgets.show_all_row.set_visible(view.show_all);
+        widgets.not_seen.set_visible(!view.show_all);
+        widgets.select_all.set_visible(view.several_suitable);
         widgets.write.set_sensitive(view.can_write);
         widgets.write.set_label(&view.write);
     }

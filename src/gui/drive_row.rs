@@ -17,8 +17,10 @@ pub struct DriveRowView {
     pub key: String,
     /// A symbolic icon name every GNOME theme has.
     pub icon: &'static str,
-    /// Its name; its size, bus and device, and the reasons of its guards.
+    /// Its name; its size and bus, and the reasons of its guards.
     pub row: Row,
+    /// Its device ("/dev/sdb"): in the tooltip, not the row (the Erase question names it).
+    pub device: String,
     /// Its gravest guard.
     pub badge: Option<Badge>,
     /// Whether it can be chosen.
@@ -82,6 +84,7 @@ impl FactoryComponent for DriveRow {
         row.set_title(&escape(&view.row.title));
         row.set_subtitle(&escape(&view.row.subtitle));
         row.set_subtitle_lines(0);
+        row.set_tooltip_text(Some(&view.device));
         // The tick shows the flow's choice; clicking it (or anywhere on the row) asks the flow,
         // which may first want a system drive's name typed.
         let check = gtk::CheckButton::builder()

@@ -172,6 +172,9 @@ pub struct Flow {
     stopping: bool,
     /// Close the window once the job has ended.
     quit_when_stopped: bool,
+    /// The drive step may still choose the only suitable drive by itself: from entering it
+    /// until the user chooses or unchooses a drive.
+    preselect: bool,
 }
 
 /// What a worker is doing for the Image step.
@@ -293,6 +296,7 @@ impl Flow {
             Msg::ShowAll(all) => {
                 self.show_all = all;
                 self.forget_unchosen();
+                self.preselect_only_suitable();
                 return vec![Effect::SaveShowAll(all)];
             }
             Msg::Prefs {
@@ -305,10 +309,8 @@ impl Flow {
                 return self.require_signature(require_signature);
             }
             Msg::SelectDrive(key) => return self.select(key),
-            Msg::UnselectDrive(key) => self.selected.retain(|k| *k != key),
-            Msg::ToggleDrive(key) if self.selected.contains(&key) => {
-                self.selected.retain(|k| *k != key);
-            }
+            Msg::UnselectDrive(key) => self.unselect(&key),
+            Msg::ToggleDrive(key) if self.selected.contains(&key) => self.unselect(&key),
             Msg::ToggleDrive(key) => return self.select(key),
             Msg::SelectAllSuitable if !self.writing() => self.select_all_suitable(),
             Msg::SelectAllSuitable => {}
@@ -350,6 +352,8 @@ impl Flow {
                     self.write = WriteState::Idle;
                     self.selected.clear();
                     self.step = Some(Step::Drive);
+                    self.preselect = true;
+                    self.preselect_only_suitable();
                 }
             }
             Msg::RetryFailed => return self.retry_failed(),
@@ -390,6 +394,8 @@ impl Flow {
             Step::Drive if self.image_ready() => {
                 self.write = WriteState::Idle;
                 self.step = Some(Step::Drive);
+                self.preselect = true;
+                self.preselect_only_suitable();
             }
             Step::Drive | Step::Write => {}
         }

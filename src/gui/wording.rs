@@ -69,7 +69,7 @@ pub fn drive_subtitle(drive: &Drive) -> String {
         "" => String::new(),
         other => other.to_uppercase(),
     };
-    [size(drive.size), bus, drive.device.display().to_string()]
+    [size(drive.size), bus]
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()

@@ -156,8 +156,11 @@ pub fn confirm_show_all(parent: &impl IsA<gtk::Window>, yes: impl Fn() + 'static
         parent,
         &gettext("Show All Drives?"),
         &gettext(
-            "Internal disks and other system drives will be listed too. Writing to the wrong \
-             one destroys your data or your system: check every drive’s name and size.",
+            "Only USB drives and SD cards are listed, so that an internal disk cannot be \
+             erased by mistake. A card reader built into a computer, a virtual machine’s \
+             disk or a loop device may not count as removable: show every drive to find it. \
+             Writing to the wrong one destroys your data or your system, so check its name \
+             and size.",
         ),
         &gettext("_Show All Drives"),
         true,

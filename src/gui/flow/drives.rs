@@ -117,7 +117,35 @@ impl Flow {
         }
     }
 
+    /// On the drive step, with nothing chosen and the user not having chosen yet: the only
+    /// suitable drive (removable, no question to ask) is chosen for them, as one card in one
+    /// reader is the common case. Not the drive just written: "Write Another Drive" waits
+    /// for the next card.
+    pub(super) fn preselect_only_suitable(&mut self) {
+        if !self.preselect
+            || self.step() != super::Step::Drive
+            || self.writing()
+            || !self.selected.is_empty()
+        {
+            return;
+        }
+        let rows = self.rows();
+        let mut suitable = rows.iter().filter(|r| r.suitable);
+        if let (Some(only), None) = (suitable.next(), suitable.next())
+            && !self.last.iter().any(|d| d.key == only.drive.key)
+        {
+            self.selected.push(only.drive.key.clone());
+        }
+    }
+
+    /// The user took a drive out of those chosen: nothing is chosen for them from now on.
+    pub(super) fn unselect(&mut self, key: &str) {
+        self.preselect = false;
+        self.selected.retain(|k| k != key);
+    }
+
     pub(super) fn select(&mut self, key: String) -> Vec<Effect> {
+        self.preselect = false;
         let Some(row) = self.listed(&key).map(|d| self.row(d)) else {
             return vec![];
         };
@@ -162,6 +190,7 @@ impl Flow {
         }
         if !self.writing() {
             self.forget_unchosen();
+            self.preselect_only_suitable();
         }
     }
 }

@@ -41,8 +41,11 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         "internal disks only with show all"
     );
 
-    assert!(flow.update(Msg::Write).is_empty(), "no drive chosen yet");
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    assert_eq!(
+        flow.selected,
+        [drive("sdb", 0).key],
+        "the only suitable drive is chosen for the user"
+    );
     let effects = flow.update(Msg::Write);
     assert!(
         matches!(&effects[..], [Effect::ConfirmWrite(d)] if d[0].device == Path::new("/dev/sdb") && d.len() == 1)
@@ -191,9 +194,56 @@ fn a_failure_is_kept_with_its_error_and_the_flow_can_retry() {
 }
 
 #[test]
+fn the_only_suitable_drive_is_chosen_until_the_user_chooses() {
+    let mut flow = ready();
+    // On the Image step nothing is chosen; entering the Drive step chooses the one stick.
+    assert_eq!(flow.selected, NONE);
+    flow.update(Msg::GoTo(Step::Drive));
+    assert_eq!(flow.selected, [drive("sdb", 0).key]);
+    // Pulled out and another put in: that one.
+    flow.update(Msg::Drive(Box::new(DriveEvent::Removed {
+        key: drive("sdb", 0).key,
+    })));
+    assert_eq!(flow.selected, NONE);
+    plug(&mut flow, drive("sdc", 32_000_000_000));
+    assert_eq!(flow.selected, [drive("sdc", 0).key]);
+    // A second stick: nothing more is chosen for the user.
+    plug(&mut flow, drive("sdb", 32_000_000_000));
+    assert_eq!(flow.selected, [drive("sdc", 0).key]);
+    // Once the user unchooses, nothing is chosen for them again on this visit.
+    flow.update(Msg::UnselectDrive(drive("sdc", 0).key));
+    flow.update(Msg::Drive(Box::new(DriveEvent::Removed {
+        key: drive("sdb", 0).key,
+    })));
+    assert_eq!(flow.selected, NONE);
+    // With two suitable drives on arrival, none is chosen.
+    flow.update(Msg::GoTo(Step::Image));
+    plug(&mut flow, drive("sdb", 32_000_000_000));
+    flow.update(Msg::GoTo(Step::Drive));
+    assert_eq!(flow.selected, NONE);
+}
+
+#[test]
+fn write_another_drive_waits_for_the_next_card() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::Write);
+    flow.update(Msg::WriteConfirmed);
+    end(&mut flow, vec![Outcome::Cancelled { touched: false }]);
+    flow.update(Msg::WriteAnother);
+    assert_eq!(flow.selected, NONE, "not the card just written");
+    flow.update(Msg::Drive(Box::new(DriveEvent::Removed {
+        key: drive("sdb", 0).key,
+    })));
+    plug(&mut flow, drive("sdc", 32_000_000_000));
+    assert_eq!(flow.selected, [drive("sdc", 0).key]);
+}
+
+#[test]
 fn a_system_drive_needs_show_all_and_its_typed_name() {
     let mut flow = ready();
     flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::UnselectDrive(drive("sdb", 0).key));
     assert!(
         flow.update(Msg::SelectDrive(internal("sda").key))
             .is_empty()
@@ -219,6 +269,7 @@ fn blocked_drives_are_listed_disabled_and_cannot_be_chosen() {
     locked.read_only = true;
     plug(&mut flow, locked);
     flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::UnselectDrive(drive("sdb", 0).key));
     let rows = flow.rows();
     let small = rows
         .iter()

@@ -27,6 +27,7 @@ pub fn view(flow: &Flow) -> DriveView {
             })
             .unwrap_or_default(),
         select_all: !flow.writing() && rows.iter().any(|r| r.suitable && !r.selected),
+        several_suitable: rows.iter().filter(|r| r.suitable).count() > 1,
         rows: rows.iter().map(row).collect(),
         empty: empty(flow),
         show_all: flow.show_all,
@@ -112,6 +113,7 @@ fn row(state: &RowState) -> DriveRowView {
             title: name,
             subtitle,
         },
+        device: drive.device.display().to_string(),
         enabled: state.enabled,
         selected: state.selected,
         description,

@@ -127,21 +127,26 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
     flow.update(Msg::GoTo(Step::Drive));
     let (_, view, _) = views(&flow);
     assert_eq!(view.image.title, "pi.img");
-    assert_eq!((view.write.as_str(), view.can_write), ("_Write", false));
+    assert_eq!(
+        (view.write.as_str(), view.can_write),
+        ("_Write", true),
+        "the only suitable stick is chosen"
+    );
     assert!(
-        view.select_all,
-        "the stick may be taken by Select All Suitable"
+        !view.several_suitable,
+        "Select All Suitable is hidden with one suitable drive"
     );
     let [stick, small] = &view.rows[..] else {
         panic!("the internal disk is not listed: {:?}", view.rows);
     };
     assert_eq!(stick.row.title, "SanDisk Ultra");
-    assert_eq!(stick.row.subtitle, "32.0\u{a0}GB · USB · /dev/sdb");
+    assert_eq!(stick.row.subtitle, "32.0\u{a0}GB · USB");
+    assert_eq!(stick.device, "/dev/sdb", "in the tooltip");
     assert_eq!(stick.icon, "drive-harddisk-usb-symbolic");
-    assert!(stick.enabled && !stick.selected && stick.badge.is_none());
+    assert!(stick.enabled && stick.selected && stick.badge.is_none());
     assert_eq!(
         stick.description,
-        "SanDisk Ultra, not chosen, 32.0\u{a0}GB · USB · /dev/sdb"
+        "SanDisk Ultra, chosen, 32.0\u{a0}GB · USB"
     );
     let badge = small.badge.as_ref().expect("a badge");
     assert_eq!(badge.text, "Too small");
@@ -154,14 +159,13 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
         small.description
     );
 
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    let (_, view, _) = views(&flow);
-    assert!(view.can_write && !view.select_all && view.rows[0].selected);
-
     plug(&mut flow, drive("sdd", 8_000_000_000));
+    let (_, view, _) = views(&flow);
+    assert!(view.several_suitable && view.select_all);
     flow.update(Msg::SelectDrive(drive("sdd", 0).key));
     let (_, view, _) = views(&flow);
     assert_eq!(view.write, "_Write to 2 Drives");
+    assert!(!view.select_all, "both are chosen");
 
     assert_eq!(view.empty.words.title, "Insert a USB Drive or SD Card");
     flow.update(Msg::Drive(Box::new(DriveEvent::Lost(
