@@ -43,6 +43,7 @@ pub struct App {
     settings: gio::Settings,
     udisks: Option<Udisks>,
     cancel: Option<CancelToken>,
+    scan_cancel: Option<CancelToken>,
     skip_verify: Option<CancelToken>,
     inhibit: Option<u32>,
     image_page: Controller<ImagePage>,
@@ -94,8 +95,8 @@ pub enum AppCommandOutput {
     NoUdisks(UdisksError),
     /// The image was read.
     Inspected(Result<Box<ImageInfo>, InspectError>),
-    /// The filesystems were scanned.
-    Scanned(Result<Bmap, InspectError>),
+    /// The image's filesystems were scanned.
+    Scanned(Input, Result<Bmap, InspectError>),
     /// The write job reports.
     Job(JobEvent),
     /// Restoring a drive ended.
@@ -222,6 +223,7 @@ impl Component for App {
             settings,
             udisks: None,
             cancel: None,
+            scan_cancel: None,
             skip_verify: None,
             inhibit: None,
             image_page,
@@ -297,7 +299,9 @@ impl Component for App {
             AppCommandOutput::Inspected(result) => {
                 self.apply(Msg::Inspected(result), &sender, window)
             }
-            AppCommandOutput::Scanned(result) => self.apply(Msg::Scanned(result), &sender, window),
+            AppCommandOutput::Scanned(input, result) => {
+                self.apply(Msg::Scanned(input, result), &sender, window)
+            }
             AppCommandOutput::Job(event) => {
                 self.apply(Msg::Job(event), &sender, window);
                 // Up to ten a second while writing: only the write page and the actions

@@ -75,7 +75,7 @@ pub struct DrivePageWidgets {
     details: Details,
     list: gtk::ScrolledWindow,
     show_all: gtk::Switch,
-    show_all_row: adw::ActionRow,
+    options: adw::PreferencesGroup,
     not_seen: gtk::Button,
     select_all: gtk::Button,
     write: gtk::Button,
@@ -196,7 +196,7 @@ impl SimpleComponent for DrivePage {
             details,
             list,
             show_all,
-            show_all_row,
+            options: options.clone(),
             not_seen,
             select_all,
             write,
@@ -238,7 +238,7 @@ impl SimpleComponent for DrivePage {
             widgets.show_all.set_active(view.show_all);
         }
         widgets.show_all.set_state(view.show_all);
-        widgets.show_all_row.set_visible(view.show_all);
+        widgets.options.set_visible(view.show_all);
         widgets.not_seen.set_visible(!view.show_all);
         widgets.select_all.set_visible(view.several_suitable);
         widgets.write.set_sensitive(view.can_write);

@@ -19,8 +19,9 @@ pub struct DriveRowView {
     pub icon: &'static str,
     /// Its name; its size and bus, and the reasons of its guards.
     pub row: Row,
-    /// Its device ("/dev/sdb"): in the tooltip, not the row (the Erase question names it).
-    pub device: String,
+    /// Its device ("/dev/sdb") and every reason in full: the tooltip (the row has room for
+    /// one reason; the Erase question names the device).
+    pub tooltip: String,
     /// Its gravest guard.
     pub badge: Option<Badge>,
     /// Whether it can be chosen.
@@ -83,8 +84,11 @@ impl FactoryComponent for DriveRow {
         let view = &self.view;
         row.set_title(&escape(&view.row.title));
         row.set_subtitle(&escape(&view.row.subtitle));
-        row.set_subtitle_lines(0);
-        row.set_tooltip_text(Some(&view.device));
+        // At most three lines whatever the width: the name, its size and bus, and the gravest
+        // reason; the tooltip and the screen reader's description have them all.
+        row.set_title_lines(1);
+        row.set_subtitle_lines(2);
+        row.set_tooltip_text(Some(&view.tooltip));
         // The tick shows the flow's choice; clicking it (or anywhere on the row) asks the flow,
         // which may first want a system drive's name typed.
         let check = gtk::CheckButton::builder()

@@ -40,10 +40,12 @@ pub enum Msg {
     OpenBmap(Input),
     /// The worker read the image.
     Inspected(Result<Box<ImageInfo>, InspectError>),
-    /// The worker created a block map from the filesystems.
-    Scanned(Result<Bmap, InspectError>),
+    /// The worker created a block map from this image's filesystems, or could not.
+    Scanned(Input, Result<Bmap, InspectError>),
     /// The user asked for a block map from the filesystems.
     ScanBmap,
+    /// The user stopped the scan: the whole image will be written.
+    CancelScan,
     /// Go to a step ("Change", "Next", "Start Over").
     GoTo(Step),
     /// The header's back button.
@@ -111,6 +113,8 @@ pub enum Effect {
     Inspect(Input, Option<Input>, bool),
     /// Scan the image's filesystems on a worker.
     Scan(Input),
+    /// Stop the scan under way.
+    CancelScan,
     /// Ask whether to list every drive, system drives too.
     ConfirmShowAll,
     /// Remember in the preferences whether every drive is listed.
@@ -144,8 +148,12 @@ pub struct Flow {
     pub image: Option<ImageInfo>,
     /// Reading the image (or scanning it) is under way.
     pub busy: Option<Busy>,
-    /// The last error reading the image or scanning it.
+    /// The last error reading the image.
     pub image_error: Option<InspectError>,
+    /// The image being read, until its answer comes.
+    reading: Option<Input>,
+    /// Why its filesystems could not be scanned (the whole image is written then).
+    pub scan_error: Option<InspectError>,
     /// Every drive udisksd knows, in arrival order.
     pub drives: Vec<Drive>,
     /// Why there is no drive list at all.
@@ -239,51 +247,56 @@ impl Flow {
                 if self.writing() {
                     return vec![];
                 }
+                let mut effects = self.stop_scan();
                 self.busy = Some(Busy::Reading);
                 self.image_error = None;
                 self.step = Some(Step::Image);
-                return vec![Effect::Inspect(input, None, self.require_signature)];
+                self.reading = Some(input.clone());
+                effects.push(Effect::Inspect(input, None, self.require_signature));
+                return effects;
             }
             Msg::OpenBmap(bmap) => {
                 let Some(image) = self.image.as_ref().map(|i| i.input.clone()) else {
                     return vec![];
                 };
                 self.busy = Some(Busy::Reading);
+                self.reading = Some(image.clone());
                 return vec![Effect::Inspect(image, Some(bmap), self.require_signature)];
             }
             Msg::Inspected(result) => {
                 self.busy = None;
+                self.scan_error = None;
                 match result {
                     Ok(info) => {
+                        let scan = info.scan_by_itself();
                         self.image = Some(*info);
                         self.image_error = None;
+                        if scan {
+                            return self.update(Msg::ScanBmap);
+                        }
                     }
                     Err(e) => {
-                        self.image = None;
+                        // Another image that cannot be read leaves the one open before (review
+                        // finding 15); the same one read again (another block map, "only
+                        // signed images") is judged anew, so it goes.
+                        let other = self.reading.as_ref() != self.image.as_ref().map(|i| &i.input);
+                        if !other {
+                            self.image = None;
+                        }
                         self.image_error = Some(e);
                     }
                 }
+                self.reading = None;
             }
             Msg::ScanBmap => {
-                if let Some(image) = &self.image {
+                if let Some(image) = self.image.as_ref().filter(|_| self.busy.is_none()) {
                     self.busy = Some(Busy::Scanning);
+                    self.scan_error = None;
                     return vec![Effect::Scan(image.input.clone())];
                 }
             }
-            Msg::Scanned(result) => {
-                self.busy = None;
-                match (result, self.image.as_mut()) {
-                    (Ok(bmap), Some(image)) => {
-                        image.image_size = Some(bmap.image_size());
-                        image.bmap = BmapState::Created {
-                            bmap: Arc::new(bmap),
-                        };
-                        image.signature = SignatureState::NoBmap;
-                    }
-                    (Err(e), _) => self.image_error = Some(e),
-                    (Ok(_), None) => {}
-                }
-            }
+            Msg::CancelScan => return self.stop_scan(),
+            Msg::Scanned(input, result) => self.scanned(&input, result),
             Msg::GoTo(step) => self.go_to(step),
             // Back from either later step is the image: after a write, "Write Another Drive"
             // is the way to the drive list.
@@ -367,6 +380,38 @@ impl Flow {
         vec![]
     }
 
+    /// A scan's result, if it is the one under way for the image open now (a stopped scan, or
+    /// one of an image since replaced, is dropped).
+    fn scanned(&mut self, input: &Input, result: Result<Bmap, InspectError>) {
+        let Some(image) = self.image.as_mut().filter(|i| i.input == *input) else {
+            return;
+        };
+        if self.busy != Some(Busy::Scanning) {
+            return;
+        }
+        self.busy = None;
+        match result {
+            Ok(bmap) => {
+                image.image_size = Some(bmap.image_size());
+                image.bmap = BmapState::Created {
+                    bmap: Arc::new(bmap),
+                };
+                image.signature = SignatureState::NoBmap;
+            }
+            Err(e) => self.scan_error = Some(e),
+        }
+    }
+
+    /// Stops the scan under way, if one is.
+    fn stop_scan(&mut self) -> Vec<Effect> {
+        if self.busy == Some(Busy::Scanning) {
+            self.busy = None;
+            vec![Effect::CancelScan]
+        } else {
+            vec![]
+        }
+    }
+
     /// "Only signed images" is now `required`: a change judges the open image again (not
     /// while it is written).
     fn require_signature(&mut self, required: bool) -> Vec<Effect> {
@@ -376,6 +421,7 @@ impl Flow {
             Some(image) => {
                 let (input, bmap) = (image.input.clone(), image.chosen_bmap.clone());
                 self.busy = Some(Busy::Reading);
+                self.reading = Some(input.clone());
                 vec![Effect::Inspect(input, bmap, required)]
             }
             None => vec![],

@@ -1,4 +1,5 @@
-//! Step 1: the image (open, drop, URL), its block map and its signature.
+//! Step 1: the image (open, drop, URL), how much of it is written, its signature when there is
+//! one to speak of; the block map's own rows under *Advanced*.
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
@@ -17,6 +18,8 @@ pub struct ImageView {
     pub error: Option<Row>,
     /// The image, once read.
     pub image: Option<ImageRows>,
+    /// Whether its filesystems are being scanned (the busy row offers Cancel).
+    pub scanning: bool,
     /// The engine's words for the error, or for the block map that cannot be used.
     pub details: Option<String>,
 }
@@ -26,14 +29,18 @@ pub struct ImageView {
 pub struct ImageRows {
     /// Its name, format and sizes.
     pub image: Row,
-    /// Its block map, and what will be written.
+    /// How much will be written ("Fast write"); none while that is being found out.
+    pub write: Option<Row>,
+    /// Where its block map came from, in that row's tooltip.
+    pub write_tooltip: Option<String>,
+    /// Whether only the used space is written (the row's icon).
+    pub fast: bool,
+    /// Under *Advanced*: the block map itself.
     pub bmap: Row,
-    /// Whether the block map will be used (its icon).
-    pub bmap_usable: bool,
     /// Whether "Create a Block Map From the Filesystems" is offered.
     pub scan: bool,
-    /// The block map's signature.
-    pub signature: Row,
+    /// The block map's signature, when there is one, or one is expected.
+    pub signature: Option<Row>,
     /// How the signature row looks.
     pub tone: Tone,
     /// Whether "Trust This Key…" is offered.
@@ -69,11 +76,14 @@ pub struct ImagePageWidgets {
     url_group: adw::PreferencesGroup,
     url: adw::EntryRow,
     spinner_row: adw::ActionRow,
+    stop_scan: gtk::Button,
     error_row: adw::ActionRow,
     image_group: adw::PreferencesGroup,
     image_row: adw::ActionRow,
+    write_row: adw::ActionRow,
+    write_icon: gtk::Image,
+    advanced: adw::PreferencesGroup,
     bmap_row: adw::ActionRow,
-    bmap_icon: gtk::Image,
     scan: adw::ActionRow,
     signature_row: adw::ActionRow,
     signature_icon: gtk::Image,
@@ -136,6 +146,12 @@ impl SimpleComponent for ImagePage {
         let spinner_row = adw::ActionRow::new();
         let spinner = gtk::Spinner::builder().spinning(true).build();
         spinner_row.add_prefix(&spinner);
+        let stop_scan = page::suffix(
+            &gettext("_Skip"),
+            "app.cancel-scan",
+            &gettext("Write the whole image instead"),
+        );
+        spinner_row.add_suffix(&stop_scan);
         status_group.add(&spinner_row);
         let error_row = adw::ActionRow::builder().subtitle_lines(0).build();
         error_row.add_prefix(&gtk::Image::from_icon_name("dialog-error-symbolic"));
@@ -155,23 +171,10 @@ impl SimpleComponent for ImagePage {
         ));
         image_group.add(&image_row);
 
-        let bmap_row = adw::ActionRow::builder().subtitle_lines(0).build();
-        let bmap_icon = gtk::Image::new();
-        bmap_row.add_prefix(&bmap_icon);
-        image_group.add(&bmap_row);
-        let scan = page::action_row(
-            &gettext("C_reate a Block Map From the Filesystems"),
-            &gettext("Only the space they use will be written"),
-            "app.create-bmap",
-            "system-search-symbolic",
-        );
-        image_group.add(&scan);
-        image_group.add(&page::action_row(
-            &gettext("Choo_se a Block Map File…"),
-            &gettext("For an image whose block map is elsewhere"),
-            "app.choose-bmap",
-            "document-open-symbolic",
-        ));
+        let write_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        let write_icon = gtk::Image::new();
+        write_row.add_prefix(&write_icon);
+        image_group.add(&write_row);
 
         let signature_row = adw::ActionRow::builder().subtitle_lines(0).build();
         let signature_icon = gtk::Image::new();
@@ -185,6 +188,33 @@ impl SimpleComponent for ImagePage {
         );
         image_group.add(&trust);
         content.append(&image_group);
+
+        // What only someone who knows block maps needs: where this one came from, making one,
+        // choosing another.
+        let advanced = adw::PreferencesGroup::new();
+        let expander = adw::ExpanderRow::builder()
+            .title(gettext("_Advanced"))
+            .use_underline(true)
+            .subtitle(gettext("The block map: which parts of the image hold data"))
+            .build();
+        let bmap_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        bmap_row.add_prefix(&gtk::Image::from_icon_name("dialog-information-symbolic"));
+        expander.add_row(&bmap_row);
+        let scan = page::action_row(
+            &gettext("C_reate a Block Map From the Filesystems"),
+            &gettext("Only the space they use will be written"),
+            "app.create-bmap",
+            "system-search-symbolic",
+        );
+        expander.add_row(&scan);
+        expander.add_row(&page::action_row(
+            &gettext("Choo_se a Block Map File…"),
+            &gettext("For an image whose block map is elsewhere"),
+            "app.choose-bmap",
+            "document-open-symbolic",
+        ));
+        advanced.add(&expander);
+        content.append(&advanced);
         let details = Details::new();
         content.append(&details.expander);
 
@@ -204,11 +234,14 @@ impl SimpleComponent for ImagePage {
             status_group: widgets_status_group,
             url,
             spinner_row,
+            stop_scan,
             error_row,
             image_group,
             image_row,
+            write_row,
+            write_icon,
+            advanced,
             bmap_row,
-            bmap_icon,
             scan,
             signature_row,
             signature_icon,
@@ -233,6 +266,7 @@ impl SimpleComponent for ImagePage {
         if let Some(busy) = &view.busy {
             w.spinner_row.set_title(&escape(busy));
         }
+        w.stop_scan.set_visible(view.scanning);
         w.error_row.set_visible(view.error.is_some());
         w.status_group
             .set_visible(view.busy.is_some() || view.error.is_some());
@@ -241,6 +275,7 @@ impl SimpleComponent for ImagePage {
         }
         w.details.show(view.details.as_deref());
         w.image_group.set_visible(view.image.is_some());
+        w.advanced.set_visible(view.image.is_some());
         w.next.set_visible(view.image.is_some());
         // With an image chosen the web address entry steps aside, until Ctrl+L asks for it;
         // it stays while the focus is inside it, which is in the row's text widget, not the
@@ -256,7 +291,12 @@ impl SimpleComponent for ImagePage {
             return;
         };
         show_row(&w.image_row, &image.image);
-        w.bmap_icon.set_icon_name(Some(if image.bmap_usable {
+        w.write_row.set_visible(image.write.is_some());
+        if let Some(write) = &image.write {
+            show_row(&w.write_row, write);
+        }
+        w.write_row.set_tooltip_text(image.write_tooltip.as_deref());
+        w.write_icon.set_icon_name(Some(if image.fast {
             "emblem-ok-symbolic"
         } else {
             "dialog-information-symbolic"
@@ -274,7 +314,10 @@ impl SimpleComponent for ImagePage {
             w.signature_row.remove_css_class(c);
         }
         w.signature_row.add_css_class(class);
-        show_row(&w.signature_row, &image.signature);
+        w.signature_row.set_visible(image.signature.is_some());
+        if let Some(signature) = &image.signature {
+            show_row(&w.signature_row, signature);
+        }
         w.trust.set_visible(image.trust);
     }
 }

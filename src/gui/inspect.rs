@@ -79,6 +79,17 @@ impl ImageInfo {
             SignatureState::Refused(_) | SignatureState::UnknownKey { .. }
         ) || matches!(self.bmap, BmapState::Invalid { .. })
     }
+
+    /// Whether its filesystems are scanned for a block map as soon as it is open: it has
+    /// none, it may be written, and it is a raw file here (about a second: only the used
+    /// blocks are read). A compressed or remote image would be unpacked whole first, so
+    /// that waits for the user to ask.
+    pub fn scan_by_itself(&self) -> bool {
+        matches!(self.bmap, BmapState::Missing)
+            && !self.blocked()
+            && self.layers.is_empty()
+            && self.input.as_path().is_some()
+    }
 }
 
 /// The state of the block map.

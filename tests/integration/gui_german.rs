@@ -13,14 +13,13 @@ use crate::harness::gui_session::{normal, ocr};
 use crate::harness::support::{require_root, require_tool, sparse_image};
 
 /// English strings of the image page with an image and its bmap open; their German comes
-/// from po/de.po. (The dimmed subtitle of the "Not signed" row is left out: grey on white at
-/// that size is beyond tesseract.)
+/// from po/de.po.
 const SHOWN: [&str; 6] = [
     "Choose an image",
-    "Raw image",
-    "Block map found",
-    "For an image whose block map is elsewhere",
-    "Not signed",
+    "C_hange…",
+    "Fast write",
+    "_Advanced",
+    "The block map: which parts of the image hold data",
     "_Next",
 ];
 

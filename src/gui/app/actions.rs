@@ -6,7 +6,7 @@
 //! | `open` | – | the file chooser |
 //! | `open-image` | path or URL | opens that image |
 //! | `open-url` | – | the web address entry |
-//! | `choose-bmap`, `create-bmap`, `trust-key` | – | the Image step's buttons |
+//! | `choose-bmap`, `create-bmap`, `cancel-scan`, `trust-key` | – | the Image step's buttons |
 //! | `next`, `back` | – | between the steps |
 //! | `show-all-drives` | – | toggles the full list (turning it on asks first) |
 //! | `select-drive` | key or device | adds a drive to those chosen (a system drive asks for its name) |
@@ -48,11 +48,12 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 17] = [
+    let plain: [Plain; 18] = [
         ("open", || AppInput::ChooseImage),
         ("open-url", || AppInput::FocusUrl),
         ("choose-bmap", || AppInput::ChooseBmap),
         ("create-bmap", || AppInput::Flow(Msg::ScanBmap)),
+        ("cancel-scan", || AppInput::Flow(Msg::CancelScan)),
         ("trust-key", || AppInput::TrustKey),
         ("next", || AppInput::Flow(Msg::GoTo(Step::Drive))),
         ("back", || AppInput::Flow(Msg::Back)),
@@ -117,6 +118,10 @@ pub fn update_enabled(flow: &Flow, select_all: bool) {
         (
             "create-bmap",
             !writing && image.is_some() && flow.busy.is_none(),
+        ),
+        (
+            "cancel-scan",
+            flow.busy == Some(crate::gui::flow::Busy::Scanning),
         ),
         (
             "trust-key",

@@ -42,10 +42,17 @@ impl App {
             }),
             Effect::Scan(input) => {
                 let scratch = glib::user_cache_dir().join("blockprint");
+                let cancel = CancelToken::new();
+                self.scan_cancel = Some(cancel.clone());
                 sender.spawn_oneshot_command(move || {
-                    let cancel = CancelToken::new();
-                    AppCommandOutput::Scanned(inspect::scan_bmap(&input, &scratch, &cancel))
+                    let result = inspect::scan_bmap(&input, &scratch, &cancel);
+                    AppCommandOutput::Scanned(input, result)
                 });
+            }
+            Effect::CancelScan => {
+                if let Some(cancel) = self.scan_cancel.take() {
+                    cancel.cancel();
+                }
             }
             Effect::ConfirmShowAll => {
                 let s = sender.clone();

@@ -4,7 +4,7 @@
 use blockprint::drives::Drive;
 use gettextrs::gettext;
 
-use super::image::bytes_line;
+use super::image::write_summary;
 use crate::gui::drive_page::{DriveView, Empty};
 use crate::gui::drive_row::{Badge, DriveRowView};
 use crate::gui::flow::{Flow, RowState};
@@ -23,7 +23,7 @@ pub fn view(flow: &Flow) -> DriveView {
             .as_ref()
             .map(|image| Row {
                 title: image.name.clone(),
-                subtitle: bytes_line(image),
+                subtitle: write_summary(image),
             })
             .unwrap_or_default(),
         select_all: !flow.writing() && rows.iter().any(|r| r.suitable && !r.selected),
@@ -73,12 +73,17 @@ fn empty(flow: &Flow) -> Empty {
 fn row(state: &RowState) -> DriveRowView {
     let drive = &state.drive;
     let name = drive.display_name();
-    let mut subtitle = wording::drive_subtitle(drive);
+    let facts = wording::drive_subtitle(drive);
     let reasons: Vec<String> = state.guards.iter().map(wording::reason).collect();
-    if !reasons.is_empty() {
+    let mut subtitle = facts.clone();
+    if let Some(gravest) = reasons.first() {
         subtitle.push('\n');
-        subtitle.push_str(&reasons.join("\n"));
+        subtitle.push_str(gravest);
     }
+    let tooltip = std::iter::once(drive.device.display().to_string())
+        .chain(reasons.iter().cloned())
+        .collect::<Vec<_>>()
+        .join("\n");
     let description = if state.enabled {
         let chosen = if state.selected {
             gettext("chosen")
@@ -92,7 +97,15 @@ fn row(state: &RowState) -> DriveRowView {
             &[
                 ("name", &name),
                 ("chosen", &chosen),
-                ("details", &subtitle.replace('\n', ", ")),
+                (
+                    "details",
+                    &[facts]
+                        .iter()
+                        .chain(&reasons)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
             ],
         )
     } else {
@@ -113,7 +126,7 @@ fn row(state: &RowState) -> DriveRowView {
             title: name,
             subtitle,
         },
-        device: drive.device.display().to_string(),
+        tooltip,
         enabled: state.enabled,
         selected: state.selected,
         description,

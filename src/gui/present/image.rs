@@ -1,12 +1,13 @@
-//! The Image step: the image's format and sizes, its block map and signature, what a worker is
-//! doing, and why an image or a scan failed.
+//! The Image step: the image's format and sizes, how much of it is written ("Fast write"), its
+//! signature when there is one to speak of, what a worker is doing, and why an image failed;
+//! the block map itself (where it is, why a scan failed) under *Advanced*.
 
 use gettextrs::gettext;
 
 use crate::gui::flow::{Busy, Flow};
 use crate::gui::i18n::gettext_f;
 use crate::gui::image_page::{ImageRows, ImageView};
-use crate::gui::inspect::{BmapState, ImageInfo, SignatureState};
+use crate::gui::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
 use crate::gui::page::Row;
 use crate::gui::wording::{UserFacing, signature, size, user_error};
 
@@ -20,7 +21,7 @@ pub fn view(flow: &Flow) -> ImageView {
     ImageView {
         busy: flow.busy.map(|busy| match busy {
             Busy::Reading => gettext("Reading the image…"),
-            Busy::Scanning => gettext("Scanning the filesystems…"),
+            Busy::Scanning => gettext("Finding the space the image uses…"),
         }),
         details: error
             .as_ref()
@@ -30,39 +31,51 @@ pub fn view(flow: &Flow) -> ImageView {
             title: e.title,
             subtitle: e.body,
         }),
+        scanning: flow.busy == Some(Busy::Scanning),
         image: flow
             .image
             .as_ref()
-            .map(|image| rows(image, flow.busy.is_none())),
+            .map(|image| rows(image, flow.busy, flow.scan_error.as_ref())),
     }
 }
 
-/// The rows of an image read; `idle`: no worker is reading or scanning it.
-fn rows(image: &ImageInfo, idle: bool) -> ImageRows {
+/// The rows of an image read, while `busy` does what it does to it.
+fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>) -> ImageRows {
     let (title, subtitle, tone) = signature::describe(&image.signature);
+    // Most images are not signed, and that is no news: the row is for a signature there is
+    // (good or bad), or one the user's trusted keys lead them to expect.
+    let signature = match image.signature {
+        SignatureState::NoBmap | SignatureState::Unsigned { expected: false } => None,
+        _ => Some(Row { title, subtitle }),
+    };
+    let bmap_location = match &image.bmap {
+        BmapState::Found { location, .. } | BmapState::Invalid { location, .. } => {
+            Some(location.clone())
+        }
+        BmapState::Created { .. } | BmapState::Missing => None,
+    };
     ImageRows {
         image: Row {
             title: image.name.clone(),
             subtitle: describe_image(image),
         },
-        bmap: describe_bmap(image),
-        bmap_usable: image.usable_bmap().is_some(),
-        scan: image.usable_bmap().is_none() && idle,
-        signature: Row { title, subtitle },
+        write: (busy != Some(Busy::Scanning)).then(|| describe_write(image)),
+        write_tooltip: bmap_location,
+        fast: image.usable_bmap().is_some(),
+        bmap: describe_bmap(image, scan_error),
+        scan: image.usable_bmap().is_none() && busy.is_none(),
+        signature,
         tone,
         trust: matches!(image.signature, SignatureState::UnknownKey { .. }),
     }
 }
 
-/// "Compressed: xz · 1.1 GB, 3.7 GB uncompressed".
+/// "Disk image (compressed) · 1.1 GB, 3.7 GB uncompressed".
 fn describe_image(image: &ImageInfo) -> String {
-    let format = match image.layers.first() {
-        None => gettext("Raw image"),
-        Some(_) => {
-            let layers: Vec<String> = image.layers.iter().map(|l| l.format.to_string()).collect();
-            // Translators: {formats} is a list such as "xz" or "tar, in it gzip".
-            gettext_f("Compressed: {formats}", &[("formats", &layers.join(", "))])
-        }
+    let format = if image.layers.is_empty() {
+        gettext("Disk image")
+    } else {
+        gettext("Disk image (compressed)")
     };
     let sizes = match (image.stored_size, image.image_size, image.layers.is_empty()) {
         (_, Some(full), true) => size(full),
@@ -81,34 +94,78 @@ fn describe_image(image: &ImageInfo) -> String {
     format!("{format} · {sizes}")
 }
 
-fn describe_bmap(image: &ImageInfo) -> Row {
+/// The main row: how much is written. "Fast write · Only 1.1 GB of 3.7 GB needs writing".
+fn describe_write(image: &ImageInfo) -> Row {
+    match &image.bmap {
+        BmapState::Invalid { error, .. } => {
+            let (title, body) = error.user_facing();
+            Row {
+                title,
+                subtitle: body,
+            }
+        }
+        _ if image.usable_bmap().is_some() => Row {
+            title: gettext("Fast write"),
+            subtitle: bytes_line(image),
+        },
+        _ => Row {
+            title: gettext("Every byte is written"),
+            subtitle: bytes_line(image),
+        },
+    }
+}
+
+/// Under *Advanced*: the block map, where it came from, and why none could be made.
+fn describe_bmap(image: &ImageInfo, scan_error: Option<&InspectError>) -> Row {
+    let layers: Vec<String> = image.layers.iter().map(|l| l.format.to_string()).collect();
     let (title, subtitle) = match &image.bmap {
-        BmapState::Found { location, .. } => (
-            gettext("Block map found"),
-            format!("{} · {location}", bytes_line(image)),
-        ),
+        BmapState::Found { location, .. } => (gettext("Block map found"), location.clone()),
         BmapState::Created { .. } => (
             gettext("Block map created from the filesystems"),
-            bytes_line(image),
+            gettext("Only the space they use is written and checked"),
         ),
         BmapState::Missing => (
             gettext("No block map"),
-            gettext("The whole image will be written"),
+            match scan_error {
+                Some(error) => user_error(error).body,
+                // Translators: {formats} is a list such as "xz" or "tar, gzip".
+                None if !layers.is_empty() => gettext_f(
+                    "The image is {formats}-compressed: creating one unpacks it first",
+                    &[("formats", &layers.join(", "))],
+                ),
+                None => gettext("None came with the image"),
+            },
         ),
         BmapState::Invalid { location, error } => {
-            let (title, body) = error.user_facing();
-            (title, format!("{location} · {body}"))
+            let (title, _) = error.user_facing();
+            (title, location.clone())
         }
     };
     Row { title, subtitle }
 }
 
-/// "812 MB of 3.7 GB will be written" or "The whole image (3.7 GB) will be written".
+/// For the Drive step, in one line: "Fast write: only 812 MB of 3.7 GB needs writing", or
+/// "The whole image (3.7 GB) will be written".
+pub fn write_summary(image: &ImageInfo) -> String {
+    match image.usable_bmap() {
+        Some(bmap) => gettext_f(
+            // Translators: "Fast write: only 812 MB of 3.7 GB needs writing".
+            "Fast write: only {mapped} of {size} needs writing",
+            &[
+                ("mapped", &size(bmap.mapped_bytes())),
+                ("size", &size(bmap.image_size())),
+            ],
+        ),
+        None => bytes_line(image),
+    }
+}
+
+/// "Only 812 MB of 3.7 GB needs writing" or "The whole image (3.7 GB) will be written".
 pub fn bytes_line(image: &ImageInfo) -> String {
     match (image.usable_bmap(), image.image_size) {
         (Some(bmap), _) => gettext_f(
-            // Translators: "812 MB of 3.7 GB will be written".
-            "{mapped} of {size} will be written",
+            // Translators: "Only 812 MB of 3.7 GB needs writing".
+            "Only {mapped} of {size} needs writing",
             &[
                 ("mapped", &size(bmap.mapped_bytes())),
                 ("size", &size(bmap.image_size())),

@@ -59,19 +59,30 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
     let rows = view.image.expect("the image's rows");
     assert_eq!(view.busy, None);
     assert_eq!(rows.image.title, "pi.img");
-    assert_eq!(rows.image.subtitle, "Raw image · 4.0\u{a0}GB");
-    assert_eq!(rows.bmap.title, "Block map found");
+    assert_eq!(rows.image.subtitle, "Disk image · 4.0\u{a0}GB");
+    // Review finding 4: "Fast write", the path in a tooltip, the block map under Advanced,
+    // and no row for a signature nobody expects.
+    let write = rows.write.as_ref().expect("the write row");
+    assert_eq!(write.title, "Fast write");
     assert!(
-        rows.bmap
-            .subtitle
-            .ends_with("of 4.0\u{a0}GB will be written · /images/pi.img.bmap"),
+        write.subtitle.starts_with("Only ")
+            && write.subtitle.ends_with(" of 4.0\u{a0}GB needs writing"),
         "{}",
-        rows.bmap.subtitle
+        write.subtitle
     );
-    assert!(rows.bmap_usable && !rows.scan && !rows.trust);
+    assert_eq!(rows.write_tooltip.as_deref(), Some("/images/pi.img.bmap"));
+    assert_eq!(rows.bmap.title, "Block map found");
+    assert_eq!(rows.bmap.subtitle, "/images/pi.img.bmap");
+    assert!(rows.fast && !rows.scan && !rows.trust);
+    assert_eq!(rows.signature, None, "most images are not signed: no news");
+    // Unsigned where trusted keys are kept: that is worth a row.
+    let mut expected = image(4_000_000_000);
+    expected.signature = SignatureState::Unsigned { expected: true };
+    flow.update(Msg::Inspected(Ok(Box::new(expected))));
+    let rows = views(&flow).0.image.expect("the image's rows");
     assert_eq!(
-        (rows.signature.title.as_str(), rows.tone),
-        ("Not signed", Tone::Plain)
+        (rows.signature.map(|r| r.title), rows.tone),
+        (Some("Not signed".to_owned()), Tone::Warning)
     );
 
     // A block map Blockprint cannot read: the row says what to do, the details say why.
@@ -84,14 +95,19 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
     let (view, _, _) = views(&flow);
     let rows = view.image.expect("the image's rows");
     assert_eq!(rows.bmap.title, "The block map cannot be used");
+    assert_eq!(rows.bmap.subtitle, "/images/pi.img.bmap");
+    let write = rows.write.as_ref().expect("the write row");
+    assert_eq!(write.title, "The block map cannot be used");
     assert!(
-        rows.bmap
-            .subtitle
-            .starts_with("/images/pi.img.bmap · It is in a block map format"),
+        write.subtitle.starts_with("It is in a block map format"),
         "{}",
-        rows.bmap.subtitle
+        write.subtitle
     );
-    assert!(!rows.bmap_usable && rows.scan && rows.trust);
+    assert!(!rows.fast && rows.scan && rows.trust);
+    assert!(
+        rows.signature.is_some(),
+        "a signature by an unknown key is shown"
+    );
     assert_eq!(
         view.details.as_deref(),
         Some(
@@ -100,17 +116,21 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
         )
     );
 
-    // An image that is not there: no rows, the error, and the engine's words folded away.
+    // An image that is not there: the error in plain words, the engine's folded away, and
+    // the image open before still there (review finding 15).
     flow.update(Msg::OpenImage(Input::Path("/images/gone.img".into())));
     flow.update(Msg::Inspected(Err(gone("gone.img"))));
     let (view, _, _) = views(&flow);
-    assert!(view.image.is_none());
+    assert_eq!(
+        view.image.map(|rows| rows.image.title).as_deref(),
+        Some("pi.img")
+    );
     assert_eq!(
         view.error,
         Some(Row {
-            title: "The image cannot be opened".into(),
-            subtitle: "The file could not be read. Check that it exists and that you may \
-                       read it."
+            title: "The image was not found".into(),
+            subtitle: "gone.img is not there any more: it may have been moved or deleted. \
+                       Open it from where it is now."
                 .into(),
         })
     );
@@ -141,12 +161,25 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
     };
     assert_eq!(stick.row.title, "SanDisk Ultra");
     assert_eq!(stick.row.subtitle, "32.0\u{a0}GB · USB");
-    assert_eq!(stick.device, "/dev/sdb", "in the tooltip");
+    assert_eq!(stick.tooltip, "/dev/sdb", "the device is in the tooltip");
     assert_eq!(stick.icon, "drive-harddisk-usb-symbolic");
     assert!(stick.enabled && stick.selected && stick.badge.is_none());
     assert_eq!(
         stick.description,
         "SanDisk Ultra, chosen, 32.0\u{a0}GB · USB"
+    );
+    // Review finding 19: at most three lines (the name, its facts, the gravest reason); the
+    // device and every reason in the tooltip.
+    assert_eq!(
+        small.row.subtitle.lines().count(),
+        2,
+        "{}",
+        small.row.subtitle
+    );
+    assert!(
+        small.tooltip.starts_with("/dev/sdc\nThe image needs"),
+        "{}",
+        small.tooltip
     );
     let badge = small.badge.as_ref().expect("a badge");
     assert_eq!(badge.text, "Too small");

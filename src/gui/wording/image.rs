@@ -44,6 +44,14 @@ impl UserFacing for SourceError {
         let cannot_open = || gettext("The image cannot be opened");
         match self {
             SourceError::Http(e) => e.user_facing(),
+            SourceError::Open { name, source } if source.kind() == io::ErrorKind::NotFound => (
+                gettext("The image was not found"),
+                gettext_f(
+                    "{name} is not there any more: it may have been moved or deleted. Open it \
+                     from where it is now.",
+                    &[("name", name)],
+                ),
+            ),
             // A compressed image that cannot be decoded from its start fails to open.
             SourceError::Open { source, .. }
                 if !matches!(

@@ -42,7 +42,7 @@ pub fn image_errors() -> Vec<(InspectError, &'static str)> {
     let cannot_download = "Das Abbild kann nicht heruntergeladen werden";
     let no_scan = "Keine Blockzuordnung erstellbar";
     vec![
-        (gone("pi.img"), cannot_open),
+        (gone("pi.img"), "Das Abbild wurde nicht gefunden"),
         (
             InspectError::Source(SourceError::Open {
                 name: "pi.img.xz".into(),

@@ -47,8 +47,10 @@ fn the_image_page_in_german() {
                 rows.bmap.title,
                 "Die Blockzuordnung kann nicht verwendet werden"
             );
-            let (_, reason) = rows.bmap.subtitle.split_once(" · ").expect("where · why");
-            assert_german(reason, &engine);
+            let write = rows
+                .write
+                .expect("the row that says why nothing is written");
+            assert_german(&write.subtitle, &engine);
         }
         // A refused signature.
         let mut refused = image(4096);
@@ -63,8 +65,9 @@ fn the_image_page_in_german() {
         let mut flow = Flow::new(true, true, false);
         flow.update(Msg::Inspected(Ok(Box::new(refused))));
         let rows = views(&flow).0.image.expect("the image's rows");
-        assert_german(&rows.signature.title, "");
-        assert_german(&rows.signature.subtitle, "");
+        let signature = rows.signature.expect("a refused signature is shown");
+        assert_german(&signature.title, "");
+        assert_german(&signature.subtitle, "");
         // The toasts over the page: a web address that is not one, a key that is not the one.
         let toasts = [
             toast(InputError::Scheme {
