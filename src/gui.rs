@@ -23,6 +23,7 @@ mod config;
 mod drive_page;
 mod drive_row;
 mod flow;
+mod format_page;
 mod i18n;
 mod image_page;
 mod inspect;

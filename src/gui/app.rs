@@ -28,6 +28,7 @@ use relm4::{
 
 use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput};
 use super::flow::{Flow, Msg, Step};
+use super::format_page::{FormatPage, FormatPageInput};
 use super::i18n::gettext_f;
 use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput};
 use super::inspect::{ImageInfo, InspectError};
@@ -49,6 +50,7 @@ pub struct App {
     image_page: Controller<ImagePage>,
     drive_page: Controller<DrivePage>,
     write_page: Controller<WritePage>,
+    format_page: Controller<FormatPage>,
     chooser: Option<gtk::FileChooserNative>,
     toast: Option<String>,
 }
@@ -78,8 +80,6 @@ pub enum AppInput {
     PrefsChanged,
     /// Select a drive by key or device path (`true`), or unselect it.
     SelectDrive(String, bool),
-    /// "Restore Drive…".
-    Restore,
     /// Ctrl+L.
     FocusUrl,
 }
@@ -99,8 +99,8 @@ pub enum AppCommandOutput {
     Scanned(Input, Result<Bmap, InspectError>),
     /// The write job reports.
     Job(JobEvent),
-    /// Restoring a drive ended.
-    Restored(Result<String, String>),
+    /// Formatting a drive ended.
+    Formatted(Result<(), UdisksError>),
 }
 
 /// The window's widgets.
@@ -173,6 +173,7 @@ impl Component for App {
                 DrivePageOutput::Write => AppInput::Flow(Msg::Write),
             });
         let write_page = WritePage::builder().launch(()).detach();
+        let format_page = FormatPage::builder().launch(()).detach();
 
         let stack = gtk::Stack::builder()
             .transition_type(gtk::StackTransitionType::SlideLeftRight)
@@ -181,6 +182,7 @@ impl Component for App {
         stack.add_named(image_page.widget(), Some("image"));
         stack.add_named(drive_page.widget(), Some("drive"));
         stack.add_named(write_page.widget(), Some("write"));
+        stack.add_named(format_page.widget(), Some("format"));
         let toasts = adw::ToastOverlay::new();
         toasts.set_child(Some(&stack));
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
@@ -229,6 +231,7 @@ impl Component for App {
             image_page,
             drive_page,
             write_page,
+            format_page,
             chooser: None,
             toast: None,
         };
@@ -268,7 +271,6 @@ impl Component for App {
                 }
                 None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &name)])),
             },
-            AppInput::Restore => actions::restore(self, window, &sender),
             AppInput::FocusUrl => {
                 self.apply(Msg::GoTo(Step::Image), &sender, window);
                 self.image_page.emit(ImagePageInput::FocusUrl);
@@ -312,10 +314,11 @@ impl Component for App {
                     return;
                 }
             }
-            AppCommandOutput::Restored(result) => {
-                self.toast = Some(match result {
-                    Ok(text) | Err(text) => text,
-                });
+            AppCommandOutput::Formatted(result) => {
+                if let Err(e) = &result {
+                    crate::cli::say("", &format_args!("formatting failed: {e}"));
+                }
+                self.apply(Msg::Formatted(result), &sender, window);
             }
         }
         self.sync();
@@ -338,9 +341,11 @@ impl Component for App {
 impl App {
     /// Sends every page its view and updates which actions may run.
     fn sync(&self) {
-        let (image, drives, write) = present::views(&self.flow);
+        let (image, drives, write, format) = present::views(&self.flow);
         let select_all = drives.select_all;
         self.image_page.emit(ImagePageInput::Show(Box::new(image)));
+        self.format_page
+            .emit(FormatPageInput::Show(Box::new(format)));
         self.drive_page.emit(DrivePageInput::Show(Box::new(drives)));
         self.show_write(write, select_all);
     }

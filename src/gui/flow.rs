@@ -15,12 +15,14 @@ use super::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
 use super::job::{JobEvent, Request, Stage};
 
 mod drives;
+mod format;
 mod writing;
 
 pub use drives::{DrivesError, RowState};
+pub use format::FormatState;
 pub use writing::{DriveWrite, WriteState};
 
-/// The three steps.
+/// The three steps, and formatting a drive beside them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Choose the image.
@@ -29,6 +31,8 @@ pub enum Step {
     Drive,
     /// Write it.
     Write,
+    /// "Format Drive…": its progress and its end.
+    Format,
 }
 
 /// What can happen.
@@ -103,6 +107,15 @@ pub enum Msg {
     },
     /// The window is asked to close (its close button, Ctrl+Q).
     CloseRequested,
+    /// "Format Drive…".
+    FormatDrive,
+    /// The format question was accepted for this drive, as it showed it (boxed: a drive's
+    /// description is large).
+    FormatConfirmed(Box<Drive>),
+    /// The worker formatted the drive, or could not.
+    Formatted(Result<(), UdisksError>),
+    /// "Done" on the format's end page.
+    FormatDone,
 }
 
 /// What the window must do.
@@ -138,6 +151,15 @@ pub enum Effect {
     Ended,
     /// Close the window.
     Close,
+    /// Ask which drive to format, starting with `chosen`.
+    ChooseFormat {
+        /// The drives that may be formatted.
+        drives: Vec<Drive>,
+        /// The key of the one chosen to begin with.
+        chosen: Option<String>,
+    },
+    /// Format this drive on a worker.
+    Format(Drive),
 }
 
 /// The whole state.
@@ -183,6 +205,8 @@ pub struct Flow {
     /// The drive step may still choose the only suitable drive by itself: from entering it
     /// until the user chooses or unchooses a drive.
     preselect: bool,
+    /// "Format Drive…".
+    pub format: FormatState,
 }
 
 /// What a worker is doing for the Image step.
@@ -244,7 +268,7 @@ impl Flow {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::OpenImage(input) => {
-                if self.writing() {
+                if self.writing() || self.formatting() {
                     return vec![];
                 }
                 let mut effects = self.stop_scan();
@@ -371,11 +395,23 @@ impl Flow {
             }
             Msg::RetryFailed => return self.retry_failed(),
             // Closed again while stopping: that was the answer already; quit once stopped.
-            Msg::CloseRequested if self.stopping() => self.quit_when_stopped = true,
+            // While formatting (seconds): quit once it is done.
+            Msg::CloseRequested if self.stopping() || self.formatting() => {
+                self.quit_when_stopped = true;
+            }
             Msg::CloseRequested if self.writing() => {
                 return vec![Effect::ConfirmCancel { quit: true }];
             }
             Msg::CloseRequested => return vec![Effect::Close],
+            Msg::FormatDrive => return self.ask_format(),
+            Msg::FormatConfirmed(drive) => return self.format(&drive),
+            Msg::Formatted(result) => return self.formatted(result),
+            Msg::FormatDone => {
+                if !self.formatting() {
+                    self.format = FormatState::Idle;
+                    self.go_to(Step::Image);
+                }
+            }
         }
         vec![]
     }
@@ -429,9 +465,10 @@ impl Flow {
     }
 
     fn go_to(&mut self, step: Step) {
-        if self.writing() {
+        if self.writing() || self.formatting() {
             return;
         }
+        self.format = FormatState::Idle;
         match step {
             Step::Image => {
                 self.write = WriteState::Idle;
@@ -443,7 +480,7 @@ impl Flow {
                 self.preselect = true;
                 self.preselect_only_suitable();
             }
-            Step::Drive | Step::Write => {}
+            Step::Drive | Step::Write | Step::Format => {}
         }
     }
 }

@@ -177,6 +177,25 @@ pub enum JobError {
     Copy(#[from] Arc<CopyError>),
 }
 
+impl JobError {
+    /// Whether the image is what failed (it cannot be read, is damaged, or does not match
+    /// its block map), so writing it again would fail again: another image is the way on.
+    pub fn image_at_fault(&self) -> bool {
+        match self {
+            JobError::Input(_) | JobError::Source(_) => true,
+            JobError::Copy(error) => matches!(
+                **error,
+                CopyError::Read { .. }
+                    | CopyError::Truncated { .. }
+                    | CopyError::SizeMismatch { .. }
+                    | CopyError::EmptyImage { .. }
+                    | CopyError::Checksum { .. }
+            ),
+            JobError::Udisks(_) | JobError::Target(_) => false,
+        }
+    }
+}
+
 /// Runs the job, reporting through `send` (from this thread and from the threads that power
 /// drives off); returns when it is over, after [`JobEvent::Finished`].
 pub fn run(

@@ -33,10 +33,24 @@ impl Details {
             .xalign(0.0)
             .build();
         text.add_css_class("monospace");
+        text.set_margin_top(6);
+        text.set_margin_bottom(6);
+        text.set_margin_start(6);
+        text.set_margin_end(6);
+        // A box of its own that scrolls past a dozen lines, so long words stay in it and the
+        // page's buttons stay in sight.
+        let scrolled = gtk::ScrolledWindow::builder()
+            .hscrollbar_policy(gtk::PolicyType::Never)
+            .propagate_natural_height(true)
+            .max_content_height(200)
+            .child(&text)
+            .build();
+        scrolled.add_css_class("card");
+        scrolled.set_margin_top(6);
         let expander = gtk::Expander::builder()
             .label(gettext("Technical _Details"))
             .use_underline(true)
-            .child(&text)
+            .child(&scrolled)
             .visible(false)
             .build();
         Self { expander, text }

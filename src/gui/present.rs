@@ -4,6 +4,7 @@
 
 mod drives;
 mod ending;
+mod format;
 mod image;
 mod write;
 
@@ -11,15 +12,21 @@ use gettextrs::gettext;
 
 use super::drive_page::DriveView;
 use super::flow::{Flow, Step};
+use super::format_page::FormatView;
 use super::image_page::ImageView;
 use super::write_page::WriteView;
 
 pub use ending::notification;
 pub use write::view as write_view;
 
-/// The three pages' views.
-pub fn views(flow: &Flow) -> (ImageView, DriveView, WriteView) {
-    (image::view(flow), drives::view(flow), write::view(flow))
+/// The pages' views.
+pub fn views(flow: &Flow) -> (ImageView, DriveView, WriteView, FormatView) {
+    (
+        image::view(flow),
+        drives::view(flow),
+        write::view(flow),
+        format::view(flow),
+    )
 }
 
 /// The header bar: the page on screen, its subtitle, and whether Back is offered.
@@ -36,14 +43,15 @@ pub struct Header {
 /// The header bar for the step on screen.
 pub fn header(flow: &Flow) -> Header {
     let (page, subtitle) = match flow.step() {
-        Step::Image => ("image", gettext("Choose an image")),
-        Step::Drive => ("drive", gettext("Choose a drive")),
-        Step::Write => ("write", gettext("Write")),
+        Step::Image => ("image", gettext("Step 1 of 3 · Choose an image")),
+        Step::Drive => ("drive", gettext("Step 2 of 3 · Choose a drive")),
+        Step::Write => ("write", gettext("Step 3 of 3 · Write")),
+        Step::Format => ("format", gettext("Format a drive")),
     };
     Header {
         page,
         subtitle,
-        back: flow.step() != Step::Image && !flow.writing(),
+        back: flow.step() != Step::Image && !flow.writing() && !flow.formatting(),
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Ending {
     pub retry: bool,
     /// Whether "Retry Failed Drives" is offered (several, some failed or stopped).
     pub retry_failed: bool,
+    /// The image failed, not the drive: "Choose Another Image" is the suggested way on.
+    pub image_at_fault: bool,
 }
 
 /// How an ending looks.
@@ -129,6 +131,8 @@ pub struct WritePageWidgets {
     ended_rows: Vec<WriteLineRow>,
     retry: gtk::Button,
     retry_failed: gtk::Button,
+    another: gtk::Button,
+    other_image: gtk::Button,
     details: Details,
 }
 
@@ -210,41 +214,24 @@ impl SimpleComponent for WritePage {
         outer.append(&running);
 
         let ended = adw::StatusPage::new();
+        // The buttons keep their own width; Technical Details sits below them, as wide as the
+        // page, so opening it moves nothing.
         let actions = gtk::Box::new(gtk::Orientation::Vertical, 12);
         actions.set_halign(gtk::Align::Center);
         let ended_lines = line_list();
-        let retry = page::pill(
-            &gettext("_Try Again"),
-            "app.write",
-            Some("suggested-action"),
-        );
+        let retry = page::pill(&gettext("_Try Again"), "app.write", None);
         actions.append(&retry);
-        let retry_failed = page::pill(
-            &gettext("_Retry Failed Drives"),
-            "app.retry-failed",
-            Some("suggested-action"),
-        );
+        let retry_failed = page::pill(&gettext("_Retry Failed Drives"), "app.retry-failed", None);
         actions.append(&retry_failed);
-        actions.append(&page::pill(
-            &gettext("Write _Another Drive"),
-            "app.write-another",
-            None,
-        ));
-        actions.append(&page::pill(
-            &gettext("Choose Another _Image"),
-            "app.start-over",
-            None,
-        ));
-        actions.append(&page::pill(
-            &gettext("_Restore Drive…"),
-            "app.restore-drive",
-            None,
-        ));
+        let another = page::pill(&gettext("Write _Another Drive"), "app.write-another", None);
+        actions.append(&another);
+        let other_image = page::pill(&gettext("Choose Another _Image"), "app.start-over", None);
+        actions.append(&other_image);
         let details = Details::new();
-        actions.append(&details.expander);
         let ended_box = gtk::Box::new(gtk::Orientation::Vertical, 24);
         ended_box.append(&ended_lines);
         ended_box.append(&actions);
+        ended_box.append(&details.expander);
         ended.set_child(Some(&ended_box));
         outer.append(&ended);
 
@@ -266,6 +253,8 @@ impl SimpleComponent for WritePage {
             ended_rows: Vec::new(),
             retry,
             retry_failed,
+            another,
+            other_image,
             details,
         };
         ComponentParts { model, widgets }
@@ -309,6 +298,23 @@ impl SimpleComponent for WritePage {
         }
         w.retry.set_visible(ending.retry);
         w.retry_failed.set_visible(ending.retry_failed);
+        // One suggested button: the way on that is most likely wanted.
+        let suggested = if ending.image_at_fault {
+            &w.other_image
+        } else if ending.retry {
+            &w.retry
+        } else if ending.retry_failed {
+            &w.retry_failed
+        } else {
+            &w.another
+        };
+        for button in [&w.retry, &w.retry_failed, &w.another, &w.other_image] {
+            if button == suggested {
+                button.add_css_class("suggested-action");
+            } else {
+                button.remove_css_class("suggested-action");
+            }
+        }
         write_line::show_all(&w.ended_lines, &mut w.ended_rows, &ending.lines);
         w.details.show(ending.details.as_deref());
     }

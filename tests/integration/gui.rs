@@ -249,12 +249,22 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         session.screenshot(&shots.join(format!("{name}.png")), wide);
         session.keys(title, "key", &["Escape"]);
     }
-    app.activate("restore-drive", None);
-    session.window("^Restore ");
-    session.screenshot(&shots.join("light-720-14-restore-confirm.png"), wide);
-    session.keys("^Restore ", "key", &["Tab", "Return"]);
+    // Review findings 8–10: Format Drive… from the menu asks about the one drive there is (with
+    // several, which one), shows progress, and ends on its own page, not on "Writing Done".
+    app.activate("format-drive", None);
+    session.window("^Format ");
+    session.screenshot(&shots.join("light-720-14-format-confirm.png"), wide);
+    session.keys("^Format ", "key", &["Tab", "Return"]);
     wait_for_mbr(card.name());
-    session.screenshot(&shots.join("light-720-15-restored.png"), wide);
+    app.enabled("format-done");
+    let formatted = shots.join("light-720-15-formatted.png");
+    session.screenshot(&formatted, wide);
+    let seen = ocr(&formatted, "eng");
+    assert!(
+        seen.contains("drive formatted") && !seen.contains("writing done"),
+        "the end of formatting is not on screen; OCR read: {seen}"
+    );
+    app.activate("format-done", None);
     quiet(app);
 
     // Dark and narrow: cancelled mid-write; the card must not look bootable. (Each pass has
@@ -289,7 +299,11 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         End::Refused,
         &|| {},
     );
-    app.activate("restore-drive", None);
+    // Format Drive… asks first: nothing is touched without the answer.
+    app.activate("format-drive", None);
+    denied.window("^Format ");
+    denied.keys("^Format ", "key", &["Escape"]);
+    denied.gone("^Format ");
     quiet(app);
     assert!(
         std::fs::read(card.name()).unwrap() == untouched,

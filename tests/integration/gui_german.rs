@@ -14,8 +14,7 @@ use crate::harness::support::{require_root, require_tool, sparse_image};
 
 /// English strings of the image page with an image and its bmap open; their German comes
 /// from po/de.po.
-const SHOWN: [&str; 6] = [
-    "Choose an image",
+const SHOWN: [&str; 5] = [
     "C_hange…",
     "Fast write",
     "_Advanced",

@@ -14,23 +14,23 @@
 //! | `select-all-drives` | – | "Select All Suitable" |
 //! | `write`, `cancel-write` | – | ask first, then write or stop |
 //! | `skip-verify` | – | skips the rest of the read-back |
-//! | `write-another`, `start-over`, `restore-drive` | – | after a write |
+//! | `write-another`, `start-over` | – | after a write |
+//! | `format-drive`, `format-done` | – | "Format Drive…" (asks which drive), and leaving its end |
 //! | `retry-failed` | – | after a write to several drives: asks to write the failed ones again |
 //! | `preferences`, `shortcuts`, `about`, `quit` | – | the usual |
 
 use blockprint::drives::Drive;
+use blockprint::udisks::Udisks;
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{App, AppCommandOutput, AppInput, dialogs};
+use super::{App, AppCommandOutput, AppInput};
 use crate::gui::config::{APP_ID, ISSUES, VERSION, WEBSITE};
 use crate::gui::flow::{Flow, Msg, Step, WriteState};
-use crate::gui::i18n::gettext_f;
 use crate::gui::inspect::SignatureState;
 use crate::gui::settings::{POWER_OFF, REQUIRE_SIGNATURE, VERIFY};
-use crate::gui::wording::user_error;
 
 /// The keyboard shortcuts (ui/shortcuts.ui shows the same; a test keeps them together).
 pub const ACCELS: [(&str, &[&str]); 8] = [
@@ -48,7 +48,7 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 18] = [
+    let plain: [Plain; 19] = [
         ("open", || AppInput::ChooseImage),
         ("open-url", || AppInput::FocusUrl),
         ("choose-bmap", || AppInput::ChooseBmap),
@@ -67,7 +67,8 @@ pub fn install(sender: &ComponentSender<App>) {
         ("write-another", || AppInput::Flow(Msg::WriteAnother)),
         ("retry-failed", || AppInput::Flow(Msg::RetryFailed)),
         ("start-over", || AppInput::Flow(Msg::GoTo(Step::Image))),
-        ("restore-drive", || AppInput::Restore),
+        ("format-drive", || AppInput::Flow(Msg::FormatDrive)),
+        ("format-done", || AppInput::Flow(Msg::FormatDone)),
         ("quit", || AppInput::Flow(Msg::CloseRequested)),
     ];
     for (name, msg) in plain {
@@ -147,8 +148,9 @@ pub fn update_enabled(flow: &Flow, select_all: bool) {
             "retry-failed",
             matches!(&flow.write, WriteState::Over(drives) if drives.iter().any(|d| d.needs_retry())),
         ),
-        ("start-over", !writing),
-        ("restore-drive", !writing && flow.restore_target().is_some()),
+        ("start-over", !writing && !flow.formatting()),
+        ("format-drive", !writing && !flow.formatting()),
+        ("format-done", !flow.formatting()),
     ];
     for (name, on) in enabled {
         if let Some(action) = app
@@ -160,33 +162,18 @@ pub fn update_enabled(flow: &Flow, select_all: bool) {
     }
 }
 
-/// "Restore Drive…": confirm, then wipe and format on a worker.
-pub fn restore(app: &mut App, window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
-    let (Some(drive), Some(udisks)) = (app.flow.restore_target().cloned(), app.udisks.clone())
-    else {
-        app.toast = Some(gettext("Choose a drive first"));
-        return;
-    };
-    let s = sender.clone();
-    let name = drive.display_name();
-    dialogs::confirm_restore(window, &drive.clone(), move || {
-        let (drive, udisks, name) = (drive.clone(), udisks.clone(), name.clone());
-        s.spawn_oneshot_command(move || {
-            let result = udisks
-                .prepare(&drive)
-                .and_then(|_| udisks.restore(&drive, &volume_label(&drive)));
-            AppCommandOutput::Restored(match result {
-                Ok(()) => Ok(gettext_f("{drive} is restored", &[("drive", &name)])),
-                Err(e) => Err(gettext_f(
-                    "{drive} could not be restored: {error}",
-                    &[("drive", &name), ("error", &user_error(&e).body)],
-                )),
-            })
-        });
+/// Formats `drive` on a worker: unmounted and opened as a write would, then wiped and given
+/// one FAT partition named after its vendor.
+pub fn format(udisks: Udisks, drive: Drive, sender: &ComponentSender<App>) {
+    sender.spawn_oneshot_command(move || {
+        let result = udisks
+            .prepare(&drive)
+            .and_then(|_| udisks.restore(&drive, &volume_label(&drive)));
+        AppCommandOutput::Formatted(result)
     });
 }
 
-/// The label of a restored drive: its vendor in capitals, as FAT allows (11 characters).
+/// The label of a formatted drive: its vendor in capitals, as FAT allows (11 characters).
 fn volume_label(drive: &Drive) -> String {
     let label: String = drive
         .vendor

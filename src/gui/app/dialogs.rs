@@ -4,10 +4,11 @@
 use blockprint::drives::Drive;
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
+use relm4::gtk::glib;
 use relm4::{adw, gtk};
 
 use crate::gui::i18n::{gettext_f, ngettext_f};
-use crate::gui::wording::{drive_name, size};
+use crate::gui::wording::{self, drive_name, size};
 
 /// A two-answer dialog; `yes` runs only when the user picks `yes_label`.
 fn ask(
@@ -222,20 +223,82 @@ pub fn typed_name(drive: &Drive) -> String {
     )
 }
 
-/// "Restore {drive}?"
-pub fn confirm_restore(parent: &impl IsA<gtk::Window>, drive: &Drive, yes: impl Fn() + 'static) {
-    ask(
-        parent,
-        &gettext_f("Restore {drive}?", &[("drive", &drive.display_name())]),
-        &gettext_f(
-            "Everything on it will be erased. It will get one empty partition over its whole \
-             {size}, usable on any computer.",
-            &[("size", &size(drive.size))],
-        ),
-        &gettext("_Erase and Restore"),
-        true,
-        yes,
-    );
+/// "Format a Drive": which drive (each with its size and device, one chosen to begin with),
+/// and that everything on it goes. `yes` gets the drive as the question showed it.
+pub fn choose_format(
+    parent: &impl IsA<gtk::Window>,
+    drives: &[Drive],
+    chosen: Option<&str>,
+    yes: impl Fn(Drive) + 'static,
+) {
+    let body = if drives.is_empty() {
+        gettext("Insert a USB drive or SD card first.")
+    } else {
+        gettext(
+            "Everything on the drive chosen is erased. It gets one empty partition over its \
+             whole size, usable on any computer.",
+        )
+    };
+    let dialog =
+        adw::MessageDialog::new(Some(parent), Some(&gettext("Format a Drive")), Some(&body));
+    dialog.add_response("cancel", &gettext("_Cancel"));
+    dialog.add_response("yes", &gettext("_Erase and Format"));
+    dialog.set_response_appearance("yes", adw::ResponseAppearance::Destructive);
+    dialog.set_default_response(Some("cancel"));
+    dialog.set_close_response("cancel");
+    let list = gtk::ListBox::builder()
+        .selection_mode(gtk::SelectionMode::None)
+        .build();
+    list.add_css_class("boxed-list");
+    crate::gui::a11y::label(&list, &gettext("Drives"));
+    let picked = std::rc::Rc::new(std::cell::RefCell::new(None::<Drive>));
+    let mut group: Option<gtk::CheckButton> = None;
+    for drive in drives {
+        let row = adw::ActionRow::builder()
+            .title(glib::markup_escape_text(&drive.display_name()).as_str())
+            .subtitle(
+                glib::markup_escape_text(&format!(
+                    "{} · {}",
+                    wording::drive_subtitle(drive),
+                    drive.device.display()
+                ))
+                .as_str(),
+            )
+            .activatable(true)
+            .build();
+        let radio = gtk::CheckButton::builder()
+            .valign(gtk::Align::Center)
+            .build();
+        radio.set_group(group.as_ref());
+        group.get_or_insert_with(|| radio.clone());
+        row.add_prefix(&radio);
+        row.set_activatable_widget(Some(&radio));
+        let (picked, dialog_ref, drive_kept) = (picked.clone(), dialog.clone(), drive.clone());
+        radio.connect_toggled(move |radio| {
+            if radio.is_active() {
+                *picked.borrow_mut() = Some(drive_kept.clone());
+                dialog_ref.set_response_enabled("yes", true);
+            }
+        });
+        if Some(drive.key.as_str()) == chosen {
+            radio.set_active(true);
+        }
+        list.append(&row);
+    }
+    if let [drive] = drives {
+        *picked.borrow_mut() = Some(drive.clone());
+    } else if drives.len() > 1 {
+        dialog.set_extra_child(Some(&list));
+    }
+    dialog.set_response_enabled("yes", picked.borrow().is_some());
+    dialog.connect_response(None, move |_, response| {
+        if response == "yes"
+            && let Some(drive) = picked.borrow().clone()
+        {
+            yes(drive);
+        }
+    });
+    dialog.present();
 }
 
 /// "Trust this key?"

@@ -101,6 +101,22 @@ impl App {
             }
             Effect::Ended => self.ended(window),
             Effect::Close => window.destroy(),
+            Effect::ChooseFormat { drives, chosen } => {
+                let s = sender.clone();
+                dialogs::choose_format(window, &drives, chosen.as_deref(), move |drive| {
+                    s.input(AppInput::Flow(Msg::FormatConfirmed(Box::new(drive))));
+                });
+            }
+            Effect::Format(drive) => match self.udisks.clone() {
+                Some(udisks) => super::actions::format(udisks, drive, sender),
+                None => self.apply(
+                    Msg::Formatted(Err(blockprint::udisks::UdisksError::Unavailable(
+                        "udisksd is not running".into(),
+                    ))),
+                    sender,
+                    window,
+                ),
+            },
         }
     }
 
@@ -150,7 +166,8 @@ impl App {
             }
         }
         if !window.is_active() && matches!(self.flow.write, WriteState::Over(_)) {
-            let (title, body) = present::notification(self.flow.write.drives());
+            let image = self.flow.image.as_ref().map_or("", |i| i.name.as_str());
+            let (title, body) = present::notification(self.flow.write.drives(), image);
             let notification = gio::Notification::new(&title);
             notification.set_body(Some(&body));
             app.send_notification(Some("write-finished"), &notification);

@@ -60,16 +60,6 @@ impl Flow {
             .find(|d| d.key == key && d.is_candidate(self.show_all))
     }
 
-    /// The drive "Restore Drive" acts on: the one chosen, else the one last written if it is
-    /// still there; none when there are several.
-    pub fn restore_target(&self) -> Option<&Drive> {
-        match (&self.chosen()[..], &self.last[..]) {
-            ([drive], _) => Some(drive),
-            ([], [last]) => self.drives.iter().find(|d| d.key == last.key),
-            _ => None,
-        }
-    }
-
     /// The drives to list, with their guards.
     pub fn rows(&self) -> Vec<RowState> {
         self.drives

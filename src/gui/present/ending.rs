@@ -13,21 +13,50 @@ use crate::gui::write_page::{Ending, Look};
 
 use super::write::line;
 
-/// What the Write page shows once the write is over: the one drive's end, or every drive's.
-pub fn ending(drives: &[DriveWrite]) -> Ending {
+/// What the Write page shows once the write is over: the one drive's end, or every drive's;
+/// `image` is the name of the image written.
+pub fn ending(drives: &[DriveWrite], image: &str) -> Ending {
     match drives {
         [
             DriveWrite {
                 outcome: Some(outcome),
+                drive,
                 ..
             },
-        ] => one(outcome),
+        ] => one(outcome, &Next::new(drive, image)),
         _ => several(drives),
     }
 }
 
+/// What a written drive is for, to say what to do with it.
+pub(super) struct Next {
+    /// A memory card rather than a stick or a disk.
+    card: bool,
+    /// The image is a Raspberry Pi system.
+    pi: bool,
+}
+
+impl Next {
+    /// From the drive and the image's name. Neither is certain, so the words stay true when
+    /// the guess is wrong: a card reader's model names it a card; a Pi system's file names
+    /// (Raspberry Pi OS, and the Pi builds of others) say "raspios", "raspberry" or "rpi".
+    pub(super) fn new(drive: &blockprint::drives::Drive, image: &str) -> Self {
+        let model = format!("{} {}", drive.vendor, drive.model).to_lowercase();
+        let image = image.to_lowercase();
+        Self {
+            card: drive.bus == "sdio"
+                || ["card", "sd/mmc", "reader"]
+                    .iter()
+                    .any(|w| model.contains(w)),
+            pi: ["raspios", "raspberry", "raspbian", "rpi"]
+                .iter()
+                .any(|w| image.contains(w)),
+        }
+    }
+}
+
 /// The notification's title and body.
-pub fn notification(drives: &[DriveWrite]) -> (String, String) {
+pub fn notification(drives: &[DriveWrite], image: &str) -> (String, String) {
     match drives {
         [
             DriveWrite {
@@ -36,27 +65,27 @@ pub fn notification(drives: &[DriveWrite]) -> (String, String) {
             },
         ] => (gettext("Writing Stopped"), String::new()),
         _ => {
-            let ending = ending(drives);
+            let ending = ending(drives, image);
             (ending.title, ending.body)
         }
     }
 }
 
 /// The end of a write to one drive.
-fn one(outcome: &Outcome) -> Ending {
+fn one(outcome: &Outcome, next: &Next) -> Ending {
     let (title, body, look, details) = match outcome {
         Outcome::Done(summary) => (
-            done_title(summary),
-            done_body(summary),
+            done_title(summary, next),
+            done_body(summary, next),
             Look::Done,
-            removal_details(summary),
+            done_details(summary),
         ),
         Outcome::Cancelled { touched } => (
             gettext("Writing Stopped"),
             if *touched {
                 gettext(
                     "The drive is only partly written and will not work: write it again, or \
-                     restore it to use it for files.",
+                     format it to use it for files.",
                 )
             } else {
                 gettext("Nothing was written to the drive.")
@@ -68,7 +97,7 @@ fn one(outcome: &Outcome) -> Ending {
             let error = user_error(&**error);
             let then = if *touched {
                 gettext(
-                    "The drive is partly written: write it again, or restore it, before using it.",
+                    "The drive is partly written: write it again, or format it, before using it.",
                 )
             } else {
                 gettext("Nothing was written to the drive.")
@@ -77,14 +106,16 @@ fn one(outcome: &Outcome) -> Ending {
             (error.title, body, Look::Failed, Some(error.details))
         }
     };
+    let image_at_fault = matches!(outcome, Outcome::Failed { error, .. } if error.image_at_fault());
     Ending {
         title,
         body,
         look,
         lines: vec![],
         details,
-        retry: look != Look::Done,
+        retry: look != Look::Done && !image_at_fault,
         retry_failed: false,
+        image_at_fault,
     }
 }
 
@@ -129,7 +160,7 @@ pub(super) fn several(drives: &[DriveWrite]) -> Ending {
             gettext("Writing Stopped"),
             gettext(
                 "The drives are only partly written and will not work: write them again, or \
-                 restore them to use them for files.",
+                 format them to use them for files.",
             ),
             Look::Stopped,
         )
@@ -141,7 +172,7 @@ pub(super) fn several(drives: &[DriveWrite]) -> Ending {
             &[("bad", &count(unwritten)), ("n", &count(drives.len()))],
         );
         let mut body = gettext(
-            "A drive that is not written will not work: write it again, or restore it, \
+            "A drive that is not written will not work: write it again, or format it, \
              before using it.",
         );
         if !written.is_empty() {
@@ -172,6 +203,9 @@ pub(super) fn several(drives: &[DriveWrite]) -> Ending {
         details: (!details.is_empty()).then(|| details.join("\n\n")),
         retry: false,
         retry_failed: drives.iter().any(DriveWrite::needs_retry),
+        image_at_fault: drives.iter().any(
+            |d| matches!(&d.outcome, Some(Outcome::Failed { error, .. }) if error.image_at_fault()),
+        ),
     }
 }
 
@@ -227,16 +261,50 @@ fn wrote(summary: &Summary) -> String {
     )
 }
 
-fn done_title(summary: &Summary) -> String {
-    if removable(summary) {
-        gettext("Safe to Remove")
-    } else {
-        gettext("Writing Done")
+/// "Your Card Is Ready and Checked": checked only when everything was read back.
+fn done_title(summary: &Summary, next: &Next) -> String {
+    match (next.card, summary.read_back) {
+        (true, true) => gettext("Your Card Is Ready and Checked"),
+        (true, false) => gettext("Your Card Is Ready"),
+        (false, true) => gettext("Your Drive Is Ready and Checked"),
+        (false, false) => gettext("Your Drive Is Ready"),
     }
 }
 
-fn done_body(summary: &Summary) -> String {
-    let mut parts = vec![wrote(summary)];
+/// What to do now, whether it was checked, whether it may be pulled out; the amount and time
+/// last. The ranges and checksums are for Technical Details.
+fn done_body(summary: &Summary, next: &Next) -> String {
+    let mut parts = Vec::new();
+    if next.pi {
+        parts.push(if next.card {
+            gettext("Put the card in your Raspberry Pi and switch it on.")
+        } else {
+            gettext("Plug the drive into your Raspberry Pi and switch it on.")
+        });
+    }
+    parts.push(if summary.read_back {
+        gettext("Everything written was read back and matches the image.")
+    } else if summary.skipped {
+        gettext("Reading it back was skipped, so a bad card would go unnoticed.")
+    } else {
+        gettext("It was not read back (verification is off in Preferences).")
+    });
+    parts.push(match &summary.removal {
+        Ok(Removal::PoweredOff) => gettext("It is powered off: you can take it out now."),
+        Ok(Removal::Ejected) => gettext("It is ejected: you can take it out now."),
+        Ok(Removal::Nothing) => gettext("Eject it in your file manager before taking it out."),
+        Err(_) => gettext(
+            "It could not be powered off: eject it in your file manager before taking it out.",
+        ),
+    });
+    parts.push(wrote(summary));
+    parts.join(" ")
+}
+
+/// For Technical Details after a write: the checksums that matched, and why the drive could
+/// not be powered off.
+fn done_details(summary: &Summary) -> Option<String> {
+    let mut parts = Vec::new();
     if summary.ranges > 0 {
         parts.push(ngettext_f(
             "{verified} of {n} range matched its checksum.",
@@ -248,23 +316,8 @@ fn done_body(summary: &Summary) -> String {
             ],
         ));
     }
-    parts.push(if summary.read_back {
-        gettext("Everything was read back from the drive and compared.")
-    } else if summary.skipped {
-        gettext("Reading back from the drive was skipped, so a bad card would go unnoticed.")
-    } else {
-        gettext("The drive was not read back (verification is off in Preferences).")
-    });
-    parts.push(match &summary.removal {
-        Ok(Removal::PoweredOff) => gettext("The drive is powered off: you can remove it."),
-        Ok(Removal::Ejected) => gettext("The drive is ejected: you can remove it."),
-        Ok(Removal::Nothing) => gettext("Eject the drive in your file manager before removing it."),
-        Err(_) => gettext(
-            "The drive could not be powered off: eject it in your file manager before \
-             removing it.",
-        ),
-    });
-    parts.join(" ")
+    parts.extend(removal_details(summary));
+    (!parts.is_empty()).then(|| parts.join("\n"))
 }
 
 /// Why a written drive could not be powered off, for Technical Details: the words above say

@@ -11,6 +11,7 @@ use blockprint::udisks::{DriveEvent, UdisksError};
 
 use super::*;
 use crate::gui::flow::Msg;
+use crate::gui::format_page::FormatView;
 use crate::gui::inspect::{BmapState, SignatureState};
 use crate::gui::job::{JobEvent, Stage};
 use crate::gui::page::Row;
@@ -50,12 +51,12 @@ fn writing_two() -> Flow {
 fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
     let mut flow = Flow::new(true, true, false);
     flow.update(Msg::OpenImage(Input::Path("/images/pi.img".into())));
-    let (view, _, _) = views(&flow);
+    let (view, _, _, _) = views(&flow);
     assert_eq!(view.busy.as_deref(), Some("Reading the image…"));
     assert!(view.image.is_none() && view.error.is_none() && view.details.is_none());
 
     flow.update(Msg::Inspected(Ok(Box::new(image(4_000_000_000)))));
-    let (view, _, _) = views(&flow);
+    let (view, _, _, _) = views(&flow);
     let rows = view.image.expect("the image's rows");
     assert_eq!(view.busy, None);
     assert_eq!(rows.image.title, "pi.img");
@@ -92,7 +93,7 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
         issuer: "AB12".into(),
     };
     flow.update(Msg::Inspected(Ok(Box::new(unusable))));
-    let (view, _, _) = views(&flow);
+    let (view, _, _, _) = views(&flow);
     let rows = view.image.expect("the image's rows");
     assert_eq!(rows.bmap.title, "The block map cannot be used");
     assert_eq!(rows.bmap.subtitle, "/images/pi.img.bmap");
@@ -120,7 +121,7 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
     // the image open before still there (review finding 15).
     flow.update(Msg::OpenImage(Input::Path("/images/gone.img".into())));
     flow.update(Msg::Inspected(Err(gone("gone.img"))));
-    let (view, _, _) = views(&flow);
+    let (view, _, _, _) = views(&flow);
     assert_eq!(
         view.image.map(|rows| rows.image.title).as_deref(),
         Some("pi.img")
@@ -145,7 +146,7 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
     let mut flow = ready();
     plug(&mut flow, drive("sdc", 2_000_000_000));
     flow.update(Msg::GoTo(Step::Drive));
-    let (_, view, _) = views(&flow);
+    let (_, view, _, _) = views(&flow);
     assert_eq!(view.image.title, "pi.img");
     assert_eq!(
         (view.write.as_str(), view.can_write),
@@ -193,10 +194,10 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
     );
 
     plug(&mut flow, drive("sdd", 8_000_000_000));
-    let (_, view, _) = views(&flow);
+    let (_, view, _, _) = views(&flow);
     assert!(view.several_suitable && view.select_all);
     flow.update(Msg::SelectDrive(drive("sdd", 0).key));
-    let (_, view, _) = views(&flow);
+    let (_, view, _, _) = views(&flow);
     assert_eq!(view.write, "_Write to 2 Drives");
     assert!(!view.select_all, "both are chosen");
 
@@ -204,7 +205,7 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
     flow.update(Msg::Drive(Box::new(DriveEvent::Lost(
         "connection closed".into(),
     ))));
-    let (_, view, _) = views(&flow);
+    let (_, view, _, _) = views(&flow);
     assert!(view.rows.is_empty());
     assert_eq!(view.empty.icon, "dialog-error-symbolic");
     assert_eq!(view.empty.words.title, "Drives Cannot Be Listed");
@@ -223,7 +224,7 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
     flow.update(Msg::DrivesUnavailable(UdisksError::Unavailable(
         "org.freedesktop.UDisks2 was not provided".into(),
     )));
-    let (_, view, _) = views(&flow);
+    let (_, view, _, _) = views(&flow);
     assert!(
         view.empty
             .words
@@ -235,7 +236,7 @@ fn the_drive_page_words_each_drive_counts_the_chosen_and_says_why_there_is_no_li
 #[test]
 fn the_write_page_follows_the_least_advanced_drive_and_gives_each_a_line() {
     let mut flow = writing_two();
-    let (_, _, view) = views(&flow);
+    let (_, _, view, _) = views(&flow);
     assert_eq!(view.headline, "pi.img to 2 drives");
     let progress = view.progress.expect("progress");
     assert_eq!(progress.title, "Preparing");
@@ -346,7 +347,7 @@ fn one_drive_has_the_big_bar_and_its_own_ending() {
     assert_eq!((ending.look, ending.retry), (Look::Failed, true));
     assert!(ending.details.is_some_and(|d| d.contains("/dev/sdb")));
     assert_eq!(
-        notification(flow.write.drives()),
+        notification(flow.write.drives(), "pi.img"),
         (ending.title.clone(), ending.body.clone())
     );
 }
@@ -356,13 +357,13 @@ fn the_header_names_the_step_and_offers_back_only_when_it_leads_somewhere() {
     let mut flow = ready();
     let image = header(&flow);
     assert_eq!((image.page, image.back), ("image", false));
-    assert_eq!(image.subtitle, "Choose an image");
+    assert_eq!(image.subtitle, "Step 1 of 3 · Choose an image");
     flow.update(Msg::GoTo(Step::Drive));
     assert_eq!(
         header(&flow),
         Header {
             page: "drive",
-            subtitle: "Choose a drive".into(),
+            subtitle: "Step 2 of 3 · Choose a drive".into(),
             back: true,
         }
     );
@@ -371,4 +372,43 @@ fn the_header_names_the_step_and_offers_back_only_when_it_leads_somewhere() {
     flow.update(Msg::WriteConfirmed);
     let write = header(&flow);
     assert_eq!((write.page, write.back), ("write", false));
+    assert_eq!(write.subtitle, "Step 3 of 3 · Write");
+}
+
+#[test]
+fn formatting_has_its_own_page_with_progress_and_an_end() {
+    let mut flow = ready();
+    let stick = drive("sdb", 32_000_000_000);
+    flow.update(Msg::FormatConfirmed(Box::new(stick.clone())));
+    assert_eq!(header(&flow).page, "format");
+    assert!(!header(&flow).back, "no leaving while formatting");
+    let (_, _, _, view) = views(&flow);
+    assert_eq!(
+        view.running.as_deref(),
+        Some("Formatting SanDisk Ultra (32.0\u{a0}GB, /dev/sdb)…")
+    );
+    flow.update(Msg::Formatted(Ok(())));
+    let end = views(&flow).3.end.expect("its end");
+    assert_eq!((end.title.as_str(), end.ok), ("Drive Formatted", true));
+    assert!(end.details.is_none());
+
+    flow.update(Msg::FormatConfirmed(Box::new(stick)));
+    flow.update(Msg::Formatted(Err(UdisksError::NoAgent {
+        action: "open".into(),
+        device: "/dev/sdb".into(),
+    })));
+    let end = views(&flow).3.end.expect("its end");
+    assert_eq!(
+        (end.title.as_str(), end.ok),
+        ("The Drive Could Not Be Formatted", false)
+    );
+    assert!(
+        end.body
+            .ends_with("may be partly erased: format it again before using it.")
+    );
+    assert!(end.details.is_some_and(|d| d.contains("/dev/sdb")));
+    // Review finding 8: leaving the end forgets it; the write page never speaks of it.
+    flow.update(Msg::FormatDone);
+    assert_eq!(header(&flow).page, "image");
+    assert_eq!(views(&flow).3, FormatView::default());
 }

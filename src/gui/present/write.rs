@@ -40,7 +40,10 @@ pub fn view(flow: &Flow) -> WriteView {
             }
             (progress, lines, None)
         }
-        WriteState::Over(_) => (None, vec![], Some(ending::ending(written))),
+        WriteState::Over(_) => {
+            let image = flow.image.as_ref().map_or("", |i| i.name.as_str());
+            (None, vec![], Some(ending::ending(written, image)))
+        }
     };
     WriteView {
         headline: headline(flow),

@@ -141,3 +141,69 @@ fn a_drive_is_found_by_its_key_or_its_device() {
     assert_eq!(flow.drive_key(&key), Some(key.as_str()));
     assert_eq!(flow.drive_key("/dev/sdz"), None);
 }
+
+#[test]
+fn format_drive_asks_which_drive_starting_with_the_likely_one() {
+    let mut flow = ready();
+    // Review finding 10: reachable with no image and no drive chosen; the one stick is
+    // offered, the internal disk is not.
+    let mut fresh = Flow::new(true, true, false);
+    plug(&mut fresh, drive("sdb", 32_000_000_000));
+    plug(&mut fresh, internal("sda"));
+    let effects = fresh.update(Msg::FormatDrive);
+    let [Effect::ChooseFormat { drives, chosen }] = &effects[..] else {
+        panic!("expected the question, got {effects:?}");
+    };
+    assert_eq!(drives.len(), 1);
+    assert_eq!(chosen.as_deref(), Some(drive("sdb", 0).key.as_str()));
+
+    // Two sticks, none chosen: the question starts with none.
+    plug(&mut flow, drive("sdc", 32_000_000_000));
+    let effects = flow.update(Msg::FormatDrive);
+    assert!(
+        matches!(&effects[..], [Effect::ChooseFormat { drives, chosen: None }] if drives.len() == 2)
+    );
+    // The one chosen for writing is the one it starts with.
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdc", 0).key));
+    let effects = flow.update(Msg::FormatDrive);
+    assert!(
+        matches!(&effects[..], [Effect::ChooseFormat { chosen: Some(k), .. }] if *k == drive("sdc", 0).key)
+    );
+}
+
+#[test]
+fn format_runs_only_on_the_drive_as_confirmed_and_blocks_the_window_meanwhile() {
+    let mut flow = ready();
+    let stick = drive("sdb", 32_000_000_000);
+    // Another card in the reader since the question: asked again.
+    let mut other = stick.clone();
+    other.media.serial = "OTHER".into();
+    assert!(matches!(
+        &flow.update(Msg::FormatConfirmed(Box::new(other)))[..],
+        [Effect::ChooseFormat { .. }]
+    ));
+    assert!(!flow.formatting());
+    let effects = flow.update(Msg::FormatConfirmed(Box::new(stick.clone())));
+    assert!(matches!(&effects[..], [Effect::Format(d)] if d.key == stick.key));
+    assert!(flow.formatting());
+    assert_eq!(flow.step(), Step::Format);
+    // Meanwhile: no other image, no other step, no second format, no write.
+    assert!(
+        flow.update(Msg::OpenImage(Input::Path("/images/x.img".into())))
+            .is_empty()
+    );
+    flow.update(Msg::GoTo(Step::Drive));
+    assert_eq!(flow.step(), Step::Format);
+    assert!(flow.update(Msg::FormatDrive).is_empty());
+    // Closing waits for the end, then quits.
+    assert!(flow.update(Msg::CloseRequested).is_empty());
+    assert!(matches!(
+        &flow.update(Msg::Formatted(Ok(())))[..],
+        [Effect::Close]
+    ));
+    assert!(matches!(flow.format, FormatState::Over(_, Ok(()))));
+    flow.update(Msg::FormatDone);
+    assert!(matches!(flow.format, FormatState::Idle));
+    assert_eq!(flow.step(), Step::Image);
+}

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use blockprint::copy::CopyError;
 use blockprint::drives::Drive;
 use blockprint::target::TargetError;
 use blockprint::udisks::UdisksError;
@@ -151,7 +152,7 @@ fn several_drives_all_written_are_safe_to_remove_only_if_all_are() {
 }
 
 #[test]
-fn a_finished_write_says_what_was_checked_and_whether_the_drive_may_be_pulled() {
+fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_be_pulled() {
     let summary = Summary {
         elapsed: Duration::from_secs(75),
         written: 812_000_000,
@@ -161,25 +162,76 @@ fn a_finished_write_says_what_was_checked_and_whether_the_drive_may_be_pulled() 
         skipped: false,
         removal: Ok(Removal::PoweredOff),
     };
-    assert_eq!(done_title(&summary), "Safe to Remove");
+    // Review finding 7: plain words, the next step for a Pi image, the checksums in the
+    // details, one way on and nothing destructive.
+    let reader = Drive {
+        vendor: "Generic".into(),
+        model: "STORAGE DEVICE (SD Card Reader)".into(),
+        ..Drive::default()
+    };
+    let card = Next::new(&reader, "2026-11-19-raspios-bookworm-arm64-lite.img.xz");
     assert_eq!(
-        done_body(&summary),
-        "Wrote 812.0\u{a0}MB in 2 minutes. 43 of 43 ranges matched their checksums. \
-         Everything was read back from the drive and compared. The drive is powered off: \
-         you can remove it."
+        done_title(&summary, &card),
+        "Your Card Is Ready and Checked"
+    );
+    assert_eq!(
+        done_body(&summary, &card),
+        "Put the card in your Raspberry Pi and switch it on. Everything written was read \
+         back and matches the image. It is powered off: you can take it out now. Wrote \
+         812.0\u{a0}MB in 2 minutes."
+    );
+    let ending = one(&Outcome::Done(summary.clone()), &card);
+    assert_eq!(
+        ending.details.as_deref(),
+        Some("43 of 43 ranges matched their checksums.")
+    );
+    assert!(!ending.retry && !ending.image_at_fault);
+
+    let stick = Next::new(
+        &written("sdb", done(Ok(Removal::PoweredOff))).drive,
+        "debian.iso",
     );
     let failed_power_off = Summary {
         removal: Err(busy()),
         read_back: false,
         ..summary
     };
-    assert_eq!(done_title(&failed_power_off), "Writing Done");
-    assert!(done_body(&failed_power_off).contains("could not be powered off: eject it"));
+    assert_eq!(done_title(&failed_power_off, &stick), "Your Drive Is Ready");
+    let body = done_body(&failed_power_off, &stick);
+    assert!(!body.contains("Raspberry"), "{body}");
     assert!(
-        !done_body(&failed_power_off).contains("busy"),
-        "no engine words"
+        body.contains("could not be powered off: eject it"),
+        "{body}"
     );
-    let ending = one(&Outcome::Done(failed_power_off.clone()));
+    assert!(body.contains("not read back"), "{body}");
+    assert!(!body.contains("busy"), "no engine words: {body}");
+    let ending = one(&Outcome::Done(failed_power_off), &stick);
     assert!(ending.details.is_some_and(|d| d.contains("DeviceBusy")));
-    assert!(done_body(&failed_power_off).contains("not read back"));
+}
+
+#[test]
+fn a_damaged_image_suggests_another_image_not_trying_again() {
+    let damaged = Outcome::Failed {
+        error: Arc::new(JobError::Copy(Arc::new(CopyError::Truncated {
+            image: "pi.img.xz".into(),
+            offset: 1 << 20,
+            range: blockprint::copy::RangeLabel::Bytes {
+                start: 0,
+                end: 2 << 20,
+            },
+        }))),
+        touched: true,
+    };
+    let stick = Next::new(&Drive::default(), "pi.img.xz");
+    let ending = one(&damaged, &stick);
+    assert!(ending.image_at_fault && !ending.retry, "{ending:?}");
+    let refused = Outcome::Failed {
+        error: Arc::new(JobError::Udisks(UdisksError::NoAgent {
+            action: "open".into(),
+            device: "/dev/sdb".into(),
+        })),
+        touched: false,
+    };
+    let ending = one(&refused, &stick);
+    assert!(!ending.image_at_fault && ending.retry);
 }

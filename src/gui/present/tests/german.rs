@@ -18,7 +18,7 @@ fn the_image_page_in_german() {
             let engine = error.to_string();
             let mut flow = Flow::new(true, true, false);
             flow.update(Msg::Inspected(Err(error)));
-            let (view, _, _) = views(&flow);
+            let (view, _, _, _) = views(&flow);
             let shown = view.error.expect("the error row");
             assert_eq!(shown.title, title, "{engine}");
             assert_german(&shown.subtitle, &engine);
@@ -105,7 +105,7 @@ fn the_drive_page_in_german() {
         plug(&mut flow, drive("sdc", 2_000_000_000));
         flow.update(Msg::ShowAll(true));
         flow.update(Msg::GoTo(Step::Drive));
-        let (_, view, _) = views(&flow);
+        let (_, view, _, _) = views(&flow);
         assert_eq!(view.rows.len(), 3, "the internal disk too");
         for row in &view.rows {
             let reasons = row.row.subtitle.lines().skip(1);
