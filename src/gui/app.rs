@@ -169,7 +169,6 @@ impl Component for App {
             .forward(sender.input_sender(), |out| match out {
                 DrivePageOutput::Toggled(key) => AppInput::Flow(Msg::ToggleDrive(key)),
                 DrivePageOutput::ChangeImage => AppInput::Flow(Msg::GoTo(Step::Image)),
-                DrivePageOutput::ShowAll(all) => AppInput::Flow(Msg::AskShowAll(all)),
                 DrivePageOutput::Write => AppInput::Flow(Msg::Write),
             });
         let write_page = WritePage::builder().launch(()).detach();

@@ -62,8 +62,6 @@ pub enum DrivePageOutput {
     Toggled(String),
     /// "Change…" next to the image, as on the Image step.
     ChangeImage,
-    /// The "Show all drives" switch was flipped to this.
-    ShowAll(bool),
     /// "Write" pressed.
     Write,
 }
@@ -74,7 +72,6 @@ pub struct DrivePageWidgets {
     empty: adw::StatusPage,
     details: Details,
     list: gtk::ScrolledWindow,
-    show_all: gtk::Switch,
     options: adw::PreferencesGroup,
     not_seen: gtk::Button,
     select_all: gtk::Button,
@@ -158,15 +155,13 @@ impl SimpleComponent for DrivePage {
             .use_underline(true)
             .subtitle(gettext("Internal drives too"))
             .build();
-        let show_all = gtk::Switch::builder().valign(gtk::Align::Center).build();
+        // The stateful action shows whether all are listed and asks to change it.
+        let show_all = gtk::Switch::builder()
+            .valign(gtk::Align::Center)
+            .action_name("app.show-all-drives")
+            .build();
         show_all_row.add_suffix(&show_all);
         show_all_row.set_activatable_widget(Some(&show_all));
-        let s = sender.clone();
-        show_all.connect_state_set(move |_, wanted| {
-            s.output(DrivePageOutput::ShowAll(wanted)).ok();
-            // The window decides (after a confirmation) and sets the switch.
-            relm4::gtk::glib::Propagation::Stop
-        });
         options.add(&show_all_row);
         let bottom = gtk::Box::new(gtk::Orientation::Vertical, 18);
         bottom.append(&not_seen);
@@ -195,7 +190,6 @@ impl SimpleComponent for DrivePage {
             empty,
             details,
             list,
-            show_all,
             options: options.clone(),
             not_seen,
             select_all,
@@ -234,10 +228,6 @@ impl SimpleComponent for DrivePage {
             .set_description(Some(&escape(&view.empty.words.subtitle)));
         widgets.details.show(view.empty.details.as_deref());
         widgets.list.set_visible(!empty);
-        if widgets.show_all.is_active() != view.show_all {
-            widgets.show_all.set_active(view.show_all);
-        }
-        widgets.show_all.set_state(view.show_all);
         widgets.options.set_visible(view.show_all);
         widgets.not_seen.set_visible(!view.show_all);
         widgets.select_all.set_visible(view.several_suitable);

@@ -195,7 +195,7 @@ impl SimpleComponent for ImagePage {
         let expander = adw::ExpanderRow::builder()
             .title(gettext("_Advanced"))
             .use_underline(true)
-            .subtitle(gettext("The block map: which parts of the image hold data"))
+            .subtitle(gettext("Which parts of the image are written, and why"))
             .build();
         let bmap_row = adw::ActionRow::builder().subtitle_lines(0).build();
         bmap_row.add_prefix(&gtk::Image::from_icon_name("dialog-information-symbolic"));

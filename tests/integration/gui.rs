@@ -115,6 +115,8 @@ pub(crate) fn pass<'a>(
     session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
     std::thread::sleep(Duration::from_secs(1));
     session.gone("^Show All Drives\\?$");
+    // One stateful action behind both switches: it holds the answer.
+    assert_eq!(app.state("show-all-drives").as_deref(), Some("true"));
     // The loop device is a system drive: choosing it asks for its name.
     let name = card.name().trim_start_matches("/dev/");
     app.activate("select-drive", Some(card.name()));
@@ -265,6 +267,17 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         "the end of formatting is not on screen; OCR read: {seen}"
     );
     app.activate("format-done", None);
+    // And off again, with Preferences open: no question, both switches off with the action.
+    app.activate("preferences", None);
+    session.window("^Preferences$");
+    app.activate("show-all-drives", None);
+    app.wait_for("show-all-drives to be off", || {
+        app.state("show-all-drives").as_deref() == Some("false")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    session.gone("^Show All Drives\\?$");
+    session.screenshot(&shots.join("light-720-16-show-all-off.png"), wide);
+    session.keys("^Preferences$", "key", &["Escape"]);
     quiet(app);
 
     // Dark and narrow: cancelled mid-write; the card must not look bootable. (Each pass has

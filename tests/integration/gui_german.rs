@@ -18,7 +18,7 @@ const SHOWN: [&str; 5] = [
     "C_hange…",
     "Fast write",
     "_Advanced",
-    "The block map: which parts of the image hold data",
+    "Which parts of the image are written, and why",
     "_Next",
 ];
 

@@ -26,6 +26,9 @@ mod formats;
 /// The desktop app end to end on Xvfb, as an unprivileged user, through the real udisksd.
 #[cfg(feature = "gui")]
 mod gui;
+/// The newcomer's path through the desktop app, its clicks counted.
+#[cfg(feature = "gui")]
+mod gui_clicks;
 /// The desktop app writing to a card that fails mid-write.
 #[cfg(feature = "gui")]
 mod gui_faults;

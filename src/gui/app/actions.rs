@@ -8,7 +8,7 @@
 //! | `open-url` | – | the web address entry |
 //! | `choose-bmap`, `create-bmap`, `cancel-scan`, `trust-key` | – | the Image step's buttons |
 //! | `next`, `back` | – | between the steps |
-//! | `show-all-drives` | – | toggles the full list (turning it on asks first) |
+//! | `show-all-drives` | – (state: boolean) | toggles the full list (turning it on asks first); both switches show its state |
 //! | `select-drive` | key or device | adds a drive to those chosen (a system drive asks for its name) |
 //! | `unselect-drive` | key or device | takes a drive out of those chosen |
 //! | `select-all-drives` | – | "Select All Suitable" |
@@ -48,7 +48,7 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 19] = [
+    let plain: [Plain; 18] = [
         ("open", || AppInput::ChooseImage),
         ("open-url", || AppInput::FocusUrl),
         ("choose-bmap", || AppInput::ChooseBmap),
@@ -57,7 +57,6 @@ pub fn install(sender: &ComponentSender<App>) {
         ("trust-key", || AppInput::TrustKey),
         ("next", || AppInput::Flow(Msg::GoTo(Step::Drive))),
         ("back", || AppInput::Flow(Msg::Back)),
-        ("show-all-drives", || AppInput::Flow(Msg::ToggleShowAll)),
         ("select-all-drives", || {
             AppInput::Flow(Msg::SelectAllSuitable)
         }),
@@ -77,11 +76,24 @@ pub fn install(sender: &ComponentSender<App>) {
         action.connect_activate(move |_, _| s.input(msg()));
         app.add_action(&action);
     }
+    // One stateful action for the drive page's switch and the Preferences one: each shows its
+    // state and activating it asks for the other value; only the flow changes the state
+    // (turning it on after the question), so no switch can ask on its own (review finding 1).
+    let show_all = gio::SimpleAction::new_stateful("show-all-drives", None, &false.to_variant());
     let s = sender.clone();
-    let action = gio::SimpleAction::new("preferences", None);
-    action.connect_activate(move |_, _| preferences(&s));
-    app.add_action(&action);
-    for (name, show) in [("shortcuts", shortcuts as fn()), ("about", about_window)] {
+    show_all.connect_activate(move |_, _| s.input(AppInput::Flow(Msg::ToggleShowAll)));
+    let s = sender.clone();
+    show_all.connect_change_state(move |_, wanted| {
+        if let Some(wanted) = wanted.and_then(|w| w.get::<bool>()) {
+            s.input(AppInput::Flow(Msg::AskShowAll(wanted)));
+        }
+    });
+    app.add_action(&show_all);
+    for (name, show) in [
+        ("preferences", preferences as fn()),
+        ("shortcuts", shortcuts),
+        ("about", about_window),
+    ] {
         let action = gio::SimpleAction::new(name, None);
         action.connect_activate(move |_, _| show());
         app.add_action(&action);
@@ -152,12 +164,19 @@ pub fn update_enabled(flow: &Flow, select_all: bool) {
         ("format-drive", !writing && !flow.formatting()),
         ("format-done", !flow.formatting()),
     ];
-    for (name, on) in enabled {
-        if let Some(action) = app
-            .lookup_action(name)
+    let action = |name: &str| {
+        app.lookup_action(name)
             .and_then(|a| a.downcast::<gio::SimpleAction>().ok())
-        {
+    };
+    for (name, on) in enabled {
+        if let Some(action) = action(name) {
             action.set_enabled(on);
+        }
+    }
+    if let Some(show_all) = action("show-all-drives") {
+        let state = flow.show_all.to_variant();
+        if show_all.state().as_ref() != Some(&state) {
+            show_all.set_state(&state);
         }
     }
 }
@@ -189,7 +208,7 @@ fn volume_label(drive: &Drive) -> String {
     }
 }
 
-fn preferences(sender: &ComponentSender<App>) {
+fn preferences() {
     let app = relm4::main_application();
     let settings = crate::gui::settings::settings();
     let Ok(settings) = settings else {
@@ -231,32 +250,15 @@ fn preferences(sender: &ComponentSender<App>) {
         row.set_activatable_widget(Some(&switch));
         group.add(&row);
     }
-    // Turning "show all drives" on asks first, so the switch only shows the setting: a flip
-    // asks the window for the value wanted and goes back to the setting's until the window
-    // changes it. Asking for a value, never toggling, is what makes the binding's own changes
-    // (which also come here, even once this window is closed) ask for what already is, a
-    // no-op; a toggle there turned each answer into a new question (review finding 1).
     let row = adw::ActionRow::builder()
         .title(gettext("Show _All Drives"))
-        .subtitle(gettext("Internal drives and loop devices too"))
+        .subtitle(gettext("Internal drives too"))
         .use_underline(true)
         .build();
-    let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
-    for property in ["active", "state"] {
-        settings
-            .bind(crate::gui::settings::SHOW_ALL, &switch, property)
-            .get()
-            .build();
-    }
-    let s = sender.clone();
-    switch.connect_state_set(move |switch, wanted| {
-        s.input(AppInput::Flow(Msg::AskShowAll(wanted)));
-        let (switch, settings) = (switch.clone(), settings.clone());
-        glib::idle_add_local_once(move || {
-            switch.set_active(settings.boolean(crate::gui::settings::SHOW_ALL));
-        });
-        glib::Propagation::Stop
-    });
+    let switch = gtk::Switch::builder()
+        .valign(gtk::Align::Center)
+        .action_name("app.show-all-drives")
+        .build();
     row.add_suffix(&switch);
     row.set_activatable_widget(Some(&switch));
     group.add(&row);

@@ -61,7 +61,7 @@ fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>
         },
         write: (busy != Some(Busy::Scanning)).then(|| describe_write(image)),
         write_tooltip: bmap_location,
-        fast: image.usable_bmap().is_some(),
+        fast: fast(image),
         bmap: describe_bmap(image, scan_error),
         scan: image.usable_bmap().is_none() && busy.is_none(),
         signature,
@@ -104,7 +104,7 @@ fn describe_write(image: &ImageInfo) -> Row {
                 subtitle: body,
             }
         }
-        _ if image.usable_bmap().is_some() => Row {
+        _ if fast(image) => Row {
             title: gettext("Fast write"),
             subtitle: bytes_line(image),
         },
@@ -147,7 +147,7 @@ fn describe_bmap(image: &ImageInfo, scan_error: Option<&InspectError>) -> Row {
 /// For the Drive step, in one line: "Fast write: only 812 MB of 3.7 GB needs writing", or
 /// "The whole image (3.7 GB) will be written".
 pub fn write_summary(image: &ImageInfo) -> String {
-    match image.usable_bmap() {
+    match image.usable_bmap().filter(|_| fast(image)) {
         Some(bmap) => gettext_f(
             // Translators: "Fast write: only 812 MB of 3.7 GB needs writing".
             "Fast write: only {mapped} of {size} needs writing",
@@ -160,9 +160,20 @@ pub fn write_summary(image: &ImageInfo) -> String {
     }
 }
 
+/// Whether a block map leaves something out: one that maps every byte (a scan that found no
+/// filesystem it knows) makes no write faster.
+fn fast(image: &ImageInfo) -> bool {
+    image
+        .usable_bmap()
+        .is_some_and(|bmap| bmap.mapped_bytes() < bmap.image_size())
+}
+
 /// "Only 812 MB of 3.7 GB needs writing" or "The whole image (3.7 GB) will be written".
 pub fn bytes_line(image: &ImageInfo) -> String {
-    match (image.usable_bmap(), image.image_size) {
+    match (
+        image.usable_bmap().filter(|_| fast(image)),
+        image.image_size,
+    ) {
         (Some(bmap), _) => gettext_f(
             // Translators: "Only 812 MB of 3.7 GB needs writing".
             "Only {mapped} of {size} needs writing",

@@ -76,6 +76,31 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
     assert_eq!(rows.bmap.subtitle, "/images/pi.img.bmap");
     assert!(rows.fast && !rows.scan && !rows.trust);
     assert_eq!(rows.signature, None, "most images are not signed: no news");
+    // A map of every byte (a scan that knew no filesystem there) makes nothing faster.
+    let mut whole = image(8192);
+    let all = blockprint::bmap::BlockRange {
+        first: 0,
+        last: 1,
+        checksum: None,
+    };
+    whole.bmap = BmapState::Created {
+        bmap: Arc::new(
+            blockprint::bmap::Bmap::new(
+                8192,
+                4096,
+                blockprint::bmap::ChecksumType::Sha256,
+                vec![all],
+            )
+            .unwrap(),
+        ),
+    };
+    flow.update(Msg::Inspected(Ok(Box::new(whole))));
+    let rows = views(&flow).0.image.expect("the image's rows");
+    assert_eq!(
+        rows.write.map(|r| r.title).as_deref(),
+        Some("Every byte is written")
+    );
+    assert!(!rows.fast);
     // Unsigned where trusted keys are kept: that is worth a row.
     let mut expected = image(4_000_000_000);
     expected.signature = SignatureState::Unsigned { expected: true };

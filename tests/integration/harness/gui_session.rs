@@ -291,6 +291,14 @@ impl<'a> App<'a> {
             .map(|reply| reply.trim_start().starts_with("((true"))
     }
 
+    /// The action's state as `gdbus` prints it (`true`, `false`); `None` for a stateless one.
+    pub(crate) fn state(&self, action: &str) -> Option<String> {
+        let reply = self.gdbus("Describe", &[action])?;
+        let start = reply.find("[<")? + 2;
+        let end = start + reply[start..].find(">]")?;
+        Some(reply[start..end].to_owned())
+    }
+
     pub(crate) fn activate(&self, action: &str, parameter: Option<&str>) {
         let parameter = match parameter {
             Some(text) => format!("[<'{text}'>]"),
