@@ -101,6 +101,8 @@ pub enum AppCommandOutput {
     Job(JobEvent),
     /// Formatting a drive ended.
     Formatted(Result<(), UdisksError>),
+    /// Ejecting a written drive ended.
+    Ejected(Result<blockprint::udisks::Removal, UdisksError>),
 }
 
 /// The window's widgets.
@@ -313,6 +315,7 @@ impl Component for App {
                     return;
                 }
             }
+            AppCommandOutput::Ejected(result) => self.apply(Msg::Ejected(result), &sender, window),
             AppCommandOutput::Formatted(result) => {
                 if let Err(e) = &result {
                     crate::cli::say("", &format_args!("formatting failed: {e}"));

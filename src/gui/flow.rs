@@ -116,6 +116,10 @@ pub enum Msg {
     Formatted(Result<(), UdisksError>),
     /// "Done" on the format's end page.
     FormatDone,
+    /// "Eject" after a write whose drive could not be powered off.
+    Eject,
+    /// The worker unmounted and powered off (or ejected) the drive, or could not.
+    Ejected(Result<blockprint::udisks::Removal, UdisksError>),
 }
 
 /// What the window must do.
@@ -160,6 +164,8 @@ pub enum Effect {
     },
     /// Format this drive on a worker.
     Format(Drive),
+    /// Unmount what the desktop mounted on this written drive, then power it off.
+    Eject(Drive),
 }
 
 /// The whole state.
@@ -406,6 +412,8 @@ impl Flow {
             Msg::FormatDrive => return self.ask_format(),
             Msg::FormatConfirmed(drive) => return self.format(&drive),
             Msg::Formatted(result) => return self.formatted(result),
+            Msg::Eject => return self.eject(),
+            Msg::Ejected(result) => self.ejected(result),
             Msg::FormatDone => {
                 if !self.formatting() {
                     self.format = FormatState::Idle;

@@ -90,6 +90,8 @@ pub struct Ending {
     pub retry_failed: bool,
     /// The image failed, not the drive: "Choose Another Image" is the suggested way on.
     pub image_at_fault: bool,
+    /// Written, but it could not be powered off: "Eject" tries again.
+    pub eject: bool,
 }
 
 /// How an ending looks.
@@ -129,6 +131,7 @@ pub struct WritePageWidgets {
     ended: adw::StatusPage,
     ended_lines: gtk::ListBox,
     ended_rows: Vec<WriteLineRow>,
+    eject: gtk::Button,
     retry: gtk::Button,
     retry_failed: gtk::Button,
     another: gtk::Button,
@@ -219,6 +222,8 @@ impl SimpleComponent for WritePage {
         let actions = gtk::Box::new(gtk::Orientation::Vertical, 12);
         actions.set_halign(gtk::Align::Center);
         let ended_lines = line_list();
+        let eject = page::pill(&gettext("_Eject"), "app.eject-drive", None);
+        actions.append(&eject);
         let retry = page::pill(&gettext("_Try Again"), "app.write", None);
         actions.append(&retry);
         let retry_failed = page::pill(&gettext("_Retry Failed Drives"), "app.retry-failed", None);
@@ -251,6 +256,7 @@ impl SimpleComponent for WritePage {
             ended,
             ended_lines,
             ended_rows: Vec::new(),
+            eject,
             retry,
             retry_failed,
             another,
@@ -296,10 +302,13 @@ impl SimpleComponent for WritePage {
         } else {
             w.ended.add_css_class("compact");
         }
+        w.eject.set_visible(ending.eject);
         w.retry.set_visible(ending.retry);
         w.retry_failed.set_visible(ending.retry_failed);
         // One suggested button: the way on that is most likely wanted.
-        let suggested = if ending.image_at_fault {
+        let suggested = if ending.eject {
+            &w.eject
+        } else if ending.image_at_fault {
             &w.other_image
         } else if ending.retry {
             &w.retry
@@ -308,7 +317,13 @@ impl SimpleComponent for WritePage {
         } else {
             &w.another
         };
-        for button in [&w.retry, &w.retry_failed, &w.another, &w.other_image] {
+        for button in [
+            &w.eject,
+            &w.retry,
+            &w.retry_failed,
+            &w.another,
+            &w.other_image,
+        ] {
             if button == suggested {
                 button.add_css_class("suggested-action");
             } else {

@@ -14,7 +14,7 @@
 //! | `select-all-drives` | – | "Select All Suitable" |
 //! | `write`, `cancel-write` | – | ask first, then write or stop |
 //! | `skip-verify` | – | skips the rest of the read-back |
-//! | `write-another`, `start-over` | – | after a write |
+//! | `write-another`, `start-over`, `eject-drive` | – | after a write (eject: the drive that could not be powered off) |
 //! | `format-drive`, `format-done` | – | "Format Drive…" (asks which drive), and leaving its end |
 //! | `retry-failed` | – | after a write to several drives: asks to write the failed ones again |
 //! | `preferences`, `shortcuts`, `about`, `quit` | – | the usual |
@@ -48,7 +48,7 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 18] = [
+    let plain: [Plain; 19] = [
         ("open", || AppInput::ChooseImage),
         ("open-url", || AppInput::FocusUrl),
         ("choose-bmap", || AppInput::ChooseBmap),
@@ -66,6 +66,7 @@ pub fn install(sender: &ComponentSender<App>) {
         ("write-another", || AppInput::Flow(Msg::WriteAnother)),
         ("retry-failed", || AppInput::Flow(Msg::RetryFailed)),
         ("start-over", || AppInput::Flow(Msg::GoTo(Step::Image))),
+        ("eject-drive", || AppInput::Flow(Msg::Eject)),
         ("format-drive", || AppInput::Flow(Msg::FormatDrive)),
         ("format-done", || AppInput::Flow(Msg::FormatDone)),
         ("quit", || AppInput::Flow(Msg::CloseRequested)),
@@ -161,6 +162,7 @@ pub fn update_enabled(flow: &Flow, select_all: bool) {
             matches!(&flow.write, WriteState::Over(drives) if drives.iter().any(|d| d.needs_retry())),
         ),
         ("start-over", !writing && !flow.formatting()),
+        ("eject-drive", flow.ejectable().is_some()),
         ("format-drive", !writing && !flow.formatting()),
         ("format-done", !flow.formatting()),
     ];

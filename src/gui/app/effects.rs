@@ -107,6 +107,14 @@ impl App {
                     s.input(AppInput::Flow(Msg::FormatConfirmed(Box::new(drive))));
                 });
             }
+            Effect::Eject(drive) => {
+                if let Some(udisks) = self.udisks.clone() {
+                    sender.spawn_oneshot_command(move || {
+                        let result = udisks.prepare(&drive).and_then(|_| udisks.finish(&drive));
+                        AppCommandOutput::Ejected(result)
+                    });
+                }
+            }
             Effect::Format(drive) => match self.udisks.clone() {
                 Some(udisks) => super::actions::format(udisks, drive, sender),
                 None => self.apply(

@@ -8,6 +8,7 @@ use std::time::Instant;
 use blockprint::copy::CopyError;
 use blockprint::drives::Drive;
 use blockprint::progress::CancelToken;
+use blockprint::udisks::{Removal, UdisksError};
 
 use super::{Effect, Flow, Msg, Step};
 use crate::gui::job::{JobEvent, Outcome, Request, Stage};
@@ -182,6 +183,43 @@ impl Flow {
         self.last = drives;
         self.step = Some(Step::Write);
         vec![Effect::Start(Box::new(request))]
+    }
+
+    /// The drive a write ended on that could not be powered off, still there: "Eject" tries
+    /// again (a desktop that mounted the new partitions at once keeps it busy).
+    pub fn ejectable(&self) -> Option<&Drive> {
+        let WriteState::Over(drives) = &self.write else {
+            return None;
+        };
+        match &drives[..] {
+            [
+                DriveWrite {
+                    drive,
+                    outcome: Some(Outcome::Done(summary)),
+                    ..
+                },
+            ] if summary.removal.is_err() => self.drives.iter().find(|d| d.key == drive.key),
+            _ => None,
+        }
+    }
+
+    pub(super) fn eject(&self) -> Vec<Effect> {
+        self.ejectable()
+            .map(|drive| vec![Effect::Eject(drive.clone())])
+            .unwrap_or_default()
+    }
+
+    pub(super) fn ejected(&mut self, result: Result<Removal, UdisksError>) {
+        if let WriteState::Over(drives) = &mut self.write
+            && let [
+                DriveWrite {
+                    outcome: Some(Outcome::Done(summary)),
+                    ..
+                },
+            ] = &mut drives[..]
+        {
+            summary.removal = result.map_err(Arc::new);
+        }
     }
 
     pub(super) fn job_event(&mut self, event: JobEvent) -> Vec<Effect> {

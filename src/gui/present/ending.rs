@@ -116,6 +116,7 @@ fn one(outcome: &Outcome, next: &Next) -> Ending {
         retry: look != Look::Done && !image_at_fault,
         retry_failed: false,
         image_at_fault,
+        eject: matches!(outcome, Outcome::Done(summary) if summary.removal.is_err()),
     }
 }
 
@@ -206,6 +207,7 @@ pub(super) fn several(drives: &[DriveWrite]) -> Ending {
         image_at_fault: drives.iter().any(
             |d| matches!(&d.outcome, Some(Outcome::Failed { error, .. }) if error.image_at_fault()),
         ),
+        eject: false,
     }
 }
 
@@ -293,9 +295,7 @@ fn done_body(summary: &Summary, next: &Next) -> String {
         Ok(Removal::PoweredOff) => gettext("It is powered off: you can take it out now."),
         Ok(Removal::Ejected) => gettext("It is ejected: you can take it out now."),
         Ok(Removal::Nothing) => gettext("Eject it in your file manager before taking it out."),
-        Err(_) => gettext(
-            "It could not be powered off: eject it in your file manager before taking it out.",
-        ),
+        Err(_) => gettext("It could not be powered off: eject it before taking it out."),
     });
     parts.push(wrote(summary));
     parts.join(" ")

@@ -207,3 +207,40 @@ fn format_runs_only_on_the_drive_as_confirmed_and_blocks_the_window_meanwhile() 
     assert!(matches!(flow.format, FormatState::Idle));
     assert_eq!(flow.step(), Step::Image);
 }
+
+#[test]
+fn a_written_drive_that_could_not_be_powered_off_can_be_ejected_from_the_end_page() {
+    let mut flow = ready();
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::Write);
+    flow.update(Msg::WriteConfirmed);
+    assert!(flow.update(Msg::Eject).is_empty(), "nothing to eject while writing");
+    let busy = || blockprint::udisks::UdisksError::Failed {
+        action: "power off".into(),
+        device: "/dev/sdb".into(),
+        message: "GDBus.Error:org.freedesktop.UDisks2.Error.DeviceBusy: busy".into(),
+    };
+    let summary = Summary {
+        elapsed: std::time::Duration::from_secs(3),
+        written: 100,
+        ranges: 1,
+        ranges_verified: 1,
+        read_back: true,
+        skipped: false,
+        removal: Err(Arc::new(busy())),
+    };
+    end(&mut flow, vec![Outcome::Done(summary)]);
+    let ending = |flow: &Flow| crate::gui::present::write_view(flow).ending.expect("over");
+    assert!(ending(&flow).eject);
+    // Review finding 7: the end page offers the eject itself, not a trip to the file manager.
+    assert!(matches!(
+        &flow.update(Msg::Eject)[..],
+        [Effect::Eject(d)] if d.key == drive("sdb", 0).key
+    ));
+    flow.update(Msg::Ejected(Err(busy())));
+    assert!(ending(&flow).eject, "still busy: offered again");
+    flow.update(Msg::Ejected(Ok(Removal::PoweredOff)));
+    let ending = ending(&flow);
+    assert!(!ending.eject);
+    assert!(ending.body.contains("It is powered off"), "{}", ending.body);
+}
