@@ -9,6 +9,7 @@
 //! hostile archive is an error, never a panic, an unbounded allocation or an endless loop.
 
 mod decode;
+mod lookahead;
 mod stream;
 #[cfg(test)]
 mod tests;

@@ -214,7 +214,10 @@ fn a_written_drive_that_could_not_be_powered_off_can_be_ejected_from_the_end_pag
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::Write);
     flow.update(Msg::WriteConfirmed);
-    assert!(flow.update(Msg::Eject).is_empty(), "nothing to eject while writing");
+    assert!(
+        flow.update(Msg::Eject).is_empty(),
+        "nothing to eject while writing"
+    );
     let busy = || blockprint::udisks::UdisksError::Failed {
         action: "power off".into(),
         device: "/dev/sdb".into(),
