@@ -7,9 +7,31 @@ out=${1:?usage: seeds.sh DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"/{bmap,scan,source,signature} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
+mkdir -p "$out"/{bmap,catalog,scan,source,signature} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
 
 cp "$root"/tests/data/bmaptool/*.bmap* "$out/bmap/"
+
+# A catalog in Raspberry Pi Imager's shape: boards, an image with every field, a folder in a
+# folder, a link, a relative address; and a bare list, as linked lists may be.
+cat > "$out/catalog/os_list.json" <<'JSON'
+{"imager": {"latest_version": "2.0.11", "devices": [
+  {"name": "Raspberry Pi 5", "tags": ["pi5-64bit"], "matching_type": "exclusive", "description": "d"},
+  {"name": "Any", "tags": [], "matching_type": "inclusive"}]},
+ "os_list": [
+  {"name": "Raspberry Pi OS (64-bit)", "description": "Debian", "icon": "icons/rpi.png",
+   "url": "https://example.org/i.img.xz", "extract_size": 4156555264,
+   "extract_sha256": "6939d39cbbfbe85c68dae55f1b2375f17e21fe047b8dc1f84aa7d3c002047afb",
+   "image_download_size": 1189750489,
+   "image_download_sha256": "6939d39cbbfbe85c68dae55f1b2375f17e21fe047b8dc1f84aa7d3c002047afb",
+   "release_date": "2026-11-19", "init_format": "systemd", "devices": ["pi5-64bit"],
+   "website": "https://example.org/", "bmap_url": "i.img.bmap"},
+  {"name": "Other", "description": "More", "icon": "o.png", "subitems": [
+   {"name": "Lite", "description": "", "url": "lite.img.gz", "devices": ["pi3-32bit"]},
+   {"name": "Lite", "description": "twice", "url": "/lite2.img"},
+   {"name": "Games", "description": "", "subitems": [{"name": "R", "url": "https://e.org/r.img"}]}]},
+  {"name": "Media", "description": "Kodi", "icon": "m.png", "subitems_url": "media.json"}]}
+JSON
+printf '[{"name": "A", "description": "", "url": "https://example.org/a.img"}]' > "$out/catalog/bare.json"
 
 # Filesystems and partition tables for the scanner, made by the real tools, written in the
 # scan target's sparse form (image length, then the non-zero 4 KiB blocks as extents), so a

@@ -9,6 +9,7 @@
 // angle brackets there are usage notation, not links or HTML.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
+mod catalog;
 mod copy;
 mod create;
 mod generate;
@@ -65,6 +66,8 @@ pub enum Command {
     VerifySig(VerifySigArgs),
     /// List the drives an image could be written to, with the reasons to be careful.
     List(ListArgs),
+    /// List the operating systems of a catalog (Raspberry Pi Imager's list by default).
+    Catalog(CatalogArgs),
     /// Print the man page or a shell's completion script (for packagers; meson runs it).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -197,6 +200,28 @@ pub struct ListArgs {
     pub image: Option<PathBuf>,
 }
 
+/// `blockprint catalog`.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// The catalog: an http(s) address or the path of a .json list in Raspberry Pi Imager's
+    /// format (default: Raspberry Pi's own list).
+    #[arg(long, value_name = "CATALOG")]
+    pub catalog: Option<String>,
+
+    /// Only what runs on this board: its name ("Raspberry Pi 5") or one of its tags
+    /// ("pi5-64bit").
+    #[arg(long, value_name = "BOARD")]
+    pub device: Option<String>,
+
+    /// Print JSON (an array of images with their sizes, checksums and addresses).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only images whose name or description holds all these words.
+    #[arg(value_name = "SEARCH")]
+    pub search: Vec<String>,
+}
+
 /// `blockprint verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -257,6 +282,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Verify(args)) => verify::run(&args, &out),
         Some(Command::VerifySig(args)) => verify::run_signature(&args, &out),
         Some(Command::List(args)) => list::run(&args, &out),
+        Some(Command::Catalog(args)) => catalog::run(&args, &out),
         Some(Command::Generate(args)) => generate::run(&args),
         None => {
             use clap::CommandFactory;

@@ -15,6 +15,7 @@
 //! ```
 //!
 //! * [`bmap`]: the [`Bmap`](bmap::Bmap) model, its XML reader and writer.
+//! * [`catalog`]: lists of operating systems to write (Raspberry Pi Imager's `os_list`).
 //! * [`mapping`] and [`create`]: find the mapped areas of a sparse file and build a bmap.
 //! * [`scan`]: a bmap from an image's partition tables and filesystems.
 //! * [`source`]: where image bytes come from ([`ImageSource`](source::ImageSource)): files,
@@ -69,6 +70,7 @@
 #![deny(missing_docs)]
 
 pub mod bmap;
+pub mod catalog;
 pub mod copy;
 pub mod create;
 pub mod discover;

@@ -9,6 +9,8 @@ mod harness;
 
 /// Reading bmap files: every upstream version, lenient spellings, errors with their line.
 mod bmap_format;
+/// `blockprint catalog` against nginx: lists, boards, links, hostile catalogs.
+mod catalog;
 /// `copy` and `verify` on loop devices, as root.
 mod copy_device;
 /// `copy` to regular files: the upstream vectors bit-exact, bad inputs refused.

@@ -1,0 +1,281 @@
+//! Catalogs of operating systems: the lists image projects publish of what can be written,
+//! read into one model whatever their shape.
+//!
+//! Raspberry Pi Imager's `os_list` JSON is the shape most projects publish (Raspberry Pi,
+//! Ubuntu, LibreELEC, OctoPi, Falcon Player, BeagleBoard's collected lists): a tree of entries,
+//! each an image (its URL, sizes and SHA-256s), a folder of entries (`subitems`), or a link to
+//! another list (`subitems_url`, read only when opened), and the boards (`imager.devices`)
+//! whose tags say which entry runs where. [`Catalog::parse`] reads it; [`load()`] reads one from
+//! a file or a web server and follows its links.
+//!
+//! Everything in a catalog comes from a server: it is checked as it is read and never trusted
+//! further. A value of the wrong type, a SHA-256 that is not 64 hex digits, a URL of a scheme
+//! other than http(s), more than [`MAX_ENTRIES`] entries or a tree deeper than [`MAX_DEPTH`]
+//! is an error naming the catalog and the entry ([`CatalogError`]); unknown fields are ignored
+//! and missing optional ones are fine.
+
+use std::fmt;
+
+use crate::source::http::Url;
+
+mod load;
+mod rpi;
+
+pub use load::{LoadError, Location, MAX_LINKS, load, open_link};
+
+/// Raspberry Pi's own list, the one Raspberry Pi Imager starts with: the catalog used when
+/// none is named.
+pub const RASPBERRY_PI: &str = "https://downloads.raspberrypi.org/os_list_imagingutility_v4.json";
+
+/// The most entries a catalog (with every list it links to) may hold.
+pub const MAX_ENTRIES: usize = 20_000;
+
+/// The deepest a catalog's tree may go (folders in folders, links included).
+pub const MAX_DEPTH: usize = 8;
+
+/// The largest catalog file read, in bytes.
+pub const MAX_BYTES: u64 = 16 << 20;
+
+/// A catalog, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    /// Where it came from: its web address or its path.
+    pub origin: String,
+    /// The boards it knows, to filter its entries by.
+    pub boards: Vec<Board>,
+    /// Its top level.
+    pub entries: Vec<Entry>,
+}
+
+/// A board (Raspberry Pi 5, BeagleY-AI): the tags its entries carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Board {
+    /// "Raspberry Pi 5".
+    pub name: String,
+    /// The tags of the entries that run on it ("pi5-64bit", "pi5-32bit").
+    pub tags: Vec<String>,
+    /// Only entries tagged for it run on it; otherwise untagged entries do too.
+    pub exclusive: bool,
+    /// Shown under its name.
+    pub description: String,
+}
+
+/// One entry of a catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its place in the tree, made of its and its folders' names ("raspberry-pi-os-other/
+    /// raspberry-pi-os-lite-64-bit"): what `blockprint copy catalog:ID` takes.
+    pub id: String,
+    /// "Raspberry Pi OS Lite (64-bit)".
+    pub name: String,
+    /// A sentence or two.
+    pub description: String,
+    /// Its icon, an http(s) URL.
+    pub icon: Option<Url>,
+    /// "2026-11-19", as the catalog gives it.
+    pub release_date: Option<String>,
+    /// The project's web page.
+    pub website: Option<Url>,
+    /// The tags of the boards it runs on; none: every board that is not exclusive.
+    pub devices: Vec<String>,
+    /// An image, a folder or a link.
+    pub kind: EntryKind,
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// An image to write (boxed: its facts are large, a folder or a link small).
+    Image(Box<Image>),
+    /// A folder of entries.
+    Folder(Vec<Entry>),
+    /// Another list, read when the folder is opened ([`open_link`]).
+    Link(Url),
+}
+
+/// An image entry's facts: where it is and how to check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The download.
+    pub url: Url,
+    /// The SHA-256 of the image once decompressed, when given.
+    pub extract_sha256: Option<[u8; 32]>,
+    /// Its size once decompressed, when given.
+    pub extract_size: Option<u64>,
+    /// The SHA-256 of the download as it is, when given.
+    pub download_sha256: Option<[u8; 32]>,
+    /// The download's size, when given.
+    pub download_size: Option<u64>,
+    /// Its block map, when the catalog names one.
+    pub bmap_url: Option<Url>,
+    /// How first-boot settings are written ("systemd", "cloudinit", "cloudinit-rpi",
+    /// "rpi-preseed"), when it takes them.
+    pub init_format: Option<String>,
+}
+
+/// Why a catalog cannot be read. Names the catalog and, inside it, the entry
+/// (`os_list[3].subitems[1]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("catalog '{origin}'{at}: {kind}; {advice}", at = At(path), advice = kind.advice())]
+pub struct CatalogError {
+    /// The catalog.
+    pub origin: String,
+    /// Where in it, empty for the whole.
+    pub path: String,
+    /// What is wrong.
+    pub kind: CatalogErrorKind,
+}
+
+/// `, at os_list[3]`, or nothing for the whole catalog.
+struct At<'a>(&'a str);
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, ", at {}", self.0)
+        }
+    }
+}
+
+/// What is wrong with a catalog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogErrorKind {
+    /// Not JSON.
+    #[error("not JSON ({0})")]
+    Json(String),
+    /// A value of another type than the format's.
+    #[error("'{field}' is {found}, not {wanted}")]
+    Type {
+        /// The field.
+        field: String,
+        /// What the format says it is.
+        wanted: &'static str,
+        /// What it is.
+        found: &'static str,
+    },
+    /// A required field is missing.
+    #[error("'{0}' is missing")]
+    Missing(&'static str),
+    /// A SHA-256 that is not 64 hexadecimal digits.
+    #[error("'{field}' is not a SHA-256 (64 hexadecimal digits): {value:?}")]
+    Digest {
+        /// The field.
+        field: String,
+        /// Its value, cut short.
+        value: String,
+    },
+    /// A URL that cannot be parsed, or of a scheme other than http and https.
+    #[error("'{field}' is not an http(s) address: {value:?}")]
+    Url {
+        /// The field.
+        field: String,
+        /// Its value, cut short.
+        value: String,
+    },
+    /// An entry that is neither an image, nor a folder, nor a link.
+    #[error("the entry has no 'url', 'subitems' or 'subitems_url'")]
+    Empty,
+    /// Too many entries.
+    #[error("more than {MAX_ENTRIES} entries")]
+    TooMany,
+    /// Too deep.
+    #[error("folders nested more than {MAX_DEPTH} deep")]
+    TooDeep,
+    /// Too large.
+    #[error("larger than {MAX_BYTES} bytes")]
+    TooLarge,
+}
+
+impl CatalogErrorKind {
+    fn advice(&self) -> &'static str {
+        match self {
+            Self::TooMany | Self::TooDeep | Self::TooLarge => {
+                "it is not a list of images; check the catalog's address"
+            }
+            _ => "the catalog is broken: tell its publisher, or use another catalog",
+        }
+    }
+}
+
+/// A value from a catalog shown in an error: at most 80 characters.
+pub(crate) fn cut(value: &str) -> String {
+    value.chars().take(80).collect()
+}
+
+impl Catalog {
+    /// Reads a catalog in Raspberry Pi Imager's `os_list` shape; `origin` is where it came
+    /// from (relative URLs in it are resolved against it when it is an http(s) URL).
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<Catalog, CatalogError> {
+        rpi::parse(bytes, origin, 0).map(|(boards, entries)| Catalog {
+            origin: origin.to_owned(),
+            boards,
+            entries,
+        })
+    }
+
+    /// Every entry, depth first, with its folders before it.
+    pub fn walk(&self) -> Vec<&Entry> {
+        fn visit<'a>(entries: &'a [Entry], out: &mut Vec<&'a Entry>) {
+            for entry in entries {
+                out.push(entry);
+                if let EntryKind::Folder(children) = &entry.kind {
+                    visit(children, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        visit(&self.entries, &mut out);
+        out
+    }
+
+    /// The entry with this id, or else the one image whose name is this (ignoring case).
+    pub fn find(&self, wanted: &str) -> Option<&Entry> {
+        let all = self.walk();
+        if let Some(entry) = all.iter().find(|e| e.id == wanted) {
+            return Some(entry);
+        }
+        let mut named = all.into_iter().filter(|e| {
+            matches!(e.kind, EntryKind::Image(_)) && e.name.eq_ignore_ascii_case(wanted)
+        });
+        match (named.next(), named.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The board whose name or one of whose tags is `wanted` (ignoring case).
+    pub fn board(&self, wanted: &str) -> Option<&Board> {
+        self.boards.iter().find(|b| {
+            b.name.eq_ignore_ascii_case(wanted)
+                || b.tags.iter().any(|t| t.eq_ignore_ascii_case(wanted))
+        })
+    }
+}
+
+impl Entry {
+    /// Whether it runs on `board`: tagged for it, or untagged and the board not exclusive. A
+    /// folder runs there when one of its entries does; a link is not known until opened, so it
+    /// is kept.
+    pub fn runs_on(&self, board: &Board) -> bool {
+        match &self.kind {
+            EntryKind::Folder(children) => children.iter().any(|c| c.runs_on(board)),
+            EntryKind::Link(_) if self.devices.is_empty() => true,
+            _ if self.devices.is_empty() => !board.exclusive,
+            _ => self.devices.iter().any(|d| board.tags.contains(d)),
+        }
+    }
+
+    /// Whether `words` (lower case, split on spaces) all appear in its name or description.
+    pub fn matches(&self, words: &str) -> bool {
+        let text = format!("{} {}", self.name, self.description).to_lowercase();
+        words
+            .to_lowercase()
+            .split_whitespace()
+            .all(|w| text.contains(w))
+    }
+}
+
+#[cfg(test)]
+mod tests;
