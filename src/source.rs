@@ -22,6 +22,7 @@ mod decode;
 mod detect;
 pub(crate) mod direct;
 mod file;
+mod gzip_end;
 pub mod http;
 mod input;
 mod lzop;
@@ -44,6 +45,7 @@ use std::path::Path;
 
 pub use detect::Format;
 pub use file::FileSource;
+pub use gzip_end::check_gzip_end;
 pub use input::{Input, InputError, SshLocation, redact};
 pub use open::{Layer, Opened, Opener, open_store, open_stream};
 pub use random::{LocalFile, Memory, RandomAccess, Slice};

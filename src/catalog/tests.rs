@@ -21,7 +21,7 @@ fn sample() -> String {
     {{"name": "Raspberry Pi OS (64-bit)", "description": "A port of Debian with the desktop",
       "icon": "icons/rpi.png", "url": "https://example.org/images/raspios-arm64.img.xz",
       "extract_size": 4156555264, "extract_sha256": "{SHA}", "image_download_size": 1189750489,
-      "image_download_sha256": "{SHA}", "release_date": "2026-11-19", "init_format": "systemd",
+      "image_download_sha256": "{SHA}", "release_date": "2026-11-19", "init_format": "cloudinit",
       "devices": ["pi5-64bit", "pi4-64bit"], "bmap_url": "raspios-arm64.img.bmap",
       "some_future_field": {{"ignored": true}}}},
     {{"name": "Other", "description": "More", "icon": "icons/other.png",
@@ -69,7 +69,7 @@ fn the_public_shape_is_read_into_one_tree_with_ids_boards_and_links() {
     assert_eq!(image.extract_size, Some(4_156_555_264));
     assert_eq!(image.extract_sha256.map(|d| d[0]), Some(0x69));
     assert_eq!(image.download_size, Some(1_189_750_489));
-    assert_eq!(image.init_format.as_deref(), Some("systemd"));
+    assert_eq!(image.init_format.as_deref(), Some("cloudinit"));
     // Relative addresses are the catalog's own neighbours.
     assert_eq!(
         os.icon.as_ref().map(Url::as_str),

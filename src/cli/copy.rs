@@ -12,7 +12,7 @@ use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
-use blockprint::source::{Input, Opened, Opener};
+use blockprint::source::{Format, Input, Opened, Opener, check_gzip_end};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
 use super::output::with_causes;
@@ -48,8 +48,13 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         describe(bmap, out);
     }
     // Before the target is opened (and a destination file created): a wrong pair of image and
-    // bmap, or an empty image, must not cost the user anything.
+    // bmap, a cut-short gzip download, or an empty image, must not cost the user anything.
     copy::check_source(&*source, bmap.as_ref())?;
+    if let (Some(path), Some(bmap), [layer]) = (image.as_path(), &bmap, &layers[..])
+        && layer.format == Format::Gzip
+    {
+        check_gzip_end(path, source.name(), bmap.image_size(), &CancelToken::new())?;
+    }
 
     let mut protected: Vec<PathBuf> = image.as_path().map(Path::to_path_buf).into_iter().collect();
     if let Some(Input::Path(path)) = checked.as_ref().map(|c| &c.location) {

@@ -10,7 +10,7 @@ use blockprint::discover::{self, BmapChoice, Checked, DiscoverError, Lookup};
 use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::scan;
 use blockprint::signature::{Policy, Refusal, SignatureCheck};
-use blockprint::source::{Input, Layer, LocalFile, Opener, SourceError};
+use blockprint::source::{Format, Input, Layer, LocalFile, Opener, SourceError, check_gzip_end};
 
 use crate::unpacked::{self, UnpackError};
 
@@ -210,6 +210,14 @@ pub fn inspect(
     info.bmap = match checked.parse() {
         Ok(bmap) => {
             info.image_size = Some(bmap.image_size());
+            // A cut-short gzip download is told here, before anything is erased (review
+            // finding 6); xz, zip and tar files were checked as they were opened.
+            if let (Some(path), [layer]) = (input.as_path(), &info.layers[..])
+                && layer.format == Format::Gzip
+            {
+                let cancel = CancelToken::new();
+                check_gzip_end(path, &info.name, bmap.image_size(), &cancel)?;
+            }
             BmapState::Found {
                 location: checked.location.to_string(),
                 bmap: Arc::new(bmap),
