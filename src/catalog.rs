@@ -21,7 +21,7 @@ use crate::source::http::Url;
 mod load;
 mod rpi;
 
-pub use load::{LoadError, Location, MAX_LINKS, load, open_link};
+pub use load::{Fetcher, LoadError, Location, MAX_LINKS, load, open_link};
 
 /// Raspberry Pi's own list, the one Raspberry Pi Imager starts with: the catalog used when
 /// none is named.
@@ -45,6 +45,9 @@ pub struct Catalog {
     pub boards: Vec<Board>,
     /// Its top level.
     pub entries: Vec<Entry>,
+    /// When it was fetched, if it (or a list it links to) was read from the cache because its
+    /// server could not be reached; `None` when everything is fresh.
+    pub fetched: Option<std::time::SystemTime>,
 }
 
 /// A board (Raspberry Pi 5, BeagleY-AI): the tags its entries carry.
@@ -199,6 +202,30 @@ impl CatalogErrorKind {
     }
 }
 
+/// The user's catalog cache: `$XDG_CACHE_HOME/blockprint/catalogs`, or
+/// `~/.cache/blockprint/catalogs`.
+pub fn user_cache() -> Option<std::path::PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cache"))
+        })?;
+    Some(cache.join("blockprint").join("catalogs"))
+}
+
+/// How long ago `then` was, in words: "just now", "5 minutes ago", "3 days ago".
+pub fn age(then: std::time::SystemTime) -> String {
+    let seconds = then.elapsed().map_or(0, |d| d.as_secs());
+    let (n, unit) = match seconds {
+        0..60 => return "just now".into(),
+        60..3600 => (seconds / 60, "minute"),
+        3600..86_400 => (seconds / 3600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
 /// A value from a catalog shown in an error: at most 80 characters.
 pub(crate) fn cut(value: &str) -> String {
     value.chars().take(80).collect()
@@ -212,6 +239,7 @@ impl Catalog {
             origin: origin.to_owned(),
             boards,
             entries,
+            fetched: None,
         })
     }
 

@@ -1,8 +1,16 @@
 //! Reading a catalog from where it is: a local file or an http(s) address, and the lists its
 //! links (`subitems_url`) lead to, fetched when their folder is opened or, for a listing, all
 //! at once (at most [`MAX_LINKS`] of them).
+//!
+//! With a cache folder, every list fetched is kept there (named by its address's SHA-256, its
+//! time the file's), and a server that cannot be reached (no network, a timeout, a 5xx) is
+//! answered from it: [`Catalog::fetched`] then says how old the list is. A refusal that is no
+//! outage (TLS, a redirect down to http, 401/403) is never papered over with the cache.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
 
 use super::{Catalog, CatalogError, Entry, EntryKind, rpi};
 use crate::source::http::{HttpClient, HttpError, Url};
@@ -74,40 +82,100 @@ pub enum LoadError {
     TooManyLinks(String),
 }
 
-/// The bytes at `location`.
-fn read(location: &Location, http: &HttpClient) -> Result<Vec<u8>, LoadError> {
-    match location {
-        Location::File(path) => {
-            let len = std::fs::metadata(path)
-                .map_err(|source| LoadError::Read {
-                    path: path.clone(),
-                    source,
-                })?
-                .len();
-            if len > super::MAX_BYTES {
-                return Err(CatalogError {
-                    origin: path.display().to_string(),
-                    path: String::new(),
-                    kind: super::CatalogErrorKind::TooLarge,
-                }
-                .into());
-            }
-            std::fs::read(path).map_err(|source| LoadError::Read {
-                path: path.clone(),
-                source,
-            })
-        }
-        Location::Url(url) => http
-            .fetch(url, super::MAX_BYTES)?
-            .ok_or_else(|| LoadError::NotFound(url.clone())),
+/// How lists are fetched: the client, and where they are kept for when the server cannot be
+/// reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Fetcher<'a> {
+    /// The HTTP client.
+    pub http: &'a HttpClient,
+    /// The cache folder (`$XDG_CACHE_HOME/blockprint/catalogs`), if lists are kept.
+    pub cache: Option<&'a Path>,
+}
+
+/// The cache file of `url`.
+fn cached(cache: &Path, url: &Url) -> PathBuf {
+    let key: String = Sha256::digest(url.as_str().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    cache.join(format!("{key}.json"))
+}
+
+/// Keeps `bytes` as the cached copy of `url`: written whole under a temporary name, then
+/// renamed, so a reader never sees half a list. A cache that cannot be written is no error:
+/// the list was fetched.
+fn keep(cache: &Path, url: &Url, bytes: &[u8]) {
+    let path = cached(cache, url);
+    let temporary = path.with_extension(format!("{}.part", std::process::id()));
+    let written = std::fs::create_dir_all(cache)
+        .and_then(|()| std::fs::write(&temporary, bytes))
+        .and_then(|()| std::fs::rename(&temporary, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
     }
+}
+
+/// The bytes at `location`, and when they were fetched if they come from the cache because
+/// the server could not be reached.
+fn read(
+    location: &Location,
+    fetcher: Fetcher<'_>,
+) -> Result<(Vec<u8>, Option<SystemTime>), LoadError> {
+    let url = match location {
+        Location::File(path) => return read_file(path).map(|bytes| (bytes, None)),
+        Location::Url(url) => url,
+    };
+    match fetcher.http.fetch(url, super::MAX_BYTES) {
+        Ok(Some(bytes)) => {
+            if let Some(cache) = fetcher.cache {
+                keep(cache, url, &bytes);
+            }
+            Ok((bytes, None))
+        }
+        Ok(None) => Err(LoadError::NotFound(url.clone())),
+        Err(error) => {
+            let outage = matches!(
+                error,
+                HttpError::Connect { .. } | HttpError::Transfer { .. }
+            ) || matches!(&error, HttpError::Status { status, .. } if status.starts_with('5'));
+            let kept = fetcher
+                .cache
+                .filter(|_| outage)
+                .map(|cache| cached(cache, url))
+                .and_then(|path| {
+                    let time = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+                    let bytes = std::fs::read(&path).ok()?;
+                    Some((bytes, Some(time)))
+                });
+            kept.ok_or(LoadError::Fetch(error))
+        }
+    }
+}
+
+/// The bytes of a catalog file here.
+fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let failed = |source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(failed)?.len();
+    if len > super::MAX_BYTES {
+        return Err(CatalogError {
+            origin: path.display().to_string(),
+            path: String::new(),
+            kind: super::CatalogErrorKind::TooLarge,
+        }
+        .into());
+    }
+    std::fs::read(path).map_err(failed)
 }
 
 /// Reads the catalog at `location`; with `follow`, every list it links to as well (for a
 /// listing or a search), else they stay [`EntryKind::Link`]s until [`open_link`].
-pub fn load(location: &Location, http: &HttpClient, follow: bool) -> Result<Catalog, LoadError> {
-    let bytes = read(location, http)?;
+pub fn load(location: &Location, fetcher: Fetcher<'_>, follow: bool) -> Result<Catalog, LoadError> {
+    let (bytes, fetched) = read(location, fetcher)?;
     let mut catalog = Catalog::parse(&bytes, &location.to_string())?;
+    catalog.fetched = fetched;
     if follow {
         let mut links = 0;
         loop {
@@ -121,7 +189,7 @@ pub fn load(location: &Location, http: &HttpClient, follow: bool) -> Result<Cata
             if links > MAX_LINKS {
                 return Err(LoadError::TooManyLinks(catalog.origin));
             }
-            open_link(&mut catalog, &id, http)?;
+            open_link(&mut catalog, &id, fetcher)?;
         }
     }
     Ok(catalog)
@@ -129,7 +197,7 @@ pub fn load(location: &Location, http: &HttpClient, follow: bool) -> Result<Cata
 
 /// Fetches the list the link `id` leads to and puts it in the link's place, as a folder.
 /// Nothing happens when `id` is not a link.
-pub fn open_link(catalog: &mut Catalog, id: &str, http: &HttpClient) -> Result<(), LoadError> {
+pub fn open_link(catalog: &mut Catalog, id: &str, fetcher: Fetcher<'_>) -> Result<(), LoadError> {
     let count = catalog.walk().len();
     let Some((entry, depth)) = find_mut(&mut catalog.entries, id, 0) else {
         return Ok(());
@@ -138,10 +206,14 @@ pub fn open_link(catalog: &mut Catalog, id: &str, http: &HttpClient) -> Result<(
         return Ok(());
     };
     let url = url.clone();
-    let bytes = read(&Location::Url(url.clone()), http)?;
+    let (bytes, fetched) = read(&Location::Url(url.clone()), fetcher)?;
     let mut reader = rpi::Reader::new(url.as_str(), count);
     let (_, children) = reader.list(&bytes, &format!("{id}/"), depth + 1)?;
     entry.kind = EntryKind::Folder(children);
+    // The oldest list read from the cache dates the whole.
+    if let Some(time) = fetched {
+        catalog.fetched = Some(catalog.fetched.map_or(time, |t| t.min(time)));
+    }
     Ok(())
 }
 

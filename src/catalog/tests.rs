@@ -238,3 +238,14 @@ fn locations_are_paths_or_http_addresses_only() {
         assert!(error.contains("is not a catalog address"), "{error}");
     }
 }
+
+#[test]
+fn ages_are_said_in_words() {
+    use std::time::{Duration, SystemTime};
+    let ago = |seconds| age(SystemTime::now() - Duration::from_secs(seconds));
+    assert_eq!(ago(5), "just now");
+    assert_eq!(ago(60), "1 minute ago");
+    assert_eq!(ago(7200), "2 hours ago");
+    assert_eq!(ago(3 * 86_400 + 5), "3 days ago");
+    assert_eq!(age(SystemTime::now() + Duration::from_secs(60)), "just now");
+}

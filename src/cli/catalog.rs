@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
-use blockprint::catalog::{self, Catalog, Entry, EntryKind, Location};
+use blockprint::catalog::{self, Catalog, Entry, EntryKind, Fetcher, Location};
 use blockprint::size::human;
 use blockprint::source::http::HttpClient;
 
@@ -15,7 +15,18 @@ use super::{CatalogArgs, Output};
 pub(super) fn run(args: &CatalogArgs, out: &Output) -> anyhow::Result<()> {
     let location = Location::parse(args.catalog.as_deref().unwrap_or(catalog::RASPBERRY_PI))?;
     let http = HttpClient::new()?;
-    let catalog = catalog::load(&location, &http, true)?;
+    let cache = catalog::user_cache();
+    let fetcher = Fetcher {
+        http: &http,
+        cache: cache.as_deref(),
+    };
+    let catalog = catalog::load(&location, fetcher, true)?;
+    if let Some(fetched) = catalog.fetched {
+        out.warn(format_args!(
+            "offline: the list is from {}, as its server cannot be reached now",
+            catalog::age(fetched)
+        ));
+    }
     let board = match &args.device {
         Some(wanted) => match catalog.board(wanted) {
             Some(board) => Some(board),

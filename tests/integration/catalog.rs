@@ -3,7 +3,7 @@
 //! catalogs (a link to `file://`, to another scheme, a huge list) refused with one clear line.
 
 use crate::harness::nginx::Nginx;
-use crate::harness::support::{Run, blockprint};
+use crate::harness::support::{Run, blockprint, blockprint_with};
 
 /// What a successful run printed on standard output.
 fn printed(run: &Run) -> String {
@@ -138,4 +138,45 @@ fn hostile_catalogs_are_refused_with_one_clear_line() {
     blockprint(["catalog", "--catalog", &url]).fails_with(&["larger than"]);
     blockprint(["catalog", "--catalog", "file:///etc/os.json"])
         .fails_with(&["'file:///etc/os.json' is not a catalog address"]);
+}
+
+#[test]
+fn a_catalog_whose_server_is_gone_is_listed_from_the_cache_with_its_age() {
+    let cache = tempfile::tempdir().unwrap();
+    let home = cache.path().to_str().unwrap();
+    let env = [("XDG_CACHE_HOME", home)];
+    let list = |url: &str| {
+        blockprint_with(
+            ["catalog", "--catalog", url],
+            &env,
+            None,
+            std::time::Duration::from_secs(60),
+        )
+    };
+    let server = Nginx::start();
+    server.put("os_list.json", top().as_bytes());
+    server.put(
+        "media.json",
+        br#"[{"name": "LibreELEC", "description": "", "url": "le.img.gz"}]"#,
+    );
+    let url = server.url("os_list.json").to_string();
+    let online = list(&url);
+    let fresh = printed(&online);
+    assert!(!online.stderr.contains("offline"), "{}", online.stderr);
+    assert_eq!(fresh.lines().count(), 4, "{fresh}");
+    drop(server);
+
+    // No server: the same list, linked list included, and a warning that says how old it is.
+    let offline = list(&url);
+    assert_eq!(printed(&offline), fresh);
+    assert!(
+        offline
+            .stderr
+            .contains("offline: the list is from just now, as its server cannot be reached"),
+        "{}",
+        offline.stderr
+    );
+    // A list never fetched has nothing to fall back on: the server's error, as it is.
+    let other = url.replace("os_list.json", "other.json");
+    list(&other).fails_with(&["other.json"]);
 }
