@@ -12,6 +12,7 @@
 mod catalog;
 mod copy;
 mod create;
+mod from_catalog;
 mod generate;
 mod list;
 mod output;
@@ -77,10 +78,16 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The image: a file (raw, or compressed or archived in any supported format, told by
-    /// its content), `-` for standard input, an http(s):// URL, or
-    /// ssh://[user@]host[:port]/path.
+    /// its content), `-` for standard input, an http(s):// URL,
+    /// ssh://[user@]host[:port]/path, or catalog:ID for an entry of the catalog (its id or
+    /// name, as `blockprint catalog` lists them), checked against the catalog's SHA-256s.
     #[arg(value_name = "IMAGE")]
     pub image: String,
+
+    /// The catalog catalog:ID looks in: an http(s) address or a .json file (default:
+    /// Raspberry Pi's list).
+    #[arg(long, value_name = "CATALOG")]
+    pub catalog: Option<String>,
 
     /// Where to write it: a block device (e.g. /dev/sdb) or a file. Several DESTs are written
     /// at once, the image read and verified once; each gets its own result.

@@ -20,6 +20,7 @@
 
 mod decode;
 mod detect;
+mod digest;
 pub(crate) mod direct;
 mod file;
 mod gzip_end;
@@ -44,6 +45,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 pub use detect::Format;
+pub use digest::{DigestReader, Digested};
 pub use file::FileSource;
 pub use gzip_end::check_gzip_end;
 pub use input::{Input, InputError, SshLocation, redact};

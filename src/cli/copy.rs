@@ -12,19 +12,32 @@ use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
+use blockprint::source::http::HttpClient;
 use blockprint::source::{Format, Input, Opened, Opener, check_gzip_end};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
+use super::from_catalog;
 use super::output::with_causes;
 use super::progress::TerminalProgress;
 use super::signature::{self, SignatureOptions};
 use super::{CopyArgs, Output};
 
 pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
-    let image = Input::parse(&args.image)?;
+    let entry = match args.image.strip_prefix("catalog:") {
+        Some(id) => Some(from_catalog::entry(args, id, out)?),
+        None => None,
+    };
+    let image = match &entry {
+        Some(entry) => Input::Url(entry.url.clone()),
+        None => Input::parse(&args.image)?,
+    };
     let timeout = Duration::from_secs(args.timeout);
     let opener = Opener::with_timeout(timeout);
-    let checked = find_bmap(args, &image, &opener, out)?;
+    let bmap_named = match &entry {
+        Some(entry) => from_catalog::bmap(args, entry),
+        None => args.bmap.clone(),
+    };
+    let checked = find_bmap(args, bmap_named.as_deref(), &image, &opener, out)?;
     let bmap = checked.as_ref().map(Checked::parse).transpose()?;
     if checked.is_none() {
         let asked = [
@@ -36,7 +49,13 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
         }
     }
-    let Opened { mut source, layers } = opener.open(&image)?;
+    let Opened { mut source, layers } = match &entry {
+        Some(entry) => {
+            let http = HttpClient::new()?.with_read_timeout(timeout)?;
+            from_catalog::open(entry, &http)?
+        }
+        None => opener.open(&image)?,
+    };
     if !layers.is_empty() {
         let layers: Vec<String> = layers.iter().map(ToString::to_string).collect();
         out.info(format_args!(
@@ -228,10 +247,11 @@ fn checks(report: &CopyReport) -> String {
     checks.join(", ")
 }
 
-/// `--bmap`, or bmaptool's discovery next to the image, its signature checked and reported;
-/// `None` with `--nobmap`.
+/// `bmap` (`--bmap`, or a catalog entry's), or bmaptool's discovery next to the image, its
+/// signature checked and reported; `None` with `--nobmap`.
 fn find_bmap(
     args: &CopyArgs,
+    bmap: Option<&str>,
     image: &Input,
     opener: &Opener,
     out: &Output,
@@ -239,7 +259,7 @@ fn find_bmap(
     if args.nobmap {
         return Ok(None);
     }
-    let choice = match &args.bmap {
+    let choice = match bmap {
         Some(text) => BmapChoice::Given(Input::parse(text)?),
         None => BmapChoice::Discover,
     };

@@ -3,7 +3,9 @@
 //! catalogs (a link to `file://`, to another scheme, a huge list) refused with one clear line.
 
 use crate::harness::nginx::Nginx;
-use crate::harness::support::{Run, blockprint, blockprint_with};
+use crate::harness::support::{Run, blockprint, blockprint_with, sh, sparse_image};
+
+const MIB: u64 = 1 << 20;
 
 /// What a successful run printed on standard output.
 fn printed(run: &Run) -> String {
@@ -179,4 +181,94 @@ fn a_catalog_whose_server_is_gone_is_listed_from_the_cache_with_its_age() {
     // A list never fetched has nothing to fall back on: the server's error, as it is.
     let other = url.replace("os_list.json", "other.json");
     list(&other).fails_with(&["other.json"]);
+}
+
+/// Lower-case hex of the SHA-256 of `data`.
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
+    let server = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (image, bmap, content) = sparse_image(dir.path(), 5 * MIB);
+    sh("xz", &["-k", "-T1", "-0", image.to_str().unwrap()]);
+    let packed = std::fs::read(image.with_extension("img.xz")).unwrap();
+    server.put("pi.img.xz", &packed);
+    server.put("pi.bmap", &std::fs::read(&bmap).unwrap());
+    let entry = |extract: &str, download: &str| {
+        format!(
+            r#"{{"os_list": [{{"name": "Pi OS", "description": "", "url": "pi.img.xz",
+                "bmap_url": "pi.bmap", "extract_size": {size}, "extract_sha256": "{extract}",
+                "image_download_size": {packed}, "image_download_sha256": "{download}",
+                "release_date": "2026-11-19"}}]}}"#,
+            size = content.len(),
+            packed = packed.len(),
+        )
+    };
+    let good = (sha256(&content), sha256(&packed));
+    let wrong = "0".repeat(64);
+    for (name, (extract, download), wanted) in [
+        ("good.json", (good.0.as_str(), good.1.as_str()), None),
+        (
+            "extract.json",
+            (wrong.as_str(), good.1.as_str()),
+            Some("image '"),
+        ),
+        (
+            "download.json",
+            (good.0.as_str(), wrong.as_str()),
+            Some("the download of '"),
+        ),
+    ] {
+        server.put(name, entry(extract, download).as_bytes());
+        let catalog = server.url(name).to_string();
+        let dest = dir.path().join(format!("{name}.img"));
+        let run = blockprint([
+            "copy",
+            "--catalog",
+            &catalog,
+            "catalog:pi-os",
+            dest.to_str().unwrap(),
+        ]);
+        match wanted {
+            None => {
+                let said = run.ok();
+                assert!(
+                    said.contains(
+                        "catalog entry 'pi-os': Pi OS (2026-11-19), checked against the \
+                                   download's and the image's SHA-256"
+                    ),
+                    "{said}"
+                );
+                assert!(
+                    said.contains("pi.bmap"),
+                    "the catalog's bmap is used: {said}"
+                );
+                assert!(
+                    std::fs::read(&dest).unwrap() == content,
+                    "the written image differs"
+                );
+            }
+            Some(what) => {
+                // Found when the data ends, before the image is final: no file appears.
+                let line = run.fails_with(&[what, &wrong, "damaged or was changed on the server"]);
+                assert!(!dest.exists(), "{name}: a destination was left ({line})");
+            }
+        }
+    }
+    let catalog = server.url("good.json").to_string();
+    blockprint([
+        "copy",
+        "--catalog",
+        &catalog,
+        "catalog:nothing",
+        "/dev/null",
+    ])
+    .fails_with(&["has no image 'nothing'", "`blockprint catalog` lists them"]);
 }

@@ -1,0 +1,88 @@
+//! `blockprint copy catalog:ID DEST…`: the entry looked up in the catalog (`--catalog`, else
+//! Raspberry Pi's list), its download streamed and checked against the catalog's SHA-256s as
+//! it passes, the compressed bytes under the decoder and the image over it. A mismatch fails
+//! the copy when the data ends, which is before the image's first MiB is written.
+
+use std::io::Read;
+
+use anyhow::bail;
+use blockprint::catalog::{self, EntryKind, Fetcher, Image, Location};
+use blockprint::source::http::{HttpClient, Remote, Url};
+use blockprint::source::{DigestReader, Digested, Opened, open_stream};
+
+use super::output::escape_controls;
+use super::{CopyArgs, Output};
+
+/// The image entry `id` (or the one image of that name) names.
+pub(super) fn entry(args: &CopyArgs, id: &str, out: &Output) -> anyhow::Result<Image> {
+    let location = Location::parse(args.catalog.as_deref().unwrap_or(catalog::RASPBERRY_PI))?;
+    let http = HttpClient::new()?;
+    let cache = catalog::user_cache();
+    let fetcher = Fetcher {
+        http: &http,
+        cache: cache.as_deref(),
+    };
+    let catalog = catalog::load(&location, fetcher, true)?;
+    let Some(entry) = catalog.find(id) else {
+        bail!(
+            "catalog '{}' has no image '{}'; `blockprint catalog` lists them with their ids",
+            escape_controls(&catalog.origin),
+            escape_controls(id)
+        );
+    };
+    let EntryKind::Image(image) = &entry.kind else {
+        bail!(
+            "'{}' in catalog '{}' is a folder, not an image; `blockprint catalog` lists the \
+             images in it",
+            escape_controls(id),
+            escape_controls(&catalog.origin)
+        );
+    };
+    let checks = match (
+        image.download_sha256.is_some(),
+        image.extract_sha256.is_some(),
+    ) {
+        (true, true) => "the download's and the image's SHA-256",
+        (true, false) => "the download's SHA-256",
+        (false, true) => "the image's SHA-256",
+        (false, false) => "nothing: the catalog gives no checksum",
+    };
+    out.info(format_args!(
+        "catalog entry '{}': {} ({}), checked against {checks}",
+        entry.id,
+        escape_controls(&entry.name),
+        entry.release_date.as_deref().unwrap_or("no date")
+    ));
+    Ok((**image).clone())
+}
+
+/// The entry's image, opened as a stream whose bytes pass its checks.
+pub(super) fn open(image: &Image, http: &HttpClient) -> anyhow::Result<Opened> {
+    let name = image.url.to_string();
+    let raw: Box<dyn Read + Send> = match http.open(&image.url)? {
+        Remote::Random(store) => store.stream(0, store.len())?,
+        Remote::Stream { reader, .. } => reader,
+    };
+    let raw: Box<dyn Read + Send> = match image.download_sha256 {
+        Some(want) => Box::new(DigestReader::new(raw, &name, want)),
+        None => raw,
+    };
+    let Opened { source, layers } = open_stream(raw, &name)?;
+    let source = if image.extract_sha256.is_some() || image.extract_size.is_some() {
+        Box::new(Digested::new(
+            source,
+            image.extract_sha256,
+            image.extract_size,
+        ))
+    } else {
+        source
+    };
+    Ok(Opened { source, layers })
+}
+
+/// The bmap to use: the one named on the command line, else the catalog's.
+pub(super) fn bmap(args: &CopyArgs, image: &Image) -> Option<String> {
+    args.bmap
+        .clone()
+        .or_else(|| image.bmap_url.as_ref().map(Url::to_string))
+}
