@@ -1,9 +1,17 @@
-//! `blockprint catalog` against nginx: a catalog in Raspberry Pi Imager's shape (three levels,
-//! a linked list, boards, relative addresses) listed, filtered by board and searched; hostile
-//! catalogs (a link to `file://`, to another scheme, a huge list) refused with one clear line.
+//! Catalogs against nginx. `blockprint catalog`: a list in Raspberry Pi Imager's shape (three
+//! levels, a linked list, boards, relative addresses) listed, filtered by board and searched,
+//! and listed from the cache once the server is gone; hostile catalogs (a link to `file://`,
+//! to another scheme, a huge list) refused with one clear line. `blockprint copy catalog:ID`:
+//! an entry written byte for byte, and one whose download or image does not match the
+//! catalog's SHA-256 refused before the image is final (no file; a card's first MiB zero).
 
 use crate::harness::nginx::Nginx;
-use crate::harness::support::{Run, blockprint, blockprint_with, sh, sparse_image};
+use std::path::Path;
+
+use crate::harness::support::{
+    LoopDevice, Run, blockprint, blockprint_with, random_bytes, read_at, require_root, sh,
+    sparse_image,
+};
 
 const MIB: u64 = 1 << 20;
 

@@ -9,7 +9,7 @@ mod harness;
 
 /// Reading bmap files: every upstream version, lenient spellings, errors with their line.
 mod bmap_format;
-/// `blockprint catalog` against nginx: lists, boards, links, hostile catalogs.
+/// Catalogs against nginx: listing, boards, links, the cache, hostile lists, copy catalog:ID.
 mod catalog;
 /// `copy` and `verify` on loop devices, as root.
 mod copy_device;
