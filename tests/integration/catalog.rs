@@ -270,6 +270,21 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
             }
         }
     }
+    // On a drive: refused when the data ends, before the image's first MiB is written, so
+    // the card does not look bootable (its first MiB was zeroed before anything else).
+    require_root("a catalog write to a loop device");
+    let backing = dir.path().join("card.bin");
+    std::fs::write(&backing, random_bytes(9, 8 << 20)).unwrap();
+    let card = LoopDevice::new(&backing);
+    let catalog = server.url("extract.json").to_string();
+    blockprint(["copy", "--catalog", &catalog, "catalog:pi-os", card.name()])
+        .fails_with(&["image '", "damaged or was changed on the server"]);
+    assert!(
+        read_at(Path::new(card.name()), 0, MIB as usize)
+            .iter()
+            .all(|&b| b == 0),
+        "the card's first MiB is not zero after a refused catalog write"
+    );
     let catalog = server.url("good.json").to_string();
     blockprint([
         "copy",
