@@ -18,9 +18,11 @@ use std::fmt;
 
 use crate::source::http::Url;
 
+mod images;
 mod load;
 mod rpi;
 
+pub use images::{Claim, DEFAULT_QUOTA, ImageCache, Keeping};
 pub use load::{Fetcher, LoadError, Location, MAX_LINKS, load, open_link};
 
 /// Raspberry Pi's own list, the one Raspberry Pi Imager starts with: the catalog used when

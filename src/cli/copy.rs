@@ -52,7 +52,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     let Opened { mut source, layers } = match &entry {
         Some(entry) => {
             let http = HttpClient::new()?.with_read_timeout(timeout)?;
-            from_catalog::open(entry, &http)?
+            from_catalog::open(entry, &http, out)?
         }
         None => opener.open(&image)?,
     };

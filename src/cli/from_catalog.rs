@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use anyhow::bail;
-use blockprint::catalog::{self, EntryKind, Fetcher, Image, Location};
+use blockprint::catalog::{self, EntryKind, Fetcher, Image, ImageCache, Location};
 use blockprint::source::http::{HttpClient, Remote, Url};
 use blockprint::source::{DigestReader, Digested, Opened, open_stream};
 
@@ -56,15 +56,42 @@ pub(super) fn entry(args: &CopyArgs, id: &str, out: &Output) -> anyhow::Result<I
     Ok((**image).clone())
 }
 
-/// The entry's image, opened as a stream whose bytes pass its checks.
-pub(super) fn open(image: &Image, http: &HttpClient) -> anyhow::Result<Opened> {
+/// The entry's image, opened as a stream whose bytes pass its checks: from the cache when
+/// the download is kept there (nothing is downloaded), else from its server, kept in the cache
+/// as it passes when the catalog gives its SHA-256.
+pub(super) fn open(image: &Image, http: &HttpClient, out: &Output) -> anyhow::Result<Opened> {
     let name = image.url.to_string();
-    let raw: Box<dyn Read + Send> = match http.open(&image.url)? {
-        Remote::Random(store) => store.stream(0, store.len())?,
-        Remote::Stream { reader, .. } => reader,
+    let cache = ImageCache::user();
+    let kept = cache
+        .as_ref()
+        .zip(image.download_sha256.as_ref())
+        .and_then(|(cache, sha)| cache.lookup_checked(sha));
+    let raw: Box<dyn Read + Send> = match &kept {
+        Some(path) => {
+            out.info(format_args!(
+                "image '{name}' is in the cache ({}): nothing to download",
+                path.display()
+            ));
+            Box::new(std::fs::File::open(path)?)
+        }
+        None => match http.open(&image.url)? {
+            Remote::Random(store) => store.stream(0, store.len())?,
+            Remote::Stream { reader, .. } => reader,
+        },
     };
     let raw: Box<dyn Read + Send> = match image.download_sha256 {
-        Some(want) => Box::new(DigestReader::new(raw, &name, want)),
+        Some(want) => {
+            let checked = DigestReader::new(raw, &name, want);
+            // Kept unless it came from the cache, or another download of it is under way.
+            let claim = cache
+                .as_ref()
+                .filter(|_| kept.is_none())
+                .and_then(|cache| cache.claim(&want));
+            match claim {
+                Some(claim) => Box::new(claim.keep(checked)),
+                None => Box::new(checked),
+            }
+        }
         None => raw,
     };
     let Opened { source, layers } = open_stream(raw, &name)?;

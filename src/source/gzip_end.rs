@@ -15,10 +15,10 @@ use flate2::bufread::MultiGzDecoder;
 use super::{Format, SourceError};
 use crate::progress::CancelToken;
 
-/// Checks the gzip file at `path` (shown as `name`) against `expected`, the size its block map
-/// gives the image. A file that ends before `expected` bytes is [`SourceError::Incomplete`],
-/// one that holds more is [`SourceError::Damaged`] (the bmap belongs to another image), one
-/// that cannot be decoded is damaged where it breaks.
+/// Checks the gzip file at `path` (shown as `name`) against `expected`, the size its bmap
+/// gives the image. A file cut inside a member is [`SourceError::Incomplete`]; a whole one of
+/// another size is [`SourceError::Damaged`] (the bmap belongs to another image), as is one
+/// that cannot be decoded.
 pub fn check_gzip_end(
     path: &Path,
     name: &str,
@@ -48,19 +48,16 @@ pub fn check_gzip_end(
     }
     file.seek(SeekFrom::Start(0)).map_err(open)?;
     let decoded = count(MultiGzDecoder::new(BufReader::new(file)), cancel);
+    // A file that decodes to its end is whole: a size other than the bmap's means the bmap
+    // describes another image (or the image was cut before it was compressed).
     match decoded {
         Ok(size) if size == expected => Ok(()),
-        Ok(size) if size < expected => Err(SourceError::incomplete(
-            name,
-            Format::Gzip,
-            format!("it ends after {size} of the {expected} bytes its block map describes"),
-        )),
         Ok(size) => Err(SourceError::Damaged {
             name: name.to_owned(),
             format: Format::Gzip,
             message: format!(
-                "it holds {size} bytes but its block map describes {expected}: the block map \
-                 belongs to another image"
+                "it has {size} bytes but its bmap describes an image of {expected} bytes; the \
+                 bmap belongs to another image"
             ),
         }),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(SourceError::incomplete(
@@ -149,12 +146,12 @@ mod tests {
         both.extend(gz(&b));
         // The last ISIZE is the second member's alone: decoding decides, and it is whole.
         check(&both, 120_000).unwrap();
-        // A bmap of another, larger image: refused as damaged, naming both sizes.
+        // A bmap of another image, larger or smaller: refused, naming both sizes.
         let error = check(&both, 200_000).unwrap_err();
         assert!(
             error
                 .to_string()
-                .contains("ends after 120000 of the 200000 bytes"),
+                .contains("has 120000 bytes but its bmap describes an image of 200000 bytes"),
             "{error}"
         );
         let error = check(&both, 100_000).unwrap_err();

@@ -9,11 +9,20 @@ use crate::harness::nginx::Nginx;
 use std::path::Path;
 
 use crate::harness::support::{
-    LoopDevice, Run, blockprint, blockprint_with, random_bytes, read_at, require_root, sh,
-    sparse_image,
+    LoopDevice, Run, blockprint_with, random_bytes, read_at, require_root, sh, sparse_image,
 };
 
 const MIB: u64 = 1 << 20;
+
+/// `blockprint ARGS` with its caches in `cache` (never the user's own).
+fn cli(args: &[&str], cache: &Path) -> Run {
+    blockprint_with(
+        args,
+        &[("XDG_CACHE_HOME", cache.to_str().unwrap())],
+        None,
+        std::time::Duration::from_secs(60),
+    )
+}
 
 /// What a successful run printed on standard output.
 fn printed(run: &Run) -> String {
@@ -47,6 +56,7 @@ fn top() -> String {
 
 #[test]
 fn a_catalog_is_listed_with_its_linked_lists_filtered_by_board_and_searched() {
+    let cache = tempfile::tempdir().unwrap();
     let server = Nginx::start();
     server.put("os_list.json", top().as_bytes());
     server.put(
@@ -56,7 +66,7 @@ fn a_catalog_is_listed_with_its_linked_lists_filtered_by_board_and_searched() {
     );
     let url = server.url("os_list.json").to_string();
 
-    let listed = blockprint(["catalog", "--catalog", &url]);
+    let listed = cli(&["catalog", "--catalog", &url], cache.path());
     let text = printed(&listed);
     let ids: Vec<&str> = text
         .lines()
@@ -80,7 +90,10 @@ fn a_catalog_is_listed_with_its_linked_lists_filtered_by_board_and_searched() {
     );
 
     // The Pi 5 is exclusive: only what is tagged for it, the linked list's entry included.
-    let pi5 = blockprint(["catalog", "--catalog", &url, "--device", "raspberry pi 5"]);
+    let pi5 = cli(
+        &["catalog", "--catalog", &url, "--device", "raspberry pi 5"],
+        cache.path(),
+    );
     let ids: Vec<String> = printed(&pi5)
         .lines()
         .map(|l| l.split('\t').next().unwrap().to_owned())
@@ -90,20 +103,29 @@ fn a_catalog_is_listed_with_its_linked_lists_filtered_by_board_and_searched() {
         ["raspberry-pi-os-lite-64-bit", "media-players/libreelec"]
     );
     // The Zero is inclusive: untagged images too.
-    let zero = blockprint([
-        "catalog",
-        "--catalog",
-        &url,
-        "--device",
-        "pi1-32bit",
-        "games",
-    ]);
+    let zero = cli(
+        &[
+            "catalog",
+            "--catalog",
+            &url,
+            "--device",
+            "pi1-32bit",
+            "games",
+        ],
+        cache.path(),
+    );
     assert_eq!(printed(&zero).lines().count(), 1);
-    blockprint(["catalog", "--catalog", &url, "--device", "Pi 9"])
-        .fails_with(&["knows no board 'Pi 9'", "Raspberry Pi 5, Raspberry Pi Zero"]);
+    cli(
+        &["catalog", "--catalog", &url, "--device", "Pi 9"],
+        cache.path(),
+    )
+    .fails_with(&["knows no board 'Pi 9'", "Raspberry Pi 5, Raspberry Pi Zero"]);
 
     // JSON: addresses resolved against the catalog's, checksums as hex.
-    let json = blockprint(["catalog", "--catalog", &url, "--json", "lite"]);
+    let json = cli(
+        &["catalog", "--catalog", &url, "--json", "lite"],
+        cache.path(),
+    );
     let list: serde_json::Value = serde_json::from_str(&printed(&json)).unwrap();
     assert_eq!(list[0]["url"], server.url("images/lite.img.xz").to_string());
     assert_eq!(list[0]["extract_sha256"], SHA);
@@ -114,12 +136,16 @@ fn a_catalog_is_listed_with_its_linked_lists_filtered_by_board_and_searched() {
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("os_list.json");
     std::fs::write(&local, top()).unwrap();
-    blockprint(["catalog", "--catalog", local.to_str().unwrap()])
-        .fails_with(&["at os_list[0]: 'url' is not an http(s) address: \"images/lite.img.xz\""]);
+    cli(
+        &["catalog", "--catalog", local.to_str().unwrap()],
+        cache.path(),
+    )
+    .fails_with(&["at os_list[0]: 'url' is not an http(s) address: \"images/lite.img.xz\""]);
 }
 
 #[test]
 fn hostile_catalogs_are_refused_with_one_clear_line() {
+    let cache = tempfile::tempdir().unwrap();
     let server = Nginx::start();
     let list = |link: &str| {
         format!(r#"{{"os_list": [{{"name": "L", "description": "", "subitems_url": "{link}"}}]}}"#)
@@ -140,14 +166,17 @@ fn hostile_catalogs_are_refused_with_one_clear_line() {
     ] {
         server.put(name, list(link).as_bytes());
         let url = server.url(name).to_string();
-        let error = blockprint(["catalog", "--catalog", &url]).fails_with(&[wanted]);
+        let error = cli(&["catalog", "--catalog", &url], cache.path()).fails_with(&[wanted]);
         assert_eq!(error.lines().count(), 1, "{error}");
     }
     let huge = vec![b' '; (16 << 20) + 1];
     let url = server.put("huge.json", &huge).to_string();
-    blockprint(["catalog", "--catalog", &url]).fails_with(&["larger than"]);
-    blockprint(["catalog", "--catalog", "file:///etc/os.json"])
-        .fails_with(&["'file:///etc/os.json' is not a catalog address"]);
+    cli(&["catalog", "--catalog", &url], cache.path()).fails_with(&["larger than"]);
+    cli(
+        &["catalog", "--catalog", "file:///etc/os.json"],
+        cache.path(),
+    )
+    .fails_with(&["'file:///etc/os.json' is not a catalog address"]);
 }
 
 #[test]
@@ -202,6 +231,7 @@ fn sha256(data: &[u8]) -> String {
 
 #[test]
 fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
+    let cache = tempfile::tempdir().unwrap();
     let server = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
     let (image, bmap, content) = sparse_image(dir.path(), 5 * MIB);
@@ -237,13 +267,16 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
         server.put(name, entry(extract, download).as_bytes());
         let catalog = server.url(name).to_string();
         let dest = dir.path().join(format!("{name}.img"));
-        let run = blockprint([
-            "copy",
-            "--catalog",
-            &catalog,
-            "catalog:pi-os",
-            dest.to_str().unwrap(),
-        ]);
+        let run = cli(
+            &[
+                "copy",
+                "--catalog",
+                &catalog,
+                "catalog:pi-os",
+                dest.to_str().unwrap(),
+            ],
+            cache.path(),
+        );
         match wanted {
             None => {
                 let said = run.ok();
@@ -270,6 +303,40 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
             }
         }
     }
+    // The download was kept once, under the SHA-256 that matched; the one that did not match
+    // left nothing. The next card is written from the cache: not one byte from the server.
+    let kept: Vec<String> = std::fs::read_dir(cache.path().join("blockprint/images"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".download"))
+        .collect();
+    assert_eq!(kept, [format!("{}.download", good.1)]);
+    let downloads = || {
+        server
+            .log()
+            .iter()
+            .filter(|l| l.request.contains("/pi.img.xz"))
+            .count()
+    };
+    let before = downloads();
+    let again = dir.path().join("again.img");
+    let catalog = server.url("good.json").to_string();
+    let said = cli(
+        &[
+            "copy",
+            "--catalog",
+            &catalog,
+            "catalog:pi-os",
+            again.to_str().unwrap(),
+        ],
+        cache.path(),
+    )
+    .ok()
+    .to_owned();
+    assert!(said.contains("is in the cache"), "{said}");
+    assert_eq!(downloads(), before, "the image was downloaded again");
+    assert!(std::fs::read(&again).unwrap() == content);
+
     // On a drive: refused when the data ends, before the image's first MiB is written, so
     // the card does not look bootable (its first MiB was zeroed before anything else).
     require_root("a catalog write to a loop device");
@@ -277,8 +344,11 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
     std::fs::write(&backing, random_bytes(9, 8 << 20)).unwrap();
     let card = LoopDevice::new(&backing);
     let catalog = server.url("extract.json").to_string();
-    blockprint(["copy", "--catalog", &catalog, "catalog:pi-os", card.name()])
-        .fails_with(&["image '", "damaged or was changed on the server"]);
+    cli(
+        &["copy", "--catalog", &catalog, "catalog:pi-os", card.name()],
+        cache.path(),
+    )
+    .fails_with(&["image '", "damaged or was changed on the server"]);
     assert!(
         read_at(Path::new(card.name()), 0, MIB as usize)
             .iter()
@@ -286,12 +356,15 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
         "the card's first MiB is not zero after a refused catalog write"
     );
     let catalog = server.url("good.json").to_string();
-    blockprint([
-        "copy",
-        "--catalog",
-        &catalog,
-        "catalog:nothing",
-        "/dev/null",
-    ])
+    cli(
+        &[
+            "copy",
+            "--catalog",
+            &catalog,
+            "catalog:nothing",
+            "/dev/null",
+        ],
+        cache.path(),
+    )
     .fails_with(&["has no image 'nothing'", "`blockprint catalog` lists them"]);
 }

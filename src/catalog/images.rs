@@ -1,0 +1,300 @@
+//! Downloaded images kept for the next card: `$XDG_CACHE_HOME/blockprint/images/`, one file
+//! per download, named by its SHA-256 (so only a catalog entry that publishes one is kept, and
+//! a file can never be taken for another), written while the first write reads it and kept
+//! only once its SHA-256 has matched. The least recently used go first when the cache passes
+//! its quota (20 GB unless told otherwise).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The cache's size limit unless told otherwise, in bytes.
+pub const DEFAULT_QUOTA: u64 = 20_000_000_000;
+
+/// A folder of cached downloads.
+#[derive(Debug, Clone)]
+pub struct ImageCache {
+    dir: PathBuf,
+    quota: u64,
+}
+
+/// "6939d39c…" in full.
+fn hex(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl ImageCache {
+    /// The cache in `dir`, kept under `quota` bytes.
+    pub fn new(dir: PathBuf, quota: u64) -> Self {
+        Self { dir, quota }
+    }
+
+    /// The user's: `$XDG_CACHE_HOME/blockprint/images`, or `~/.cache/blockprint/images`.
+    pub fn user() -> Option<Self> {
+        let catalogs = super::user_cache()?;
+        let dir = catalogs.parent()?.join("images");
+        Some(Self::new(dir, DEFAULT_QUOTA))
+    }
+
+    fn path(&self, sha256: &[u8; 32]) -> PathBuf {
+        self.dir.join(format!("{}.download", hex(sha256)))
+    }
+
+    /// The kept download with this SHA-256, marked as just used.
+    pub fn lookup(&self, sha256: &[u8; 32]) -> Option<PathBuf> {
+        let path = self.path(sha256);
+        let file = File::options().append(true).open(&path).ok()?;
+        let _ = file.set_modified(SystemTime::now());
+        Some(path)
+    }
+
+    /// [`lookup`](Self::lookup), its bytes hashed again first: a kept file that no longer has
+    /// its SHA-256 (a bad disk, a hand that changed it) is removed, and the image is
+    /// downloaded anew.
+    pub fn lookup_checked(&self, sha256: &[u8; 32]) -> Option<PathBuf> {
+        use sha2::{Digest, Sha256};
+        let path = self.lookup(sha256)?;
+        let mut hash = Sha256::new();
+        let copied = File::open(&path).and_then(|mut file| {
+            let mut buf = vec![0; 1 << 20];
+            loop {
+                match file.read(&mut buf)? {
+                    0 => return Ok(()),
+                    n => hash.update(&buf[..n]),
+                }
+            }
+        });
+        if copied.is_ok() && hash.finalize().as_slice() == sha256 {
+            Some(path)
+        } else {
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+
+    /// A place to keep the download with this SHA-256, locked for this download. `None` when
+    /// it cannot be kept: the folder cannot be written, or another download of the same file
+    /// is under way (then this one is only streamed: never two writers to one file).
+    pub fn claim(&self, sha256: &[u8; 32]) -> Option<Claim> {
+        std::fs::create_dir_all(&self.dir).ok()?;
+        let final_path = self.path(sha256);
+        let part = final_path.with_extension("part");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&part)
+            .ok()?;
+        // An advisory lock held while the file is written: a second download of the same file
+        // (another card, another process) streams without keeping.
+        let locked =
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        if !locked || file.set_len(0).is_err() {
+            return None;
+        }
+        Some(Claim {
+            file,
+            part,
+            final_path,
+            cache: self.clone(),
+        })
+    }
+
+    /// Removes the least recently used downloads until the cache is within its quota.
+    fn evict(&self, keep: &Path) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "download"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= self.quota {
+                break;
+            }
+            if path != keep && std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+    }
+}
+
+/// A cache file claimed for one download (see [`ImageCache::claim`]).
+#[derive(Debug)]
+pub struct Claim {
+    file: File,
+    part: PathBuf,
+    final_path: PathBuf,
+    cache: ImageCache,
+}
+
+impl Claim {
+    /// `reader` (the download, already checked against its SHA-256: its end is an error if
+    /// the digest differs) copied into the claimed file as it is read.
+    pub fn keep<R: Read>(self, reader: R) -> Keeping<R> {
+        Keeping {
+            reader,
+            file: Some(self.file),
+            part: self.part,
+            final_path: self.final_path,
+            cache: self.cache,
+        }
+    }
+}
+
+/// A download being copied into the cache as it is read: kept when it ends well, removed
+/// when it fails or is dropped before its end.
+pub struct Keeping<R> {
+    reader: R,
+    file: Option<File>,
+    part: PathBuf,
+    final_path: PathBuf,
+    cache: ImageCache,
+}
+
+impl<R: Read> Read for Keeping<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.reader.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                // A SHA-256 that does not match, or a broken download: nothing is kept.
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.discard();
+                }
+                return Err(e);
+            }
+        };
+        if let Some(file) = &mut self.file {
+            if n > 0 {
+                if file.write_all(&buf[..n]).is_err() {
+                    self.discard();
+                }
+            } else if !buf.is_empty() {
+                let file = self.file.take();
+                let kept = file.is_some_and(|f| f.sync_all().is_ok())
+                    && std::fs::rename(&self.part, &self.final_path).is_ok();
+                if kept {
+                    self.cache.evict(&self.final_path);
+                } else {
+                    let _ = std::fs::remove_file(&self.part);
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Keeping<R> {
+    fn discard(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.part);
+        }
+    }
+}
+
+impl<R> Drop for Keeping<R> {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(dir: &Path, quota: u64) -> ImageCache {
+        ImageCache::new(dir.join("images"), quota)
+    }
+
+    #[test]
+    fn a_download_read_to_its_end_is_kept_and_a_failed_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), DEFAULT_QUOTA);
+        let sha = [7; 32];
+        let mut kept = cache
+            .claim(&sha)
+            .unwrap()
+            .keep(io::Cursor::new(b"image bytes".to_vec()));
+        io::copy(&mut kept, &mut io::sink()).unwrap();
+        let path = cache.lookup(&sha).expect("kept");
+        assert_eq!(std::fs::read(path).unwrap(), b"image bytes");
+
+        struct Fails;
+        impl Read for Fails {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "SHA-256 differs",
+                ))
+            }
+        }
+        let other = [8; 32];
+        let mut failing = cache.claim(&other).unwrap().keep(Fails);
+        assert!(failing.read(&mut [0; 16]).is_err());
+        assert!(cache.lookup(&other).is_none());
+        // Stopped part-way (dropped): nothing is kept, not even the part.
+        let third = [9; 32];
+        let mut stopped = cache
+            .claim(&third)
+            .unwrap()
+            .keep(io::Cursor::new(vec![1; 100]));
+        stopped.read_exact(&mut [0; 10]).unwrap();
+        drop(stopped);
+        assert!(cache.lookup(&third).is_none());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("images"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    #[test]
+    fn one_download_of_a_file_at_a_time_and_the_least_recently_used_go_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), 250);
+        let first = cache.claim(&[1; 32]).unwrap();
+        assert!(cache.claim(&[1; 32]).is_none(), "already under way");
+        drop(first);
+        for n in 1..=3u8 {
+            let mut keeping = cache
+                .claim(&[n; 32])
+                .unwrap()
+                .keep(io::Cursor::new(vec![n; 100]));
+            io::copy(&mut keeping, &mut io::sink()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if n == 2 {
+                // The first is used again: the second is now the oldest.
+                cache.lookup(&[1; 32]).unwrap();
+            }
+        }
+        assert!(
+            cache.lookup(&[2; 32]).is_none(),
+            "the least recently used went"
+        );
+        assert!(cache.lookup(&[1; 32]).is_some() && cache.lookup(&[3; 32]).is_some());
+    }
+
+    #[test]
+    fn a_kept_file_that_lost_its_sha256_is_removed() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), DEFAULT_QUOTA);
+        let data = b"the image as downloaded".to_vec();
+        let sha: [u8; 32] = Sha256::digest(&data).into();
+        let mut keeping = cache.claim(&sha).unwrap().keep(io::Cursor::new(data));
+        io::copy(&mut keeping, &mut io::sink()).unwrap();
+        assert!(cache.lookup_checked(&sha).is_some());
+        let path = cache.lookup(&sha).unwrap();
+        std::fs::write(&path, b"changed").unwrap();
+        assert!(cache.lookup_checked(&sha).is_none());
+        assert!(!path.exists());
+    }
+}
