@@ -22,7 +22,7 @@ mod images;
 mod load;
 mod rpi;
 
-pub use images::{Claim, DEFAULT_QUOTA, ImageCache, Keeping};
+pub use images::{Claim, DEFAULT_QUOTA, ImageCache, Keeping, Kept};
 pub use load::{Fetcher, LoadError, Location, MAX_LINKS, load, open_link};
 
 /// Raspberry Pi's own list, the one Raspberry Pi Imager starts with: the catalog used when

@@ -69,6 +69,8 @@ pub enum Command {
     List(ListArgs),
     /// List the operating systems of a catalog (Raspberry Pi Imager's list by default).
     Catalog(CatalogArgs),
+    /// List or clear the downloads kept for the next card.
+    Cache(CacheArgs),
     /// Print the man page or a shell's completion script (for packagers; meson runs it).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -229,6 +231,23 @@ pub struct CatalogArgs {
     pub search: Vec<String>,
 }
 
+/// `blockprint cache`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+/// `blockprint cache list|clear`.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// The downloads kept, the most recently used first: SHA-256, size, last use.
+    List,
+    /// Delete every download kept.
+    Clear,
+}
+
 /// `blockprint verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -290,6 +309,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::VerifySig(args)) => verify::run_signature(&args, &out),
         Some(Command::List(args)) => list::run(&args, &out),
         Some(Command::Catalog(args)) => catalog::run(&args, &out),
+        Some(Command::Cache(args)) => catalog::cache(&args, &out),
         Some(Command::Generate(args)) => generate::run(&args),
         None => {
             use clap::CommandFactory;

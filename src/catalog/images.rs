@@ -101,6 +101,81 @@ impl ImageCache {
         })
     }
 
+    /// Its folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every download kept, the most recently used first.
+    pub fn list(&self) -> Vec<Kept> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return vec![];
+        };
+        let mut kept: Vec<Kept> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let path = e.path();
+                let sha256 = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".download")?
+                    .to_owned();
+                let meta = e.metadata().ok()?;
+                Some(Kept {
+                    sha256,
+                    size: meta.len(),
+                    used: meta.modified().ok()?,
+                    path,
+                })
+            })
+            .collect();
+        kept.sort_by_key(|k| std::cmp::Reverse(k.used));
+        kept
+    }
+
+    /// Removes every download kept (and any left half-written); returns how many files and
+    /// bytes went.
+    pub fn clear(&self) -> io::Result<(usize, u64)> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
+            Err(e) => return Err(e),
+        };
+        let (mut files, mut bytes) = (0, 0);
+        for entry in entries {
+            let path = entry?.path();
+            let ours = path
+                .extension()
+                .is_some_and(|x| x == "download" || x == "part");
+            if ours {
+                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                std::fs::remove_file(&path)?;
+                files += 1;
+                bytes += len;
+            }
+        }
+        Ok((files, bytes))
+    }
+
+    /// Whether a download of `size` bytes fits on the cache's disk with room to spare (1 GiB,
+    /// or a tenth of the disk if less): a full disk breaks more than this program.
+    pub fn has_room_for(&self, size: u64) -> bool {
+        let dir = self
+            .dir
+            .ancestors()
+            .find(|d| d.exists())
+            .unwrap_or(Path::new("/"));
+        match rustix::fs::statvfs(dir) {
+            Ok(stat) => {
+                let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+                let total = stat.f_blocks.saturating_mul(stat.f_frsize);
+                let margin = (1u64 << 30).min(total / 10);
+                free >= size.saturating_add(margin)
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Removes the least recently used downloads until the cache is within its quota.
     fn evict(&self, keep: &Path) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -125,6 +200,19 @@ impl ImageCache {
             }
         }
     }
+}
+
+/// A download kept in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// Its SHA-256, in hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written from.
+    pub used: SystemTime,
+    /// The file.
+    pub path: PathBuf,
 }
 
 /// A cache file claimed for one download (see [`ImageCache::claim`]).

@@ -1,16 +1,17 @@
 //! `blockprint catalog [--catalog CATALOG] [--device BOARD] [--json] [SEARCH…]`: the images of a
-//! catalog with their ids, every linked list read. Names and descriptions come from a server:
+//! catalog with their ids, every linked list read; and `blockprint cache list|clear`, the
+//! downloads kept for the next card. Names and descriptions come from a server:
 //! printed with their control characters escaped.
 
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
-use blockprint::catalog::{self, Catalog, Entry, EntryKind, Fetcher, Location};
+use blockprint::catalog::{self, Catalog, Entry, EntryKind, Fetcher, ImageCache, Location};
 use blockprint::size::human;
 use blockprint::source::http::HttpClient;
 
 use super::output::escape_controls;
-use super::{CatalogArgs, Output};
+use super::{CacheAction, CacheArgs, CatalogArgs, Output};
 
 pub(super) fn run(args: &CatalogArgs, out: &Output) -> anyhow::Result<()> {
     let location = Location::parse(args.catalog.as_deref().unwrap_or(catalog::RASPBERRY_PI))?;
@@ -71,6 +72,46 @@ pub(super) fn run(args: &CatalogArgs, out: &Output) -> anyhow::Result<()> {
         );
         writeln!(stdout, "{}", escape_controls(&line))
             .context("cannot write to standard output")?;
+    }
+    Ok(())
+}
+
+/// `blockprint cache list|clear`: the downloads kept for the next card.
+pub(super) fn cache(args: &CacheArgs, out: &Output) -> anyhow::Result<()> {
+    let Some(cache) = ImageCache::user() else {
+        bail!("there is no cache folder: set HOME or XDG_CACHE_HOME");
+    };
+    match args.action {
+        CacheAction::List => {
+            let kept = cache.list();
+            if kept.is_empty() {
+                out.info(format_args!(
+                    "no downloads kept in {}",
+                    cache.dir().display()
+                ));
+            }
+            let mut stdout = std::io::stdout().lock();
+            for k in kept {
+                writeln!(
+                    stdout,
+                    "{}\t{}\t{}",
+                    k.sha256,
+                    human(k.size),
+                    catalog::age(k.used)
+                )
+                .context("cannot write to standard output")?;
+            }
+        }
+        CacheAction::Clear => {
+            let (files, bytes) = cache
+                .clear()
+                .with_context(|| format!("cannot clear {}", cache.dir().display()))?;
+            out.info(format_args!(
+                "deleted {files} kept download{} ({})",
+                if files == 1 { "" } else { "s" },
+                human(bytes)
+            ));
+        }
     }
     Ok(())
 }

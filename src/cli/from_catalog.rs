@@ -83,9 +83,20 @@ pub(super) fn open(image: &Image, http: &HttpClient, out: &Output) -> anyhow::Re
         Some(want) => {
             let checked = DigestReader::new(raw, &name, want);
             // Kept unless it came from the cache, or another download of it is under way.
+            let room = |cache: &&ImageCache| {
+                let fits = cache.has_room_for(image.download_size.unwrap_or(0));
+                if !fits {
+                    out.warn(format_args!(
+                        "not keeping the download: the disk of {} lacks room for it",
+                        cache.dir().display()
+                    ));
+                }
+                fits
+            };
             let claim = cache
                 .as_ref()
                 .filter(|_| kept.is_none())
+                .filter(room)
                 .and_then(|cache| cache.claim(&want));
             match claim {
                 Some(claim) => Box::new(claim.keep(checked)),

@@ -336,6 +336,17 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
     assert!(said.contains("is in the cache"), "{said}");
     assert_eq!(downloads(), before, "the image was downloaded again");
     assert!(std::fs::read(&again).unwrap() == content);
+    // What is kept, and away with it.
+    let listed = printed(&cli(&["cache", "list"], cache.path()));
+    assert!(listed.starts_with(&format!("{}\t", good.1)), "{listed}");
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let cleared = cli(&["cache", "clear"], cache.path());
+    assert!(
+        cleared.ok().contains("deleted 1 kept download ("),
+        "{}",
+        cleared.stderr
+    );
+    assert!(printed(&cli(&["cache", "list"], cache.path())).is_empty());
 
     // On a drive: refused when the data ends, before the image's first MiB is written, so
     // the card does not look bootable (its first MiB was zeroed before anything else).
