@@ -21,9 +21,11 @@ use crate::source::http::Url;
 mod images;
 mod load;
 mod rpi;
+mod sums;
 
 pub use images::{Claim, DEFAULT_QUOTA, ImageCache, Keeping, Kept};
 pub use load::{Fetcher, LoadError, Location, MAX_LINKS, load, open_link};
+pub use sums::{Official, Sums, SumsError, official};
 
 /// Raspberry Pi's own list, the one Raspberry Pi Imager starts with: the catalog used when
 /// none is named.

@@ -13,7 +13,7 @@ use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
 use blockprint::source::http::HttpClient;
-use blockprint::source::{Format, Input, Opened, Opener, check_gzip_end};
+use blockprint::source::{Digested, Format, Input, Opened, Opener, check_gzip_end};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
 use super::from_catalog;
@@ -49,13 +49,28 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
         }
     }
-    let Opened { mut source, layers } = match &entry {
-        Some(entry) => {
-            let http = HttpClient::new()?.with_read_timeout(timeout)?;
-            from_catalog::open(entry, &http, out)?
-        }
+    let http =
+        || -> anyhow::Result<HttpClient> { Ok(HttpClient::new()?.with_read_timeout(timeout)?) };
+    let Opened {
+        mut source,
+        mut layers,
+    } = match &entry {
+        Some(entry) => from_catalog::open(entry, &http()?, out)?,
         None => opener.open(&image)?,
     };
+    // An image URL next to a distribution's signed SHA256SUMS is checked against it, as a
+    // catalog entry is against its catalog (looked for once the image is open: its server
+    // answers the image first). A raw image is hashed as it is read; a compressed one is
+    // opened again, so that its download is.
+    if let (None, Input::Url(url)) = (&entry, &image)
+        && let Some(official) = from_catalog::official(args, url, out)?
+    {
+        if layers.is_empty() {
+            source = Box::new(Digested::new(source, official.download_sha256, None));
+        } else {
+            Opened { source, layers } = from_catalog::open(&official, &http()?, out)?;
+        }
+    }
     if !layers.is_empty() {
         let layers: Vec<String> = layers.iter().map(ToString::to_string).collect();
         out.info(format_args!(

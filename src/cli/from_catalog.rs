@@ -6,7 +6,8 @@
 use std::io::Read;
 
 use anyhow::bail;
-use blockprint::catalog::{self, EntryKind, Fetcher, Image, ImageCache, Location};
+use blockprint::catalog::{self, EntryKind, Fetcher, Image, ImageCache, Location, Sums};
+use blockprint::signature::Keyring;
 use blockprint::source::http::{HttpClient, Remote, Url};
 use blockprint::source::{DigestReader, Digested, Opened, open_stream};
 
@@ -116,6 +117,42 @@ pub(super) fn open(image: &Image, http: &HttpClient, out: &Output) -> anyhow::Re
         source
     };
     Ok(Opened { source, layers })
+}
+
+/// For an image URL: the SHA-256 of the distribution's signed `SHA256SUMS` next to it, as an
+/// entry of one to check the download against; `None` when there is none (or it is signed by
+/// a key not trusted, which is said).
+pub(super) fn official(args: &CopyArgs, url: &Url, out: &Output) -> anyhow::Result<Option<Image>> {
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let http = HttpClient::new()?
+        .with_read_timeout(timeout)?
+        .with_retries(0, timeout);
+    let keyring = match &args.keyring {
+        Some(path) => Keyring::from_file(path)?,
+        None => Keyring::trusted(),
+    };
+    match catalog::official(url, &http, &keyring)? {
+        Sums::None => Ok(None),
+        Sums::Untrusted { file, issuer } => {
+            out.info(format_args!(
+                "'{file}' is signed by key {issuer}, which you do not trust: the image is not \
+                 checked against it (trust the publisher's key to check it)"
+            ));
+            Ok(None)
+        }
+        Sums::Official(official) => {
+            out.info(&official);
+            Ok(Some(Image {
+                url: url.clone(),
+                extract_sha256: None,
+                extract_size: None,
+                download_sha256: Some(official.sha256),
+                download_size: None,
+                bmap_url: None,
+                init_format: None,
+            }))
+        }
+    }
 }
 
 /// The bmap to use: the one named on the command line, else the catalog's.

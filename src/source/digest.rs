@@ -1,9 +1,9 @@
-//! An image checked against the SHA-256s a catalog publishes: the download's as it arrives
-//! ([`DigestReader`], under the decoder) and the image's once decoded ([`Digested`], over
-//! it). Every byte passes through the hash, skipped ones included, and the comparison is made
-//! when the data ends: a copy reads its source to the end before the first MiB of the image
-//! is written, so a mismatch fails the copy while the drive still cannot boot, and the
-//! destination file of a failed copy never appears.
+//! An image checked against the SHA-256s published for it (by a catalog, or a signed checksum
+//! file): the download's as it arrives ([`DigestReader`], under the decoder) and the image's
+//! once decoded ([`Digested`], over it). Every byte passes through the hash, skipped ones
+//! included, and the comparison is made when the data ends: a copy reads its source to the end
+//! before the first MiB of the image is written, so a mismatch fails the copy while the drive
+//! still cannot boot, and the destination file of a failed copy never appears.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -22,8 +22,8 @@ fn mismatch(what: &str, name: &str, got: &[u8], want: &[u8; 32]) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!(
-            "{what} '{name}' has SHA-256 {}, but its catalog gives {}: the download is damaged \
-             or was changed on the server; download it again",
+            "{what} '{name}' has SHA-256 {}, but {} was published for it: the download is \
+             damaged or was changed on the server; download it again",
             hex(got),
             hex(want)
         ),

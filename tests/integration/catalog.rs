@@ -379,3 +379,96 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
     )
     .fails_with(&["has no image 'nothing'", "`blockprint catalog` lists them"]);
 }
+
+#[test]
+fn an_image_beside_a_signed_sha256sums_is_checked_against_it() {
+    use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+
+    let server = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let content = random_bytes(21, 3 << 20);
+    let url = server.put("debian.iso", &content).to_string();
+    let sums = format!(
+        "{}  other.iso\n{}  debian.iso\n",
+        "1".repeat(64),
+        sha256(&content)
+    );
+    let sums_file = dir.path().join("SHA256SUMS");
+    std::fs::write(&sums_file, &sums).unwrap();
+    server.put("SHA256SUMS", sums.as_bytes());
+    let gpg = Gpg::new();
+    let signer = gpg.key(
+        "Debian CD signing key <debian-cd@lists.debian.org>",
+        KEYS_MADE,
+        "never",
+    );
+    let signature = dir.path().join("SHA256SUMS.sign");
+    gpg.sign(
+        &[&signer],
+        "--detach-sign",
+        false,
+        SIGNED,
+        &sums_file,
+        &signature,
+    );
+    server.put("SHA256SUMS.sign", &std::fs::read(&signature).unwrap());
+    // The publisher's key in the user's trusted keys; no GnuPG keyring; a cache per run.
+    let config = tempfile::tempdir().unwrap();
+    let keys = config.path().join("blockprint/trusted-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    gpg.export(&signer, true, &keys.join("debian-cd.asc"));
+    let untrusting = tempfile::tempdir().unwrap();
+    let copy = |config: &Path, dest: &Path| {
+        let cache = tempfile::tempdir().unwrap();
+        blockprint_with(
+            ["copy", "--nobmap", &url, dest.to_str().unwrap()],
+            &[
+                ("XDG_CONFIG_HOME", config.to_str().unwrap()),
+                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
+                ("GNUPGHOME", config.join("no-gnupg").to_str().unwrap()),
+            ],
+            None,
+            std::time::Duration::from_secs(60),
+        )
+    };
+
+    let dest = dir.path().join("written.iso");
+    let said = copy(config.path(), &dest).ok().to_owned();
+    assert!(
+        said.contains(&format!(
+            "official image: its SHA-256 is in '{}', signed by Debian CD signing key \
+             <debian-cd@lists.debian.org>",
+            server.url("SHA256SUMS")
+        )),
+        "{said}"
+    );
+    assert!(std::fs::read(&dest).unwrap() == content);
+
+    // Signed by a key the user does not trust: said, and the image written as any URL is.
+    let dest = dir.path().join("untrusted.iso");
+    let said = copy(untrusting.path(), &dest).ok().to_owned();
+    assert!(said.contains("which you do not trust"), "{said}");
+    assert!(!said.contains("official image"), "{said}");
+
+    // The image changed on the server: its SHA-256 is not the signed one; nothing is left.
+    server.put("debian.iso", &random_bytes(22, 3 << 20));
+    let dest = dir.path().join("changed.iso");
+    copy(config.path(), &dest).fails_with(&[
+        &url,
+        "was published for it",
+        "damaged or was changed",
+    ]);
+    assert!(!dest.exists());
+
+    // The checksum file changed after it was signed: refused before anything is written.
+    server.put("debian.iso", &content);
+    server.put(
+        "SHA256SUMS",
+        format!("{sums}{}  evil.iso\n", "2".repeat(64)).as_bytes(),
+    );
+    copy(config.path(), &dest).fails_with(&[
+        "is not validly signed: a bad signature by Debian CD signing key",
+        "nothing was written",
+    ]);
+    assert!(!dest.exists());
+}
