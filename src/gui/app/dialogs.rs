@@ -231,16 +231,30 @@ pub fn choose_format(
     chosen: Option<&str>,
     yes: impl Fn(Drive) + 'static,
 ) {
-    let body = if drives.is_empty() {
-        gettext("Insert a USB drive or SD card first.")
-    } else {
-        gettext(
-            "Everything on the drive chosen is erased. It gets one empty partition over its \
-             whole size, usable on any computer.",
-        )
+    // One drive: named in the question, as the Erase question names it; several: a list.
+    let (heading, body) = match drives {
+        [] => (
+            gettext("Format a Drive"),
+            gettext("Insert a USB drive or SD card first."),
+        ),
+        [drive] => (
+            gettext_f("Format {drive}?", &[("drive", &drive.display_name())]),
+            gettext_f(
+                // Translators: {drive} is "SanDisk Ultra (32.0 GB, /dev/sdb)".
+                "Everything on {drive} is erased. It gets one empty partition over its whole \
+                 size, usable on any computer.",
+                &[("drive", &drive_name(drive))],
+            ),
+        ),
+        _ => (
+            gettext("Format a Drive"),
+            gettext(
+                "Everything on the drive chosen is erased. It gets one empty partition over \
+                 its whole size, usable on any computer.",
+            ),
+        ),
     };
-    let dialog =
-        adw::MessageDialog::new(Some(parent), Some(&gettext("Format a Drive")), Some(&body));
+    let dialog = adw::MessageDialog::new(Some(parent), Some(&heading), Some(&body));
     dialog.add_response("cancel", &gettext("_Cancel"));
     dialog.add_response("yes", &gettext("_Erase and Format"));
     dialog.set_response_appearance("yes", adw::ResponseAppearance::Destructive);
