@@ -13,8 +13,10 @@ use blockprint::source::http::HttpClient;
 use super::output::escape_controls;
 use super::{CacheAction, CacheArgs, CatalogArgs, Output};
 
-pub(super) fn run(args: &CatalogArgs, out: &Output) -> anyhow::Result<()> {
-    let location = Location::parse(args.catalog.as_deref().unwrap_or(catalog::RASPBERRY_PI))?;
+/// The catalog `--catalog` names (Raspberry Pi's list by default), every linked list read,
+/// kept in the user's cache and read from it, with a warning, when its server is gone.
+pub(super) fn load(named: Option<&str>, out: &Output) -> anyhow::Result<Catalog> {
+    let location = Location::parse(named.unwrap_or(catalog::RASPBERRY_PI))?;
     let http = HttpClient::new()?;
     let cache = catalog::user_cache();
     let fetcher = Fetcher {
@@ -28,6 +30,11 @@ pub(super) fn run(args: &CatalogArgs, out: &Output) -> anyhow::Result<()> {
             catalog::age(fetched)
         ));
     }
+    Ok(catalog)
+}
+
+pub(super) fn run(args: &CatalogArgs, out: &Output) -> anyhow::Result<()> {
+    let catalog = load(args.catalog.as_deref(), out)?;
     let board = match &args.device {
         Some(wanted) => match catalog.board(wanted) {
             Some(board) => Some(board),

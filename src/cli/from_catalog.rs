@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use anyhow::bail;
-use blockprint::catalog::{self, EntryKind, Fetcher, Image, ImageCache, Location, Sums};
+use blockprint::catalog::{self, EntryKind, Image, ImageCache, Sums};
 use blockprint::signature::Keyring;
 use blockprint::source::http::{HttpClient, Remote, Url};
 use blockprint::source::{DigestReader, Digested, Opened, open_stream};
@@ -16,14 +16,7 @@ use super::{CopyArgs, Output};
 
 /// The image entry `id` (or the one image of that name) names.
 pub(super) fn entry(args: &CopyArgs, id: &str, out: &Output) -> anyhow::Result<Image> {
-    let location = Location::parse(args.catalog.as_deref().unwrap_or(catalog::RASPBERRY_PI))?;
-    let http = HttpClient::new()?;
-    let cache = catalog::user_cache();
-    let fetcher = Fetcher {
-        http: &http,
-        cache: cache.as_deref(),
-    };
-    let catalog = catalog::load(&location, fetcher, true)?;
+    let catalog = super::catalog::load(args.catalog.as_deref(), out)?;
     let Some(entry) = catalog.find(id) else {
         bail!(
             "catalog '{}' has no image '{}'; `blockprint catalog` lists them with their ids",
