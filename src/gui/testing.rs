@@ -12,7 +12,7 @@ use blockprint::source::{Input, SourceError};
 use blockprint::target::{Op, TargetError};
 use blockprint::udisks::{DriveEvent, UdisksError};
 
-use super::flow::{Busy, Effect, Flow, Msg};
+use super::flow::{Busy, Effect, Flow, Msg, Step};
 use super::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
 use super::job::{JobError, JobEvent, Outcome};
 
@@ -96,6 +96,15 @@ pub fn ready() -> Flow {
 /// udisksd reports `drive`, new or changed.
 pub fn plug(flow: &mut Flow, drive: Drive) {
     flow.update(Msg::Drive(Box::new(DriveEvent::Added(drive))));
+}
+
+/// The write of the image to the stick sdb, from the drive step to the job started.
+pub fn start_writing(flow: &mut Flow) {
+    flow.update(Msg::GoTo(Step::Drive));
+    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
+    flow.update(Msg::Write);
+    flow.update(Msg::WriteConfirmed);
+    assert!(flow.writing(), "the write did not start");
 }
 
 /// The job ends each drive, in order, with its outcome; then it finishes.

@@ -12,7 +12,7 @@ use blockprint::udisks::Removal;
 
 use super::*;
 use crate::gui::job::{JobError, Outcome, Stage, Summary};
-use crate::gui::testing::{drive, end, failed, gone, image, internal, plug, ready};
+use crate::gui::testing::{drive, end, failed, gone, image, internal, plug, ready, start_writing};
 
 mod several;
 mod window;
@@ -115,10 +115,7 @@ fn image_then_drive_then_confirm_then_write_then_done() {
 #[test]
 fn cancel_asks_first_and_a_cancelled_write_is_not_an_error() {
     let mut flow = ready();
-    flow.update(Msg::GoTo(Step::Drive));
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Write);
-    flow.update(Msg::WriteConfirmed);
+    start_writing(&mut flow);
     assert!(matches!(
         &flow.update(Msg::Cancel)[..],
         [Effect::ConfirmCancel { quit: false }]
@@ -176,10 +173,7 @@ fn verification_can_be_skipped_only_while_reading_back() {
 #[test]
 fn a_failure_is_kept_with_its_error_and_the_flow_can_retry() {
     let mut flow = ready();
-    flow.update(Msg::GoTo(Step::Drive));
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Write);
-    flow.update(Msg::WriteConfirmed);
+    start_writing(&mut flow);
     end(&mut flow, vec![failed(false)]);
     assert!(matches!(
         outcomes(&flow)[..],
@@ -469,10 +463,7 @@ fn a_raw_image_without_a_block_map_is_scanned_by_itself() {
 #[test]
 fn a_drive_pulled_while_it_is_written_ends_in_an_error_and_leaves_the_list() {
     let mut flow = ready();
-    flow.update(Msg::GoTo(Step::Drive));
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Write);
-    flow.update(Msg::WriteConfirmed);
+    start_writing(&mut flow);
     assert!(flow.writing());
     // udisksd drops the drive (InterfacesRemoved) while the job still runs: the job is left
     // to find out by itself, and the write page stays.

@@ -15,7 +15,9 @@ use crate::gui::format_page::FormatView;
 use crate::gui::inspect::{BmapState, SignatureState};
 use crate::gui::job::{JobEvent, Stage};
 use crate::gui::page::Row;
-use crate::gui::testing::{drive, end, failed, gone, image, plug, ready, write_failed};
+use crate::gui::testing::{
+    drive, end, failed, gone, image, plug, ready, start_writing, write_failed,
+};
 use crate::gui::wording::signature::Tone;
 use crate::gui::write_line::LineState;
 use crate::gui::write_page::{Look, MarkState};
@@ -335,10 +337,7 @@ fn the_write_page_follows_the_least_advanced_drive_and_gives_each_a_line() {
 #[test]
 fn one_drive_has_the_big_bar_and_its_own_ending() {
     let mut flow = ready();
-    flow.update(Msg::GoTo(Step::Drive));
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Write);
-    flow.update(Msg::WriteConfirmed);
+    start_writing(&mut flow);
     flow.update(Msg::Job(JobEvent::Phase {
         drive: 0,
         stage: Stage::Writing,

@@ -42,10 +42,7 @@ fn back_leads_to_the_image_but_not_while_writing() {
     flow.update(Msg::GoTo(Step::Drive));
     flow.update(Msg::Back);
     assert_eq!(flow.step(), Step::Image);
-    flow.update(Msg::GoTo(Step::Drive));
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Write);
-    flow.update(Msg::WriteConfirmed);
+    start_writing(&mut flow);
     flow.update(Msg::Back);
     assert_eq!(flow.step(), Step::Write, "no leaving while writing");
     end(&mut flow, vec![failed(false)]);
@@ -60,10 +57,7 @@ fn closing_while_writing_asks_to_stop_first() {
         &flow.update(Msg::CloseRequested)[..],
         [Effect::Close]
     ));
-    flow.update(Msg::GoTo(Step::Drive));
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Write);
-    flow.update(Msg::WriteConfirmed);
+    start_writing(&mut flow);
     assert!(matches!(
         &flow.update(Msg::CloseRequested)[..],
         [Effect::ConfirmCancel { quit: true }]
@@ -86,10 +80,7 @@ fn closing_while_writing_asks_to_stop_first() {
 #[test]
 fn a_close_that_was_declined_does_not_quit_when_cancel_stops_the_write_later() {
     let mut flow = ready();
-    flow.update(Msg::GoTo(Step::Drive));
-    flow.update(Msg::SelectDrive(drive("sdb", 0).key));
-    flow.update(Msg::Write);
-    flow.update(Msg::WriteConfirmed);
+    start_writing(&mut flow);
     flow.update(Msg::CloseRequested);
     // "Keep Writing" sends nothing; later the Cancel button stops it.
     flow.update(Msg::Cancel);
