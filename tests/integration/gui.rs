@@ -2,8 +2,9 @@
 //! bmap image to a loop device through a real udisksd whose OpenDevice polkit authorises
 //! (build-aux/udisks-env grants the test user `org.freedesktop.udisks2.*`; the app has no
 //! bypass). The test drives the app as GNOME would, through its GActions on the session bus
-//! (`org.gtk.Actions`), and types into its dialogs with xdotool. Screenshots of every step,
-//! light and wide, dark and narrow, land in `target/tmp/gui-screenshots/`.
+//! (`org.gtk.Actions`), and types into its dialogs with xdotool. Screenshots of every step
+//! (light and wide, dark and narrow; the writing, end and format pages at both widths) land in
+//! `target/tmp/gui-screenshots/`.
 //!
 //! Needs root and the environment of build-aux/udisks-env, which build-aux/test starts; each
 //! pass starts its own display and session bus with build-aux/gui-env.
@@ -93,6 +94,7 @@ pub(crate) fn pass<'a>(
     let mut app = App::start(session, dark, args, shots.join(format!("{prefix}-app.log")));
     session.resize(size);
     let shot = |step: &str| session.screenshot(&shots.join(format!("{prefix}-{step}.png")), size);
+    let both = |step: &str| both_widths(session, shots, name, step, size);
     if !from_command_line {
         shot("01-empty");
         app.activate("open-image", Some(url));
@@ -134,7 +136,7 @@ pub(crate) fn pass<'a>(
         End::Done | End::Cancel | End::Fails => {
             app.enabled("cancel-write");
             std::thread::sleep(Duration::from_millis(1500));
-            shot("08-writing");
+            both("08-writing");
         }
         End::Refused => {}
     }
@@ -152,14 +154,40 @@ pub(crate) fn pass<'a>(
             app.activate("quit", None);
             shot("09-quit-confirm");
             session.keys("^Stop Writing and Quit\\?$", "key", &["Tab", "Return"]);
-            shot("10-stopping");
+            // The page lasts as long as the chunk being read: it may be gone before it is seen.
+            std::thread::sleep(Duration::from_millis(150));
+            let stopping = shots.join(format!("{prefix}-10-stopping.png"));
+            if !session.capture(&stopping, size) {
+                eprintln!("the write stopped before \"Stopping…\" could be captured");
+            }
             app.exits();
             return app;
         }
     };
     app.enabled("write-another");
-    shot(last);
+    both(last);
     app
+}
+
+/// The two sizes every page is looked at in: a wide window and a phone-narrow one.
+pub(crate) const WIDE: (u32, u32) = (720, 680);
+/// See [`WIDE`].
+pub(crate) const NARROW: (u32, u32) = (360, 720);
+
+/// Screenshots the window (and any dialog over it) at both sizes as
+/// `{name}-{width}-{step}.png`, and leaves it at `size`.
+pub(crate) fn both_widths(
+    session: &Session,
+    shots: &Path,
+    name: &str,
+    step: &str,
+    size: (u32, u32),
+) {
+    for other in [WIDE, NARROW] {
+        session.resize(other);
+        session.screenshot(&shots.join(format!("{name}-{}-{step}.png", other.0)), other);
+    }
+    session.resize(size);
 }
 
 /// What every test of the app needs: root, the test environment of build-aux/udisks-env, the
@@ -187,6 +215,35 @@ pub(crate) fn quiet(app: App<'_>) {
     let log = app.log();
     drop(app);
     assert!(!log.contains("CRITICAL"), "GTK complained:\n{log}");
+}
+
+/// Review findings 8–10: Format Drive… from the menu asks about the one drive there is (with
+/// several, which one), shows progress, and ends on its own page, not on "Writing Done".
+/// Screenshots: the question at `size`, the end at both widths (`{style}-{width}-1[45]-….png`).
+fn format(
+    session: &Session,
+    app: &App<'_>,
+    device: &str,
+    shots: &Path,
+    (style, size): (&str, (u32, u32)),
+) {
+    app.activate("format-drive", None);
+    session.window("^Format ");
+    // A dialog is as wide at either size; resizing the window under it moves its focus.
+    let confirm = format!("{style}-{}-14-format-confirm.png", size.0);
+    session.screenshot(&shots.join(confirm), size);
+    // Its mnemonic: narrow, the answers stack, and Tab from Cancel leads nowhere.
+    session.keys("^Format ", "key", &["alt+e"]);
+    wait_for_mbr(device);
+    app.enabled("format-done");
+    both_widths(session, shots, style, "15-formatted", size);
+    let formatted = shots.join(format!("{style}-720-15-formatted.png"));
+    let seen = ocr(&formatted, "eng");
+    assert!(
+        seen.contains("drive formatted") && !seen.contains("writing done"),
+        "the end of formatting is not on screen; OCR read: {seen}"
+    );
+    app.activate("format-done", None);
 }
 
 /// Waits until the device's first sector ends in the MBR signature, as a restored drive's
@@ -251,22 +308,7 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         session.screenshot(&shots.join(format!("{name}.png")), wide);
         session.keys(title, "key", &["Escape"]);
     }
-    // Review findings 8–10: Format Drive… from the menu asks about the one drive there is (with
-    // several, which one), shows progress, and ends on its own page, not on "Writing Done".
-    app.activate("format-drive", None);
-    session.window("^Format ");
-    session.screenshot(&shots.join("light-720-14-format-confirm.png"), wide);
-    session.keys("^Format ", "key", &["Tab", "Return"]);
-    wait_for_mbr(card.name());
-    app.enabled("format-done");
-    let formatted = shots.join("light-720-15-formatted.png");
-    session.screenshot(&formatted, wide);
-    let seen = ocr(&formatted, "eng");
-    assert!(
-        seen.contains("drive formatted") && !seen.contains("writing done"),
-        "the end of formatting is not on screen; OCR read: {seen}"
-    );
-    app.activate("format-done", None);
+    format(&session, &app, card.name(), &shots, ("light", wide));
     // And off again, with Preferences open: no question, both switches off with the action.
     app.activate("preferences", None);
     session.window("^Preferences$");
@@ -298,6 +340,31 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         start.iter().all(|&b| b == 0),
         "after a cancel the first MiB (partition table) must be zeros, not the image's"
     );
+    // The format pages in the dark style too: the loop device is a system drive, so it is
+    // offered once all drives are shown and its name was typed.
+    let app = App::start(
+        &session,
+        true,
+        &[&url],
+        shots.join("dark-360-format-app.log"),
+    );
+    session.resize((360, 720));
+    app.enabled("next");
+    app.activate("next", None);
+    app.enabled("show-all-drives");
+    if app.state("show-all-drives").as_deref() != Some("true") {
+        app.activate("show-all-drives", None);
+        session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    app.activate("select-drive", Some(card.name()));
+    let typed = "^Choose a System Drive\\?$";
+    session.keys(typed, "type", &[card.name().trim_start_matches("/dev/")]);
+    session.keys(typed, "key", &["Return"]);
+    // Chosen: only then is it confirmed, and offered.
+    app.enabled("write");
+    format(&session, &app, card.name(), &shots, ("dark", (360, 720)));
+    quiet(app);
 
     // A user polkit does not allow (and who has no agent to ask for a password): the error
     // page says so, and the card is not touched.

@@ -108,7 +108,7 @@ fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
         &url,
         &card,
         &shots,
-        ("pulled", false, (720, 680)),
+        ("pulled", true, (720, 680)),
         End::Fails,
         &pull,
     );

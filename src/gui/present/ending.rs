@@ -14,8 +14,9 @@ use crate::gui::write_page::{Ending, Look};
 use super::write::line;
 
 /// What the Write page shows once the write is over: the one drive's end, or every drive's;
-/// `image` is the name of the image written.
-pub fn ending(drives: &[DriveWrite], image: &str) -> Ending {
+/// `image` is the name of the image written; `again`, whether the drive is still there to be
+/// written again (a card pulled out is not: "Try Again" is not offered for it).
+pub fn ending(drives: &[DriveWrite], image: &str, again: bool) -> Ending {
     match drives {
         [
             DriveWrite {
@@ -23,7 +24,7 @@ pub fn ending(drives: &[DriveWrite], image: &str) -> Ending {
                 drive,
                 ..
             },
-        ] => one(outcome, &Next::new(drive, image)),
+        ] => one(outcome, &Next::new(drive, image), again),
         _ => several(drives),
     }
 }
@@ -65,14 +66,14 @@ pub fn notification(drives: &[DriveWrite], image: &str) -> (String, String) {
             },
         ] => (gettext("Writing Stopped"), String::new()),
         _ => {
-            let ending = ending(drives, image);
+            let ending = ending(drives, image, false);
             (ending.title, ending.body)
         }
     }
 }
 
 /// The end of a write to one drive.
-fn one(outcome: &Outcome, next: &Next) -> Ending {
+fn one(outcome: &Outcome, next: &Next, again: bool) -> Ending {
     let (title, body, look, details) = match outcome {
         Outcome::Done(summary) => (
             done_title(summary, next),
@@ -113,7 +114,7 @@ fn one(outcome: &Outcome, next: &Next) -> Ending {
         look,
         lines: vec![],
         details,
-        retry: look != Look::Done && !image_at_fault,
+        retry: again && look != Look::Done && !image_at_fault,
         retry_failed: false,
         image_at_fault,
         eject: matches!(outcome, Outcome::Done(summary) if summary.removal.is_err()),

@@ -42,7 +42,8 @@ pub fn view(flow: &Flow) -> WriteView {
         }
         WriteState::Over(_) => {
             let image = flow.image.as_ref().map_or("", |i| i.name.as_str());
-            (None, vec![], Some(ending::ending(written, image)))
+            let again = !flow.chosen().is_empty();
+            (None, vec![], Some(ending::ending(written, image, again)))
         }
     };
     WriteView {

@@ -180,7 +180,7 @@ fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_b
          back and matches the image. It is powered off: you can take it out now. Wrote \
          812.0\u{a0}MB in 2 minutes."
     );
-    let ending = one(&Outcome::Done(summary.clone()), &card);
+    let ending = one(&Outcome::Done(summary.clone()), &card, true);
     assert_eq!(
         ending.details.as_deref(),
         Some("43 of 43 ranges matched their checksums.")
@@ -205,7 +205,7 @@ fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_b
     );
     assert!(body.contains("not read back"), "{body}");
     assert!(!body.contains("busy"), "no engine words: {body}");
-    let ending = one(&Outcome::Done(failed_power_off), &stick);
+    let ending = one(&Outcome::Done(failed_power_off), &stick, true);
     assert!(ending.details.is_some_and(|d| d.contains("DeviceBusy")));
 }
 
@@ -223,7 +223,7 @@ fn a_damaged_image_suggests_another_image_not_trying_again() {
         touched: true,
     };
     let stick = Next::new(&Drive::default(), "pi.img.xz");
-    let ending = one(&damaged, &stick);
+    let ending = one(&damaged, &stick, true);
     assert!(ending.image_at_fault && !ending.retry, "{ending:?}");
     let refused = Outcome::Failed {
         error: Arc::new(JobError::Udisks(UdisksError::NoAgent {
@@ -232,6 +232,26 @@ fn a_damaged_image_suggests_another_image_not_trying_again() {
         })),
         touched: false,
     };
-    let ending = one(&refused, &stick);
+    let ending = one(&refused, &stick, true);
     assert!(!ending.image_at_fault && ending.retry);
+}
+
+/// A card pulled out mid-write cannot be written again until it is back: "Try Again" is not
+/// offered (as a dead suggested button), and the suggested way on is another drive.
+#[test]
+fn a_drive_that_is_gone_is_not_offered_again() {
+    let pulled = Outcome::Failed {
+        error: Arc::new(JobError::Udisks(UdisksError::NoAgent {
+            action: "open".into(),
+            device: "/dev/sdb".into(),
+        })),
+        touched: true,
+    };
+    let stick = Next::new(&Drive::default(), "pi.img");
+    assert!(one(&pulled, &stick, true).retry);
+    let ending = one(&pulled, &stick, false);
+    assert!(
+        !ending.retry && !ending.image_at_fault && !ending.eject,
+        "{ending:?}"
+    );
 }
