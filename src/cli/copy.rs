@@ -37,7 +37,11 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         Some(entry) => from_catalog::bmap(args, entry),
         None => args.bmap.clone(),
     };
-    let checked = find_bmap(args, bmap_named.as_deref(), &image, &opener, out)?;
+    // A catalog entry with a SHA-256 is checked whole without a bmap: none is needed.
+    let sums = entry
+        .as_ref()
+        .is_some_and(|e| e.extract_sha256.is_some() || e.download_sha256.is_some());
+    let checked = find_bmap(args, bmap_named.as_deref(), &image, &opener, sums, out)?;
     let bmap = checked.as_ref().map(Checked::parse).transpose()?;
     if checked.is_none() {
         let asked = [
@@ -263,12 +267,14 @@ fn checks(report: &CopyReport) -> String {
 }
 
 /// `bmap` (`--bmap`, or a catalog entry's), or bmaptool's discovery next to the image, its
-/// signature checked and reported; `None` with `--nobmap`.
+/// signature checked and reported; `None` with `--nobmap`, or when none is found for an image
+/// that `sums` (its catalog's SHA-256) checks whole.
 fn find_bmap(
     args: &CopyArgs,
     bmap: Option<&str>,
     image: &Input,
     opener: &Opener,
+    sums: bool,
     out: &Output,
 ) -> anyhow::Result<Option<Checked>> {
     if args.nobmap {
@@ -294,6 +300,12 @@ fn find_bmap(
     )?;
     let checked = match lookup {
         Lookup::Found(checked) => *checked,
+        Lookup::Missing { .. } if sums && bmap.is_none() => {
+            out.info(format_args!(
+                "no bmap for '{image}': all of it is written, checked against the catalog's SHA-256"
+            ));
+            return Ok(None);
+        }
         Lookup::Missing { tried } if tried.is_empty() => bail!(
             "no bmap can be looked for next to {image}; name one with --bmap, or write the whole image with --nobmap"
         ),

@@ -15,7 +15,7 @@ use crate::harness::support::{
 const MIB: u64 = 1 << 20;
 
 /// `blockprint ARGS` with its caches in `cache` (never the user's own).
-fn cli(args: &[&str], cache: &Path) -> Run {
+pub(crate) fn cli(args: &[&str], cache: &Path) -> Run {
     blockprint_with(
         args,
         &[("XDG_CACHE_HOME", cache.to_str().unwrap())],
@@ -221,7 +221,7 @@ fn a_catalog_whose_server_is_gone_is_listed_from_the_cache_with_its_age() {
 }
 
 /// Lower-case hex of the SHA-256 of `data`.
-fn sha256(data: &[u8]) -> String {
+pub(crate) fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(data)
         .iter()

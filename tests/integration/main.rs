@@ -11,6 +11,8 @@ mod harness;
 mod bmap_format;
 /// Catalogs against nginx: listing, boards, links, the cache, hostile lists, copy catalog:ID.
 mod catalog;
+/// A catalog download that breaks off is resumed, not fetched again.
+mod catalog_resume;
 /// `copy` and `verify` on loop devices, as root.
 mod copy_device;
 /// `copy` to regular files: the upstream vectors bit-exact, bad inputs refused.

@@ -36,6 +36,8 @@ pub struct Behaviour {
     /// Whether a response that breaks off then stalls (the connection stays open, silent, for
     /// a minute) instead of closing.
     pub stall: bool,
+    /// The one path served, when set: any other is a 404, not counted among the responses.
+    pub only: Option<&'static str>,
 }
 
 impl Behaviour {
@@ -48,6 +50,7 @@ impl Behaviour {
             cut: 0..0,
             cut_after: 0,
             stall: false,
+            only: None,
         }
     }
 }
@@ -170,6 +173,12 @@ fn serve(
         // As a proxy: no tunnels.
         let _ = out
             .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    }
+    let path = request.line.split(' ').nth(1).unwrap_or("");
+    if behaviour.only.is_some_and(|only| only != path) {
+        let _ = out
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     }
     let index = counter.fetch_add(1, Ordering::SeqCst);
