@@ -2,10 +2,12 @@
 //! per download, named by its SHA-256 (so only a catalog entry that publishes one is kept, and
 //! a file can never be taken for another), written while the first write reads it and kept
 //! only once its SHA-256 has matched. The least recently used go first when the cache passes
-//! its quota (20 GB unless told otherwise).
+//! its quota (20 GB unless told otherwise). A download cut short (the network, a restart)
+//! leaves its `.part`, which the next download of the same file resumes from its end; a
+//! download whose SHA-256 does not match leaves nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -73,9 +75,10 @@ impl ImageCache {
         }
     }
 
-    /// A place to keep the download with this SHA-256, locked for this download. `None` when
-    /// it cannot be kept: the folder cannot be written, or another download of the same file
-    /// is under way (then this one is only streamed: never two writers to one file).
+    /// A place to keep the download with this SHA-256, locked for this download, holding what
+    /// an earlier download of it left ([`Claim::have`]). `None` when it cannot be kept: the
+    /// folder cannot be written, or another download of the same file is under way (then this
+    /// one is only streamed: never two writers to one file).
     pub fn claim(&self, sha256: &[u8; 32]) -> Option<Claim> {
         std::fs::create_dir_all(&self.dir).ok()?;
         let final_path = self.path(sha256);
@@ -90,11 +93,13 @@ impl ImageCache {
         // (another card, another process) streams without keeping.
         let locked =
             rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
-        if !locked || file.set_len(0).is_err() {
+        let have = file.metadata().ok()?.len();
+        if !locked {
             return None;
         }
         Some(Claim {
             file,
+            have,
             part,
             final_path,
             cache: self.clone(),
@@ -219,18 +224,39 @@ pub struct Kept {
 #[derive(Debug)]
 pub struct Claim {
     file: File,
+    have: u64,
     part: PathBuf,
     final_path: PathBuf,
     cache: ImageCache,
 }
 
 impl Claim {
-    /// `reader` (the download, already checked against its SHA-256: its end is an error if
-    /// the digest differs) copied into the claimed file as it is read.
-    pub fn keep<R: Read>(self, reader: R) -> Keeping<R> {
+    /// How many bytes of the download an earlier one left: the download may go on from there.
+    pub fn have(&self) -> u64 {
+        self.have
+    }
+
+    /// What an earlier download left, to be read before the rest ([`have`](Self::have) bytes).
+    pub fn earlier(&self) -> io::Result<impl Read + Send + use<>> {
+        Ok(File::open(&self.part)?.take(self.have))
+    }
+
+    /// Starts over: what an earlier download left is dropped (its server cannot resume).
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.have = 0;
+        Ok(())
+    }
+
+    /// `reader` (the whole download from its first byte, already checked against its SHA-256:
+    /// its end is an error if the digest differs) copied into the claimed file as it is read,
+    /// past the [`have`](Self::have) bytes that are there already.
+    pub fn keep<R: Read>(mut self, reader: R) -> Keeping<R> {
+        let at_end = self.file.seek(SeekFrom::Start(self.have)).is_ok();
         Keeping {
             reader,
-            file: Some(self.file),
+            skip: self.have,
+            file: at_end.then_some(self.file),
             part: self.part,
             final_path: self.final_path,
             cache: self.cache,
@@ -239,9 +265,11 @@ impl Claim {
 }
 
 /// A download being copied into the cache as it is read: kept when it ends well, removed
-/// when it fails or is dropped before its end.
+/// when its checksum fails, left to be resumed when it breaks off or is dropped before its end.
 pub struct Keeping<R> {
     reader: R,
+    /// Bytes still to be read that the file holds already.
+    skip: u64,
     file: Option<File>,
     part: PathBuf,
     final_path: PathBuf,
@@ -253,16 +281,19 @@ impl<R: Read> Read for Keeping<R> {
         let n = match self.reader.read(buf) {
             Ok(n) => n,
             Err(e) => {
-                // A SHA-256 that does not match, or a broken download: nothing is kept.
-                if e.kind() != io::ErrorKind::Interrupted {
+                // A SHA-256 that does not match: nothing is kept. A broken download: what
+                // came is kept, for the next one to go on from.
+                if e.kind() == io::ErrorKind::InvalidData {
                     self.discard();
                 }
                 return Err(e);
             }
         };
         if let Some(file) = &mut self.file {
-            if n > 0 {
-                if file.write_all(&buf[..n]).is_err() {
+            let old = usize::try_from(self.skip).map_or(n, |s| s.min(n));
+            self.skip -= old as u64;
+            if n > old {
+                if file.write_all(&buf[old..n]).is_err() {
                     self.discard();
                 }
             } else if !buf.is_empty() {
@@ -285,12 +316,6 @@ impl<R> Keeping<R> {
         if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.part);
         }
-    }
-}
-
-impl<R> Drop for Keeping<R> {
-    fn drop(&mut self) {
-        self.discard();
     }
 }
 
@@ -328,20 +353,30 @@ mod tests {
         let mut failing = cache.claim(&other).unwrap().keep(Fails);
         assert!(failing.read(&mut [0; 16]).is_err());
         assert!(cache.lookup(&other).is_none());
-        // Stopped part-way (dropped): nothing is kept, not even the part.
+        // Stopped part-way (dropped): not kept as a download, but its part is left, and the
+        // next download of it goes on from there, writing only what is new.
         let third = [9; 32];
+        let data: Vec<u8> = (0..100).collect();
         let mut stopped = cache
             .claim(&third)
             .unwrap()
-            .keep(io::Cursor::new(vec![1; 100]));
+            .keep(io::Cursor::new(data.clone()));
         stopped.read_exact(&mut [0; 10]).unwrap();
         drop(stopped);
         assert!(cache.lookup(&third).is_none());
+        let again = cache.claim(&third).unwrap();
+        assert_eq!(again.have(), 10);
+        let mut whole = Vec::new();
+        again.earlier().unwrap().read_to_end(&mut whole).unwrap();
+        assert_eq!(whole, data[..10]);
+        let mut resumed = again.keep(io::Cursor::new(data.clone()));
+        io::copy(&mut resumed, &mut io::sink()).unwrap();
+        assert_eq!(std::fs::read(cache.lookup(&third).unwrap()).unwrap(), data);
         let left: Vec<_> = std::fs::read_dir(dir.path().join("images"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left.len(), 2, "{left:?}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use anyhow::bail;
-use blockprint::catalog::{self, EntryKind, Image, ImageCache, Sums};
+use blockprint::catalog::{self, Claim, EntryKind, Image, ImageCache, Sums};
 use blockprint::signature::Keyring;
 use blockprint::source::http::{HttpClient, Remote, Url};
 use blockprint::source::{DigestReader, Digested, Opened, open_stream};
@@ -60,6 +60,22 @@ pub(super) fn open(image: &Image, http: &HttpClient, out: &Output) -> anyhow::Re
         .as_ref()
         .zip(image.download_sha256.as_ref())
         .and_then(|(cache, sha)| cache.lookup_checked(sha));
+    // Kept unless it came from the cache, or another download of it is under way; a part an
+    // earlier download left is resumed from its end.
+    let room = |cache: &&ImageCache| {
+        let fits = cache.has_room_for(image.download_size.unwrap_or(0));
+        if !fits {
+            out.warn(format_args!(
+                "not keeping the download: the disk of {} lacks room for it",
+                cache.dir().display()
+            ));
+        }
+        fits
+    };
+    let mut claim = match (&cache, image.download_sha256, &kept) {
+        (Some(cache), Some(want), None) => Some(cache).filter(room).and_then(|c| c.claim(&want)),
+        _ => None,
+    };
     let raw: Box<dyn Read + Send> = match &kept {
         Some(path) => {
             out.info(format_args!(
@@ -68,30 +84,11 @@ pub(super) fn open(image: &Image, http: &HttpClient, out: &Output) -> anyhow::Re
             ));
             Box::new(std::fs::File::open(path)?)
         }
-        None => match http.open(&image.url)? {
-            Remote::Random(store) => store.stream(0, store.len())?,
-            Remote::Stream { reader, .. } => reader,
-        },
+        None => download(image, http, claim.as_mut(), out)?,
     };
     let raw: Box<dyn Read + Send> = match image.download_sha256 {
         Some(want) => {
             let checked = DigestReader::new(raw, &name, want);
-            // Kept unless it came from the cache, or another download of it is under way.
-            let room = |cache: &&ImageCache| {
-                let fits = cache.has_room_for(image.download_size.unwrap_or(0));
-                if !fits {
-                    out.warn(format_args!(
-                        "not keeping the download: the disk of {} lacks room for it",
-                        cache.dir().display()
-                    ));
-                }
-                fits
-            };
-            let claim = cache
-                .as_ref()
-                .filter(|_| kept.is_none())
-                .filter(room)
-                .and_then(|cache| cache.claim(&want));
             match claim {
                 Some(claim) => Box::new(claim.keep(checked)),
                 None => Box::new(checked),
@@ -110,6 +107,43 @@ pub(super) fn open(image: &Image, http: &HttpClient, out: &Output) -> anyhow::Re
         source
     };
     Ok(Opened { source, layers })
+}
+
+/// The download from its first byte: what `claim` holds from an earlier one, then the rest
+/// from the server (asked for with a Range request), or all of it from the server when it holds
+/// nothing, holds too much, or the server cannot send a part.
+fn download(
+    image: &Image,
+    http: &HttpClient,
+    claim: Option<&mut Claim>,
+    out: &Output,
+) -> anyhow::Result<Box<dyn Read + Send>> {
+    let remote = http.open(&image.url)?;
+    let have = claim.as_ref().map_or(0, |c| c.have());
+    Ok(match (remote, claim) {
+        (Remote::Random(store), Some(claim)) if have > 0 && have <= store.len() => {
+            out.info(format_args!(
+                "resuming the download of '{}' at {} of {} bytes",
+                image.url,
+                have,
+                store.len()
+            ));
+            Box::new(
+                claim
+                    .earlier()?
+                    .chain(store.stream(have, store.len() - have)?),
+            )
+        }
+        (remote, claim) => {
+            if let Some(claim) = claim.filter(|_| have > 0) {
+                claim.restart()?;
+            }
+            match remote {
+                Remote::Random(store) => store.stream(0, store.len())?,
+                Remote::Stream { reader, .. } => reader,
+            }
+        }
+    })
 }
 
 /// For an image URL: the SHA-256 of the distribution's signed `SHA256SUMS` next to it, as an
