@@ -181,14 +181,27 @@ impl ImageCache {
         }
     }
 
-    /// Removes the least recently used downloads until the cache is within its quota.
+    /// Removes the least recently used downloads, and parts left by downloads cut short,
+    /// until the cache is within its quota. A part being written (locked) is left alone.
     fn evict(&self, keep: &Path) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
+        let idle_part = |path: &Path| {
+            File::open(path).is_ok_and(|f| {
+                rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+            })
+        };
         let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "download"))
+            .filter(|e| {
+                let path = e.path();
+                match path.extension() {
+                    Some(x) if x == "download" => true,
+                    Some(x) if x == "part" => idle_part(&path),
+                    _ => false,
+                }
+            })
             .filter_map(|e| {
                 let meta = e.metadata().ok()?;
                 Some((meta.modified().ok()?, meta.len(), e.path()))
@@ -403,6 +416,35 @@ mod tests {
             "the least recently used went"
         );
         assert!(cache.lookup(&[1; 32]).is_some() && cache.lookup(&[3; 32]).is_some());
+    }
+
+    #[test]
+    fn a_part_left_behind_counts_against_the_quota_unless_it_is_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), 150);
+        let part = |n: u8| cache.path(&[n; 32]).with_extension("part");
+        // Left by a download cut short, long ago; another being written now.
+        let mut left = cache
+            .claim(&[1; 32])
+            .unwrap()
+            .keep(io::Cursor::new(vec![1; 200]));
+        left.read_exact(&mut [0; 100]).unwrap();
+        drop(left);
+        let mut writing = cache
+            .claim(&[2; 32])
+            .unwrap()
+            .keep(io::Cursor::new(vec![2; 200]));
+        writing.read_exact(&mut [0; 100]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut kept = cache
+            .claim(&[3; 32])
+            .unwrap()
+            .keep(io::Cursor::new(vec![3; 100]));
+        io::copy(&mut kept, &mut io::sink()).unwrap();
+        assert!(!part(1).exists(), "the idle part stayed past the quota");
+        assert!(part(2).exists(), "a part being written was removed");
+        assert!(cache.lookup(&[3; 32]).is_some());
+        drop(writing);
     }
 
     #[test]
