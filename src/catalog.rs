@@ -18,11 +18,13 @@ use std::fmt;
 
 use crate::source::http::Url;
 
+mod fetch;
 mod images;
 mod load;
 mod rpi;
 mod sums;
 
+pub use fetch::{FetchNote, open_image};
 pub use images::{Claim, DEFAULT_QUOTA, ImageCache, Keeping, Kept};
 pub use load::{Fetcher, LoadError, Location, MAX_LINKS, load, open_link};
 pub use sums::{Official, Sums, SumsError, official};
@@ -118,6 +120,40 @@ pub struct Image {
     /// How first-boot settings are written ("systemd", "cloudinit", "cloudinit-rpi",
     /// "rpi-preseed"), when it takes them.
     pub init_format: Option<String>,
+}
+
+/// An image entry chosen to be written: the image, and the catalog's words about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    /// Where it is in its catalog ([`Entry::id`]).
+    pub id: String,
+    /// "Raspberry Pi OS Lite (64-bit)".
+    pub name: String,
+    /// "2026-11-19", as the catalog gives it.
+    pub release_date: Option<String>,
+    /// The catalog it is from: its web address or its path.
+    pub catalog: String,
+    /// The image.
+    pub image: Image,
+}
+
+impl Chosen {
+    /// Where its first bytes can be read without starting the download it is written from:
+    /// the kept download in `cache`, else its web address.
+    pub fn peek(&self, cache: Option<&ImageCache>) -> crate::source::Input {
+        use crate::source::Input;
+        cache
+            .zip(self.image.download_sha256.as_ref())
+            .and_then(|(cache, sha)| cache.lookup(sha))
+            .map_or_else(|| Input::Url(self.image.url.clone()), Input::Path)
+    }
+
+    /// Whether its download is kept in `cache`, so writing it downloads nothing.
+    pub fn cached(&self, cache: &ImageCache) -> bool {
+        self.image
+            .download_sha256
+            .is_some_and(|sha| cache.contains(&sha))
+    }
 }
 
 /// Why a catalog cannot be read. Names the catalog and, inside it, the entry
@@ -287,6 +323,20 @@ impl Catalog {
 }
 
 impl Entry {
+    /// It, chosen from `catalog` to be written; `None` for a folder or a link.
+    pub fn chosen(&self, catalog: &Catalog) -> Option<Chosen> {
+        match &self.kind {
+            EntryKind::Image(image) => Some(Chosen {
+                id: self.id.clone(),
+                name: self.name.clone(),
+                release_date: self.release_date.clone(),
+                catalog: catalog.origin.clone(),
+                image: (**image).clone(),
+            }),
+            EntryKind::Folder(_) | EntryKind::Link(_) => None,
+        }
+    }
+
     /// Whether it runs on `board`: tagged for it, or untagged and the board not exclusive. A
     /// folder runs there when one of its entries does; a link is not known until opened, so it
     /// is kept.

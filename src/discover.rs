@@ -63,6 +63,12 @@ pub fn find_signature(bmap: &Path) -> Option<PathBuf> {
 /// The bmap candidates for an image anywhere, in order; none for standard input.
 pub fn bmap_candidates_for(image: &Input) -> Vec<Input> {
     match image {
+        // The catalog's own bmap first, then one next to the image on its server.
+        Input::Catalog(chosen) => {
+            let named = chosen.image.bmap_url.clone().map(Input::Url);
+            let next_to = bmap_candidates_for(&Input::Url(chosen.image.url.clone()));
+            named.into_iter().chain(next_to).collect()
+        }
         Input::Path(path) => bmap_candidates(path).into_iter().map(Input::Path).collect(),
         Input::Stdin => Vec::new(),
         Input::Url(_) | Input::Ssh(_) => {
@@ -98,6 +104,7 @@ pub fn signature_candidates_for(bmap: &Input) -> Vec<Input> {
             .map(Input::Path)
             .collect(),
         Input::Stdin => Vec::new(),
+        Input::Catalog(chosen) => signature_candidates_for(&Input::Url(chosen.image.url.clone())),
         Input::Url(_) | Input::Ssh(_) => {
             let Some(name) = last_segment(bmap) else {
                 return Vec::new();
@@ -115,7 +122,7 @@ fn last_segment(input: &Input) -> Option<String> {
     let path = match input {
         Input::Url(url) => url.path().to_owned(),
         Input::Ssh(location) => location.path.clone(),
-        Input::Path(_) | Input::Stdin => return None,
+        Input::Path(_) | Input::Stdin | Input::Catalog(_) => return None,
     };
     path.rsplit('/')
         .next()
@@ -138,7 +145,7 @@ fn with_last_segment(input: &Input, name: &str) -> Option<Input> {
                 ..location.clone()
             }))
         }
-        Input::Path(_) | Input::Stdin => None,
+        Input::Path(_) | Input::Stdin | Input::Catalog(_) => None,
     }
 }
 
@@ -210,6 +217,39 @@ mod tests {
             .map(|c| c.to_string())
             .collect();
         assert_eq!(names[1], "ssh://pi@board/srv/out.wic.bmap");
+    }
+
+    #[test]
+    fn a_catalog_image_tries_the_catalogs_bmap_first() {
+        let url = |text| crate::source::http::Url::parse(text).expect("url");
+        let image = Input::Catalog(Box::new(crate::catalog::Chosen {
+            id: "os".into(),
+            name: "OS".into(),
+            release_date: None,
+            catalog: "https://h.example/list.json".into(),
+            image: crate::catalog::Image {
+                url: url("https://h.example/dl/os.img.xz"),
+                extract_sha256: None,
+                extract_size: None,
+                download_sha256: None,
+                download_size: None,
+                bmap_url: Some(url("https://maps.example/os.bmap")),
+                init_format: None,
+            },
+        }));
+        let names: Vec<String> = bmap_candidates_for(&image)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "https://maps.example/os.bmap",
+                "https://h.example/dl/os.img.xz.bmap",
+                "https://h.example/dl/os.img.bmap",
+                "https://h.example/dl/os.bmap",
+            ]
+        );
     }
 
     #[test]

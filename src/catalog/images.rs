@@ -51,6 +51,11 @@ impl ImageCache {
         Some(path)
     }
 
+    /// Whether the download with this SHA-256 is kept (it is not marked as used).
+    pub fn contains(&self, sha256: &[u8; 32]) -> bool {
+        self.path(sha256).is_file()
+    }
+
     /// [`lookup`](Self::lookup), its bytes hashed again first: a kept file that no longer has
     /// its SHA-256 (a bad disk, a hand that changed it) is removed, and the image is
     /// downloaded anew.

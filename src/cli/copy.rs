@@ -12,7 +12,6 @@ use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
-use blockprint::source::http::HttpClient;
 use blockprint::source::{Digested, Format, Input, Opened, Opener, check_gzip_end};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
@@ -27,20 +26,22 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         Some(id) => Some(from_catalog::entry(args, id, out)?),
         None => None,
     };
-    let image = match &entry {
-        Some(entry) => Input::Url(entry.url.clone()),
+    let image = match entry {
+        Some(chosen) => Input::Catalog(Box::new(chosen)),
         None => Input::parse(&args.image)?,
     };
     let timeout = Duration::from_secs(args.timeout);
-    let opener = Opener::with_timeout(timeout);
-    let bmap_named = match &entry {
-        Some(entry) => from_catalog::bmap(args, entry),
-        None => args.bmap.clone(),
-    };
+    let (report, name) = (*out, image.to_string());
+    let opener = Opener::with_timeout(timeout)
+        .with_notes(move |note| report.info(format_args!("image '{name}': {note}")));
+    let bmap_named = args.bmap.clone();
     // A catalog entry with a SHA-256 is checked whole without a bmap: none is needed.
-    let sums = entry
-        .as_ref()
-        .is_some_and(|e| e.extract_sha256.is_some() || e.download_sha256.is_some());
+    let sums = match &image {
+        Input::Catalog(chosen) => {
+            chosen.image.extract_sha256.is_some() || chosen.image.download_sha256.is_some()
+        }
+        _ => false,
+    };
     let checked = find_bmap(args, bmap_named.as_deref(), &image, &opener, sums, out)?;
     let bmap = checked.as_ref().map(Checked::parse).transpose()?;
     if checked.is_none() {
@@ -53,26 +54,21 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
         }
     }
-    let http =
-        || -> anyhow::Result<HttpClient> { Ok(HttpClient::new()?.with_read_timeout(timeout)?) };
     let Opened {
         mut source,
         mut layers,
-    } = match &entry {
-        Some(entry) => from_catalog::open(entry, &http()?, out)?,
-        None => opener.open(&image)?,
-    };
+    } = opener.open(&image)?;
     // An image URL next to a distribution's signed SHA256SUMS is checked against it, as a
     // catalog entry is against its catalog (looked for once the image is open: its server
     // answers the image first). A raw image is hashed as it is read; a compressed one is
     // opened again, so that its download is.
-    if let (None, Input::Url(url)) = (&entry, &image)
+    if let Input::Url(url) = &image
         && let Some(official) = from_catalog::official(args, url, out)?
     {
         if layers.is_empty() {
-            source = Box::new(Digested::new(source, official.download_sha256, None));
+            source = Box::new(Digested::new(source, official.image.download_sha256, None));
         } else {
-            Opened { source, layers } = from_catalog::open(&official, &http()?, out)?;
+            Opened { source, layers } = opener.open(&Input::Catalog(Box::new(official)))?;
         }
     }
     if !layers.is_empty() {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blockprint::bmap::{Bmap, BmapError};
+use blockprint::catalog::ImageCache;
 use blockprint::create::{CreateError, CreateOptions};
 use blockprint::discover::{self, BmapChoice, Checked, DiscoverError, Lookup};
 use blockprint::progress::{CancelToken, NoProgress};
@@ -178,17 +179,31 @@ pub fn inspect(
     require_signature: bool,
 ) -> Result<ImageInfo, InspectError> {
     let opener = Opener::new();
-    let opened = opener.open(input)?;
-    let stored_size = input
-        .as_path()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len());
+    // A catalog image is looked at where it can be without starting its download: in the
+    // cache, or on its server (read where needed, with Range requests).
+    let (opened, stored_size, image_size) = match input {
+        Input::Catalog(chosen) => {
+            let opened = opener.open(&chosen.peek(ImageCache::user().as_ref()))?;
+            let image = &chosen.image;
+            let size = opened.source.size().or(image.extract_size);
+            (opened, image.download_size, size)
+        }
+        _ => {
+            let opened = opener.open(input)?;
+            let stored = input
+                .as_path()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len());
+            let size = opened.source.size();
+            (opened, stored, size)
+        }
+    };
     let mut info = ImageInfo {
         input: input.clone(),
         name: name_of(input),
         layers: opened.layers,
         stored_size,
-        image_size: opened.source.size(),
+        image_size,
         chosen_bmap: bmap.cloned(),
         bmap: BmapState::Missing,
         signature: SignatureState::NoBmap,
@@ -235,6 +250,7 @@ pub fn inspect(
 fn name_of(input: &Input) -> String {
     let text = match input {
         Input::Path(path) => return display_name(path),
+        Input::Catalog(chosen) => return chosen.name.clone(),
         other => other.to_string(),
     };
     text.trim_end_matches('/')

@@ -17,6 +17,10 @@ pub enum Input {
     Url(Url),
     /// A file on another machine, read through the system's ssh client.
     Ssh(SshLocation),
+    /// An image chosen from a catalog: downloaded (or read from the image cache), checked
+    /// against the catalog's SHA-256s (see [`crate::catalog::open_image`]). Boxed: its facts
+    /// are large.
+    Catalog(Box<crate::catalog::Chosen>),
 }
 
 /// `ssh://[user@]host[:port]/path`.
@@ -133,6 +137,7 @@ impl fmt::Display for Input {
             Input::Stdin => f.write_str("standard input"),
             Input::Url(url) => f.write_str(&redact(url)),
             Input::Ssh(location) => write!(f, "{location}"),
+            Input::Catalog(chosen) => f.write_str(&redact(&chosen.image.url)),
         }
     }
 }

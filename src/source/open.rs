@@ -24,6 +24,7 @@ use super::{
     FileSource, Format, ImageSource, Input, RangedSource, SourceError, StreamSource, decode, ssh,
     stream, tar, xz_index, zip,
 };
+use crate::catalog::{FetchNote, ImageCache, open_image};
 
 /// Layers unwrapped at most (`.tar.xz` is two; ten is a bomb).
 const MAX_LAYERS: usize = 6;
@@ -67,7 +68,12 @@ pub struct Opened {
 pub struct Opener {
     http: OnceLock<HttpClient>,
     timeout: Option<Duration>,
+    notes: Option<Notes>,
+    cache: Option<ImageCache>,
 }
+
+/// Who hears what happens to a catalog image's download.
+type Notes = Arc<dyn Fn(FetchNote) + Send + Sync>;
 
 /// Bytes as the transport gives them.
 enum Bytes {
@@ -91,6 +97,28 @@ impl Opener {
         Self {
             http: OnceLock::new(),
             timeout: Some(timeout),
+            notes: None,
+            cache: None,
+        }
+    }
+
+    /// This opener, keeping catalog images' downloads in `cache` instead of the user's cache
+    /// with the default quota ([`ImageCache::user`]).
+    #[must_use]
+    pub fn with_image_cache(self, cache: ImageCache) -> Self {
+        Self {
+            cache: Some(cache),
+            ..self
+        }
+    }
+
+    /// This opener, telling `notes` what happens to the download of a catalog image (kept in
+    /// the cache, resumed, not kept).
+    #[must_use]
+    pub fn with_notes(self, notes: impl Fn(FetchNote) + Send + Sync + 'static) -> Self {
+        Self {
+            notes: Some(Arc::new(notes)),
+            ..self
         }
     }
 
@@ -128,6 +156,15 @@ impl Opener {
                 let (reader, size) = ssh::open(location)?;
                 Bytes::Stream { reader, size }
             }
+            Input::Catalog(chosen) => {
+                let cache = self.cache.clone().or_else(ImageCache::user);
+                let notes = self.notes.clone();
+                return open_image(&chosen.image, self.http()?, cache.as_ref(), &mut |note| {
+                    if let Some(notes) = &notes {
+                        notes(note);
+                    }
+                });
+            }
         };
         unwrap_layers(&name, bytes, input.as_path())
     }
@@ -145,6 +182,7 @@ impl Opener {
             Input::Url(url) => {
                 let named = match named {
                     Input::Url(named) => Some(named),
+                    Input::Catalog(chosen) => Some(&chosen.image.url),
                     _ => None,
                 };
                 Ok(self.http()?.fetch_discovered(url, named, limit)?)
@@ -177,6 +215,7 @@ impl Opener {
             Input::Stdin => Ok(None),
             Input::Url(url) => Ok(self.http()?.fetch(url, limit)?),
             Input::Ssh(location) => ssh::fetch(location, limit),
+            Input::Catalog(chosen) => Ok(self.http()?.fetch(&chosen.image.url, limit)?),
         }
     }
 }

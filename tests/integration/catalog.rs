@@ -333,7 +333,7 @@ fn a_catalog_entry_is_written_checked_against_its_sha256s_or_not_at_all() {
     )
     .ok()
     .to_owned();
-    assert!(said.contains("is in the cache"), "{said}");
+    assert!(said.contains("the image is in the cache"), "{said}");
     assert_eq!(downloads(), before, "the image was downloaded again");
     assert!(std::fs::read(&again).unwrap() == content);
     // What is kept, and away with it.

@@ -158,7 +158,7 @@ fn a_download_cut_short_in_one_run_goes_on_in_the_next() {
     let said = run.ok();
     assert!(
         said.contains(&format!(
-            "resuming the download of '{}' at {have} of",
+            "image '{}': resuming the download at {have} of",
             second.url("pi.img.xz")
         )),
         "{said}"
