@@ -24,7 +24,7 @@ mod load;
 mod rpi;
 mod sums;
 
-pub use fetch::{FetchNote, open_image};
+pub use fetch::{FetchNote, open_image, peek_format};
 pub use images::{Claim, DEFAULT_QUOTA, ImageCache, Keeping, Kept};
 pub use load::{Fetcher, LoadError, Location, MAX_LINKS, load, open_link};
 pub use sums::{Official, Sums, SumsError, official};

@@ -29,6 +29,8 @@ mod image_page;
 mod inspect;
 mod job;
 mod meter;
+mod os_list;
+mod os_page;
 mod page;
 mod present;
 mod settings;

@@ -19,7 +19,7 @@
 //! The extension of a name never decides the format; it only feeds bmap discovery.
 
 mod decode;
-mod detect;
+pub(crate) mod detect;
 mod digest;
 pub(crate) mod direct;
 mod file;

@@ -10,8 +10,9 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use super::{Claim, Image, ImageCache};
+use crate::source::detect::{DETECT_LEN, detect};
 use crate::source::http::{HttpClient, Remote};
-use crate::source::{DigestReader, Digested, Opened, SourceError, open_stream};
+use crate::source::{DigestReader, Digested, Format, Opened, SourceError, open_stream, read_full};
 
 /// What happens to a catalog image's download as it is opened, for the user to be told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +107,26 @@ pub fn open_image(
         source
     };
     Ok(Opened { source, layers })
+}
+
+/// The format of `image`'s download (xz, zip, raw…), from its first bytes: one Range request
+/// for them where the server takes one, so a look at an image does not start its download.
+pub fn peek_format(image: &Image, http: &HttpClient) -> Result<Format, SourceError> {
+    let name = image.url.to_string();
+    let io_error = |source| SourceError::Open {
+        name: name.clone(),
+        source,
+    };
+    let mut head = vec![0; DETECT_LEN];
+    let got = match http.open(&image.url)? {
+        Remote::Random(store) => {
+            let len = store.len().min(DETECT_LEN as u64) as usize;
+            store.read_exact_at(0, &mut head[..len]).map_err(io_error)?;
+            len
+        }
+        Remote::Stream { mut reader, .. } => read_full(&mut reader, &mut head).map_err(io_error)?,
+    };
+    Ok(detect(&head[..got]))
 }
 
 /// The download from its first byte: what `claim` holds from an earlier one, then the rest

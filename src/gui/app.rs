@@ -9,6 +9,7 @@
 //! ```
 
 mod actions;
+mod catalog;
 mod choosers;
 mod dialogs;
 mod effects;
@@ -33,6 +34,8 @@ use super::i18n::gettext_f;
 use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput};
 use super::inspect::{ImageInfo, InspectError};
 use super::job::JobEvent;
+use super::os_list::OsList;
+use super::os_page::{OsPage, OsPageOutput};
 use super::present;
 use super::settings::{POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
 use super::wording::user_error;
@@ -51,6 +54,11 @@ pub struct App {
     drive_page: Controller<DrivePage>,
     write_page: Controller<WritePage>,
     format_page: Controller<FormatPage>,
+    os_page: Controller<OsPage>,
+    /// "Choose OS…": the catalog and where the user is in it.
+    os_list: OsList,
+    /// The catalog named on the command line (or dropped), instead of the preference's.
+    catalog: Option<String>,
     chooser: Option<gtk::FileChooserNative>,
     toast: Option<String>,
 }
@@ -82,6 +90,14 @@ pub enum AppInput {
     SelectDrive(String, bool),
     /// Ctrl+L.
     FocusUrl,
+    /// "Choose OS…".
+    ChooseOs,
+    /// "Try Again" on the catalog page.
+    ReloadCatalog,
+    /// The catalog page's answers.
+    Os(OsPageOutput),
+    /// A board from the catalog page's menu, by its place there.
+    Board(String),
 }
 
 /// What workers send back.
@@ -103,6 +119,10 @@ pub enum AppCommandOutput {
     Formatted(Result<(), UdisksError>),
     /// Ejecting a written drive ended.
     Ejected(Result<blockprint::udisks::Removal, UdisksError>),
+    /// The catalog was read (with the id of the linked list opened into it), or could not be.
+    Catalog(catalog::Loaded, Option<String>),
+    /// Icons fetched: their web addresses and files.
+    Icons(Vec<(String, PathBuf)>),
 }
 
 /// The window's widgets.
@@ -173,6 +193,9 @@ impl Component for App {
                 DrivePageOutput::ChangeImage => AppInput::Flow(Msg::GoTo(Step::Image)),
                 DrivePageOutput::Write => AppInput::Flow(Msg::Write),
             });
+        let os_page = OsPage::builder()
+            .launch(())
+            .forward(sender.input_sender(), AppInput::Os);
         let write_page = WritePage::builder().launch(()).detach();
         let format_page = FormatPage::builder().launch(()).detach();
 
@@ -184,6 +207,7 @@ impl Component for App {
         stack.add_named(drive_page.widget(), Some("drive"));
         stack.add_named(write_page.widget(), Some("write"));
         stack.add_named(format_page.widget(), Some("format"));
+        stack.add_named(os_page.widget(), Some("catalog"));
         let toasts = adw::ToastOverlay::new();
         toasts.set_child(Some(&stack));
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
@@ -233,6 +257,9 @@ impl Component for App {
             drive_page,
             write_page,
             format_page,
+            os_page,
+            os_list: OsList::default(),
+            catalog: None,
             chooser: None,
             toast: None,
         };
@@ -250,7 +277,19 @@ impl Component for App {
 
     fn update(&mut self, msg: AppInput, sender: ComponentSender<Self>, window: &Self::Root) {
         match msg {
+            // Back in a catalog's folder is up to the list it is in.
+            AppInput::Flow(Msg::Back)
+                if self.flow.step() == Step::Catalog && !self.os_list.folders.is_empty() =>
+            {
+                self.os_list.up();
+            }
             AppInput::Flow(msg) => self.apply(msg, &sender, window),
+            AppInput::OpenText(text) if catalog_named(&text) => {
+                // A list of images: its page, read anew.
+                self.catalog = Some(text);
+                self.os_list = OsList::default();
+                self.choose_os(&sender, window);
+            }
             AppInput::OpenText(text) => match Input::parse(&text) {
                 Ok(input) => self.apply(Msg::OpenImage(input), &sender, window),
                 Err(e) => self.toast = Some(user_error(&e).body),
@@ -272,6 +311,10 @@ impl Component for App {
                 }
                 None => self.toast = Some(gettext_f("No drive {drive}", &[("drive", &name)])),
             },
+            AppInput::ChooseOs => self.choose_os(&sender, window),
+            AppInput::ReloadCatalog => self.reload_catalog(&sender),
+            AppInput::Os(out) => self.os_output(out, &sender, window),
+            AppInput::Board(place) => self.choose_board(&place),
             AppInput::FocusUrl => {
                 self.apply(Msg::GoTo(Step::Image), &sender, window);
                 self.image_page.emit(ImagePageInput::FocusUrl);
@@ -316,6 +359,10 @@ impl Component for App {
                 }
             }
             AppCommandOutput::Ejected(result) => self.apply(Msg::Ejected(result), &sender, window),
+            AppCommandOutput::Catalog(result, opened) => {
+                self.catalog_read(result, opened, &sender);
+            }
+            AppCommandOutput::Icons(icons) => self.os_list.icons.extend(icons),
             AppCommandOutput::Formatted(result) => {
                 if let Err(e) = &result {
                     crate::cli::say("", &format_args!("formatting failed: {e}"));
@@ -349,6 +396,7 @@ impl App {
         self.format_page
             .emit(FormatPageInput::Show(Box::new(format)));
         self.drive_page.emit(DrivePageInput::Show(Box::new(drives)));
+        self.show_os();
         self.show_write(write, select_all);
     }
 
@@ -356,7 +404,7 @@ impl App {
     /// "Select All Suitable" would choose another drive.
     fn show_write(&self, view: WriteView, select_all: bool) {
         self.write_page.emit(WritePageInput::Show(Box::new(view)));
-        actions::update_enabled(&self.flow, select_all);
+        actions::update_enabled(&self.flow, select_all, self.os_list.loading);
     }
 }
 
@@ -367,6 +415,12 @@ fn prefs(settings: &gio::Settings) -> Msg {
         power_off: settings.boolean(POWER_OFF),
         require_signature: settings.boolean(REQUIRE_SIGNATURE),
     }
+}
+
+/// Whether `text` names a catalog (a `.json` file or address) rather than an image.
+fn catalog_named(text: &str) -> bool {
+    let path = text.split(['?', '#']).next().unwrap_or(text);
+    path.to_ascii_lowercase().ends_with(".json")
 }
 
 /// Files and web addresses dropped on the window open as the image.

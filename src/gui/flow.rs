@@ -33,6 +33,8 @@ pub enum Step {
     Write,
     /// "Format Drive…": its progress and its end.
     Format,
+    /// "Choose OS…": an image from a catalog, instead of a file (step 1 too).
+    Catalog,
 }
 
 /// What can happen.
@@ -488,6 +490,7 @@ impl Flow {
                 self.preselect = true;
                 self.preselect_only_suitable();
             }
+            Step::Catalog => self.step = Some(Step::Catalog),
             Step::Drive | Step::Write | Step::Format => {}
         }
     }

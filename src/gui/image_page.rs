@@ -29,6 +29,9 @@ pub struct ImageView {
 pub struct ImageRows {
     /// Its name, format and sizes.
     pub image: Row,
+    /// For an image from a catalog: what it is checked against, its release date, and
+    /// whether it is downloaded or already kept.
+    pub origin: Option<Row>,
     /// How much will be written ("Fast write"); none while that is being found out.
     pub write: Option<Row>,
     /// Where its block map came from, in that row's tooltip.
@@ -80,6 +83,7 @@ pub struct ImagePageWidgets {
     error_row: adw::ActionRow,
     image_group: adw::PreferencesGroup,
     image_row: adw::ActionRow,
+    origin_row: adw::ActionRow,
     write_row: adw::ActionRow,
     write_icon: gtk::Image,
     advanced: adw::PreferencesGroup,
@@ -111,15 +115,27 @@ impl SimpleComponent for ImagePage {
             "app.open",
             Some("suggested-action"),
         );
-        open.set_halign(gtk::Align::Center);
+        let choose_os = page::pill(&gettext("_Choose OS…"), "app.choose-os", None);
+        choose_os.set_tooltip_text(Some(&gettext(
+            "Download an operating system from a list, checked as it arrives",
+        )));
+        let buttons = gtk::FlowBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .max_children_per_line(2)
+            .column_spacing(12)
+            .row_spacing(12)
+            .halign(gtk::Align::Center)
+            .build();
+        buttons.insert(&open, -1);
+        buttons.insert(&choose_os, -1);
         let intro = adw::StatusPage::builder()
             .icon_name("media-optical-symbolic")
             .title(gettext("Choose an Image"))
             .description(gettext(
-                "Open a disk image, drop one on this window, or enter its web address. \
-                 Compressed images are fine.",
+                "Open a disk image, drop one on this window, or enter its web address; or \
+                 choose an operating system to download. Compressed images are fine.",
             ))
-            .child(&open)
+            .child(&buttons)
             .build();
         intro.add_css_class("compact");
         content.append(&intro);
@@ -170,6 +186,9 @@ impl SimpleComponent for ImagePage {
             &gettext("Choose another image"),
         ));
         image_group.add(&image_row);
+        let origin_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        origin_row.add_prefix(&gtk::Image::from_icon_name("folder-download-symbolic"));
+        image_group.add(&origin_row);
 
         let write_row = adw::ActionRow::builder().subtitle_lines(0).build();
         let write_icon = gtk::Image::new();
@@ -238,6 +257,7 @@ impl SimpleComponent for ImagePage {
             error_row,
             image_group,
             image_row,
+            origin_row,
             write_row,
             write_icon,
             advanced,
@@ -291,6 +311,10 @@ impl SimpleComponent for ImagePage {
             return;
         };
         show_row(&w.image_row, &image.image);
+        w.origin_row.set_visible(image.origin.is_some());
+        if let Some(origin) = &image.origin {
+            show_row(&w.origin_row, origin);
+        }
         w.write_row.set_visible(image.write.is_some());
         if let Some(write) = &image.write {
             show_row(&w.write_row, write);

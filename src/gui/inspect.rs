@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blockprint::bmap::{Bmap, BmapError};
-use blockprint::catalog::ImageCache;
+use blockprint::catalog::{self, ImageCache};
 use blockprint::create::{CreateError, CreateOptions};
 use blockprint::discover::{self, BmapChoice, Checked, DiscoverError, Lookup};
 use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::scan;
 use blockprint::signature::{Policy, Refusal, SignatureCheck};
+use blockprint::source::http::HttpClient;
 use blockprint::source::{Format, Input, Layer, LocalFile, Opener, SourceError, check_gzip_end};
 
 use crate::unpacked::{self, UnpackError};
@@ -181,12 +182,29 @@ pub fn inspect(
     let opener = Opener::new();
     // A catalog image is looked at where it can be without starting its download: in the
     // cache, or on its server (read where needed, with Range requests).
-    let (opened, stored_size, image_size) = match input {
+    let (layers, stored_size, image_size) = match input {
         Input::Catalog(chosen) => {
-            let opened = opener.open(&chosen.peek(ImageCache::user().as_ref()))?;
             let image = &chosen.image;
-            let size = opened.source.size().or(image.extract_size);
-            (opened, image.download_size, size)
+            let (layers, size) = match chosen.peek(ImageCache::user().as_ref()) {
+                kept @ Input::Path(_) => {
+                    let opened = opener.open(&kept)?;
+                    (opened.layers, opened.source.size())
+                }
+                // Not kept: its first bytes say what it is, and the catalog the rest.
+                _ => {
+                    let format = catalog::peek_format(
+                        image,
+                        &HttpClient::new().map_err(SourceError::from)?,
+                    )?;
+                    let layers = (format != Format::Raw).then_some(Layer {
+                        format,
+                        member: None,
+                        xz_blocks: None,
+                    });
+                    (layers.into_iter().collect(), None)
+                }
+            };
+            (layers, image.download_size, size.or(image.extract_size))
         }
         _ => {
             let opened = opener.open(input)?;
@@ -194,21 +212,19 @@ pub fn inspect(
                 .as_path()
                 .and_then(|p| std::fs::metadata(p).ok())
                 .map(|m| m.len());
-            let size = opened.source.size();
-            (opened, stored, size)
+            (opened.layers, stored, opened.source.size())
         }
     };
     let mut info = ImageInfo {
         input: input.clone(),
         name: name_of(input),
-        layers: opened.layers,
+        layers,
         stored_size,
         image_size,
         chosen_bmap: bmap.cloned(),
         bmap: BmapState::Missing,
         signature: SignatureState::NoBmap,
     };
-    drop(opened.source);
     let choice = match bmap {
         Some(chosen) => BmapChoice::Given(chosen.clone()),
         None => BmapChoice::Discover,

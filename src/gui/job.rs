@@ -183,14 +183,20 @@ impl JobError {
     pub fn image_at_fault(&self) -> bool {
         match self {
             JobError::Input(_) | JobError::Source(_) => true,
-            JobError::Copy(error) => matches!(
-                **error,
-                CopyError::Read { .. }
-                    | CopyError::Truncated { .. }
-                    | CopyError::SizeMismatch { .. }
-                    | CopyError::EmptyImage { .. }
-                    | CopyError::Checksum { .. }
-            ),
+            // A download cut off is not the image's fault: writing again resumes it.
+            JobError::Copy(error) => match &**error {
+                CopyError::Read { image, source, .. } if super::wording::remote(image) => {
+                    source.kind() == std::io::ErrorKind::InvalidData
+                }
+                error => matches!(
+                    error,
+                    CopyError::Read { .. }
+                        | CopyError::Truncated { .. }
+                        | CopyError::SizeMismatch { .. }
+                        | CopyError::EmptyImage { .. }
+                        | CopyError::Checksum { .. }
+                ),
+            },
             JobError::Udisks(_) | JobError::Target(_) => false,
         }
     }

@@ -47,6 +47,10 @@ pub fn header(flow: &Flow) -> Header {
         Step::Drive => ("drive", gettext("Step 2 of 3 · Choose a drive")),
         Step::Write => ("write", gettext("Step 3 of 3 · Write")),
         Step::Format => ("format", gettext("Format a drive")),
+        Step::Catalog => (
+            "catalog",
+            gettext("Step 1 of 3 · Choose an operating system"),
+        ),
     };
     Header {
         page,

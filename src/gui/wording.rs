@@ -316,6 +316,26 @@ impl UserFacing for CopyError {
                 ),
             ),
             CopyError::ReadBack { .. } => (gettext("Verification Failed"), bad_card()),
+            CopyError::Read { image, source, .. } if remote(image) => {
+                if source.kind() == std::io::ErrorKind::InvalidData {
+                    (
+                        gettext("The Download Is Damaged"),
+                        gettext(
+                            "The download is damaged or was changed on the server, so it was \
+                             not kept and the drive will not start from it. Writing again \
+                             downloads it anew.",
+                        ),
+                    )
+                } else {
+                    (
+                        gettext("The Download Stopped"),
+                        gettext(
+                            "The connection to the server was lost. Trying again goes on \
+                             from where the download stopped.",
+                        ),
+                    )
+                }
+            }
             CopyError::Read { .. } | CopyError::Truncated { .. } => (
                 gettext("The Image Cannot Be Read"),
                 gettext(
@@ -341,6 +361,11 @@ impl UserFacing for CopyError {
             ),
         }
     }
+}
+
+/// Whether an image, by the name the engine gives it, is read from a web server.
+pub fn remote(image: &str) -> bool {
+    image.starts_with("http://") || image.starts_with("https://")
 }
 
 impl UserFacing for JobError {

@@ -30,6 +30,9 @@ mod formats;
 /// The desktop app end to end on Xvfb, as an unprivileged user, through the real udisksd.
 #[cfg(feature = "gui")]
 mod gui;
+/// "Choose OS…": a catalog on nginx, searched, chosen and written through udisksd.
+#[cfg(feature = "gui")]
+mod gui_catalog;
 /// The newcomer's path through the desktop app, its clicks counted.
 #[cfg(feature = "gui")]
 mod gui_clicks;

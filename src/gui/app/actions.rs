@@ -6,6 +6,8 @@
 //! | `open` | – | the file chooser |
 //! | `open-image` | path or URL | opens that image |
 //! | `open-url` | – | the web address entry |
+//! | `choose-os`, `reload-catalog` | – | "Choose OS…" (the catalog page), and reading its list again |
+//! | `catalog-board` | place in the board menu (state: the same) | shows what runs on that board; "0" is every board |
 //! | `choose-bmap`, `create-bmap`, `cancel-scan`, `trust-key` | – | the Image step's buttons |
 //! | `next`, `back` | – | between the steps |
 //! | `show-all-drives` | – (state: boolean) | toggles the full list (turning it on asks first); both switches show its state |
@@ -48,8 +50,10 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 19] = [
+    let plain: [Plain; 21] = [
         ("open", || AppInput::ChooseImage),
+        ("choose-os", || AppInput::ChooseOs),
+        ("reload-catalog", || AppInput::ReloadCatalog),
         ("open-url", || AppInput::FocusUrl),
         ("choose-bmap", || AppInput::ChooseBmap),
         ("create-bmap", || AppInput::Flow(Msg::ScanBmap)),
@@ -90,6 +94,18 @@ pub fn install(sender: &ComponentSender<App>) {
         }
     });
     app.add_action(&show_all);
+    let board = gio::SimpleAction::new_stateful(
+        "catalog-board",
+        Some(glib::VariantTy::STRING),
+        &"0".to_variant(),
+    );
+    let s = sender.clone();
+    board.connect_activate(move |_, place| {
+        if let Some(place) = place.and_then(|p| p.get::<String>()) {
+            s.input(AppInput::Board(place));
+        }
+    });
+    app.add_action(&board);
     for (name, show) in [
         ("preferences", preferences as fn()),
         ("shortcuts", shortcuts),
@@ -119,13 +135,16 @@ pub fn install(sender: &ComponentSender<App>) {
 }
 
 /// Enables exactly the actions that make sense now (menus and buttons grey out with them);
-/// `select_all`: whether "Select All Suitable" would choose another drive.
-pub fn update_enabled(flow: &Flow, select_all: bool) {
+/// `select_all`: whether "Select All Suitable" would choose another drive; `catalog_loading`:
+/// whether the catalog is being read.
+pub fn update_enabled(flow: &Flow, select_all: bool, catalog_loading: bool) {
     let app = relm4::main_application();
     let writing = flow.writing();
     let image = flow.image.as_ref();
     let enabled = [
         ("open", !writing),
+        ("choose-os", !writing),
+        ("reload-catalog", !writing && !catalog_loading),
         ("open-image", !writing),
         ("open-url", !writing),
         ("choose-bmap", !writing && image.is_some()),
@@ -180,6 +199,18 @@ pub fn update_enabled(flow: &Flow, select_all: bool) {
         if show_all.state().as_ref() != Some(&state) {
             show_all.set_state(&state);
         }
+    }
+}
+
+/// Shows the catalog page's board (its place in the list) as the `catalog-board` action's
+/// state, which the board menu's items show as the one chosen.
+pub fn board_state(place: usize) {
+    let state = place.to_string().to_variant();
+    let action = relm4::main_application()
+        .lookup_action("catalog-board")
+        .and_then(|a| a.downcast::<gio::SimpleAction>().ok());
+    if let Some(action) = action.filter(|a| a.state().as_ref() != Some(&state)) {
+        action.set_state(&state);
     }
 }
 

@@ -2,6 +2,9 @@
 //! signature when there is one to speak of, what a worker is doing, and why an image failed;
 //! the block map itself (where it is, why a scan failed) under *Advanced*.
 
+use blockprint::catalog::{Chosen, ImageCache};
+use blockprint::source::Input;
+use blockprint::source::http::Url;
 use gettextrs::gettext;
 
 use crate::gui::flow::{Busy, Flow};
@@ -59,6 +62,10 @@ fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>
             title: image.name.clone(),
             subtitle: describe_image(image),
         },
+        origin: match &image.input {
+            Input::Catalog(chosen) => Some(describe_origin(chosen, ImageCache::user().as_ref())),
+            _ => None,
+        },
         write: (busy != Some(Busy::Scanning)).then(|| describe_write(image)),
         write_tooltip: bmap_location,
         fast: fast(image),
@@ -92,6 +99,41 @@ fn describe_image(image: &ImageInfo) -> String {
         (None, None, _) => gettext("Size unknown"),
     };
     format!("{format} · {sizes}")
+}
+
+/// An image from a catalog: "Checked against the catalog's checksums" over "Released
+/// 2026-11-19 · From downloads.raspberrypi.org · Downloaded while it is written, and kept for
+/// the next card".
+pub(super) fn describe_origin(chosen: &Chosen, cache: Option<&ImageCache>) -> Row {
+    let image = &chosen.image;
+    let title = match (
+        image.download_sha256.is_some(),
+        image.extract_sha256.is_some(),
+    ) {
+        (true, true) => gettext("Checked against the catalog’s checksums"),
+        (true, false) | (false, true) => gettext("Checked against the catalog’s checksum"),
+        (false, false) => gettext("Not checked: the catalog gives no checksum"),
+    };
+    let mut facts = Vec::new();
+    if let Some(date) = &chosen.release_date {
+        facts.push(gettext_f("Released {date}", &[("date", date)]));
+    }
+    let from = Url::parse(&chosen.catalog)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| chosen.catalog.clone());
+    facts.push(gettext_f("From {catalog}", &[("catalog", &from)]));
+    facts.push(if cache.is_some_and(|c| chosen.cached(c)) {
+        gettext("Downloaded before: nothing to download")
+    } else if image.download_sha256.is_some() {
+        gettext("Downloaded while it is written, and kept for the next card")
+    } else {
+        gettext("Downloaded while it is written")
+    });
+    Row {
+        title,
+        subtitle: facts.join(" · "),
+    }
 }
 
 /// The main row: how much is written. "Fast write · Only 1.1 GB of 3.7 GB needs writing".

@@ -436,3 +436,47 @@ fn formatting_has_its_own_page_with_progress_and_an_end() {
     assert_eq!(header(&flow).page, "image");
     assert_eq!(views(&flow).3, FormatView::default());
 }
+
+#[test]
+fn a_catalog_image_says_what_checks_it_and_whether_it_is_downloaded() {
+    let url = |text| blockprint::source::http::Url::parse(text).unwrap();
+    let mut chosen = blockprint::catalog::Chosen {
+        id: "pi-os".into(),
+        name: "Pi OS".into(),
+        release_date: Some("2026-11-19".into()),
+        catalog: "https://downloads.example.org/os_list.json".into(),
+        image: blockprint::catalog::Image {
+            url: url("https://downloads.example.org/pi.img.xz"),
+            extract_sha256: Some([1; 32]),
+            extract_size: None,
+            download_sha256: Some([2; 32]),
+            download_size: None,
+            bmap_url: None,
+            init_format: None,
+        },
+    };
+    let row = image::describe_origin(&chosen, None);
+    assert_eq!(row.title, "Checked against the catalog’s checksums");
+    assert_eq!(
+        row.subtitle,
+        "Released 2026-11-19 · From downloads.example.org · Downloaded while it is written, \
+         and kept for the next card"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache = blockprint::catalog::ImageCache::new(dir.path().to_path_buf(), 1 << 30);
+    let kept = dir.path().join(format!("{}.download", "02".repeat(32)));
+    std::fs::write(kept, b"kept").unwrap();
+    let row = image::describe_origin(&chosen, Some(&cache));
+    assert!(
+        row.subtitle
+            .ends_with("Downloaded before: nothing to download")
+    );
+    (chosen.image.download_sha256, chosen.image.extract_sha256) = (None, None);
+    chosen.catalog = "/home/alex/list.json".into();
+    let row = image::describe_origin(&chosen, Some(&cache));
+    assert_eq!(row.title, "Not checked: the catalog gives no checksum");
+    assert!(
+        row.subtitle
+            .contains("From /home/alex/list.json · Downloaded while it is written")
+    );
+}

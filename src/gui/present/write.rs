@@ -1,7 +1,9 @@
 //! The Write step while it runs: the headline, the stage strip and the bar of the least
 //! advanced drive, and with several drives a line for each; once over, its ending.
 
+use blockprint::catalog::ImageCache;
 use blockprint::copy::CopyError;
+use blockprint::source::Input;
 use gettextrs::gettext;
 
 use super::ending::{self, ended_line};
@@ -33,6 +35,9 @@ pub fn view(flow: &Flow) -> WriteView {
                 vec![]
             };
             let mut progress = meter.map(|m| progress(m, flow.verify(), !several));
+            if let Some(p) = progress.as_mut().filter(|_| downloading(flow)) {
+                p.title = gettext("Downloading and writing");
+            }
             if let Some(p) = progress.as_mut().filter(|_| flow.stopping()) {
                 // Until the job has ended: the stop is under way, nothing more is offered.
                 p.title = gettext("Stopping…");
@@ -52,6 +57,17 @@ pub fn view(flow: &Flow) -> WriteView {
         lines,
         ending,
     }
+}
+
+/// Whether the image is written as it is downloaded (a catalog image not kept yet), while
+/// the drives are at the writing stage: the bar's speed is the download's then.
+fn downloading(flow: &Flow) -> bool {
+    let cache = ImageCache::user();
+    flow.stage() == Some(Stage::Writing)
+        && matches!(
+            flow.image.as_ref().map(|i| &i.input),
+            Some(Input::Catalog(chosen)) if !cache.is_some_and(|c| chosen.cached(&c))
+        )
 }
 
 /// "debian.img to SanDisk Ultra (32.0 GB)", or "debian.img to 3 drives".

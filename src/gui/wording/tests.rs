@@ -218,3 +218,35 @@ fn a_hung_card_is_explained_as_the_card_or_reader() {
         shown.details
     );
 }
+
+#[test]
+fn a_download_cut_off_can_be_tried_again_and_a_damaged_one_cannot() {
+    let read = |image: &str, kind| {
+        JobError::Copy(std::sync::Arc::new(CopyError::Read {
+            image: image.into(),
+            offset: 8 << 20,
+            source: std::io::Error::new(kind, "stopped"),
+        }))
+    };
+    let cut = read(
+        "https://example.org/pi.img.xz",
+        std::io::ErrorKind::TimedOut,
+    );
+    assert_eq!(user_error(&cut).title, "The Download Stopped");
+    assert!(user_error(&cut).body.contains("goes on from where"));
+    assert!(
+        !cut.image_at_fault(),
+        "Try Again resumes a download cut off"
+    );
+    let damaged = read(
+        "https://example.org/pi.img.xz",
+        std::io::ErrorKind::InvalidData,
+    );
+    assert_eq!(user_error(&damaged).title, "The Download Is Damaged");
+    assert!(user_error(&damaged).body.contains("changed on the server"));
+    assert!(damaged.image_at_fault());
+    // A file on this machine that cannot be read is the image's (or its disk's) fault.
+    let local = read("/images/pi.img", std::io::ErrorKind::TimedOut);
+    assert_eq!(user_error(&local).title, "The Image Cannot Be Read");
+    assert!(local.image_at_fault());
+}
