@@ -74,7 +74,7 @@ pub enum ImagePageOutput {
 
 /// Its widgets.
 pub struct ImagePageWidgets {
-    intro: adw::StatusPage,
+    intro: gtk::Box,
     status_group: adw::PreferencesGroup,
     url_group: adw::PreferencesGroup,
     url: adw::EntryRow,
@@ -119,26 +119,46 @@ impl SimpleComponent for ImagePage {
         choose_os.set_tooltip_text(Some(&gettext(
             "Download an operating system from a list, checked as it arrives",
         )));
-        let buttons = gtk::FlowBox::builder()
-            .selection_mode(gtk::SelectionMode::None)
-            .max_children_per_line(2)
-            .column_spacing(12)
-            .row_spacing(12)
+        // One above the other, as wide as each other: they fit a phone that way too.
+        let buttons = gtk::Box::builder()
+            .orientation(gtk::Orientation::Vertical)
+            .spacing(12)
+            .homogeneous(true)
             .halign(gtk::Align::Center)
             .build();
-        buttons.insert(&open, -1);
-        buttons.insert(&choose_os, -1);
-        let intro = adw::StatusPage::builder()
-            .icon_name("media-optical-symbolic")
-            .title(gettext("Choose an Image"))
-            .description(gettext(
+        buttons.append(&open);
+        buttons.append(&choose_os);
+        // A status page's look, built of plain widgets: libadwaita 1.2's status page scrolls
+        // inside and cuts its text short once the description wraps on a phone.
+        let icon = gtk::Image::from_icon_name("media-optical-symbolic");
+        icon.set_pixel_size(96);
+        icon.add_css_class("dim-label");
+        icon.set_margin_top(12);
+        let title = gtk::Label::builder()
+            .label(gettext("Choose an Image"))
+            .wrap(true)
+            .justify(gtk::Justification::Center)
+            .build();
+        title.add_css_class("title-1");
+        let description = gtk::Label::builder()
+            .label(gettext(
                 "Open a disk image, drop one on this window, or enter its web address; or \
                  choose an operating system to download. Compressed images are fine.",
             ))
-            .child(&buttons)
+            .wrap(true)
+            .justify(gtk::Justification::Center)
             .build();
-        intro.add_css_class("compact");
-        content.append(&intro);
+        buttons.set_margin_top(12);
+        let intro_box = gtk::Box::new(gtk::Orientation::Vertical, 12);
+        for widget in [
+            icon.upcast_ref::<gtk::Widget>(),
+            title.upcast_ref(),
+            description.upcast_ref(),
+            buttons.upcast_ref(),
+        ] {
+            intro_box.append(widget);
+        }
+        content.append(&intro_box);
 
         let url_group = adw::PreferencesGroup::new();
         let url = adw::EntryRow::builder()
@@ -248,7 +268,7 @@ impl SimpleComponent for ImagePage {
             focus_url: std::cell::Cell::new(false),
         };
         let widgets = ImagePageWidgets {
-            intro,
+            intro: intro_box,
             url_group: widgets_url_group,
             status_group: widgets_status_group,
             url,
