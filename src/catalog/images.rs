@@ -32,6 +32,12 @@ impl ImageCache {
         Self { dir, quota }
     }
 
+    /// This cache, kept under `quota` bytes instead.
+    #[must_use]
+    pub fn with_quota(self, quota: u64) -> Self {
+        Self { quota, ..self }
+    }
+
     /// The user's: `$XDG_CACHE_HOME/blockprint/images`, or `~/.cache/blockprint/images`.
     pub fn user() -> Option<Self> {
         let catalogs = super::user_cache()?;
@@ -143,8 +149,8 @@ impl ImageCache {
         kept
     }
 
-    /// Removes every download kept (and any left half-written); returns how many files and
-    /// bytes went.
+    /// Removes every download kept (and the parts downloads cut short left, but not the part
+    /// of a download under way); returns how many files and bytes went.
     pub fn clear(&self) -> io::Result<(usize, u64)> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -154,9 +160,11 @@ impl ImageCache {
         let (mut files, mut bytes) = (0, 0);
         for entry in entries {
             let path = entry?.path();
-            let ours = path
-                .extension()
-                .is_some_and(|x| x == "download" || x == "part");
+            let ours = match path.extension() {
+                Some(x) if x == "download" => true,
+                Some(x) if x == "part" => idle_part(&path),
+                _ => false,
+            };
             if ours {
                 let len = std::fs::metadata(&path).map_or(0, |m| m.len());
                 std::fs::remove_file(&path)?;
@@ -192,11 +200,6 @@ impl ImageCache {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
-        let idle_part = |path: &Path| {
-            File::open(path).is_ok_and(|f| {
-                rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
-            })
-        };
         let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
             .filter_map(Result::ok)
             .filter(|e| {
@@ -223,6 +226,13 @@ impl ImageCache {
             }
         }
     }
+}
+
+/// Whether the part at `path` is idle: no download holds its lock.
+fn idle_part(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| {
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+    })
 }
 
 /// A download kept in the cache.
@@ -450,6 +460,28 @@ mod tests {
         assert!(part(2).exists(), "a part being written was removed");
         assert!(cache.lookup(&[3; 32]).is_some());
         drop(writing);
+    }
+
+    #[test]
+    fn clearing_leaves_the_part_of_a_download_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), DEFAULT_QUOTA);
+        let mut kept = cache
+            .claim(&[1; 32])
+            .unwrap()
+            .keep(io::Cursor::new(vec![1; 10]));
+        io::copy(&mut kept, &mut io::sink()).unwrap();
+        let mut writing = cache
+            .claim(&[2; 32])
+            .unwrap()
+            .keep(io::Cursor::new(vec![2; 10]));
+        writing.read_exact(&mut [0; 4]).unwrap();
+        assert_eq!(cache.clear().unwrap(), (1, 10));
+        assert!(cache.lookup(&[1; 32]).is_none());
+        io::copy(&mut writing, &mut io::sink()).unwrap();
+        drop(writing);
+        assert!(cache.contains(&[2; 32]), "the download under way is kept");
+        assert_eq!(cache.clear().unwrap(), (1, 10));
     }
 
     #[test]

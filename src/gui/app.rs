@@ -13,6 +13,7 @@ mod catalog;
 mod choosers;
 mod dialogs;
 mod effects;
+mod preferences;
 
 use std::path::PathBuf;
 
@@ -37,7 +38,7 @@ use super::job::JobEvent;
 use super::os_list::OsList;
 use super::os_page::{OsPage, OsPageOutput};
 use super::present;
-use super::settings::{POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
+use super::settings::{CATALOG, POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
 use super::wording::user_error;
 use super::write_page::{WritePage, WritePageInput, WriteView};
 
@@ -243,6 +244,7 @@ impl Component for App {
             settings.boolean(POWER_OFF),
             settings.boolean(SHOW_ALL),
         );
+        super::settings::load_cache_quota(&settings);
         // "Only signed images" as well; with no image yet there is nothing to judge again.
         flow.update(prefs(&settings));
         let model = App {
@@ -298,7 +300,22 @@ impl Component for App {
             AppInput::ChooseBmap => self.choose_file(window, &sender, true),
             AppInput::TrustKey => self.choose_key(window, &sender),
             AppInput::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
-            AppInput::PrefsChanged => self.apply(prefs(&self.settings), &sender, window),
+            AppInput::PrefsChanged => {
+                super::settings::load_cache_quota(&self.settings);
+                let catalog = self.settings.string(CATALOG);
+                // Another list: read when the page is next shown (one named on the command
+                // line stays).
+                if self.catalog.is_none()
+                    && self
+                        .os_list
+                        .catalog
+                        .as_ref()
+                        .is_some_and(|c| c.origin != catalog_or_default(&catalog))
+                {
+                    self.os_list = OsList::default();
+                }
+                self.apply(prefs(&self.settings), &sender, window);
+            }
             AppInput::SelectDrive(name, select) => match self.flow.drive_key(&name) {
                 Some(key) => {
                     let key = key.to_owned();
@@ -414,6 +431,14 @@ fn prefs(settings: &gio::Settings) -> Msg {
         verify: settings.boolean(VERIFY),
         power_off: settings.boolean(POWER_OFF),
         require_signature: settings.boolean(REQUIRE_SIGNATURE),
+    }
+}
+
+/// The catalog the preference names: Raspberry Pi's when it is empty.
+fn catalog_or_default(named: &str) -> String {
+    match named.trim() {
+        "" => blockprint::catalog::RASPBERRY_PI.to_owned(),
+        named => named.to_owned(),
     }
 }
 

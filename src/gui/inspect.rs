@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blockprint::bmap::{Bmap, BmapError};
-use blockprint::catalog::{self, ImageCache};
+use blockprint::catalog;
 use blockprint::create::{CreateError, CreateOptions};
 use blockprint::discover::{self, BmapChoice, Checked, DiscoverError, Lookup};
 use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::scan;
 use blockprint::signature::{Policy, Refusal, SignatureCheck};
 use blockprint::source::http::HttpClient;
-use blockprint::source::{Format, Input, Layer, LocalFile, Opener, SourceError, check_gzip_end};
+use blockprint::source::{Format, Input, Layer, LocalFile, SourceError, check_gzip_end};
 
 use crate::unpacked::{self, UnpackError};
 
@@ -179,13 +179,13 @@ pub fn inspect(
     bmap: Option<&Input>,
     require_signature: bool,
 ) -> Result<ImageInfo, InspectError> {
-    let opener = Opener::new();
+    let opener = super::settings::opener();
     // A catalog image is looked at where it can be without starting its download: in the
     // cache, or on its server (read where needed, with Range requests).
     let (layers, stored_size, image_size) = match input {
         Input::Catalog(chosen) => {
             let image = &chosen.image;
-            let (layers, size) = match chosen.peek(ImageCache::user().as_ref()) {
+            let (layers, size) = match chosen.peek(super::settings::image_cache().as_ref()) {
                 kept @ Input::Path(_) => {
                     let opened = opener.open(&kept)?;
                     (opened.layers, opened.source.size())
@@ -290,7 +290,7 @@ pub fn scan_bmap(
     scratch: &Path,
     cancel: &CancelToken,
 ) -> Result<Bmap, InspectError> {
-    let opened = Opener::new().open(input)?;
+    let opened = super::settings::opener().open(input)?;
     let temp;
     let image: PathBuf = match input.as_path() {
         Some(path) if opened.layers.is_empty() => path.to_path_buf(),

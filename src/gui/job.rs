@@ -28,7 +28,7 @@ use blockprint::bmap::Bmap;
 use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::drives::Drive;
 use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
-use blockprint::source::{Input, InputError, Opener, SourceError};
+use blockprint::source::{Input, InputError, SourceError};
 use blockprint::target::{Target, TargetError};
 use blockprint::udisks::{Removal, Udisks, UdisksError};
 
@@ -271,7 +271,7 @@ impl Job<'_> {
 
     /// The image, opened and checked against its block map.
     fn open_source(&self) -> Result<Box<dyn blockprint::source::ImageSource>, JobError> {
-        let opened = Opener::new().open(&self.request.image)?;
+        let opened = super::settings::opener().open(&self.request.image)?;
         copy::check_source(&*opened.source, self.request.bmap.as_deref()).map_err(Arc::new)?;
         Ok(opened.source)
     }

@@ -3,7 +3,7 @@
 //! both SHA-256s), opened from the command line as a file manager would. Light: the list is
 //! searched by keyboard, Enter chooses the first match, the image page shows the entry's facts,
 //! and it is written through a real udisksd onto a loop device, byte for byte, downloaded once;
-//! then the list shows it "Cached". Dark: the list, its linked list found by search and
+//! then the list shows it "Cached", and Preferences delete it. Dark: the list, its linked list found by search and
 //! opened with Enter, Back out of it, and the board filter. Screenshots of the catalog page at 720 and 360 px in both styles land in
 //! `target/tmp/gui-screenshots-catalog/`, and OCR reads them back.
 
@@ -168,6 +168,19 @@ fn the_app_writes_an_os_chosen_from_a_catalog_through_udisks() {
     session.screenshot(&shots.join("light-720-05-cached.png"), WIDE);
     let seen = ocr(&shots.join("light-720-05-cached.png"), "eng");
     assert!(seen.contains("cached"), "no Cached badge; OCR read: {seen}");
+    // Preferences tell what is kept, and Delete Cached Images (its mnemonic) deletes it.
+    app.activate("preferences", None);
+    session.window("^Preferences$");
+    std::thread::sleep(Duration::from_millis(500));
+    session.screenshot(&shots.join("light-720-06-preferences.png"), WIDE);
+    let seen = ocr(&shots.join("light-720-06-preferences.png"), "eng");
+    assert!(
+        seen.contains("1 image, 13.1 mb"),
+        "the cache is not told; OCR read: {seen}"
+    );
+    session.keys("^Preferences$", "key", &["alt+d"]);
+    app.wait_for("the cached image to be deleted", || !kept.exists());
+    session.keys("^Preferences$", "key", &["Escape"]);
     quiet(app);
 
     // Dark: the list, a linked list opened from it, and a board chosen (keyboard only).

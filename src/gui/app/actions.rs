@@ -32,7 +32,6 @@ use super::{App, AppCommandOutput, AppInput};
 use crate::gui::config::{APP_ID, ISSUES, VERSION, WEBSITE};
 use crate::gui::flow::{Flow, Msg, Step, WriteState};
 use crate::gui::inspect::SignatureState;
-use crate::gui::settings::{POWER_OFF, REQUIRE_SIGNATURE, VERIFY};
 
 /// The keyboard shortcuts (ui/shortcuts.ui shows the same; a test keeps them together).
 pub const ACCELS: [(&str, &[&str]); 8] = [
@@ -107,7 +106,7 @@ pub fn install(sender: &ComponentSender<App>) {
     });
     app.add_action(&board);
     for (name, show) in [
-        ("preferences", preferences as fn()),
+        ("preferences", super::preferences::show as fn()),
         ("shortcuts", shortcuts),
         ("about", about_window),
     ] {
@@ -239,66 +238,6 @@ fn volume_label(drive: &Drive) -> String {
     } else {
         label
     }
-}
-
-fn preferences() {
-    let app = relm4::main_application();
-    let settings = crate::gui::settings::settings();
-    let Ok(settings) = settings else {
-        return;
-    };
-    let window = adw::PreferencesWindow::builder()
-        .modal(true)
-        .search_enabled(false)
-        .build();
-    let page = adw::PreferencesPage::new();
-    let group = adw::PreferencesGroup::builder()
-        .title(gettext("Writing"))
-        .build();
-    for (key, title, subtitle) in [
-        (
-            VERIFY,
-            gettext("_Verify After Writing"),
-            gettext("Read everything back from the drive and compare it"),
-        ),
-        (
-            POWER_OFF,
-            gettext("_Power Off When Done"),
-            gettext("So the drive is safe to remove as soon as it is written"),
-        ),
-        (
-            REQUIRE_SIGNATURE,
-            gettext("Only Write _Signed Images"),
-            gettext("Refuse an image unless its block map is signed by a key you trust"),
-        ),
-    ] {
-        let row = adw::ActionRow::builder()
-            .title(title)
-            .subtitle(subtitle)
-            .use_underline(true)
-            .build();
-        let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
-        settings.bind(key, &switch, "active").build();
-        row.add_suffix(&switch);
-        row.set_activatable_widget(Some(&switch));
-        group.add(&row);
-    }
-    let row = adw::ActionRow::builder()
-        .title(gettext("Show _All Drives"))
-        .subtitle(gettext("Internal drives too"))
-        .use_underline(true)
-        .build();
-    let switch = gtk::Switch::builder()
-        .valign(gtk::Align::Center)
-        .action_name("app.show-all-drives")
-        .build();
-    row.add_suffix(&switch);
-    row.set_activatable_widget(Some(&switch));
-    group.add(&row);
-    page.add(&group);
-    window.add(&page);
-    window.set_transient_for(app.active_window().as_ref());
-    window.present();
 }
 
 fn shortcuts() {

@@ -5,10 +5,11 @@
 
 use std::path::PathBuf;
 
-use blockprint::catalog::{self, Catalog, Fetcher, ImageCache, LoadError, Location};
+use blockprint::catalog::{self, Catalog, Fetcher, LoadError, Location};
 use blockprint::source::Input;
 use blockprint::source::http::{HttpClient, Url};
 use gettextrs::gettext;
+use relm4::gtk::prelude::*;
 use relm4::{ComponentController, ComponentSender, adw};
 use sha2::{Digest, Sha256};
 
@@ -44,11 +45,10 @@ impl App {
     /// Reads the catalog again (*Try Again*).
     pub(super) fn reload_catalog(&mut self, sender: &ComponentSender<App>) {
         self.os_list.loading = true;
-        let named = self.catalog.clone();
-        sender.spawn_oneshot_command(move || {
-            let location = named.as_deref().unwrap_or(catalog::RASPBERRY_PI);
-            AppCommandOutput::Catalog(read(location), None)
+        let location = self.catalog.clone().unwrap_or_else(|| {
+            super::catalog_or_default(&self.settings.string(crate::gui::settings::CATALOG))
         });
+        sender.spawn_oneshot_command(move || AppCommandOutput::Catalog(read(&location), None));
     }
 
     /// What the page says.
@@ -121,7 +121,7 @@ impl App {
 
     /// Sends the catalog page its view, and the board action its state.
     pub(super) fn show_os(&self) {
-        let cache = ImageCache::user();
+        let cache = crate::gui::settings::image_cache();
         let view = self.os_list.view(cache.as_ref());
         actions::board_state(view.board);
         self.os_page

@@ -63,7 +63,10 @@ fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>
             subtitle: describe_image(image),
         },
         origin: match &image.input {
-            Input::Catalog(chosen) => Some(describe_origin(chosen, ImageCache::user().as_ref())),
+            Input::Catalog(chosen) => Some(describe_origin(
+                chosen,
+                crate::gui::settings::image_cache().as_ref(),
+            )),
             _ => None,
         },
         write: (busy != Some(Busy::Scanning)).then(|| describe_write(image)),

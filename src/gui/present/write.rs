@@ -1,7 +1,6 @@
 //! The Write step while it runs: the headline, the stage strip and the bar of the least
 //! advanced drive, and with several drives a line for each; once over, its ending.
 
-use blockprint::catalog::ImageCache;
 use blockprint::copy::CopyError;
 use blockprint::source::Input;
 use gettextrs::gettext;
@@ -62,7 +61,7 @@ pub fn view(flow: &Flow) -> WriteView {
 /// Whether the image is written as it is downloaded (a catalog image not kept yet), while
 /// the drives are at the writing stage: the bar's speed is the download's then.
 fn downloading(flow: &Flow) -> bool {
-    let cache = ImageCache::user();
+    let cache = crate::gui::settings::image_cache();
     flow.stage() == Some(Stage::Writing)
         && matches!(
             flow.image.as_ref().map(|i| &i.input),
