@@ -63,15 +63,19 @@ pub fn open_image(
     let kept = cache
         .zip(image.download_sha256.as_ref())
         .and_then(|(cache, sha)| cache.lookup_checked(sha));
+    // What a part left by an earlier download holds needs no more room.
     let mut claim = match (cache, image.download_sha256, &kept) {
-        (Some(cache), Some(want), None) => {
-            if cache.has_room_for(image.download_size.unwrap_or(0)) {
-                cache.claim(&want)
-            } else {
+        (Some(cache), Some(want), None) => cache.claim(&want).filter(|claim| {
+            let rest = image
+                .download_size
+                .unwrap_or(0)
+                .saturating_sub(claim.have());
+            let fits = cache.has_room_for(rest);
+            if !fits {
                 note(FetchNote::NoRoom(cache.dir().to_path_buf()));
-                None
             }
-        }
+            fits
+        }),
         _ => None,
     };
     let io_error = |source| SourceError::Open {

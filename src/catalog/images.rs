@@ -122,7 +122,8 @@ impl ImageCache {
         &self.dir
     }
 
-    /// Every download kept, the most recently used first.
+    /// Every download kept, and every part a download cut short left, the most recently used
+    /// first.
     pub fn list(&self) -> Vec<Kept> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return vec![];
@@ -131,14 +132,16 @@ impl ImageCache {
             .filter_map(Result::ok)
             .filter_map(|e| {
                 let path = e.path();
-                let sha256 = path
-                    .file_name()?
-                    .to_str()?
-                    .strip_suffix(".download")?
-                    .to_owned();
+                let name = path.file_name()?.to_str()?;
+                let (sha256, complete) = match name.strip_suffix(".download") {
+                    Some(sha256) => (sha256, true),
+                    None => (name.strip_suffix(".part")?, false),
+                };
+                let sha256 = sha256.to_owned();
                 let meta = e.metadata().ok()?;
                 Some(Kept {
                     sha256,
+                    complete,
                     size: meta.len(),
                     used: meta.modified().ok()?,
                     path,
@@ -240,9 +243,12 @@ fn idle_part(path: &Path) -> bool {
 pub struct Kept {
     /// Its SHA-256, in hex.
     pub sha256: String,
+    /// Whether it is whole; `false` for the part a download cut short left, which the next
+    /// download of it goes on from.
+    pub complete: bool,
     /// Its size in bytes.
     pub size: u64,
-    /// When it was last written from.
+    /// When it was last written from (a part: when it was last written to).
     pub used: SystemTime,
     /// The file.
     pub path: PathBuf,

@@ -101,10 +101,15 @@ pub(super) fn cache(args: &CacheArgs, out: &Output) -> anyhow::Result<()> {
             for k in kept {
                 writeln!(
                     stdout,
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}{}",
                     k.sha256,
                     human(k.size),
-                    catalog::age(k.used)
+                    catalog::age(k.used),
+                    if k.complete {
+                        ""
+                    } else {
+                        "\tpart: the next download of it goes on from here"
+                    }
                 )
                 .context("cannot write to standard output")?;
             }

@@ -148,6 +148,13 @@ fn a_download_cut_short_in_one_run_goes_on_in_the_next() {
         .join(format!("{}.part", sha256(&packed)));
     let have = std::fs::metadata(&part).map_or(0, |m| m.len() as usize);
     assert!(have > 0, "the cut download left no part in the cache");
+    let run = cli(&["cache", "list"], cache.path());
+    run.ok();
+    let listed = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        listed.starts_with(&sha256(&packed)) && listed.contains("\tpart: "),
+        "cache list does not show the part: {listed}"
+    );
     drop(first);
 
     let second = Server::start(Behaviour {

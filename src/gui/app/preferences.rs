@@ -117,21 +117,23 @@ fn downloads(settings: &gio::Settings) -> adw::PreferencesGroup {
     let show = {
         let (kept, delete) = (kept.clone(), delete.clone());
         move || {
-            let images = crate::gui::settings::image_cache()
+            let listed = crate::gui::settings::image_cache()
                 .map(|c| c.list())
                 .unwrap_or_default();
-            let bytes: u64 = images.iter().map(|k| k.size).sum();
-            kept.set_subtitle(&if images.is_empty() {
+            // Parts of downloads cut short count in the size, not as images.
+            let bytes: u64 = listed.iter().map(|k| k.size).sum();
+            let images = listed.iter().filter(|k| k.complete).count();
+            kept.set_subtitle(&if listed.is_empty() {
                 gettext("None")
             } else {
                 ngettext_f(
                     "{n} image, {size}",
                     "{n} images, {size}",
-                    images.len() as u64,
-                    &[("n", &images.len().to_string()), ("size", &size(bytes))],
+                    images as u64,
+                    &[("n", &images.to_string()), ("size", &size(bytes))],
                 )
             });
-            delete.set_sensitive(!images.is_empty());
+            delete.set_sensitive(!listed.is_empty());
         }
     };
     show();
