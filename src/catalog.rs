@@ -22,11 +22,13 @@ mod fetch;
 mod images;
 mod load;
 mod rpi;
+mod signed;
 mod sums;
 
 pub use fetch::{FetchNote, open_image, peek_format};
 pub use images::{Claim, DEFAULT_QUOTA, ImageCache, Keeping, Kept};
 pub use load::{Fetcher, LoadError, Location, MAX_LINKS, load, open_link};
+pub use signed::{SignatureRefusal, Trust};
 pub use sums::{Official, Sums, SumsError, official};
 
 /// Raspberry Pi's own list, the one Raspberry Pi Imager starts with: the catalog used when
@@ -54,6 +56,9 @@ pub struct Catalog {
     /// When it was fetched, if it (or a list it links to) was read from the cache because its
     /// server could not be reached; `None` when everything is fresh.
     pub fetched: Option<std::time::SystemTime>,
+    /// Who signed it (a detached `.sig` or `.asc` next to it, valid and by a trusted key);
+    /// `None` when it is not signed. A list whose signature is not valid is not read at all.
+    pub signer: Option<crate::signature::Signer>,
 }
 
 /// A board (Raspberry Pi 5, BeagleY-AI): the tags its entries carry.
@@ -280,6 +285,7 @@ impl Catalog {
             boards,
             entries,
             fetched: None,
+            signer: None,
         })
     }
 

@@ -91,6 +91,11 @@ pub struct CopyArgs {
     #[arg(long, value_name = "CATALOG")]
     pub catalog: Option<String>,
 
+    /// The fingerprint of the key that must have signed the catalog (a .sig or .asc next to
+    /// it); without it, a signature is checked when there is one.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub catalog_key: Option<String>,
+
     /// Where to write it: a block device (e.g. /dev/sdb) or a file. Several DESTs are written
     /// at once, the image read and verified once; each gets its own result.
     #[arg(value_name = "DEST", required = true, num_args = 1..)]
@@ -216,6 +221,11 @@ pub struct CatalogArgs {
     /// format (default: Raspberry Pi's own list).
     #[arg(long, value_name = "CATALOG")]
     pub catalog: Option<String>,
+
+    /// The fingerprint of the key that must have signed the catalog (a .sig or .asc next to
+    /// it); without it, a signature is checked when there is one.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub catalog_key: Option<String>,
 
     /// Only what runs on this board: its name ("Raspberry Pi 5") or one of its tags
     /// ("pi5-64bit").

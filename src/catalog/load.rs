@@ -12,7 +12,9 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+use super::signed::{self, SignatureRefusal, Trust};
 use super::{Catalog, CatalogError, Entry, EntryKind, rpi};
+use crate::signature::Signer;
 use crate::source::http::{HttpClient, HttpError, Url};
 
 /// The most linked lists one catalog may lead to.
@@ -77,6 +79,9 @@ pub enum LoadError {
     /// It is not a catalog, or a broken one.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Its signature refuses it.
+    #[error(transparent)]
+    Signature(#[from] SignatureRefusal),
     /// More linked lists than [`MAX_LINKS`].
     #[error("catalog '{0}' links to more than {MAX_LINKS} other lists; it is not a list of images")]
     TooManyLinks(String),
@@ -90,6 +95,8 @@ pub struct Fetcher<'a> {
     pub http: &'a HttpClient,
     /// The cache folder (`$XDG_CACHE_HOME/blockprint/catalogs`), if lists are kept.
     pub cache: Option<&'a Path>,
+    /// How their signatures are judged.
+    pub trust: Trust<'a>,
 }
 
 /// The cache file of `url`.
@@ -104,9 +111,27 @@ fn cached(cache: &Path, url: &Url) -> PathBuf {
 /// Keeps `bytes` as the cached copy of `url`: written whole under a temporary name, then
 /// renamed, so a reader never sees half a list. A cache that cannot be written is no error:
 /// the list was fetched.
-fn keep(cache: &Path, url: &Url, bytes: &[u8]) {
+fn keep(cache: &Path, url: &Url, bytes: &[u8], signature: Option<&[u8]>) {
     let path = cached(cache, url);
+    let sig = signature_of(&path);
+    match signature {
+        Some(signature) => keep_file(cache, &sig, signature),
+        None => {
+            let _ = std::fs::remove_file(&sig);
+        }
+    }
+    keep_file(cache, &path, bytes);
+}
+
+/// Where the signature of the cached list at `path` is kept.
+fn signature_of(path: &Path) -> PathBuf {
+    path.with_extension("json.sig")
+}
+
+/// Writes `bytes` to `path` whole, or not at all.
+fn keep_file(cache: &Path, path: &Path, bytes: &[u8]) {
     let temporary = path.with_extension(format!("{}.part", std::process::id()));
+    let path = path.to_path_buf();
     let written = std::fs::create_dir_all(cache)
         .and_then(|()| std::fs::write(&temporary, bytes))
         .and_then(|()| std::fs::rename(&temporary, &path));
@@ -115,22 +140,45 @@ fn keep(cache: &Path, url: &Url, bytes: &[u8]) {
     }
 }
 
-/// The bytes at `location`, and when they were fetched if they come from the cache because
-/// the server could not be reached.
-fn read(
-    location: &Location,
-    fetcher: Fetcher<'_>,
-) -> Result<(Vec<u8>, Option<SystemTime>), LoadError> {
+/// What was read of a list: its bytes, when they were fetched if they come from the cache
+/// because the server could not be reached, and who signed them.
+type Read = (Vec<u8>, Option<SystemTime>, Option<Signer>);
+
+/// The bytes at `location`, judged by their signature (see [`super::signed`]).
+fn read(location: &Location, fetcher: Fetcher<'_>) -> Result<Read, LoadError> {
+    let origin = location.to_string();
     let url = match location {
-        Location::File(path) => return read_file(path).map(|bytes| (bytes, None)),
+        Location::File(path) => {
+            let bytes = read_file(path)?;
+            let signature = signed::EXTENSIONS.iter().find_map(|ext| {
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".{ext}"));
+                let file = PathBuf::from(name);
+                let bytes = std::fs::read(&file).ok()?;
+                Some((file.display().to_string(), bytes))
+            });
+            let signer = signed::judge(&origin, &bytes, signature, fetcher.trust)?;
+            return Ok((bytes, None, signer));
+        }
         Location::Url(url) => url,
     };
     match fetcher.http.fetch(url, super::MAX_BYTES) {
         Ok(Some(bytes)) => {
+            let signature = signed::EXTENSIONS.iter().find_map(|ext| {
+                let mut next = url.clone();
+                next.set_path(&format!("{}.{ext}", url.path()));
+                let bytes = fetcher
+                    .http
+                    .fetch_next_to(&next, url, signed::MAX_SIGNATURE)
+                    .ok()
+                    .flatten()?;
+                Some((next.to_string(), bytes))
+            });
+            let signer = signed::judge(&origin, &bytes, signature.clone(), fetcher.trust)?;
             if let Some(cache) = fetcher.cache {
-                keep(cache, url, &bytes);
+                keep(cache, url, &bytes, signature.as_ref().map(|(_, s)| &s[..]));
             }
-            Ok((bytes, None))
+            Ok((bytes, None, signer))
         }
         Ok(None) => Err(LoadError::NotFound(url.clone())),
         Err(error) => {
@@ -138,16 +186,27 @@ fn read(
                 error,
                 HttpError::Connect { .. } | HttpError::Transfer { .. }
             ) || matches!(&error, HttpError::Status { status, .. } if status.starts_with('5'));
-            let kept = fetcher
+            let Some(path) = fetcher
                 .cache
                 .filter(|_| outage)
                 .map(|cache| cached(cache, url))
-                .and_then(|path| {
-                    let time = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
-                    let bytes = std::fs::read(&path).ok()?;
-                    Some((bytes, Some(time)))
-                });
-            kept.ok_or(LoadError::Fetch(error))
+            else {
+                return Err(LoadError::Fetch(error));
+            };
+            let Some((bytes, time)) = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|time| Some((std::fs::read(&path).ok()?, time)))
+            else {
+                return Err(LoadError::Fetch(error));
+            };
+            // Judged again: the cache is only as good as the signature kept with it.
+            let sig = signature_of(&path);
+            let signature = std::fs::read(&sig)
+                .ok()
+                .map(|bytes| (sig.display().to_string(), bytes));
+            let signer = signed::judge(&origin, &bytes, signature, fetcher.trust)?;
+            Ok((bytes, Some(time), signer))
         }
     }
 }
@@ -173,9 +232,10 @@ fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
 /// Reads the catalog at `location`; with `follow`, every list it links to as well (for a
 /// listing or a search), else they stay [`EntryKind::Link`]s until [`open_link`].
 pub fn load(location: &Location, fetcher: Fetcher<'_>, follow: bool) -> Result<Catalog, LoadError> {
-    let (bytes, fetched) = read(location, fetcher)?;
+    let (bytes, fetched, signer) = read(location, fetcher)?;
     let mut catalog = Catalog::parse(&bytes, &location.to_string())?;
     catalog.fetched = fetched;
+    catalog.signer = signer;
     if follow {
         let mut links = 0;
         loop {
@@ -206,7 +266,7 @@ pub fn open_link(catalog: &mut Catalog, id: &str, fetcher: Fetcher<'_>) -> Resul
         return Ok(());
     };
     let url = url.clone();
-    let (bytes, fetched) = read(&Location::Url(url.clone()), fetcher)?;
+    let (bytes, fetched, _) = read(&Location::Url(url.clone()), fetcher)?;
     let mut reader = rpi::Reader::new(url.as_str(), count);
     let (_, children) = reader.list(&bytes, &format!("{id}/"), depth + 1)?;
     entry.kind = EntryKind::Folder(children);

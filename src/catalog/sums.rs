@@ -66,7 +66,7 @@ pub enum SumsError {
 }
 
 /// A failed signature in a few words.
-fn describe(check: &SignatureCheck) -> String {
+pub(super) fn describe(check: &SignatureCheck) -> String {
     match check {
         SignatureCheck::Bad { signer } => {
             format!("a bad signature by {signer}: the file was changed after it was signed")

@@ -6,7 +6,8 @@
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
-use blockprint::catalog::{self, Catalog, Entry, EntryKind, Fetcher, ImageCache, Location};
+use blockprint::catalog::{self, Catalog, Entry, EntryKind, Fetcher, ImageCache, Location, Trust};
+use blockprint::signature::Keyring;
 use blockprint::size::human;
 use blockprint::source::http::HttpClient;
 
@@ -15,15 +16,31 @@ use super::{CacheAction, CacheArgs, CatalogArgs, Output};
 
 /// The catalog `--catalog` names (Raspberry Pi's list by default), every linked list read,
 /// kept in the user's cache and read from it, with a warning, when its server is gone.
-pub(super) fn load(named: Option<&str>, out: &Output) -> anyhow::Result<Catalog> {
+pub(super) fn load(
+    named: Option<&str>,
+    key: Option<&str>,
+    out: &Output,
+) -> anyhow::Result<Catalog> {
     let location = Location::parse(named.unwrap_or(catalog::RASPBERRY_PI))?;
     let http = HttpClient::new()?;
     let cache = catalog::user_cache();
+    let keyring = Keyring::trusted();
     let fetcher = Fetcher {
         http: &http,
         cache: cache.as_deref(),
+        trust: Trust {
+            keyring: &keyring,
+            pin: key,
+        },
     };
     let catalog = catalog::load(&location, fetcher, true)?;
+    if let Some(signer) = &catalog.signer {
+        out.info(format_args!(
+            "catalog '{}' is signed by {}",
+            escape_controls(&catalog.origin),
+            escape_controls(&signer.to_string())
+        ));
+    }
     if let Some(fetched) = catalog.fetched {
         out.warn(format_args!(
             "offline: the list is from {}, as its server cannot be reached now",
@@ -34,7 +51,7 @@ pub(super) fn load(named: Option<&str>, out: &Output) -> anyhow::Result<Catalog>
 }
 
 pub(super) fn run(args: &CatalogArgs, out: &Output) -> anyhow::Result<()> {
-    let catalog = load(args.catalog.as_deref(), out)?;
+    let catalog = load(args.catalog.as_deref(), args.catalog_key.as_deref(), out)?;
     let board = match &args.device {
         Some(wanted) => match catalog.board(wanted) {
             Some(board) => Some(board),

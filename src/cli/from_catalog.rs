@@ -14,7 +14,7 @@ use super::{CopyArgs, Output};
 
 /// The image entry `id` (or the one image of that name) names.
 pub(super) fn entry(args: &CopyArgs, id: &str, out: &Output) -> anyhow::Result<Chosen> {
-    let catalog = super::catalog::load(args.catalog.as_deref(), out)?;
+    let catalog = super::catalog::load(args.catalog.as_deref(), args.catalog_key.as_deref(), out)?;
     let Some(entry) = catalog.find(id) else {
         bail!(
             "catalog '{}' has no image '{}'; `blockprint catalog` lists them with their ids",

@@ -60,6 +60,8 @@ pub struct App {
     os_list: OsList,
     /// The catalog named on the command line (or dropped), instead of the preference's.
     catalog: Option<String>,
+    /// The preferences' catalog and the key pinned for it, as last read.
+    catalog_prefs: (String, String),
     chooser: Option<gtk::FileChooserNative>,
     toast: Option<String>,
 }
@@ -247,6 +249,7 @@ impl Component for App {
         super::settings::load_cache_quota(&settings);
         // "Only signed images" as well; with no image yet there is nothing to judge again.
         flow.update(prefs(&settings));
+        let catalog_prefs = catalog_prefs(&settings);
         let model = App {
             flow,
             settings,
@@ -262,6 +265,7 @@ impl Component for App {
             os_page,
             os_list: OsList::default(),
             catalog: None,
+            catalog_prefs,
             chooser: None,
             toast: None,
         };
@@ -302,17 +306,14 @@ impl Component for App {
             AppInput::KeyConfirmed(file, issuer) => self.trust(&file, &issuer, &sender, window),
             AppInput::PrefsChanged => {
                 super::settings::load_cache_quota(&self.settings);
-                let catalog = self.settings.string(CATALOG);
-                // Another list: read when the page is next shown (one named on the command
-                // line stays).
-                if self.catalog.is_none()
-                    && self
-                        .os_list
-                        .catalog
-                        .as_ref()
-                        .is_some_and(|c| c.origin != catalog_or_default(&catalog))
-                {
-                    self.os_list = OsList::default();
+                // Another list, or another key for it: read anew when the page is next shown
+                // (a list named on the command line stays).
+                let wanted = catalog_prefs(&self.settings);
+                if wanted != self.catalog_prefs {
+                    self.catalog_prefs = wanted;
+                    if self.catalog.is_none() && !self.os_list.loading {
+                        self.os_list = OsList::default();
+                    }
                 }
                 self.apply(prefs(&self.settings), &sender, window);
             }
@@ -432,6 +433,14 @@ fn prefs(settings: &gio::Settings) -> Msg {
         power_off: settings.boolean(POWER_OFF),
         require_signature: settings.boolean(REQUIRE_SIGNATURE),
     }
+}
+
+/// The preferences' catalog and the key pinned for it.
+fn catalog_prefs(settings: &gio::Settings) -> (String, String) {
+    (
+        settings.string(CATALOG).to_string(),
+        settings.string(super::settings::CATALOG_KEY).to_string(),
+    )
 }
 
 /// The catalog the preference names: Raspberry Pi's when it is empty.

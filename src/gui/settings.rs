@@ -21,6 +21,8 @@ pub const REQUIRE_SIGNATURE: &str = "require-signature";
 
 /// Key: the catalog "Choose OS…" shows (empty: Raspberry Pi's).
 pub const CATALOG: &str = "catalog";
+/// Key: the fingerprint of the key that must have signed that catalog (empty: none).
+pub const CATALOG_KEY: &str = "catalog-key";
 /// Key: the image cache's size limit, in GB.
 pub const CACHE_GB: &str = "image-cache-gb";
 

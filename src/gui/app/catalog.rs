@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use blockprint::catalog::{self, Catalog, Fetcher, LoadError, Location};
+use blockprint::catalog::{self, Catalog, Fetcher, LoadError, Location, Trust};
+use blockprint::signature::Keyring;
 use blockprint::source::Input;
 use blockprint::source::http::{HttpClient, Url};
 use gettextrs::gettext;
@@ -48,7 +49,11 @@ impl App {
         let location = self.catalog.clone().unwrap_or_else(|| {
             super::catalog_or_default(&self.settings.string(crate::gui::settings::CATALOG))
         });
-        sender.spawn_oneshot_command(move || AppCommandOutput::Catalog(read(&location), None));
+        let pin = self.settings.string(crate::gui::settings::CATALOG_KEY);
+        let pin = Some(pin.trim().to_owned()).filter(|p| !p.is_empty());
+        sender.spawn_oneshot_command(move || {
+            AppCommandOutput::Catalog(read(&location, pin.as_deref()), None)
+        });
     }
 
     /// What the page says.
@@ -129,29 +134,43 @@ impl App {
     }
 }
 
-fn fetcher_parts() -> Result<(HttpClient, Option<PathBuf>), LoadError> {
-    Ok((HttpClient::new()?, catalog::user_cache()))
+/// What a [`Fetcher`] borrows: the client, the cache folder, the trusted keys.
+fn fetcher_parts() -> Result<(HttpClient, Option<PathBuf>, Keyring), LoadError> {
+    Ok((
+        HttpClient::new()?,
+        catalog::user_cache(),
+        Keyring::trusted(),
+    ))
 }
 
-/// Reads the catalog at `location` (its linked lists when opened).
-fn read(location: &str) -> Loaded {
+/// Reads the catalog at `location` (its linked lists when opened); `pin` is the key that must
+/// have signed it.
+fn read(location: &str, pin: Option<&str>) -> Loaded {
     let result = Location::parse(location).and_then(|location| {
-        let (http, cache) = fetcher_parts()?;
+        let (http, cache, keyring) = fetcher_parts()?;
         let fetcher = Fetcher {
             http: &http,
             cache: cache.as_deref(),
+            trust: Trust {
+                keyring: &keyring,
+                pin,
+            },
         };
         catalog::load(&location, fetcher, false)
     });
     result.map_err(|e| explain(&e))
 }
 
-/// Reads the list the entry `id` links to into `catalog`.
+/// Reads the list the entry `id` links to into `catalog`, judged by the trusted keys.
 fn open_link(catalog: &mut Catalog, id: &str) -> Result<(), (Row, String)> {
-    let (http, cache) = fetcher_parts().map_err(|e| explain(&e))?;
+    let (http, cache, keyring) = fetcher_parts().map_err(|e| explain(&e))?;
     let fetcher = Fetcher {
         http: &http,
         cache: cache.as_deref(),
+        trust: Trust {
+            keyring: &keyring,
+            pin: None,
+        },
     };
     catalog::open_link(catalog, id, fetcher).map_err(|e| explain(&e))
 }
@@ -159,6 +178,13 @@ fn open_link(catalog: &mut Catalog, id: &str) -> Result<(), (Row, String)> {
 /// The page's words for a list that cannot be read.
 fn explain(error: &LoadError) -> (Row, String) {
     let row = match error {
+        LoadError::Signature(_) => Row {
+            title: gettext("The List Is Not Signed as It Should Be"),
+            subtitle: gettext(
+                "Its signature is missing, not valid, or not by a key you trust, so it may not \
+                 come from its publisher. See the details; or use a file.",
+            ),
+        },
         LoadError::Fetch(_) => Row {
             title: gettext("No Connection"),
             subtitle: gettext(

@@ -8,7 +8,7 @@ use relm4::gtk::gio;
 use relm4::{adw, gtk};
 
 use crate::gui::i18n::ngettext_f;
-use crate::gui::settings::{CACHE_GB, CATALOG, POWER_OFF, REQUIRE_SIGNATURE, VERIFY};
+use crate::gui::settings::{CACHE_GB, CATALOG, CATALOG_KEY, POWER_OFF, REQUIRE_SIGNATURE, VERIFY};
 use crate::gui::wording::size;
 
 /// The Preferences window.
@@ -93,9 +93,20 @@ fn downloads(settings: &gio::Settings) -> adw::PreferencesGroup {
         let _ = s.set_string(CATALOG, entry.text().trim());
     });
     group.add(&catalog);
+    let key = adw::EntryRow::builder()
+        .title(gettext("Key That Must Sign the List (_fingerprint)"))
+        .use_underline(true)
+        .show_apply_button(true)
+        .text(settings.string(CATALOG_KEY).as_str())
+        .build();
+    let s = settings.clone();
+    key.connect_apply(move |entry| {
+        let _ = s.set_string(CATALOG_KEY, entry.text().trim());
+    });
+    group.add(&key);
 
     let limit = adw::ActionRow::builder()
-        .title(gettext("Cache Size _Limit (GB)"))
+        .title(gettext("Ca_che Size Limit (GB)"))
         .subtitle(gettext("The least recently used images go first"))
         .use_underline(true)
         .build();
