@@ -18,6 +18,7 @@ use std::fmt;
 
 use crate::source::http::Url;
 
+mod asc;
 mod fetch;
 mod images;
 mod load;
@@ -122,6 +123,8 @@ pub struct Image {
     pub download_size: Option<u64>,
     /// Its block map, when the catalog names one.
     pub bmap_url: Option<Url>,
+    /// A detached OpenPGP signature of the download (`asc_url`), when the catalog names one.
+    pub signature_url: Option<Url>,
     /// How first-boot settings are written ("systemd", "cloudinit", "cloudinit-rpi",
     /// "rpi-preseed"), when it takes them.
     pub init_format: Option<String>,

@@ -234,6 +234,7 @@ mod tests {
                 download_sha256: None,
                 download_size: None,
                 bmap_url: Some(url("https://maps.example/os.bmap")),
+                signature_url: None,
                 init_format: None,
             },
         }));

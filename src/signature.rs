@@ -19,7 +19,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-pub use check::{verify_clearsigned, verify_detached};
+pub use check::{verify_clearsigned, verify_detached, verify_detached_reader};
 pub use keyring::{
     Keyring, SYSTEM_TRUSTED_KEYS, gnupg_keyrings, trust_key, trusted_keys_present,
     user_trusted_keys,

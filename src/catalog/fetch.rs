@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::{Claim, Image, ImageCache};
 use crate::source::detect::{DETECT_LEN, detect};
-use crate::source::http::{HttpClient, Remote};
+use crate::source::http::{HttpClient, Remote, Url};
 use crate::source::{DigestReader, Digested, Format, Opened, SourceError, open_stream, read_full};
 
 /// What happens to a catalog image's download as it is opened, for the user to be told.
@@ -28,6 +28,16 @@ pub enum FetchNote {
     },
     /// The disk of the cache (this folder) lacks room: the download is not kept.
     NoRoom(PathBuf),
+    /// The download is checked against the signature the catalog gives for it, here.
+    CheckingSignature(Url),
+    /// The catalog's signature for the download is by a key no trust source holds: the
+    /// download is not held to it.
+    UntrustedSignature {
+        /// The signature.
+        url: Url,
+        /// The signer's fingerprint or key id.
+        issuer: String,
+    },
 }
 
 impl fmt::Display for FetchNote {
@@ -45,6 +55,14 @@ impl fmt::Display for FetchNote {
                 f,
                 "not keeping the download: the disk of {} lacks room for it",
                 dir.display()
+            ),
+            Self::CheckingSignature(url) => {
+                write!(f, "the download is checked against its signature '{url}'")
+            }
+            Self::UntrustedSignature { url, issuer } => write!(
+                f,
+                "its signature '{url}' is by key {issuer}, which you do not trust: the download \
+                 is not checked against it (trust the publisher's key to check it)"
             ),
         }
     }
@@ -89,6 +107,10 @@ pub fn open_image(
             Box::new(file)
         }
         None => download(image, http, claim.as_mut(), note, &io_error)?,
+    };
+    let raw = match &image.signature_url {
+        Some(url) => super::asc::signed(raw, &name, url, http, note)?,
+        None => raw,
     };
     let raw: Box<dyn Read + Send> = match image.download_sha256 {
         Some(want) => {

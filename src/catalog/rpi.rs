@@ -2,7 +2,7 @@
 //! wrong value is named where it is: `{"imager": {"devices": [...]}, "os_list": [...]}`, each
 //! entry with `name`, `description`, `icon`, and `url` (an image: `extract_size`,
 //! `extract_sha256`, `image_download_size`, `image_download_sha256`, `release_date`,
-//! `devices`, `init_format`, `website`, `bmap_url`), `subitems` (a folder) or `subitems_url`
+//! `devices`, `init_format`, `website`, `bmap_url`, `asc_url`), `subitems` (a folder) or `subitems_url`
 //! (a link). A link's list has only `os_list` (or is a bare array, as some publishers write).
 
 use std::collections::{HashMap, HashSet};
@@ -185,6 +185,7 @@ impl<'a> Reader<'a> {
             download_sha256: self.digest(entry, path, "image_download_sha256")?,
             download_size: self.size(entry, path, "image_download_size")?,
             bmap_url: self.url(entry, path, "bmap_url")?,
+            signature_url: self.url(entry, path, "asc_url")?,
             init_format: self.text(entry, path, "init_format")?,
         })
     }

@@ -35,10 +35,14 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     let opener = Opener::with_timeout(timeout)
         .with_notes(move |note| report.info(format_args!("image '{name}': {note}")));
     let bmap_named = args.bmap.clone();
-    // A catalog entry with a SHA-256 is checked whole without a bmap: none is needed.
+    // A catalog entry with a SHA-256 (or a signature) is checked whole without a bmap: none is
+    // needed.
     let sums = match &image {
         Input::Catalog(chosen) => {
-            chosen.image.extract_sha256.is_some() || chosen.image.download_sha256.is_some()
+            let image = &chosen.image;
+            image.extract_sha256.is_some()
+                || image.download_sha256.is_some()
+                || image.signature_url.is_some()
         }
         _ => false,
     };
@@ -62,9 +66,12 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     // catalog entry is against its catalog (looked for once the image is open: its server
     // answers the image first). A raw image is hashed as it is read; a compressed one is
     // opened again, so that its download is.
+    // Whether the image is checked whole as it is read (the summary says so).
+    let mut whole = sums;
     if let Input::Url(url) = &image
         && let Some(official) = from_catalog::official(args, url, out)?
     {
+        whole = true;
         if layers.is_empty() {
             source = Box::new(Digested::new(source, official.image.download_sha256, None));
         } else {
@@ -173,18 +180,18 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             "wrote {} to '{}'; {}",
             human(report.mapped_bytes),
             names[0],
-            checks(report)
+            checks(report, whole)
         ));
         return Ok(());
     }
-    summarize(&names, &results, args.verify_readback, out)
+    summarize(&names, &results, (args.verify_readback, whole), out)
 }
 
 /// A line per DEST of a copy to several, and an error naming those that failed.
 fn summarize(
     names: &[String],
     results: &[Result<CopyReport, Arc<CopyError>>],
-    read_back: bool,
+    (read_back, whole): (bool, bool),
     out: &Output,
 ) -> anyhow::Result<()> {
     let mut failed = Vec::new();
@@ -197,7 +204,7 @@ fn summarize(
                     human(report.mapped_bytes),
                     format_duration(secs),
                     human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64),
-                    checks(report)
+                    checks(report, whole)
                 ));
             }
             Err(error) => {
@@ -244,9 +251,13 @@ fn open_targets(dests: &[PathBuf], options: &TargetOptions) -> anyhow::Result<Ve
     Ok(targets)
 }
 
-/// What was verified of a written target, for its summary line.
-fn checks(report: &CopyReport) -> String {
+/// What was verified of a written target, for its summary line; `whole`: the image was
+/// checked whole as it was read (its catalog's SHA-256s or signature, a signed SHA256SUMS).
+fn checks(report: &CopyReport, whole: bool) -> String {
     let mut checks = Vec::new();
+    if whole {
+        checks.push("the image checked whole as published".to_owned());
+    }
     if report.ranges_verified > 0 {
         checks.push(format!(
             "{} of {} ranges verified",
@@ -298,7 +309,7 @@ fn find_bmap(
         Lookup::Found(checked) => *checked,
         Lookup::Missing { .. } if sums && bmap.is_none() => {
             out.info(format_args!(
-                "no bmap for '{image}': all of it is written, checked against the catalog's SHA-256"
+                "no bmap for '{image}': all of it is written, checked as its catalog says"
             ));
             return Ok(None);
         }

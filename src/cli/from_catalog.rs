@@ -30,14 +30,17 @@ pub(super) fn entry(args: &CopyArgs, id: &str, out: &Output) -> anyhow::Result<C
             escape_controls(&catalog.origin)
         );
     };
+    let image = &chosen.image;
     let checks = match (
-        chosen.image.download_sha256.is_some(),
-        chosen.image.extract_sha256.is_some(),
+        image.download_sha256.is_some(),
+        image.extract_sha256.is_some(),
+        image.signature_url.is_some(),
     ) {
-        (true, true) => "the download's and the image's SHA-256",
-        (true, false) => "the download's SHA-256",
-        (false, true) => "the image's SHA-256",
-        (false, false) => "nothing: the catalog gives no checksum",
+        (true, true, _) => "the download's and the image's SHA-256",
+        (true, false, _) => "the download's SHA-256",
+        (false, true, _) => "the image's SHA-256",
+        (false, false, true) => "the download's signature",
+        (false, false, false) => "nothing: the catalog gives no checksum",
     };
     out.info(format_args!(
         "catalog entry '{}': {} ({}), checked against {checks}",
@@ -83,6 +86,7 @@ pub(super) fn official(args: &CopyArgs, url: &Url, out: &Output) -> anyhow::Resu
                     download_sha256: Some(official.sha256),
                     download_size: None,
                     bmap_url: None,
+                    signature_url: None,
                     init_format: None,
                 },
             }))

@@ -102,6 +102,39 @@ pub fn verify_detached(
     })
 }
 
+/// [`verify_detached`] of the data `reader` gives, read to its end and never held whole (a
+/// download as it passes); the status only, as the data is not kept.
+pub fn verify_detached_reader<R: Read + Send + Sync>(
+    reader: R,
+    signature: &[u8],
+    location: &str,
+    keyring: &Keyring,
+    pin: Option<&str>,
+) -> Result<SignatureStatus, SignatureError> {
+    let bad = |e: anyhow::Error| SignatureError::BadSignatureFile {
+        location: format!("'{location}'"),
+        reason: e.to_string(),
+    };
+    let policy = StandardPolicy::new();
+    let now = SystemTime::now();
+    let helper = Helper::new(keyring, &policy, now, pin);
+    let mut verifier = DetachedVerifierBuilder::from_bytes(signature)
+        .map_err(bad)?
+        .with_policy(&policy, now, helper)
+        .map_err(bad)?;
+    verifier.verify_reader(reader).map_err(bad)?;
+    let checks = verifier.into_helper().checks;
+    if checks.is_empty() {
+        return Err(bad(anyhow::anyhow!("it holds no signature")));
+    }
+    Ok(SignatureStatus::Signed {
+        form: SignatureForm::Detached {
+            location: location.to_owned(),
+        },
+        checks,
+    })
+}
+
 /// The cleartext framework does not sign the line break before the signature, and sequoia
 /// returns the text without it; gpg prints it, and the bmap's own checksum was computed with
 /// it. Adding it back adds nothing a signer did not write.

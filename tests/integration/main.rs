@@ -13,6 +13,8 @@ mod bmap_format;
 mod catalog;
 /// A catalog download that breaks off is resumed, not fetched again.
 mod catalog_resume;
+/// A catalog entry's signature of its download, checked as it passes.
+mod catalog_signed;
 /// `copy` and `verify` on loop devices, as root.
 mod copy_device;
 /// `copy` to regular files: the upstream vectors bit-exact, bad inputs refused.

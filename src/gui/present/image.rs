@@ -112,10 +112,12 @@ pub(super) fn describe_origin(chosen: &Chosen, cache: Option<&ImageCache>) -> Ro
     let title = match (
         image.download_sha256.is_some(),
         image.extract_sha256.is_some(),
+        image.signature_url.is_some(),
     ) {
-        (true, true) => gettext("Checked against the catalog’s checksums"),
-        (true, false) | (false, true) => gettext("Checked against the catalog’s checksum"),
-        (false, false) => gettext("Not checked: the catalog gives no checksum"),
+        (true, true, _) => gettext("Checked against the catalog’s checksums"),
+        (true, false, _) | (false, true, _) => gettext("Checked against the catalog’s checksum"),
+        (false, false, true) => gettext("Checked against its publisher’s signature"),
+        (false, false, false) => gettext("Not checked: the catalog gives no checksum"),
     };
     let mut facts = Vec::new();
     if let Some(date) = &chosen.release_date {

@@ -452,6 +452,7 @@ fn a_catalog_image_says_what_checks_it_and_whether_it_is_downloaded() {
             download_sha256: Some([2; 32]),
             download_size: None,
             bmap_url: None,
+            signature_url: None,
             init_format: None,
         },
     };
