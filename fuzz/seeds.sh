@@ -32,6 +32,9 @@ cat > "$out/catalog/os_list.json" <<'JSON'
   {"name": "Media", "description": "Kodi", "icon": "m.png", "subitems_url": "media.json"}]}
 JSON
 printf '[{"name": "A", "description": "", "url": "https://example.org/a.img"}]' > "$out/catalog/bare.json"
+# Fedora's releases.json and BeagleBoard's config.json, read into the same shape.
+printf '[{"version": "41", "arch": "x86_64", "link": "https://example.org/F-41.iso", "variant": "W", "subvariant": "Workstation", "sha256": "6939d39cbbfbe85c68dae55f1b2375f17e21fe047b8dc1f84aa7d3c002047afb", "size": "2398523392"}]' > "$out/catalog/fedora.json"
+printf '{"imager": {"remote_configs": ["https://example.org/os_list.json"], "devices": []}, "os_list": [], "asc_url": "x.asc"}' > "$out/catalog/beagle.json"
 
 # Filesystems and partition tables for the scanner, made by the real tools, written in the
 # scan target's sparse form (image length, then the non-zero 4 KiB blocks as extents), so a

@@ -23,6 +23,7 @@ mod fetch;
 mod images;
 mod load;
 mod rpi;
+mod shapes;
 mod signed;
 mod sums;
 

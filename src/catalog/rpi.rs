@@ -4,6 +4,7 @@
 //! `extract_sha256`, `image_download_size`, `image_download_sha256`, `release_date`,
 //! `devices`, `init_format`, `website`, `bmap_url`, `asc_url`), `subitems` (a folder) or `subitems_url`
 //! (a link). A link's list has only `os_list` (or is a bare array, as some publishers write).
+//! Fedora's and BeagleBoard's manifests are turned into this shape first ([`super::shapes`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{
     Board, CatalogError, CatalogErrorKind, Entry, EntryKind, Image, MAX_BYTES, MAX_DEPTH,
-    MAX_ENTRIES, cut,
+    MAX_ENTRIES, cut, shapes,
 };
 use crate::source::http::Url;
 
@@ -59,16 +60,26 @@ impl<'a> Reader<'a> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| self.error("", CatalogErrorKind::Json(e.to_string())))?;
         let (boards, list) = match &value {
-            Value::Array(list) => (vec![], list.as_slice()),
+            Value::Array(list) if shapes::is_fedora(list) => {
+                let (imager, list) = shapes::fedora(list);
+                let imager = self.object(&imager, "imager")?;
+                (self.boards(imager)?, list)
+            }
+            Value::Array(list) => (vec![], list.clone()),
             Value::Object(top) => {
-                let boards = match top.get("imager").map(|i| self.object(i, "imager")) {
-                    Some(imager) => self.boards(imager?)?,
+                let imager = top
+                    .get("imager")
+                    .map(|i| self.object(i, "imager"))
+                    .transpose()?;
+                let boards = match imager {
+                    Some(imager) => self.boards(imager)?,
                     None => vec![],
                 };
-                let list = match top.get("os_list") {
-                    Some(list) => self.array(list, "os_list")?,
+                let mut list = match top.get("os_list") {
+                    Some(list) => self.array(list, "os_list")?.to_vec(),
                     None => return Err(self.error("", CatalogErrorKind::Missing("os_list"))),
                 };
+                list.extend(imager.map(shapes::remote_configs).unwrap_or_default());
                 (boards, list)
             }
             other => {
@@ -82,7 +93,7 @@ impl<'a> Reader<'a> {
                 ));
             }
         };
-        let entries = self.entries(list, "os_list", prefix, depth)?;
+        let entries = self.entries(&list, "os_list", prefix, depth)?;
         Ok((boards, entries))
     }
 

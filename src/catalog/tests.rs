@@ -249,3 +249,70 @@ fn ages_are_said_in_words() {
     assert_eq!(ago(3 * 86_400 + 5), "3 days ago");
     assert_eq!(age(SystemTime::now() + Duration::from_secs(60)), "just now");
 }
+
+#[test]
+fn fedoras_releases_json_is_read_as_folders_of_subvariants_with_a_board_per_architecture() {
+    let text = format!(
+        r#"[
+  {{"version": "41", "arch": "x86_64", "link": "https://download.example.org/41/Fedora-Workstation-Live-x86_64-41-1.4.iso",
+    "variant": "Workstation", "subvariant": "Workstation", "sha256": "{SHA}", "size": "2398523392"}},
+  {{"version": "41", "arch": "aarch64", "link": "https://download.example.org/41/Fedora-Workstation-41-1.4.aarch64.raw.xz",
+    "variant": "Workstation", "subvariant": "Workstation", "sha256": "{SHA}", "size": "2880000000"}},
+  {{"version": "41", "arch": "x86_64", "link": "https://download.example.org/41/Fedora-Cloud-Base-41.x86_64.qcow2",
+    "variant": "Cloud", "subvariant": "Cloud_Base", "sha256": "{SHA}", "size": "500000000"}},
+  {{"version": "41", "arch": "x86_64", "link": "https://download.example.org/41/Fedora-Server-dvd-x86_64-41-1.4.iso",
+    "variant": "Server", "subvariant": "Server", "sha256": "{SHA}", "size": 2700000000}}
+]"#
+    );
+    let catalog = parse(&text).unwrap();
+    let names: Vec<&str> = catalog.boards.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["x86_64", "aarch64"]);
+    assert!(catalog.boards.iter().all(|b| b.exclusive));
+    let ids: Vec<&str> = catalog.walk().iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "fedora-workstation",
+            "fedora-workstation/fedora-workstation-41-x86-64",
+            "fedora-workstation/fedora-workstation-41-aarch64",
+            "fedora-server",
+            "fedora-server/fedora-server-41-x86-64",
+        ],
+        "the cloud image is not for a stick"
+    );
+    let EntryKind::Image(image) = &catalog.walk()[1].kind else {
+        panic!("an image");
+    };
+    assert_eq!(image.download_size, Some(2_398_523_392));
+    assert!(image.download_sha256.is_some());
+    let arm = catalog.board("aarch64").unwrap();
+    assert!(!catalog.walk()[1].runs_on(arm) && catalog.walk()[2].runs_on(arm));
+
+    // A hostile value is still named where it is.
+    let bad = r#"[{"version": "41", "arch": "x86_64", "link": "file:///etc/passwd.iso",
+                   "variant": "W", "subvariant": "W", "sha256": "x", "size": "1"}]"#;
+    let error = parse(bad).unwrap_err();
+    assert!(
+        matches!(error.kind, CatalogErrorKind::Url { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn beagleboards_remote_configs_become_links() {
+    let text = r#"{"imager": {"remote_configs": ["https://lists.example.org/distros/os_list.json"],
+        "devices": [{"name": "BeagleY-AI", "tags": ["beagley-ai"], "flasher": "SdCard"}]},
+      "os_list": [{"name": "Debian", "description": "", "url": "https://example.org/d.img.xz"}]}"#;
+    let catalog = parse(text).unwrap();
+    assert_eq!(catalog.entries.len(), 2);
+    let link = &catalog.entries[1];
+    assert_eq!(link.name, "lists.example.org/distros/os_list.json");
+    assert!(
+        matches!(&link.kind, EntryKind::Link(url) if url.host_str() == Some("lists.example.org"))
+    );
+    let bad = r#"{"imager": {"remote_configs": [7]}, "os_list": []}"#;
+    assert!(
+        parse(bad).is_err(),
+        "a link that is not an address is refused"
+    );
+}
