@@ -1,7 +1,8 @@
 //! A distribution's signed checksum file as a catalog of one: for an image at
 //! `…/folder/name.iso`, the folder's `SHA256SUMS` with its detached OpenPGP signature
-//! (`SHA256SUMS.sign` as Debian names it, `SHA256SUMS.gpg` as Ubuntu does), checked with the
-//! same code and the same trusted keys as signed bmaps. A valid signature by a trusted key
+//! (`SHA256SUMS.sign` as Debian names it, `SHA256SUMS.gpg` as Ubuntu does), or else Fedora's
+//! clearsigned `…-CHECKSUM` found in the folder's index, checked with the same code and the
+//! same trusted keys as signed bmaps. A valid signature by a trusted key
 //! makes the image's SHA-256 the one to check the download against: "official image".
 //!
 //! The check is made for every image URL, asked for or not, so only evidence stops a copy:
@@ -15,7 +16,7 @@
 use std::fmt;
 
 use super::rpi::parse_sha256;
-use crate::signature::{Keyring, SignatureCheck, Signer, verify_detached};
+use crate::signature::{Keyring, SignatureCheck, Signer, verify_clearsigned, verify_detached};
 use crate::source::http::{HttpClient, Url};
 
 /// The largest checksum file read.
@@ -118,7 +119,7 @@ pub fn official(image: &Url, http: &HttpClient, keyring: &Keyring) -> Result<Sum
         return Ok(Sums::None);
     };
     let Some(sums) = fetch(&file) else {
-        return Ok(Sums::None);
+        return fedora(image, &name, http, keyring);
     };
     let mut signature = None;
     for extension in ["sign", "gpg"] {
@@ -165,6 +166,94 @@ pub fn official(image: &Url, http: &HttpClient, keyring: &Keyring) -> Result<Sum
             file,
         })
     }))
+}
+
+/// Fedora's way: a clearsigned `…-CHECKSUM` file in the image's folder, named after the
+/// release rather than the image, so found in the folder's index (the page its server shows
+/// for it), with lines `SHA256 (NAME) = HEX`. At most [`MAX_CHECKSUM_FILES`] are tried.
+fn fedora(
+    image: &Url,
+    name: &str,
+    http: &HttpClient,
+    keyring: &Keyring,
+) -> Result<Sums, SumsError> {
+    let fetch = |url: &Url| http.fetch_next_to(url, image, MAX_SUMS).ok().flatten();
+    let Some(index) = image.join("./").ok().and_then(|folder| fetch(&folder)) else {
+        return Ok(Sums::None);
+    };
+    let decoded = percent_decoded(name);
+    let mut untrusted = None;
+    for listed in checksum_files(&index).into_iter().take(MAX_CHECKSUM_FILES) {
+        let Some(file) = image.join(&listed).ok() else {
+            continue;
+        };
+        let Some(bytes) = fetch(&file) else {
+            continue;
+        };
+        let Ok(verified) = verify_clearsigned(&bytes, keyring, None) else {
+            continue;
+        };
+        let signer = match verified.status.valid() {
+            Some(SignatureCheck::Valid { signer, .. }) => signer.clone(),
+            _ => match verified.status.failure() {
+                Some(SignatureCheck::UnknownKey { issuer }) => {
+                    untrusted.get_or_insert((file, issuer.clone()));
+                    continue;
+                }
+                failure => {
+                    return Err(SumsError::Refused {
+                        file,
+                        check: Box::new(failure.cloned().unwrap_or(SignatureCheck::Unusable {
+                            issuer: String::new(),
+                            reason: "it holds no signature".into(),
+                        })),
+                    });
+                }
+            },
+        };
+        if let Some(sha256) = find_tagged(&verified.text, &decoded) {
+            return Ok(Sums::Official(Official {
+                sha256,
+                signer,
+                file,
+            }));
+        }
+    }
+    Ok(match untrusted {
+        Some((file, issuer)) => Sums::Untrusted { file, issuer },
+        None => Sums::None,
+    })
+}
+
+/// The most `…-CHECKSUM` files of a folder tried.
+const MAX_CHECKSUM_FILES: usize = 4;
+
+/// The names a folder's index links to that end in `CHECKSUM` and stay in the folder.
+fn checksum_files(index: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(index);
+    let mut found: Vec<String> = Vec::new();
+    for piece in text.split("href=\"").skip(1) {
+        let Some((target, _)) = piece.split_once('"') else {
+            continue;
+        };
+        let target = target.strip_prefix("./").unwrap_or(target);
+        let plain = !target.contains(['/', '?', '#', ':']) && target.ends_with("CHECKSUM");
+        if plain && !found.iter().any(|f| f == target) {
+            found.push(target.to_owned());
+        }
+    }
+    found
+}
+
+/// The SHA-256 that BSD-style lines (`SHA256 (NAME) = HEX`, as Fedora's CHECKSUM files and
+/// `sha256sum --tag` write them) give `name`.
+fn find_tagged(sums: &[u8], name: &str) -> Option<[u8; 32]> {
+    let text = String::from_utf8_lossy(sums);
+    text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("SHA256 (")?;
+        let (listed, hex) = rest.rsplit_once(") = ")?;
+        (listed == name).then(|| parse_sha256(hex.trim())).flatten()
+    })
 }
 
 /// The SHA-256 that `sums` (lines of `HEX  NAME` or `HEX *NAME`, as sha256sum writes them)
@@ -228,5 +317,31 @@ mod tests {
         assert_eq!(percent_decoded("ubuntu%2024.04.iso"), "ubuntu 24.04.iso");
         assert_eq!(percent_decoded("100%"), "100%");
         assert_eq!(percent_decoded("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn fedoras_checksum_files_are_found_in_the_folder_index_and_read() {
+        let index =
+            br#"<a href="../">../</a><a href="Fedora-Workstation-41-1.4-x86_64-CHECKSUM">x</a>
+            <a href="./Fedora-Workstation-41-1.4-x86_64-CHECKSUM">again</a>
+            <a href="https://evil.example/x-CHECKSUM">far</a><a href="sub/y-CHECKSUM">deep</a>
+            <a href="Fedora-Workstation-Live-x86_64-41-1.4.iso">iso</a>"#;
+        assert_eq!(
+            checksum_files(index),
+            ["Fedora-Workstation-41-1.4-x86_64-CHECKSUM"]
+        );
+        let sums = format!(
+            "# Fedora-Workstation-Live-x86_64-41-1.4.iso: 2398523392 bytes\n\
+             SHA256 (Fedora-Workstation-Live-x86_64-41-1.4.iso) = {A}\n\
+             SHA256 (other (1).iso) = {}\n",
+            "1".repeat(64)
+        );
+        let sums = sums.as_bytes();
+        assert_eq!(
+            find_tagged(sums, "Fedora-Workstation-Live-x86_64-41-1.4.iso").map(|d| d[0]),
+            Some(0x69)
+        );
+        assert_eq!(find_tagged(sums, "other (1).iso").map(|d| d[0]), Some(0x11));
+        assert!(find_tagged(sums, "Live-x86_64-41-1.4.iso").is_none());
     }
 }

@@ -578,3 +578,78 @@ fn a_signed_catalog_is_checked_and_a_pinned_key_makes_its_signature_required() {
     run(&["--catalog-key", &signer]).fails_with(&[local, "is not signed", &signer]);
     printed(&run(&[]));
 }
+
+/// Fedora's way: the image's folder lists a clearsigned `…-CHECKSUM` with `SHA256 (NAME) =`
+/// lines; signed by a trusted key, the image is official and checked against it.
+#[test]
+fn an_image_beside_a_clearsigned_fedora_checksum_is_checked_against_it() {
+    use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+
+    let server = Nginx::start();
+    std::fs::create_dir_all(server.root().join("41")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let content = random_bytes(23, 2 << 20);
+    let iso = "Fedora-Workstation-Live-x86_64-41-1.4.iso";
+    let url = server.put(&format!("41/{iso}"), &content).to_string();
+    let checksum = "Fedora-Workstation-41-1.4-x86_64-CHECKSUM";
+    let plain = dir.path().join("CHECKSUM");
+    std::fs::write(
+        &plain,
+        format!(
+            "# {iso}: 2097152 bytes\nSHA256 ({iso}) = {}\n",
+            sha256(&content)
+        ),
+    )
+    .unwrap();
+    let gpg = Gpg::new();
+    let signer = gpg.key(
+        "Fedora (41) <fedora-41-primary@fedoraproject.org>",
+        KEYS_MADE,
+        "never",
+    );
+    let signed = dir.path().join("CHECKSUM.signed");
+    gpg.sign(&[&signer], "--clearsign", true, SIGNED, &plain, &signed);
+    server.put(&format!("41/{checksum}"), &std::fs::read(&signed).unwrap());
+    server.put(
+        "41/index.html",
+        format!(
+            r#"<a href="../">../</a><a href="{checksum}">{checksum}</a><a href="{iso}">{iso}</a>"#
+        )
+        .as_bytes(),
+    );
+    let config = tempfile::tempdir().unwrap();
+    let keys = config.path().join("blockprint/trusted-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    gpg.export(&signer, true, &keys.join("fedora-41.asc"));
+    let copy = |dest: &Path| {
+        let cache = tempfile::tempdir().unwrap();
+        blockprint_with(
+            ["copy", "--nobmap", &url, dest.to_str().unwrap()],
+            &[
+                ("XDG_CONFIG_HOME", config.path().to_str().unwrap()),
+                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
+                (
+                    "GNUPGHOME",
+                    config.path().join("no-gnupg").to_str().unwrap(),
+                ),
+            ],
+            None,
+            std::time::Duration::from_secs(60),
+        )
+    };
+    let dest = dir.path().join("written.iso");
+    let said = copy(&dest).ok().to_owned();
+    assert!(
+        said.contains(&format!(
+            "official image: its SHA-256 is in '{}', signed by Fedora (41)",
+            server.url(&format!("41/{checksum}"))
+        )),
+        "{said}"
+    );
+    assert!(std::fs::read(&dest).unwrap() == content);
+    // The image changed on the server: refused, nothing left.
+    server.put(&format!("41/{iso}"), &random_bytes(24, 2 << 20));
+    let dest = dir.path().join("changed.iso");
+    copy(&dest).fails_with(&["was published for it", "damaged or was changed"]);
+    assert!(!dest.exists());
+}
