@@ -3,14 +3,17 @@
 //! once decoded ([`Digested`], over it). Every byte passes through the hash, skipped ones
 //! included, and the comparison is made when the data ends: a copy reads its source to the end
 //! before the first MiB of the image is written, so a mismatch fails the copy while the drive
-//! still cannot boot, and the destination file of a failed copy never appears.
+//! still cannot boot, and the destination file of a failed copy never appears. Each hash runs
+//! on a thread of its own, beside the download, the decoder and the writes.
 
 use std::io::{self, Read};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use super::ImageSource;
+
+mod background;
+
+use background::Background;
 
 /// "6939d39c…" in full.
 fn hex(digest: &[u8]) -> String {
@@ -30,11 +33,16 @@ fn mismatch(what: &str, name: &str, got: &[u8], want: &[u8; 32]) -> io::Error {
     )
 }
 
+/// The error of a hash whose thread failed.
+fn failed() -> io::Error {
+    io::Error::other("the SHA-256 of the image could not be computed")
+}
+
 /// A stream whose SHA-256 must be `want` when it ends (the download, before decoding).
 pub struct DigestReader<R> {
     inner: R,
     name: String,
-    hash: Sha256,
+    hash: Background,
     want: [u8; 32],
     checked: bool,
 }
@@ -45,7 +53,7 @@ impl<R: Read> DigestReader<R> {
         Self {
             inner,
             name: name.to_owned(),
-            hash: Sha256::new(),
+            hash: Background::new(),
             want,
             checked: false,
         }
@@ -57,8 +65,8 @@ impl<R: Read> Read for DigestReader<R> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
         if n == 0 && !buf.is_empty() && !self.checked {
-            let got = self.hash.clone().finalize();
-            if got.as_slice() != self.want {
+            let got = self.hash.finish().ok_or_else(failed)?;
+            if got != self.want {
                 return Err(mismatch("the download of", &self.name, &got, &self.want));
             }
             self.checked = true;
@@ -72,7 +80,7 @@ impl<R: Read> Read for DigestReader<R> {
 /// bytes are read and hashed, never seeked over.
 pub struct Digested {
     inner: Box<dyn ImageSource>,
-    hash: Sha256,
+    hash: Background,
     want: Option<[u8; 32]>,
     size: Option<u64>,
     position: u64,
@@ -84,7 +92,7 @@ impl Digested {
     pub fn new(inner: Box<dyn ImageSource>, want: Option<[u8; 32]>, size: Option<u64>) -> Self {
         Self {
             inner,
-            hash: Sha256::new(),
+            hash: Background::new(),
             want,
             size,
             position: 0,
@@ -108,8 +116,8 @@ impl Digested {
             ));
         }
         if let Some(want) = &self.want {
-            let got = self.hash.clone().finalize();
-            if got.as_slice() != want {
+            let got = self.hash.finish().ok_or_else(failed)?;
+            if &got != want {
                 return Err(mismatch("image", &name, &got, want));
             }
         }
@@ -172,6 +180,8 @@ impl ImageSource for Digested {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
     use crate::source::StreamSource;
 
