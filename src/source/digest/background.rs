@@ -13,10 +13,13 @@ const BATCH: usize = 1 << 20;
 /// Batches on their way to the thread at most.
 const QUEUED: usize = 4;
 
+/// The way to the hashing thread, and the thread, which returns the SHA-256.
+type Worker = (SyncSender<Vec<u8>>, JoinHandle<[u8; 32]>);
+
 /// A SHA-256 computed on a thread (or here, if no thread can be started).
 pub(super) struct Background {
     batch: Vec<u8>,
-    worker: Option<(SyncSender<Vec<u8>>, JoinHandle<[u8; 32]>)>,
+    worker: Option<Worker>,
     here: Option<Sha256>,
 }
 
