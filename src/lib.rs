@@ -29,6 +29,8 @@
 //!   device against a bmap.
 //! * [`progress`]: [`Event`](progress::Event), [`ProgressSink`](progress::ProgressSink) and
 //!   [`CancelToken`](progress::CancelToken).
+//! * [`firstboot`]: first-boot settings (hostname, user, SSH, Wi-Fi, locale) written into
+//!   the boot partition of a written card, and read back.
 //! * [`drives`]: the drives an image could go to, and the guards against the wrong one.
 //! * [`size`]: sizes as people read them.
 //! * `udisks` (the `gui` feature only): drives, hotplug and privileged actions over UDisks2.
@@ -75,6 +77,7 @@ pub mod copy;
 pub mod create;
 pub mod discover;
 pub mod drives;
+pub mod firstboot;
 mod le;
 pub mod mapping;
 pub mod progress;

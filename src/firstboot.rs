@@ -1,0 +1,72 @@
+//! First-boot settings: a hostname, a user, SSH, Wi-Fi and locale, written into the boot
+//! partition of a freshly written card so a board without a screen comes up set up.
+//!
+//! ```text
+//!  --settings FILE (TOML) / the app's dialog
+//!        |  settings::parse: every value checked, the password hashed (SHA-512-crypt)
+//!        v
+//!    Settings  --render(format, the partition's own files)-->  files to write
+//!        |                                                         |
+//!   detect: which first-boot mechanism the image carries       apply: written into the FAT
+//!   (the catalog's init_format, else its boot files)           boot partition in place, then
+//!                                                              read back and compared
+//! ```
+//!
+//! Nothing here mounts anything or runs a program: the boot partition is edited through the
+//! descriptor the copy already holds, before the held-back first MiB is written, so a card whose
+//! settings did not read back is left unbootable rather than booting without them.
+//!
+//! Every value is checked when the settings are read and quoted again for the file it lands in
+//! (a shell script, YAML, TOML or a NetworkManager key file), so an SSID such as
+//! `a"; rm -rf / #` arrives as typed and never runs.
+
+mod crypt;
+mod settings;
+
+pub use settings::{Locale, Settings, SettingsError, Ssh, User, Wifi, parse, parse_file};
+
+/// What an image runs at first boot to set itself up, hence which files carry the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Raspberry Pi OS's `firstrun.sh`, started by `systemd.run=` on the kernel command line
+    /// (`cmdline.txt`), as the Bookworm images honour it.
+    Systemd,
+    /// cloud-init's NoCloud seed on the boot partition: `user-data`, `meta-data` and
+    /// `network-config` (Ubuntu's Raspberry Pi images, and any image with that seed).
+    CloudInit,
+    /// The NoCloud seed as Raspberry Pi OS (Trixie and later) reads it, with its own
+    /// `rpi:` user-data keys for the keyboard and interfaces.
+    CloudInitRpi,
+    /// Raspberry Pi Imager 2.0.11's single `rpi-preseed.toml` on the boot partition.
+    RpiPreseed,
+}
+
+impl Format {
+    /// The format a catalog's `init_format` names (`systemd`, `cloudinit`, `cloudinit-rpi`,
+    /// `rpi-preseed`), or `None` for one Blockprint does not know.
+    pub fn from_init_format(name: &str) -> Option<Self> {
+        match name {
+            "systemd" => Some(Self::Systemd),
+            "cloudinit" => Some(Self::CloudInit),
+            "cloudinit-rpi" => Some(Self::CloudInitRpi),
+            "rpi-preseed" => Some(Self::RpiPreseed),
+            _ => None,
+        }
+    }
+
+    /// The catalog's name of the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Systemd => "systemd",
+            Self::CloudInit => "cloudinit",
+            Self::CloudInitRpi => "cloudinit-rpi",
+            Self::RpiPreseed => "rpi-preseed",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
