@@ -23,7 +23,11 @@
 mod crypt;
 mod settings;
 
-pub use settings::{Locale, Settings, SettingsError, Ssh, User, Wifi, parse, parse_file};
+pub use settings::{
+    Locale, Settings, SettingsError, Ssh, User, Wifi, check_hash, check_hostname, check_key,
+    check_keyboard, check_locale, check_timezone, check_user_name, hash_password, parse,
+    parse_file, wifi,
+};
 
 /// What an image runs at first boot to set itself up, hence which files carry the settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,4 +73,35 @@ impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// One file to write into the boot partition: its path from the partition's root (`/`
+/// separated, such as `firstrun.sh`) and its whole new content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootFile {
+    /// The path from the FAT partition's root.
+    pub path: String,
+    /// The file's whole content.
+    pub bytes: Vec<u8>,
+}
+
+/// What a copy is asked to set up on the card after the image: the settings, and the format
+/// the image's catalog entry declared (`None`: look inside the image).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstBoot {
+    /// The settings.
+    pub settings: Settings,
+    /// The catalog entry's `init_format`, which wins over what the image's files suggest.
+    pub declared: Option<Format>,
+}
+
+/// What was written and read back, for the copy's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The format written.
+    pub format: Format,
+    /// The files written, from the boot partition's root.
+    pub files: Vec<String>,
+    /// The settings in a few words: "hostname pi-kitchen, user alex, SSH keys 1, Wi-Fi Home".
+    pub summary: String,
 }

@@ -296,7 +296,7 @@ fn invalid(key: &'static str, value: &str, why: &str) -> SettingsError {
 }
 
 /// An RFC 1123 host name label.
-pub(crate) fn check_hostname(name: &str) -> Result<String, SettingsError> {
+pub fn check_hostname(name: &str) -> Result<String, SettingsError> {
     let ok = (1..=63).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !name.starts_with('-')
@@ -312,7 +312,7 @@ pub(crate) fn check_hostname(name: &str) -> Result<String, SettingsError> {
 }
 
 /// A login name as Debian's `adduser` accepts it by default.
-pub(crate) fn check_user_name(name: &str) -> Result<String, SettingsError> {
+pub fn check_user_name(name: &str) -> Result<String, SettingsError> {
     let mut bytes = name.bytes();
     let ok = (1..=32).contains(&name.len())
         && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
@@ -335,7 +335,7 @@ pub(crate) fn check_user_name(name: &str) -> Result<String, SettingsError> {
 }
 
 /// Hashes `password` with SHA-512-crypt and a fresh random salt.
-pub(crate) fn hash_password(password: &str) -> Result<String, SettingsError> {
+pub fn hash_password(password: &str) -> Result<String, SettingsError> {
     if password.is_empty() {
         return Err(invalid(
             "user.password",
@@ -351,7 +351,7 @@ pub(crate) fn hash_password(password: &str) -> Result<String, SettingsError> {
 }
 
 /// A crypt(3) hash that `/etc/shadow`, `chpasswd -e` and cloud-init take as it is.
-pub(crate) fn check_hash(hash: &str) -> Result<String, SettingsError> {
+pub fn check_hash(hash: &str) -> Result<String, SettingsError> {
     let ok = (hash.starts_with("$6$") || hash.starts_with("$y$") || hash.starts_with("$5$"))
         && hash.len() <= 256
         && hash
@@ -437,7 +437,10 @@ pub fn wifi(
             (None, Some(psk))
         }
         Some(p) if (8..=63).contains(&p.len()) && p.bytes().all(|b| (b' '..=b'~').contains(&b)) => {
-            (Some(p.to_owned()), Some(crate::firstboot::crypt::wpa_psk(p, ssid)))
+            (
+                Some(p.to_owned()),
+                Some(crate::firstboot::crypt::wpa_psk(p, ssid)),
+            )
         }
         Some(p) => {
             return Err(invalid(
@@ -458,19 +461,17 @@ pub fn wifi(
 }
 
 /// A tz database name: `Area/Location` of letters, digits, `_`, `-`, `+`.
-pub(crate) fn check_timezone(zone: &str) -> Result<String, SettingsError> {
+pub fn check_timezone(zone: &str) -> Result<String, SettingsError> {
     let ok = !zone.is_empty()
         && zone.len() <= 64
-        && zone
-            .split('/')
-            .all(|part| {
-                !part.is_empty()
-                    && part != "."
-                    && part != ".."
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
-            });
+        && zone.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+        });
     if !ok {
         return Err(invalid(
             "locale.timezone",
@@ -482,7 +483,7 @@ pub(crate) fn check_timezone(zone: &str) -> Result<String, SettingsError> {
 }
 
 /// An XKB layout name.
-pub(crate) fn check_keyboard(layout: &str) -> Result<String, SettingsError> {
+pub fn check_keyboard(layout: &str) -> Result<String, SettingsError> {
     let ok = (1..=32).contains(&layout.len())
         && layout
             .bytes()
@@ -498,7 +499,7 @@ pub(crate) fn check_keyboard(layout: &str) -> Result<String, SettingsError> {
 }
 
 /// A locale name: `ll[_CC][.charset][@modifier]`.
-pub(crate) fn check_locale(locale: &str) -> Result<String, SettingsError> {
+pub fn check_locale(locale: &str) -> Result<String, SettingsError> {
     let (name, modifier) = locale.split_once('@').unwrap_or((locale, ""));
     let (lang, charset) = name.split_once('.').unwrap_or((name, ""));
     let (language, country) = lang.split_once('_').unwrap_or((lang, ""));
@@ -507,7 +508,9 @@ pub(crate) fn check_locale(locale: &str) -> Result<String, SettingsError> {
         && (country.is_empty()
             || (country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())))
         && charset.len() <= 16
-        && charset.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && charset
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && modifier.len() <= 16
         && modifier.bytes().all(|b| b.is_ascii_lowercase());
     if !ok {
