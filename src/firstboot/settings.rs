@@ -27,7 +27,7 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// First-boot settings, each part optional; every value in them has been checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,6 +106,39 @@ impl Settings {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The settings as a `--settings` file that [`parse`] reads back to the same settings:
+    /// the password only as its hash, and the Wi-Fi passphrase (or its PSK) only when
+    /// `wifi_password` says so (a profile saved without "remember").
+    pub fn to_toml(&self, wifi_password: bool) -> String {
+        let file = File {
+            hostname: self.hostname.clone(),
+            user: self.user.as_ref().map(|u| FileUser {
+                name: u.name.clone(),
+                password: None,
+                password_hash: Some(u.password_hash.clone()),
+            }),
+            ssh: self.ssh.as_ref().map(|s| FileSsh {
+                enabled: Some(s.enabled),
+                password_login: Some(s.password_login),
+                authorized_keys: s.authorized_keys.clone(),
+            }),
+            wifi: self.wifi.as_ref().map(|w| FileWifi {
+                ssid: w.ssid.clone(),
+                password: wifi_password
+                    .then(|| w.passphrase.clone().or_else(|| w.psk_hex()))
+                    .flatten(),
+                country: w.country.clone(),
+                hidden: w.hidden,
+            }),
+            locale: self.locale.as_ref().map(|l| FileLocale {
+                timezone: l.timezone.clone(),
+                keyboard: l.keyboard.clone(),
+                locale: l.locale.clone(),
+            }),
+        };
+        toml::to_string(&file).unwrap_or_default()
+    }
 }
 
 /// Why settings were refused: the file, the key and the value concerned, and what is allowed.
@@ -140,48 +173,61 @@ pub enum SettingsError {
 }
 
 /// The file's shape.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    #[serde(skip_serializing_if = "Option::is_none")]
     hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<FileUser>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ssh: Option<FileSsh>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     wifi: Option<FileWifi>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     locale: Option<FileLocale>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileUser {
     name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     password_hash: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileSsh {
+    #[serde(skip_serializing_if = "Option::is_none")]
     enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     password_login: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     authorized_keys: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileWifi {
     ssid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     password: Option<String>,
     country: String,
     #[serde(default)]
     hidden: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileLocale {
+    #[serde(skip_serializing_if = "Option::is_none")]
     timezone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     keyboard: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     locale: Option<String>,
 }
 

@@ -154,3 +154,19 @@ fn ssh_without_keys_allows_passwords_by_default() {
     let s = parse("[ssh]\n", "pi.toml").unwrap().ssh.unwrap();
     assert!(s.enabled && s.password_login);
 }
+
+#[test]
+fn a_profile_reads_back_to_the_same_settings_and_keeps_the_wifi_password_only_if_asked() {
+    let settings = parse(FULL, "pi.toml").unwrap();
+    let kept = settings.to_toml(true);
+    assert!(!kept.contains("correct horse"), "{kept}");
+    assert_eq!(parse(&kept, "profile").unwrap(), settings);
+    let forgotten = settings.to_toml(false);
+    assert!(!forgotten.contains("secret passphrase"), "{forgotten}");
+    let back = parse(&forgotten, "profile").unwrap();
+    assert_eq!(
+        back.wifi.as_ref().map(|w| (w.passphrase.clone(), w.psk)),
+        Some((None, None))
+    );
+    assert_eq!(back.user, settings.user);
+}
