@@ -18,9 +18,12 @@ pub fn show() {
     let Ok(settings) = settings else {
         return;
     };
+    // As tall as the main window: both groups fit, so what the cache holds and its Delete
+    // button are in view without scrolling.
     let window = adw::PreferencesWindow::builder()
         .modal(true)
         .search_enabled(false)
+        .default_height(680)
         .build();
     let page = adw::PreferencesPage::new();
     let group = adw::PreferencesGroup::builder()
