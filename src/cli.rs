@@ -149,6 +149,16 @@ pub struct CopyArgs {
     #[arg(long)]
     pub removable_device: bool,
 
+    /// First-boot settings to write into the image's boot partition once it is written: a
+    /// TOML file with hostname, [user], [ssh], [wifi] and [locale] (see the README). They go
+    /// in the format the image reads at first boot (Raspberry Pi OS's firstrun.sh,
+    /// cloud-init's seed, rpi-preseed.toml): the catalog entry's, else found in the image. An
+    /// image that takes none is refused, before anything is written when it is a plain image
+    /// file. The files are read back, and DEST's first MiB is written only once they match,
+    /// so a card whose settings did not stick does not boot. Every DEST gets the same settings.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+
     /// Give up on a drive that has not finished a write for this many seconds (a hung card
     /// or reader), and on a web server that has sent nothing for as long.
     #[arg(long, value_name = "SECONDS", default_value_t = 60,

@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bmap::{Bmap, ChecksumType, Digest};
+use crate::firstboot::{Applied, FirstBoot, FirstBootError};
 use crate::progress::{CancelToken, Event, ProgressSink};
 use crate::source::ImageSource;
 use crate::target::{Target, TargetError};
@@ -65,6 +66,11 @@ pub struct CopyOptions {
     /// finished after this long: a hung card or reader then ends the copy with
     /// [`TargetError::Stalled`] instead of freezing it. `None` waits for ever.
     pub stall_timeout: Option<Duration>,
+    /// First-boot settings to write into each target's boot partition once the image is
+    /// written (and read back), read back themselves, before the held-back first MiB is
+    /// written: a card whose settings did not stick is left unbootable. `None` writes the
+    /// image alone.
+    pub first_boot: Option<Arc<FirstBoot>>,
 }
 
 /// The default of [`CopyOptions::stall_timeout`]: the kernel gives a USB or SD command 30 s
@@ -78,6 +84,7 @@ impl Default for CopyOptions {
             verify_readback: false,
             skip_readback: None,
             stall_timeout: Some(STALL_TIMEOUT),
+            first_boot: None,
         }
     }
 }
@@ -99,6 +106,9 @@ pub struct CopyReport {
     pub direct_io: bool,
     /// Wall time from the first write to the final sync.
     pub elapsed: Duration,
+    /// The first-boot settings written and read back, when [`CopyOptions::first_boot`] asked
+    /// for them.
+    pub first_boot: Option<Applied>,
 }
 
 /// Why a copy failed. Each names the image, the target, the range or the offset concerned.
@@ -179,6 +189,22 @@ pub enum CopyError {
     /// The target failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The first-boot settings could not be written to the written image, or did not read
+    /// back; the held-back first MiB was then not written.
+    #[error(
+        "cannot write the first-boot settings to '{target}' ({})",
+        settings_outcome(*.header_withheld)
+    )]
+    FirstBoot {
+        /// The target.
+        target: String,
+        /// Whether the image's first MiB was held back (a block device): the card then has
+        /// no partition table and does not boot.
+        header_withheld: bool,
+        /// What went wrong.
+        #[source]
+        source: FirstBootError,
+    },
     /// A helper thread of the copy stopped without a word: a bug.
     #[error("internal error: {thread} stopped unexpectedly; please report this")]
     ThreadFailed {
@@ -191,6 +217,16 @@ pub enum CopyError {
         /// The target.
         target: String,
     },
+}
+
+/// What a failure of the first-boot settings left behind, for [`CopyError::FirstBoot`].
+fn settings_outcome(header_withheld: bool) -> &'static str {
+    if header_withheld {
+        "the image is written but its first MiB is not, so the card will not boot half set \
+         up; fix the cause and write again"
+    } else {
+        "the image file was not kept; fix the cause and write again"
+    }
 }
 
 /// Names a range in messages: bmap blocks, or bytes when copying without a bmap.

@@ -20,8 +20,23 @@
 //! (a shell script, YAML, TOML or a NetworkManager key file), so an SSID such as
 //! `a"; rm -rf / #` arrives as typed and never runs.
 
+mod apply;
+mod cloudinit;
 mod crypt;
+mod detect;
+pub(crate) mod disk;
+mod fat;
+mod preseed;
+pub mod quote;
+mod render;
 mod settings;
+mod systemd;
+#[cfg(test)]
+mod testing;
+
+pub use apply::apply;
+pub use detect::{BootPartition, Table, detect_image};
+pub use render::{RenderError, render, summary};
 
 pub use settings::{
     Locale, Settings, SettingsError, Ssh, User, Wifi, check_hash, check_hostname, check_key,
@@ -104,4 +119,93 @@ pub struct Applied {
     pub files: Vec<String>,
     /// The settings in a few words: "hostname pi-kitchen, user alex, SSH keys 1, Wi-Fi Home".
     pub summary: String,
+}
+
+/// Why first-boot settings could not be written to a card (or looked for in an image). Each
+/// names the disk, the partition or the file concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FirstBootError {
+    /// The image file to look at cannot be opened.
+    #[error("cannot open the image '{path}' to see how it takes first-boot settings")]
+    Image {
+        /// The image.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The disk (card or image) cannot be read or flushed.
+    #[error("cannot {action} {place}")]
+    Disk {
+        /// What was being done: "read the partition table of", "flush the settings to".
+        action: &'static str,
+        /// The disk.
+        place: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No partition holds a FAT filesystem to put the settings in.
+    #[error(
+        "{place} has no FAT boot partition to take first-boot settings ({reason}); write it without settings"
+    )]
+    NoBootPartition {
+        /// The disk.
+        place: String,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The boot partition carries nothing that applies settings at first boot.
+    #[error(
+        "this image has no first-boot mechanism Blockprint knows (no cloud-init seed, no cmdline.txt on its boot partition, {place}): write it without settings"
+    )]
+    NoMechanism {
+        /// The boot partition.
+        place: String,
+    },
+    /// The FAT filesystem of the boot partition refused an operation.
+    #[error("cannot {action} on the boot partition, {place}")]
+    Fat {
+        /// What was being done: "open the FAT filesystem", "write 'firstrun.sh' (2311 bytes)".
+        action: String,
+        /// The boot partition.
+        place: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file the settings are merged into is too large to be what it should be.
+    #[error(
+        "'{file}' on the boot partition, {place}, is larger than {limit} bytes, so it is not the small text file the first boot reads; look at the image"
+    )]
+    TooLarge {
+        /// The file.
+        file: String,
+        /// The boot partition.
+        place: String,
+        /// The largest size read.
+        limit: u64,
+    },
+    /// The format cannot carry these settings on this boot partition.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A file written reads back different, or not at all.
+    #[error(
+        "'{file}' on the boot partition, {place}, {how} when read back: the card accepted the settings but did not keep them (a failing or counterfeit card?)"
+    )]
+    Mismatch {
+        /// The file.
+        file: String,
+        /// The boot partition.
+        place: String,
+        /// "differs from what was written", "is missing".
+        how: &'static str,
+    },
+    /// The destination keeps nothing (a null device).
+    #[error("'{target}' keeps nothing written to it, so it cannot take first-boot settings")]
+    NoStorage {
+        /// The destination.
+        target: String,
+    },
 }

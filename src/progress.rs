@@ -62,6 +62,9 @@ pub enum Phase {
     Syncing,
     /// Reading the written ranges back from the device and comparing them.
     ReadBack,
+    /// Writing the first-boot settings into the boot partition of a written image and
+    /// reading them back (before the held-back start).
+    Settings,
     /// Writing the held-back start of the image (partition table, boot sector) last.
     WritingHeader,
     /// Checking a device or file against the checksums of a bmap (verify).

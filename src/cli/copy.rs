@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use blockprint::bmap::Bmap;
 use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
+use blockprint::firstboot::{self, FirstBoot};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
 use blockprint::source::{Digested, Format, Input, Opened, Opener, check_gzip_end};
@@ -22,8 +23,29 @@ use super::signature::{self, SignatureOptions};
 use super::{CopyArgs, Output};
 
 pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
+    // Before anything is opened: a mistyped settings file costs nothing.
+    let settings = match &args.settings {
+        Some(path) => {
+            let settings = firstboot::parse_file(path)?;
+            if settings.is_empty() {
+                bail!(
+                    "the settings file '{}' sets nothing; give a hostname, [user], [ssh], [wifi] or [locale], or leave out --settings",
+                    path.display()
+                );
+            }
+            Some(settings)
+        }
+        None => None,
+    };
     let entry = match args.image.strip_prefix("catalog:") {
         Some(id) => Some(from_catalog::entry(args, id, out)?),
+        None => None,
+    };
+    let first_boot = match settings {
+        Some(settings) => Some(Arc::new(FirstBoot {
+            settings,
+            declared: declared_format(entry.as_ref(), out)?,
+        })),
         None => None,
     };
     let image = match entry {
@@ -96,6 +118,15 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     {
         check_gzip_end(path, source.name(), bmap.image_size(), &CancelToken::new())?;
     }
+    // A plain image file is looked at now; a compressed or streamed one is looked at on the
+    // card, once written (then a refusal leaves its first MiB unwritten).
+    if let (Some(first_boot), Some(path), true) = (&first_boot, image.as_path(), layers.is_empty())
+    {
+        let format = firstboot::detect_image(path, first_boot.declared)?;
+        out.info(format_args!(
+            "image '{image}' takes first-boot settings as {format}"
+        ));
+    }
 
     let mut protected: Vec<PathBuf> = image.as_path().map(Path::to_path_buf).into_iter().collect();
     if let Some(Input::Path(path)) = checked.as_ref().map(|c| &c.location) {
@@ -109,6 +140,14 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         bail!("--psplash-pipe reports the progress of one DEST; give one, or leave it out");
     }
     let targets = open_targets(&args.dest, &options)?;
+    if first_boot.is_some()
+        && let Some(null) = targets.iter().find(|t| t.kind() == TargetKind::Null)
+    {
+        bail!(
+            "'{}' keeps nothing written to it, so --settings cannot be written there; give a card or an image file",
+            null.path().display()
+        );
+    }
     for target in &targets {
         let kind = match target.kind() {
             TargetKind::BlockDevice => "block device",
@@ -139,6 +178,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         verify_readback: args.verify_readback,
         skip_readback: None,
         stall_timeout: Some(timeout),
+        first_boot,
     };
     let names: Vec<String> = targets
         .iter()
@@ -182,6 +222,9 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             names[0],
             checks(report, whole)
         ));
+        if let Some(applied) = &report.first_boot {
+            applied_lines(applied, None, out);
+        }
         return Ok(());
     }
     summarize(&names, &results, (args.verify_readback, whole), out)
@@ -206,6 +249,9 @@ fn summarize(
                     human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64),
                     checks(report, whole)
                 ));
+                if let Some(applied) = &report.first_boot {
+                    applied_lines(applied, Some(name), out);
+                }
             }
             Err(error) => {
                 out.warn(format_args!("'{name}' failed: {}", with_causes(&**error)));
@@ -223,6 +269,48 @@ fn summarize(
         );
     }
     Ok(())
+}
+
+/// The first-boot format `entry`'s catalog declares: `None` to look inside the image (no
+/// entry, no `init_format`, or one Blockprint does not know); an error when it says the image
+/// takes none.
+fn declared_format(
+    entry: Option<&blockprint::catalog::Chosen>,
+    out: &Output,
+) -> anyhow::Result<Option<firstboot::Format>> {
+    let Some((entry, name)) = entry.and_then(|e| e.image.init_format.as_deref().map(|n| (e, n)))
+    else {
+        return Ok(None);
+    };
+    if name == "none" {
+        bail!(
+            "the catalog says '{}' takes no first-boot settings (its init_format is \"none\"); write it without --settings",
+            entry.name
+        );
+    }
+    let format = firstboot::Format::from_init_format(name);
+    if format.is_none() {
+        out.warn(format_args!(
+            "the catalog names a first-boot format Blockprint does not know for '{}' ('{name}'); the image is looked at instead",
+            entry.name
+        ));
+    }
+    Ok(format)
+}
+
+/// "Settings applied and read back: hostname pi-kitchen, user alex, SSH keys 1, Wi-Fi Home",
+/// after the format and files written; `name` is the DEST's, when there are several.
+fn applied_lines(applied: &firstboot::Applied, name: Option<&str>, out: &Output) {
+    let on = name.map(|name| format!(" on '{name}'")).unwrap_or_default();
+    out.info(format_args!(
+        "first-boot settings written{on} as {}: {}",
+        applied.format,
+        applied.files.join(", ")
+    ));
+    out.info(format_args!(
+        "Settings applied and read back{on}: {}",
+        applied.summary
+    ));
 }
 
 /// Opens every destination, refusing one given twice (two names of one device, or one file).

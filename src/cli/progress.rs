@@ -289,6 +289,7 @@ pub(super) fn label(phase: Phase) -> &'static str {
         Phase::Writing => "writing",
         Phase::Syncing => "syncing",
         Phase::ReadBack => "reading back",
+        Phase::Settings => "writing settings",
         Phase::WritingHeader => "writing header",
         Phase::Verifying => "verifying",
     }

@@ -246,6 +246,7 @@ impl Coordinator<'_, '_> {
             read_back: finished.read_back,
             direct_io: finished.direct_io,
             elapsed,
+            first_boot: finished.first_boot.clone(),
         }
     }
 

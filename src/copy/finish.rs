@@ -1,12 +1,14 @@
-//! The end of a lane: sync, read back (optional), write the held-back header, commit.
+//! The end of a lane: sync, read back (optional), the first-boot settings (optional), the
+//! held-back header, commit.
 
 use std::path::Path;
 
 use super::lane::{Finished, Lane, Order, Queue, Report};
 use super::{CopyError, Planned, RangeLabel};
 use crate::bmap::{ChecksumType, Digest, Hasher};
+use crate::firstboot::{self, Applied, FirstBoot, FirstBootError, disk::TargetDisk};
 use crate::progress::{CancelToken, Phase, TargetEvent};
-use crate::target::Op;
+use crate::target::{Op, TargetKind};
 
 impl Lane {
     /// Everything after the last write; the header and commit wait for the coordinator's
@@ -28,8 +30,14 @@ impl Lane {
                 image: self.image.clone(),
             });
         }
+        let first_boot = match self.first_boot.clone() {
+            Some(first_boot) => Some(self.settings(&first_boot)?),
+            None => None,
+        };
+        // Settings may have changed bytes of the header: it is read back then, whatever the
+        // options say.
         if self.hold > 0 {
-            self.write_header(read_back)?;
+            self.write_header(read_back || first_boot.is_some())?;
         }
         {
             let _op = self.watch.begin(Op::Rename, None);
@@ -40,7 +48,55 @@ impl Lane {
             ranges: self.ranges().len(),
             read_back,
             direct_io: self.target.is_direct(),
+            first_boot,
         })
+    }
+
+    /// Where the image ends on the target: a stream of unknown size may have ended inside
+    /// the held-back part.
+    fn image_end(&self) -> u64 {
+        self.plan
+            .image_size
+            .unwrap_or_else(|| self.ranges().last().map_or(0, |r| r.end))
+    }
+
+    /// The bytes of the held-back part that belong to the image.
+    fn header_len(&self) -> usize {
+        self.hold
+            .min(usize::try_from(self.image_end()).unwrap_or(usize::MAX))
+    }
+
+    /// Writes the first-boot settings into the written image's boot partition and reads them
+    /// back, then flushes the target. What they change below the held-back length lands in
+    /// the held-back bytes, written (and read back) with them, last.
+    fn settings(&mut self, first_boot: &FirstBoot) -> Result<Applied, CopyError> {
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled());
+        }
+        let failed = |lane: &Self, source| CopyError::FirstBoot {
+            target: lane.target.path().display().to_string(),
+            header_withheld: lane.hold > 0,
+            source,
+        };
+        if self.target.kind() == TargetKind::Null {
+            let target = self.target.path().display().to_string();
+            return Err(failed(self, FirstBootError::NoStorage { target }));
+        }
+        self.phase(Phase::Settings, None);
+        let len = self.header_len();
+        let image_end = self.image_end();
+        let disk_len = match self.target.kind() {
+            TargetKind::BlockDevice => self.target.capacity().unwrap_or(image_end),
+            TargetKind::File | TargetKind::Null => image_end,
+        };
+        let applied = {
+            let _op = self.watch.begin(Op::Write, None);
+            let mut disk = TargetDisk::new(&mut self.target, &mut self.held[..len], disk_len);
+            firstboot::apply(first_boot, &mut disk)
+        };
+        let applied = applied.map_err(|source| failed(self, source))?;
+        self.sync()?;
+        Ok(applied)
     }
 
     /// Reads every range back and compares its digest with the bmap's (or the one computed
@@ -125,14 +181,7 @@ impl Lane {
         if self.cancel.is_cancelled() {
             return Err(self.cancelled());
         }
-        // A stream of unknown size may have ended inside the held-back part.
-        let image_end = self
-            .plan
-            .image_size
-            .unwrap_or_else(|| self.ranges().last().map_or(0, |r| r.end));
-        let len = self
-            .hold
-            .min(usize::try_from(image_end).unwrap_or(usize::MAX));
+        let len = self.header_len();
         self.phase(Phase::WritingHeader, Some(len as u64));
         {
             let _op = self.watch.begin(Op::Write, Some(0));

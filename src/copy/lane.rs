@@ -17,6 +17,7 @@ use super::pool::{self, Job, Outcome, WRITERS};
 use super::watch::Watch;
 use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel};
 use crate::bmap::Digest;
+use crate::firstboot::{Applied, FirstBoot};
 use crate::progress::{CancelToken, Phase, TargetEvent};
 use crate::target::{AlignedBuf, Op, Target, TargetKind};
 
@@ -141,6 +142,8 @@ pub(super) struct Finished {
     pub read_back: bool,
     /// Whether the target was written with `O_DIRECT`.
     pub direct_io: bool,
+    /// The first-boot settings written and read back.
+    pub first_boot: Option<Applied>,
 }
 
 /// One target's thread and its state.
@@ -153,6 +156,8 @@ pub(super) struct Lane {
     pub(super) readback: bool,
     /// Cancelled by the user's "Skip verification".
     pub(super) skip_readback: Option<CancelToken>,
+    /// Settings to write into the boot partition before the header.
+    pub(super) first_boot: Option<Arc<FirstBoot>>,
     pub(super) cancel: CancelToken,
     pub(super) watch: Arc<Watch>,
     /// Where reports go, tagged by the coordinator's closure.
@@ -200,6 +205,7 @@ impl Lane {
             target,
             readback: options.verify_readback,
             skip_readback: options.skip_readback.clone(),
+            first_boot: options.first_boot.clone(),
             cancel,
             watch: Arc::default(),
             report,

@@ -3,6 +3,8 @@
 
 /// Bad bmap files with the error each must produce.
 pub mod bad_bmaps;
+/// A fresh copy of a real Debian 12 root for each test, and programs run in it in namespaces.
+pub mod debian_root;
 /// A FUSE-backed disk that fails on command, attached as a loop device.
 pub mod faulty_card;
 /// The desktop app on its own Xvfb display and session bus, run as an unprivileged user.

@@ -1,0 +1,193 @@
+//! Test helpers: FAT filesystems and partitioned disk images made by the real tools
+//! (mkfs.vfat, mtools, sfdisk), and checks by them (fsck.vfat, mtype).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs a tool and returns its stdout; fails the test (never skips) when it is missing or
+/// fails. `build-aux/install-deps` installs every tool used.
+#[track_caller]
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); run build-aux/install-deps"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// A FAT32 filesystem of `mib` MiB at `path`, made by mkfs.vfat, holding `files` (root
+/// names, or `dir/name` with the folder made first) copied in by mcopy.
+pub(crate) fn fat_image(path: &Path, mib: u64, files: &[(&str, &[u8])]) {
+    fat_image_of(path, "32", mib, files);
+}
+
+/// As [`fat_image`], with a FAT of `bits` ("12", "16" or "32") bits.
+pub(crate) fn fat_image_of(path: &Path, bits: &str, mib: u64, files: &[(&str, &[u8])]) {
+    std::fs::File::create(path)
+        .expect("create")
+        .set_len(mib << 20)
+        .expect("size");
+    run(
+        "mkfs.vfat",
+        &["-F", bits, "-n", "BOOTFS", "--mbr=n", utf8(path)],
+    );
+    let staging = tempfile::tempdir().expect("tempdir");
+    for (name, bytes) in files {
+        let (dir, _) = name.rsplit_once('/').unwrap_or(("", name));
+        if !dir.is_empty() {
+            run("mmd", &["-D", "s", "-i", utf8(path), &format!("::{dir}")]);
+        }
+        let local = staging.path().join(name.replace('/', "_"));
+        std::fs::write(&local, bytes).expect("stage the file");
+        run(
+            "mcopy",
+            &["-o", "-i", utf8(path), utf8(&local), &format!("::{name}")],
+        );
+    }
+}
+
+/// One partition of [`disk_image`]: its sfdisk line and, for a FAT one, its files.
+pub(crate) struct Part<'a> {
+    /// The sfdisk line without the start, such as `size=40MiB, type=c` or
+    /// `size=40MiB, type=uefi` in a GPT.
+    pub(crate) line: &'a str,
+    /// The start in KiB.
+    pub(crate) start_kib: u64,
+    /// The size in MiB.
+    pub(crate) mib: u64,
+    /// `Some(files)`: a FAT32 filesystem with them; `None`: random bytes.
+    pub(crate) fat: Option<&'a [(&'a str, &'a [u8])]>,
+}
+
+/// A disk image of `mib` MiB at `path` with a `label` (`dos` or `gpt`) table made by sfdisk
+/// and these partitions; returns the path.
+pub(crate) fn disk_image(
+    dir: &Path,
+    name: &str,
+    label: &str,
+    mib: u64,
+    parts: &[Part<'_>],
+) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .expect("create")
+        .set_len(mib << 20)
+        .expect("size");
+    let mut script = format!("label: {label}\n");
+    for part in parts {
+        script.push_str(&format!(
+            // In sectors: sfdisk aligns sizes given with units, and the filesystem must fill
+            // exactly the partition.
+            "start={}, size={}, {}\n",
+            part.start_kib * 2,
+            part.mib * 2048,
+            part.line
+        ));
+    }
+    let mut child = Command::new("sfdisk")
+        .args(["--no-reread", "--no-tell-kernel", "-q", utf8(&path)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run sfdisk; run build-aux/install-deps");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), script.as_bytes())
+        .expect("feed sfdisk");
+    assert!(
+        child.wait().expect("sfdisk").success(),
+        "sfdisk failed on {script}"
+    );
+    for (i, part) in parts.iter().enumerate() {
+        let bytes = match part.fat {
+            Some(files) => {
+                let fs = dir.join(format!("{name}.p{i}"));
+                fat_image(&fs, part.mib, files);
+                std::fs::read(&fs).expect("read the filesystem")
+            }
+            None => noise(i as u64 + 1, usize::try_from(part.mib << 20).expect("fits")),
+        };
+        std::os::unix::fs::FileExt::write_all_at(
+            &std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .expect("open"),
+            &bytes,
+            part.start_kib << 10,
+        )
+        .expect("write the partition");
+    }
+    path
+}
+
+/// Deterministic bytes.
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Asserts that `fsck.vfat -n` finds the FAT filesystem at `offset` of `image` clean.
+#[track_caller]
+pub(crate) fn assert_clean(image: &Path, offset: u64, len: u64) {
+    let copy = tempfile::NamedTempFile::new().expect("temp file");
+    let bytes = std::fs::read(image).expect("read the image");
+    let start = usize::try_from(offset).expect("fits");
+    let end = usize::try_from(offset + len).expect("fits");
+    std::fs::write(copy.path(), &bytes[start..end]).expect("copy the partition");
+    let out = Command::new("fsck.vfat")
+        .args(["-n", "-v", utf8(copy.path())])
+        .output()
+        .expect("run fsck.vfat; run build-aux/install-deps");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "fsck.vfat -n failed:\n{text}");
+    for worry in [
+        "differ",
+        "Dirty bit",
+        "Free cluster summary",
+        "Reclaimed",
+        "truncat",
+    ] {
+        assert!(
+            !text.contains(worry),
+            "fsck.vfat -n reports '{worry}':\n{text}"
+        );
+    }
+}
+
+/// The file `name` of the FAT filesystem at `offset` of `image`, as mtype reads it.
+pub(crate) fn mtype(image: &Path, offset: u64, name: &str) -> Vec<u8> {
+    let out = Command::new("mtype")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args([
+            "-i",
+            &format!("{}@@{offset}", utf8(image)),
+            &format!("::{name}"),
+        ])
+        .output()
+        .expect("run mtype; run build-aux/install-deps");
+    assert!(
+        out.status.success(),
+        "mtype {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
