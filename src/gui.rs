@@ -20,6 +20,7 @@ mod app;
 #[cfg(test)]
 mod badge_contrast;
 mod config;
+mod customise;
 mod drive_page;
 mod drive_row;
 mod flow;

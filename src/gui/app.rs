@@ -101,6 +101,8 @@ pub enum AppInput {
     Os(OsPageOutput),
     /// A board from the catalog page's menu, by its place there.
     Board(String),
+    /// "Customise…": the First-Boot Settings window.
+    Customise,
 }
 
 /// What workers send back.
@@ -126,6 +128,8 @@ pub enum AppCommandOutput {
     Catalog(catalog::Loaded, Option<String>),
     /// Icons fetched: their web addresses and files.
     Icons(Vec<(String, PathBuf)>),
+    /// The image's first-boot mechanism, or why it has none.
+    FirstBootDetected(Input, Result<blockprint::firstboot::Format, String>),
 }
 
 /// The window's widgets.
@@ -333,6 +337,7 @@ impl Component for App {
             AppInput::ReloadCatalog => self.reload_catalog(&sender),
             AppInput::Os(out) => self.os_output(out, &sender, window),
             AppInput::Board(place) => self.choose_board(&place),
+            AppInput::Customise => self.customise(&sender, window),
             AppInput::FocusUrl => {
                 self.apply(Msg::GoTo(Step::Image), &sender, window);
                 self.image_page.emit(ImagePageInput::FocusUrl);
@@ -381,6 +386,9 @@ impl Component for App {
                 self.catalog_read(result, opened, &sender);
             }
             AppCommandOutput::Icons(icons) => self.os_list.icons.extend(icons),
+            AppCommandOutput::FirstBootDetected(input, result) => {
+                self.apply(Msg::FirstBootDetected(input, result), &sender, window);
+            }
             AppCommandOutput::Formatted(result) => {
                 if let Err(e) = &result {
                     crate::cli::say("", &format_args!("formatting failed: {e}"));
@@ -406,6 +414,22 @@ impl Component for App {
 }
 
 impl App {
+    /// Opens the First-Boot Settings window with the settings chosen so far; its answer
+    /// goes to the flow.
+    fn customise(&self, sender: &ComponentSender<Self>, window: &adw::ApplicationWindow) {
+        if !self.flow.may_customise() {
+            return;
+        }
+        let s = sender.clone();
+        super::customise::show(
+            window,
+            self.settings.clone(),
+            self.flow.first_boot.as_ref(),
+            &present::first_boot_about(&self.flow.first_boot_support),
+            move |choice| s.input(AppInput::Flow(Msg::FirstBoot(choice.map(Box::new)))),
+        );
+    }
+
     /// Sends every page its view and updates which actions may run.
     fn sync(&self) {
         let (image, drives, write, format) = present::views(&self.flow);

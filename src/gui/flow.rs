@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use blockprint::bmap::Bmap;
 use blockprint::drives::Drive;
+use blockprint::firstboot::{Format, Settings};
 use blockprint::source::Input;
 use blockprint::udisks::{DriveEvent, UdisksError};
 
@@ -122,6 +123,12 @@ pub enum Msg {
     Eject,
     /// The worker unmounted and powered off (or ejected) the drive, or could not.
     Ejected(Result<blockprint::udisks::Removal, UdisksError>),
+    /// *Use Settings* in the First-Boot Settings window: the settings for the next writes
+    /// (`None`: none). Boxed: the settings are large, the other messages small.
+    FirstBoot(Option<Box<FirstBootChoice>>),
+    /// The worker looked inside this image for its first-boot mechanism: the one found, or
+    /// why there is none (the engine's words).
+    FirstBootDetected(Input, Result<Format, String>),
 }
 
 /// What the window must do.
@@ -168,6 +175,37 @@ pub enum Effect {
     Format(Drive),
     /// Unmount what the desktop mounted on this written drive, then power it off.
     Eject(Drive),
+    /// Look inside this image (a plain file here) for its first-boot mechanism on a worker.
+    DetectFirstBoot(Input),
+}
+
+/// The first-boot settings chosen for the next writes, and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstBootChoice {
+    /// The settings (the password only as its hash).
+    pub settings: Settings,
+    /// The profile they were loaded from or saved as, if any.
+    pub profile: Option<String>,
+    /// Whether a profile saved from them keeps the Wi-Fi password.
+    pub remember: bool,
+}
+
+/// What the open image does at first boot, as far as can be known before it is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FirstBootSupport {
+    /// No image is open.
+    #[default]
+    Unknown,
+    /// Its catalog entry names the mechanism (`init_format`).
+    Declared(Format),
+    /// Its files are being looked at.
+    Detecting,
+    /// Its boot partition holds this mechanism.
+    Found(Format),
+    /// It has none Blockprint knows: settings cannot be written to it (the engine's words).
+    Missing(String),
+    /// Compressed or remote: the written card is looked at instead.
+    AfterWriting,
 }
 
 /// The whole state.
@@ -215,6 +253,12 @@ pub struct Flow {
     preselect: bool,
     /// "Format Drive…".
     pub format: FormatState,
+    /// The first-boot settings for the next writes.
+    pub first_boot: Option<FirstBootChoice>,
+    /// What the open image does with them.
+    pub first_boot_support: FirstBootSupport,
+    /// The last write left the settings out: the image has no mechanism for them.
+    pub first_boot_left_out: bool,
 }
 
 /// What a worker is doing for the Image step.
@@ -301,11 +345,16 @@ impl Flow {
                 match result {
                     Ok(info) => {
                         let scan = info.scan_by_itself();
+                        let mut effects: Vec<Effect> =
+                            self.first_boot_support_of(&info).into_iter().collect();
                         self.image = Some(*info);
                         self.image_error = None;
                         if scan {
-                            return self.update(Msg::ScanBmap);
+                            effects.extend(self.update(Msg::ScanBmap));
+                            return effects;
                         }
+                        self.reading = None;
+                        return effects;
                     }
                     Err(e) => {
                         // Another image that cannot be read leaves the one open before (review
@@ -314,6 +363,7 @@ impl Flow {
                         let other = self.reading.as_ref() != self.image.as_ref().map(|i| &i.input);
                         if !other {
                             self.image = None;
+                            self.first_boot_support = FirstBootSupport::Unknown;
                         }
                         self.image_error = Some(e);
                     }
@@ -422,8 +472,58 @@ impl Flow {
                     self.go_to(Step::Image);
                 }
             }
+            Msg::FirstBoot(choice) => {
+                if !self.writing() {
+                    self.first_boot = choice.map(|c| *c);
+                }
+            }
+            Msg::FirstBootDetected(input, result) => {
+                let current = self.image.as_ref().is_some_and(|i| i.input == input);
+                if current && self.first_boot_support == FirstBootSupport::Detecting {
+                    self.first_boot_support = match result {
+                        Ok(format) => FirstBootSupport::Found(format),
+                        Err(why) => FirstBootSupport::Missing(why),
+                    };
+                }
+            }
         }
         vec![]
+    }
+
+    /// Works out what the image just read does at first boot: its catalog entry's word, or a
+    /// look inside a plain file here (the effect returned), or the card's after writing. The
+    /// same image read again (another block map, a preference) keeps what was found.
+    fn first_boot_support_of(&mut self, info: &ImageInfo) -> Option<Effect> {
+        let same = self.image.as_ref().is_some_and(|i| i.input == info.input);
+        if same && self.first_boot_support != FirstBootSupport::Unknown {
+            return None;
+        }
+        let declared = match &info.input {
+            Input::Catalog(chosen) => chosen
+                .image
+                .init_format
+                .as_deref()
+                .and_then(Format::from_init_format),
+            _ => None,
+        };
+        if let Some(format) = declared {
+            self.first_boot_support = FirstBootSupport::Declared(format);
+            return None;
+        }
+        if info.layers.is_empty() && info.input.as_path().is_some() {
+            self.first_boot_support = FirstBootSupport::Detecting;
+            return Some(Effect::DetectFirstBoot(info.input.clone()));
+        }
+        self.first_boot_support = FirstBootSupport::AfterWriting;
+        None
+    }
+
+    /// Whether *Customise…* may be used now: an image is open that is not known to lack a
+    /// first-boot mechanism, and nothing is being written.
+    pub fn may_customise(&self) -> bool {
+        self.image.is_some()
+            && !self.writing()
+            && !matches!(self.first_boot_support, FirstBootSupport::Missing(_))
     }
 
     /// A scan's result, if it is the one under way for the image open now (a stopped scan, or

@@ -48,6 +48,10 @@ pub struct ImageRows {
     pub tone: Tone,
     /// Whether "Trust This Key…" is offered.
     pub trust: bool,
+    /// First-boot settings: those chosen, and what the image does with them.
+    pub first_boot: Row,
+    /// Why the image has no first-boot mechanism, in the engine's words.
+    pub first_boot_tooltip: Option<String>,
 }
 
 /// The image page.
@@ -92,6 +96,7 @@ pub struct ImagePageWidgets {
     signature_row: adw::ActionRow,
     signature_icon: gtk::Image,
     trust: adw::ActionRow,
+    first_boot: adw::ActionRow,
     details: Details,
     next: gtk::Button,
 }
@@ -226,6 +231,16 @@ impl SimpleComponent for ImagePage {
             "security-high-symbolic",
         );
         image_group.add(&trust);
+        // Shown for every image; the button greys out with `app.customise` for one that
+        // has no first-boot mechanism.
+        let first_boot = adw::ActionRow::builder().subtitle_lines(0).build();
+        first_boot.add_prefix(&gtk::Image::from_icon_name("emblem-system-symbolic"));
+        first_boot.add_suffix(&page::suffix(
+            &gettext("C_ustomise…"),
+            "app.customise",
+            &gettext("Set a hostname, a user, SSH, Wi-Fi and the locale for the first boot"),
+        ));
+        image_group.add(&first_boot);
         content.append(&image_group);
 
         // What only someone who knows block maps needs: where this one came from, making one,
@@ -286,6 +301,7 @@ impl SimpleComponent for ImagePage {
             signature_row,
             signature_icon,
             trust,
+            first_boot,
             details,
             next,
         };
@@ -363,6 +379,9 @@ impl SimpleComponent for ImagePage {
             show_row(&w.signature_row, signature);
         }
         w.trust.set_visible(image.trust);
+        show_row(&w.first_boot, &image.first_boot);
+        w.first_boot
+            .set_tooltip_text(image.first_boot_tooltip.as_deref());
     }
 }
 

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use blockprint::bmap::Bmap;
 use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
 use blockprint::drives::Drive;
+use blockprint::firstboot::{Applied, FirstBoot};
 use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
 use blockprint::source::{Input, InputError, SourceError};
 use blockprint::target::{Target, TargetError};
@@ -49,6 +50,8 @@ pub struct Request {
     pub power_off: bool,
     /// Cancelled when the user skips the rest of the read-back.
     pub skip_verify: CancelToken,
+    /// First-boot settings to write into the card's boot partition after the image.
+    pub first_boot: Option<Arc<FirstBoot>>,
 }
 
 /// The stages a user sees.
@@ -70,7 +73,7 @@ impl Stage {
     fn of(phase: Phase, reading_done: bool) -> Stage {
         match phase {
             Phase::ReadBack | Phase::Verifying => Stage::Verifying,
-            Phase::WritingHeader => Stage::Finishing,
+            Phase::Settings | Phase::WritingHeader => Stage::Finishing,
             Phase::Syncing if reading_done => Stage::Finishing,
             _ => Stage::Writing,
         }
@@ -154,6 +157,17 @@ pub struct Summary {
     pub skipped: bool,
     /// How the drive was made safe to remove, or why it could not be (the data is fine).
     pub removal: Result<Removal, Arc<UdisksError>>,
+    /// The first-boot settings written and read back, if any were asked for.
+    pub first_boot: Option<Written>,
+}
+
+/// First-boot settings written into a card and read back.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// What the engine wrote: the format and files.
+    pub applied: Applied,
+    /// The settings asked for.
+    pub settings: Arc<FirstBoot>,
 }
 
 /// Why a job failed.
@@ -300,6 +314,7 @@ impl Job<'_> {
             verify_checksums: true,
             verify_readback: self.request.verify,
             skip_readback: Some(self.request.skip_verify.clone()),
+            first_boot: self.request.first_boot.clone(),
             ..CopyOptions::default()
         };
         let bmap = self.request.bmap.as_deref();
@@ -362,6 +377,11 @@ impl Job<'_> {
             read_back: report.read_back,
             skipped: request.verify && !report.read_back,
             removal: removal.map_err(Arc::new),
+            first_boot: report
+                .first_boot
+                .clone()
+                .zip(request.first_boot.clone())
+                .map(|(applied, settings)| Written { applied, settings }),
         };
         self.end(drive, Outcome::Done(summary));
     }

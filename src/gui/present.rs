@@ -17,6 +17,7 @@ use super::image_page::ImageView;
 use super::write_page::WriteView;
 
 pub use ending::notification;
+pub use image::first_boot_about;
 pub use write::view as write_view;
 
 /// The pages' views.

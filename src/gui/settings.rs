@@ -25,6 +25,10 @@ pub const CATALOG: &str = "catalog";
 pub const CATALOG_KEY: &str = "catalog-key";
 /// Key: the image cache's size limit, in GB.
 pub const CACHE_GB: &str = "image-cache-gb";
+/// Key: the first-boot settings profiles, name → the TOML `copy --settings` reads.
+pub const FIRST_BOOT_PROFILES: &str = "first-boot-profiles";
+/// Key: the first-boot profile chosen last (empty: none).
+pub const FIRST_BOOT_PROFILE: &str = "first-boot-profile";
 
 /// The image cache's size limit in bytes, as the preference last set it (read by the write
 /// job's thread, which has no settings of its own).

@@ -355,6 +355,14 @@ impl UserFacing for CopyError {
                 gettext("The image file is empty; there is nothing to write."),
             ),
             CopyError::Target(e) => e.user_facing(),
+            CopyError::FirstBoot { .. } => (
+                gettext("First-Boot Settings Not Applied"),
+                gettext(
+                    "The image is written, but the first-boot settings could not be written \
+                     to the card or did not read back, so it will not start like this. The \
+                     details say why: correct that, or clear the settings, and write it again.",
+                ),
+            ),
             _ => (
                 gettext("Writing Failed"),
                 gettext("Something went wrong inside Blockprint; please report it."),

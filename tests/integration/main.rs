@@ -27,6 +27,12 @@ mod dropin;
 mod failing_card;
 /// One image to several drives at once.
 mod fanout;
+/// `copy --settings` to loop devices and files, read back with mtools and fsck.vfat.
+mod firstboot_card;
+/// First-boot files checked by independent tools: shellcheck, cloud-init, crypt, wpa_passphrase.
+mod firstboot_checks;
+/// First-boot settings applied in a chroot of a real Debian 12 root: the script, cloud-init.
+mod firstboot_chroot;
 /// Every compression and archive format, made by the real tools.
 mod formats;
 /// The desktop app end to end on Xvfb, as an unprivileged user, through the real udisksd.
@@ -41,6 +47,9 @@ mod gui_clicks;
 /// The desktop app writing to a card that fails mid-write.
 #[cfg(feature = "gui")]
 mod gui_faults;
+/// First-boot settings typed in the app, written through udisksd and read back.
+#[cfg(feature = "gui")]
+mod gui_firstboot;
 /// The desktop app in German.
 #[cfg(feature = "gui")]
 mod gui_german;

@@ -9,6 +9,7 @@
 //! | `choose-os`, `reload-catalog` | – | "Choose OS…" (the catalog page), and reading its list again |
 //! | `catalog-board` | place in the board menu (state: the same) | shows what runs on that board; "0" is every board |
 //! | `choose-bmap`, `create-bmap`, `cancel-scan`, `trust-key` | – | the Image step's buttons |
+//! | `customise` | – | the First-Boot Settings window (greyed out for an image with no first-boot mechanism) |
 //! | `next`, `back` | – | between the steps |
 //! | `show-all-drives` | – (state: boolean) | toggles the full list (turning it on asks first); both switches show its state |
 //! | `select-drive` | key or device | adds a drive to those chosen (a system drive asks for its name) |
@@ -49,7 +50,7 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 21] = [
+    let plain: [Plain; 22] = [
         ("open", || AppInput::ChooseImage),
         ("choose-os", || AppInput::ChooseOs),
         ("reload-catalog", || AppInput::ReloadCatalog),
@@ -58,6 +59,7 @@ pub fn install(sender: &ComponentSender<App>) {
         ("create-bmap", || AppInput::Flow(Msg::ScanBmap)),
         ("cancel-scan", || AppInput::Flow(Msg::CancelScan)),
         ("trust-key", || AppInput::TrustKey),
+        ("customise", || AppInput::Customise),
         ("next", || AppInput::Flow(Msg::GoTo(Step::Drive))),
         ("back", || AppInput::Flow(Msg::Back)),
         ("select-all-drives", || {
@@ -159,6 +161,7 @@ pub fn update_enabled(flow: &Flow, select_all: bool, catalog_loading: bool) {
             "trust-key",
             image.is_some_and(|i| matches!(i.signature, SignatureState::UnknownKey { .. })),
         ),
+        ("customise", flow.may_customise()),
         ("next", flow.step() == Step::Image && flow.image_ready()),
         ("back", !writing && flow.step() != Step::Image),
         ("show-all-drives", !writing),

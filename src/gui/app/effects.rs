@@ -49,6 +49,15 @@ impl App {
                     AppCommandOutput::Scanned(input, result)
                 });
             }
+            Effect::DetectFirstBoot(input) => {
+                if let Some(path) = input.as_path().map(std::path::Path::to_path_buf) {
+                    sender.spawn_oneshot_command(move || {
+                        let found = blockprint::firstboot::detect_image(&path, None)
+                            .map_err(|e| e.to_string());
+                        AppCommandOutput::FirstBootDetected(input, found)
+                    });
+                }
+            }
             Effect::CancelScan => {
                 if let Some(cancel) = self.scan_cancel.take() {
                     cancel.cancel();

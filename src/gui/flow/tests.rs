@@ -14,6 +14,7 @@ use super::*;
 use crate::gui::job::{JobError, Outcome, Stage, Summary};
 use crate::gui::testing::{drive, end, failed, gone, image, internal, plug, ready, start_writing};
 
+mod first_boot;
 mod several;
 mod window;
 
@@ -97,6 +98,7 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         read_back: true,
         skipped: false,
         removal: Ok(Removal::PoweredOff),
+        first_boot: None,
     };
     let effects = end(&mut flow, vec![Outcome::Done(done)]);
     assert!(matches!(&effects[..], [Effect::Ended]));
@@ -397,10 +399,11 @@ fn a_raw_image_without_a_block_map_is_scanned_by_itself() {
     flow.update(Msg::OpenImage(pi.clone()));
     let mut plain = image(8192);
     plain.bmap = BmapState::Missing;
-    // Review finding 5: nobody new presses "Create"; it takes a second, so it just happens.
+    // Review finding 5: nobody new presses "Create"; it takes a second, so it just happens
+    // (beside the look for its first-boot mechanism).
     assert!(matches!(
         &flow.update(Msg::Inspected(Ok(Box::new(plain.clone()))))[..],
-        [Effect::Scan(input)] if *input == pi
+        [Effect::DetectFirstBoot(looked), Effect::Scan(input)] if *input == pi && *looked == pi
     ));
     assert_eq!(flow.busy, Some(Busy::Scanning));
     assert!(!flow.image_ready(), "not while scanning");

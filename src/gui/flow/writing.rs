@@ -10,7 +10,9 @@ use blockprint::drives::Drive;
 use blockprint::progress::CancelToken;
 use blockprint::udisks::{Removal, UdisksError};
 
-use super::{Effect, Flow, Msg, Step};
+use blockprint::firstboot::FirstBoot;
+
+use super::{Effect, FirstBootSupport, Flow, Msg, Step};
 use crate::gui::job::{JobEvent, Outcome, Request, Stage};
 use crate::gui::meter::Meter;
 
@@ -171,6 +173,19 @@ impl Flow {
             return vec![Effect::ConfirmWrite(drives)];
         }
         self.confirming.clear();
+        // Settings for an image known to have no first-boot mechanism are left out (and the
+        // end says so); otherwise the catalog's word goes with them, or the card is looked at.
+        let missing = matches!(self.first_boot_support, FirstBootSupport::Missing(_));
+        self.first_boot_left_out = missing && self.first_boot.is_some();
+        let first_boot = self.first_boot.as_ref().filter(|_| !missing).map(|choice| {
+            Arc::new(FirstBoot {
+                settings: choice.settings.clone(),
+                declared: match self.first_boot_support {
+                    FirstBootSupport::Declared(format) => Some(format),
+                    _ => None,
+                },
+            })
+        });
         let request = Request {
             image: image.input.clone(),
             bmap: image.usable_bmap().cloned(),
@@ -178,6 +193,7 @@ impl Flow {
             verify: self.verify,
             power_off: self.power_off,
             skip_verify: CancelToken::new(),
+            first_boot,
         };
         self.write = WriteState::start(&drives);
         self.last = drives;

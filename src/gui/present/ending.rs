@@ -4,9 +4,10 @@
 use blockprint::udisks::Removal;
 use gettextrs::gettext;
 
+use crate::gui::customise::words;
 use crate::gui::flow::DriveWrite;
 use crate::gui::i18n::{gettext_f, ngettext_f};
-use crate::gui::job::{Outcome, Summary};
+use crate::gui::job::{Outcome, Summary, Written};
 use crate::gui::wording::{duration, size, user_error};
 use crate::gui::write_line::{LineState, WriteLine};
 use crate::gui::write_page::{Ending, Look};
@@ -292,6 +293,9 @@ fn done_body(summary: &Summary, next: &Next) -> String {
     } else {
         gettext("It was not read back (verification is off in Preferences).")
     });
+    if let Some(written) = &summary.first_boot {
+        parts.push(settings_applied(written));
+    }
     parts.push(match &summary.removal {
         Ok(Removal::PoweredOff) => gettext("It is powered off: you can take it out now."),
         Ok(Removal::Ejected) => gettext("It is ejected: you can take it out now."),
@@ -317,8 +321,28 @@ fn done_details(summary: &Summary) -> Option<String> {
             ],
         ));
     }
+    if let Some(written) = &summary.first_boot {
+        parts.push(gettext_f(
+            // Translators: "First-boot files (systemd): firstrun.sh, cmdline.txt."
+            "First-boot files ({format}): {files}.",
+            &[
+                ("format", written.applied.format.name()),
+                ("files", &written.applied.files.join(", ")),
+            ],
+        ));
+    }
     parts.extend(removal_details(summary));
     (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+/// "Settings applied and read back: hostname pi-kitchen, user alex, SSH keys 1, Wi-Fi Home."
+pub(super) fn settings_applied(written: &Written) -> String {
+    gettext_f(
+        // Translators: {settings} is a list such as "hostname pi-kitchen, user alex, SSH
+        // keys 1, Wi-Fi Home".
+        "Settings applied and read back: {settings}.",
+        &[("settings", &words::summary(&written.settings.settings))],
+    )
 }
 
 /// Why a written drive could not be powered off, for Technical Details: the words above say
@@ -341,6 +365,9 @@ fn done_line(summary: &Summary) -> String {
     } else {
         gettext("Not read back.")
     });
+    if summary.first_boot.is_some() {
+        parts.push(gettext("Settings applied and read back."));
+    }
     if summary.removal.is_err() {
         parts.push(gettext(
             "Could not be powered off: eject it before removing it.",

@@ -7,7 +7,8 @@ use blockprint::source::Input;
 use blockprint::source::http::Url;
 use gettextrs::gettext;
 
-use crate::gui::flow::{Busy, Flow};
+use crate::gui::customise::words;
+use crate::gui::flow::{Busy, FirstBootChoice, FirstBootSupport, Flow};
 use crate::gui::i18n::gettext_f;
 use crate::gui::image_page::{ImageRows, ImageView};
 use crate::gui::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
@@ -35,10 +36,56 @@ pub fn view(flow: &Flow) -> ImageView {
             subtitle: e.body,
         }),
         scanning: flow.busy == Some(Busy::Scanning),
-        image: flow
-            .image
-            .as_ref()
-            .map(|image| rows(image, flow.busy, flow.scan_error.as_ref())),
+        image: flow.image.as_ref().map(|image| {
+            let mut rows = rows(image, flow.busy, flow.scan_error.as_ref());
+            (rows.first_boot, rows.first_boot_tooltip) =
+                first_boot(flow.first_boot.as_ref(), &flow.first_boot_support);
+            rows
+        }),
+    }
+}
+
+/// The First-Boot Settings row: the settings in a few words ("None"), over what the image
+/// does with them; the tooltip has the engine's words for why an image has no mechanism.
+pub fn first_boot(
+    choice: Option<&FirstBootChoice>,
+    support: &FirstBootSupport,
+) -> (Row, Option<String>) {
+    let title = gettext("First-Boot Settings");
+    let settings = match choice {
+        Some(choice) => words::summary(&choice.settings),
+        None => gettext("No settings"),
+    };
+    if let FirstBootSupport::Missing(why) = support {
+        let subtitle = gettext("This image has no first-boot mechanism Blockprint knows");
+        return (Row { title, subtitle }, Some(why.clone()));
+    }
+    (
+        Row {
+            title,
+            subtitle: format!("{settings}\n{}", first_boot_about(support)),
+        },
+        None,
+    )
+}
+
+/// What the image does with first-boot settings, in a sentence (the settings window says it
+/// too).
+pub fn first_boot_about(support: &FirstBootSupport) -> String {
+    match support {
+        FirstBootSupport::Declared(format) | FirstBootSupport::Found(format) => gettext_f(
+            // Translators: {mechanism} is "the Raspberry Pi OS first-boot script" or
+            // "cloud-init".
+            "This image sets itself up with {mechanism}.",
+            &[("mechanism", &words::mechanism(*format))],
+        ),
+        FirstBootSupport::Detecting => gettext("Looking for the image’s first-boot mechanism…"),
+        FirstBootSupport::Missing(_) => {
+            gettext("This image has no first-boot mechanism Blockprint knows")
+        }
+        FirstBootSupport::AfterWriting | FirstBootSupport::Unknown => {
+            gettext("Whether this image can take them is checked on the card after writing.")
+        }
     }
 }
 
@@ -77,6 +124,8 @@ fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>
         signature,
         tone,
         trust: matches!(image.signature, SignatureState::UnknownKey { .. }),
+        first_boot: Row::default(),
+        first_boot_tooltip: None,
     }
 }
 

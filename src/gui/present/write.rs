@@ -2,6 +2,7 @@
 //! advanced drive, and with several drives a line for each; once over, its ending.
 
 use blockprint::copy::CopyError;
+use blockprint::progress::Phase;
 use blockprint::source::Input;
 use gettextrs::gettext;
 
@@ -12,7 +13,7 @@ use crate::gui::job::Stage;
 use crate::gui::meter::Meter;
 use crate::gui::wording::{self, UserFacing, drive_name, size};
 use crate::gui::write_line::{LineState, WriteLine};
-use crate::gui::write_page::{Bar, Mark, MarkState, Progress, STAGES, WriteView};
+use crate::gui::write_page::{Bar, Look, Mark, MarkState, Progress, STAGES, WriteView};
 
 /// What the Write page shows.
 pub fn view(flow: &Flow) -> WriteView {
@@ -47,7 +48,15 @@ pub fn view(flow: &Flow) -> WriteView {
         WriteState::Over(_) => {
             let image = flow.image.as_ref().map_or("", |i| i.name.as_str());
             let again = !flow.chosen().is_empty();
-            (None, vec![], Some(ending::ending(written, image, again)))
+            let mut ending = ending::ending(written, image, again);
+            if flow.first_boot_left_out && ending.look == Look::Done {
+                ending.body.push(' ');
+                ending.body.push_str(&gettext(
+                    "The first-boot settings were not written: this image has no first-boot \
+                     mechanism Blockprint knows.",
+                ));
+            }
+            (None, vec![], Some(ending))
         }
     };
     WriteView {
@@ -111,7 +120,11 @@ fn progress(meter: &Meter, verify: bool, one_drive: bool) -> Progress {
         })
         .collect();
     Progress {
-        title: wording::stage(meter.stage),
+        title: if meter.phase == Some(Phase::Settings) {
+            gettext("Writing the first-boot settings")
+        } else {
+            wording::stage(meter.stage)
+        },
         marks,
         bar: one_drive.then(|| Bar {
             fraction: meter.fraction(),

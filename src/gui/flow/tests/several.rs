@@ -69,6 +69,7 @@ fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
         read_back: false,
         skipped: true,
         removal: Ok(Removal::PoweredOff),
+        first_boot: None,
     };
     flow.update(Msg::Job(JobEvent::Ended {
         drive: 0,

@@ -46,6 +46,7 @@ fn done(removal: Result<Removal, Arc<UdisksError>>) -> Outcome {
         read_back: true,
         skipped: false,
         removal,
+        first_boot: None,
     })
 }
 
@@ -161,6 +162,7 @@ fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_b
         read_back: true,
         skipped: false,
         removal: Ok(Removal::PoweredOff),
+        first_boot: None,
     };
     // Review finding 7: plain words, the next step for a Pi image, the checksums in the
     // details, one way on and nothing destructive.
