@@ -7,7 +7,7 @@ out=${1:?usage: seeds.sh DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"/{bmap,catalog,scan,source,signature} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
+mkdir -p "$out"/{bmap,catalog,scan,source,signature,firstboot} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
 
 cp "$root"/tests/data/bmaptool/*.bmap* "$out/bmap/"
 
@@ -95,6 +95,40 @@ dd if="$work/ext4.img" of="$work/disk.img" bs=1M seek=18 conv=notrunc,sparse sta
 for f in fat12 fat16 fat32 ext4 ext4-meta ext2 ext4-bigalloc swap exfat ntfs btrfs xfs mbr gpt disk; do
     sparse_seed "$work/$f.img" "$out/scan/$f"
 done
+# First-boot settings: a settings file (mode byte 0), and a card with a Raspberry Pi OS-like
+# boot partition (cmdline.txt, config.txt, a cloud-init seed) in each mode that writes it.
+{ printf '\0'; cat <<'TOML'; } > "$out/firstboot/settings"
+hostname = "pi-kitchen"
+[user]
+name = "alex"
+password_hash = "$6$rounds=5000$abcdefghijklmnop$x"
+[ssh]
+enabled = true
+password_login = false
+authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL2hc3Njb3JlLWtleS1mb3I alex@laptop"]
+[wifi]
+ssid = "Home"
+password = "secret passphrase"
+country = "GB"
+hidden = true
+[locale]
+timezone = "Europe/London"
+keyboard = "gb"
+locale = "en_GB.UTF-8"
+TOML
+cp "$work/fat16.img" "$work/boot.img"
+echo "console=serial0,115200 root=PARTUUID=12345678-02 rootwait" > "$work/cmdline.txt"
+printf 'arm_64bit=1\n' > "$work/config.txt"
+printf '#cloud-config\nhostname: raspberrypi\n' > "$work/user-data"
+printf 'instance-id: a\n' > "$work/meta-data"
+mcopy -Q -i "$work/boot.img" "$work"/{cmdline.txt,config.txt,user-data,meta-data} ::/
+truncate -s 40M "$work/card.img" && printf 'label: dos\n2048,34816,c\n36864,,83\n' | sfdisk -q "$work/card.img" >/dev/null
+dd if="$work/boot.img" of="$work/card.img" bs=1M seek=1 conv=notrunc,sparse status=none
+sparse_seed "$work/card.img" "$work/card.sparse"
+for mode in 1 3 5; do
+    { printf "\\$mode"; cat "$work/card.sparse"; } > "$out/firstboot/card-$mode"
+done
+
 # Each parser's own target starts from its own filesystems.
 cp "$out"/scan/{ext4,ext4-meta,ext2,ext4-bigalloc} "$out/scan_ext/"
 cp "$out"/scan/fat{12,16,32} "$out/scan_fat/"
