@@ -236,9 +236,14 @@ fn the_app_writes_first_boot_settings_typed_in_its_window_and_reads_them_back() 
     let end = shots.join("light-720-04-done.png");
     session.screenshot(&end, WIDE);
     let seen = ocr(&end, "eng");
+    let name = card.name().trim_start_matches("/dev/");
+    let holders: Vec<_> = std::fs::read_dir(format!("/sys/block/{name}/holders"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
     assert!(
         seen.contains("settings applied and read back"),
-        "the end page does not say the settings were applied; OCR read: {seen}"
+        "the end page does not say the settings were applied (the card's holders: \
+         {holders:?}; the app's log is light-app.log beside the screenshots); OCR read: {seen}"
     );
     quiet(app);
 
