@@ -58,8 +58,9 @@ fn signed_image(server: &Nginx, home: &str) -> (String, Vec<u8>, blockprint::bma
 fn wait_for_call(standin: &Standin, call: &str, times: usize) {
     let started = Instant::now();
     while standin.calls().iter().filter(|c| *c == call).count() < times {
+        // The slow stick takes most of a minute when CI's other tests load both cores.
         assert!(
-            started.elapsed() < WAIT,
+            started.elapsed() < 3 * WAIT,
             "no {call}; calls: {:?}",
             standin.calls()
         );
