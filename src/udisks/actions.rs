@@ -11,9 +11,6 @@ use super::objects::{self, Objects};
 use super::{Options, Udisks, UdisksError, is_not_mounted};
 use crate::drives::Drive;
 
-/// How long an exclusive open that finds the device busy is tried again.
-const BUSY_FOR: Duration = Duration::from_secs(5);
-
 /// Cards up to this size get MBR and FAT32 when restored; larger ones GPT and exFAT.
 const FAT32_LIMIT: u64 = 32_000_000_000;
 /// Where the restored partition starts: 1 MiB, aligned for every card.
@@ -149,23 +146,6 @@ impl Udisks {
                         message: format!("unexpected reply: {e}"),
                     })?;
             Ok(File::from(std::os::fd::OwnedFd::from(fd)))
-        };
-        // A device that appeared or changed a moment ago is probed by udev and udisksd, and
-        // an exclusive open then fails with EBUSY for that moment: it is tried again for a few
-        // seconds. A mount or another writer holds it for good and is reported after that.
-        let open = |flags: i32| -> Result<File, UdisksError> {
-            let started = Instant::now();
-            loop {
-                match open(flags) {
-                    Err(UdisksError::Failed { message, .. })
-                        if message.contains("Device or resource busy")
-                            && started.elapsed() < BUSY_FOR =>
-                    {
-                        std::thread::sleep(Duration::from_millis(250));
-                    }
-                    result => return result,
-                }
-            }
         };
         let base = libc::O_EXCL | libc::O_CLOEXEC;
         match open(base | libc::O_DIRECT) {

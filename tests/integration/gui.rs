@@ -190,10 +190,26 @@ pub(crate) fn both_widths(
     session.resize(size);
 }
 
+/// One app test at a time: they share the private udisksd, whose drives every app sees, and
+/// two of them at once met each other's loop devices on CI (an exclusive open refused,
+/// a write that never ended).
+static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// The test thread's hold on [`ONE_APP`], let go when the test's thread ends.
+    static HELD: std::cell::RefCell<Option<std::sync::MutexGuard<'static, ()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// What every test of the app needs: root, the test environment of build-aux/udisks-env, the
 /// X and D-Bus tools and `extra` ones. Returns its screenshots' folder `target/tmp/{folder}`,
-/// emptied first when `fresh`.
+/// emptied first when `fresh`. It holds [`ONE_APP`] until the test ends.
 pub(crate) fn begin(what: &str, extra: &[&str], folder: &str, fresh: bool) -> PathBuf {
+    HELD.with(|held| {
+        if held.borrow().is_none() {
+            *held.borrow_mut() = Some(ONE_APP.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    });
     require_root(what);
     env("BLOCKPRINT_TEST_UDISKS");
     for tool in ["Xvfb", "runuser", "gdbus", "xdotool", "import"]
