@@ -34,7 +34,7 @@ mod interval;
 mod ntfs;
 mod swap;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod xfs;
 
 use std::path::Path;

@@ -115,7 +115,10 @@ pub(crate) fn disk_image(
                 fat_image(&fs, part.mib, files);
                 std::fs::read(&fs).expect("read the filesystem")
             }
-            None => noise(i as u64 + 1, usize::try_from(part.mib << 20).expect("fits")),
+            None => crate::scan::testing::noise(
+                i as u64 + 1,
+                usize::try_from(part.mib << 20).expect("fits"),
+            ),
         };
         std::os::unix::fs::FileExt::write_all_at(
             &std::fs::OpenOptions::new()
@@ -128,20 +131,6 @@ pub(crate) fn disk_image(
         .expect("write the partition");
     }
     path
-}
-
-/// Deterministic bytes.
-pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// Asserts that `fsck.vfat -n` finds the FAT filesystem at `offset` of `image` clean.

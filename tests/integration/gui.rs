@@ -486,3 +486,23 @@ fn an_unknown_signer_can_be_trusted_from_the_app() {
         .join(format!("{signer}.asc"));
     assert!(trusted.is_file(), "{} was not saved", trusted.display());
 }
+
+/// Next, every drive shown, the loop device `card` chosen by typing its name (a loop device is
+/// a system drive), Erase, and the end page.
+pub(crate) fn write_to_loop(session: &Session, app: &App<'_>, card: &UdisksLoop) {
+    app.activate("next", None);
+    app.enabled("show-all-drives");
+    app.activate("show-all-drives", None);
+    session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
+    std::thread::sleep(Duration::from_secs(1));
+    session.gone("^Show All Drives\\?$");
+    app.activate("select-drive", Some(card.name()));
+    let typed = "^Choose a System Drive\\?$";
+    session.keys(typed, "type", &[card.name().trim_start_matches("/dev/")]);
+    session.keys(typed, "key", &["Return"]);
+    app.enabled("write");
+    app.activate("write", None);
+    session.window("^Erase ");
+    session.keys("^Erase ", "key", &["Tab", "Return"]);
+    app.enabled("write-another");
+}

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::catalog::sha256;
-use crate::gui::{NARROW, Session, WIDE, begin, both_widths, env, quiet, served_image};
+use crate::gui::{
+    NARROW, Session, WIDE, begin, both_widths, env, quiet, served_image, write_to_loop,
+};
 use crate::harness::gui_session::{App, ocr};
 use crate::harness::nginx::Nginx;
 use crate::harness::support::{assert_written, random_bytes, sh};
@@ -232,23 +234,9 @@ fn ocr_shot(session: &Session, shots: &Path, name: &str) -> String {
     ocr(&shot, "eng")
 }
 
-/// Next, every drive shown, the loop device chosen by typing its name, Erase, and the end.
+/// The card written (see [`write_to_loop`]), and the end page shot.
 fn write(session: &Session, app: &App<'_>, card: &UdisksLoop) {
-    app.activate("next", None);
-    app.enabled("show-all-drives");
-    app.activate("show-all-drives", None);
-    session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
-    std::thread::sleep(Duration::from_secs(1));
-    session.gone("^Show All Drives\\?$");
-    app.activate("select-drive", Some(card.name()));
-    let typed = "^Choose a System Drive\\?$";
-    session.keys(typed, "type", &[card.name().trim_start_matches("/dev/")]);
-    session.keys(typed, "key", &["Return"]);
-    app.enabled("write");
-    app.activate("write", None);
-    session.window("^Erase ");
-    session.keys("^Erase ", "key", &["Tab", "Return"]);
-    app.enabled("write-another");
+    write_to_loop(session, app, card);
     session.screenshot(
         &Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("gui-screenshots-catalog/light-720-04-done.png"),

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::gui::{NARROW, Session, WIDE, begin, env, quiet};
+use crate::gui::{NARROW, Session, WIDE, begin, env, quiet, write_to_loop};
 use crate::harness::gui_session::{App, ocr};
 use crate::harness::support::{random_bytes, sh};
 use crate::udisks::UdisksLoop;
@@ -232,7 +232,7 @@ fn the_app_writes_first_boot_settings_typed_in_its_window_and_reads_them_back() 
         );
     }
 
-    write(&session, &app, &card);
+    write_to_loop(&session, &app, &card);
     let end = shots.join("light-720-04-done.png");
     session.screenshot(&end, WIDE);
     let seen = ocr(&end, "eng");
@@ -380,23 +380,4 @@ fn holders(device: &str) -> String {
     } else {
         found.join("; ")
     }
-}
-
-/// Next, every drive shown, the loop device chosen by typing its name, Erase, and the end.
-fn write(session: &Session, app: &App<'_>, card: &UdisksLoop) {
-    app.activate("next", None);
-    app.enabled("show-all-drives");
-    app.activate("show-all-drives", None);
-    session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
-    std::thread::sleep(Duration::from_secs(1));
-    session.gone("^Show All Drives\\?$");
-    app.activate("select-drive", Some(card.name()));
-    let typed = "^Choose a System Drive\\?$";
-    session.keys(typed, "type", &[card.name().trim_start_matches("/dev/")]);
-    session.keys(typed, "key", &["Return"]);
-    app.enabled("write");
-    app.activate("write", None);
-    session.window("^Erase ");
-    session.keys("^Erase ", "key", &["Tab", "Return"]);
-    app.enabled("write-another");
 }

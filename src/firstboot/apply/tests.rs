@@ -84,7 +84,7 @@ fn pi_image(dir: &Path, boot_kib: u64, files: &[(&str, &[u8])]) -> PathBuf {
 #[test]
 fn systemd_settings_land_in_the_boot_partition_and_nothing_else_changes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let kernel = crate::firstboot::testing::noise(3, 200_000);
+    let kernel = crate::scan::testing::noise(3, 200_000);
     let image = pi_image(
         dir.path(),
         4096,

@@ -296,7 +296,7 @@ fn no_mechanism_and_no_fat_partition_are_refused_in_words() {
 #[test]
 fn random_sectors_are_never_taken_for_a_table_or_a_fat() {
     for seed in 0..200 {
-        let mut disk = std::io::Cursor::new(crate::firstboot::testing::noise(seed, 64 << 10));
+        let mut disk = std::io::Cursor::new(crate::scan::testing::noise(seed, 64 << 10));
         let mut sector = [0u8; 512];
         disk.get_mut()[510..512].copy_from_slice(&[0x55, 0xAA]);
         sector.copy_from_slice(&disk.get_ref()[..512]);

@@ -2,7 +2,8 @@ use std::fs::OpenOptions;
 
 use super::*;
 use crate::firstboot::disk::{Cached, Partition};
-use crate::firstboot::testing::{assert_clean, fat_image, fat_image_of, mtype, noise};
+use crate::firstboot::testing::{assert_clean, fat_image, fat_image_of, mtype};
+use crate::scan::testing::noise;
 
 const MIB: u64 = 1 << 20;
 
