@@ -30,7 +30,10 @@ mod finish;
 mod lane;
 mod pool;
 mod reader;
+mod rewrite;
+mod sentinel;
 mod slot;
+mod speed;
 mod watch;
 
 use std::fmt;
@@ -41,8 +44,11 @@ use std::time::Duration;
 use crate::bmap::{Bmap, ChecksumType, Digest};
 use crate::firstboot::{Applied, FirstBoot, FirstBootError};
 use crate::progress::{CancelToken, Event, ProgressSink};
-use crate::source::ImageSource;
+use crate::source::{ImageSource, SourceError};
 use crate::target::{Target, TargetError};
+
+pub use sentinel::Found;
+pub use speed::{MEASURABLE, SpeedClass};
 
 /// Bytes per read and write.
 pub const CHUNK: usize = 4 << 20;
@@ -71,6 +77,38 @@ pub struct CopyOptions {
     /// written: a card whose settings did not stick is left unbootable. `None` writes the
     /// image alone.
     pub first_boot: Option<Arc<FirstBoot>>,
+    /// Opens the image again, from its start, so that ranges that did not read back as
+    /// written can be written again from a fresh read (a flaky reader, a card that dropped
+    /// one write). `None` (standard input, which cannot be read twice) makes such a range
+    /// fail the copy at once.
+    pub reopen: Option<Reopen>,
+}
+
+/// Opens the image again from its start ([`CopyOptions::reopen`]).
+#[derive(Clone)]
+pub struct Reopen(Arc<OpenAgain>);
+
+/// What [`Reopen`] calls.
+type OpenAgain = dyn Fn() -> Result<Box<dyn ImageSource>, SourceError> + Send + Sync;
+
+impl Reopen {
+    /// A way to open the image again.
+    pub fn new(
+        open: impl Fn() -> Result<Box<dyn ImageSource>, SourceError> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(open))
+    }
+
+    /// Opens the image again.
+    fn open(&self) -> Result<Box<dyn ImageSource>, SourceError> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Reopen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reopen(..)")
+    }
 }
 
 /// The default of [`CopyOptions::stall_timeout`]: the kernel gives a USB or SD command 30 s
@@ -85,6 +123,7 @@ impl Default for CopyOptions {
             skip_readback: None,
             stall_timeout: Some(STALL_TIMEOUT),
             first_boot: None,
+            reopen: None,
         }
     }
 }
@@ -109,6 +148,26 @@ pub struct CopyReport {
     /// The first-boot settings written and read back, when [`CopyOptions::first_boot`] asked
     /// for them.
     pub first_boot: Option<Applied>,
+    /// How long at least one write or flush was under way on the target: the card's own
+    /// time, without the time spent waiting for the image.
+    pub card_busy: Duration,
+    /// Ranges that did not read back as written, were written again and then did.
+    pub rewritten: usize,
+    /// Sentinels planted where the image puts nothing and found intact at the end (block
+    /// devices; a counterfeit card loses them).
+    pub sentinels: usize,
+}
+
+impl CopyReport {
+    /// The write speed the card sustained, in bytes per second: what was written over
+    /// [`CopyReport::card_busy`]. Only with `O_DIRECT` (buffered writes time the page cache)
+    /// and once at least [`MEASURABLE`] bytes were written.
+    pub fn write_speed(&self) -> Option<f64> {
+        if !self.direct_io {
+            return None;
+        }
+        speed::per_second(self.mapped_bytes, self.card_busy)
+    }
 }
 
 /// Why a copy failed. Each names the image, the target, the range or the offset concerned.
@@ -174,7 +233,7 @@ pub enum CopyError {
     },
     /// What was read back differs from what was written.
     #[error(
-        "read-back mismatch on '{target}' in {range}: read {read}, wrote {written}; the device does not keep what is written to it (failing or fake card?)"
+        "read-back mismatch on '{target}' in {range}: read {read}, wrote {written}; the device does not keep what is written to it: it is failing or counterfeit. Check it with 'blockprint check-card --full', or use another"
     )]
     ReadBack {
         /// The target.
@@ -185,6 +244,48 @@ pub enum CopyError {
         read: Digest,
         /// The digest of what was written.
         written: Digest,
+    },
+    /// Ranges that did not read back were written again, and still do not read back.
+    #[error(
+        "'{target}' keeps corrupting what is written to it: {ranges} range(s), the first {range}, still differ after writing them {attempts} more time(s); the card is failing or counterfeit. Check it with 'blockprint check-card --full', or use another"
+    )]
+    Unreliable {
+        /// The target.
+        target: String,
+        /// Ranges that still differ.
+        ranges: usize,
+        /// The first of them.
+        range: RangeLabel,
+        /// How often they were written again.
+        attempts: u32,
+    },
+    /// A sentinel planted where the image puts nothing did not survive the copy: the device
+    /// holds less than it claims, or is failing. The first MiB was not written.
+    #[error(
+        "'{target}' lost the test block written at offset {offset} ({found}): the card holds less than it claims (counterfeit) or is failing, and it was left unbootable. Check it with 'blockprint check-card', or use another"
+    )]
+    LostSentinel {
+        /// The target.
+        target: String,
+        /// Where the sentinel was written.
+        offset: u64,
+        /// What came back instead.
+        found: Found,
+    },
+    /// The image could not be opened again to write a range again.
+    #[error(
+        "read-back mismatch on '{target}' in {range}, and image '{image}' cannot be read again to write it again; write the card again"
+    )]
+    Reopen {
+        /// The target.
+        target: String,
+        /// The image.
+        image: String,
+        /// The range that did not read back.
+        range: RangeLabel,
+        /// Why the image could not be opened again (boxed: it is large, and rare).
+        #[source]
+        source: Box<SourceError>,
     },
     /// The target failed.
     #[error(transparent)]

@@ -80,6 +80,7 @@ pub mod drives;
 pub mod firstboot;
 mod le;
 pub mod mapping;
+mod nonce;
 pub mod progress;
 pub mod scan;
 pub mod signature;

@@ -69,6 +69,15 @@ pub enum Phase {
     WritingHeader,
     /// Checking a device or file against the checksums of a bmap (verify).
     Verifying,
+    /// Writing self-identifying blocks over a drive's advertised capacity and reading them
+    /// back, to find how much it really holds (a counterfeit card claims more).
+    Probing,
+    /// Writing a test pattern over the whole drive (the surface test).
+    SurfaceWrite,
+    /// Reading the surface test's pattern back and listing what differs.
+    SurfaceRead,
+    /// Writing ranges again that did not read back as written, and reading them again.
+    Rewriting,
 }
 
 /// Something the engine wants the user to know that does not stop the operation.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use blockprint::bmap::Bmap;
-use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
+use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Reopen, SpeedClass};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::firstboot::{self, FirstBoot};
 use blockprint::progress::CancelToken;
@@ -179,6 +179,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         skip_readback: None,
         stall_timeout: Some(timeout),
         first_boot,
+        reopen: reopen(&image, timeout),
     };
     let names: Vec<String> = targets
         .iter()
@@ -222,6 +223,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             names[0],
             checks(report, whole)
         ));
+        card_lines(report, None, out);
         if let Some(applied) = &report.first_boot {
             applied_lines(applied, None, out);
         }
@@ -249,6 +251,7 @@ fn summarize(
                     human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64),
                     checks(report, whole)
                 ));
+                card_lines(report, Some(name), out);
                 if let Some(applied) = &report.first_boot {
                     applied_lines(applied, Some(name), out);
                 }
@@ -337,6 +340,46 @@ fn open_targets(dests: &[PathBuf], options: &TargetOptions) -> anyhow::Result<Ve
         targets.push(Target::open(dest, options)?);
     }
     Ok(targets)
+}
+
+/// Opens the image again, for writing again ranges that did not read back; not standard
+/// input, which cannot be read twice.
+fn reopen(image: &Input, timeout: Duration) -> Option<Reopen> {
+    if matches!(image, Input::Stdin) {
+        return None;
+    }
+    let image = image.clone();
+    Some(Reopen::new(move || {
+        Opener::with_timeout(timeout).open(&image).map(|o| o.source)
+    }))
+}
+
+/// What the copy found out about the card: ranges written again, its sentinels, and the
+/// write speed it sustained with what that is good for.
+fn card_lines(report: &CopyReport, name: Option<&str>, out: &Output) {
+    let on = name.map(|n| format!("'{n}': ")).unwrap_or_default();
+    if report.rewritten > 0 {
+        out.info(format_args!(
+            "{on}{} range{} did not read back, {} written again and now verif{}",
+            report.rewritten,
+            if report.rewritten == 1 { "" } else { "s" },
+            if report.rewritten == 1 { "was" } else { "were" },
+            if report.rewritten == 1 { "ies" } else { "y" },
+        ));
+    }
+    if let Some(speed) = report.write_speed() {
+        out.info(format_args!(
+            "{on}the card wrote at {:.1} MB/s: {}",
+            speed / 1e6,
+            SpeedClass::of(speed)
+        ));
+    }
+    if report.sentinels > 0 {
+        out.debug(format_args!(
+            "{on}{} test blocks where the image puts nothing survived the copy",
+            report.sentinels
+        ));
+    }
 }
 
 /// What was verified of a written target, for its summary line; `whole`: the image was

@@ -292,6 +292,10 @@ pub(super) fn label(phase: Phase) -> &'static str {
         Phase::Settings => "writing settings",
         Phase::WritingHeader => "writing header",
         Phase::Verifying => "verifying",
+        Phase::Probing => "checking capacity",
+        Phase::SurfaceWrite => "writing test pattern",
+        Phase::SurfaceRead => "reading test pattern",
+        Phase::Rewriting => "rewriting",
     }
 }
 

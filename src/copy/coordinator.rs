@@ -247,6 +247,9 @@ impl Coordinator<'_, '_> {
             direct_io: finished.direct_io,
             elapsed,
             first_boot: finished.first_boot.clone(),
+            card_busy: finished.busy,
+            rewritten: finished.rewritten,
+            sentinels: finished.sentinels,
         }
     }
 

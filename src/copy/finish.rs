@@ -17,6 +17,7 @@ impl Lane {
         self.phase(Phase::Syncing, None);
         self.sync()?;
         let read_back = self.readback && self.read_back()?;
+        let sentinels = self.check_sentinels()?;
         loop {
             match queue.pop() {
                 Some(Order::Commit) => break,
@@ -49,7 +50,36 @@ impl Lane {
             read_back,
             direct_io: self.target.is_direct(),
             first_boot,
+            busy: self.watch.busy(),
+            rewritten: self.rewritten,
+            sentinels,
         })
+    }
+
+    /// Checks that every sentinel survived, then puts back what the device held there;
+    /// returns how many there were.
+    /// A lost one fails the copy before the header is written.
+    fn check_sentinels(&mut self) -> Result<usize, CopyError> {
+        let Some(sentinels) = self.sentinels.take() else {
+            return Ok(0);
+        };
+        let lost = {
+            let _op = self.watch.begin(Op::Read, None);
+            sentinels.check(&mut self.target)?
+        };
+        if let Some((offset, found)) = lost {
+            return Err(CopyError::LostSentinel {
+                target: self.target.path().display().to_string(),
+                offset,
+                found,
+            });
+        }
+        {
+            let _op = self.watch.begin(Op::Write, None);
+            sentinels.restore(&mut self.target)?;
+        }
+        self.sync()?;
+        Ok(sentinels.len())
     }
 
     /// Where the image ends on the target: a stream of unknown size may have ended inside
@@ -100,11 +130,21 @@ impl Lane {
     }
 
     /// Reads every range back and compares its digest with the bmap's (or the one computed
-    /// while writing). Bytes below the held-back length are not on the device yet: they come
-    /// from `held`, which is exactly what will be written there. The device is read ahead on a
-    /// helper thread while this one hashes. Returns whether it read everything back (`false`
-    /// when "skip read-back" was cancelled part-way).
+    /// while writing); ranges that differ are written again ([`Lane::rewrite`]). Returns
+    /// whether it read everything back (`false` when "skip read-back" was cancelled part-way).
     fn read_back(&mut self) -> Result<bool, CopyError> {
+        let checks = self.checks();
+        let total = checks.iter().map(|c| c.range.end - c.range.start).sum();
+        self.phase(Phase::ReadBack, Some(total));
+        let outcome = self.read_checks(&checks, Phase::ReadBack)?;
+        if let Some(mismatch) = outcome.first {
+            self.rewrite(&checks, &outcome.failed, mismatch)?;
+        }
+        Ok(outcome.finished)
+    }
+
+    /// What every range is compared with on read-back.
+    fn checks(&self) -> Vec<ReadBackCheck> {
         let hold = self.hold as u64;
         let mut checks = Vec::new();
         for (index, range) in self.ranges().iter().enumerate() {
@@ -122,8 +162,20 @@ impl Lane {
                 device_start: range.start.max(hold).min(range.end),
             });
         }
-        let total = checks.iter().map(|c| c.range.end - c.range.start).sum();
-        self.phase(Phase::ReadBack, Some(total));
+        checks
+    }
+
+    /// Reads `checks` back, reporting progress in `phase`: whether it read them all (not when
+    /// "skip read-back" was cancelled), which differ, and the first difference as an error.
+    /// Bytes below the held-back length are not on the device yet: they come from `held`,
+    /// which is exactly what will be written there. The device is read ahead on a helper
+    /// thread while this one hashes. More than [`MAX_FAILED`] ranges that differ are not a
+    /// flaky write but a card that does not keep data: that fails at once.
+    pub(super) fn read_checks(
+        &mut self,
+        checks: &[ReadBackCheck],
+        phase: Phase,
+    ) -> Result<ReadBackOutcome, CopyError> {
         // Ranges are in order, so those wholly held back come first: nothing to read.
         let in_memory = checks
             .iter()
@@ -140,7 +192,8 @@ impl Lane {
             .map(|c| (c.device_start, c.range.end))
             .collect();
         let mut current: Option<Hasher> = None;
-        let mut failure = None;
+        let mut failed = Vec::new();
+        let mut first_error = None;
         let skip = self.skip_readback.clone();
         let (cancel, watch, report) = (&self.cancel, &*self.watch, &self.report);
         let path = self.target.path().to_path_buf();
@@ -156,23 +209,33 @@ impl Lane {
             hasher.update(piece);
             done += piece.len() as u64;
             report(Report::Event(TargetEvent::Progress {
-                phase: Phase::ReadBack,
+                phase,
                 done_bytes: done,
             }));
-            if last && let Some(hasher) = current.take() {
-                failure = on_device[at].compare(hasher, &path).err();
+            if last
+                && let Some(hasher) = current.take()
+                && let Err(error) = on_device[at].compare(hasher, &path)
+            {
+                failed.push(in_memory + at);
+                first_error.get_or_insert(error);
             }
             op = Some(watch.begin(Op::Read, None));
-            failure.is_none()
+            failed.len() <= MAX_FAILED
         })?;
         drop(op);
-        if let Some(error) = failure {
+        if failed.len() > MAX_FAILED
+            && let Some(error) = first_error
+        {
             return Err(error);
         }
         if self.cancel.is_cancelled() {
             return Err(self.cancelled());
         }
-        Ok(finished)
+        Ok(ReadBackOutcome {
+            finished,
+            failed,
+            first: first_error,
+        })
     }
 
     /// Writes the held-back start of the image, and with read-back checks it; if it does not
@@ -218,12 +281,27 @@ impl Lane {
     }
 }
 
+/// More ranges than this differing on read-back is a card that does not keep data, not a
+/// write that was dropped: they are not written again.
+pub(super) const MAX_FAILED: usize = 8;
+
+/// What [`Lane::read_checks`] found.
+pub(super) struct ReadBackOutcome {
+    /// Whether every range was read (not when "skip read-back" was cancelled).
+    pub(super) finished: bool,
+    /// The indices of the ranges that differ.
+    pub(super) failed: Vec<usize>,
+    /// The first difference, as the error it is if it stays.
+    pub(super) first: Option<CopyError>,
+}
+
 /// One range to read back: what to compare it with, and where its part on the device starts.
-struct ReadBackCheck {
-    range: Planned,
-    kind: ChecksumType,
-    expected: Digest,
-    device_start: u64,
+#[derive(Clone)]
+pub(super) struct ReadBackCheck {
+    pub(super) range: Planned,
+    pub(super) kind: ChecksumType,
+    pub(super) expected: Digest,
+    pub(super) device_start: u64,
 }
 
 impl ReadBackCheck {
@@ -240,7 +318,7 @@ impl ReadBackCheck {
     }
 
     /// Compares the digest of everything read with what was written.
-    fn compare(&self, hasher: Hasher, target: &Path) -> Result<(), CopyError> {
+    pub(super) fn compare(&self, hasher: Hasher, target: &Path) -> Result<(), CopyError> {
         let read = hasher.finish();
         if read == self.expected {
             return Ok(());

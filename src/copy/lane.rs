@@ -14,8 +14,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use super::pool::{self, Job, Outcome, WRITERS};
+use super::sentinel::Sentinels;
 use super::watch::Watch;
-use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel};
+use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel, Reopen};
 use crate::bmap::Digest;
 use crate::firstboot::{Applied, FirstBoot};
 use crate::progress::{CancelToken, Phase, TargetEvent};
@@ -144,6 +145,12 @@ pub(super) struct Finished {
     pub direct_io: bool,
     /// The first-boot settings written and read back.
     pub first_boot: Option<Applied>,
+    /// How long a write or flush was under way.
+    pub busy: std::time::Duration,
+    /// Ranges written again after a read-back mismatch, now good.
+    pub rewritten: usize,
+    /// Sentinels checked at the end.
+    pub sentinels: usize,
 }
 
 /// One target's thread and its state.
@@ -176,6 +183,12 @@ pub(super) struct Lane {
     pub(super) segments: Vec<Planned>,
     /// Whether the first data arrived (and the device was wiped).
     pub(super) started: bool,
+    /// Opens the image again, to write again what did not read back.
+    pub(super) reopen: Option<Reopen>,
+    /// Ranges written again that then read back.
+    pub(super) rewritten: usize,
+    /// The sentinels planted where the image puts nothing (block devices).
+    pub(super) sentinels: Option<Sentinels>,
 }
 
 impl Lane {
@@ -216,6 +229,9 @@ impl Lane {
             reported: 0,
             segments: Vec::new(),
             started: false,
+            reopen: options.reopen.clone(),
+            rewritten: 0,
+            sentinels: None,
         }
     }
 
@@ -335,6 +351,7 @@ impl Lane {
         self.started = true;
         if self.target.kind() == TargetKind::BlockDevice {
             self.wipe()?;
+            self.plant_sentinels()?;
         }
         self.phase(Phase::Writing, self.plan.mapped_bytes());
         Ok(())
@@ -358,6 +375,38 @@ impl Lane {
         }
         self.sync()?;
         self.progress(Phase::Wiping, total);
+        Ok(())
+    }
+
+    /// Plants sentinels where the image puts nothing, between the wiped ends: in the gaps of
+    /// a bmap and past the end of an image of known size.
+    fn plant_sentinels(&mut self) -> Result<(), CopyError> {
+        let (Some(capacity), Some(size)) = (self.target.capacity(), self.plan.image_size) else {
+            return Ok(());
+        };
+        let mut gaps = Vec::new();
+        let mut at = 0;
+        for range in self.ranges() {
+            if range.start > at {
+                gaps.push((at, range.start));
+            }
+            at = at.max(range.end);
+        }
+        if !self.plan.from_bmap {
+            at = size;
+        }
+        if size > at {
+            gaps.push((at, size));
+        }
+        // The last range is cut at the image size: past it, whole blocks only.
+        gaps.push((size.max(at).next_multiple_of(4096), capacity));
+        let high = capacity.saturating_sub(HOLD_BACK);
+        let mut sentinels = Sentinels::place(&gaps, HOLD_BACK, high, crate::nonce::fresh_u64());
+        {
+            let _op = self.watch.begin(Op::Write, None);
+            sentinels.plant(&mut self.target)?;
+        }
+        self.sentinels = Some(sentinels);
         Ok(())
     }
 

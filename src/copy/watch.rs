@@ -6,6 +6,11 @@
 //! touches the device itself, looks at the oldest one every tick and gives the target up when it
 //! has run for longer than the limit. The stuck thread is left behind (it ends when the kernel
 //! finally answers) holding only its own descriptor and the buffers it was writing.
+//!
+//! The same register measures the card's own speed: the time during which at least one write
+//! or flush was under way ([`Watch::busy`]). Time the lane spent waiting for the image (a slow
+//! download, a slow decoder) is not in it, so bytes written over busy time is what the card
+//! sustains, not what the pipeline did.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,6 +27,17 @@ pub(super) struct Watch {
 struct Running {
     next: u64,
     ops: Vec<(u64, Started)>,
+    /// Writes and flushes under way.
+    writing: usize,
+    /// Since when at least one has been under way.
+    writing_since: Option<Instant>,
+    /// Time with at least one under way, up to `writing_since`.
+    busy: Duration,
+}
+
+/// Whether `op` puts data on the device (counted into [`Watch::busy`]).
+fn writes(op: Op) -> bool {
+    matches!(op, Op::Write | Op::Sync)
 }
 
 /// One operation: what, where, since when.
@@ -53,7 +69,22 @@ impl Watch {
         let id = running.next;
         running.next += 1;
         running.ops.push((id, started));
+        if writes(op) {
+            if running.writing == 0 {
+                running.writing_since = Some(started.since);
+            }
+            running.writing += 1;
+        }
         Watched { watch: self, id }
+    }
+
+    /// How long at least one write or flush has been under way, in all.
+    pub(super) fn busy(&self) -> Duration {
+        let running = self.lock();
+        running.busy
+            + running
+                .writing_since
+                .map_or(Duration::ZERO, |t| t.elapsed())
     }
 
     /// The oldest operation, if it has been running for longer than `limit`.
@@ -77,7 +108,19 @@ impl Watch {
 
 impl Drop for Watched<'_> {
     fn drop(&mut self) {
-        self.watch.lock().ops.retain(|(id, _)| *id != self.id);
+        let mut running = self.watch.lock();
+        let Some(at) = running.ops.iter().position(|(id, _)| *id == self.id) else {
+            return;
+        };
+        let (_, started) = running.ops.swap_remove(at);
+        if writes(started.op) {
+            running.writing = running.writing.saturating_sub(1);
+            if running.writing == 0
+                && let Some(since) = running.writing_since.take()
+            {
+                running.busy += since.elapsed();
+            }
+        }
     }
 }
 
@@ -100,5 +143,28 @@ mod tests {
         drop(first);
         let stall = watch.stalled(Duration::ZERO).expect("the sync is running");
         assert_eq!(stall.op, Op::Sync);
+    }
+
+    #[test]
+    fn busy_time_is_the_union_of_writes_and_flushes() {
+        let watch = Watch::default();
+        {
+            let _write = watch.begin(Op::Write, Some(0));
+            std::thread::sleep(Duration::from_millis(30));
+            // Overlapping: counted once.
+            let _sync = watch.begin(Op::Sync, None);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let after_writes = watch.busy();
+        assert!(
+            after_writes >= Duration::from_millis(60),
+            "{after_writes:?}"
+        );
+        {
+            // Reads and idle time are not the card writing.
+            let _read = watch.begin(Op::Read, Some(0));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(watch.busy(), after_writes);
     }
 }

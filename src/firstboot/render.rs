@@ -164,19 +164,7 @@ pub(crate) fn edit_cmdline(
     out
 }
 
-/// A fresh 64-bit number, different in each call: the seed of a NoCloud instance-id and of a
-/// NetworkManager connection UUID. It need not be secret, only new.
-pub(crate) fn fresh_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // Each RandomState is keyed from the system's randomness (then stepped per call); the
-    // clock is added so that two processes started alike still differ.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    hasher.write_u128(now);
-    hasher.finish()
-}
+pub(crate) use crate::nonce::fresh_u64;
 
 /// A random (version 4) UUID in its usual text form.
 pub(crate) fn fresh_uuid() -> String {
@@ -302,7 +290,6 @@ locale = "en_GB.UTF-8"
 
     #[test]
     fn fresh_ids_differ_and_uuids_are_version_4() {
-        assert_ne!(fresh_u64(), fresh_u64());
         let uuid = fresh_uuid();
         assert_eq!(uuid.len(), 36, "{uuid}");
         assert_eq!(&uuid[14..15], "4", "{uuid}");

@@ -5,9 +5,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use blockprint::bmap::{BlockRange, Bmap, ChecksumType};
-use blockprint::copy::{CopyError, CopyOptions, RangeLabel, copy};
+use blockprint::copy::{CopyError, CopyOptions, RangeLabel, Reopen, copy};
 use blockprint::progress::{CancelToken, Event, Phase};
-use blockprint::source::FileSource;
+use blockprint::source::{FileSource, ImageSource};
 use blockprint::target::{Target, TargetOptions};
 
 use crate::harness::support::{
@@ -307,6 +307,50 @@ fn verify_readback_catches_a_block_changed_behind_our_back() {
         head.iter().all(|&b| b == 0),
         "the first MiB was written despite the failure"
     );
+}
+
+/// The same change, with a way to read the image again: the range is written again from a
+/// fresh read, reads back, and the copy succeeds, saying so; every other block is as before.
+#[test]
+fn a_range_changed_behind_our_back_is_written_again() {
+    let dir = scratch();
+    let (image, bmap_path, content) = sparse_image(dir.path(), 6 * MIB + 1000);
+    let bmap = Bmap::from_file(&bmap_path).unwrap();
+    let (backing, before) = random_backing(dir.path(), "dev.img", 8 * MIB, 26);
+    let mut dev = LoopDevice::new(&backing);
+    let tamper = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&backing)
+        .unwrap();
+    let again = image.clone();
+    let options = CopyOptions {
+        verify_readback: true,
+        reopen: Some(Reopen::new(move || {
+            Ok(Box::new(FileSource::open(&again).unwrap()) as Box<dyn ImageSource>)
+        })),
+        ..CopyOptions::default()
+    };
+    let mut phases = Vec::new();
+    let report = copy_with(&image, &bmap, &dev.path, options, |event| {
+        if let Event::PhaseStarted { phase, .. } = event {
+            phases.push(*phase);
+            if *phase == Phase::ReadBack {
+                tamper
+                    .write_all_at(b"flipped by the test", 3 * MIB + 5)
+                    .unwrap();
+                tamper.sync_all().unwrap();
+            }
+        }
+        ControlFlow::Continue(())
+    })
+    .expect("the range is written again and reads back");
+    assert_eq!(report.rewritten, 1);
+    assert!(report.read_back);
+    assert!(report.sentinels > 0, "{report:?}");
+    assert!(phases.contains(&Phase::Rewriting), "{phases:?}");
+    dev.detach();
+    let device = std::fs::read(&backing).unwrap();
+    assert_written(&device, &before, &content, &bmap);
 }
 
 #[test]
