@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use blockprint::bmap::Bmap;
-use blockprint::copy::{self, CopyError, CopyOptions, CopyReport};
+use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Reopen};
 use blockprint::drives::Drive;
 use blockprint::firstboot::{Applied, FirstBoot};
 use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
@@ -72,7 +72,7 @@ impl Stage {
     /// the one that follows the writes.
     fn of(phase: Phase, reading_done: bool) -> Stage {
         match phase {
-            Phase::ReadBack | Phase::Verifying => Stage::Verifying,
+            Phase::ReadBack | Phase::Verifying | Phase::Rewriting => Stage::Verifying,
             Phase::Settings | Phase::WritingHeader => Stage::Finishing,
             Phase::Syncing if reading_done => Stage::Finishing,
             _ => Stage::Writing,
@@ -159,6 +159,11 @@ pub struct Summary {
     pub removal: Result<Removal, Arc<UdisksError>>,
     /// The first-boot settings written and read back, if any were asked for.
     pub first_boot: Option<Written>,
+    /// The write speed the drive sustained, in bytes per second, when enough was written to
+    /// tell ([`CopyReport::write_speed`]).
+    pub write_speed: Option<f64>,
+    /// Ranges that did not read back the first time, were written again and then did.
+    pub rewritten: usize,
 }
 
 /// First-boot settings written into a card and read back.
@@ -315,6 +320,10 @@ impl Job<'_> {
             verify_readback: self.request.verify,
             skip_readback: Some(self.request.skip_verify.clone()),
             first_boot: self.request.first_boot.clone(),
+            reopen: Some(Reopen::new({
+                let image = self.request.image.clone();
+                move || Ok(super::settings::opener().open(&image)?.source)
+            })),
             ..CopyOptions::default()
         };
         let bmap = self.request.bmap.as_deref();
@@ -382,6 +391,8 @@ impl Job<'_> {
                 .clone()
                 .zip(request.first_boot.clone())
                 .map(|(applied, settings)| Written { applied, settings }),
+            write_speed: report.write_speed(),
+            rewritten: report.rewritten,
         };
         self.end(drive, Outcome::Done(summary));
     }

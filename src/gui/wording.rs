@@ -315,7 +315,25 @@ impl UserFacing for CopyError {
                      again before use.",
                 ),
             ),
-            CopyError::ReadBack { .. } => (gettext("Verification Failed"), bad_card()),
+            CopyError::ReadBack { .. } | CopyError::Reopen { .. } => {
+                (gettext("Verification Failed"), bad_card())
+            }
+            CopyError::Unreliable { .. } => (
+                gettext("The Card Keeps Corrupting Data"),
+                gettext(
+                    "Parts of the card did not read back as written, even after writing them \
+                     again twice. The card is worn out or fake, or the card reader is faulty: \
+                     try another card or another reader.",
+                ),
+            ),
+            CopyError::LostSentinel { .. } => (
+                gettext("The Card Holds Less Than It Claims"),
+                gettext(
+                    "Test blocks written where the image puts nothing were lost during the \
+                     write. The card is fake (it holds less than it claims) or failing, and \
+                     it was left unbootable: use another card.",
+                ),
+            ),
             CopyError::Read { image, source, .. } if remote(image) => {
                 if source.kind() == std::io::ErrorKind::InvalidData {
                     (

@@ -99,6 +99,8 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         skipped: false,
         removal: Ok(Removal::PoweredOff),
         first_boot: None,
+        write_speed: None,
+        rewritten: 0,
     };
     let effects = end(&mut flow, vec![Outcome::Done(done)]);
     assert!(matches!(&effects[..], [Effect::Ended]));

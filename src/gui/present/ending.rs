@@ -1,6 +1,7 @@
 //! The end of a write, on the page and in the desktop notification: for one drive its own
 //! end, for several what became of each and of the whole.
 
+use blockprint::copy::SpeedClass;
 use blockprint::udisks::Removal;
 use gettextrs::gettext;
 
@@ -293,9 +294,13 @@ fn done_body(summary: &Summary, next: &Next) -> String {
     } else {
         gettext("It was not read back (verification is off in Preferences).")
     });
+    if summary.rewritten > 0 {
+        parts.push(rewritten(summary.rewritten));
+    }
     if let Some(written) = &summary.first_boot {
         parts.push(settings_applied(written));
     }
+    parts.extend(summary.write_speed.map(speed));
     parts.push(match &summary.removal {
         Ok(Removal::PoweredOff) => gettext("It is powered off: you can take it out now."),
         Ok(Removal::Ejected) => gettext("It is ejected: you can take it out now."),
@@ -304,6 +309,44 @@ fn done_body(summary: &Summary, next: &Next) -> String {
     });
     parts.push(wrote(summary));
     parts.join(" ")
+}
+
+/// "2 ranges did not read back the first time: they were written again and now match."
+fn rewritten(n: usize) -> String {
+    ngettext_f(
+        "One range did not read back the first time: it was written again and now matches.",
+        "{n} ranges did not read back the first time: they were written again and now match.",
+        n as u64,
+        &[("n", &n.to_string())],
+    )
+}
+
+/// What the drive's measured write speed means: "It writes 9.2 MB per second: below the 10 MB
+/// per second of Class 10, so expect a slow system."
+fn speed(bytes_per_second: f64) -> String {
+    let rate = size(bytes_per_second as u64);
+    match SpeedClass::of(bytes_per_second) {
+        SpeedClass::U3 => gettext_f(
+            // Translators: {speed} is a size such as "45.2 MB".
+            "It writes {speed} per second: fast enough for anything.",
+            &[("speed", &rate)],
+        ),
+        SpeedClass::Class10 => gettext_f(
+            // Translators: {speed} is a size such as "12.5 MB".
+            "It writes {speed} per second: fast enough for a system.",
+            &[("speed", &rate)],
+        ),
+        SpeedClass::Class(class) => gettext_f(
+            // Translators: {speed} is a size such as "9.2 MB"; {class} a number (2, 4 or 6).
+            "It writes only {speed} per second (Class {class}): below the 10 MB per second of Class 10, so expect a slow system.",
+            &[("speed", &rate), ("class", &class.to_string())],
+        ),
+        SpeedClass::BelowClass2 => gettext_f(
+            // Translators: {speed} is a size such as "1.1 MB".
+            "It writes only {speed} per second, slower than any speed class: it is worn out or not what it claims to be. Use another for a system.",
+            &[("speed", &rate)],
+        ),
+    }
 }
 
 /// For Technical Details after a write: the checksums that matched, and why the drive could
@@ -365,8 +408,18 @@ fn done_line(summary: &Summary) -> String {
     } else {
         gettext("Not read back.")
     });
+    if summary.rewritten > 0 {
+        parts.push(rewritten(summary.rewritten));
+    }
     if summary.first_boot.is_some() {
         parts.push(gettext("Settings applied and read back."));
+    }
+    if let Some(speed) = summary.write_speed {
+        parts.push(gettext_f(
+            // Translators: {speed} is a size such as "45.2 MB".
+            "{speed} per second.",
+            &[("speed", &size(speed as u64))],
+        ));
     }
     if summary.removal.is_err() {
         parts.push(gettext(

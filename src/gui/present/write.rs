@@ -120,10 +120,11 @@ fn progress(meter: &Meter, verify: bool, one_drive: bool) -> Progress {
         })
         .collect();
     Progress {
-        title: if meter.phase == Some(Phase::Settings) {
-            gettext("Writing the first-boot settings")
-        } else {
-            wording::stage(meter.stage)
+        title: match meter.phase {
+            Some(Phase::Settings) => gettext("Writing the first-boot settings"),
+            Some(Phase::Probing) => gettext("Checking how much the card really holds"),
+            Some(Phase::Rewriting) => gettext("Writing again what did not read back"),
+            _ => wording::stage(meter.stage),
         },
         marks,
         bar: one_drive.then(|| Bar {

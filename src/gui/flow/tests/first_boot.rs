@@ -68,6 +68,8 @@ fn summary(first_boot: Option<Written>) -> Summary {
         skipped: false,
         removal: Ok(Removal::PoweredOff),
         first_boot,
+        write_speed: None,
+        rewritten: 0,
     }
 }
 

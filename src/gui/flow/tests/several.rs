@@ -70,6 +70,8 @@ fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
         skipped: true,
         removal: Ok(Removal::PoweredOff),
         first_boot: None,
+        write_speed: None,
+        rewritten: 0,
     };
     flow.update(Msg::Job(JobEvent::Ended {
         drive: 0,

@@ -47,6 +47,8 @@ fn done(removal: Result<Removal, Arc<UdisksError>>) -> Outcome {
         skipped: false,
         removal,
         first_boot: None,
+        write_speed: None,
+        rewritten: 0,
     })
 }
 
@@ -163,6 +165,8 @@ fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_b
         skipped: false,
         removal: Ok(Removal::PoweredOff),
         first_boot: None,
+        write_speed: None,
+        rewritten: 0,
     };
     // Review finding 7: plain words, the next step for a Pi image, the checksums in the
     // details, one way on and nothing destructive.
@@ -256,4 +260,45 @@ fn a_drive_that_is_gone_is_not_offered_again() {
         !ending.retry && !ending.image_at_fault && !ending.eject,
         "{ending:?}"
     );
+}
+
+#[test]
+fn the_end_says_how_fast_the_card_writes_and_what_was_written_again() {
+    let with = |speed: f64, rewritten: usize| {
+        let Outcome::Done(mut summary) = done(Ok(Removal::PoweredOff)) else {
+            unreachable!("done() is a finished write")
+        };
+        summary.write_speed = Some(speed);
+        summary.rewritten = rewritten;
+        let drives = [written("sdb", Outcome::Done(summary))];
+        ending(&drives, "raspios.img", true).body
+    };
+    let slow = with(9.2e6, 2);
+    assert!(
+        // GLib's sizes have a no-break space before the unit.
+        slow.contains(&format!(
+            "It writes only {} per second (Class 6): below the 10 MB per second of Class 10, \
+             so expect a slow system.",
+            size(9_200_000)
+        )),
+        "{slow}"
+    );
+    assert!(
+        slow.contains(
+            "2 ranges did not read back the first time: they were written again and now match."
+        ),
+        "{slow}"
+    );
+    let fast = with(45.2e6, 0);
+    assert!(
+        fast.contains(&format!(
+            "It writes {} per second: fast enough for anything.",
+            size(45_200_000)
+        )),
+        "{fast}"
+    );
+    assert!(!fast.contains("written again"), "{fast}");
+    let fake = with(1.1e6, 1);
+    assert!(fake.contains("slower than any speed class"), "{fake}");
+    assert!(fake.contains("One range did not read back"), "{fake}");
 }
