@@ -10,6 +10,7 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod catalog;
+mod check_card;
 mod copy;
 mod create;
 mod from_catalog;
@@ -71,6 +72,9 @@ pub enum Command {
     Catalog(CatalogArgs),
     /// List or clear the downloads kept for the next card.
     Cache(CacheArgs),
+    /// Find out how much a card or stick really holds (a counterfeit claims more), and with
+    /// --full test every block of it. Erases the drive.
+    CheckCard(CheckCardArgs),
     /// Print the man page or a shell's completion script (for packagers; meson runs it).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -164,6 +168,34 @@ pub struct CopyArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
+
+    /// Write an image that will not work written raw anyway: a Windows installer ISO, or a
+    /// file that is no disk image at all (a PDF, a program, a package, an archive of
+    /// documents). Without it such an image is refused before anything is written.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Before writing a block device, find out how much it really holds (a few seconds):
+    /// self-identifying blocks are written over its whole advertised capacity and read back.
+    /// A counterfeit card is named as such; the write is refused when the image does not fit
+    /// what it really holds.
+    #[arg(long)]
+    pub check_capacity: bool,
+}
+
+/// `blockprint check-card`.
+#[derive(Debug, Args)]
+pub struct CheckCardArgs {
+    /// The drive to test, such as /dev/sdb or /dev/mmcblk0. Everything on it is lost.
+    #[arg(value_name = "DEVICE")]
+    pub device: PathBuf,
+
+    /// Test the whole surface, as f3write and f3read do: a pattern over every byte, read
+    /// back, with the speed and the bad regions listed (as long as writing the drive full,
+    /// then reading it all).
+    #[arg(long)]
+    pub full: bool,
+
 }
 
 /// `blockprint create`.
@@ -330,6 +362,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::List(args)) => list::run(&args, &out),
         Some(Command::Catalog(args)) => catalog::run(&args, &out),
         Some(Command::Cache(args)) => catalog::cache(&args, &out),
+        Some(Command::CheckCard(args)) => check_card::run(&args, &out),
         Some(Command::Generate(args)) => generate::run(&args),
         None => {
             use clap::CommandFactory;

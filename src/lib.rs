@@ -72,6 +72,7 @@
 #![deny(missing_docs)]
 
 pub mod bmap;
+pub mod card;
 pub mod catalog;
 pub mod copy;
 pub mod create;

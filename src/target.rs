@@ -463,6 +463,21 @@ impl Target {
             .map_err(|e| io_error(Op::Sync, &self.path, None, e))
     }
 
+    /// Drops the kernel's cached blocks of a block device (`BLKFLSBUF`, on the descriptor
+    /// the target holds: no path is opened again), so what is read next comes from the device;
+    /// whether that worked. The kernel allows it to root only; `O_DIRECT` reads need none.
+    pub(crate) fn drop_cached_blocks(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        /// `_IO(0x12, 97)`.
+        const BLKFLSBUF: libc::Ioctl = 0x1261;
+        if self.kind != TargetKind::BlockDevice {
+            return false;
+        }
+        // SAFETY: BLKFLSBUF takes no argument and touches no memory of ours; the descriptor
+        // is open for as long as `self` is.
+        unsafe { libc::ioctl(self.file.as_raw_fd(), BLKFLSBUF, 0) == 0 }
+    }
+
     fn is_aligned(&self, offset: u64, data: &[u8]) -> bool {
         offset.is_multiple_of(self.sector)
             && (data.len() as u64).is_multiple_of(self.sector)

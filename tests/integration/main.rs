@@ -15,6 +15,8 @@ mod catalog;
 mod catalog_resume;
 /// A catalog entry's signature of its download, checked as it passes.
 mod catalog_signed;
+/// `check-card` on genuine and counterfeit FUSE cards, against Debian's f3probe.
+mod check_card;
 /// `copy` and `verify` on loop devices, as root.
 mod copy_device;
 /// `copy` to regular files: the upstream vectors bit-exact, bad inputs refused.

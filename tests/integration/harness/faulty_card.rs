@@ -2,7 +2,9 @@
 //! with a loop device over it. Every read and write of the loop device reaches this process
 //! (the file is opened `FOPEN_DIRECT_IO`: no FUSE page cache), so [`Faults`] can refuse writes
 //! past an offset or after a byte budget, refuse reads, stall writes and flip a bit on reads,
-//! changed while the device is in use. No device-mapper needed.
+//! changed while the device is in use. No device-mapper needed. It can also be a counterfeit
+//! (addresses that wrap around, writes accepted and thrown away) or a card that stores some
+//! writes wrong (see `faulty_card/storage.rs`).
 //!
 //! The bytes live in a sparse file in a scratch directory, read and written with
 //! `pread`/`pwrite`; [`FaultyDisk::contents`] reads that file directly, so a test sees what
@@ -23,6 +25,7 @@
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -58,6 +61,28 @@ pub struct Faults {
     /// Reads return the byte at this offset with its lowest bit flipped (the data is stored
     /// correctly).
     pub flip_bit_on_read_at: Option<u64>,
+    // The faults below succeed: the writer is told nothing. They apply to physical offsets,
+    // after `wrap_from` (see `faulty_card/storage.rs`).
+    /// A counterfeit that wraps around: a read or write at an offset of N or more reaches
+    /// offset % N, so what is written there overwrites the card's start.
+    pub wrap_from: Option<u64>,
+    /// A counterfeit that loses writes: writes at or beyond N succeed but store nothing, and
+    /// reads there return zeros.
+    pub lose_writes_from: Option<u64>,
+    /// A counterfeit that returns old data: writes at or beyond N succeed but store nothing,
+    /// and reads there return what the backing file held before (fill it with
+    /// [`FaultyDisk::fill_random`] first, so that "old" is not zeros).
+    pub stale_from: Option<u64>,
+    /// A bad stretch of flash: writes there succeed but store nothing; reads return what was
+    /// there before.
+    pub bad_region: Option<Range<u64>>,
+    /// A card that stores writes wrong: of every 512-byte sector of the range (counted from
+    /// its start) that a write touches, the first byte the write puts there is stored
+    /// inverted (XOR 0xFF); the rest is stored as written. With `true`, only the first write
+    /// touching each sector is corrupted, and every later write of it is stored correctly
+    /// (a card that dropped one write: writing the range again heals it); with `false`, every
+    /// write is. Which sectors were corrupted is forgotten on [`FaultyDisk::set`].
+    pub corrupt_writes: Option<(Range<u64>, bool)>,
 }
 
 /// The largest loop-device request, in bytes: the loop queue's `max_sectors_kb` is set to this
@@ -82,6 +107,8 @@ struct State {
     written: u64,
     /// `fail_writes_after` was reached: every write fails until the faults are set again.
     worn_out: bool,
+    /// The sectors `corrupt_writes` corrupted once, until the faults are set again.
+    corrupted: storage::Corrupted,
 }
 
 /// What the FUSE threads and the test share.
@@ -215,7 +242,7 @@ impl Filesystem for FaultyFs {
         }
         let len = disk_size.saturating_sub(offset).min(u64::from(size));
         let mut buf = vec![0; usize::try_from(len).expect("fits")];
-        if let Err(e) = self.0.backing.read_exact_at(&mut buf, offset) {
+        if let Err(e) = storage::read(&self.0.backing, &faults, offset, &mut buf) {
             return reply.error(errno(&e));
         }
         if let Some(at) = faults.flip_bit_on_read_at
@@ -261,9 +288,12 @@ impl Filesystem for FaultyFs {
             state.worn_out = true;
             return reply.error(Errno::EIO);
         }
-        if let Err(e) = self.0.backing.write_all_at(data, offset) {
+        let faults = state.faults.clone();
+        if let Err(e) = storage::write(&self.0.backing, &faults, &mut state.corrupted, offset, data)
+        {
             return reply.error(errno(&e));
         }
+        // Accepted: a write a fault throws away or corrupts counts too.
         state.written += len;
         reply.written(u32::try_from(data.len()).expect("fits"));
     }
@@ -421,9 +451,29 @@ impl FaultyDisk {
         let mut state = self.shared.state();
         state.faults = faults;
         state.worn_out = false;
+        state.corrupted = storage::Corrupted::default();
     }
 
-    /// Total bytes the loop device wrote into the file (successful writes only).
+    /// Fills `range` of the backing file (no fault applied) with the "old data" of a card:
+    /// one MiB of pseudo-random bytes from `seed`, repeated, each copy stamped with its
+    /// offset (at its start and 4 KiB in).
+    pub fn fill_random(&self, range: Range<u64>, seed: u64) {
+        let mut chunk = support::random_bytes(seed, 1 << 20);
+        let mut at = range.start;
+        while at < range.end {
+            let len = usize::try_from((range.end - at).min(1 << 20)).expect("fits");
+            chunk[..8].copy_from_slice(&(at ^ seed).to_le_bytes());
+            chunk[4096..4104].copy_from_slice(&at.to_le_bytes());
+            self.shared
+                .backing
+                .write_all_at(&chunk[..len], at)
+                .expect("fill the backing file");
+            at += len as u64;
+        }
+    }
+
+    /// Total bytes of the writes the loop device made and the disk accepted (those a fault
+    /// threw away or corrupted included; refused ones not).
     pub fn bytes_written(&self) -> u64 {
         self.shared.state().written
     }
@@ -534,3 +584,5 @@ pub fn read_direct(device: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>
 
 // What a test using the disk relies on.
 mod self_tests;
+// Where the bytes of a request go under the counterfeit faults.
+mod storage;

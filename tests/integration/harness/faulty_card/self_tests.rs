@@ -178,3 +178,130 @@ fn faulty_drop_while_open_and_stalling() {
     assert!(started.elapsed() < Duration::from_secs(30));
     drop(held);
 }
+
+#[test]
+fn faulty_wrap_from() {
+    let disk = FaultyDisk::new(SIZE);
+    let n = 4 * MIB;
+    disk.set(Faults {
+        wrap_from: Some(n),
+        ..Faults::default()
+    });
+    // Beyond N lands at offset % N, and reads there read offset % N.
+    let data = support::random_bytes(7, 8192);
+    write_direct(disk.device(), n + MIB, &data).unwrap();
+    assert_eq!(disk.contents(MIB, data.len()), data);
+    assert_eq!(disk.contents(n + MIB, data.len()), vec![0; data.len()]);
+    assert_eq!(read_direct(disk.device(), n + MIB, 8192).unwrap(), data);
+    write_direct(disk.device(), 2 * MIB, &data).unwrap();
+    assert_eq!(read_direct(disk.device(), n + 2 * MIB, 8192).unwrap(), data);
+    // A request across N is split: its part past N goes to the start.
+    let across = support::random_bytes(8, 8192);
+    write_direct(disk.device(), n - 4096, &across).unwrap();
+    assert_eq!(disk.contents(n - 4096, 4096), across[..4096]);
+    assert_eq!(disk.contents(0, 4096), across[4096..]);
+    assert_eq!(read_direct(disk.device(), n - 4096, 8192).unwrap(), across);
+    assert_eq!(disk.bytes_written(), 3 * 8192);
+}
+
+#[test]
+fn faulty_lose_writes_from() {
+    let disk = FaultyDisk::new(SIZE);
+    let f = 5 * MIB;
+    disk.fill_random(f..SIZE, 9);
+    let old = disk.contents(f, 8192);
+    assert_ne!(old, vec![0; 8192]);
+    disk.set(Faults {
+        lose_writes_from: Some(f),
+        ..Faults::default()
+    });
+    // Accepted, not stored; reads past F are zeros whatever the flash holds.
+    write_direct(disk.device(), f, &[0xAB; 8192]).unwrap();
+    assert_eq!(disk.contents(f, 8192), old);
+    assert_eq!(read_direct(disk.device(), f, 8192).unwrap(), vec![0; 8192]);
+    // Across F: the part below is stored and reads back.
+    let data = support::random_bytes(10, 8192);
+    write_direct(disk.device(), f - 4096, &data).unwrap();
+    assert_eq!(disk.contents(f - 4096, 4096), data[..4096]);
+    let read = read_direct(disk.device(), f - 4096, 8192).unwrap();
+    assert_eq!(read[..4096], data[..4096]);
+    assert_eq!(read[4096..], [0; 4096]);
+    assert_eq!(disk.bytes_written(), 2 * 8192);
+}
+
+#[test]
+fn faulty_stale_from() {
+    let disk = FaultyDisk::new(SIZE);
+    let f = 3 * MIB;
+    disk.fill_random(f..SIZE, 11);
+    let old = disk.contents(f + MIB, 4096);
+    disk.set(Faults {
+        stale_from: Some(f),
+        ..Faults::default()
+    });
+    write_direct(disk.device(), f + MIB, &[0x11; 4096]).unwrap();
+    assert_eq!(read_direct(disk.device(), f + MIB, 4096).unwrap(), old);
+    assert_eq!(disk.contents(f + MIB, 4096), old);
+    // Below F the card works.
+    write_direct(disk.device(), f - 4096, &[0x22; 4096]).unwrap();
+    assert_eq!(
+        read_direct(disk.device(), f - 4096, 4096).unwrap(),
+        [0x22; 4096]
+    );
+}
+
+#[test]
+fn faulty_bad_region() {
+    let disk = FaultyDisk::new(SIZE);
+    let bad = 2 * MIB + 4096..2 * MIB + 12288;
+    disk.set(Faults {
+        bad_region: Some(bad.clone()),
+        ..Faults::default()
+    });
+    let data = support::random_bytes(12, 16384);
+    write_direct(disk.device(), 2 * MIB, &data).unwrap();
+    let read = read_direct(disk.device(), 2 * MIB, data.len()).unwrap();
+    assert_eq!(read[..4096], data[..4096]);
+    assert_eq!(read[4096..12288], [0; 8192]);
+    assert_eq!(read[12288..], data[12288..]);
+    assert_eq!(disk.contents(bad.start, 8192), vec![0; 8192]);
+}
+
+#[test]
+fn faulty_corrupt_writes() {
+    use super::storage::CORRUPT_SECTOR;
+    let disk = FaultyDisk::new(SIZE);
+    let range = MIB..MIB + 4096;
+    disk.set(Faults {
+        corrupt_writes: Some((range.clone(), true)),
+        ..Faults::default()
+    });
+    let data = support::random_bytes(13, 16384);
+    write_direct(disk.device(), MIB - 4096, &data).unwrap();
+    let stored = disk.contents(MIB - 4096, data.len());
+    let differs: Vec<usize> = (0..data.len()).filter(|&i| stored[i] != data[i]).collect();
+    let want: Vec<usize> = (0..8).map(|s| 4096 + s * CORRUPT_SECTOR as usize).collect();
+    assert_eq!(differs, want, "the first byte of each sector in the range");
+    assert!(differs.iter().all(|&i| stored[i] == data[i] ^ 0xFF));
+    assert_eq!(
+        read_direct(disk.device(), MIB - 4096, 16384).unwrap(),
+        stored
+    );
+    // First write only: writing it again (in other pieces) stores it right.
+    write_direct(disk.device(), MIB, &data[4096..6144]).unwrap();
+    write_direct(disk.device(), MIB + 2048, &data[6144..8192]).unwrap();
+    assert_eq!(disk.contents(MIB, 4096), data[4096..8192]);
+    // Every write: never right. Setting the faults forgets what was corrupted.
+    disk.set(Faults {
+        corrupt_writes: Some((range, false)),
+        ..Faults::default()
+    });
+    for _ in 0..2 {
+        write_direct(disk.device(), MIB, &data[..4096]).unwrap();
+        let stored = disk.contents(MIB, 4096);
+        assert_eq!(stored[0], data[0] ^ 0xFF);
+        assert_eq!(stored[512], data[512] ^ 0xFF);
+        assert_eq!(stored[1..512], data[1..512]);
+    }
+    assert_eq!(disk.bytes_written(), 16384 + 4096 + 2 * 4096);
+}

@@ -1,0 +1,258 @@
+//! `check-card` on a genuine card and on counterfeits made by the FUSE card of
+//! `harness::faulty_card` (one that wraps around, one that loses writes, one that returns old
+//! data): the probe finds each real capacity to within 1 %, Debian's `f3probe` run on the same
+//! loop device agrees, and nothing the probe leaves looks like a partition table. The surface
+//! test (`--full`) lists a bad region the card was given. The time of each probe and of
+//! `f3probe` is printed (`--nocapture` shows it).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::faulty_card::{Faults, FaultyDisk};
+use crate::harness::support::{Run, blockprint, require_tool, scratch};
+
+const MIB: u64 = 1 << 20;
+
+/// `blockprint check-card DEVICE` (with `extra` options), and how long it took.
+fn check_card(device: &Path, extra: &[&str]) -> (Run, Duration) {
+    let mut args = vec!["check-card"];
+    args.extend_from_slice(extra);
+    args.push(device.to_str().unwrap());
+    let started = Instant::now();
+    let run = blockprint(args);
+    (run, started.elapsed())
+}
+
+/// The bytes the probe found real, from its "real capacity: N bytes" line.
+fn real_capacity(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("real capacity: "))
+        .unwrap_or_else(|| panic!("no real capacity in:\n{stderr}"));
+    let at = line.find("real capacity: ").unwrap() + "real capacity: ".len();
+    line[at..].split(' ').next().unwrap().parse().unwrap()
+}
+
+/// What `f3probe` finds the usable size of `device` to be, and how long it took. On a loop
+/// device it must not try a USB reset (`--reset-type=2`, none), and it need not restore what
+/// it overwrote (`--destructive`).
+fn f3probe(device: &Path) -> (u64, Duration, String) {
+    require_tool("f3probe");
+    let started = Instant::now();
+    let output = Command::new("f3probe")
+        .args(["--destructive", "--reset-type=2", "--time-ops"])
+        .arg(device)
+        .output()
+        .expect("run f3probe");
+    let took = started.elapsed();
+    // It exits non-zero for a counterfeit: the output says what it found.
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    // "*Usable* size: 256.00 MB (524288 blocks)" and "Physical block size: 512.00 Byte (2^9 Bytes)".
+    let number_before = |line: &str, marker: &str| -> u64 {
+        let end = line.find(marker).expect("marker");
+        let start = line[..end].rfind(['(', '^']).expect("number") + 1;
+        line[start..end].trim().parse().expect("a number")
+    };
+    let usable = text.lines().find(|l| l.contains("*Usable* size:"));
+    let block = text.lines().find(|l| l.contains("Physical block size:"));
+    let (Some(usable), Some(block)) = (usable, block) else {
+        panic!(
+            "no usable size in f3probe's output:\n{text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let blocks = number_before(usable, " blocks)");
+    let order = number_before(block, " Bytes)");
+    (blocks << order, took, text)
+}
+
+/// Within 1 % of `real`.
+#[track_caller]
+fn assert_within_a_percent(what: &str, found: u64, real: u64) {
+    let off = found.abs_diff(real);
+    assert!(
+        off <= real / 100,
+        "{what} found {found} bytes, the card holds {real}: {off} bytes off"
+    );
+}
+
+/// Nothing on the device that blkid or wipefs would call a partition table or a filesystem,
+/// and its first and last MiB are zero.
+#[track_caller]
+fn assert_blank(disk: &FaultyDisk, size: u64) {
+    require_tool("wipefs");
+    let output = Command::new("wipefs")
+        .args(["--no-act", "--noheadings"])
+        .arg(disk.device())
+        .output()
+        .expect("run wipefs");
+    let found = String::from_utf8_lossy(&output.stdout);
+    assert!(found.trim().is_empty(), "wipefs finds signatures: {found}");
+    assert!(disk.contents(0, MIB as usize).iter().all(|&b| b == 0));
+    let last = disk.contents(size - MIB, MIB as usize);
+    assert!(last.iter().all(|&b| b == 0), "the last MiB is not zero");
+}
+
+/// Whether f3probe checks the finding too, and whether the card holds old data first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Oracle {
+    F3probe,
+    /// The card's flash is filled with random bytes first: "old data" is not zeros.
+    F3probeOldData,
+    None,
+}
+
+/// A counterfeit of `size` bytes holding `real`, made by `faults`: `check-card` names it and
+/// finds its real capacity, and so does f3probe when asked; prints the times.
+fn counterfeit(name: &str, size: u64, real: u64, oracle: Oracle, faults: Faults) {
+    let disk = FaultyDisk::new(size);
+    if oracle == Oracle::F3probeOldData {
+        disk.fill_random(real..size, 26);
+    }
+    disk.set(faults);
+    let (run, took) = check_card(disk.device(), &[]);
+    let line = run.fails_with(&[
+        "This card claims ",
+        "it is counterfeit. Writing to it loses data.",
+    ]);
+    let found = real_capacity(&run.stderr);
+    assert_within_a_percent("check-card", found, real);
+    let about = format!("holds only about {}", blockprint::card::decimal(found));
+    assert!(line.contains(&about), "{line}");
+    let mut said = format!(
+        "check-card, a card {name}: probe {:.2} s, real capacity {found} of {real} bytes",
+        took.as_secs_f64()
+    );
+    if oracle != Oracle::None {
+        let (f3, f3_took, f3_text) = f3probe(disk.device());
+        assert!(f3_text.contains("is a counterfeit"), "f3probe:\n{f3_text}");
+        assert_within_a_percent("f3probe", f3, real);
+        said += &format!("; f3probe {:.2} s, {f3} bytes", f3_took.as_secs_f64());
+    }
+    eprintln!("{said}");
+}
+
+#[test]
+fn a_genuine_card_passes_and_is_left_blank() {
+    let size = 512 * MIB;
+    let disk = FaultyDisk::new(size);
+    let (run, took) = check_card(disk.device(), &[]);
+    let stderr = run.ok();
+    assert!(
+        stderr.contains("This card holds the 536.9 MB it claims."),
+        "{stderr}"
+    );
+    assert_eq!(real_capacity(stderr), size);
+    assert_blank(&disk, size);
+    let (f3, f3_took, f3_text) = f3probe(disk.device());
+    assert!(f3_text.contains("is the real thing"), "f3probe:\n{f3_text}");
+    assert_eq!(f3, size);
+    eprintln!(
+        "check-card genuine: probe {:.2} s; f3probe {:.2} s, {f3} bytes",
+        took.as_secs_f64(),
+        f3_took.as_secs_f64()
+    );
+}
+
+#[test]
+fn a_card_that_wraps_beyond_256_mib() {
+    // f3probe looks for a cache by writing up to half the card: the module must be at least
+    // that large, or its test blocks wrap onto each other and it calls the card damaged.
+    counterfeit(
+        "of 512 MiB that wraps at 256 MiB",
+        512 * MIB,
+        256 * MIB,
+        Oracle::F3probe,
+        Faults {
+            wrap_from: Some(256 * MIB),
+            ..Faults::default()
+        },
+    );
+    // A module a quarter of the claim: f3probe says "damaged" (usable 0) here.
+    counterfeit(
+        "of 1 GiB that wraps at 256 MiB",
+        1 << 30,
+        256 * MIB,
+        Oracle::None,
+        Faults {
+            wrap_from: Some(256 * MIB),
+            ..Faults::default()
+        },
+    );
+}
+
+#[test]
+fn a_card_that_loses_writes_beyond_300_mib() {
+    counterfeit(
+        "loses writes from 300 MiB",
+        1 << 30,
+        300 * MIB,
+        Oracle::F3probe,
+        Faults {
+            lose_writes_from: Some(300 * MIB),
+            ..Faults::default()
+        },
+    );
+}
+
+#[test]
+fn a_card_that_returns_old_data_beyond_200_mib() {
+    counterfeit(
+        "returns old data from 200 MiB",
+        512 * MIB,
+        200 * MIB,
+        Oracle::F3probeOldData,
+        Faults {
+            stale_from: Some(200 * MIB),
+            ..Faults::default()
+        },
+    );
+}
+
+#[test]
+fn the_surface_test_lists_a_bad_region() {
+    let size = 48 * MIB;
+    let disk = FaultyDisk::new(size);
+    // Off the probe's 1 MiB grid: only the surface test sees it.
+    let bad = 20 * MIB + (64 << 10)..20 * MIB + (364 << 10);
+    disk.set(Faults {
+        bad_region: Some(bad.clone()),
+        ..Faults::default()
+    });
+    let (run, took) = check_card(disk.device(), &["--full"]);
+    run.fails_with(&["307.2 kB of the card's 50.3 MB did not read back as written, in 1 region"]);
+    let listed = format!("bad region: bytes {}-{} ", bad.start, bad.end - 1);
+    assert!(
+        run.stderr.contains(&listed),
+        "{listed} not in:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("bad region:").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("surface: wrote 48.0 MiB at "),
+        "{}",
+        run.stderr
+    );
+    assert_blank(&disk, size);
+    eprintln!("check-card --full, 48 MiB: {:.2} s", took.as_secs_f64());
+}
+
+#[test]
+fn only_a_drive_is_checked() {
+    let dir = scratch();
+    let file = dir.path().join("card.img");
+    std::fs::write(&file, vec![7u8; 4 << 20]).unwrap();
+    let run = blockprint(["check-card".as_ref(), file.as_os_str()]);
+    run.fails_with(&["is not a drive (a regular file)", "card.img"]);
+    assert_eq!(std::fs::read(&file).unwrap(), vec![7u8; 4 << 20]);
+    let missing = dir.path().join("nothing");
+    let run = blockprint(["check-card".as_ref(), missing.as_os_str()]);
+    run.fails_with(&["does not exist"]);
+    assert!(!missing.exists());
+}
