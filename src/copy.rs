@@ -42,6 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bmap::{Bmap, ChecksumType, Digest};
+use crate::card::{CapacityReport, ProbeError};
 use crate::firstboot::{Applied, FirstBoot, FirstBootError};
 use crate::progress::{CancelToken, Event, ProgressSink};
 use crate::source::{ImageSource, SourceError};
@@ -82,6 +83,11 @@ pub struct CopyOptions {
     /// one write). `None` (standard input, which cannot be read twice) makes such a range
     /// fail the copy at once.
     pub reopen: Option<Reopen>,
+    /// Before writing a block device, find out how much it really holds ([`crate::card::probe`],
+    /// a few seconds): a counterfeit card the image does not fit is refused with
+    /// [`CopyError::Capacity`] before anything of the image is written; one it fits is written,
+    /// and [`CopyReport::capacity`] says what the card is.
+    pub check_capacity: bool,
 }
 
 /// Opens the image again from its start ([`CopyOptions::reopen`]).
@@ -124,6 +130,7 @@ impl Default for CopyOptions {
             stall_timeout: Some(STALL_TIMEOUT),
             first_boot: None,
             reopen: None,
+            check_capacity: false,
         }
     }
 }
@@ -156,6 +163,10 @@ pub struct CopyReport {
     /// Sentinels planted where the image puts nothing and found intact at the end (block
     /// devices; a counterfeit card loses them).
     pub sentinels: usize,
+    /// What the capacity probe found, when [`CopyOptions::check_capacity`] asked for it: a
+    /// counterfeit card that the image fits is written, and this says what it really holds
+    /// (boxed: it is large, and rare).
+    pub capacity: Option<Box<CapacityReport>>,
 }
 
 impl CopyReport {
@@ -287,6 +298,24 @@ pub enum CopyError {
         #[source]
         source: Box<SourceError>,
     },
+    /// The capacity probe found a card that does not store what it claims, and the image does
+    /// not fit what it really stores (or it loses data at scattered places): nothing of the
+    /// image was written.
+    #[error(
+        "'{target}': {report} The image needs {}, so nothing of it was written; use another card",
+        crate::card::decimal(*.image_size)
+    )]
+    Capacity {
+        /// The target.
+        target: String,
+        /// What the probe found (boxed: it is large).
+        report: Box<CapacityReport>,
+        /// The bytes the image needs on the card.
+        image_size: u64,
+    },
+    /// The capacity probe could not run to its end.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
     /// The target failed.
     #[error(transparent)]
     Target(#[from] TargetError),

@@ -180,6 +180,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         stall_timeout: Some(timeout),
         first_boot,
         reopen: reopen(&image, timeout),
+        check_capacity: args.check_capacity,
     };
     let names: Vec<String> = targets
         .iter()
@@ -366,6 +367,14 @@ fn card_lines(report: &CopyReport, name: Option<&str>, out: &Output) {
             if report.rewritten == 1 { "was" } else { "were" },
             if report.rewritten == 1 { "ies" } else { "y" },
         ));
+    }
+    if let Some(capacity) = report.capacity.as_ref().filter(|c| !c.is_genuine()) {
+        out.warn(format_args!(
+            "{on}{capacity} The image fits in what it holds and was written, but do not trust \
+             the card with more."
+        ));
+    } else if let Some(capacity) = &report.capacity {
+        out.info(format_args!("{on}{capacity}"));
     }
     if let Some(speed) = report.write_speed() {
         out.info(format_args!(

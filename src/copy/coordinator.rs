@@ -250,6 +250,7 @@ impl Coordinator<'_, '_> {
             card_busy: finished.busy,
             rewritten: finished.rewritten,
             sentinels: finished.sentinels,
+            capacity: finished.capacity.clone(),
         }
     }
 

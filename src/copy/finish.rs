@@ -53,6 +53,7 @@ impl Lane {
             busy: self.watch.busy(),
             rewritten: self.rewritten,
             sentinels,
+            capacity: self.capacity.take(),
         })
     }
 

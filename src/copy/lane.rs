@@ -18,6 +18,7 @@ use super::sentinel::Sentinels;
 use super::watch::Watch;
 use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel, Reopen};
 use crate::bmap::Digest;
+use crate::card::CapacityReport;
 use crate::firstboot::{Applied, FirstBoot};
 use crate::progress::{CancelToken, Phase, TargetEvent};
 use crate::target::{AlignedBuf, Op, Target, TargetKind};
@@ -151,6 +152,8 @@ pub(super) struct Finished {
     pub rewritten: usize,
     /// Sentinels checked at the end.
     pub sentinels: usize,
+    /// What the capacity probe found.
+    pub capacity: Option<Box<CapacityReport>>,
 }
 
 /// One target's thread and its state.
@@ -189,6 +192,10 @@ pub(super) struct Lane {
     pub(super) rewritten: usize,
     /// The sentinels planted where the image puts nothing (block devices).
     pub(super) sentinels: Option<Sentinels>,
+    /// Probe the device's real capacity before writing it.
+    pub(super) check_capacity: bool,
+    /// What the probe found.
+    pub(super) capacity: Option<Box<CapacityReport>>,
 }
 
 impl Lane {
@@ -232,6 +239,8 @@ impl Lane {
             reopen: options.reopen.clone(),
             rewritten: 0,
             sentinels: None,
+            check_capacity: options.check_capacity,
+            capacity: None,
         }
     }
 
@@ -350,6 +359,9 @@ impl Lane {
     fn start(&mut self) -> Result<(), CopyError> {
         self.started = true;
         if self.target.kind() == TargetKind::BlockDevice {
+            if self.check_capacity {
+                self.probe()?;
+            }
             self.wipe()?;
             self.plant_sentinels()?;
         }
@@ -378,8 +390,46 @@ impl Lane {
         Ok(())
     }
 
+    /// Finds out how much the device really holds; refuses a card that does not hold the
+    /// image (or loses data at scattered places). The probe's own blocks in the device's ends
+    /// are zeroed by the wipe that follows; elsewhere the image or the sentinels overwrite them,
+    /// or they stay in what the image leaves alone, where nothing reads them.
+    fn probe(&mut self) -> Result<(), CopyError> {
+        let report = &self.report;
+        let mut started = false;
+        let mut progress = |done: u64, total: u64| {
+            if !started {
+                started = true;
+                report(Report::Event(TargetEvent::PhaseStarted {
+                    phase: Phase::Probing,
+                    total_bytes: Some(total),
+                }));
+            }
+            report(Report::Event(TargetEvent::Progress {
+                phase: Phase::Probing,
+                done_bytes: done,
+            }));
+        };
+        let found = crate::card::probe(&mut self.target, &mut progress, &self.cancel)?;
+        let needed = self
+            .plan
+            .image_size
+            .or_else(|| self.plan.mapped_bytes())
+            .unwrap_or(0);
+        if !found.is_genuine() && (!found.is_counterfeit() || !found.fits(needed)) {
+            return Err(CopyError::Capacity {
+                target: self.target.path().display().to_string(),
+                report: Box::new(found),
+                image_size: needed,
+            });
+        }
+        self.capacity = Some(Box::new(found));
+        Ok(())
+    }
+
     /// Plants sentinels where the image puts nothing, between the wiped ends: in the gaps of
-    /// a bmap and past the end of an image of known size.
+    /// a bmap and past the end of an image of known size; on a counterfeit card the image
+    /// fits, only in what it really holds.
     fn plant_sentinels(&mut self) -> Result<(), CopyError> {
         let (Some(capacity), Some(size)) = (self.target.capacity(), self.plan.image_size) else {
             return Ok(());
@@ -400,7 +450,8 @@ impl Lane {
         }
         // The last range is cut at the image size: past it, whole blocks only.
         gaps.push((size.max(at).next_multiple_of(4096), capacity));
-        let high = capacity.saturating_sub(HOLD_BACK);
+        let real = self.capacity.as_ref().map_or(capacity, |c| c.usable);
+        let high = capacity.saturating_sub(HOLD_BACK).min(real);
         let mut sentinels = Sentinels::place(&gaps, HOLD_BACK, high, crate::nonce::fresh_u64());
         {
             let _op = self.watch.begin(Op::Write, None);

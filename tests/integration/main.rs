@@ -27,6 +27,8 @@ mod create;
 mod dropin;
 /// A card that fails while written, and a copy interrupted by a signal.
 mod failing_card;
+/// Counterfeit and flaky cards during a copy: rewriting, --check-capacity, sentinels.
+mod fake_cards;
 /// One image to several drives at once.
 mod fanout;
 /// `copy --settings` to loop devices and files, read back with mtools and fsck.vfat.
