@@ -24,6 +24,7 @@
 //! blocks of it (`BLKFLSBUF`), which direct I/O does not need.
 
 mod analysis;
+mod keep;
 mod pattern;
 mod probe;
 mod report;
@@ -38,6 +39,7 @@ pub use report::{CapacityReport, Finding, ProbeError, SurfaceReport, decimal};
 
 use crate::progress::{CancelToken, ProgressSink, Reporter};
 use crate::target::{AlignedBuf, Target, TargetError, TargetKind};
+use keep::Keeping;
 use probe::{ENDS, Engine, Fault, Medium};
 
 /// Bad ranges listed in a [`SurfaceReport`]; more are only counted.
@@ -46,7 +48,9 @@ pub const MAX_BAD_RANGES: usize = 1000;
 /// The smallest drive either test runs on.
 const MIN_CAPACITY: u64 = 2 << 20;
 
-/// Finds out how much `target`, a block device, really holds. Erases it.
+/// Finds out how much `target`, a block device, really holds. A genuine drive is left as it
+/// was (what the probe overwrote is read first and put back,
+/// [`CapacityReport::restored`]); a counterfeit's data is lost to its own faults.
 ///
 /// `progress` gets the bytes done and the bytes to do (an upper bound, reached at the end);
 /// `cancel` stops the probe at the next block, with [`ProbeError::Cancelled`]. A counterfeit
@@ -59,16 +63,25 @@ pub fn probe(
     let started = Instant::now();
     let mut drive = Drive::new(target)?;
     let (device, claimed) = (drive.device.clone(), drive.capacity);
-    let probed = Engine::new(
-        &mut drive,
-        &device,
-        claimed,
-        crate::nonce::fresh_u64(),
-        progress,
-        cancel,
-    )
-    .run()?;
+    let mut keeping = Keeping::new(&mut drive);
+    let tag = crate::nonce::fresh_u64();
+    let probed = Engine::new(&mut keeping, &device, claimed, tag, progress, cancel).run()?;
+    // A genuine drive gets back every byte the probe overwrote; a block it will not take
+    // back leaves the probe's there (the report says so).
+    let restored = probed.verdict.finding == Finding::Genuine
+        && match keeping.restore() {
+            Ok(all) => all,
+            Err(Fault::Fatal(source)) => {
+                return Err(ProbeError::Device {
+                    device,
+                    offset: None,
+                    source: Box::new(source),
+                });
+            }
+            Err(Fault::Media | Fault::Buffered) => false,
+        };
     Ok(CapacityReport {
+        restored,
         device,
         claimed,
         usable: probed.verdict.usable,

@@ -72,8 +72,8 @@ pub enum Command {
     Catalog(CatalogArgs),
     /// List or clear the downloads kept for the next card.
     Cache(CacheArgs),
-    /// Find out how much a card or stick really holds (a counterfeit claims more), and with
-    /// --full test every block of it. Erases the drive.
+    /// Find out how much a card or stick really holds (a counterfeit claims more): a genuine
+    /// one is left as it was. With --full, test every block of it, which erases it.
     CheckCard(CheckCardArgs),
     /// Print the man page or a shell's completion script (for packagers; meson runs it).
     #[command(hide = true)]
@@ -186,7 +186,8 @@ pub struct CopyArgs {
 /// `blockprint check-card`.
 #[derive(Debug, Args)]
 pub struct CheckCardArgs {
-    /// The drive to test, such as /dev/sdb or /dev/mmcblk0. Everything on it is lost.
+    /// The drive to test, such as /dev/sdb or /dev/mmcblk0. What a counterfeit holds may be
+    /// lost; a genuine drive keeps it, unless --full.
     #[arg(value_name = "DEVICE")]
     pub device: PathBuf,
 

@@ -58,6 +58,9 @@ pub struct CapacityReport {
     pub written: u64,
     /// How long the probe took.
     pub elapsed: Duration,
+    /// Whether every byte the probe overwrote was put back (a genuine drive): the drive holds
+    /// what it held before.
+    pub restored: bool,
 }
 
 impl CapacityReport {

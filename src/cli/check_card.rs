@@ -51,9 +51,14 @@ pub(super) fn run(args: &CheckCardArgs, out: &Output) -> anyhow::Result<()> {
     install_interrupt_handler(&cancel)?;
     let claimed = target.capacity().unwrap_or(0);
     out.info(format_args!(
-        "checking '{}', which claims {} ({claimed} bytes); everything on it is erased",
+        "checking '{}', which claims {} ({claimed} bytes); {}",
         device.display(),
-        decimal(claimed)
+        decimal(claimed),
+        if args.full {
+            "everything on it is erased"
+        } else {
+            "a genuine card keeps what it holds, a counterfeit may lose it"
+        }
     ));
 
     let mut progress = TerminalProgress::new(out);
@@ -106,6 +111,9 @@ fn tell_capacity(report: &CapacityReport, out: &Output) {
         out.info(report);
     }
     out.info(report.detail());
+    if report.restored {
+        out.info("every byte the check overwrote was put back: what it held is as it was");
+    }
     out.info(format_args!(
         "real capacity: {} bytes ({}) of {} bytes claimed; {} test blocks, {} lost, {} {}, {} written in {}",
         report.usable,

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::faulty_card::{Faults, FaultyDisk};
-use crate::harness::support::{Run, blockprint, require_tool, scratch};
+use crate::harness::faulty_card::{Faults, FaultyDisk, write_direct};
+use crate::harness::support::{Run, blockprint, random_bytes, require_tool, scratch};
 
 const MIB: u64 = 1 << 20;
 
@@ -134,17 +134,31 @@ fn counterfeit(name: &str, size: u64, real: u64, oracle: Oracle, faults: Faults)
 }
 
 #[test]
-fn a_genuine_card_passes_and_is_left_blank() {
+fn a_genuine_card_passes_and_keeps_what_it_holds() {
     let size = 512 * MIB;
     let disk = FaultyDisk::new(size);
+    // What a user's card holds: the probe writes all over it, and must put every byte back.
+    let old = random_bytes(7, 16 * MIB as usize);
+    for at in [0, 192 * MIB, size - 16 * MIB] {
+        write_direct(disk.device(), at, &old).unwrap();
+    }
     let (run, took) = check_card(disk.device(), &[]);
-    let stderr = run.ok();
+    let stderr = run.ok().to_owned();
     assert!(
         stderr.contains("This card holds the 536.9 MB it claims."),
         "{stderr}"
     );
-    assert_eq!(real_capacity(stderr), size);
-    assert_blank(&disk, size);
+    assert_eq!(real_capacity(&stderr), size);
+    for at in [0, 192 * MIB, size - 16 * MIB] {
+        assert!(disk.contents(at, old.len()) == old, "changed at {at}");
+    }
+    let zeros = vec![0; 16 * MIB as usize];
+    for at in (16 * MIB..size - 16 * MIB).step_by(16 * MIB as usize) {
+        if at != 192 * MIB {
+            assert!(disk.contents(at, zeros.len()) == zeros, "left data at {at}");
+        }
+    }
+    assert!(stderr.contains("what it held is as it was"), "{stderr}");
     let (f3, f3_took, f3_text) = f3probe(disk.device());
     assert!(f3_text.contains("is the real thing"), "f3probe:\n{f3_text}");
     assert_eq!(f3, size);

@@ -146,6 +146,9 @@ fn check_capacity_passes_a_genuine_card() {
         "{stderr}"
     );
     assert_eq!(disk.contents(0, bytes.len()), bytes);
+    // Every block the probe wrote past the image was put back: the card was blank there.
+    let rest = disk.contents(8 * MIB, 56 * MIB as usize);
+    assert!(rest.iter().all(|&b| b == 0), "the probe left blocks behind");
 }
 
 /// No probe: the image fits below the fake's real end, so every range reads back fine, but

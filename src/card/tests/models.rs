@@ -417,6 +417,7 @@ fn the_report_speaks_plainly() {
         passes: 2,
         written: 30 << 20,
         elapsed: std::time::Duration::from_secs(4),
+        restored: false,
     };
     assert_eq!(
         report.to_string(),
