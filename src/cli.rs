@@ -196,7 +196,6 @@ pub struct CheckCardArgs {
     /// then reading it all).
     #[arg(long)]
     pub full: bool,
-
 }
 
 /// `blockprint create`.
