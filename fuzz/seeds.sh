@@ -7,7 +7,7 @@ out=${1:?usage: seeds.sh DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"/{bmap,catalog,scan,source,signature,firstboot} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
+mkdir -p "$out"/{bmap,catalog,scan,source,signature,firstboot,identify} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
 
 cp "$root"/tests/data/bmaptool/*.bmap* "$out/bmap/"
 
@@ -141,6 +141,27 @@ bzip2 -c "$work/data" > "$out/source/bz2"; zstd -q -c "$work/data" > "$out/sourc
 lz4 -q -c "$work/data" > "$out/source/lz4"; lzop -q -c "$work/data" > "$out/source/lzo"
 (cd "$work" && zip -q -X "$out/source/zip" data hello.txt && tar -cf "$out/source/tar" data hello.txt)
 xz -c "$out/source/tar" > "$out/source/tar.xz"
+
+# What an image is: Windows-like ISOs (ISO 9660 with Joliet, and genisoimage's UDF bridge),
+# empty UDF volumes of two block sizes, a hybrid-looking ISO, and files that are no disk
+# image, all in the sparse form of the scan targets.
+mkdir -p "$work/win/sources" "$work/pkg/DEBIAN"
+echo wim > "$work/win/sources/install.wim" && echo boot > "$work/win/bootmgr"
+xorriso -as mkisofs -quiet -J -V CCCOMA_X64FRE -o "$work/win.iso" "$work/win" 2>/dev/null
+genisoimage -quiet -udf -V WINUDF -o "$work/udf-bridge.iso" "$work/win"
+xorriso -as mkisofs -quiet -V LIVE -o "$work/live.iso" "$work/tree" 2>/dev/null
+for b in 512 2048; do
+    truncate -s 4M "$work/udf-$b.img" && mkudffs -b "$b" --label=UDF "$work/udf-$b.img" >/dev/null
+done
+cp "$work/win.iso" "$work/hybrid.iso"
+printf 'label: dos\n1,,0x17,*\n' | sfdisk -q --no-reread --wipe never "$work/hybrid.iso" >/dev/null
+printf '%%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%%%EOF\n' > "$work/doc.pdf"
+printf 'Package: p\nVersion: 1\nArchitecture: all\nMaintainer: m <m@e.invalid>\nDescription: d\n' > "$work/pkg/DEBIAN/control"
+dpkg-deb --root-owner-group --build "$work/pkg" "$work/p.deb" >/dev/null
+(cd "$work" && zip -q -X docs.zip hello.txt data && tar -cf docs.tar tree)
+for f in win.iso udf-bridge.iso live.iso udf-512.img udf-2048.img hybrid.iso doc.pdf p.deb docs.zip docs.tar; do
+    sparse_seed "$work/$f" "$out/identify/$f"
+done
 
 # Signatures for the signature target (its input: u16 keyring length, the keyring, a mode
 # byte 0 clearsigned / 1 detached, the message), made by gpg with two throw-away keys: zero,

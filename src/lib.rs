@@ -79,6 +79,7 @@ pub mod create;
 pub mod discover;
 pub mod drives;
 pub mod firstboot;
+pub mod identify;
 mod le;
 pub mod mapping;
 mod nonce;

@@ -45,7 +45,9 @@ use crate::mapping::Extent;
 use crate::progress::{CancelToken, ProgressSink, Reporter};
 use crate::source::RandomAccess;
 
+pub(crate) use container::{Table, table};
 pub use fs::Verdict;
+pub(crate) use fs::recognise;
 pub use interval::Ranges;
 
 /// The bmap block size of a scan: free space is rounded inward to it.

@@ -11,13 +11,16 @@ use blockprint::bmap::Bmap;
 use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Reopen, SpeedClass};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::firstboot::{self, FirstBoot};
+use blockprint::identify::{self, Advice, Identity};
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
-use blockprint::source::{Digested, Format, Input, Opened, Opener, check_gzip_end};
+use blockprint::source::{
+    Digested, Format, ImageSource, Input, Opened, Opener, SourceError, check_gzip_end,
+};
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
 use super::from_catalog;
-use super::output::with_causes;
+use super::output::{escape_controls, with_causes};
 use super::progress::TerminalProgress;
 use super::signature::{self, SignatureOptions};
 use super::{CopyArgs, Output};
@@ -83,7 +86,9 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     let Opened {
         mut source,
         mut layers,
-    } = opener.open(&image)?;
+    } = opener
+        .open(&image)
+        .map_err(|e| archive_of_files(e, &image))?;
     // An image URL next to a distribution's signed SHA256SUMS is checked against it, as a
     // catalog entry is against its catalog (looked for once the image is open: its server
     // answers the image first). A raw image is hashed as it is read; a compressed one is
@@ -117,6 +122,11 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         && layer.format == Format::Gzip
     {
         check_gzip_end(path, source.name(), bmap.image_size(), &CancelToken::new())?;
+    }
+    // Not a raw image over HTTP with a bmap: fetched only where mapped, reading ahead of it
+    // to tell what it is would fetch what the bmap leaves out.
+    if bmap.is_none() || !layers.is_empty() || !matches!(image, Input::Url(_)) {
+        source = judge(args, &image, layers.is_empty(), source, out)?;
     }
     // A plain image file is looked at now; a compressed or streamed one is looked at on the
     // card, once written (then a refusal leaves its first MiB unwritten).
@@ -231,6 +241,53 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         return Ok(());
     }
     summarize(&names, &results, (args.verify_readback, whole), out)
+}
+
+/// What the image is, said before anything is written: one that will not work written raw (a
+/// Windows installer ISO, a file that is no disk image) is refused unless --force, an ISO that
+/// boots from optical media only is warned about. A raw local file is looked at where it is,
+/// anything else through the bytes read ahead of `source`, which it then gives again.
+fn judge(
+    args: &CopyArgs,
+    image: &Input,
+    raw: bool,
+    source: Box<dyn ImageSource>,
+    out: &Output,
+) -> anyhow::Result<Box<dyn ImageSource>> {
+    let (identity, source) = match image.as_path().filter(|_| raw) {
+        Some(path) => (identify::identify_path(path), source),
+        None => {
+            let head = identify::peek(source, identify::HEAD_LIMIT);
+            (identify::identify(&head), head.into_source())
+        }
+    };
+    let said = format!(
+        "image '{image}': {}",
+        escape_controls(&identity.to_string())
+    );
+    match identity.advice() {
+        Advice::Fine => out.debug(said),
+        Advice::Note => out.info(said),
+        Advice::Warn => out.warn(said),
+        Advice::Refuse if args.force => {
+            out.warn(format_args!("{said}; writing it anyway (--force)"))
+        }
+        Advice::Refuse => bail!("{said}, or write it anyway with --force"),
+    }
+    Ok(source)
+}
+
+/// An archive without a disk image member, said as what it is when it is a local file ("a
+/// ZIP archive of 3 files, not a disk image"), with the members the error lists.
+fn archive_of_files(error: SourceError, image: &Input) -> anyhow::Error {
+    if let (SourceError::NoImageMember { .. }, Some(path)) = (&error, image.as_path())
+        && let Identity::NotADiskImage { looks_like } = identify::identify_path(path)
+    {
+        let looks = escape_controls(&looks_like.to_string()).into_owned();
+        return anyhow::Error::new(error)
+            .context(format!("image '{image}' is {looks}, not a disk image"));
+    }
+    error.into()
 }
 
 /// A line per DEST of a copy to several, and an error naming those that failed.

@@ -93,6 +93,30 @@ pub(crate) fn probe(image: &dyn RandomAccess) -> Layout {
     }
 }
 
+/// The kind of partition table an image starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    /// A GUID partition table (a protective MBR counts, even when its GPT fails a check).
+    Gpt,
+    /// An MBR partition table (broken ones too: it was meant as one).
+    Mbr,
+}
+
+/// Which partition table `image` starts with, read as [`probe`] reads it (ISO 9660 and UDF
+/// left aside); `None` for none.
+pub(crate) fn table(image: &dyn RandomAccess) -> Option<Table> {
+    for sector in [512, 4096] {
+        if !matches!(gpt::read(image, sector), Ok(None)) {
+            return Some(Table::Gpt);
+        }
+    }
+    match mbr::read(image) {
+        mbr::Mbr::None => None,
+        mbr::Mbr::Protective(_) => Some(Table::Gpt),
+        mbr::Mbr::Table(_) | mbr::Mbr::Broken(_) => Some(Table::Mbr),
+    }
+}
+
 /// Nothing is scanned: the whole image stays mapped, for `reason`.
 fn whole(reason: String) -> Layout {
     Layout {

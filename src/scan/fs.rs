@@ -139,6 +139,24 @@ pub(crate) fn scan_region(region: &dyn RandomAccess) -> Verdict {
     }
 }
 
+/// The filesystem the scanner recognises in `region` by its signatures: the one parser that
+/// claims it, those that all do ("ext2/3/4+FAT", stale signatures), or one that is never
+/// scanned (squashfs, LUKS, …); `None` for none.
+pub(crate) fn recognise(region: &dyn RandomAccess) -> Option<String> {
+    let claimed: Vec<&str> = PARSERS
+        .iter()
+        .filter(|p| (p.detect)(region))
+        .map(|p| p.name)
+        .collect();
+    if !claimed.is_empty() {
+        return Some(claimed.join("+"));
+    }
+    NEVER_SCANNED.iter().find_map(|(name, at, magic)| {
+        let mut buf = vec![0; magic.len()];
+        (region.read_exact_at(*at, &mut buf).is_ok() && buf == *magic).then(|| (*name).to_owned())
+    })
+}
+
 /// A parser's free ranges must lie inside its region; anything else is a parser bug, and
 /// mapping everything is the only safe answer to it.
 fn validate(verdict: Verdict, len: u64) -> Verdict {

@@ -48,7 +48,7 @@ mod gui_catalog;
 /// The newcomer's path through the desktop app, its clicks counted.
 #[cfg(feature = "gui")]
 mod gui_clicks;
-/// The desktop app writing to a card that fails mid-write.
+/// The desktop app writing to a card that fails mid-write, or is counterfeit.
 #[cfg(feature = "gui")]
 mod gui_faults;
 /// First-boot settings typed in the app, written through udisksd and read back.
@@ -67,6 +67,9 @@ mod gui_store;
 mod hostile;
 /// The HTTP transport against nginx and a faulty server of our own.
 mod http;
+/// What `copy` says an image is before writing it: Windows ISOs, ISOs that are not hybrid,
+/// files that are no disk image, bare filesystems.
+mod identify;
 /// Interoperability with Debian's bmaptool, both ways.
 mod interop;
 /// What `blockprint` does without a subcommand.
