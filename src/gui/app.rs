@@ -38,7 +38,7 @@ use super::job::JobEvent;
 use super::os_list::OsList;
 use super::os_page::{OsPage, OsPageOutput};
 use super::present;
-use super::settings::{CATALOG, POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
+use super::settings::{CATALOG, CHECK_CAPACITY, POWER_OFF, REQUIRE_SIGNATURE, SHOW_ALL, VERIFY};
 use super::wording::user_error;
 use super::write_page::{WritePage, WritePageInput, WriteView};
 
@@ -454,6 +454,7 @@ impl App {
 fn prefs(settings: &gio::Settings) -> Msg {
     Msg::Prefs {
         verify: settings.boolean(VERIFY),
+        check_capacity: settings.boolean(CHECK_CAPACITY),
         power_off: settings.boolean(POWER_OFF),
         require_signature: settings.boolean(REQUIRE_SIGNATURE),
     }

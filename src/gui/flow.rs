@@ -103,6 +103,8 @@ pub enum Msg {
     Prefs {
         /// Read back and compare after writing.
         verify: bool,
+        /// Find out how much each drive really holds before writing it.
+        check_capacity: bool,
         /// Power the drive off when done.
         power_off: bool,
         /// Only images whose block map is signed by a trusted key.
@@ -240,6 +242,8 @@ pub struct Flow {
     confirming: Vec<Drive>,
     /// Read back and compare after writing (the preferences change only by [`Msg::Prefs`]).
     verify: bool,
+    /// Find out how much each drive really holds first.
+    check_capacity: bool,
     /// Power off when done.
     power_off: bool,
     /// Only images whose block map is signed by a trusted key.
@@ -396,10 +400,12 @@ impl Flow {
             }
             Msg::Prefs {
                 verify,
+                check_capacity,
                 power_off,
                 require_signature,
             } => {
                 self.verify = verify;
+                self.check_capacity = check_capacity;
                 self.power_off = power_off;
                 return self.require_signature(require_signature);
             }

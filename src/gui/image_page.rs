@@ -52,6 +52,9 @@ pub struct ImageRows {
     pub first_boot: Row,
     /// Why the image has no first-boot mechanism, in the engine's words.
     pub first_boot_tooltip: Option<String>,
+    /// What the image is, when that matters (it will not work written as it is, or it is a
+    /// bare filesystem), and how the row looks.
+    pub kind: Option<(Row, Tone)>,
 }
 
 /// The image page.
@@ -87,6 +90,8 @@ pub struct ImagePageWidgets {
     error_row: adw::ActionRow,
     image_group: adw::PreferencesGroup,
     image_row: adw::ActionRow,
+    kind_row: adw::ActionRow,
+    kind_icon: gtk::Image,
     origin_row: adw::ActionRow,
     write_row: adw::ActionRow,
     write_icon: gtk::Image,
@@ -211,6 +216,12 @@ impl SimpleComponent for ImagePage {
             &gettext("Choose another image"),
         ));
         image_group.add(&image_row);
+        // Right under the image: a Windows installer or a file that is no disk image is the
+        // first thing to know about it.
+        let kind_row = adw::ActionRow::builder().subtitle_lines(0).build();
+        let kind_icon = gtk::Image::new();
+        kind_row.add_prefix(&kind_icon);
+        image_group.add(&kind_row);
         let origin_row = adw::ActionRow::builder().subtitle_lines(0).build();
         origin_row.add_prefix(&gtk::Image::from_icon_name("folder-download-symbolic"));
         image_group.add(&origin_row);
@@ -290,6 +301,8 @@ impl SimpleComponent for ImagePage {
             spinner_row,
             stop_scan,
             error_row,
+            kind_row,
+            kind_icon,
             image_group,
             image_row,
             origin_row,
@@ -347,6 +360,11 @@ impl SimpleComponent for ImagePage {
             return;
         };
         show_row(&w.image_row, &image.image);
+        w.kind_row.set_visible(image.kind.is_some());
+        if let Some((kind, tone)) = &image.kind {
+            show_row(&w.kind_row, kind);
+            show_tone(&w.kind_row, &w.kind_icon, *tone);
+        }
         w.origin_row.set_visible(image.origin.is_some());
         if let Some(origin) = &image.origin {
             show_row(&w.origin_row, origin);
@@ -363,17 +381,7 @@ impl SimpleComponent for ImagePage {
         }));
         show_row(&w.bmap_row, &image.bmap);
         w.scan.set_visible(image.scan);
-        let (icon, class) = match image.tone {
-            Tone::Plain => ("dialog-information-symbolic", "dim-label"),
-            Tone::Good => ("emblem-ok-symbolic", "success"),
-            Tone::Warning => ("dialog-warning-symbolic", "warning"),
-            Tone::Refused => ("dialog-error-symbolic", "error"),
-        };
-        w.signature_icon.set_icon_name(Some(icon));
-        for c in ["success", "warning", "error", "dim-label"] {
-            w.signature_row.remove_css_class(c);
-        }
-        w.signature_row.add_css_class(class);
+        show_tone(&w.signature_row, &w.signature_icon, image.tone);
         w.signature_row.set_visible(image.signature.is_some());
         if let Some(signature) = &image.signature {
             show_row(&w.signature_row, signature);
@@ -383,6 +391,21 @@ impl SimpleComponent for ImagePage {
         w.first_boot
             .set_tooltip_text(image.first_boot_tooltip.as_deref());
     }
+}
+
+/// Gives `row` and its `icon` the look of `tone`.
+fn show_tone(row: &adw::ActionRow, icon: &gtk::Image, tone: Tone) {
+    let (name, class) = match tone {
+        Tone::Plain => ("dialog-information-symbolic", "dim-label"),
+        Tone::Good => ("emblem-ok-symbolic", "success"),
+        Tone::Warning => ("dialog-warning-symbolic", "warning"),
+        Tone::Refused => ("dialog-error-symbolic", "error"),
+    };
+    icon.set_icon_name(Some(name));
+    for c in ["success", "warning", "error", "dim-label"] {
+        row.remove_css_class(c);
+    }
+    row.add_css_class(class);
 }
 
 /// Puts `words` into `row` (whose title and subtitle are markup).

@@ -8,6 +8,7 @@ use blockprint::bmap::{Bmap, BmapError};
 use blockprint::catalog;
 use blockprint::create::{CreateError, CreateOptions};
 use blockprint::discover::{self, BmapChoice, Checked, DiscoverError, Lookup};
+use blockprint::identify::{self, Identity};
 use blockprint::progress::{CancelToken, NoProgress};
 use blockprint::scan;
 use blockprint::signature::{Policy, Refusal, SignatureCheck};
@@ -62,6 +63,10 @@ pub struct ImageInfo {
     pub bmap: BmapState,
     /// The block map's signature.
     pub signature: SignatureState,
+    /// What the image is, by its content: an image that will not work written as it is (a
+    /// Windows installer, a file that is no disk image) is warned about. Not looked at for a
+    /// catalog's entry, which is an operating system by the catalog's word.
+    pub identity: Identity,
 }
 
 impl ImageInfo {
@@ -182,7 +187,7 @@ pub fn inspect(
     let opener = super::settings::opener();
     // A catalog image is looked at where it can be without starting its download: in the
     // cache, or on its server (read where needed, with Range requests).
-    let (layers, stored_size, image_size) = match input {
+    let (layers, stored_size, image_size, identity) = match input {
         Input::Catalog(chosen) => {
             let image = &chosen.image;
             let (layers, size) = match chosen.peek(super::settings::image_cache().as_ref()) {
@@ -204,7 +209,15 @@ pub fn inspect(
                     (layers.into_iter().collect(), None)
                 }
             };
-            (layers, image.download_size, size.or(image.extract_size))
+            let identity = Identity::Undetermined {
+                reason: "an entry of a catalog".into(),
+            };
+            (
+                layers,
+                image.download_size,
+                size.or(image.extract_size),
+                identity,
+            )
         }
         _ => {
             let opened = opener.open(input)?;
@@ -212,7 +225,14 @@ pub fn inspect(
                 .as_path()
                 .and_then(|p| std::fs::metadata(p).ok())
                 .map(|m| m.len());
-            (opened.layers, stored, opened.source.size())
+            let size = opened.source.size();
+            // A raw file is looked at where it is; anything else through its first MiBs,
+            // decoded (or downloaded) as they would be for the write.
+            let identity = match input.as_path().filter(|_| opened.layers.is_empty()) {
+                Some(path) => identify::identify_path(path),
+                None => identify::identify(&identify::peek(opened.source, identify::HEAD_LIMIT)),
+            };
+            (opened.layers, stored, size, identity)
         }
     };
     let mut info = ImageInfo {
@@ -224,6 +244,7 @@ pub fn inspect(
         chosen_bmap: bmap.cloned(),
         bmap: BmapState::Missing,
         signature: SignatureState::NoBmap,
+        identity,
     };
     let choice = match bmap {
         Some(chosen) => BmapChoice::Given(chosen.clone()),

@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use blockprint::bmap::Bmap;
+use blockprint::card::CapacityReport;
 use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Reopen};
 use blockprint::drives::Drive;
 use blockprint::firstboot::{Applied, FirstBoot};
@@ -46,6 +47,8 @@ pub struct Request {
     pub drives: Vec<Drive>,
     /// Read everything back after writing and compare.
     pub verify: bool,
+    /// Find out how much each drive really holds before writing it (counterfeit cards).
+    pub check_capacity: bool,
     /// Power the drive off (or eject it) when done.
     pub power_off: bool,
     /// Cancelled when the user skips the rest of the read-back.
@@ -164,6 +167,8 @@ pub struct Summary {
     pub write_speed: Option<f64>,
     /// Ranges that did not read back the first time, were written again and then did.
     pub rewritten: usize,
+    /// What the capacity probe found, when it ran.
+    pub capacity: Option<Box<CapacityReport>>,
 }
 
 /// First-boot settings written into a card and read back.
@@ -218,6 +223,12 @@ impl JobError {
             },
             JobError::Udisks(_) | JobError::Target(_) => false,
         }
+    }
+
+    /// Whether the drive itself was refused before the image was written (a counterfeit
+    /// card): writing it again or formatting it is no way on, another card is.
+    pub fn card_refused(&self) -> bool {
+        matches!(self, JobError::Copy(error) if matches!(**error, CopyError::Capacity { .. }))
     }
 }
 
@@ -320,6 +331,7 @@ impl Job<'_> {
             verify_readback: self.request.verify,
             skip_readback: Some(self.request.skip_verify.clone()),
             first_boot: self.request.first_boot.clone(),
+            check_capacity: self.request.check_capacity,
             reopen: Some(Reopen::new({
                 let image = self.request.image.clone();
                 move || Ok(super::settings::opener().open(&image)?.source)
@@ -393,6 +405,7 @@ impl Job<'_> {
                 .map(|(applied, settings)| Written { applied, settings }),
             write_speed: report.write_speed(),
             rewritten: report.rewritten,
+            capacity: report.capacity.clone(),
         };
         self.end(drive, Outcome::Done(summary));
     }

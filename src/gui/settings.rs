@@ -14,6 +14,8 @@ use super::config::{APP_ID, BUILD_SCHEMAS};
 pub const VERIFY: &str = "verify-after-writing";
 /// Key: power the drive off when done.
 pub const POWER_OFF: &str = "power-off-when-done";
+/// Key: find out how much a drive really holds before writing it (counterfeit cards).
+pub const CHECK_CAPACITY: &str = "check-capacity";
 /// Key: list every drive.
 pub const SHOW_ALL: &str = "show-all-drives";
 /// Key: only write images whose block map is signed by a trusted key.

@@ -1,6 +1,7 @@
 //! What the GUI's tests share: drives, an image and flows to start from, and a way to run a
 //! test in German, as the app runs under `LANGUAGE=de`, to show that no English is left.
 
+use blockprint::identify::{Identity, TableKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
@@ -77,6 +78,9 @@ pub fn image(size: u64) -> ImageInfo {
         },
         chosen_bmap: None,
         signature: SignatureState::Unsigned { expected: false },
+        identity: Identity::Disk {
+            table: TableKind::Mbr,
+        },
     }
 }
 

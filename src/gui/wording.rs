@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use blockprint::card::{CapacityReport, Finding};
 use blockprint::copy::CopyError;
 use blockprint::drives::{Drive, Guard, GuardKind};
 use blockprint::source::SourceError;
@@ -14,6 +15,7 @@ use gettextrs::gettext;
 use relm4::gtk::glib;
 
 pub mod image;
+pub mod kind;
 pub mod signature;
 
 use super::flow::DrivesError;
@@ -195,6 +197,52 @@ pub fn user_error<E: UserFacing + std::error::Error>(error: &E) -> UserError {
     }
 }
 
+/// A card the probe found wanting, and an image of `image_size` bytes that was therefore not
+/// written.
+fn capacity(report: &CapacityReport, image_size: u64) -> (String, String) {
+    let claimed = size(report.claimed);
+    let needs = size(image_size);
+    match report.finding {
+        Finding::Unreliable { .. } => (
+            gettext("The Card Loses Data"),
+            gettext_f(
+                // Translators: {claimed} is a size such as "64.0 GB".
+                "This card claims {claimed} but lost test blocks at scattered places: it is \
+                 failing or fake. Nothing was written to it. Use another card.",
+                &[("claimed", &claimed)],
+            ),
+        ),
+        _ => (
+            gettext("This Card Is Fake"),
+            gettext_f(
+                // Translators: sizes such as "64.0 GB", "7.8 GB" and "2.7 GB".
+                "This card claims {claimed} but holds only about {real}: it is counterfeit, \
+                 and loses what is written beyond that. The image needs {needs}, so nothing \
+                 was written. Use another card.",
+                &[
+                    ("claimed", &claimed),
+                    ("real", &size(report.usable)),
+                    ("needs", &needs),
+                ],
+            ),
+        ),
+    }
+}
+
+/// What the end of a write says about a counterfeit card the image fitted on.
+pub fn counterfeit_but_written(report: &CapacityReport) -> String {
+    gettext_f(
+        // Translators: sizes such as "64.0 GB" and "7.8 GB".
+        "Careful: this card claims {claimed} but holds only about {real}. It is counterfeit. \
+         The image fits and was checked, but the system on it must not grow beyond {real}: \
+         use another card.",
+        &[
+            ("claimed", &size(report.claimed)),
+            ("real", &size(report.usable)),
+        ],
+    )
+}
+
 fn bad_card() -> String {
     gettext(
         "The drive did not keep what was written to it. This usually means a worn-out or fake \
@@ -324,6 +372,17 @@ impl UserFacing for CopyError {
                     "Parts of the card did not read back as written, even after writing them \
                      again twice. The card is worn out or fake, or the card reader is faulty: \
                      try another card or another reader.",
+                ),
+            ),
+            CopyError::Capacity {
+                report, image_size, ..
+            } => capacity(report, *image_size),
+            CopyError::Probe(_) => (
+                gettext("The Card Could Not Be Checked"),
+                gettext(
+                    "Finding out how much the card really holds failed part-way, so nothing of \
+                     the image was written. This usually means a worn-out or fake card, or a \
+                     faulty card reader: try another card or another reader.",
                 ),
             ),
             CopyError::LostSentinel { .. } => (

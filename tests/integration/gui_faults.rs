@@ -1,12 +1,14 @@
 //! The desktop app writing to a card that fails mid-write: the FUSE-backed disk of
 //! `harness::faulty_card`, set up as a loop device by udisksd so the app sees it as a
 //! hotplugged drive. The write stops with the "bad card or reader" explanation, the app says
-//! why on its standard error, and the first MiB (partition table) is never written.
+//! why on its standard error, and the first MiB (partition table) is never written. A
+//! counterfeit card (the capacity check is on by default) is named before anything is written.
 
 use std::path::{Path, PathBuf};
 
 use crate::gui::{End, MIB, Session, begin, env, pass, quiet, served_image};
 use crate::harness::faulty_card::{Faults, FaultyDisk, cap_requests};
+use crate::harness::gui_session::{normal, ocr};
 use crate::harness::nginx::Nginx;
 use crate::udisks::UdisksLoop;
 
@@ -139,6 +141,53 @@ fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
         "the app stopped answering"
     );
     quiet(app);
+    assert!(
+        disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        "the first MiB (partition table) was written"
+    );
+}
+
+/// "Check Capacity First" is on by default: a card that claims 64 MiB but keeps only 16 MiB,
+/// less than the 48 MiB image, is named as counterfeit before anything of the image is
+/// written.
+#[test]
+fn the_app_names_a_counterfeit_card_and_writes_nothing_to_it() {
+    let Setup {
+        shots,
+        url,
+        disk,
+        card,
+        _server,
+    } = setup("the desktop app's counterfeit-card test");
+    disk.set(Faults {
+        lose_writes_from: Some(16 * MIB),
+        ..Faults::default()
+    });
+    let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
+    let app = pass(
+        &session,
+        &url,
+        &card,
+        &shots,
+        ("counterfeit", false, (720, 680)),
+        End::Fails,
+        &|| {},
+    );
+    let log = app.log();
+    quiet(app);
+    assert!(
+        log.contains("This card claims 67.1 MB but holds only about 16.8 MB: it is counterfeit")
+            && log.contains("nothing of it was written"),
+        "app log:\n{log}"
+    );
+    let text = ocr(&shots.join("counterfeit-720-10-failed.png"), "eng");
+    for words in ["This Card Is Fake", "holds only about", "Use another card."] {
+        assert!(
+            text.contains(&normal(words)),
+            "{words:?} not on the end page:\n{text}"
+        );
+    }
+    assert!(!text.contains("partly written"), "{text}");
     assert!(
         disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
         "the first MiB (partition table) was written"

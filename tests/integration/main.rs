@@ -57,6 +57,9 @@ mod gui_firstboot;
 /// The desktop app in German.
 #[cfg(feature = "gui")]
 mod gui_german;
+/// The app warning about a Windows installer ISO, on the Image step and in the confirmation.
+#[cfg(feature = "gui")]
+mod gui_image_kind;
 /// The desktop app writing one image to three drives at once.
 #[cfg(feature = "gui")]
 mod gui_multi;

@@ -40,25 +40,29 @@ fn ask(
 }
 
 /// "Erase {drive}?", or "Erase 3 drives?", naming each drive's size and device and every
-/// partition that will be lost.
+/// partition that will be lost; `warning` first, when the image will not work written as it
+/// is (a Windows installer, a file that is no disk image).
 pub fn confirm_write(
     parent: &impl IsA<gtk::Window>,
     drives: &[Drive],
     image: &str,
+    warning: Option<String>,
     yes: impl Fn() + 'static,
 ) {
-    let (heading, body) = match drives {
+    let (heading, mut body) = match drives {
         [drive] => one_drive(drive, image),
         _ => several_drives(drives, image),
     };
-    ask(
-        parent,
-        &heading,
-        &body,
-        &gettext("_Erase and Write"),
-        true,
-        yes,
-    );
+    // An image that will not work written as it is: said first, and the button says that
+    // writing it is going against the advice.
+    let button = match warning {
+        Some(warning) => {
+            body = format!("{warning}\n\n{body}");
+            gettext("_Write Anyway")
+        }
+        None => gettext("_Erase and Write"),
+    };
+    ask(parent, &heading, &body, &button, true, yes);
 }
 
 fn one_drive(drive: &Drive, image: &str) -> (String, String) {

@@ -87,7 +87,12 @@ impl App {
                     .as_ref()
                     .map(|i| i.name.clone())
                     .unwrap_or_default();
-                dialogs::confirm_write(window, &drives, &image, move || {
+                let warning = self
+                    .flow
+                    .image
+                    .as_ref()
+                    .and_then(|i| crate::gui::wording::kind::confirmation(&i.identity));
+                dialogs::confirm_write(window, &drives, &image, warning, move || {
                     s.input(AppInput::Flow(Msg::WriteConfirmed));
                 });
             }

@@ -8,7 +8,9 @@ use relm4::gtk::gio;
 use relm4::{adw, gtk};
 
 use crate::gui::i18n::ngettext_f;
-use crate::gui::settings::{CACHE_GB, CATALOG, CATALOG_KEY, POWER_OFF, REQUIRE_SIGNATURE, VERIFY};
+use crate::gui::settings::{
+    CACHE_GB, CATALOG, CATALOG_KEY, CHECK_CAPACITY, POWER_OFF, REQUIRE_SIGNATURE, VERIFY,
+};
 use crate::gui::wording::size;
 
 /// The Preferences window.
@@ -34,6 +36,11 @@ pub fn show() {
             VERIFY,
             gettext("_Verify After Writing"),
             gettext("Read everything back from the drive and compare it"),
+        ),
+        (
+            CHECK_CAPACITY,
+            gettext("_Check Capacity First"),
+            gettext("Find fake cards, which hold less than they claim, in a few seconds"),
         ),
         (
             POWER_OFF,

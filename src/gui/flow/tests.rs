@@ -101,6 +101,7 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         first_boot: None,
         write_speed: None,
         rewritten: 0,
+        capacity: None,
     };
     let effects = end(&mut flow, vec![Outcome::Done(done)]);
     assert!(matches!(&effects[..], [Effect::Ended]));

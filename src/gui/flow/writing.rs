@@ -191,6 +191,7 @@ impl Flow {
             bmap: image.usable_bmap().cloned(),
             drives: drives.clone(),
             verify: self.verify,
+            check_capacity: self.check_capacity,
             power_off: self.power_off,
             skip_verify: CancelToken::new(),
             first_boot,

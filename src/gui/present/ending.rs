@@ -9,7 +9,7 @@ use crate::gui::customise::words;
 use crate::gui::flow::DriveWrite;
 use crate::gui::i18n::{gettext_f, ngettext_f};
 use crate::gui::job::{Outcome, Summary, Written};
-use crate::gui::wording::{duration, size, user_error};
+use crate::gui::wording::{counterfeit_but_written, duration, size, user_error};
 use crate::gui::write_line::{LineState, WriteLine};
 use crate::gui::write_page::{Ending, Look};
 
@@ -98,14 +98,16 @@ fn one(outcome: &Outcome, next: &Next, again: bool) -> Ending {
         ),
         Outcome::Failed { error, touched } => {
             let error = user_error(&**error);
-            let then = if *touched {
+            let then = if error_refused_card(outcome) {
+                String::new()
+            } else if *touched {
                 gettext(
                     "The drive is partly written: write it again, or format it, before using it.",
                 )
             } else {
                 gettext("Nothing was written to the drive.")
             };
-            let body = format!("{} {then}", error.body);
+            let body = format!("{} {then}", error.body).trim_end().to_owned();
             (error.title, body, Look::Failed, Some(error.details))
         }
     };
@@ -116,7 +118,7 @@ fn one(outcome: &Outcome, next: &Next, again: bool) -> Ending {
         look,
         lines: vec![],
         details,
-        retry: again && look != Look::Done && !image_at_fault,
+        retry: again && look != Look::Done && !image_at_fault && !error_refused_card(outcome),
         retry_failed: false,
         image_at_fault,
         eject: matches!(outcome, Outcome::Done(summary) if summary.removal.is_err()),
@@ -297,6 +299,9 @@ fn done_body(summary: &Summary, next: &Next) -> String {
     if summary.rewritten > 0 {
         parts.push(rewritten(summary.rewritten));
     }
+    if let Some(fake) = summary.capacity.as_ref().filter(|c| !c.is_genuine()) {
+        parts.push(counterfeit_but_written(fake));
+    }
     if let Some(written) = &summary.first_boot {
         parts.push(settings_applied(written));
     }
@@ -309,6 +314,12 @@ fn done_body(summary: &Summary, next: &Next) -> String {
     });
     parts.push(wrote(summary));
     parts.join(" ")
+}
+
+/// Whether the write failed because the card was refused as counterfeit: its own words say
+/// what to do (use another card), not "write it again".
+fn error_refused_card(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Failed { error, .. } if error.card_refused())
 }
 
 /// "2 ranges did not read back the first time: they were written again and now match."
@@ -410,6 +421,9 @@ fn done_line(summary: &Summary) -> String {
     });
     if summary.rewritten > 0 {
         parts.push(rewritten(summary.rewritten));
+    }
+    if summary.capacity.as_ref().is_some_and(|c| !c.is_genuine()) {
+        parts.push(gettext("Counterfeit: holds less than it claims."));
     }
     if summary.first_boot.is_some() {
         parts.push(gettext("Settings applied and read back."));

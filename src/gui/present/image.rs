@@ -126,6 +126,7 @@ fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>
         trust: matches!(image.signature, SignatureState::UnknownKey { .. }),
         first_boot: Row::default(),
         first_boot_tooltip: None,
+        kind: crate::gui::wording::kind::describe(&image.identity),
     }
 }
 

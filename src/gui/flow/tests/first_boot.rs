@@ -70,6 +70,7 @@ fn summary(first_boot: Option<Written>) -> Summary {
         first_boot,
         write_speed: None,
         rewritten: 0,
+        capacity: None,
     }
 }
 

@@ -72,6 +72,7 @@ fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
         first_boot: None,
         write_speed: None,
         rewritten: 0,
+        capacity: None,
     };
     flow.update(Msg::Job(JobEvent::Ended {
         drive: 0,

@@ -96,6 +96,7 @@ fn the_preferences_reach_the_next_write_and_signed_only_judges_the_image_again()
     let mut flow = ready();
     let prefs = |require_signature| Msg::Prefs {
         verify: false,
+        check_capacity: true,
         power_off: false,
         require_signature,
     };
@@ -119,6 +120,7 @@ fn the_preferences_reach_the_next_write_and_signed_only_judges_the_image_again()
         panic!("expected the job to start, got {effects:?}");
     };
     assert!(!request.verify && !request.power_off);
+    assert!(request.check_capacity);
     assert!(!flow.verify());
     // Not while writing: the image stays as it was judged.
     assert!(flow.update(prefs(false)).is_empty());
@@ -225,6 +227,7 @@ fn a_written_drive_that_could_not_be_powered_off_can_be_ejected_from_the_end_pag
         first_boot: None,
         write_speed: None,
         rewritten: 0,
+        capacity: None,
     };
     end(&mut flow, vec![Outcome::Done(summary)]);
     let ending = |flow: &Flow| crate::gui::present::write_view(flow).ending.expect("over");

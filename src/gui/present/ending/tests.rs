@@ -49,6 +49,7 @@ fn done(removal: Result<Removal, Arc<UdisksError>>) -> Outcome {
         first_boot: None,
         write_speed: None,
         rewritten: 0,
+        capacity: None,
     })
 }
 
@@ -167,6 +168,7 @@ fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_b
         first_boot: None,
         write_speed: None,
         rewritten: 0,
+        capacity: None,
     };
     // Review finding 7: plain words, the next step for a Pi image, the checksums in the
     // details, one way on and nothing destructive.

@@ -1,0 +1,97 @@
+//! The app on an image that will not work written as it is: a Windows installer ISO made with
+//! xorriso. The Image step says so right under the image, with what to use instead, and the
+//! erase confirmation repeats it with "Write Anyway" for a button. Both are screenshotted
+//! (`target/tmp/gui-screenshots-image-kind/`) and read back by OCR; nothing is written.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::gui::{App, Session, begin, env, quiet};
+use crate::harness::gui_session::{normal, ocr};
+use crate::harness::support::sh;
+use crate::identify::{WINDOWS_FILES, WINDOWS_VOLUME, tree};
+use crate::udisks::UdisksLoop;
+
+#[test]
+fn the_app_warns_about_a_windows_installer_iso() {
+    let shots = begin(
+        "the desktop app's Windows ISO test",
+        &["xorriso", "tesseract", "udisksctl"],
+        "gui-screenshots-image-kind",
+        true,
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("blockprint-gui-kind-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let files = tree(dir.path(), "win", WINDOWS_FILES);
+    let iso = dir.path().join("Win11_24H2_English_x64.iso");
+    let (iso_text, files_text) = (iso.to_str().unwrap(), files.to_str().unwrap());
+    sh(
+        "xorriso",
+        &[
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-J",
+            "-V",
+            WINDOWS_VOLUME,
+            "-o",
+            iso_text,
+            files_text,
+        ],
+    );
+    std::fs::set_permissions(&iso, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let stick = dir.path().join("stick.img");
+    std::fs::write(&stick, vec![0u8; 64 << 20]).unwrap();
+    let card = UdisksLoop::new(&stick);
+
+    let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
+    let size = (720, 680);
+    let app = App::start(&session, false, &[iso_text], shots.join("app.log"));
+    session.resize(size);
+    app.enabled("next");
+    let page = shots.join("windows-iso-image.png");
+    session.screenshot(&page, size);
+    let text = ocr(&page, "eng");
+    for words in [
+        "This Is a Windows Installer",
+        "it will not start a computer",
+        "Media Creation Tool",
+    ] {
+        assert!(
+            text.contains(&normal(words)),
+            "{words:?} not on the Image step:\n{text}\nscreenshot: {}",
+            page.display()
+        );
+    }
+
+    // Still allowed, with the warning again where the user confirms.
+    app.activate("next", None);
+    app.enabled("show-all-drives");
+    app.activate("show-all-drives", None);
+    session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
+    app.activate("select-drive", Some(card.name()));
+    let typed = "^Choose a System Drive\\?$";
+    session.keys(typed, "type", &[card.name().trim_start_matches("/dev/")]);
+    session.keys(typed, "key", &["Return"]);
+    app.enabled("write");
+    app.activate("write", None);
+    session.window("^Erase ");
+    let confirm = shots.join("windows-iso-confirm.png");
+    session.screenshot(&confirm, size);
+    let text = ocr(&confirm, "eng");
+    for words in ["This is a Windows installer", "Write Anyway"] {
+        assert!(
+            text.contains(&normal(words)),
+            "{words:?} not in the confirmation:\n{text}\nscreenshot: {}",
+            confirm.display()
+        );
+    }
+    // Cancel is the default: nothing is written.
+    session.keys("^Erase ", "key", &["Escape"]);
+    session.gone("^Erase ");
+    quiet(app);
+    let written = std::fs::read(&stick).unwrap();
+    assert!(written.iter().all(|&b| b == 0), "the stick was written");
+}
