@@ -25,8 +25,12 @@
 //! * [`signature`]: OpenPGP signatures of bmaps, the keys trusted, and the
 //!   [`Policy`](signature::Policy) every front end applies.
 //! * [`target`]: where images go, with the safety checks for block devices and files.
-//! * [`copy`] and [`verify`]: write an image to one or several targets, and check a written
-//!   device against a bmap.
+//! * [`copy`] and [`verify`]: write an image to one or several targets (writing again what
+//!   does not read back, catching a fake card with sentinels, timing the card), and check a
+//!   written device against a bmap.
+//! * [`card`]: how much a card really holds (the counterfeit probe) and the surface test.
+//! * [`identify`]: what an image is by its content (a Windows installer ISO, a file that is
+//!   no disk image, an ISO for optical media only), before anything is written.
 //! * [`progress`]: [`Event`](progress::Event), [`ProgressSink`](progress::ProgressSink) and
 //!   [`CancelToken`](progress::CancelToken).
 //! * [`firstboot`]: first-boot settings (hostname, user, SSH, Wi-Fi, locale) written into
