@@ -54,7 +54,7 @@ time_one() {
     echo 3 >/proc/sys/vm/drop_caches
     local start end
     start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || true
+    "$@" >/dev/null 2>&1 || die "$* failed"
     end=$(date +%s.%N)
     awk -v a="$start" -v b="$end" 'BEGIN { print b - a }'
 }

@@ -1,5 +1,5 @@
-//! The truth about a card: how much it really holds ([`probe`]), and whether every byte of it
-//! keeps what is written ([`surface`]).
+//! The truth about a card: how much it really holds ([`probe()`]), and whether every byte of it
+//! keeps what is written ([`surface()`]).
 //!
 //! Counterfeit cards and sticks advertise far more than their flash holds. Beyond the real end
 //! they either wrap around (a write lands on the card's start, over what is there) or throw
@@ -9,11 +9,11 @@
 //! so a block found in the wrong place, from another run or not at all tells what the card
 //! does.
 //!
-//! * [`probe`] takes seconds: a few hundred 4 KiB sample blocks spread over the advertised
+//! * [`probe()`] takes seconds: a few hundred 4 KiB sample blocks spread over the advertised
 //!   capacity so that a wrap at any multiple of 1 MiB makes two of them collide, then passes
 //!   closer and closer to the real end (see `card/analysis.rs` for the placement). It writes
 //!   about 15 MiB on a genuine card, at most about 45 MiB on a counterfeit.
-//! * [`surface`] writes and reads the whole card, as f3write and f3read do, and lists the
+//! * [`surface()`] writes and reads the whole card, as f3write and f3read do, and lists the
 //!   byte ranges that did not come back.
 //!
 //! Both erase the drive. Neither leaves anything that looks like a partition table or a

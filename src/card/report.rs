@@ -35,7 +35,7 @@ pub enum Finding {
     },
 }
 
-/// The outcome of [`super::probe`].
+/// The outcome of [`super::probe()`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapacityReport {
     /// The drive.
@@ -131,7 +131,7 @@ impl fmt::Display for CapacityReport {
     }
 }
 
-/// The outcome of [`super::surface`].
+/// The outcome of [`super::surface()`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SurfaceReport {
     /// The drive.

@@ -29,7 +29,7 @@ use relm4::{
 };
 
 use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput};
-use super::flow::{Flow, Msg, Step};
+use super::flow::{Flow, Msg, Prefs, Step};
 use super::format_page::{FormatPage, FormatPageInput};
 use super::i18n::gettext_f;
 use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput};
@@ -452,12 +452,12 @@ impl App {
 
 /// The preferences, as the flow takes them.
 fn prefs(settings: &gio::Settings) -> Msg {
-    Msg::Prefs {
+    Msg::Prefs(Prefs {
         verify: settings.boolean(VERIFY),
         check_capacity: settings.boolean(CHECK_CAPACITY),
         power_off: settings.boolean(POWER_OFF),
         require_signature: settings.boolean(REQUIRE_SIGNATURE),
-    }
+    })
 }
 
 /// The preferences' catalog and the key pinned for it.

@@ -21,7 +21,7 @@ mod writing;
 
 pub use drives::{DrivesError, RowState};
 pub use format::FormatState;
-pub use writing::{DriveWrite, WriteState};
+pub use writing::{DriveWrite, Prefs, WriteState};
 
 /// The three steps, and formatting a drive beside them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,16 +100,7 @@ pub enum Msg {
     RetryFailed,
     /// The preferences, at start and whenever one changes. A change of "only signed images"
     /// judges the open image again.
-    Prefs {
-        /// Read back and compare after writing.
-        verify: bool,
-        /// Find out how much each drive really holds before writing it.
-        check_capacity: bool,
-        /// Power the drive off when done.
-        power_off: bool,
-        /// Only images whose block map is signed by a trusted key.
-        require_signature: bool,
-    },
+    Prefs(Prefs),
     /// The window is asked to close (its close button, Ctrl+Q).
     CloseRequested,
     /// "Format Drive…".
@@ -398,16 +389,11 @@ impl Flow {
                 self.preselect_only_suitable();
                 return vec![Effect::SaveShowAll(all)];
             }
-            Msg::Prefs {
-                verify,
-                check_capacity,
-                power_off,
-                require_signature,
-            } => {
-                self.verify = verify;
-                self.check_capacity = check_capacity;
-                self.power_off = power_off;
-                return self.require_signature(require_signature);
+            Msg::Prefs(prefs) => {
+                self.verify = prefs.verify;
+                self.check_capacity = prefs.check_capacity;
+                self.power_off = prefs.power_off;
+                return self.require_signature(prefs.require_signature);
             }
             Msg::SelectDrive(key) => return self.select(key),
             Msg::UnselectDrive(key) => self.unselect(&key),

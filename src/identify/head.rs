@@ -144,7 +144,7 @@ impl RandomAccess for Head {
     }
 
     /// The source's size when it says; else the exact length of a stream that ends within
-    /// the first [`LENGTH_PROBE`] bytes, and `u64::MAX` (unknown) for a longer one.
+    /// the first `LENGTH_PROBE` bytes, and `u64::MAX` (unknown) for a longer one.
     fn len(&self) -> u64 {
         if let Some(size) = self.size {
             return size;

@@ -16,6 +16,19 @@ use super::{Effect, FirstBootSupport, Flow, Msg, Step};
 use crate::gui::job::{JobEvent, Outcome, Request, Stage};
 use crate::gui::meter::Meter;
 
+/// The preferences the flow follows ([`Msg::Prefs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefs {
+    /// Read back and compare after writing.
+    pub verify: bool,
+    /// Find out how much each drive really holds before writing it.
+    pub check_capacity: bool,
+    /// Power the drive off when done.
+    pub power_off: bool,
+    /// Only images whose block map is signed by a trusted key.
+    pub require_signature: bool,
+}
+
 /// One drive of the write.
 #[derive(Debug, Clone)]
 pub struct DriveWrite {

@@ -94,11 +94,13 @@ fn a_close_that_was_declined_does_not_quit_when_cancel_stops_the_write_later() {
 #[test]
 fn the_preferences_reach_the_next_write_and_signed_only_judges_the_image_again() {
     let mut flow = ready();
-    let prefs = |require_signature| Msg::Prefs {
-        verify: false,
-        check_capacity: true,
-        power_off: false,
-        require_signature,
+    let prefs = |require_signature| {
+        Msg::Prefs(Prefs {
+            verify: false,
+            check_capacity: true,
+            power_off: false,
+            require_signature,
+        })
     };
     assert!(
         flow.update(prefs(false)).is_empty(),
