@@ -9,7 +9,7 @@
 //!   ├─► a filesystem the scanner knows ─────────────────────────────────► BareFilesystem   note
 //!   ├─► a boot sector (0x55AA at byte 510) ─────────────────────────────► BootSector       fine
 //!   ├─► PDF, program, package, archive, web page, text, picture… ───────► NotADiskImage    refuse
-//!   └─► anything else ──────────────────────────────────────────────────► Unknown          warn
+//!   └─► anything else ──────────────────────────────────────────────────► Unknown          fine
 //! ```
 //!
 //! [`identify`] never fails: a read that fails or a structure that points out of bounds is a
@@ -241,12 +241,14 @@ impl Identity {
     pub fn advice(&self) -> Advice {
         match self {
             Identity::WindowsInstaller { .. } | Identity::NotADiskImage { .. } => Advice::Refuse,
-            // Unknown is allowed (an eMMC boot image, a bootloader blob) but worth a look.
-            Identity::OpticalOnlyIso { .. } | Identity::Unknown => Advice::Warn,
+            Identity::OpticalOnlyIso { .. } => Advice::Warn,
             Identity::BareFilesystem { .. } => Advice::Note,
+            // Unknown is written without a word: raw data is what eMMC boot images, bootloader
+            // blobs and scripts' test images are, and a doubt is never refused.
             Identity::Disk { .. }
             | Identity::HybridIso { .. }
             | Identity::BootSector
+            | Identity::Unknown
             | Identity::Undetermined { .. } => Advice::Fine,
         }
     }

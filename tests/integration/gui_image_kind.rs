@@ -7,8 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::gui::{App, Session, begin, env, quiet};
 use crate::harness::gui_session::{normal, ocr};
-use crate::harness::support::sh;
-use crate::identify::{WINDOWS_FILES, WINDOWS_VOLUME, tree};
+use crate::identify::windows_iso;
 use crate::udisks::UdisksLoop;
 
 #[test]
@@ -24,23 +23,8 @@ fn the_app_warns_about_a_windows_installer_iso() {
         .tempdir()
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let files = tree(dir.path(), "win", WINDOWS_FILES);
-    let iso = dir.path().join("Win11_24H2_English_x64.iso");
-    let (iso_text, files_text) = (iso.to_str().unwrap(), files.to_str().unwrap());
-    sh(
-        "xorriso",
-        &[
-            "-as",
-            "mkisofs",
-            "-quiet",
-            "-J",
-            "-V",
-            WINDOWS_VOLUME,
-            "-o",
-            iso_text,
-            files_text,
-        ],
-    );
+    let iso = windows_iso(dir.path());
+    let iso_text = iso.to_str().unwrap();
     std::fs::set_permissions(&iso, std::fs::Permissions::from_mode(0o644)).unwrap();
     let stick = dir.path().join("stick.img");
     std::fs::write(&stick, vec![0u8; 64 << 20]).unwrap();

@@ -51,7 +51,7 @@ fn assert_written<'a>(run: &'a Run, image: &Path, dest: &Path) -> &'a str {
 }
 
 /// A folder in `dir` holding `files` (paths and contents).
-pub(crate) fn tree(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
+fn tree(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
     let root = dir.join(name);
     for (path, content) in files {
         let file = root.join(path);
@@ -62,14 +62,14 @@ pub(crate) fn tree(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
 }
 
 /// A Windows installer's files, as an installer ISO holds them.
-pub(crate) const WINDOWS_FILES: &[(&str, &str)] = &[
+const WINDOWS_FILES: &[(&str, &str)] = &[
     ("sources/install.wim", "not really a Windows image"),
     ("sources/boot.wim", "nor this"),
     ("bootmgr", "boot manager"),
     ("README.TXT", "read me"),
 ];
 
-pub(crate) const WINDOWS_VOLUME: &str = "CCCOMA_X64FRE_EN-US_DV9";
+const WINDOWS_VOLUME: &str = "CCCOMA_X64FRE_EN-US_DV9";
 
 fn windows_refusal(image: &Path, volume: &str) -> String {
     format!(
@@ -78,26 +78,22 @@ fn windows_refusal(image: &Path, volume: &str) -> String {
     )
 }
 
+/// A Windows-like installer ISO made by xorriso in `dir` (ISO 9660 with Joliet, no MBR).
+pub(crate) fn windows_iso(dir: &Path) -> PathBuf {
+    require_tool("xorriso");
+    let files = tree(dir, "win", WINDOWS_FILES);
+    let iso = dir.join("Win11_24H2_English_x64.iso");
+    let args = ["-as", "mkisofs", "-quiet", "-J", "-V", WINDOWS_VOLUME, "-o"];
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([s(&iso), s(&files)]);
+    sh("xorriso", &all);
+    iso
+}
+
 #[test]
 fn a_windows_iso_made_with_xorriso_is_refused_and_written_with_force() {
-    require_tool("xorriso");
     let dir = scratch();
-    let files = tree(dir.path(), "win", WINDOWS_FILES);
-    let iso = dir.path().join("Win11_24H2_English_x64.iso");
-    sh(
-        "xorriso",
-        &[
-            "-as",
-            "mkisofs",
-            "-quiet",
-            "-J",
-            "-V",
-            WINDOWS_VOLUME,
-            "-o",
-            s(&iso),
-            s(&files),
-        ],
-    );
+    let iso = windows_iso(dir.path());
     let dest = dir.path().join("stick.img");
     assert_refused(
         &copy(s(&iso), &dest, &[]),

@@ -43,13 +43,6 @@ pub fn describe(identity: &Identity) -> Option<(Row, Tone)> {
                  from it on a USB stick or card: only from a CD or DVD.",
             ),
         },
-        Identity::Unknown => Row {
-            title: gettext("Unrecognised Image"),
-            subtitle: gettext(
-                "It has no partition table, filesystem or boot sector that Blockprint \
-                 knows. Make sure it is the disk image you meant to write.",
-            ),
-        },
         Identity::BareFilesystem { fs } => Row {
             title: gettext_f(
                 // Translators: {fs} is a filesystem such as "ext2/3/4" or "FAT".
@@ -217,7 +210,10 @@ mod tests {
             (row.title.as_str(), tone),
             ("A Bare ext2/3/4 Filesystem", Tone::Plain)
         );
-        assert_eq!(describe(&Identity::Unknown).unwrap().1, Tone::Warning);
+        assert!(
+            describe(&Identity::Unknown).is_none(),
+            "raw data is written without a word"
+        );
         let disk = Identity::Disk {
             table: blockprint::identify::TableKind::Gpt,
         };
