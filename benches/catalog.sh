@@ -21,19 +21,9 @@
 # Never run in CI: timings belong in benchmarks, not in tests.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export PATH="$HOME/.cargo/bin:$PATH"
-work=$root/target/bench/catalog
-bp=$root/target/release/blockprint
-runs=3
-die() { echo "catalog.sh: error: $*" >&2; exit 1; }
-while (($#)); do
-    case $1 in
-        --runs) runs=$2; shift 2 ;;
-        *) die "unknown option $1 (see the header of $0)" ;;
-    esac
-done
-((EUID == 0)) || die "needs root (loop devices, drop_caches)"
+# shellcheck source=benches/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+bench_init catalog "$@"
 for tool in nginx curl xz sha256sum losetup; do
     command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || die "$tool is missing (build-aux/install-deps)"
 done

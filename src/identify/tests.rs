@@ -27,6 +27,14 @@ fn not_a_disk(looks_like: Looks) -> Identity {
     Identity::NotADiskImage { looks_like }
 }
 
+/// The UDF tag checksum is CRC-16/XMODEM; its published check value keeps the tests' images,
+/// which are checksummed with the same function, honest.
+#[test]
+fn the_udf_tag_crc_matches_the_published_check_value() {
+    assert_eq!(super::udf::crc_itu(b"123456789"), 0x31C3);
+    assert_eq!(super::udf::crc_itu(b""), 0);
+}
+
 const WIN: &[&str] = &["SOURCES/INSTALL.WIM;1", "BOOTMGR.;1", "README.TXT;1"];
 
 #[test]

@@ -110,7 +110,7 @@ pub(super) fn check_tag(
 }
 
 /// CRC-ITU-T (x^16 + x^12 + x^5 + 1, initial value 0), as ECMA-167 7.2.6 defines it.
-fn crc_itu(data: &[u8]) -> u16 {
+pub(super) fn crc_itu(data: &[u8]) -> u16 {
     data.iter().fold(0u16, |mut crc, &byte| {
         crc ^= u16::from(byte) << 8;
         for _ in 0..8 {

@@ -5,7 +5,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use blockprint::bmap::{BlockRange, Bmap, ChecksumType};
-use blockprint::copy::{CopyError, CopyOptions, RangeLabel, Reopen, copy};
+use blockprint::copy::{CopyError, CopyOptions, CopyReport, RangeLabel, Reopen, copy};
 use blockprint::progress::{CancelToken, Event, Phase};
 use blockprint::source::{FileSource, ImageSource};
 use blockprint::target::{Target, TargetOptions};
@@ -188,7 +188,7 @@ fn copy_with(
     device: &Path,
     options: CopyOptions,
     mut on_event: impl FnMut(&Event) -> ControlFlow<()>,
-) -> Result<blockprint::copy::CopyReport, CopyError> {
+) -> Result<CopyReport, CopyError> {
     let mut source = FileSource::open(image).unwrap();
     let mut target = Target::open(device, &TargetOptions::default()).unwrap();
     copy(
@@ -244,29 +244,25 @@ fn a_skipped_readback_still_finishes_the_copy() {
     assert_written(&device, &before, &content, &bmap);
 }
 
-#[test]
-fn verify_readback_catches_a_block_changed_behind_our_back() {
-    let dir = scratch();
-    let (image, bmap_path, _) = sparse_image(dir.path(), 6 * MIB + 1000);
-    let bmap = Bmap::from_file(&bmap_path).unwrap();
-    let (backing, _) = random_backing(dir.path(), "dev.img", 8 * MIB, 24);
-    let mut dev = LoopDevice::new(&backing);
+/// Copies `image` to `device` and, when read-back starts, changes mapped block 768 (3 MiB)
+/// through `backing`, the loop device's file, behind the copy's back. Returns the result and
+/// the phases in the order they started.
+fn copy_tampered(
+    image: &Path,
+    bmap: &Bmap,
+    device: &Path,
+    backing: &Path,
+    options: CopyOptions,
+) -> (Result<CopyReport, CopyError>, Vec<Phase>) {
     let tamper = std::fs::OpenOptions::new()
         .write(true)
-        .open(&backing)
+        .open(backing)
         .unwrap();
-    let options = CopyOptions {
-        verify_checksums: true,
-        verify_readback: true,
-        skip_readback: None,
-        ..CopyOptions::default()
-    };
     let mut phases = Vec::new();
-    let err = copy_with(&image, &bmap, &dev.path, options, |event| {
+    let result = copy_with(image, bmap, device, options, |event| {
         if let Event::PhaseStarted { phase, .. } = event {
             phases.push(*phase);
             if *phase == Phase::ReadBack {
-                // Block 768 (3 MiB) is mapped; change it under the loop device.
                 tamper
                     .write_all_at(b"flipped by the test", 3 * MIB + 5)
                     .unwrap();
@@ -274,8 +270,25 @@ fn verify_readback_catches_a_block_changed_behind_our_back() {
             }
         }
         ControlFlow::Continue(())
-    })
-    .expect_err("read-back must catch the change");
+    });
+    (result, phases)
+}
+
+#[test]
+fn verify_readback_catches_a_block_changed_behind_our_back() {
+    let dir = scratch();
+    let (image, bmap_path, _) = sparse_image(dir.path(), 6 * MIB + 1000);
+    let bmap = Bmap::from_file(&bmap_path).unwrap();
+    let (backing, _) = random_backing(dir.path(), "dev.img", 8 * MIB, 24);
+    let mut dev = LoopDevice::new(&backing);
+    let options = CopyOptions {
+        verify_checksums: true,
+        verify_readback: true,
+        skip_readback: None,
+        ..CopyOptions::default()
+    };
+    let (result, phases) = copy_tampered(&image, &bmap, &dev.path, &backing, options);
+    let err = result.expect_err("read-back must catch the change");
     assert!(
         matches!(
             err,
@@ -318,10 +331,6 @@ fn a_range_changed_behind_our_back_is_written_again() {
     let bmap = Bmap::from_file(&bmap_path).unwrap();
     let (backing, before) = random_backing(dir.path(), "dev.img", 8 * MIB, 26);
     let mut dev = LoopDevice::new(&backing);
-    let tamper = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&backing)
-        .unwrap();
     let again = image.clone();
     let options = CopyOptions {
         verify_readback: true,
@@ -330,20 +339,8 @@ fn a_range_changed_behind_our_back_is_written_again() {
         })),
         ..CopyOptions::default()
     };
-    let mut phases = Vec::new();
-    let report = copy_with(&image, &bmap, &dev.path, options, |event| {
-        if let Event::PhaseStarted { phase, .. } = event {
-            phases.push(*phase);
-            if *phase == Phase::ReadBack {
-                tamper
-                    .write_all_at(b"flipped by the test", 3 * MIB + 5)
-                    .unwrap();
-                tamper.sync_all().unwrap();
-            }
-        }
-        ControlFlow::Continue(())
-    })
-    .expect("the range is written again and reads back");
+    let (result, phases) = copy_tampered(&image, &bmap, &dev.path, &backing, options);
+    let report = result.expect("the range is written again and reads back");
     assert_eq!(report.rewritten, 1);
     assert!(report.read_back);
     assert!(report.sentinels > 0, "{report:?}");

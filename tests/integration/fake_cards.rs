@@ -38,19 +38,26 @@ fn assert_not_bootable(disk: &FaultyDisk) {
     );
 }
 
-#[test]
-fn a_range_the_card_corrupted_once_is_written_again_and_the_copy_succeeds() {
+/// `copy --verify-readback` of a 24 MiB image (seeded) onto a 32 MiB card that flips the bytes
+/// written to 8 KiB at 9 MiB: on the first write only (`once`) or on every write. Returns the
+/// card, the image's bytes and the run.
+fn corrupting(once: bool, seed: u64) -> (FaultyDisk, Vec<u8>, Run) {
     let dir = scratch();
-    let (image, bmap, bytes) = image(dir.path(), 24 * MIB, 41);
+    let (image, bmap, bytes) = image(dir.path(), 24 * MIB, seed);
     let disk = FaultyDisk::new(32 * MIB);
-    // The first write of these 8 KiB stores flipped bytes; writing them again stores them.
     disk.set(Faults {
-        corrupt_writes: Some((9 * MIB..9 * MIB + 8192, true)),
+        corrupt_writes: Some((9 * MIB..9 * MIB + 8192, once)),
         ..Faults::default()
     });
-    let stderr = copy_to(&disk, &image, &bmap, &["--verify-readback"])
-        .ok()
-        .to_owned();
+    let run = copy_to(&disk, &image, &bmap, &["--verify-readback"]);
+    (disk, bytes, run)
+}
+
+#[test]
+fn a_range_the_card_corrupted_once_is_written_again_and_the_copy_succeeds() {
+    // The first write of these 8 KiB stores flipped bytes; writing them again stores them.
+    let (disk, bytes, run) = corrupting(true, 41);
+    let stderr = run.ok().to_owned();
     assert!(
         stderr.contains("1 range did not read back, was written again and now verifies"),
         "{stderr}"
@@ -65,15 +72,9 @@ fn a_range_the_card_corrupted_once_is_written_again_and_the_copy_succeeds() {
 
 #[test]
 fn a_card_that_corrupts_every_write_fails_fast_with_the_card_advice() {
-    let dir = scratch();
-    let (image, bmap, _) = image(dir.path(), 24 * MIB, 42);
-    let disk = FaultyDisk::new(32 * MIB);
-    disk.set(Faults {
-        corrupt_writes: Some((9 * MIB..9 * MIB + 8192, false)),
-        ..Faults::default()
-    });
+    let (disk, _, run) = corrupting(false, 42);
     let device = disk.device().to_str().unwrap().to_owned();
-    copy_to(&disk, &image, &bmap, &["--verify-readback"]).fails_with(&[
+    run.fails_with(&[
         &format!("'{device}' keeps corrupting what is written to it"),
         "still differ after writing them 2 more time(s)",
         "blockprint check-card --full",

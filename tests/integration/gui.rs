@@ -490,6 +490,14 @@ fn an_unknown_signer_can_be_trusted_from_the_app() {
 /// Next, every drive shown, the loop device `card` chosen by typing its name (a loop device is
 /// a system drive), Erase, and the end page.
 pub(crate) fn write_to_loop(session: &Session, app: &App<'_>, card: &UdisksLoop) {
+    confirm_loop(session, app, card);
+    session.keys("^Erase ", "key", &["Tab", "Return"]);
+    app.enabled("write-another");
+}
+
+/// Next, every drive shown, the loop device `card` chosen by typing its name, and Write: up to
+/// the open "Erase …" confirmation.
+pub(crate) fn confirm_loop(session: &Session, app: &App<'_>, card: &UdisksLoop) {
     app.activate("next", None);
     app.enabled("show-all-drives");
     app.activate("show-all-drives", None);
@@ -503,6 +511,4 @@ pub(crate) fn write_to_loop(session: &Session, app: &App<'_>, card: &UdisksLoop)
     app.enabled("write");
     app.activate("write", None);
     session.window("^Erase ");
-    session.keys("^Erase ", "key", &["Tab", "Return"]);
-    app.enabled("write-another");
 }

@@ -13,12 +13,13 @@ use crate::harness::nginx::Nginx;
 use crate::udisks::UdisksLoop;
 
 /// What each test needs: root and the tools, the screenshots' folder, an image served by
-/// nginx, and a FUSE card set up as a loop device by udisksd.
+/// nginx, and a FUSE card set up as a loop device by udisksd. Fields drop in order: the loop
+/// device goes before the FUSE mount under it.
 struct Setup {
+    card: UdisksLoop,
+    disk: FaultyDisk,
     shots: PathBuf,
     url: String,
-    disk: FaultyDisk,
-    card: UdisksLoop,
     _server: Nginx,
 }
 
@@ -30,36 +31,29 @@ fn setup(what: &str) -> Setup {
     let card = UdisksLoop::new(&disk.file());
     cap_requests(Path::new(card.name()));
     Setup {
+        card,
+        disk,
         shots,
         url,
-        disk,
-        card,
         _server: server,
     }
 }
 
 #[test]
 fn the_app_explains_a_card_that_fails_mid_write() {
-    // Bindings drop in reverse: the loop device goes before the FUSE mount under it.
-    let Setup {
-        shots,
-        url,
-        disk,
-        card,
-        _server,
-    } = setup("the desktop app's failing-card test");
+    let s = setup("the desktop app's failing-card test");
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     let fail = || {
-        disk.set(Faults {
+        s.disk.set(Faults {
             fail_writes_from: Some(0),
             ..Faults::default()
         });
     };
     let app = pass(
         &session,
-        &url,
-        &card,
-        &shots,
+        &s.url,
+        &s.card,
+        &s.shots,
         ("failing", false, (720, 680)),
         End::Fails,
         &fail,
@@ -69,47 +63,40 @@ fn the_app_explains_a_card_that_fails_mid_write() {
     assert!(
         log.contains(&format!(
             "blockprint: writing failed: cannot write '{}'",
-            card.name()
+            s.card.name()
         )) && log.contains("Input/output error")
             && log.contains("the card or its reader is failing"),
         "app log:\n{log}"
     );
     assert!(
-        disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        s.disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
         "the first MiB (partition table) was written"
     );
 }
 
 #[test]
 fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
-    // Bindings drop in reverse: the loop device goes before the FUSE mount under it.
-    let Setup {
-        shots,
-        url,
-        disk,
-        card,
-        _server,
-    } = setup("the desktop app's pulled-card test");
+    let s = setup("the desktop app's pulled-card test");
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     // Pulled: every request fails, and the loop device is deleted through udisksd. The kernel
     // keeps it until the app closes its descriptor; then udisksd drops the drive
     // (InterfacesRemoved), as it does for a stick pulled from its port.
     let pull = || {
-        disk.set(Faults {
+        s.disk.set(Faults {
             fail_writes_from: Some(0),
             fail_reads_from: Some(0),
             ..Faults::default()
         });
         crate::harness::support::sh(
             "udisksctl",
-            &["loop-delete", "--no-user-interaction", "-b", card.name()],
+            &["loop-delete", "--no-user-interaction", "-b", s.card.name()],
         );
     };
     let app = pass(
         &session,
-        &url,
-        &card,
-        &shots,
+        &s.url,
+        &s.card,
+        &s.shots,
         ("pulled", true, (720, 680)),
         End::Fails,
         &pull,
@@ -118,13 +105,13 @@ fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
     assert!(
         log.contains(&format!(
             "blockprint: writing failed: cannot write '{}'",
-            card.name()
+            s.card.name()
         )) && log.contains("or it was removed"),
         "app log:\n{log}"
     );
     // The drive leaves udisksd once the app let go of it...
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let name = card.name().trim_start_matches("/dev/").to_owned();
+    let name = s.card.name().trim_start_matches("/dev/").to_owned();
     while Path::new("/sys/block").join(&name).join("loop").exists() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -135,14 +122,14 @@ fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
     // ...and the app, still answering, starts over from a list without it.
     app.activate("write-another", None);
     app.enabled("show-all-drives");
-    session.screenshot(&shots.join("pulled-720-11-list.png"), (720, 680));
+    session.screenshot(&s.shots.join("pulled-720-11-list.png"), (720, 680));
     assert!(
         app.describe("select-drive").is_some(),
         "the app stopped answering"
     );
     quiet(app);
     assert!(
-        disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        s.disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
         "the first MiB (partition table) was written"
     );
 }
@@ -152,23 +139,17 @@ fn the_app_explains_a_card_pulled_mid_write_and_lets_it_go() {
 /// written.
 #[test]
 fn the_app_names_a_counterfeit_card_and_writes_nothing_to_it() {
-    let Setup {
-        shots,
-        url,
-        disk,
-        card,
-        _server,
-    } = setup("the desktop app's counterfeit-card test");
-    disk.set(Faults {
+    let s = setup("the desktop app's counterfeit-card test");
+    s.disk.set(Faults {
         lose_writes_from: Some(16 * MIB),
         ..Faults::default()
     });
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     let app = pass(
         &session,
-        &url,
-        &card,
-        &shots,
+        &s.url,
+        &s.card,
+        &s.shots,
         ("counterfeit", false, (720, 680)),
         End::Fails,
         &|| {},
@@ -180,7 +161,7 @@ fn the_app_names_a_counterfeit_card_and_writes_nothing_to_it() {
             && log.contains("nothing of it was written"),
         "app log:\n{log}"
     );
-    let text = ocr(&shots.join("counterfeit-720-10-failed.png"), "eng");
+    let text = ocr(&s.shots.join("counterfeit-720-10-failed.png"), "eng");
     for words in ["This Card Is Fake", "holds only about", "Use another card."] {
         assert!(
             text.contains(&normal(words)),
@@ -189,7 +170,7 @@ fn the_app_names_a_counterfeit_card_and_writes_nothing_to_it() {
     }
     assert!(!text.contains("partly written"), "{text}");
     assert!(
-        disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
+        s.disk.contents(0, MIB as usize).iter().all(|&b| b == 0),
         "the first MiB (partition table) was written"
     );
 }

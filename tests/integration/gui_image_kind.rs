@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::gui::{App, Session, begin, env, quiet};
+use crate::gui::{App, Session, begin, confirm_loop, env, quiet};
 use crate::harness::gui_session::{normal, ocr};
 use crate::identify::windows_iso;
 use crate::udisks::UdisksLoop;
@@ -51,17 +51,7 @@ fn the_app_warns_about_a_windows_installer_iso() {
     }
 
     // Still allowed, with the warning again where the user confirms.
-    app.activate("next", None);
-    app.enabled("show-all-drives");
-    app.activate("show-all-drives", None);
-    session.keys("^Show All Drives\\?$", "key", &["Tab", "Return"]);
-    app.activate("select-drive", Some(card.name()));
-    let typed = "^Choose a System Drive\\?$";
-    session.keys(typed, "type", &[card.name().trim_start_matches("/dev/")]);
-    session.keys(typed, "key", &["Return"]);
-    app.enabled("write");
-    app.activate("write", None);
-    session.window("^Erase ");
+    confirm_loop(&session, &app, &card);
     let confirm = shots.join("windows-iso-confirm.png");
     session.screenshot(&confirm, size);
     let text = ocr(&confirm, "eng");

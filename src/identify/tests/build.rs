@@ -132,27 +132,12 @@ pub(super) fn iso(volume: &str, paths: &[&str], joliet: Option<&[&str]>) -> Vec<
     image
 }
 
-/// CRC-ITU-T, as UDF descriptors carry it.
-fn crc(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |mut crc, &byte| {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-        crc
-    })
-}
-
 /// Fills in the 16-byte tag of descriptor `d`: its identifier, the location it claims, the
 /// CRC of the `body` bytes after the tag, and the checksum.
 pub(super) fn tag(d: &mut [u8], id: u16, location: u32, body: usize) {
     le16(d, 0, id);
     le16(d, 2, 2);
-    let crc = crc(&d[16..16 + body]);
+    let crc = crate::identify::udf::crc_itu(&d[16..16 + body]);
     le16(d, 8, crc);
     le16(d, 10, body as u16);
     le32(d, 12, location);
