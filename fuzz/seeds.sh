@@ -7,7 +7,7 @@ out=${1:?usage: seeds.sh DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"/{bmap,catalog,scan,source,signature,firstboot,identify} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap}
+mkdir -p "$out"/{bmap,catalog,scan,source,signature,firstboot,identify} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap,stream}
 
 cp "$root"/tests/data/bmaptool/*.bmap* "$out/bmap/"
 
@@ -133,6 +133,8 @@ done
 cp "$out"/scan/{ext4,ext4-meta,ext2,ext4-bigalloc} "$out/scan_ext/"
 cp "$out"/scan/fat{12,16,32} "$out/scan_fat/"
 for f in exfat btrfs xfs ntfs swap; do cp "$out/scan/$f" "$out/scan_$f/"; done
+# The stream scan starts from the whole-image seeds.
+cp "$out"/scan/* "$out/scan_stream/"
 
 # Every compressed and archived format, small.
 head -c 20000 /dev/urandom > "$work/data" && cat "$work/hello.txt" >> "$work/data"

@@ -28,6 +28,7 @@
 mod coordinator;
 mod finish;
 mod lane;
+mod plan;
 mod pool;
 mod reader;
 mod rewrite;
@@ -41,13 +42,16 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bmap::{Bmap, ChecksumType, Digest};
+use crate::bmap::{Bmap, Digest};
 use crate::card::{CapacityReport, ProbeError};
 use crate::firstboot::{Applied, FirstBoot, FirstBootError};
 use crate::progress::{CancelToken, Event, ProgressSink};
+use crate::scan::StreamFindings;
 use crate::source::{ImageSource, SourceError};
 use crate::target::{Target, TargetError};
 
+pub use plan::Mapping;
+use plan::{Origin, Plan, Planned, segment_of};
 pub use sentinel::Found;
 pub use speed::{MEASURABLE, SpeedClass};
 
@@ -167,6 +171,13 @@ pub struct CopyReport {
     /// counterfeit card that the image fits is written, and this says what it really holds
     /// (boxed: it is large, and rare).
     pub capacity: Option<Box<CapacityReport>>,
+    /// The bmap of what was written, with the SHA-256 of every range as it was written: for
+    /// a copy without a bmap ([`Mapping::Scanned`], [`Mapping::Stream`], and
+    /// [`Mapping::Whole`] when every range was hashed for read-back), so the next copy of the
+    /// same image can use it.
+    pub bmap: Option<Arc<Bmap>>,
+    /// What [`Mapping::Stream`] found in the image and left out, per region.
+    pub streamed: Option<Arc<StreamFindings>>,
 }
 
 impl CopyReport {
@@ -394,87 +405,6 @@ impl fmt::Display for RangeLabel {
     }
 }
 
-/// One range to copy, in bytes.
-#[derive(Debug, Clone)]
-struct Planned {
-    start: u64,
-    end: u64,
-    label: RangeLabel,
-    expected: Option<Digest>,
-}
-
-/// What to copy: the ranges of a bmap, or the whole image as a stream whose size may only be
-/// known at its end (then the ranges are 64 MiB segments, found as the data arrives).
-#[derive(Debug)]
-struct Plan {
-    /// Whether the ranges come from a bmap.
-    from_bmap: bool,
-    /// The image size, when known before the copy.
-    image_size: Option<u64>,
-    kind: ChecksumType,
-    /// The bmap's ranges (empty for a whole-image copy).
-    ranges: Vec<Planned>,
-}
-
-impl Plan {
-    fn from_bmap(bmap: &Bmap) -> Self {
-        let ranges = bmap
-            .ranges()
-            .iter()
-            .map(|r| {
-                let (start, end) = bmap.byte_span(&r);
-                Planned {
-                    start,
-                    end,
-                    label: RangeLabel::Blocks {
-                        first: r.first,
-                        last: r.last,
-                    },
-                    expected: r.checksum,
-                }
-            })
-            .collect();
-        Self {
-            from_bmap: true,
-            image_size: Some(bmap.image_size()),
-            kind: bmap.checksum_type(),
-            ranges,
-        }
-    }
-
-    fn whole(image_size: Option<u64>) -> Self {
-        Self {
-            from_bmap: false,
-            image_size,
-            kind: ChecksumType::Sha256,
-            ranges: Vec::new(),
-        }
-    }
-
-    /// Bytes the copy will write, when known in advance.
-    fn mapped_bytes(&self) -> Option<u64> {
-        if self.from_bmap {
-            Some(self.ranges.iter().map(|r| r.end - r.start).sum())
-        } else {
-            self.image_size
-        }
-    }
-
-    /// The spans the source will be asked for ([`ImageSource::plan`]) and a file target reserves.
-    fn spans(&self) -> Vec<(u64, u64)> {
-        match (self.from_bmap, self.image_size) {
-            (true, _) => self.ranges.iter().map(|r| (r.start, r.end)).collect(),
-            (false, Some(size)) => vec![(0, size)],
-            (false, None) => Vec::new(),
-        }
-    }
-}
-
-/// The 64 MiB segment of a whole-image copy that `offset` falls in.
-fn segment_of(offset: u64) -> usize {
-    usize::try_from(offset / SEGMENT).unwrap_or(usize::MAX)
-}
-
 /// Checks what can be known of `source` before anything is opened for writing: with a bmap,
 /// a source of known size must be exactly `ImageSize` bytes; without one, a known size must not
 /// be zero (an unknown one is found at the end of the stream).
@@ -547,15 +477,35 @@ pub fn copy_to_all(
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Vec<Result<CopyReport, Arc<CopyError>>> {
+    let mapping = bmap.map_or(Mapping::Whole, Mapping::Bmap);
+    copy_mapped(source, mapping, targets, options, sink, cancel)
+}
+
+/// [`copy_to_all`], writing what `mapping` says: a bmap's ranges, a scan's, those a stream
+/// scan does not leave out, or every byte.
+pub fn copy_mapped(
+    source: &mut dyn ImageSource,
+    mapping: Mapping<'_>,
+    targets: Vec<Target>,
+    options: &CopyOptions,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Vec<Result<CopyReport, Arc<CopyError>>> {
     // Before the first write, a failure is every target's.
     let count = targets.len();
     let all_failed = |error| vec![Err(Arc::new(error)); count];
+    let bmap = match mapping {
+        Mapping::Bmap(bmap) => Some(bmap),
+        _ => None,
+    };
     if let Err(error) = check_source(source, bmap) {
         return all_failed(error);
     }
-    let plan = match bmap {
-        Some(bmap) => Plan::from_bmap(bmap),
-        None => Plan::whole(source.size()),
+    let plan = match mapping {
+        Mapping::Bmap(bmap) => Plan::from_bmap(bmap),
+        Mapping::Scanned(report) => Plan::scanned(report),
+        Mapping::Stream => Plan::found_as_read(Origin::Stream, source.size()),
+        Mapping::Whole => Plan::found_as_read(Origin::Whole, source.size()),
     };
     // A network source then requests only these spans (merging near ones); others ignore it.
     source.plan(&plan.spans());

@@ -32,6 +32,7 @@ mod fat;
 mod fs;
 mod interval;
 mod ntfs;
+mod stream;
 mod swap;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -49,6 +50,8 @@ pub(crate) use container::{Table, table};
 pub use fs::Verdict;
 pub(crate) use fs::recognise;
 pub use interval::Ranges;
+pub(crate) use stream::horizon::not_yet;
+pub use stream::{StreamFindings, StreamRegion, StreamScan};
 
 /// The bmap block size of a scan: free space is rounded inward to it.
 pub const BLOCK: u64 = 4096;

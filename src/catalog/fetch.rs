@@ -122,7 +122,7 @@ pub fn open_image(
         }
         None => raw,
     };
-    let Opened { source, layers } = open_stream(raw, &name)?;
+    let Opened { source, layers, .. } = open_stream(raw, &name)?;
     let source = if image.extract_sha256.is_some() || image.extract_size.is_some() {
         Box::new(Digested::new(
             source,
@@ -132,7 +132,11 @@ pub fn open_image(
     } else {
         source
     };
-    Ok(Opened { source, layers })
+    Ok(Opened {
+        source,
+        layers,
+        store: None,
+    })
 }
 
 /// The format of `image`'s download (xz, zip, raw…), from its first bytes: one Range request

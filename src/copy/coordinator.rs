@@ -11,9 +11,10 @@ use super::lane::{Chunk, Finished, Order, Report};
 use super::pool::WRITERS;
 use super::reader::{self, Msg};
 use super::slot::Slot;
-use super::{CHUNK, CopyError, CopyOptions, CopyReport, Plan, RangeLabel};
-use crate::bmap::{ChecksumType, Hasher};
+use super::{CHUNK, CopyError, CopyOptions, CopyReport, Origin, Plan, RangeLabel};
+use crate::bmap::{BlockRange, Bmap, ChecksumType, Digest, Hasher};
 use crate::progress::{CancelToken, Event, ProgressSink, Reporter, TargetEvent, Warning};
+use crate::scan::{BLOCK, StreamFindings};
 use crate::source::ImageSource;
 use crate::target::{AlignedBuf, Target, TargetKind};
 
@@ -55,7 +56,7 @@ pub(super) fn run(
         }
     }
     let unchecked = plan.ranges.iter().filter(|r| r.expected.is_none()).count();
-    if plan.from_bmap && options.verify_checksums && unchecked > 0 {
+    if plan.origin == Origin::Bmap && options.verify_checksums && unchecked > 0 {
         reporter.emit(Event::Warning(Warning::RangesWithoutChecksum {
             count: unchecked,
         }));
@@ -84,6 +85,9 @@ pub(super) fn run(
         readback: options.verify_readback,
         stall_limit: options.stall_timeout,
         hasher: None,
+        written: Vec::new(),
+        image_end: None,
+        findings: None,
         verified: 0,
         finishing: false,
         reporter,
@@ -123,6 +127,13 @@ struct Coordinator<'a, 's> {
     stall_limit: Option<Duration>,
     /// The hash of the range being received, when it is checked or digested.
     hasher: Option<Hasher>,
+    /// Each range as received (start, end) and its digest once complete: the bmap of what
+    /// was written.
+    written: Vec<(u64, u64, Option<Digest>)>,
+    /// Where the reader found the image's end.
+    image_end: Option<u64>,
+    /// What a stream scan found.
+    findings: Option<Arc<StreamFindings>>,
     /// Ranges whose checksum matched while streaming.
     verified: usize,
     /// The lanes were told to finish (they wait for `Commit` before the header).
@@ -168,6 +179,7 @@ impl Coordinator<'_, '_> {
                     buf,
                 }) => {
                     self.hash(index, &buf[..len]);
+                    self.record(index, offset, len);
                     let chunk = Arc::new(Chunk::new(buf, self.home.clone()));
                     self.push(|| Order::Data {
                         index,
@@ -182,7 +194,9 @@ impl Coordinator<'_, '_> {
                     self.push(|| Order::Finish);
                     self.finishing = true;
                 }
-                Input::Read(Msg::Done) => {
+                Input::Read(Msg::Done { end, findings }) => {
+                    self.image_end = Some(end);
+                    self.findings = findings.map(|f| Arc::new(*f));
                     if !self.finishing {
                         self.push(|| Order::Finish);
                     }
@@ -251,7 +265,41 @@ impl Coordinator<'_, '_> {
             rewritten: finished.rewritten,
             sentinels: finished.sentinels,
             capacity: finished.capacity.clone(),
+            bmap: self.written_bmap(),
+            streamed: self.findings.clone(),
         }
+    }
+
+    /// Notes that range `index` holds `len` bytes at `offset`.
+    fn record(&mut self, index: usize, offset: u64, len: usize) {
+        let end = offset + len as u64;
+        if index == self.written.len() {
+            self.written.push((offset, end, None));
+        } else if let Some(range) = self.written.get_mut(index) {
+            range.1 = end;
+        }
+    }
+
+    /// The bmap of what was written, when every range was hashed and no bmap was given.
+    fn written_bmap(&self) -> Option<Arc<Bmap>> {
+        if self.plan.origin == Origin::Bmap {
+            return None;
+        }
+        let size = self.plan.image_size.or(self.image_end)?;
+        let ranges = self
+            .written
+            .iter()
+            .map(|(start, end, digest)| {
+                Some(BlockRange {
+                    first: start / BLOCK,
+                    last: end.checked_sub(1)? / BLOCK,
+                    checksum: Some(digest.clone()?),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Bmap::new(size, BLOCK, ChecksumType::Sha256, ranges)
+            .ok()
+            .map(Arc::new)
     }
 
     /// Gives up every lane whose device has hung; the others go on, with the pool topped up
@@ -322,7 +370,9 @@ impl Coordinator<'_, '_> {
                 .ranges
                 .get(index)
                 .and_then(|r| r.expected.as_ref());
-            self.hasher = match (expected, self.verify, self.readback) {
+            // A scan's ranges are always hashed: the bmap of what was written needs them.
+            let scanned = matches!(self.plan.origin, Origin::Scanned | Origin::Stream);
+            self.hasher = match (expected, self.verify, self.readback || scanned) {
                 (Some(_), true, _) => Some(self.plan.kind.hasher()),
                 (None, _, true) => Some(ChecksumType::Sha256.hasher()),
                 _ => None,
@@ -357,8 +407,12 @@ impl Coordinator<'_, '_> {
                 }
                 Ok(())
             }
-            // No bmap checksum (or a segment of a whole-image copy): only read-back wants it.
+            // No bmap checksum (or a range found as the data arrived): read-back and the
+            // bmap of what was written want it.
             _ => {
+                if let Some(range) = self.written.get_mut(index) {
+                    range.2 = Some(digest.clone());
+                }
                 self.push(|| Order::Digest {
                     index,
                     digest: digest.clone(),

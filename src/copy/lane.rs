@@ -273,7 +273,7 @@ impl Lane {
 
     /// The ranges being copied: the bmap's, or the segments seen so far.
     pub(super) fn ranges(&self) -> &[Planned] {
-        if self.plan.from_bmap {
+        if self.plan.fixed() {
             &self.plan.ranges
         } else {
             &self.segments
@@ -442,7 +442,7 @@ impl Lane {
             }
             at = at.max(range.end);
         }
-        if !self.plan.from_bmap {
+        if !self.plan.fixed() {
             at = size;
         }
         if size > at {
@@ -469,7 +469,7 @@ impl Lane {
 
     /// Records that a whole-image copy's segment `index` reaches `end`.
     fn grow_segment(&mut self, index: usize, offset: u64, end: u64) {
-        if self.plan.from_bmap {
+        if self.plan.fixed() {
             return;
         }
         if index == self.segments.len() {

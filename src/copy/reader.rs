@@ -6,8 +6,9 @@ use std::io;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use super::{CHUNK, CopyError, Plan, RangeLabel, SEGMENT, segment_of};
+use super::{CHUNK, CopyError, Origin, Plan, RangeLabel, SEGMENT, segment_of};
 use crate::progress::CancelToken;
+use crate::scan::{StreamFindings, StreamScan};
 use crate::source::{ImageSource, read_full};
 use crate::target::AlignedBuf;
 
@@ -27,8 +28,11 @@ pub(super) enum Msg {
     Sent,
     /// The reader failed; nothing follows.
     Failed(CopyError),
-    /// Every range was read.
-    Done,
+    /// Every range was read; the image ends at `end`. A stream scan says what it found.
+    Done {
+        end: u64,
+        findings: Option<Box<StreamFindings>>,
+    },
 }
 
 /// Sends a message to the coordinator; `false` once it has stopped listening.
@@ -72,7 +76,25 @@ pub(super) fn run(
     halt: &CancelToken,
 ) {
     let stop = Stop { cancel, halt };
-    let msg = read_all(plan, source, send, pool, &stop).map_or_else(Msg::Failed, |()| Msg::Done);
+    let msg = match plan.origin {
+        Origin::Stream => {
+            let mut scan = StreamScan::new(source);
+            match read_stream(plan, &mut scan, send, pool, &stop) {
+                Ok(()) => Msg::Done {
+                    end: scan.position(),
+                    findings: Some(Box::new(scan.findings())),
+                },
+                Err(error) => Msg::Failed(error),
+            }
+        }
+        _ => match read_all(plan, source, send, pool, &stop) {
+            Ok(()) => Msg::Done {
+                end: source.position(),
+                findings: None,
+            },
+            Err(error) => Msg::Failed(error),
+        },
+    };
     // The coordinator may already be gone (it failed or was cancelled): nothing left to tell.
     send(msg);
 }
@@ -86,7 +108,7 @@ fn read_all(
     pool: &Receiver<AlignedBuf>,
     stop: &Stop<'_>,
 ) -> Result<(), CopyError> {
-    if plan.from_bmap {
+    if plan.fixed() {
         read_ranges(plan, source, send, pool, stop)
     } else {
         read_whole(plan, source, send, pool, stop)
@@ -154,6 +176,115 @@ fn read_whole(
             }
         }
         if last {
+            return Ok(());
+        }
+    }
+}
+
+/// A stream scanned as it passes: what it has proven free ahead is skipped, the rest read in
+/// chunks that stop where a proven-free span starts and never cross a 64 MiB boundary; each
+/// run of written bytes is a range (for read-back and the resulting bmap).
+fn read_stream(
+    plan: &Plan,
+    source: &mut StreamScan<'_>,
+    send: Forward<'_>,
+    pool: &Receiver<AlignedBuf>,
+    stop: &Stop<'_>,
+) -> Result<(), CopyError> {
+    let name = source.name().to_owned();
+    let read_error = |offset, source| CopyError::Read {
+        image: name.clone(),
+        offset,
+        source,
+    };
+    let mut index = 0usize;
+    let mut open = false;
+    let end_range = |open: &mut bool, index: &mut usize| {
+        let sent = !*open || send(Msg::RangeEnd { index: *index });
+        if *open {
+            *open = false;
+            *index += 1;
+        }
+        sent
+    };
+    loop {
+        if stop.now() {
+            return Ok(());
+        }
+        let offset = source.position();
+        if let Some(size) = plan.image_size.filter(|&size| offset >= size) {
+            end_range(&mut open, &mut index);
+            return confirm_end(source, size, "it declares");
+        }
+        if let Some(free_end) = source.free_until(offset) {
+            if !end_range(&mut open, &mut index) {
+                return Ok(());
+            }
+            let to = plan.image_size.map_or(free_end, |size| free_end.min(size));
+            match source.skip_free(to) {
+                Ok(()) => continue,
+                // An image of unknown size may end inside free space.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && plan.image_size.is_none() => {
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(CopyError::Truncated {
+                        image: name.clone(),
+                        offset: source.position(),
+                        range: RangeLabel::Bytes {
+                            start: offset,
+                            end: to,
+                        },
+                    });
+                }
+                Err(e) => return Err(read_error(source.position(), e)),
+            }
+        }
+        let Some(mut buf) = stop.buffer(pool) else {
+            return Ok(());
+        };
+        let segment_end = (offset / SEGMENT + 1) * SEGMENT;
+        let limit = [
+            Some(segment_end),
+            source.next_free(offset),
+            source.next_lesson(offset),
+            plan.image_size,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(segment_end);
+        let want = usize::try_from(limit - offset).unwrap_or(CHUNK).min(CHUNK);
+        let got = read_full(source, &mut buf[..want]).map_err(|e| read_error(offset, e))?;
+        if got < want
+            && let Some(size) = plan.image_size
+        {
+            return Err(CopyError::Truncated {
+                image: name,
+                offset: offset + got as u64,
+                range: RangeLabel::Bytes {
+                    start: offset,
+                    end: size.min(limit),
+                },
+            });
+        }
+        if got > 0 {
+            open = true;
+            let data = Msg::Data {
+                index,
+                offset,
+                len: got,
+                buf,
+            };
+            if !send(data) {
+                return Ok(());
+            }
+        }
+        let at = offset + got as u64;
+        if (got < want || at == segment_end) && !end_range(&mut open, &mut index) {
+            return Ok(());
+        }
+        if got < want {
             return Ok(());
         }
     }

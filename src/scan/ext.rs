@@ -101,8 +101,21 @@ fn free_space(region: &dyn RandomAccess, raw: &[u8]) -> Result<Found, String> {
     let mut next_journal = 0;
     let mut total_free = 0;
     let mut computed = 0;
+    let mut pending = 0;
     for (g, d) in (0..sb.groups).zip(&descs) {
-        let bitmap = group::block_bitmap(region, &sb, g, d)?;
+        let (start, end) = (sb.group_start(g), sb.group_end(g));
+        let Some(bitmap) = group::block_bitmap(region, &sb, g, d)? else {
+            // A stream that has not reached this group's bitmap: the group counts as used,
+            // and its journal blocks are checked when a later scan reads it.
+            pending += 1;
+            while journal_blocks
+                .get(next_journal)
+                .is_some_and(|&(_, e)| e <= end)
+            {
+                next_journal += 1;
+            }
+            continue;
+        };
         computed += u64::from(group::is_uninit(&sb, d));
         let clusters = sb.clusters_in_group(g);
         let free = bitmap.count_free(clusters);
@@ -113,7 +126,6 @@ fn free_space(region: &dyn RandomAccess, raw: &[u8]) -> Result<Found, String> {
             ));
         }
         total_free += free;
-        let (start, end) = (sb.group_start(g), sb.group_end(g));
         while let Some(&(s, e)) = journal_blocks.get(next_journal) {
             if s >= end {
                 break;
@@ -165,9 +177,19 @@ fn free_space(region: &dyn RandomAccess, raw: &[u8]) -> Result<Found, String> {
         ));
     }
     if let Some(j) = &journal {
+        let state = if j.checked {
+            "empty"
+        } else {
+            "its superblock not read yet (the filesystem's needs-recovery flag is clear)"
+        };
         notes.push(format!(
-            "journal: inode {}, {} blocks, empty, all marked used",
+            "journal: inode {}, {} blocks, {state}, all marked used",
             sb.journal_inum, j.count
+        ));
+    }
+    if pending > 0 {
+        notes.push(format!(
+            "{pending} groups whose bitmaps the stream has not reached yet count as used"
         ));
     }
     notes.push(format!(
@@ -175,7 +197,7 @@ fn free_space(region: &dyn RandomAccess, raw: &[u8]) -> Result<Found, String> {
         forced.total()
     ));
     let groups_free = total_free << sb.cluster_bits;
-    if groups_free != sb.free_blocks_count {
+    if pending == 0 && groups_free != sb.free_blocks_count {
         notes.push(format!(
             "warning: the superblock counts {} free blocks, the groups {groups_free} (the kernel \
              updates the superblock's count lazily)",

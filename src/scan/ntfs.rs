@@ -101,8 +101,8 @@ fn scan_checked(region: &dyn RandomAccess) -> Check<Found> {
         "the $DATA of $MFT",
     )?;
     let volume_note = volume_state(region, &vol, &mft)?;
-    let (log, log_note) = log_state(region, &vol, &mft)?;
-
+    // $Bitmap before $LogFile: a stream being scanned reaches the bitmap (near the start)
+    // long before the log (mid-volume), and a scan must ask for bytes before they pass.
     let bitmap_record = Record::read(region, &vol, Some(&mft), 6)?;
     let bitmap = Runs::decode(
         &bitmap_record.unnamed(0x80, "$Bitmap", false)?,
@@ -118,6 +118,7 @@ fn scan_checked(region: &dyn RandomAccess) -> Check<Found> {
         ));
     }
     let free_clusters = free_clusters(region, &vol, &bitmap)?;
+    let (log, log_note) = log_state(region, &vol, &mft)?;
 
     // Clusters that are in use on every NTFS volume: a bitmap calling any of them free is
     // not to be believed.

@@ -143,13 +143,25 @@ pub(crate) fn scan(region: &dyn RandomAccess) -> Verdict {
 
 fn scan_checked(region: &dyn RandomAccess) -> Check<Found> {
     let geo = superblock(region)?;
-    let log_note = log::prove_clean(region, &geo)?;
     let mut free = Vec::new();
     let mut summary = ag::Summary::default();
+    let mut pending = 0;
     for agno in 0..geo.ag_count {
+        // A stream being scanned that has not reached this group's headers yet: the group
+        // counts as used until a later scan reads them. The groups are read before the log
+        // (mid-filesystem), so that each is asked for before it passes.
+        let mut probe = [0u8; 1];
+        let agf_at = geo.byte_of(agno, 0)?.saturating_add(geo.sector);
+        if let Err(e) = region.read_exact_at(agf_at, &mut probe)
+            && crate::scan::not_yet(&e)
+        {
+            pending += 1;
+            continue;
+        }
         ag::free_space(region, &geo, agno, &mut free, &mut summary)?;
     }
-    let notes = vec![
+    let log_note = log::prove_clean(region, &geo)?;
+    let mut notes = vec![
         format!(
             "XFS v{}, {}-byte blocks, {}-byte sectors, {} allocation groups of {} blocks",
             if geo.v5 { 5 } else { 4 },
@@ -168,6 +180,11 @@ fn scan_checked(region: &dyn RandomAccess) -> Check<Found> {
             summary.agfl_blocks
         ),
     ];
+    if pending > 0 {
+        notes.push(format!(
+            "{pending} allocation groups the stream has not reached yet count as used"
+        ));
+    }
     Ok((free, notes))
 }
 

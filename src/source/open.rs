@@ -60,6 +60,10 @@ pub struct Opened {
     pub source: Box<dyn ImageSource>,
     /// The layers around them; empty for a raw image.
     pub layers: Vec<Layer>,
+    /// The raw image with random access, when it has it (a local file, a remote one whose
+    /// server honours Range requests, an uncompressed tar member of either): its filesystems
+    /// can then be scanned before the copy, reading their metadata only.
+    pub store: Option<Arc<dyn RandomAccess>>,
 }
 
 /// Opens images and fetches small files (bmaps, signatures) from every kind of [`Input`],
@@ -258,9 +262,13 @@ fn unwrap_layers(
                             Some(path) if layers.is_empty() => {
                                 Box::new(FileSource::open(path).map_err(open_error)?)
                             }
-                            _ => Box::new(RangedSource::new(store)),
+                            _ => Box::new(RangedSource::new(Arc::clone(&store))),
                         };
-                        return Ok(Opened { source, layers });
+                        return Ok(Opened {
+                            source,
+                            layers,
+                            store: Some(store),
+                        });
                     }
                     Format::Zip => {
                         let member = zip::open_random(&store)?;
@@ -308,6 +316,7 @@ fn unwrap_layers(
                         return Ok(Opened {
                             source: Box::new(source),
                             layers,
+                            store: None,
                         });
                     }
                     Format::Zip | Format::Tar => {

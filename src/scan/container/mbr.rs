@@ -143,9 +143,12 @@ fn logicals(
             ));
         }
         let mut sector = [0u8; 512];
-        image
-            .read_exact_at(ebr.saturating_mul(SECTOR), &mut sector)
-            .map_err(|e| format!("cannot read the EBR at sector {ebr}: {e}"))?;
+        match image.read_exact_at(ebr.saturating_mul(SECTOR), &mut sector) {
+            // A stream that has not reached this EBR yet: the logical partitions after it
+            // are not regions yet, so all of them stays mapped until a later scan reads it.
+            Err(e) if crate::scan::not_yet(&e) => return Ok(out),
+            result => result.map_err(|e| format!("cannot read the EBR at sector {ebr}: {e}"))?,
+        }
         if sector[510..512] != [0x55, 0xAA] {
             return Err(format!("the EBR at sector {ebr} has no 0x55AA signature"));
         }

@@ -267,20 +267,23 @@ impl Bitmap {
 }
 
 /// Group `g`'s block bitmap. A BLOCK_UNINIT group's is computed (its on-disk block may be a
-/// hole or garbage); any other is read, and with metadata_csum its checksum verified.
+/// hole or garbage); any other is read, and with metadata_csum its checksum verified. `None`
+/// when a stream being scanned has not reached it yet ([`crate::scan::StreamScan`]).
 pub(super) fn block_bitmap(
     fs: &dyn RandomAccess,
     sb: &Superblock,
     g: u64,
     d: &Desc,
-) -> Result<Bitmap, String> {
+) -> Result<Option<Bitmap>, String> {
     let bs = usize::try_from(sb.block_size).map_err(|e| e.to_string())?;
     if is_uninit(sb, d) {
-        return Ok(computed(sb, g, d, bs));
+        return Ok(Some(computed(sb, g, d, bs)));
     }
     let mut bytes = vec![0u8; bs];
-    fs.read_exact_at(d.block_bitmap * sb.block_size, &mut bytes)
-        .map_err(|e| format!("cannot read the block bitmap of group {g}: {e}"))?;
+    match fs.read_exact_at(d.block_bitmap * sb.block_size, &mut bytes) {
+        Err(e) if crate::scan::not_yet(&e) => return Ok(None),
+        result => result.map_err(|e| format!("cannot read the block bitmap of group {g}: {e}"))?,
+    }
     if sb.has_ro_compat(RO_COMPAT_METADATA_CSUM) {
         let len = usize::try_from(sb.clusters_per_group / 8).map_err(|e| e.to_string())?;
         let mut computed = crc32c(sb.csum_seed, &bytes[..len.min(bs)]);
@@ -295,7 +298,7 @@ pub(super) fn block_bitmap(
             ));
         }
     }
-    Ok(Bitmap { bytes })
+    Ok(Some(Bitmap { bytes }))
 }
 
 /// `ext4_init_block_bitmap`: all free but the group's superblock copy and descriptor blocks,

@@ -29,6 +29,9 @@ pub(super) struct Journal {
     pub blocks: Vec<(u64, u64)>,
     /// How many blocks that is.
     pub count: u64,
+    /// Whether its superblock was read and says it is empty (a stream being scanned may not
+    /// have reached it yet).
+    pub checked: bool,
 }
 
 /// Reads the journal inode and its superblock: refuses when it cannot be read or is not
@@ -66,8 +69,18 @@ pub(super) fn read(
         .first
         .ok_or_else(|| format!("the journal inode {ino} has no first block"))?;
     let mut jsb = [0u8; 32];
-    fs.read_exact_at(first * sb.block_size, &mut jsb)
-        .map_err(|e| format!("cannot read the journal superblock: {e}"))?;
+    match fs.read_exact_at(first * sb.block_size, &mut jsb) {
+        // A stream that has not reached it (it often lies mid-filesystem): checked when a
+        // later scan reads it; the superblock's needs-recovery flag was checked already.
+        Err(e) if crate::scan::not_yet(&e) => {
+            return Ok(Journal {
+                blocks: walk.blocks,
+                count: walk.count,
+                checked: false,
+            });
+        }
+        result => result.map_err(|e| format!("cannot read the journal superblock: {e}"))?,
+    }
     let be32 = |at: usize| u32::from_be_bytes([jsb[at], jsb[at + 1], jsb[at + 2], jsb[at + 3]]);
     let kind = be32(4);
     if be32(0) != JBD2_MAGIC || !(kind == JBD2_SUPERBLOCK_V1 || kind == JBD2_SUPERBLOCK_V2) {
@@ -82,6 +95,7 @@ pub(super) fn read(
     Ok(Journal {
         blocks: walk.blocks,
         count: walk.count,
+        checked: true,
     })
 }
 
