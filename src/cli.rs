@@ -12,6 +12,7 @@
 mod catalog;
 mod check_card;
 mod copy;
+mod copy_summary;
 mod create;
 mod from_catalog;
 mod generate;
@@ -20,6 +21,7 @@ mod output;
 mod progress;
 mod scan;
 mod signature;
+mod unmapped;
 mod verify;
 
 use std::path::PathBuf;
@@ -109,9 +111,22 @@ pub struct CopyArgs {
     #[arg(long, value_name = "BMAP", conflicts_with = "nobmap")]
     pub bmap: Option<String>,
 
-    /// Copy the whole image, without a bmap.
+    /// Copy the whole image, without a bmap. Without this option and without a bmap, only
+    /// the blocks the image's filesystems use are written: an image with random access (a
+    /// raw file, a raw image over HTTP, an uncompressed tar member) is scanned first, any
+    /// other as it is read.
     #[arg(long)]
     pub nobmap: bool,
+
+    /// Save the bmap of what was written, with the SHA-256 of each range, to this file: the
+    /// next copy of the same image can use it (with a bmap given or found, that bmap).
+    #[arg(long, value_name = "FILE", conflicts_with = "nobmap")]
+    pub save_bmap: Option<PathBuf>,
+
+    /// Without a bmap, say per partition what its filesystem uses and why (and, for an
+    /// image read as it passes, what was known in time to be left out).
+    #[arg(long)]
+    pub explain: bool,
 
     /// A detached signature of the bmap, file or URL (default: BMAP.asc, BMAP.sig or
     /// BMAP.gpg next to the bmap, if one exists).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use blockprint::bmap::Bmap;
-use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Reopen, SpeedClass};
+use blockprint::copy::{self, CopyOptions, Mapping, Reopen};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::firstboot::{self, FirstBoot};
 use blockprint::identify::{self, Advice, Identity};
@@ -19,10 +19,12 @@ use blockprint::source::{
 };
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
+use super::copy_summary::{applied_lines, card_lines, checks, format_duration, summarize};
 use super::from_catalog;
-use super::output::{escape_controls, with_causes};
+use super::output::escape_controls;
 use super::progress::TerminalProgress;
 use super::signature::{self, SignatureOptions};
+use super::unmapped::{self, Unmapped};
 use super::{CopyArgs, Output};
 
 pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
@@ -80,12 +82,18 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
             (args.fingerprint.is_some(), "--fingerprint"),
         ];
         if let Some((_, flag)) = asked.iter().find(|(given, _)| *given) {
-            bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
+            if args.nobmap {
+                bail!("{flag} checks the bmap's signature, but --nobmap copies without a bmap");
+            }
+            bail!(
+                "{flag} checks the bmap's signature, but no bmap was found for '{image}'; name it with --bmap"
+            );
         }
     }
     let Opened {
         mut source,
         mut layers,
+        store,
     } = opener
         .open(&image)
         .map_err(|e| archive_of_files(e, &image))?;
@@ -102,7 +110,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         if layers.is_empty() {
             source = Box::new(Digested::new(source, official.image.download_sha256, None));
         } else {
-            Opened { source, layers } = opener.open(&Input::Catalog(Box::new(official)))?;
+            Opened { source, layers, .. } = opener.open(&Input::Catalog(Box::new(official)))?;
         }
     }
     if !layers.is_empty() {
@@ -115,6 +123,22 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     if let Some(bmap) = &bmap {
         describe(bmap, out);
     }
+    let unmapped = match (&bmap, args.nobmap) {
+        (Some(_), _) => None,
+        (None, true) => Some(Unmapped::Whole),
+        (None, false) => Some(unmapped::choose(
+            store.as_ref(),
+            &image.to_string(),
+            args.explain,
+            out,
+        )),
+    };
+    let mapping = match (&bmap, &unmapped) {
+        (Some(bmap), _) => Mapping::Bmap(bmap),
+        (None, Some(Unmapped::Scanned(report))) => Mapping::Scanned(report),
+        (None, Some(Unmapped::Stream)) => Mapping::Stream,
+        (None, _) => Mapping::Whole,
+    };
     // Before the target is opened (and a destination file created): a wrong pair of image and
     // bmap, a cut-short gzip download, or an empty image, must not cost the user anything.
     copy::check_source(&*source, bmap.as_ref())?;
@@ -170,7 +194,11 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
                 checked.location
             )),
             None => out.info(format_args!(
-                "copying image '{image}' to {kind} '{dest}' without a bmap{}",
+                "copying image '{image}' to {kind} '{dest}' without a bmap{}{}",
+                match mapping {
+                    Mapping::Whole => "",
+                    _ => ", as its filesystems say",
+                },
                 if source.size().is_none() {
                     " (its size is known only at its end)"
                 } else {
@@ -198,15 +226,17 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         .collect();
     let mut progress = TerminalProgress::per_dest(out, &names);
     if let Some(pipe) = &args.psplash_pipe {
-        let size = bmap
-            .as_ref()
-            .map_or(source.size().unwrap_or(0), Bmap::mapped_bytes);
+        let size = match mapping {
+            Mapping::Bmap(bmap) => bmap.mapped_bytes(),
+            Mapping::Scanned(report) => report.image_size - report.free.total(),
+            _ => source.size().unwrap_or(0),
+        };
         let work = size * if args.verify_readback { 2 } else { 1 };
         progress = progress.with_psplash(pipe, work);
     }
-    let results = copy::copy_to_all(
+    let results = copy::copy_mapped(
         &mut *source,
-        bmap.as_ref(),
+        mapping,
         targets,
         &copy_options,
         &mut progress,
@@ -220,6 +250,17 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         .find_map(|(index, result)| result.as_ref().err().filter(|_| !progress.told(index)));
     if let Some(error) = untold {
         return Err(Arc::clone(error).into());
+    }
+    if let Some(report) = results.iter().find_map(|r| r.as_ref().ok()) {
+        if let Some(findings) = &report.streamed {
+            unmapped::streamed(findings, args.explain, out);
+        }
+        if let Some(path) = &args.save_bmap {
+            match &bmap {
+                Some(bmap) => super::create::write_bmap(Some(path), &bmap.to_xml())?,
+                None => unmapped::save(path, report, out)?,
+            }
+        }
     }
     if let [Ok(report)] = &results[..] {
         let secs = report.elapsed.as_secs_f64();
@@ -290,48 +331,6 @@ fn archive_of_files(error: SourceError, image: &Input) -> anyhow::Error {
     error.into()
 }
 
-/// A line per DEST of a copy to several, and an error naming those that failed.
-fn summarize(
-    names: &[String],
-    results: &[Result<CopyReport, Arc<CopyError>>],
-    (read_back, whole): (bool, bool),
-    out: &Output,
-) -> anyhow::Result<()> {
-    let mut failed = Vec::new();
-    for (name, result) in names.iter().zip(results) {
-        match result {
-            Ok(report) => {
-                let secs = report.elapsed.as_secs_f64();
-                out.info(format_args!(
-                    "'{name}': wrote {} in {}, {}/sec; {}",
-                    human(report.mapped_bytes),
-                    format_duration(secs),
-                    human((report.mapped_bytes as f64 / secs.max(1e-6)) as u64),
-                    checks(report, whole)
-                ));
-                card_lines(report, Some(name), out);
-                if let Some(applied) = &report.first_boot {
-                    applied_lines(applied, Some(name), out);
-                }
-            }
-            Err(error) => {
-                out.warn(format_args!("'{name}' failed: {}", with_causes(&**error)));
-                failed.push(format!("'{name}'"));
-            }
-        }
-    }
-    if !failed.is_empty() {
-        bail!(
-            "{} of {} destinations failed: {}; rewrite them before use (the others are written{})",
-            failed.len(),
-            names.len(),
-            failed.join(", "),
-            if read_back { " and read back" } else { "" }
-        );
-    }
-    Ok(())
-}
-
 /// The first-boot format `entry`'s catalog declares: `None` to look inside the image (no
 /// entry, no `init_format`, or one Blockprint does not know); an error when it says the image
 /// takes none.
@@ -357,21 +356,6 @@ fn declared_format(
         ));
     }
     Ok(format)
-}
-
-/// "Settings applied and read back: hostname pi-kitchen, user alex, SSH keys 1, Wi-Fi Home",
-/// after the format and files written; `name` is the DEST's, when there are several.
-fn applied_lines(applied: &firstboot::Applied, name: Option<&str>, out: &Output) {
-    let on = name.map(|name| format!(" on '{name}'")).unwrap_or_default();
-    out.info(format_args!(
-        "first-boot settings written{on} as {}: {}",
-        applied.format,
-        applied.files.join(", ")
-    ));
-    out.info(format_args!(
-        "Settings applied and read back{on}: {}",
-        applied.summary
-    ));
 }
 
 /// Opens every destination, refusing one given twice (two names of one device, or one file).
@@ -412,64 +396,6 @@ fn reopen(image: &Input, timeout: Duration) -> Option<Reopen> {
     }))
 }
 
-/// What the copy found out about the card: ranges written again, its sentinels, and the
-/// write speed it sustained with what that is good for.
-fn card_lines(report: &CopyReport, name: Option<&str>, out: &Output) {
-    let on = name.map(|n| format!("'{n}': ")).unwrap_or_default();
-    if report.rewritten > 0 {
-        out.info(format_args!(
-            "{on}{} range{} did not read back, {} written again and now verif{}",
-            report.rewritten,
-            if report.rewritten == 1 { "" } else { "s" },
-            if report.rewritten == 1 { "was" } else { "were" },
-            if report.rewritten == 1 { "ies" } else { "y" },
-        ));
-    }
-    if let Some(capacity) = report.capacity.as_ref().filter(|c| !c.is_genuine()) {
-        out.warn(format_args!(
-            "{on}{capacity} The image fits in what it holds and was written, but do not trust \
-             the card with more."
-        ));
-    } else if let Some(capacity) = &report.capacity {
-        out.info(format_args!("{on}{capacity}"));
-    }
-    if let Some(speed) = report.write_speed() {
-        out.info(format_args!(
-            "{on}the card wrote at {:.1} MB/s: {}",
-            speed / 1e6,
-            SpeedClass::of(speed)
-        ));
-    }
-    if report.sentinels > 0 {
-        out.debug(format_args!(
-            "{on}{} test blocks where the image puts nothing survived the copy",
-            report.sentinels
-        ));
-    }
-}
-
-/// What was verified of a written target, for its summary line; `whole`: the image was
-/// checked whole as it was read (its catalog's SHA-256s or signature, a signed SHA256SUMS).
-fn checks(report: &CopyReport, whole: bool) -> String {
-    let mut checks = Vec::new();
-    if whole {
-        checks.push("the image checked whole as published".to_owned());
-    }
-    if report.ranges_verified > 0 {
-        checks.push(format!(
-            "{} of {} ranges verified",
-            report.ranges_verified, report.ranges
-        ));
-    }
-    if report.read_back {
-        checks.push("all read back and compared".to_owned());
-    }
-    if checks.is_empty() {
-        checks.push("nothing verified".to_owned());
-    }
-    checks.join(", ")
-}
-
 /// `bmap` (`--bmap`, or a catalog entry's), or bmaptool's discovery next to the image, its
 /// signature checked and reported; `None` with `--nobmap`, or when none is found for an image
 /// that `sums` (its catalog's SHA-256) checks whole.
@@ -506,19 +432,30 @@ fn find_bmap(
         Lookup::Found(checked) => *checked,
         Lookup::Missing { .. } if sums && bmap.is_none() => {
             out.info(format_args!(
-                "no bmap for '{image}': all of it is written, checked as its catalog says"
+                "no bmap for '{image}': it is checked as its catalog says, whole as it is read"
             ));
             return Ok(None);
         }
-        Lookup::Missing { tried } if tried.is_empty() => bail!(
-            "no bmap can be looked for next to {image}; name one with --bmap, or write the whole image with --nobmap"
-        ),
-        Lookup::Missing { tried } => {
+        Lookup::Missing { tried } if args.require_signature => {
             let tried: Vec<String> = tried.iter().map(|p| format!("'{p}'")).collect();
             bail!(
-                "no bmap file found for image '{image}' (looked for {}); name one with --bmap, or write the whole image with --nobmap",
-                tried.join(", ")
+                "no bmap file found for image '{image}' (looked for {}), and --require-signature refuses an image without a signed bmap; name one with --bmap",
+                if tried.is_empty() {
+                    "nothing: it has no folder".to_owned()
+                } else {
+                    tried.join(", ")
+                }
             );
+        }
+        Lookup::Missing { tried } => {
+            if !tried.is_empty() {
+                let tried: Vec<String> = tried.iter().map(|p| format!("'{p}'")).collect();
+                out.debug(format_args!(
+                    "no bmap file found for image '{image}' (looked for {})",
+                    tried.join(", ")
+                ));
+            }
+            return Ok(None);
         }
     };
     if checked.discovered {
@@ -557,13 +494,4 @@ pub(super) fn install_interrupt_handler(cancel: &CancelToken) -> anyhow::Result<
             .context("cannot install the interrupt handler")?;
     }
     Ok(())
-}
-
-fn format_duration(secs: f64) -> String {
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else {
-        let minutes = (secs / 60.0).floor();
-        format!("{minutes:.0}m {:.1}s", secs - minutes * 60.0)
-    }
 }

@@ -25,7 +25,9 @@ pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel)?;
     let opener = Opener::new();
-    let Opened { mut source, layers } = opener.open(&input)?;
+    let Opened {
+        mut source, layers, ..
+    } = opener.open(&input)?;
     // A raw local image is scanned in place; anything else is decoded to a temporary file
     // first (beside the output), because the parsers need random access.
     let temp;

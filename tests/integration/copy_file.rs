@@ -209,11 +209,11 @@ fn bad_inputs_fail_with_one_line_and_create_nothing() {
             vec!["cannot open image '/nonexistent/x.img'", "No such file"],
         ),
         (
-            vec!["copy", image, dest],
+            vec!["copy", "--require-signature", image, dest],
             vec![
                 "no bmap file found for image",
                 "test.image.bmap",
-                "--nobmap",
+                "--require-signature refuses an image without a signed bmap",
             ],
         ),
         (
