@@ -12,6 +12,8 @@ pub mod faulty_card;
 pub mod gui_session;
 /// A tiny HTTP/1.1 server for faults nginx will not produce: drops, stalls, ignored Range.
 pub mod http_server;
+/// Disk images made by the real mkfs tools, and their files read back by the real tools.
+pub mod images;
 /// Debian's nginx on 127.0.0.1, with TLS, Basic auth and redirects.
 pub mod nginx;
 /// OpenSSH's sshd on 127.0.0.1 with its own host key and a login for the tests.

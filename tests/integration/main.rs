@@ -21,6 +21,9 @@ mod check_card;
 mod copy_device;
 /// `copy` to regular files: the upstream vectors bit-exact, bad inputs refused.
 mod copy_file;
+/// `copy` without a bmap: every filesystem the scanner reads, raw and compressed, flashed
+/// onto garbage and checked by its own tools.
+mod copy_unmapped;
 /// `create`: output forms, options, warnings and refusals.
 mod create;
 /// Blockprint in place of bmaptool in scripts: the gaps bmaptool's own test suite found.

@@ -4,202 +4,14 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
 
 use blockprint::bmap::Bmap;
 
+use crate::harness::images::{
+    MIB, btrfs_files, ext_files, extract, fat_files, filesystem, flash_onto_garbage, mapped_share,
+    place, same_bytes, sfdisk, tree,
+};
 use crate::harness::support::{LoopDevice, blockprint, random_bytes, require_tool, sh};
-
-const MIB: u64 = 1 << 20;
-
-/// A source tree without links or exotic names (FAT holds neither).
-fn tree(dir: &Path) -> PathBuf {
-    let root = dir.join("tree");
-    std::fs::create_dir_all(root.join("boot/overlays")).unwrap();
-    std::fs::write(root.join("boot/kernel.img"), random_bytes(41, 3 << 20)).unwrap();
-    for i in 0..60u64 {
-        std::fs::write(
-            root.join(format!("boot/overlays/o{i}.dtbo")),
-            random_bytes(50 + i, 500 + (i as usize * 97) % 4000),
-        )
-        .unwrap();
-    }
-    std::fs::write(root.join("config.txt"), b"dtparam=audio=on\n").unwrap();
-    root
-}
-
-/// Builds a filesystem image of `mib` MiB from `tree`: "fat32", "ext4", "btrfs" or "swap".
-fn filesystem(dir: &Path, kind: &str, mib: u64, tree: &Path) -> PathBuf {
-    let img = dir.join(format!("{kind}.fs"));
-    let _ = std::fs::remove_file(&img);
-    File::create(&img).unwrap().set_len(mib * MIB).unwrap();
-    let p = img.to_str().unwrap();
-    let t = tree.to_str().unwrap();
-    match kind {
-        "fat32" => {
-            sh("mkfs.vfat", &["-F", "32", "-n", "BOOT", p]);
-            let items: Vec<String> = std::fs::read_dir(tree)
-                .unwrap()
-                .map(|e| e.unwrap().path().display().to_string())
-                .collect();
-            let mut args = vec!["-s", "-Q", "-i", p];
-            args.extend(items.iter().map(String::as_str));
-            args.push("::/");
-            sh("mcopy", &args);
-        }
-        "ext4" => {
-            sh(
-                "mke2fs",
-                &[
-                    "-q",
-                    "-F",
-                    "-t",
-                    "ext4",
-                    "-O",
-                    "^64bit,^huge_file",
-                    "-d",
-                    t,
-                    p,
-                ],
-            );
-        }
-        "btrfs" => {
-            sh("mkfs.btrfs", &["-q", "-f", "-r", t, p]);
-        }
-        "swap" => {
-            sh("mkswap", &[p]);
-        }
-        other => panic!("no such kind {other}"),
-    }
-    img
-}
-
-/// Writes a filesystem image into the disk image at `offset`.
-fn place(disk: &Path, part: &Path, offset: u64) {
-    let data = std::fs::read(part).unwrap();
-    File::options()
-        .write(true)
-        .open(disk)
-        .unwrap()
-        .write_all_at(&data, offset)
-        .unwrap();
-}
-
-fn sfdisk(disk: &Path, script: &str) {
-    sh(
-        "sh",
-        &[
-            "-c",
-            &format!(
-                "printf '{script}' | sfdisk -q --no-reread --no-tell-kernel {}",
-                disk.display()
-            ),
-        ],
-    );
-}
-
-/// What a card holds after the image was written with `bmap` onto random bytes: only the
-/// mapped ranges are copied, everything else stays garbage.
-fn flash_onto_garbage(image: &Path, bmap: &Path, target: &Path) {
-    let size = std::fs::metadata(image).unwrap().len();
-    std::fs::write(target, random_bytes(99, usize::try_from(size).unwrap())).unwrap();
-    let bmap = Bmap::from_file(bmap).unwrap();
-    let src = File::open(image).unwrap();
-    let dst = File::options().write(true).open(target).unwrap();
-    for range in bmap.ranges() {
-        let (start, end) = bmap.byte_span(&range);
-        let mut buf = vec![0u8; usize::try_from(end - start).unwrap()];
-        src.read_exact_at(&mut buf, start).unwrap();
-        dst.write_all_at(&buf, start).unwrap();
-    }
-}
-
-/// Extracts `len` bytes at `offset` to a file (for tools without an offset option).
-fn extract(image: &Path, offset: u64, len: u64, out: &Path) -> PathBuf {
-    let mut buf = vec![0u8; usize::try_from(len).unwrap()];
-    File::open(image)
-        .unwrap()
-        .read_exact_at(&mut buf, offset)
-        .unwrap();
-    std::fs::write(out, buf).unwrap();
-    out.to_path_buf()
-}
-
-fn same_bytes(a: &Path, b: &Path, offset: u64, len: usize) -> bool {
-    let read = |p: &Path| {
-        let mut buf = vec![0u8; len];
-        File::open(p)
-            .unwrap()
-            .read_exact_at(&mut buf, offset)
-            .unwrap();
-        buf
-    };
-    read(a) == read(b)
-}
-
-fn mapped_share(bmap: &Path) -> f64 {
-    let b = Bmap::from_file(bmap).unwrap();
-    100.0 * b.mapped_blocks_count() as f64 / b.blocks_count() as f64
-}
-
-/// Files read back from the FAT at `offset` of `image` with mtools.
-fn fat_files(image: &Path, offset: u64, out: &Path) -> String {
-    let _ = std::fs::remove_dir_all(out);
-    std::fs::create_dir_all(out).unwrap();
-    sh(
-        "mcopy",
-        &[
-            "-s",
-            "-Q",
-            "-n",
-            "-i",
-            &format!("{}@@{offset}", image.display()),
-            "::/",
-            out.to_str().unwrap(),
-        ],
-    );
-    listing(out)
-}
-
-/// The checksum of every file under `dir`, sorted by path.
-fn listing(dir: &Path) -> String {
-    sh(
-        "sh",
-        &[
-            "-c",
-            &format!(
-                "cd {} && find . -type f | sort | xargs sha256sum",
-                dir.display()
-            ),
-        ],
-    )
-}
-
-/// Files read back from a btrfs image with `btrfs restore`.
-fn btrfs_files(image: &Path, out: &Path) -> String {
-    let _ = std::fs::remove_dir_all(out);
-    std::fs::create_dir_all(out).unwrap();
-    sh(
-        "btrfs",
-        &["restore", image.to_str().unwrap(), out.to_str().unwrap()],
-    );
-    listing(out)
-}
-
-/// Files read back from the ext4 at `offset` of `image` with debugfs.
-fn ext_files(image: &Path, offset: u64, out: &Path) -> String {
-    let _ = std::fs::remove_dir_all(out);
-    std::fs::create_dir_all(out).unwrap();
-    sh(
-        "debugfs",
-        &[
-            "-R",
-            &format!("rdump / {}", out.display()),
-            &format!("{}?offset={offset}", image.display()),
-        ],
-    );
-    listing(out)
-}
 
 #[test]
 fn a_raspberry_pi_like_image_survives_being_flashed_onto_garbage() {
@@ -269,12 +81,12 @@ fn a_raspberry_pi_like_image_survives_being_flashed_onto_garbage() {
         &["-fn", &format!("{}?offset={}", target.display(), 68 * MIB)],
     );
     assert_eq!(
-        fat_files(&disk, 4 * MIB, &d.join("a")),
-        fat_files(&target, 4 * MIB, &d.join("b"))
+        fat_files(&disk, 4 * MIB, &d.join("a")).unwrap(),
+        fat_files(&target, 4 * MIB, &d.join("b")).unwrap()
     );
     assert_eq!(
-        ext_files(&disk, 68 * MIB, &d.join("c")),
-        ext_files(&target, 68 * MIB, &d.join("e"))
+        ext_files(&disk, 68 * MIB, &d.join("c")).unwrap(),
+        ext_files(&target, 68 * MIB, &d.join("e")).unwrap()
     );
 
     // Debian's bmaptool accepts the bmap too.
@@ -374,8 +186,8 @@ fn a_gpt_image_with_four_filesystems_through_a_real_copy() {
         ],
     );
     assert_eq!(
-        btrfs_files(&d.join("btrfs.fs"), &d.join("r1")),
-        btrfs_files(&btrfs, &d.join("r2"))
+        btrfs_files(&d.join("btrfs.fs"), &d.join("r1")).unwrap(),
+        btrfs_files(&btrfs, &d.join("r2")).unwrap()
     );
     let swap = extract(&target, 521 * MIB, 64 * MIB, &d.join("s.fs"));
     let uuid = sh(
@@ -384,12 +196,12 @@ fn a_gpt_image_with_four_filesystems_through_a_real_copy() {
     );
     assert_eq!(uuid, swap_uuid);
     assert_eq!(
-        fat_files(&disk, MIB, &d.join("a")),
-        fat_files(&target, MIB, &d.join("b"))
+        fat_files(&disk, MIB, &d.join("a")).unwrap(),
+        fat_files(&target, MIB, &d.join("b")).unwrap()
     );
     assert_eq!(
-        ext_files(&disk, 65 * MIB, &d.join("c")),
-        ext_files(&target, 65 * MIB, &d.join("e"))
+        ext_files(&disk, 65 * MIB, &d.join("c")).unwrap(),
+        ext_files(&target, 65 * MIB, &d.join("e")).unwrap()
     );
 }
 
