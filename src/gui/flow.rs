@@ -4,19 +4,18 @@
 //! every rule of the app is here and tested; what the pages show follows from it alone
 //! (`present`).
 
-use std::sync::Arc;
-
 use blockprint::bmap::Bmap;
 use blockprint::drives::Drive;
 use blockprint::firstboot::{Format, Settings};
 use blockprint::source::Input;
 use blockprint::udisks::{DriveEvent, UdisksError};
 
-use super::inspect::{BmapState, ImageInfo, InspectError, SignatureState};
+use super::inspect::{ImageInfo, InspectError};
 use super::job::{JobEvent, Request, Stage};
 
 mod drives;
 mod format;
+mod image;
 mod writing;
 
 pub use drives::{DrivesError, RowState};
@@ -49,10 +48,14 @@ pub enum Msg {
     Inspected(Result<Box<ImageInfo>, InspectError>),
     /// The worker created a block map from this image's filesystems, or could not.
     Scanned(Input, Result<Bmap, InspectError>),
-    /// The user asked for a block map from the filesystems.
+    /// Make a block map from the open image's filesystems (a raw local file, as soon as it
+    /// is open).
     ScanBmap,
-    /// The user stopped the scan: the whole image will be written.
+    /// The user stopped the scan: the filesystems are read as the image is written instead.
     CancelScan,
+    /// *Write Everything*: every byte of the image, not only what its filesystems use (an
+    /// image without a block map of its own).
+    WriteEverything(bool),
     /// Go to a step ("Change", "Next", "Start Over").
     GoTo(Step),
     /// The header's back button.
@@ -221,6 +224,8 @@ pub struct Flow {
     pub drives_error: Option<DrivesError>,
     /// Show all drives, not only removable ones.
     pub show_all: bool,
+    /// Write every byte of the open image (*Write Everything*), not what its filesystems use.
+    pub write_everything: bool,
     /// The chosen drives' keys, in the order chosen.
     pub selected: Vec<String>,
     /// System drives whose name was typed.
@@ -321,6 +326,7 @@ impl Flow {
                 let mut effects = self.stop_scan();
                 self.busy = Some(Busy::Reading);
                 self.image_error = None;
+                self.write_everything = false;
                 self.step = Some(Step::Image);
                 self.reading = Some(input.clone());
                 effects.push(Effect::Inspect(input, None, self.require_signature));
@@ -373,6 +379,11 @@ impl Flow {
                 }
             }
             Msg::CancelScan => return self.stop_scan(),
+            Msg::WriteEverything(on) => {
+                if !self.writing() {
+                    self.write_everything = on;
+                }
+            }
             Msg::Scanned(input, result) => self.scanned(&input, result),
             Msg::GoTo(step) => self.go_to(step),
             // Back from either later step is the image: after a write, "Write Another Drive"
@@ -516,54 +527,6 @@ impl Flow {
         self.image.is_some()
             && !self.writing()
             && !matches!(self.first_boot_support, FirstBootSupport::Missing(_))
-    }
-
-    /// A scan's result, if it is the one under way for the image open now (a stopped scan, or
-    /// one of an image since replaced, is dropped).
-    fn scanned(&mut self, input: &Input, result: Result<Bmap, InspectError>) {
-        let Some(image) = self.image.as_mut().filter(|i| i.input == *input) else {
-            return;
-        };
-        if self.busy != Some(Busy::Scanning) {
-            return;
-        }
-        self.busy = None;
-        match result {
-            Ok(bmap) => {
-                image.image_size = Some(bmap.image_size());
-                image.bmap = BmapState::Created {
-                    bmap: Arc::new(bmap),
-                };
-                image.signature = SignatureState::NoBmap;
-            }
-            Err(e) => self.scan_error = Some(e),
-        }
-    }
-
-    /// Stops the scan under way, if one is.
-    fn stop_scan(&mut self) -> Vec<Effect> {
-        if self.busy == Some(Busy::Scanning) {
-            self.busy = None;
-            vec![Effect::CancelScan]
-        } else {
-            vec![]
-        }
-    }
-
-    /// "Only signed images" is now `required`: a change judges the open image again (not
-    /// while it is written).
-    fn require_signature(&mut self, required: bool) -> Vec<Effect> {
-        let changed = required != self.require_signature;
-        self.require_signature = required;
-        match self.image.as_ref().filter(|_| changed && !self.writing()) {
-            Some(image) => {
-                let (input, bmap) = (image.input.clone(), image.chosen_bmap.clone());
-                self.busy = Some(Busy::Reading);
-                self.reading = Some(input.clone());
-                vec![Effect::Inspect(input, bmap, required)]
-            }
-            None => vec![],
-        }
     }
 
     fn go_to(&mut self, step: Step) {

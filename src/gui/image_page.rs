@@ -40,8 +40,8 @@ pub struct ImageRows {
     pub fast: bool,
     /// Under *Advanced*: the block map itself.
     pub bmap: Row,
-    /// Whether "Create a Block Map From the Filesystems" is offered.
-    pub scan: bool,
+    /// Whether *Write Everything* is offered (no block map came with the image).
+    pub everything: bool,
     /// The block map's signature, when there is one, or one is expected.
     pub signature: Option<Row>,
     /// How the signature row looks.
@@ -97,7 +97,7 @@ pub struct ImagePageWidgets {
     write_icon: gtk::Image,
     advanced: adw::PreferencesGroup,
     bmap_row: adw::ActionRow,
-    scan: adw::ActionRow,
+    everything: adw::ActionRow,
     signature_row: adw::ActionRow,
     signature_icon: gtk::Image,
     trust: adw::ActionRow,
@@ -254,8 +254,8 @@ impl SimpleComponent for ImagePage {
         image_group.add(&first_boot);
         content.append(&image_group);
 
-        // What only someone who knows block maps needs: where this one came from, making one,
-        // choosing another.
+        // What only someone who knows block maps needs: where this one came from, writing
+        // every byte instead, choosing another.
         let advanced = adw::PreferencesGroup::new();
         let expander = adw::ExpanderRow::builder()
             .title(gettext("_Advanced"))
@@ -265,13 +265,23 @@ impl SimpleComponent for ImagePage {
         let bmap_row = adw::ActionRow::builder().subtitle_lines(0).build();
         bmap_row.add_prefix(&gtk::Image::from_icon_name("dialog-information-symbolic"));
         expander.add_row(&bmap_row);
-        let scan = page::action_row(
-            &gettext("C_reate a Block Map From the Filesystems"),
-            &gettext("Only the space they use will be written"),
-            "app.create-bmap",
-            "system-search-symbolic",
-        );
-        expander.add_row(&scan);
+        let everything = adw::ActionRow::builder()
+            .title(gettext("Write _Everything"))
+            .use_underline(true)
+            .subtitle(gettext(
+                "Every byte of the image, also where its filesystems keep nothing",
+            ))
+            .subtitle_lines(0)
+            .build();
+        everything.add_prefix(&gtk::Image::from_icon_name("drive-harddisk-symbolic"));
+        // The stateful action holds the choice; the flow resets it for every new image.
+        let everything_switch = gtk::Switch::builder()
+            .valign(gtk::Align::Center)
+            .action_name("app.write-everything")
+            .build();
+        everything.add_suffix(&everything_switch);
+        everything.set_activatable_widget(Some(&everything_switch));
+        expander.add_row(&everything);
         expander.add_row(&page::action_row(
             &gettext("Choo_se a Block Map File…"),
             &gettext("For an image whose block map is elsewhere"),
@@ -310,7 +320,7 @@ impl SimpleComponent for ImagePage {
             write_icon,
             advanced,
             bmap_row,
-            scan,
+            everything,
             signature_row,
             signature_icon,
             trust,
@@ -380,7 +390,7 @@ impl SimpleComponent for ImagePage {
             "dialog-information-symbolic"
         }));
         show_row(&w.bmap_row, &image.bmap);
-        w.scan.set_visible(image.scan);
+        w.everything.set_visible(image.everything);
         show_tone(&w.signature_row, &w.signature_icon, image.tone);
         w.signature_row.set_visible(image.signature.is_some());
         if let Some(signature) = &image.signature {

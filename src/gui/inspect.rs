@@ -15,8 +15,6 @@ use blockprint::signature::{Policy, Refusal, SignatureCheck};
 use blockprint::source::http::HttpClient;
 use blockprint::source::{Format, Input, Layer, LocalFile, SourceError, check_gzip_end};
 
-use crate::unpacked::{self, UnpackError};
-
 /// Why the Image step cannot show an image: it cannot be opened, a block map or signature
 /// that may be there cannot be read, or no block map can be made from its filesystems.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +25,7 @@ pub enum InspectError {
     /// Its block map, or the block map's signature, cannot be read.
     #[error(transparent)]
     Discover(#[from] DiscoverError),
-    /// The decoded copy the scan needs cannot be made.
-    #[error(transparent)]
-    Unpack(#[from] UnpackError),
-    /// The image (or its decoded copy) cannot be opened for the scan.
+    /// The image cannot be opened for the scan.
     #[error("cannot open image '{}'", .path.display())]
     Scan {
         /// The file scanned.
@@ -304,36 +299,18 @@ fn display_name(path: &Path) -> String {
     )
 }
 
-/// Creates a block map from the image's filesystems (`blockprint scan`). A compressed or
-/// remote image is decoded to a temporary file in `scratch` first (removed afterwards).
-pub fn scan_bmap(
-    input: &Input,
-    scratch: &Path,
-    cancel: &CancelToken,
-) -> Result<Bmap, InspectError> {
-    let opened = super::settings::opener().open(input)?;
-    let temp;
-    let image: PathBuf = match input.as_path() {
-        Some(path) if opened.layers.is_empty() => path.to_path_buf(),
-        _ => {
-            std::fs::create_dir_all(scratch).map_err(|source| UnpackError::Create {
-                dir: scratch.to_path_buf(),
-                source,
-            })?;
-            temp = unpacked::Temporary::new(scratch)?;
-            let mut source = opened.source;
-            unpacked::unpack(&mut *source, &temp, cancel)?;
-            temp.path.clone()
-        }
-    };
-    let file = LocalFile::open(&image).map_err(|source| InspectError::Scan {
-        path: image.clone(),
+/// Creates a block map from the filesystems of the raw image file at `path` (`blockprint
+/// scan`): only their metadata and the blocks they use are read. A compressed or remote image
+/// needs none: its filesystems are read as it is written.
+pub fn scan_bmap(path: &Path, cancel: &CancelToken) -> Result<Bmap, InspectError> {
+    let file = LocalFile::open(path).map_err(|source| InspectError::Scan {
+        path: path.to_path_buf(),
         source,
     })?;
     let report = scan::scan(&file);
     let options = CreateOptions { checksums: true };
     Ok(scan::to_bmap(
-        &image,
+        path,
         &report,
         options,
         &mut NoProgress,

@@ -4,7 +4,7 @@
 //! ```text
 //!  App ──Request──► run() on a blocking thread ─┬─ udisks.prepare, each drive (unmount)  Preparing
 //!                                               ├─ udisks.open, each drive  (polkit, fd)
-//!                                               ├─ copy::copy_to_all ──Event──► Throttle per drive
+//!                                               ├─ copy::copy_mapped ──Event──► Throttle per drive
 //!                                               │        Writing · Verifying · Finishing
 //!                                               └─ udisks.finish, each drive as soon as it is
 //!                                                  done (rescan, power off), on a thread of its own
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use blockprint::bmap::Bmap;
 use blockprint::card::CapacityReport;
-use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Reopen};
+use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Mapping, Reopen};
 use blockprint::drives::Drive;
 use blockprint::firstboot::{Applied, FirstBoot};
 use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
@@ -41,8 +41,11 @@ use throttle::Throttle;
 pub struct Request {
     /// The image.
     pub image: Input,
-    /// Its block map, already checked (signature included); `None` writes every byte.
+    /// Its block map, already checked (signature included); `None` writes what the image's
+    /// filesystems use, found as it is read ([`copy::Mapping::Stream`]), or every byte.
     pub bmap: Option<Arc<Bmap>>,
+    /// Without a block map, write every byte (*Write Everything*).
+    pub everything: bool,
     /// The drives, as they were when the user confirmed.
     pub drives: Vec<Drive>,
     /// Read everything back after writing and compare.
@@ -169,6 +172,9 @@ pub struct Summary {
     pub rewritten: usize,
     /// What the capacity probe found, when it ran.
     pub capacity: Option<Box<CapacityReport>>,
+    /// Bytes left out because the image's filesystems, read as it was written, proved them
+    /// free (an image without a block map).
+    pub left_out: Option<u64>,
 }
 
 /// First-boot settings written into a card and read back.
@@ -338,7 +344,11 @@ impl Job<'_> {
             })),
             ..CopyOptions::default()
         };
-        let bmap = self.request.bmap.as_deref();
+        let mapping = match (self.request.bmap.as_deref(), self.request.everything) {
+            (Some(bmap), _) => Mapping::Bmap(bmap),
+            (None, true) => Mapping::Whole,
+            (None, false) => Mapping::Stream,
+        };
         let mut throttles: Vec<Throttle> = drives
             .iter()
             .map(|&drive| Throttle::new(drive, Duration::from_millis(100)))
@@ -365,7 +375,7 @@ impl Job<'_> {
                 }
                 ControlFlow::Continue(())
             };
-            let results = copy::copy_to_all(source, bmap, targets, &options, &mut sink, cancel);
+            let results = copy::copy_mapped(source, mapping, targets, &options, &mut sink, cancel);
             throttles.iter_mut().for_each(|t| t.flush(self.send));
             for (result, &drive) in results.into_iter().zip(drives) {
                 match result {
@@ -406,6 +416,10 @@ impl Job<'_> {
             write_speed: report.write_speed(),
             rewritten: report.rewritten,
             capacity: report.capacity.clone(),
+            left_out: report
+                .streamed
+                .as_ref()
+                .map(|found| found.regions.iter().map(|r| r.skipped).sum()),
         };
         self.end(drive, Outcome::Done(summary));
     }

@@ -69,6 +69,9 @@ mod gui_multi;
 /// The store screenshots, taken of the app with four stand-in drives.
 #[cfg(feature = "gui")]
 mod gui_store;
+/// An image without a block map in the app: only what its filesystems use is written.
+#[cfg(feature = "gui")]
+mod gui_unmapped;
 /// Hostile inputs through the CLI: exit 1 with one clear line.
 mod hostile;
 /// The HTTP transport against nginx and a faulty server of our own.

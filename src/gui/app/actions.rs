@@ -8,7 +8,8 @@
 //! | `open-url` | – | the web address entry |
 //! | `choose-os`, `reload-catalog` | – | "Choose OS…" (the catalog page), and reading its list again |
 //! | `catalog-board` | place in the board menu (state: the same) | shows what runs on that board; "0" is every board |
-//! | `choose-bmap`, `create-bmap`, `cancel-scan`, `trust-key` | – | the Image step's buttons |
+//! | `choose-bmap`, `cancel-scan`, `trust-key` | – | the Image step's buttons |
+//! | `write-everything` | – (state: boolean) | *Write Everything*: every byte of an image without a block map |
 //! | `customise` | – | the First-Boot Settings window (greyed out for an image with no first-boot mechanism) |
 //! | `next`, `back` | – | between the steps |
 //! | `show-all-drives` | – (state: boolean) | toggles the full list (turning it on asks first); both switches show its state |
@@ -50,13 +51,12 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 22] = [
+    let plain: [Plain; 21] = [
         ("open", || AppInput::ChooseImage),
         ("choose-os", || AppInput::ChooseOs),
         ("reload-catalog", || AppInput::ReloadCatalog),
         ("open-url", || AppInput::FocusUrl),
         ("choose-bmap", || AppInput::ChooseBmap),
-        ("create-bmap", || AppInput::Flow(Msg::ScanBmap)),
         ("cancel-scan", || AppInput::Flow(Msg::CancelScan)),
         ("trust-key", || AppInput::TrustKey),
         ("customise", || AppInput::Customise),
@@ -95,6 +95,14 @@ pub fn install(sender: &ComponentSender<App>) {
         }
     });
     app.add_action(&show_all);
+    let everything = gio::SimpleAction::new_stateful("write-everything", None, &false.to_variant());
+    let s = sender.clone();
+    everything.connect_change_state(move |_, wanted| {
+        if let Some(wanted) = wanted.and_then(|w| w.get::<bool>()) {
+            s.input(AppInput::Flow(Msg::WriteEverything(wanted)));
+        }
+    });
+    app.add_action(&everything);
     let board = gio::SimpleAction::new_stateful(
         "catalog-board",
         Some(glib::VariantTy::STRING),
@@ -150,7 +158,7 @@ pub fn update_enabled(flow: &Flow, select_all: bool, catalog_loading: bool) {
         ("open-url", !writing),
         ("choose-bmap", !writing && image.is_some()),
         (
-            "create-bmap",
+            "write-everything",
             !writing && image.is_some() && flow.busy.is_none(),
         ),
         (
@@ -196,10 +204,13 @@ pub fn update_enabled(flow: &Flow, select_all: bool, catalog_loading: bool) {
             action.set_enabled(on);
         }
     }
-    if let Some(show_all) = action("show-all-drives") {
-        let state = flow.show_all.to_variant();
-        if show_all.state().as_ref() != Some(&state) {
-            show_all.set_state(&state);
+    for (name, on) in [
+        ("show-all-drives", flow.show_all),
+        ("write-everything", flow.write_everything),
+    ] {
+        let state = on.to_variant();
+        if let Some(action) = action(name).filter(|a| a.state().as_ref() != Some(&state)) {
+            action.set_state(&state);
         }
     }
 }

@@ -4,7 +4,7 @@ use blockprint::progress::CancelToken;
 use blockprint::udisks::Udisks;
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
-use relm4::gtk::{gio, glib};
+use relm4::gtk::gio;
 use relm4::{ComponentSender, adw, gtk};
 
 use super::{App, AppCommandOutput, AppInput, dialogs};
@@ -41,11 +41,14 @@ impl App {
                 )
             }),
             Effect::Scan(input) => {
-                let scratch = glib::user_cache_dir().join("blockprint");
+                // Only a raw local file is scanned (the flow asks for nothing else).
+                let Some(path) = input.as_path().map(std::path::Path::to_path_buf) else {
+                    return;
+                };
                 let cancel = CancelToken::new();
                 self.scan_cancel = Some(cancel.clone());
                 sender.spawn_oneshot_command(move || {
-                    let result = inspect::scan_bmap(&input, &scratch, &cancel);
+                    let result = inspect::scan_bmap(&path, &cancel);
                     AppCommandOutput::Scanned(input, result)
                 });
             }

@@ -11,6 +11,7 @@ use blockprint::signature::{Refusal, SignatureCheck, Signer, TrustSource};
 use blockprint::udisks::Removal;
 
 use super::*;
+use crate::gui::inspect::{BmapState, SignatureState};
 use crate::gui::job::{JobError, Outcome, Stage, Summary};
 use crate::gui::testing::{drive, end, failed, gone, image, internal, plug, ready, start_writing};
 
@@ -102,6 +103,7 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         write_speed: None,
         rewritten: 0,
         capacity: None,
+        left_out: None,
     };
     let effects = end(&mut flow, vec![Outcome::Done(done)]);
     assert!(matches!(&effects[..], [Effect::Ended]));

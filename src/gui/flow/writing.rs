@@ -201,7 +201,11 @@ impl Flow {
         });
         let request = Request {
             image: image.input.clone(),
-            bmap: image.usable_bmap().cloned(),
+            bmap: image
+                .usable_bmap()
+                .filter(|_| !self.write_everything)
+                .cloned(),
+            everything: self.write_everything,
             drives: drives.clone(),
             verify: self.verify,
             check_capacity: self.check_capacity,

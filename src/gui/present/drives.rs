@@ -23,7 +23,7 @@ pub fn view(flow: &Flow) -> DriveView {
             .as_ref()
             .map(|image| Row {
                 title: image.name.clone(),
-                subtitle: write_summary(image),
+                subtitle: write_summary(image, flow.write_everything),
             })
             .unwrap_or_default(),
         select_all: !flow.writing() && rows.iter().any(|r| r.suitable && !r.selected),

@@ -312,8 +312,18 @@ fn done_body(summary: &Summary, next: &Next) -> String {
         Ok(Removal::Nothing) => gettext("Eject it in your file manager before taking it out."),
         Err(_) => gettext("It could not be powered off: eject it before taking it out."),
     });
+    parts.extend(summary.left_out.filter(|&n| n > 0).map(left_out));
     parts.push(wrote(summary));
     parts.join(" ")
+}
+
+/// "2.9 GB that its filesystems do not use was left out."
+fn left_out(bytes: u64) -> String {
+    gettext_f(
+        // Translators: {size} is a size such as "2.9 GB".
+        "{size} that its filesystems do not use was left out.",
+        &[("size", &size(bytes))],
+    )
 }
 
 /// Whether the write failed because the card was refused as counterfeit: its own words say

@@ -37,7 +37,12 @@ pub fn view(flow: &Flow) -> ImageView {
         }),
         scanning: flow.busy == Some(Busy::Scanning),
         image: flow.image.as_ref().map(|image| {
-            let mut rows = rows(image, flow.busy, flow.scan_error.as_ref());
+            let mut rows = rows(
+                image,
+                flow.busy,
+                flow.scan_error.as_ref(),
+                flow.write_everything,
+            );
             (rows.first_boot, rows.first_boot_tooltip) =
                 first_boot(flow.first_boot.as_ref(), &flow.first_boot_support);
             rows
@@ -90,7 +95,12 @@ pub fn first_boot_about(support: &FirstBootSupport) -> String {
 }
 
 /// The rows of an image read, while `busy` does what it does to it.
-fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>) -> ImageRows {
+fn rows(
+    image: &ImageInfo,
+    busy: Option<Busy>,
+    scan_error: Option<&InspectError>,
+    everything: bool,
+) -> ImageRows {
     let (title, subtitle, tone) = signature::describe(&image.signature);
     // Most images are not signed, and that is no news: the row is for a signature there is
     // (good or bad), or one the user's trusted keys lead them to expect.
@@ -116,11 +126,11 @@ fn rows(image: &ImageInfo, busy: Option<Busy>, scan_error: Option<&InspectError>
             )),
             _ => None,
         },
-        write: (busy != Some(Busy::Scanning)).then(|| describe_write(image)),
+        write: (busy != Some(Busy::Scanning)).then(|| describe_write(image, everything)),
         write_tooltip: bmap_location,
-        fast: fast(image),
+        fast: !everything && (fast(image) || matches!(image.bmap, BmapState::Missing)),
         bmap: describe_bmap(image, scan_error),
-        scan: image.usable_bmap().is_none() && busy.is_none(),
+        everything: !matches!(image.bmap, BmapState::Found { .. }) && busy.is_none(),
         signature,
         tone,
         trust: matches!(image.signature, SignatureState::UnknownKey { .. }),
@@ -191,25 +201,43 @@ pub(super) fn describe_origin(chosen: &Chosen, cache: Option<&ImageCache>) -> Ro
     }
 }
 
-/// The main row: how much is written. "Fast write · Only 1.1 GB of 3.7 GB needs writing".
-fn describe_write(image: &ImageInfo) -> Row {
+/// The main row: how much is written. "Fast write · Only 1.1 GB of 3.7 GB needs writing";
+/// without a block map, "Only what the filesystems use is written"; with *Write Everything*,
+/// every byte.
+fn describe_write(image: &ImageInfo, everything: bool) -> Row {
     match &image.bmap {
-        BmapState::Invalid { error, .. } => {
+        BmapState::Invalid { error, .. } if !everything => {
             let (title, body) = error.user_facing();
             Row {
                 title,
                 subtitle: body,
             }
         }
+        _ if everything => Row {
+            title: gettext("Every byte is written"),
+            subtitle: whole_line(image),
+        },
         _ if fast(image) => Row {
             title: gettext("Fast write"),
             subtitle: bytes_line(image),
+        },
+        BmapState::Missing => Row {
+            title: gettext("Only what the filesystems use is written"),
+            subtitle: gettext(
+                "They are read as the image arrives, and their free space is left out",
+            ),
         },
         _ => Row {
             title: gettext("Every byte is written"),
             subtitle: bytes_line(image),
         },
     }
+}
+
+/// Whether the image has no block map, so its filesystems are read as it is written and
+/// what they leave free is not written.
+fn read_as_written(image: &ImageInfo) -> bool {
+    matches!(image.bmap, BmapState::Missing | BmapState::Invalid { .. })
 }
 
 /// Under *Advanced*: the block map, where it came from, and why none could be made.
@@ -227,10 +255,12 @@ fn describe_bmap(image: &ImageInfo, scan_error: Option<&InspectError>) -> Row {
                 Some(error) => user_error(error).body,
                 // Translators: {formats} is a list such as "xz" or "tar, gzip".
                 None if !layers.is_empty() => gettext_f(
-                    "The image is {formats}-compressed: creating one unpacks it first",
+                    "The image is {formats}-compressed: its filesystems are read as it is written",
                     &[("formats", &layers.join(", "))],
                 ),
-                None => gettext("None came with the image"),
+                None => {
+                    gettext("None came with the image: its filesystems are read as it is written")
+                }
             },
         ),
         BmapState::Invalid { location, error } => {
@@ -241,9 +271,15 @@ fn describe_bmap(image: &ImageInfo, scan_error: Option<&InspectError>) -> Row {
     Row { title, subtitle }
 }
 
-/// For the Drive step, in one line: "Fast write: only 812 MB of 3.7 GB needs writing", or
-/// "The whole image (3.7 GB) will be written".
-pub fn write_summary(image: &ImageInfo) -> String {
+/// For the Drive step, in one line: "Fast write: only 812 MB of 3.7 GB needs writing", "Only
+/// what the filesystems use will be written", or "The whole image (3.7 GB) will be written".
+pub fn write_summary(image: &ImageInfo, everything: bool) -> String {
+    if everything {
+        return whole_line(image);
+    }
+    if read_as_written(image) {
+        return gettext("Only what the filesystems use will be written");
+    }
     match image.usable_bmap().filter(|_| fast(image)) {
         Some(bmap) => gettext_f(
             // Translators: "Fast write: only 812 MB of 3.7 GB needs writing".
@@ -279,10 +315,17 @@ pub fn bytes_line(image: &ImageInfo) -> String {
                 ("size", &size(bmap.image_size())),
             ],
         ),
-        (None, Some(full)) => gettext_f(
+        (None, _) => whole_line(image),
+    }
+}
+
+/// "The whole image (3.7 GB) will be written".
+fn whole_line(image: &ImageInfo) -> String {
+    match image.image_size {
+        Some(full) => gettext_f(
             "The whole image ({size}) will be written",
             &[("size", &size(full))],
         ),
-        (None, None) => gettext("The whole image will be written"),
+        None => gettext("The whole image will be written"),
     }
 }

@@ -76,7 +76,7 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
     assert_eq!(rows.write_tooltip.as_deref(), Some("/images/pi.img.bmap"));
     assert_eq!(rows.bmap.title, "Block map found");
     assert_eq!(rows.bmap.subtitle, "/images/pi.img.bmap");
-    assert!(rows.fast && !rows.scan && !rows.trust);
+    assert!(rows.fast && !rows.everything && !rows.trust);
     assert_eq!(rows.signature, None, "most images are not signed: no news");
     // A map of every byte (a scan that knew no filesystem there) makes nothing faster.
     let mut whole = image(8192);
@@ -131,7 +131,7 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
         "{}",
         write.subtitle
     );
-    assert!(!rows.fast && rows.scan && rows.trust);
+    assert!(!rows.fast && rows.everything && rows.trust);
     assert!(
         rows.signature.is_some(),
         "a signature by an unknown key is shown"
@@ -166,6 +166,49 @@ fn the_image_page_shows_the_image_its_block_map_and_why_one_failed() {
         view.details.as_deref(),
         Some("cannot open image 'gone.img': entity not found")
     );
+}
+
+/// Without a block map the filesystems are read as the image is written: only what they use
+/// is written, unless *Write Everything*, which a new image turns off again.
+#[test]
+fn an_image_without_a_block_map_writes_what_its_filesystems_use_or_everything() {
+    let mut flow = Flow::new(true, true, false);
+    let open = |flow: &mut Flow| {
+        flow.update(Msg::OpenImage(Input::Path("/images/pi.img.xz".into())));
+        let mut packed = image(4_000_000_000);
+        packed.bmap = BmapState::Missing;
+        packed.layers = vec![blockprint::source::Layer {
+            format: blockprint::source::Format::Xz,
+            member: None,
+            xz_blocks: Some(4),
+        }];
+        flow.update(Msg::Inspected(Ok(Box::new(packed))));
+    };
+    open(&mut flow);
+    let rows = views(&flow).0.image.expect("the image's rows");
+    let write = rows.write.expect("the write row");
+    assert_eq!(write.title, "Only what the filesystems use is written");
+    assert!(rows.fast && rows.everything);
+    assert_eq!(
+        rows.bmap.subtitle,
+        "The image is xz-compressed: its filesystems are read as it is written"
+    );
+    assert_eq!(
+        image::write_summary(flow.image.as_ref().unwrap(), false),
+        "Only what the filesystems use will be written"
+    );
+    flow.update(Msg::WriteEverything(true));
+    let rows = views(&flow).0.image.expect("the image's rows");
+    assert_eq!(
+        rows.write.map(|r| (r.title, r.subtitle)),
+        Some((
+            "Every byte is written".to_owned(),
+            "The whole image (4.0\u{a0}GB) will be written".to_owned()
+        ))
+    );
+    assert!(!rows.fast);
+    open(&mut flow);
+    assert!(!flow.write_everything, "a new image starts without it");
 }
 
 #[test]

@@ -21,13 +21,6 @@ impl UserFacing for InspectError {
         match self {
             InspectError::Source(e) => e.user_facing(),
             InspectError::Discover(e) => e.user_facing(),
-            InspectError::Unpack(_) => (
-                gettext("No block map can be created"),
-                gettext(
-                    "The image could not be unpacked into a temporary file for the scan. \
-                     Make sure there is enough free space in your home folder.",
-                ),
-            ),
             InspectError::Scan { .. } | InspectError::Create(_) => (
                 gettext("No block map can be created"),
                 gettext(

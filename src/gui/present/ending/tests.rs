@@ -50,6 +50,7 @@ fn done(removal: Result<Removal, Arc<UdisksError>>) -> Outcome {
         write_speed: None,
         rewritten: 0,
         capacity: None,
+        left_out: None,
     })
 }
 
@@ -169,6 +170,7 @@ fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_b
         write_speed: None,
         rewritten: 0,
         capacity: None,
+        left_out: None,
     };
     // Review finding 7: plain words, the next step for a Pi image, the checksums in the
     // details, one way on and nothing destructive.

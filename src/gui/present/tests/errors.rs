@@ -18,7 +18,6 @@ use blockprint::udisks::UdisksError;
 use crate::gui::inspect::InspectError;
 use crate::gui::job::JobError;
 use crate::gui::testing::gone;
-use crate::unpacked::UnpackError;
 
 /// An OS error, as the engine wraps one.
 fn os(code: i32) -> io::Error {
@@ -201,13 +200,6 @@ pub fn image_errors() -> Vec<(InspectError, &'static str)> {
                 reason: "malformed packet".into(),
             })),
             "Die Signatur kann nicht gelesen werden",
-        ),
-        (
-            InspectError::Unpack(UnpackError::Write {
-                dir: "/home/me/.cache/blockprint".into(),
-                source: os(libc::ENOSPC),
-            }),
-            no_scan,
         ),
         (
             InspectError::Scan {

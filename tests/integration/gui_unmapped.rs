@@ -1,0 +1,134 @@
+//! The app on a compressed image without a block map: the Image step says only what the
+//! filesystems use is written (and *Write Everything* says every byte), the card written
+//! through udisksd holds every block the image's filesystems use while the free ones keep the
+//! card's old bytes, and the end page says how much was left out. Screenshots in
+//! `target/tmp/gui-screenshots-unmapped/`, read back by OCR.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use blockprint::bmap::Bmap;
+
+use crate::gui::{App, Session, begin, env, quiet, write_to_loop};
+use crate::harness::gui_session::{normal, ocr};
+use crate::harness::support::{random_bytes, sh};
+use crate::udisks::UdisksLoop;
+
+/// Screenshots the window as `name.png` and asserts each of `words` is on it.
+fn shows(session: &Session, shots: &Path, name: &str, words: &[&str]) {
+    let shot = shots.join(format!("{name}.png"));
+    session.screenshot(&shot, (720, 680));
+    let text = ocr(&shot, "eng");
+    for words in words {
+        assert!(
+            text.contains(&normal(words)),
+            "{words:?} not on the page:\n{text}\nscreenshot: {}",
+            shot.display()
+        );
+    }
+}
+
+#[test]
+fn the_app_writes_only_what_the_filesystems_of_a_compressed_image_use() {
+    let shots = begin(
+        "the desktop app's test of an image without a block map",
+        &[
+            "gzip",
+            "tesseract",
+            "udisksctl",
+            "sfdisk",
+            "mkfs.fat",
+            "mke2fs",
+        ],
+        "gui-screenshots-unmapped",
+        true,
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("blockprint-gui-unmapped-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = dir.path().join("sample.img");
+    sh(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/build-aux/make-sample-image"),
+        &[image.to_str().unwrap()],
+    );
+    let reference = dir.path().join("reference.bmap");
+    sh(
+        env!("CARGO_BIN_EXE_blockprint"),
+        &[
+            "-q",
+            "scan",
+            "-o",
+            reference.to_str().unwrap(),
+            image.to_str().unwrap(),
+        ],
+    );
+    let content = std::fs::read(&image).unwrap();
+    sh("gzip", &["-k", image.to_str().unwrap()]);
+    let packed = dir.path().join("sample.img.gz");
+    std::fs::set_permissions(&packed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let backing = dir.path().join("card.bin");
+    let before = random_bytes(27, content.len());
+    std::fs::write(&backing, &before).unwrap();
+    let card = UdisksLoop::new(&backing);
+
+    let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
+    let app = App::start(
+        &session,
+        false,
+        &[packed.to_str().unwrap()],
+        shots.join("app.log"),
+    );
+    session.resize((720, 680));
+    app.enabled("next");
+    shows(
+        &session,
+        &shots,
+        "unmapped-720-01-image",
+        &[
+            "Only what the filesystems use is written",
+            "free space is left out",
+        ],
+    );
+    app.activate("write-everything", None);
+    app.wait_for("Write Everything to be on", || {
+        app.state("write-everything").as_deref() == Some("true")
+    });
+    shows(
+        &session,
+        &shots,
+        "unmapped-720-02-everything",
+        &["Every byte is written"],
+    );
+    app.activate("write-everything", None);
+    app.wait_for("Write Everything to be off", || {
+        app.state("write-everything").as_deref() == Some("false")
+    });
+    write_to_loop(&session, &app, &card);
+    shows(
+        &session,
+        &shots,
+        "unmapped-720-03-done",
+        &["that its filesystems do not use was left out"],
+    );
+    quiet(app);
+    drop(card);
+
+    let written = std::fs::read(&backing).unwrap();
+    let bmap = Bmap::from_file(&reference).unwrap();
+    for range in bmap.ranges() {
+        let (start, end) = bmap.byte_span(&range);
+        let (start, end) = (start as usize, end as usize);
+        assert!(
+            written[start..end] == content[start..end],
+            "blocks {range} the filesystems use differ on the card"
+        );
+    }
+    // The ext4's free tail (the last MiB of the card is zeroed by design) kept the old bytes.
+    let tail = content.len() - (2 << 20)..content.len() - (1 << 20);
+    assert!(
+        written[tail.clone()] == before[tail],
+        "free blocks were written although the filesystem proves them free"
+    );
+}
