@@ -83,7 +83,7 @@ pub(super) fn streamed(findings: &StreamFindings, explain: bool, out: &Output) {
     out.info(format_args!("layout: {}", findings.layout));
     if findings.over_budget {
         out.info(
-            "a filesystem needed more metadata than is kept while streaming (128 MiB): what it              would have proven free was written",
+            "a filesystem needed more metadata than is kept while streaming (72 MiB): what it would have proven free was written",
         );
     }
     for region in &findings.regions {

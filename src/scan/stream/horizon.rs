@@ -12,10 +12,11 @@ use std::sync::Mutex;
 
 use crate::source::RandomAccess;
 
-/// Most bytes kept for the scanner: metadata only (bitmaps, tables, tree nodes, an XFS log of
-/// 64 MiB), so a request that does not fit any more is dropped, and what it would have proven
-/// free is written.
-pub(super) const BUDGET: usize = 128 << 20;
+/// Most bytes kept for the scanner: metadata only (bitmaps, tables, tree nodes, the 64 MiB
+/// log of an XFS of 300 MiB or more). A request that does not fit any more is dropped, and
+/// what it would have proven free is written. With the copy's buffers and a multi-threaded xz
+/// decoder (about 175 MiB at most), this keeps a copy under 256 MiB.
+pub(super) const BUDGET: usize = 72 << 20;
 /// Requests are widened to whole windows of this size, and one more after them.
 const WINDOW: u64 = 64 << 10;
 
