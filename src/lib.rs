@@ -17,7 +17,9 @@
 //! * [`bmap`]: the [`Bmap`](bmap::Bmap) model, its XML reader and writer.
 //! * [`catalog`]: lists of operating systems to write (Raspberry Pi Imager's `os_list`).
 //! * [`mapping`] and [`create`]: find the mapped areas of a sparse file and build a bmap.
-//! * [`scan`]: a bmap from an image's partition tables and filesystems.
+//! * [`scan`]: a bmap from an image's partition tables and filesystems, also while it
+//!   streams past ([`scan::StreamScan`]), so an image without a bmap is written as its
+//!   filesystems say ([`copy::Mapping`]).
 //! * [`source`]: where image bytes come from ([`ImageSource`](source::ImageSource)): files,
 //!   stdin, http(s), ssh, and every compression and archive format.
 //! * [`discover`]: find the bmap (and its signature) next to an image, as bmaptool does, and
