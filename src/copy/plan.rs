@@ -23,7 +23,7 @@ pub enum Mapping<'a> {
     Bmap(&'a Bmap),
     /// The blocks in use by the image's filesystems, as [`crate::scan::scan`] found them on
     /// an image with random access (reading its metadata only): each range is hashed as it is
-    /// written, for read-back and [`CopyReport::bmap`].
+    /// written, for read-back and [`super::CopyReport::bmap`].
     Scanned(&'a ScanReport),
     /// An image that can only be read forward: its partition table and filesystems are read
     /// as they pass ([`crate::scan::StreamScan`]), and a block is left out only when metadata
@@ -127,7 +127,7 @@ impl Plan {
         }
     }
 
-    /// The spans the source will be asked for ([`ImageSource::plan`]) and a file target reserves.
+    /// The spans the source will be asked for ([`crate::source::ImageSource::plan`]) and a file target reserves.
     pub(super) fn spans(&self) -> Vec<(u64, u64)> {
         match (self.fixed(), self.origin, self.image_size) {
             (true, _, _) => self.ranges.iter().map(|r| (r.start, r.end)).collect(),

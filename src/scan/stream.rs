@@ -2,7 +2,7 @@
 //! standard input) while it is being written: a block is left out only when metadata that
 //! already passed proves it free.
 //!
-//! [`StreamScan`] wraps the image's source. It runs the ordinary [`scan`](super::scan) over
+//! [`StreamScan`] wraps the image's source. It runs the ordinary [`scan`] over
 //! what has passed so far ([`horizon::Horizon`]): every read of bytes still to come fails
 //! and is remembered, and the stream is read up to exactly the end of each remembered span
 //! and kept there, so the next scan, run at once, gets a step further: the partition table,
