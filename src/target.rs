@@ -326,6 +326,37 @@ impl Target {
         Ok(())
     }
 
+    /// The image turned out to end at `end` (a stream of unknown size): a block device must
+    /// hold it, a file grows to it (its free tail, never written, becomes a hole).
+    pub fn extend_to(&mut self, end: u64) -> Result<(), TargetError> {
+        match self.kind {
+            TargetKind::BlockDevice => {
+                let capacity = self.capacity.unwrap_or(0);
+                if end > capacity {
+                    return Err(TargetError::TooSmall {
+                        path: self.path.clone(),
+                        capacity,
+                        needed: end,
+                    });
+                }
+            }
+            TargetKind::File => {
+                let len = self
+                    .file
+                    .metadata()
+                    .map_err(|e| io_error(Op::Resize, &self.path, None, e))?
+                    .len();
+                if len < end {
+                    self.file
+                        .set_len(end)
+                        .map_err(|e| io_error(Op::Resize, &self.path, None, e))?;
+                }
+            }
+            TargetKind::Null => {}
+        }
+        Ok(())
+    }
+
     /// Reserves the space of these byte spans of a regular file before they are written, as
     /// unwritten extents (they read as zeros). ext4 and XFS serialise direct writes that must
     /// allocate, but let writes into reserved space run at once, so the writer threads keep the

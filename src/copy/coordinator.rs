@@ -200,7 +200,7 @@ impl Coordinator<'_, '_> {
                     if !self.finishing {
                         self.push(|| Order::Finish);
                     }
-                    self.push(|| Order::Commit);
+                    self.push(|| Order::Commit { end });
                 }
             }
         }

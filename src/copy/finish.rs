@@ -18,12 +18,18 @@ impl Lane {
         self.sync()?;
         let read_back = self.readback && self.read_back()?;
         let sentinels = self.check_sentinels()?;
-        loop {
+        let end = loop {
             match queue.pop() {
-                Some(Order::Commit) => break,
+                Some(Order::Commit { end }) => break end,
                 Some(_) => {}
                 None => return Err(self.cancelled()),
             }
+        };
+        // A stream of unknown size may end in free space a stream scan left out: the target
+        // must still hold it (a file grows to it), before its header makes it a disk.
+        if self.plan.image_size.is_none() {
+            self.target.extend_to(end)?;
+            self.end = Some(end);
         }
         let written = self.ranges().iter().map(|r| r.end - r.start).sum();
         if self.plan.image_size.unwrap_or(written) == 0 {
@@ -88,6 +94,7 @@ impl Lane {
     fn image_end(&self) -> u64 {
         self.plan
             .image_size
+            .or(self.end)
             .unwrap_or_else(|| self.ranges().last().map_or(0, |r| r.end))
     }
 

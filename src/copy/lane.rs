@@ -68,8 +68,9 @@ pub(super) enum Order {
     Digest { index: usize, digest: Digest },
     /// Every range was sent: flush, and read back.
     Finish,
-    /// The image was read to its end and is what the bmap says: write the header, commit.
-    Commit,
+    /// The image was read to its end (at `end`) and is what the bmap says: write the header,
+    /// commit.
+    Commit { end: u64 },
 }
 
 /// A lane's input. Unbounded (the reader's buffer pool bounds what is in it), and the
@@ -184,6 +185,8 @@ pub(super) struct Lane {
     pub(super) reported: u64,
     /// The segments of a whole-image copy, as the data arrives.
     pub(super) segments: Vec<Planned>,
+    /// Where a stream of unknown size turned out to end (known at `Commit`).
+    pub(super) end: Option<u64>,
     /// Whether the first data arrived (and the device was wiped).
     pub(super) started: bool,
     /// Opens the image again, to write again what did not read back.
@@ -235,6 +238,7 @@ impl Lane {
             held_bytes: 0,
             reported: 0,
             segments: Vec::new(),
+            end: None,
             started: false,
             reopen: options.reopen.clone(),
             rewritten: 0,
@@ -349,7 +353,7 @@ impl Lane {
                 }
                 Order::Finish => return Ok(()),
                 // Only ever sent after `Finish`.
-                Order::Commit => {}
+                Order::Commit { .. } => {}
             }
         }
     }
