@@ -49,6 +49,35 @@ impl ImageCache {
         self.dir.join(format!("{}.download", hex(sha256)))
     }
 
+    fn bmap_path(&self, sha256: &[u8; 32]) -> PathBuf {
+        self.dir.join(format!("{}.bmap", hex(sha256)))
+    }
+
+    /// The bmap kept beside the download with this SHA-256: made while it was first written
+    /// (only what its filesystems use), so the next card of the same image is written as
+    /// fast as with a published one.
+    pub fn bmap(&self, sha256: &[u8; 32]) -> Option<PathBuf> {
+        let path = self.bmap_path(sha256);
+        path.is_file().then_some(path)
+    }
+
+    /// Keeps `xml` as the bmap of the download with this SHA-256, if that download is kept
+    /// (a bmap outlives no download); put in place whole or not at all. Returns where.
+    pub fn keep_bmap(&self, sha256: &[u8; 32], xml: &[u8]) -> io::Result<Option<PathBuf>> {
+        if !self.contains(sha256) {
+            return Ok(None);
+        }
+        let path = self.bmap_path(sha256);
+        let temp = self
+            .dir
+            .join(format!(".{}.bmap.{}", hex(sha256), std::process::id()));
+        std::fs::write(&temp, xml)?;
+        std::fs::rename(&temp, &path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })?;
+        Ok(Some(path))
+    }
+
     /// The kept download with this SHA-256, marked as just used.
     pub fn lookup(&self, sha256: &[u8; 32]) -> Option<PathBuf> {
         let path = self.path(sha256);
@@ -164,7 +193,7 @@ impl ImageCache {
         for entry in entries {
             let path = entry?.path();
             let ours = match path.extension() {
-                Some(x) if x == "download" => true,
+                Some(x) if x == "download" || x == "bmap" => true,
                 Some(x) if x == "part" => idle_part(&path),
                 _ => false,
             };
@@ -226,6 +255,8 @@ impl ImageCache {
             }
             if path != keep && std::fs::remove_file(&path).is_ok() {
                 total -= len;
+                // Its bmap goes with it.
+                let _ = std::fs::remove_file(path.with_extension("bmap"));
             }
         }
     }

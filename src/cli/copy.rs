@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use blockprint::bmap::Bmap;
-use blockprint::copy::{self, CopyOptions, Mapping, Reopen};
+use blockprint::copy::{self, CopyOptions, CopyReport, Mapping, Reopen};
 use blockprint::discover::{self, BmapChoice, Checked, Lookup};
 use blockprint::firstboot::{self, FirstBoot};
 use blockprint::identify::{self, Advice, Identity};
@@ -255,6 +255,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         if let Some(findings) = &report.streamed {
             unmapped::streamed(findings, args.explain, out);
         }
+        keep_beside_download(&image, &mapping, report, &opener, out);
         if let Some(path) = &args.save_bmap {
             match &bmap {
                 Some(bmap) => super::create::write_bmap(Some(path), &bmap.to_xml())?,
@@ -282,6 +283,36 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         return Ok(());
     }
     summarize(&names, &results, (args.verify_readback, whole), out)
+}
+
+/// A catalog image written without a bmap: the bmap of what was written is kept beside its
+/// cached download, so the next card of it is written as with a published one.
+fn keep_beside_download(
+    image: &Input,
+    mapping: &Mapping<'_>,
+    report: &CopyReport,
+    opener: &Opener,
+    out: &Output,
+) {
+    if !matches!(mapping, Mapping::Scanned(_) | Mapping::Stream) {
+        return;
+    }
+    let (Input::Catalog(chosen), Some(written)) = (image, &report.bmap) else {
+        return;
+    };
+    let (Some(sha256), Some(cache)) = (chosen.image.download_sha256, opener.image_cache()) else {
+        return;
+    };
+    match cache.keep_bmap(&sha256, &written.to_xml()) {
+        Ok(Some(path)) => out.info(format_args!(
+            "kept the bmap of what was written beside the cached download, for the next card ('{}')",
+            path.display()
+        )),
+        Ok(None) => {}
+        Err(e) => out.warn(format_args!(
+            "could not keep the bmap of what was written beside the cached download: {e}"
+        )),
+    }
 }
 
 /// What the image is, said before anything is written: one that will not work written raw (a

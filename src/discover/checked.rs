@@ -126,7 +126,16 @@ pub fn find_checked(
                 .map(|checked| Lookup::Found(Box::new(checked)));
         }
         BmapChoice::Discover => {
-            let candidates = bmap_candidates_for(image);
+            let mut candidates = bmap_candidates_for(image);
+            // Last, after what its catalog and its server publish: the bmap kept beside the
+            // cached download, made when it was first written.
+            if let Input::Catalog(chosen) = image
+                && let (Some(sha256), Some(cache)) =
+                    (chosen.image.download_sha256, opener.image_cache())
+                && let Some(kept) = cache.bmap(&sha256)
+            {
+                candidates.push(Input::Path(kept));
+            }
             let mut found = None;
             for candidate in &candidates {
                 let next_to = Some(image);

@@ -377,6 +377,11 @@ impl Job<'_> {
             };
             let results = copy::copy_mapped(source, mapping, targets, &options, &mut sink, cancel);
             throttles.iter_mut().for_each(|t| t.flush(self.send));
+            if matches!(mapping, Mapping::Stream)
+                && let Some(report) = results.iter().find_map(|r| r.as_ref().ok())
+            {
+                self.keep_bmap(report);
+            }
             for (result, &drive) in results.into_iter().zip(drives) {
                 match result {
                     // Announced as done: its own thread is finishing it.
@@ -388,6 +393,22 @@ impl Job<'_> {
                 }
             }
         });
+    }
+
+    /// A catalog image written without a bmap: the bmap of what was written is kept beside
+    /// its cached download, so the next card of it needs no reading of its filesystems.
+    fn keep_bmap(&self, report: &CopyReport) {
+        let (Input::Catalog(chosen), Some(bmap)) = (&self.request.image, &report.bmap) else {
+            return;
+        };
+        let (Some(sha256), Some(cache)) =
+            (chosen.image.download_sha256, super::settings::image_cache())
+        else {
+            return;
+        };
+        if let Err(e) = cache.keep_bmap(&sha256, &bmap.to_xml()) {
+            eprintln!("blockprint: could not keep the bmap beside the cached download: {e}");
+        }
     }
 
     /// Drive `drive` is written and closed: rescan it, or power it off, and say so.

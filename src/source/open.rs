@@ -126,6 +126,11 @@ impl Opener {
         }
     }
 
+    /// Where catalog images' downloads are kept: the one given, or the user's.
+    pub fn image_cache(&self) -> Option<ImageCache> {
+        self.cache.clone().or_else(ImageCache::user)
+    }
+
     fn http(&self) -> Result<&HttpClient, SourceError> {
         if let Some(client) = self.http.get() {
             return Ok(client);
@@ -161,7 +166,7 @@ impl Opener {
                 Bytes::Stream { reader, size }
             }
             Input::Catalog(chosen) => {
-                let cache = self.cache.clone().or_else(ImageCache::user);
+                let cache = self.image_cache();
                 let notes = self.notes.clone();
                 return open_image(&chosen.image, self.http()?, cache.as_ref(), &mut |note| {
                     if let Some(notes) = &notes {

@@ -187,3 +187,80 @@ fn a_download_cut_short_in_one_run_goes_on_in_the_next() {
     );
     assert!(!part.exists(), "the part is left beside the kept download");
 }
+
+/// A catalog image without a bmap is written as its filesystems say, and the bmap of what
+/// was written is kept beside the cached download: the next card of it is written from the
+/// cache with that bmap, found by discovery after what the catalog and the server publish.
+#[test]
+fn the_bmap_made_while_writing_is_kept_for_the_next_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("sample.img");
+    sh(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/build-aux/make-sample-image"),
+        &[raw.to_str().unwrap()],
+    );
+    let content = std::fs::read(&raw).unwrap();
+    // Every block the scanner maps must be on the destination (free ones may differ).
+    let reference = dir.path().join("reference.bmap");
+    cli(
+        &[
+            "-q",
+            "scan",
+            "-o",
+            reference.to_str().unwrap(),
+            raw.to_str().unwrap(),
+        ],
+        cache.path(),
+    )
+    .ok();
+    let holds_the_image = |dest: &Path| {
+        cli(
+            &[
+                "-q",
+                "verify",
+                "--bmap",
+                reference.to_str().unwrap(),
+                dest.to_str().unwrap(),
+            ],
+            cache.path(),
+        )
+        .ok();
+    };
+    sh("xz", &["-k", "-T1", "-0", raw.to_str().unwrap()]);
+    let packed = std::fs::read(raw.with_extension("img.xz")).unwrap();
+    let server = Server::start(Behaviour {
+        only: Some("/pi.img.xz"),
+        ..Behaviour::serving(packed.clone())
+    });
+    let (run, dest) = copy(dir.path(), cache.path(), &server, (&content, &packed));
+    let said = run.ok().to_owned();
+    assert!(said.contains("read as it passes"), "{said}");
+    assert!(
+        said.contains("kept the bmap of what was written beside the cached download"),
+        "{said}"
+    );
+    holds_the_image(&dest);
+    let kept = cache
+        .path()
+        .join(format!("blockprint/images/{}.bmap", sha256(&packed)));
+    let bmap = blockprint::bmap::Bmap::from_file(&kept).unwrap();
+    assert!(
+        bmap.mapped_bytes() < content.len() as u64 / 4,
+        "the kept bmap maps {} of {} bytes",
+        bmap.mapped_bytes(),
+        content.len()
+    );
+
+    std::fs::remove_file(&dest).unwrap();
+    let (run, dest) = copy(dir.path(), cache.path(), &server, (&content, &packed));
+    let said = run.ok();
+    assert!(
+        said.contains(&format!("discovered bmap file '{}'", kept.display())),
+        "{said}"
+    );
+    holds_the_image(&dest);
+    let (run, _) = (cli(&["cache", "clear"], cache.path()), ());
+    run.ok();
+    assert!(!kept.exists(), "clearing the cache left the bmap");
+}
