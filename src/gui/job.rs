@@ -30,6 +30,7 @@ use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Mapping, Reopen
 use blockprint::drives::Drive;
 use blockprint::firstboot::{Applied, FirstBoot};
 use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
+use blockprint::scan::StreamFindings;
 use blockprint::source::{Input, InputError, SourceError};
 use blockprint::target::{Target, TargetError};
 use blockprint::udisks::{Removal, Udisks, UdisksError};
@@ -172,9 +173,9 @@ pub struct Summary {
     pub rewritten: usize,
     /// What the capacity probe found, when it ran.
     pub capacity: Option<Box<CapacityReport>>,
-    /// Bytes left out because the image's filesystems, read as it was written, proved them
-    /// free (an image without a block map).
-    pub left_out: Option<u64>,
+    /// What the image's filesystems, read as it was written (an image without a block map),
+    /// proved free in time and so left out, per region.
+    pub streamed: Option<Arc<StreamFindings>>,
 }
 
 /// First-boot settings written into a card and read back.
@@ -437,10 +438,7 @@ impl Job<'_> {
             write_speed: report.write_speed(),
             rewritten: report.rewritten,
             capacity: report.capacity.clone(),
-            left_out: report
-                .streamed
-                .as_ref()
-                .map(|found| found.regions.iter().map(|r| r.skipped).sum()),
+            streamed: report.streamed.clone(),
         };
         self.end(drive, Outcome::Done(summary));
     }

@@ -103,7 +103,7 @@ fn image_then_drive_then_confirm_then_write_then_done() {
         write_speed: None,
         rewritten: 0,
         capacity: None,
-        left_out: None,
+        streamed: None,
     };
     let effects = end(&mut flow, vec![Outcome::Done(done)]);
     assert!(matches!(&effects[..], [Effect::Ended]));

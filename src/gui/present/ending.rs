@@ -2,6 +2,7 @@
 //! end, for several what became of each and of the whole.
 
 use blockprint::copy::SpeedClass;
+use blockprint::scan::{StreamRegion, Verdict};
 use blockprint::udisks::Removal;
 use gettextrs::gettext;
 
@@ -312,7 +313,14 @@ fn done_body(summary: &Summary, next: &Next) -> String {
         Ok(Removal::Nothing) => gettext("Eject it in your file manager before taking it out."),
         Err(_) => gettext("It could not be powered off: eject it before taking it out."),
     });
-    parts.extend(summary.left_out.filter(|&n| n > 0).map(left_out));
+    parts.extend(
+        summary
+            .streamed
+            .as_ref()
+            .map(|found| found.regions.iter().map(|r| r.skipped).sum())
+            .filter(|&n: &u64| n > 0)
+            .map(left_out),
+    );
     parts.push(wrote(summary));
     parts.join(" ")
 }
@@ -395,8 +403,36 @@ fn done_details(summary: &Summary) -> Option<String> {
             ],
         ));
     }
+    if let Some(found) = &summary.streamed {
+        parts.extend(found.regions.iter().map(region_details));
+    }
     parts.extend(removal_details(summary));
     (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+/// What a region of an image without a block map held, for Technical Details: "partition 2
+/// (MBR type 0x83), ext4: 2.5 GB free, 2.4 GB of it left out." (the place and the reasons are
+/// the engine's words).
+fn region_details(region: &StreamRegion) -> String {
+    let place = &region.finding.place;
+    match &region.finding.verdict {
+        Verdict::Free { fs, .. } => gettext_f(
+            // Translators: "partition 2 (MBR type 0x83), ext4: 2.5 GB free, 2.4 GB of it left
+            // out." What is free but not left out was passed before it was proven free.
+            "{place}, {fs}: {free} free, {skipped} of it left out.",
+            &[
+                ("place", place),
+                ("fs", fs),
+                ("free", &size(region.finding.free)),
+                ("skipped", &size(region.skipped)),
+            ],
+        ),
+        Verdict::MapWhole { fs, reason } => gettext_f(
+            // Translators: {reason} is in English, from the scanner.
+            "{place}, {fs}: written whole ({reason}).",
+            &[("place", place), ("fs", fs), ("reason", reason)],
+        ),
+    }
 }
 
 /// "Settings applied and read back: hostname pi-kitchen, user alex, SSH keys 1, Wi-Fi Home."

@@ -71,7 +71,7 @@ fn summary(first_boot: Option<Written>) -> Summary {
         write_speed: None,
         rewritten: 0,
         capacity: None,
-        left_out: None,
+        streamed: None,
     }
 }
 

@@ -73,7 +73,7 @@ fn several_drives_are_chosen_and_confirmed_together_and_each_ends_on_its_own() {
         write_speed: None,
         rewritten: 0,
         capacity: None,
-        left_out: None,
+        streamed: None,
     };
     flow.update(Msg::Job(JobEvent::Ended {
         drive: 0,

@@ -230,7 +230,7 @@ fn a_written_drive_that_could_not_be_powered_off_can_be_ejected_from_the_end_pag
         write_speed: None,
         rewritten: 0,
         capacity: None,
-        left_out: None,
+        streamed: None,
     };
     end(&mut flow, vec![Outcome::Done(summary)]);
     let ending = |flow: &Flow| crate::gui::present::write_view(flow).ending.expect("over");

@@ -50,7 +50,7 @@ fn done(removal: Result<Removal, Arc<UdisksError>>) -> Outcome {
         write_speed: None,
         rewritten: 0,
         capacity: None,
-        left_out: None,
+        streamed: None,
     })
 }
 
@@ -170,7 +170,7 @@ fn a_finished_write_says_what_to_do_now_that_it_was_checked_and_whether_it_may_b
         write_speed: None,
         rewritten: 0,
         capacity: None,
-        left_out: None,
+        streamed: None,
     };
     // Review finding 7: plain words, the next step for a Pi image, the checksums in the
     // details, one way on and nothing destructive.
@@ -305,4 +305,71 @@ fn the_end_says_how_fast_the_card_writes_and_what_was_written_again() {
     let fake = with(1.1e6, 1);
     assert!(fake.contains("slower than any speed class"), "{fake}");
     assert!(fake.contains("One range did not read back"), "{fake}");
+}
+
+/// An image without a block map: the body says how much its filesystems let be left out, the
+/// details say it per partition (and why one was written whole).
+#[test]
+fn the_end_says_what_the_filesystems_let_be_left_out() {
+    use blockprint::scan::{Finding, StreamFindings, StreamRegion, Verdict};
+    let Outcome::Done(mut summary) = done(Ok(Removal::PoweredOff)) else {
+        unreachable!("done() is a finished write")
+    };
+    let region = |place: &str, verdict: Verdict, free: u64, skipped: u64| StreamRegion {
+        finding: Finding {
+            start: 0,
+            len: 4_000_000_000,
+            place: place.into(),
+            verdict,
+            free,
+        },
+        skipped,
+    };
+    summary.streamed = Some(Arc::new(StreamFindings {
+        layout: "MBR, 2 partitions".into(),
+        regions: vec![
+            region(
+                "partition 1 (MBR type 0x0C)",
+                Verdict::MapWhole {
+                    fs: "f2fs".into(),
+                    reason: "no parser for it".into(),
+                },
+                0,
+                0,
+            ),
+            region(
+                "partition 2 (MBR type 0x83)",
+                Verdict::Free {
+                    fs: "ext4".into(),
+                    free: vec![],
+                    notes: vec![],
+                },
+                2_500_000_000,
+                2_400_000_000,
+            ),
+        ],
+        scans: 9,
+        kept: 2 << 20,
+        over_budget: false,
+    }));
+    let drives = [written("sdb", Outcome::Done(summary))];
+    let end = ending(&drives, "raspios.img.xz", true);
+    assert!(
+        end.body.contains(&format!(
+            "{} that its filesystems do not use was left out.",
+            size(2_400_000_000)
+        )),
+        "{}",
+        end.body
+    );
+    let details = end.details.expect("technical details");
+    assert!(
+        details.contains("partition 1 (MBR type 0x0C), f2fs: written whole (no parser for it).")
+            && details.contains(&format!(
+                "partition 2 (MBR type 0x83), ext4: {} free, {} of it left out.",
+                size(2_500_000_000),
+                size(2_400_000_000)
+            )),
+        "{details}"
+    );
 }
