@@ -120,14 +120,19 @@ impl<'a> StreamScan<'a> {
     /// asked for in it) up to `to`. At the end of a stream of unknown size, stops there.
     pub fn skip_free(&mut self, to: u64) -> io::Result<()> {
         let from = self.position();
-        self.skip_to(to)?;
-        self.skipped.add(from, to);
-        Ok(())
+        let result = self.skip_to(to);
+        self.skipped.add(from, self.position());
+        result
     }
 
     /// What was found and left out; scans once more with everything that passed.
     pub fn findings(mut self) -> StreamFindings {
-        if self.capture.wanting() {
+        // A stream of unknown size is now known to end here.
+        let end = self.capture.passed;
+        if self.inner.size().is_none() && self.len != end {
+            self.len = end;
+            self.rescan();
+        } else if self.capture.wanting() {
             self.rescan();
         }
         self.skipped.normalize();
