@@ -220,4 +220,9 @@ impl RandomAccess for RegionView<'_> {
         let len = len.min(self.len.saturating_sub(offset));
         self.image.stream(self.start + offset, len)
     }
+
+    fn will_need(&self, offset: u64, len: u64) {
+        let len = len.min(self.len.saturating_sub(offset));
+        self.image.will_need(self.start.saturating_add(offset), len);
+    }
 }

@@ -86,6 +86,11 @@ fn free_space(region: &dyn RandomAccess, raw: &[u8]) -> Result<Found, String> {
     }
     let forced: Ranges = forced.into_iter().collect();
 
+    // The journal's inode may lie after the bitmaps: a stream being scanned must be asked for
+    // them before it passes them on its way there.
+    for d in descs.iter().filter(|d| !group::is_uninit(&sb, d)) {
+        region.will_need(d.block_bitmap.saturating_mul(sb.block_size), sb.block_size);
+    }
     let journal = if sb.has_compat(COMPAT_HAS_JOURNAL) {
         Some(journal::read(region, &sb, &descs)?)
     } else {

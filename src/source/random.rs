@@ -33,6 +33,12 @@ pub trait RandomAccess: Send + Sync {
     /// A sequential reader of `offset..offset + len`.
     fn stream(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>>;
 
+    /// Says `offset..offset + len` will be read soon. A store that cannot go back (a stream
+    /// being scanned as it passes) keeps those bytes when they pass; others ignore it.
+    fn will_need(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
+
     /// The local file behind it, if any.
     fn local_path(&self) -> Option<&Path> {
         None

@@ -220,6 +220,18 @@ impl RandomAccess for Horizon<'_> {
         )))
     }
 
+    fn will_need(&self, offset: u64, len: u64) {
+        let end = offset.saturating_add(len).min(self.len);
+        if end > self.capture.passed {
+            let start = (offset / WINDOW * WINDOW).max(self.capture.passed);
+            let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+            asked.push((
+                start,
+                end.div_ceil(WINDOW).saturating_mul(WINDOW).min(self.len),
+            ));
+        }
+    }
+
     fn stream(&self, offset: u64, len: u64) -> io::Result<Box<dyn io::Read + Send>> {
         let size = usize::try_from(len)
             .ok()
