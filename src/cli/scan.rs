@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use blockprint::create::CreateOptions;
 use blockprint::mapping;
 use blockprint::progress::CancelToken;
-use blockprint::scan::{self, BLOCK, Ranges, ScanReport, Verdict};
+use blockprint::scan::{self, BLOCK, Ranges, ScanReport};
 use blockprint::size::{human, percent};
 use blockprint::source::{Input, LocalFile, Opened, Opener};
 
@@ -100,28 +100,8 @@ fn explain(report: &ScanReport, details: bool, out: &Output) {
         return;
     }
     for finding in &report.findings {
-        let at = format!(
-            "{} at {}, {}",
-            finding.place,
-            human(finding.start),
-            human(finding.len)
-        );
-        match &finding.verdict {
-            Verdict::Free { fs, notes, .. } => {
-                let notes = if notes.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", notes.join("; "))
-                };
-                out.info(format_args!(
-                    "  {at}: {fs}, {} free{notes}",
-                    human(finding.free)
-                ));
-            }
-            Verdict::MapWhole { fs, reason } => {
-                out.info(format_args!("  {at}: {fs}, mapped whole: {reason}"));
-            }
-        }
+        let line = super::unmapped::region_line(finding, None, "mapped");
+        out.info(format_args!("  {line}"));
     }
     out.info("  everything outside these regions (partition tables, gaps, the tail) is mapped");
 }

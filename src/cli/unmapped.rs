@@ -55,10 +55,7 @@ pub(super) fn choose(
     if explain {
         out.info(format_args!("layout: {}", report.layout));
         for finding in &report.findings {
-            out.info(format_args!(
-                "  {}",
-                region_line(finding, finding.free, None)
-            ));
+            out.info(format_args!("  {}", region_line(finding, None, "written")));
         }
     }
     Unmapped::Scanned(Box::new(report))
@@ -87,14 +84,16 @@ pub(super) fn streamed(findings: &StreamFindings, explain: bool, out: &Output) {
         );
     }
     for region in &findings.regions {
-        let line = region_line(&region.finding, region.finding.free, Some(region.skipped));
+        let line = region_line(&region.finding, Some(region.skipped), "written");
         out.info(format_args!("  {line}"));
     }
 }
 
 /// "partition 2 (MBR type 0x83) at 256 MiB, 3.7 GiB: ext4, 2.5 GiB free, 2.4 GiB of it known
-/// in time (notes)".
-fn region_line(finding: &scan::Finding, free: u64, skipped: Option<u64>) -> String {
+/// in time (notes)", or "…: f2fs, mapped whole: why" (`whole`: "mapped" for a bmap, "written"
+/// for a copy). `skipped`: what a stream scan left out of it.
+pub(super) fn region_line(finding: &scan::Finding, skipped: Option<u64>, whole: &str) -> String {
+    let free = finding.free;
     let at = format!(
         "{} at {}, {}",
         finding.place,
@@ -119,7 +118,7 @@ fn region_line(finding: &scan::Finding, free: u64, skipped: Option<u64>) -> Stri
             };
             format!("{at}: {fs}, {} free{in_time}{notes}", human(free))
         }
-        Verdict::MapWhole { fs, reason } => format!("{at}: {fs}, written whole: {reason}"),
+        Verdict::MapWhole { fs, reason } => format!("{at}: {fs}, {whole} whole: {reason}"),
     }
 }
 
