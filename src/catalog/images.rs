@@ -361,7 +361,8 @@ impl<R: Read> Read for Keeping<R> {
                 if file.write_all(&buf[old..n]).is_err() {
                     self.discard();
                 }
-            } else if !buf.is_empty() {
+            } else if n == 0 && !buf.is_empty() {
+                // The end (a read of bytes the file holds already is not).
                 let file = self.file.take();
                 let kept = file.is_some_and(|f| f.sync_all().is_ok())
                     && std::fs::rename(&self.part, &self.final_path).is_ok();
@@ -390,6 +391,27 @@ mod tests {
 
     fn cache(dir: &Path, quota: u64) -> ImageCache {
         ImageCache::new(dir.join("images"), quota)
+    }
+
+    #[test]
+    fn a_resumed_download_is_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), DEFAULT_QUOTA);
+        let sha = [9; 32];
+        let whole: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        let part = cache.path(&sha).with_extension("part");
+        std::fs::write(&part, &whole[..40_000]).unwrap();
+        let claim = cache.claim(&sha).unwrap();
+        assert_eq!(claim.have(), 40_000);
+        // Read in small pieces, as a decoder does: many reads fall wholly in the bytes the
+        // part holds already, and none of them is the end.
+        let mut kept = claim.keep(io::Cursor::new(whole.clone()));
+        let mut buf = [0; 4096];
+        while kept.read(&mut buf).unwrap() > 0 {}
+        let path = cache.lookup(&sha).expect("kept");
+        assert!(std::fs::read(path).unwrap() == whole, "kept only in part");
+        assert!(!part.exists());
     }
 
     #[test]

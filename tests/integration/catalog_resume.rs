@@ -186,6 +186,11 @@ fn a_download_cut_short_in_one_run_goes_on_in_the_next() {
         packed.len()
     );
     assert!(!part.exists(), "the part is left beside the kept download");
+    let kept = part.with_extension("download");
+    assert!(
+        std::fs::read(&kept).unwrap() == packed,
+        "the resumed download is not kept whole"
+    );
 }
 
 /// A catalog image without a bmap is written as its filesystems say, and the bmap of what
