@@ -213,6 +213,8 @@ impl JobError {
     /// its block map), so writing it again would fail again: another image is the way on.
     pub fn image_at_fault(&self) -> bool {
         match self {
+            // Nor is a server that cannot be reached or is down for a while.
+            JobError::Source(SourceError::Http(e)) => !e.is_transient(),
             JobError::Input(_) | JobError::Source(_) => true,
             // A download cut off is not the image's fault: writing again resumes it.
             JobError::Copy(error) => match &**error {

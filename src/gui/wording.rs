@@ -466,6 +466,9 @@ impl UserFacing for JobError {
                      again.",
                 ),
             ),
+            JobError::Source(SourceError::Http(e)) if e.is_transient() => {
+                (gettext("The Download Could Not Start"), e.user_facing().1)
+            }
             JobError::Input(_) | JobError::Source(_) => (
                 gettext("The Image Cannot Be Opened"),
                 gettext("The image could not be opened or decoded; see the details."),

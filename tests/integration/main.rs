@@ -51,6 +51,9 @@ mod gui_catalog;
 /// The newcomer's path through the desktop app, its clicks counted.
 #[cfg(feature = "gui")]
 mod gui_clicks;
+/// Try Again after a catalog download broke off: it resumes from the cached part.
+#[cfg(feature = "gui")]
+mod gui_download_again;
 /// The desktop app writing to a card that fails mid-write, or is counterfeit.
 #[cfg(feature = "gui")]
 mod gui_faults;

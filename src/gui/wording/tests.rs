@@ -249,4 +249,25 @@ fn a_download_cut_off_can_be_tried_again_and_a_damaged_one_cannot() {
     let local = read("/images/pi.img", std::io::ErrorKind::TimedOut);
     assert_eq!(user_error(&local).title, "The Image Cannot Be Read");
     assert!(local.image_at_fault());
+    // A server that is down when the download starts: Try Again, not another image.
+    let url = "http://127.0.0.1:8080/pi.img.xz";
+    let down = JobError::Source(blockprint::source::SourceError::Http(
+        blockprint::source::http::HttpError::Status {
+            url: url.into(),
+            status: "503 Service Unavailable".into(),
+        },
+    ));
+    assert_eq!(user_error(&down).title, "The Download Could Not Start");
+    assert!(user_error(&down).body.contains("try again"));
+    assert!(!down.image_at_fault(), "a server down for a while");
+    let missing = JobError::Source(blockprint::source::SourceError::Http(
+        blockprint::source::http::HttpError::NotFound {
+            url: url.into(),
+            status: 404,
+        },
+    ));
+    assert!(
+        missing.image_at_fault(),
+        "a wrong address is not tried again"
+    );
 }

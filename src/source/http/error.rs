@@ -211,6 +211,23 @@ fn connect_advice(proxy: Option<&str>) -> String {
 }
 
 impl HttpError {
+    /// Whether the same request may work a little later: no connection, a server that is
+    /// down or busy (5xx, 408, 429), or a transfer that broke off. A wrong address, refused
+    /// credentials, a TLS or protocol fault and a changed file are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HttpError::Connect { .. }
+            | HttpError::Interrupted { .. }
+            | HttpError::NotResumable { .. }
+            | HttpError::Transfer { .. } => true,
+            HttpError::Status { status, .. } => {
+                let code = status.split(' ').next().and_then(|c| c.parse::<u16>().ok());
+                code.is_some_and(|c| (500..600).contains(&c) || c == 408 || c == 429)
+            }
+            _ => false,
+        }
+    }
+
     /// The error for an unexpected status; `credentials` tells a 401 what to advise.
     pub(crate) fn from_status(url: &Url, status: StatusCode, credentials: Credentials) -> Self {
         let url = redact(url);
@@ -394,6 +411,30 @@ mod tests {
             other.contains("502 Bad Gateway") && other.contains("http://example.org/a.img"),
             "{other}"
         );
+    }
+
+    #[test]
+    fn a_server_down_or_busy_is_worth_trying_again_and_a_wrong_address_is_not() {
+        let url = Url::parse("http://example.org/a.img").expect("url");
+        let status = |code| HttpError::from_status(&url, code, Credentials::None).is_transient();
+        for code in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::REQUEST_TIMEOUT,
+        ] {
+            assert!(status(code), "{code}");
+        }
+        for code in [
+            StatusCode::NOT_FOUND,
+            StatusCode::FORBIDDEN,
+            StatusCode::BAD_REQUEST,
+            StatusCode::IM_A_TEAPOT,
+        ] {
+            assert!(!status(code), "{code}");
+        }
+        let changed = HttpError::Changed { url: "u".into() };
+        assert!(!changed.is_transient());
     }
 
     #[test]

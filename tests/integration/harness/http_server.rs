@@ -1,5 +1,6 @@
 //! A tiny HTTP/1.1 server for what nginx will not do on purpose: break off (or stall) a
-//! response after a number of bytes, ignore Range, or stand in as a proxy. One request per connection
+//! response after a number of bytes, answer 503 for a while, ignore Range, or stand in as a
+//! proxy. One request per connection
 //! (`Connection: close`), one thread per connection, every request recorded.
 
 use std::io::{BufRead, BufReader, Write};
@@ -36,6 +37,9 @@ pub struct Behaviour {
     /// Whether a response that breaks off then stalls (the connection stays open, silent, for
     /// a minute) instead of closing.
     pub stall: bool,
+    /// The responses (counted as `cut` is) answered `503 Service Unavailable`, as a server
+    /// that is down for a while.
+    pub unavailable: Range<usize>,
     /// The one path served, when set: any other is a 404, not counted among the responses.
     pub only: Option<&'static str>,
 }
@@ -50,6 +54,7 @@ impl Behaviour {
             cut: 0..0,
             cut_after: 0,
             stall: false,
+            unavailable: 0..0,
             only: None,
         }
     }
@@ -182,6 +187,12 @@ fn serve(
         return;
     }
     let index = counter.fetch_add(1, Ordering::SeqCst);
+    if behaviour.unavailable.contains(&index) {
+        let _ = out.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
     let data = &behaviour.data;
     let len = data.len();
     let honour = match behaviour.ranges {
