@@ -22,6 +22,10 @@
 //! The drive is only ever reached through the open [`Target`], which may be a descriptor
 //! handed over by UDisks2: its path is opened again only, as root, to drop the kernel's cached
 //! blocks of it (`BLKFLSBUF`), which direct I/O does not need.
+//!
+//! Both run on a thread of their own, on a duplicate of the target's descriptor, and each of
+//! their writes, reads and flushes is watched (`card/watched.rs`): a card or reader that hangs
+//! is given up after the stall limit, as a copy gives it up, with [`ProbeError::Stalled`].
 
 mod analysis;
 mod keep;
@@ -31,16 +35,19 @@ mod report;
 mod surface;
 #[cfg(test)]
 mod tests;
+mod watched;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use report::{CapacityReport, Finding, ProbeError, SurfaceReport, decimal};
 
-use crate::progress::{CancelToken, ProgressSink, Reporter};
-use crate::target::{AlignedBuf, Target, TargetError, TargetKind};
+use crate::progress::{CancelToken, Event, ProgressSink, Reporter};
+use crate::target::{AlignedBuf, Op, Target, TargetError, TargetKind};
 use keep::Keeping;
 use probe::{ENDS, Engine, Fault, Medium};
+use watched::Leash;
 
 /// Bad ranges listed in a [`SurfaceReport`]; more are only counted.
 pub const MAX_BAD_RANGES: usize = 1000;
@@ -55,15 +62,34 @@ const MIN_CAPACITY: u64 = 2 << 20;
 /// `progress` gets the bytes done and the bytes to do (an upper bound, reached at the end);
 /// `cancel` stops the probe at the next block, with [`ProbeError::Cancelled`]. A counterfeit
 /// is no error: the report says so ([`CapacityReport::is_counterfeit`]).
+///
+/// A write, read or flush that has not finished after `stall_limit` (`None`: no limit) ends
+/// the probe at once with [`ProbeError::Stalled`]; the thread waiting for the drive is left
+/// behind with its own descriptor and buffers, and touches the drive no more once it wakes.
 pub fn probe(
     target: &mut Target,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &CancelToken,
+    stall_limit: Option<Duration>,
+) -> Result<CapacityReport, ProbeError> {
+    let drive = Drive::new(target)?;
+    let cancel = cancel.clone();
+    let mut forward = |(done, total)| progress(done, total);
+    watched::run(drive, stall_limit, &mut forward, move |drive, report| {
+        let mut progress = |done, total| report((done, total));
+        run_probe(drive, &mut progress, &cancel)
+    })
+}
+
+/// The probe itself, on the drive's thread.
+fn run_probe(
+    drive: &mut Drive,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &CancelToken,
 ) -> Result<CapacityReport, ProbeError> {
     let started = Instant::now();
-    let mut drive = Drive::new(target)?;
     let (device, claimed) = (drive.device.clone(), drive.capacity);
-    let mut keeping = Keeping::new(&mut drive);
+    let mut keeping = Keeping::new(drive);
     let tag = crate::nonce::fresh_u64();
     let probed = Engine::new(&mut keeping, &device, claimed, tag, progress, cancel).run()?;
     // A genuine drive gets back every byte the probe overwrote; a block it will not take
@@ -97,28 +123,45 @@ pub fn probe(
 /// Writes a pattern over every byte of `target`, a block device, reads it all back and lists
 /// what differs; with [`Phase::SurfaceWrite`](crate::progress::Phase::SurfaceWrite) and
 /// [`Phase::SurfaceRead`](crate::progress::Phase::SurfaceRead) progress. Erases it. Bad
-/// regions are no error: they are in the report.
+/// regions are no error: they are in the report. A hung drive is given up after
+/// `stall_limit`, as in [`probe()`].
 pub fn surface(
     target: &mut Target,
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
+    stall_limit: Option<Duration>,
 ) -> Result<SurfaceReport, ProbeError> {
-    let mut drive = Drive::new(target)?;
-    let mut reporter = Reporter::new(sink, cancel);
-    surface::run(&mut drive, &mut reporter)
+    let drive = Drive::new(target)?;
+    let (stop, inner) = (cancel.clone(), cancel.clone());
+    // A sink that asks to stop cancels the token, as a reporter on this thread would.
+    let mut forward = |event: Event| {
+        if sink.event(&event).is_break() {
+            stop.cancel();
+        }
+    };
+    watched::run(drive, stall_limit, &mut forward, move |drive, report| {
+        let mut events = |event: &Event| {
+            report(event.clone());
+            std::ops::ControlFlow::Continue(())
+        };
+        let mut reporter = Reporter::new(&mut events, &inner);
+        surface::run(drive, &mut reporter)
+    })
 }
 
-/// The drive under test.
-pub(crate) struct Drive<'t> {
-    target: &'t mut Target,
+/// The drive under test, on a duplicate of the target's descriptor; every operation on it is
+/// watched through its [`Leash`].
+pub(crate) struct Drive {
+    target: Target,
     device: PathBuf,
     capacity: u64,
+    leash: Arc<Leash>,
 }
 
-impl<'t> Drive<'t> {
+impl Drive {
     /// Checks that `target` is a block device worth testing, whose reads can come from it
-    /// rather than from the page cache.
-    fn new(target: &'t mut Target) -> Result<Self, ProbeError> {
+    /// rather than from the page cache, and takes a duplicate of it.
+    fn new(target: &mut Target) -> Result<Self, ProbeError> {
         let device = target.path().to_path_buf();
         let what = match target.kind() {
             TargetKind::BlockDevice => None,
@@ -135,10 +178,16 @@ impl<'t> Drive<'t> {
         if !target.is_direct() && !is_root() {
             return Err(ProbeError::Buffered { device });
         }
+        let target = target.hand_over().map_err(|source| ProbeError::Device {
+            device: device.clone(),
+            offset: None,
+            source: Box::new(source),
+        })?;
         Ok(Self {
             target,
             device,
             capacity,
+            leash: Arc::default(),
         })
     }
 
@@ -148,6 +197,44 @@ impl<'t> Drive<'t> {
             offset,
             source: Box::new(source),
         }
+    }
+
+    /// Runs `io` on the target as the operation `op` at `offset`, watched; refused once the
+    /// drive was given up.
+    fn watched<R>(
+        &mut self,
+        op: Op,
+        offset: Option<u64>,
+        io: impl FnOnce(&mut Target) -> Result<R, TargetError>,
+    ) -> Result<R, TargetError> {
+        let Some(_op) = self.leash.begin(op, offset) else {
+            return Err(TargetError::Stalled {
+                op,
+                path: self.device.clone(),
+                offset,
+                secs: 0,
+            });
+        };
+        io(&mut self.target)
+    }
+
+    /// Writes `data` at `offset`.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), TargetError> {
+        self.watched(Op::Write, Some(offset), |target| {
+            target.write_at(offset, data)
+        })
+    }
+
+    /// Fills `out` from `offset`.
+    fn read_into(&mut self, offset: u64, out: &mut [u8]) -> Result<(), TargetError> {
+        self.watched(Op::Read, Some(offset), |target| {
+            let mut at = 0;
+            target.read_range(offset, out.len() as u64, |piece| {
+                let end = (at + piece.len()).min(out.len());
+                out[at..end].copy_from_slice(&piece[..end - at]);
+                at = end;
+            })
+        })
     }
 
     /// Syncs, and drops the kernel's cached blocks of the drive; without direct I/O, that
@@ -166,33 +253,27 @@ impl<'t> Drive<'t> {
         let len = ENDS.min(self.capacity);
         let zeros = AlignedBuf::new(len as usize);
         for start in [0, self.capacity - len] {
-            self.target
-                .write_at(start, &zeros[..len as usize])
+            self.write_at(start, &zeros[..len as usize])
                 .map_err(|e| self.failed(e, Some(start)))?;
         }
         self.flush()
     }
 }
 
-impl Medium for Drive<'_> {
+impl Medium for Drive {
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Fault> {
-        self.target.write_at(offset, data).map_err(fault)
+        self.write_at(offset, data).map_err(fault)
     }
 
     fn read(&mut self, offset: u64, out: &mut [u8]) -> Result<(), Fault> {
-        let mut at = 0;
-        self.target
-            .read_range(offset, out.len() as u64, |piece| {
-                let end = (at + piece.len()).min(out.len());
-                out[at..end].copy_from_slice(&piece[..end - at]);
-                at = end;
-            })
-            .map_err(fault)
+        self.read_into(offset, out).map_err(fault)
     }
 
     fn flush(&mut self) -> Result<(), Fault> {
-        self.target.sync().map_err(Fault::Fatal)?;
-        if !self.target.drop_cached_blocks() && !self.target.is_direct() {
+        self.watched(Op::Sync, None, Target::sync)
+            .map_err(Fault::Fatal)?;
+        let dropped = self.watched(Op::Sync, None, |target| Ok(target.drop_cached_blocks()));
+        if !dropped.map_err(Fault::Fatal)? && !self.target.is_direct() {
             return Err(Fault::Buffered);
         }
         Ok(())

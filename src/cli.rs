@@ -211,6 +211,12 @@ pub struct CheckCardArgs {
     /// then reading it all).
     #[arg(long)]
     pub full: bool,
+
+    /// Give up on a drive that has not finished a write, a read or a flush for this many
+    /// seconds (a hung card or reader).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
 }
 
 /// `blockprint create`.

@@ -30,12 +30,13 @@ mod finish;
 mod lane;
 mod plan;
 mod pool;
+mod queue;
 mod reader;
 mod rewrite;
 mod sentinel;
 mod slot;
 mod speed;
-mod watch;
+pub(crate) mod watch;
 
 use std::fmt;
 use std::ops::ControlFlow;
@@ -75,7 +76,8 @@ pub struct CopyOptions {
     pub skip_readback: Option<CancelToken>,
     /// Give the target up when one operation on it (a write, a flush, a read) has not
     /// finished after this long: a hung card or reader then ends the copy with
-    /// [`TargetError::Stalled`] instead of freezing it. `None` waits for ever.
+    /// [`TargetError::Stalled`] instead of freezing it (during the capacity probe, with
+    /// [`ProbeError::Stalled`]). `None` waits for ever.
     pub stall_timeout: Option<Duration>,
     /// First-boot settings to write into each target's boot partition once the image is
     /// written (and read back), read back themselves, before the held-back first MiB is

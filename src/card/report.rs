@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::target::TargetError;
+use crate::target::{Op, TargetError};
 
 /// What kind of drive the capacity probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +219,29 @@ pub enum ProbeError {
         device: PathBuf,
         /// Where it was writing or reading.
         offset: u64,
+    },
+    /// A write, read or flush of the drive neither finished nor failed within the stall limit:
+    /// a hung card or reader. The thread waiting for it is left behind.
+    #[error(
+        "'{}' stopped responding while it was being checked: a {op}{} has not finished after {secs} s; the card or its reader hangs: unplug it, and try another card or reader",
+        .device.display(),
+        .offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
+    )]
+    Stalled {
+        /// The drive.
+        device: PathBuf,
+        /// What was being done.
+        op: Op,
+        /// Where it was writing or reading (none for a flush).
+        offset: Option<u64>,
+        /// How long it had been waiting, in seconds.
+        secs: u64,
+    },
+    /// The thread that checks the drive ended without a word: a bug.
+    #[error("internal error: the thread checking '{}' stopped unexpectedly; please report this", .device.display())]
+    ThreadFailed {
+        /// The drive.
+        device: PathBuf,
     },
     /// The drive failed in a way that is no finding: it went away, is read-only, or refused
     /// every write.

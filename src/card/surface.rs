@@ -8,7 +8,7 @@ use super::pattern::{SECTOR, surface_fill, surface_sector};
 use super::report::{ProbeError, SurfaceReport};
 use super::{Drive, MAX_BAD_RANGES, is_media_error};
 use crate::progress::{Phase, Reporter};
-use crate::target::{AlignedBuf, TargetError};
+use crate::target::AlignedBuf;
 
 /// Bytes written or read at once.
 const CHUNK: u64 = 4 << 20;
@@ -54,7 +54,7 @@ impl BadRanges {
 
 /// Runs the surface test on `drive`.
 pub(super) fn run(
-    drive: &mut Drive<'_>,
+    drive: &mut Drive,
     reporter: &mut Reporter<'_>,
 ) -> Result<SurfaceReport, ProbeError> {
     let started = Instant::now();
@@ -70,7 +70,7 @@ pub(super) fn run(
         let n = CHUNK.min(capacity - pos);
         let chunk = &mut buf[..n as usize];
         surface_fill(chunk, tag, pos);
-        match drive.target.write_at(pos, chunk) {
+        match drive.write_at(pos, chunk) {
             Ok(()) => {}
             Err(e) if is_media_error(&e) => write_errors += 1,
             Err(e) => return Err(drive.failed(e, Some(pos))),
@@ -111,11 +111,7 @@ pub(super) fn run(
 }
 
 /// Stops, zeroing both ends first (best effort), once the test is cancelled.
-fn cancelled(
-    drive: &mut Drive<'_>,
-    reporter: &Reporter<'_>,
-    offset: u64,
-) -> Result<(), ProbeError> {
+fn cancelled(drive: &mut Drive, reporter: &Reporter<'_>, offset: u64) -> Result<(), ProbeError> {
     if !reporter.cancelled() {
         return Ok(());
     }
@@ -130,7 +126,7 @@ fn cancelled(
 /// error is tried again in smaller pieces ([`PIECES`], from `level` on), and what still
 /// fails is bad.
 fn check(
-    drive: &mut Drive<'_>,
+    drive: &mut Drive,
     buf: &mut [u8],
     tag: u64,
     pos: u64,
@@ -139,7 +135,7 @@ fn check(
     bad: &mut BadRanges,
 ) -> Result<(), ProbeError> {
     let out = &mut buf[..n as usize];
-    match read_into(drive, pos, out) {
+    match drive.read_into(pos, out) {
         Ok(()) => {
             let mut expected = [0u8; SECTOR];
             for (i, sector) in out.chunks(SECTOR).enumerate() {
@@ -170,16 +166,6 @@ fn check(
         },
         Err(e) => Err(drive.failed(e, Some(pos))),
     }
-}
-
-/// Reads `out.len()` bytes at `pos` of the drive into `out`.
-fn read_into(drive: &mut Drive<'_>, pos: u64, out: &mut [u8]) -> Result<(), TargetError> {
-    let mut at = 0;
-    drive.target.read_range(pos, out.len() as u64, |piece| {
-        let end = (at + piece.len()).min(out.len());
-        out[at..end].copy_from_slice(&piece[..end - at]);
-        at = end;
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `blockprint check-card DEVICE [--full]`: the capacity probe, and with `--full` the surface
-//! test, of a drive; exit 1 when it is counterfeit or did not keep every byte.
+//! `blockprint check-card DEVICE [--full] [--timeout SECONDS]`: the capacity probe, and with
+//! `--full` the surface test, of a drive; exit 1 when it is counterfeit, did not keep every
+//! byte, or hung for longer than `--timeout`.
 
 use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub(super) fn run(args: &CheckCardArgs, out: &Output) -> anyhow::Result<()> {
     let mut target = Target::open(device, &TargetOptions::default())?;
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel)?;
+    let stall_limit = Some(Duration::from_secs(args.timeout));
     let claimed = target.capacity().unwrap_or(0);
     out.info(format_args!(
         "checking '{}', which claims {} ({claimed} bytes); {}",
@@ -78,7 +80,7 @@ pub(super) fn run(args: &CheckCardArgs, out: &Output) -> anyhow::Result<()> {
                 done_bytes: done,
             });
         };
-        card::probe(&mut target, &mut on_progress, &cancel)
+        card::probe(&mut target, &mut on_progress, &cancel, stall_limit)
     };
     progress.finish();
     let capacity = result?;
@@ -86,7 +88,7 @@ pub(super) fn run(args: &CheckCardArgs, out: &Output) -> anyhow::Result<()> {
 
     let surface = if args.full {
         let mut progress = TerminalProgress::new(out);
-        let result = card::surface(&mut target, &mut progress, &cancel);
+        let result = card::surface(&mut target, &mut progress, &cancel, stall_limit);
         progress.finish();
         let surface = result?;
         tell_surface(&surface, out);

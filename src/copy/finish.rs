@@ -65,9 +65,10 @@ impl Lane {
 
     /// Checks that every sentinel survived, then puts back what the device held there;
     /// returns how many there were.
-    /// A lost one fails the copy before the header is written.
+    /// A lost one fails the copy before the header is written (and the lane's end puts back
+    /// what they overwrote, as it does for any failure).
     fn check_sentinels(&mut self) -> Result<usize, CopyError> {
-        let Some(sentinels) = self.sentinels.take() else {
+        let Some(sentinels) = self.sentinels.as_ref() else {
             return Ok(0);
         };
         let lost = {
@@ -81,6 +82,10 @@ impl Lane {
                 found,
             });
         }
+        // Put back once: a device that fails to take them back is not asked again.
+        let Some(sentinels) = self.sentinels.take() else {
+            return Ok(0);
+        };
         {
             let _op = self.watch.begin(Op::Write, None);
             sentinels.restore(&mut self.target)?;

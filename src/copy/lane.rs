@@ -7,13 +7,12 @@
 //! [`Watch`] says how long it has been waiting), empties its queue so the chunks return to the
 //! pool, and goes on.
 
-use std::collections::VecDeque;
-use std::ops::Deref;
-use std::sync::mpsc::{Sender, SyncSender, sync_channel};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use super::pool::{self, Job, Outcome, WRITERS};
+pub(super) use super::queue::{Chunk, Order, Queue};
 use super::sentinel::Sentinels;
 use super::watch::Watch;
 use super::{CopyError, HOLD_BACK, Plan, Planned, RangeLabel, Reopen};
@@ -22,109 +21,6 @@ use crate::card::CapacityReport;
 use crate::firstboot::{Applied, FirstBoot};
 use crate::progress::{CancelToken, Phase, TargetEvent};
 use crate::target::{AlignedBuf, Op, Target, TargetKind};
-
-/// A chunk of the image, shared by every lane; its buffer goes back to the reader's pool when
-/// the last lane is done with it.
-pub(super) struct Chunk {
-    buf: Option<AlignedBuf>,
-    home: Sender<AlignedBuf>,
-}
-
-impl Chunk {
-    pub(super) fn new(buf: AlignedBuf, home: Sender<AlignedBuf>) -> Self {
-        Self {
-            buf: Some(buf),
-            home,
-        }
-    }
-}
-
-impl Deref for Chunk {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.buf.as_deref().unwrap_or_default()
-    }
-}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        if let Some(buf) = self.buf.take() {
-            // The reader may be gone; then the buffer is simply freed.
-            let _ = self.home.send(buf);
-        }
-    }
-}
-
-/// What the coordinator tells a lane, in image order.
-pub(super) enum Order {
-    /// `len` bytes of range `index` at image `offset`.
-    Data {
-        index: usize,
-        offset: u64,
-        len: usize,
-        chunk: Arc<Chunk>,
-    },
-    /// The digest of range `index`, which has no bmap checksum, for read-back.
-    Digest { index: usize, digest: Digest },
-    /// Every range was sent: flush, and read back.
-    Finish,
-    /// The image was read to its end (at `end`) and is what the bmap says: write the header,
-    /// commit.
-    Commit { end: u64 },
-}
-
-/// A lane's input. Unbounded (the reader's buffer pool bounds what is in it), and the
-/// coordinator can [`close`](Queue::close) it, dropping what is queued, when it gives the lane up.
-#[derive(Default)]
-pub(super) struct Queue {
-    state: Mutex<QueueState>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct QueueState {
-    orders: VecDeque<Order>,
-    closed: bool,
-}
-
-impl Queue {
-    pub(super) fn push(&self, order: Order) {
-        let mut state = self.lock();
-        if !state.closed {
-            state.orders.push_back(order);
-            self.ready.notify_one();
-        }
-    }
-
-    /// Stops the lane at its next order; what is queued is dropped now.
-    pub(super) fn close(&self) {
-        let mut state = self.lock();
-        state.closed = true;
-        state.orders.clear();
-        self.ready.notify_one();
-    }
-
-    /// The next order, or `None` once closed.
-    pub(super) fn pop(&self) -> Option<Order> {
-        let mut state = self.lock();
-        loop {
-            if state.closed {
-                return None;
-            }
-            if let Some(order) = state.orders.pop_front() {
-                return Some(order);
-            }
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// What a lane tells the coordinator.
 pub(super) enum Report {
@@ -197,6 +93,8 @@ pub(super) struct Lane {
     pub(super) sentinels: Option<Sentinels>,
     /// Probe the device's real capacity before writing it.
     pub(super) check_capacity: bool,
+    /// The copy's stall limit, which the probe keeps too.
+    pub(super) stall_timeout: Option<std::time::Duration>,
     /// What the probe found.
     pub(super) capacity: Option<Box<CapacityReport>>,
 }
@@ -244,14 +142,19 @@ impl Lane {
             rewritten: 0,
             sentinels: None,
             check_capacity: options.check_capacity,
+            stall_timeout: options.stall_timeout,
             capacity: None,
         }
     }
 
     /// Runs the lane to its end and reports how it ended, after closing the target: once a
-    /// lane has ended well, nothing of the copy holds its device open any more.
+    /// lane has ended, nothing of the copy holds its device open any more. A lane that failed
+    /// (or was cancelled) first puts back what its sentinels overwrote, unless it was given up.
     pub(super) fn run(mut self, queue: &Queue) {
         let result = self.write(queue).and_then(|()| self.finish(queue));
+        if result.is_err() && !queue.abandoned() {
+            self.remove_sentinels();
+        }
         let Lane { target, report, .. } = self;
         drop(target);
         report(Report::Ended(result));
@@ -395,7 +298,8 @@ impl Lane {
     }
 
     /// Finds out how much the device really holds; refuses a card that does not hold the
-    /// image (or loses data at scattered places). The probe's own blocks in the device's ends
+    /// image (or loses data at scattered places). The probe watches its own operations (the
+    /// lane's watch sees none of them) and gives a hung device up after the copy's limit. The probe's own blocks in the device's ends
     /// are zeroed by the wipe that follows; elsewhere the image or the sentinels overwrite them,
     /// or they stay in what the image leaves alone, where nothing reads them.
     fn probe(&mut self) -> Result<(), CopyError> {
@@ -414,7 +318,12 @@ impl Lane {
                 done_bytes: done,
             }));
         };
-        let found = crate::card::probe(&mut self.target, &mut progress, &self.cancel)?;
+        let found = crate::card::probe(
+            &mut self.target,
+            &mut progress,
+            &self.cancel,
+            self.stall_timeout,
+        )?;
         let needed = self
             .plan
             .image_size
@@ -457,12 +366,26 @@ impl Lane {
         let real = self.capacity.as_ref().map_or(capacity, |c| c.usable);
         let high = capacity.saturating_sub(HOLD_BACK).min(real);
         let mut sentinels = Sentinels::place(&gaps, HOLD_BACK, high, crate::nonce::fresh_u64());
-        {
+        let planted = {
             let _op = self.watch.begin(Op::Write, None);
-            sentinels.plant(&mut self.target)?;
-        }
+            sentinels.plant(&mut self.target)
+        };
+        // Kept even when planting failed part-way: some may be on the device.
         self.sentinels = Some(sentinels);
-        Ok(())
+        Ok(planted?)
+    }
+
+    /// After a failure: puts back what the device held where sentinels are still planted,
+    /// and flushes, once, watched. Errors are ignored: the copy's own error is what counts,
+    /// and when the device itself failed, this is only a try.
+    fn remove_sentinels(&mut self) {
+        let Some(sentinels) = self.sentinels.take() else {
+            return;
+        };
+        let _op = self.watch.begin(Op::Write, None);
+        let _ = sentinels
+            .restore(&mut self.target)
+            .and_then(|()| self.target.sync());
     }
 
     /// Flushes the target, watched.

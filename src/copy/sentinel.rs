@@ -9,9 +9,11 @@
 //! reads back as zeros, as another sentinel or as anything else shows that the device does not
 //! keep what is written to it, and the copy fails before the first MiB (the partition table)
 //! is written. Then what the device held there before is put back, so the copy leaves every
-//! byte outside the image as it was, as bmaptool does. Nothing in them looks like a partition
-//! table or a filesystem: they start with their own magic and never sit in the first or last
-//! MiB.
+//! byte outside the image as it was, as bmaptool does. A copy that fails or is cancelled once
+//! they are planted puts those bytes back too as its lane ends (see `Lane::run`), once and
+//! errors ignored (the device itself may be what failed), but never on a device given up as
+//! hung, whose thread must not touch it again. Nothing in them looks like a partition table
+//! or a filesystem: they start with their own magic and never sit in the first or last MiB.
 
 use crate::target::{Target, TargetError};
 

@@ -8,7 +8,7 @@ use super::lane::{Lane, Order, Queue, Report};
 use super::watch::Watch;
 use super::{CopyError, CopyOptions, CopyReport, Plan};
 use crate::progress::CancelToken;
-use crate::target::{Target, TargetError};
+use crate::target::Target;
 
 /// One target of the copy.
 pub(super) struct Slot {
@@ -90,14 +90,9 @@ impl Slot {
     /// error returned for the target's result.
     pub(super) fn give_up_if_stalled(&mut self, limit: Duration) -> Option<CopyError> {
         let stall = self.live().then(|| self.watch.stalled(limit)).flatten()?;
-        self.queue.close();
+        self.queue.abandon();
         // Dropping the handle detaches the thread.
         self.handle = None;
-        Some(CopyError::Target(TargetError::Stalled {
-            op: stall.op,
-            path: self.path.clone().into(),
-            offset: stall.offset,
-            secs: stall.since.elapsed().as_secs(),
-        }))
+        Some(CopyError::Target(stall.error(self.path.clone().into())))
     }
 }

@@ -7,19 +7,23 @@
 //! has run for longer than the limit. The stuck thread is left behind (it ends when the kernel
 //! finally answers) holding only its own descriptor and the buffers it was writing.
 //!
+//! The capacity probe and the surface test of `card` register theirs here too, so that a card
+//! that hangs while it is checked is given up after the same limit.
+//!
 //! The same register measures the card's own speed: the time during which at least one write
 //! or flush was under way ([`Watch::busy`]). Time the lane spent waiting for the image (a slow
 //! download, a slow decoder) is not in it, so bytes written over busy time is what the card
 //! sustains, not what the pipeline did.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::target::Op;
+use crate::target::{Op, TargetError};
 
 /// The operations under way on one target.
 #[derive(Debug, Default)]
-pub(super) struct Watch {
+pub(crate) struct Watch {
     running: Mutex<Running>,
 }
 
@@ -42,7 +46,7 @@ fn writes(op: Op) -> bool {
 
 /// One operation: what, where, since when.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Started {
+pub(crate) struct Started {
     /// What it does.
     pub op: Op,
     /// The byte offset, for reads and writes.
@@ -51,15 +55,27 @@ pub(super) struct Started {
     pub since: Instant,
 }
 
+impl Started {
+    /// The error of a target at `path` that has not finished this operation.
+    pub(crate) fn error(&self, path: PathBuf) -> TargetError {
+        TargetError::Stalled {
+            op: self.op,
+            path,
+            offset: self.offset,
+            secs: self.since.elapsed().as_secs(),
+        }
+    }
+}
+
 /// An operation under way; it ends when this is dropped.
-pub(super) struct Watched<'a> {
+pub(crate) struct Watched<'a> {
     watch: &'a Watch,
     id: u64,
 }
 
 impl Watch {
     /// Registers an operation that starts now.
-    pub(super) fn begin(&self, op: Op, offset: Option<u64>) -> Watched<'_> {
+    pub(crate) fn begin(&self, op: Op, offset: Option<u64>) -> Watched<'_> {
         let started = Started {
             op,
             offset,
@@ -79,7 +95,7 @@ impl Watch {
     }
 
     /// How long at least one write or flush has been under way, in all.
-    pub(super) fn busy(&self) -> Duration {
+    pub(crate) fn busy(&self) -> Duration {
         let running = self.lock();
         running.busy
             + running
@@ -88,7 +104,7 @@ impl Watch {
     }
 
     /// The oldest operation, if it has been running for longer than `limit`.
-    pub(super) fn stalled(&self, limit: Duration) -> Option<Started> {
+    pub(crate) fn stalled(&self, limit: Duration) -> Option<Started> {
         let running = self.lock();
         let oldest = running
             .ops

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use blockprint::card::{CapacityReport, Finding};
+use blockprint::card::{CapacityReport, Finding, ProbeError};
 use blockprint::copy::CopyError;
 use blockprint::drives::{Drive, Guard, GuardKind};
 use blockprint::source::SourceError;
@@ -377,6 +377,15 @@ impl UserFacing for CopyError {
             CopyError::Capacity {
                 report, image_size, ..
             } => capacity(report, *image_size),
+            CopyError::Probe(ProbeError::Stalled { .. }) => (
+                gettext("The Drive Stopped Responding"),
+                gettext(
+                    "The drive has not answered for a minute while it was being checked, so \
+                     nothing of the image was written. This usually means a worn-out or fake \
+                     card, or a faulty card reader: unplug it, and try another card or another \
+                     reader.",
+                ),
+            ),
             CopyError::Probe(_) => (
                 gettext("The Card Could Not Be Checked"),
                 gettext(

@@ -2,15 +2,18 @@
 //! `harness::faulty_card` (one that wraps around, one that loses writes, one that returns old
 //! data): the probe finds each real capacity to within 1 %, Debian's `f3probe` run on the same
 //! loop device agrees, and nothing the probe leaves looks like a partition table. The surface
-//! test (`--full`) lists a bad region the card was given. The time of each probe and of
-//! `f3probe` is printed (`--nocapture` shows it).
+//! test (`--full`) lists a bad region the card was given. A card that hangs while it is
+//! checked (or probed by `copy --check-capacity`) is given up after `--timeout`. The time of
+//! each probe and of `f3probe` is printed (`--nocapture` shows it).
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::faulty_card::{Faults, FaultyDisk, write_direct};
-use crate::harness::support::{Run, blockprint, random_bytes, require_tool, scratch};
+use crate::harness::support::{
+    Run, blockprint, create_bmap, finish, random_bytes, require_tool, scratch, stderr_lines,
+};
 
 const MIB: u64 = 1 << 20;
 
@@ -269,4 +272,128 @@ fn only_a_drive_is_checked() {
     let run = blockprint(["check-card".as_ref(), missing.as_os_str()]);
     run.fails_with(&["does not exist"]);
     assert!(!missing.exists());
+}
+
+/// A card that hangs while it is probed: every write from 32 MiB on waits until the stall is
+/// lifted (or for 120 s), far longer than `--timeout 3`. The probe writes its samples from
+/// the top down, so its very first write hangs. `check-card` and `copy --check-capacity` each
+/// give the card up with one error line naming it, the write and its offset, and what to do.
+/// The kernel keeps the thread that waits for the card until the card answers, so the
+/// process can only end then: the stall is lifted once the error is out, and it exits 1.
+#[test]
+fn a_card_that_hangs_while_it_is_probed_is_given_up_after_the_timeout() {
+    let dir = scratch();
+    let image = dir.path().join("image.img");
+    std::fs::write(&image, random_bytes(47, 4 * MIB as usize)).unwrap();
+    let bmap = dir.path().join("image.bmap");
+    create_bmap(&image, &bmap);
+    let (image, bmap) = (image.to_str().unwrap(), bmap.to_str().unwrap());
+    let (size, from) = (64 * MIB, 32 * MIB);
+    for copy in [false, true] {
+        let disk = FaultyDisk::new(size);
+        disk.set(Faults {
+            stall_writes_from: Some((from, Duration::from_secs(120))),
+            ..Faults::default()
+        });
+        let device = disk.device().to_str().unwrap().to_owned();
+        let args = if copy {
+            vec![
+                "copy",
+                "--check-capacity",
+                "--timeout",
+                "3",
+                "--bmap",
+                bmap,
+                image,
+                &device,
+            ]
+        } else {
+            vec!["check-card", "--timeout", "3", &device]
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let heard = stderr_lines(&mut child);
+        let error = loop {
+            match heard.recv_timeout(Duration::from_secs(100)) {
+                Ok(line) if line.starts_with("blockprint: error:") => break line,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("{args:?}: no error while the card hangs");
+                }
+            }
+        };
+        // The card answers again: the thread the kernel held returns, and the process ends.
+        disk.set(Faults::default());
+        let run = finish(child, Duration::from_secs(100));
+        assert_eq!(run.code, 1, "{args:?}: {error}");
+        eprintln!("{}: {error}", args[0]);
+        for part in [
+            &format!(
+                "'{device}' stopped responding while it was being checked: a write at offset "
+            ),
+            "has not finished after ",
+            "the card or its reader hangs: unplug it, and try another card or reader",
+        ] {
+            assert!(error.contains(part), "{part:?} not in: {error}");
+        }
+        let at = error.find("at offset ").unwrap() + "at offset ".len();
+        let offset: u64 = error[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("an offset");
+        assert!((from..size).contains(&offset), "{offset} in: {error}");
+        assert!(
+            heard
+                .try_iter()
+                .all(|l| !l.starts_with("blockprint: error:"))
+        );
+        // Nothing of the image was written: only the probe ran, and its first write hung.
+        if copy {
+            let written = std::fs::read(image).unwrap();
+            assert_ne!(
+                disk.contents(MIB, MIB as usize),
+                written[MIB as usize..2 * MIB as usize]
+            );
+        }
+    }
+}
+
+/// Ctrl-C still stops a check that runs on a thread of its own: a card whose every write takes
+/// 200 ms (slow, not hung) is interrupted after its first writes, and the check says it was
+/// cancelled, naming the card.
+#[test]
+fn an_interrupted_check_says_it_was_cancelled() {
+    let disk = FaultyDisk::new(64 * MIB);
+    disk.set(Faults {
+        stall_writes_from: Some((0, Duration::from_millis(200))),
+        ..Faults::default()
+    });
+    let device = disk.device().to_str().unwrap().to_owned();
+    let start = disk.bytes_written();
+    let child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
+        .args(["check-card", &device])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while disk.bytes_written() < start + 8192 {
+        assert!(Instant::now() < deadline, "the check never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signals a child of this test, which is still running (not yet waited for).
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    finish(child, Duration::from_secs(60))
+        .fails_with(&[&format!("the check of '{device}' was cancelled at offset")]);
 }

@@ -28,6 +28,8 @@ mod copy_unmapped;
 mod create;
 /// Blockprint in place of bmaptool in scripts: the gaps bmaptool's own test suite found.
 mod dropin;
+/// A copy that fails or is cancelled puts back what its sentinels overwrote.
+mod failed_copy;
 /// A card that fails while written, and a copy interrupted by a signal.
 mod failing_card;
 /// Counterfeit and flaky cards during a copy: rewriting, --check-capacity, sentinels.

@@ -196,6 +196,26 @@ fn durations_read_naturally() {
 }
 
 #[test]
+fn a_card_that_hangs_while_it_is_checked_is_explained_as_the_card_or_reader() {
+    let error = JobError::Copy(std::sync::Arc::new(CopyError::Probe(
+        blockprint::card::ProbeError::Stalled {
+            device: "/dev/sdb".into(),
+            op: blockprint::target::Op::Write,
+            offset: Some(64 << 20),
+            secs: 61,
+        },
+    )));
+    let shown = user_error(&error);
+    assert_eq!(shown.title, "The Drive Stopped Responding");
+    assert!(
+        shown.body.contains("while it was being checked"),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains("unplug it"), "{}", shown.body);
+}
+
+#[test]
 fn a_hung_card_is_explained_as_the_card_or_reader() {
     let error = JobError::Target(blockprint::target::TargetError::Stalled {
         op: blockprint::target::Op::Write,
