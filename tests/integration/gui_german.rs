@@ -2,13 +2,15 @@
 //! LANGUAGE; plain C would not do) and `BLOCKPRINT_LOCALEDIR` pointing at po/de.po compiled by
 //! msgfmt here. The window is screenshotted on Xvfb and read back with tesseract's OCR: the
 //! German of several strings of po/de.po must be on screen, and their English must not.
-//! The screenshot lands in `target/tmp/gui-screenshots-german/`.
+//! Then, with no image open, the window must go down to 360 px in German and in French (a
+//! long translation in any page would hold it wider). The screenshots land in
+//! `target/tmp/gui-screenshots-german/`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::gui::{App, MIB, Session, env, quiet};
+use crate::gui::{App, MIB, NARROW, Session, env, quiet};
 use crate::harness::gui_session::{normal, ocr};
 use crate::harness::support::{require_root, require_tool, sparse_image};
 
@@ -52,16 +54,7 @@ fn the_app_speaks_german_under_language_de() {
         .prefix("blockprint-gui-german-")
         .tempdir()
         .unwrap();
-    let messages = dir.path().join("locale/de/LC_MESSAGES");
-    std::fs::create_dir_all(&messages).unwrap();
-    let status = Command::new("msgfmt")
-        .arg("--check")
-        .arg("-o")
-        .arg(messages.join("blockprint.mo"))
-        .arg(root.join("po/de.po"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "msgfmt po/de.po failed");
+    msgfmt(root, "de", &dir.path().join("locale/de/LC_MESSAGES"));
     let (image, _bmap, _) = sparse_image(dir.path(), 4 * MIB);
     for entry in walk(dir.path()) {
         let mode = if entry.is_dir() { 0o755 } else { 0o644 };
@@ -101,6 +94,53 @@ fn the_app_speaks_german_under_language_de() {
         );
     }
     eprintln!("screenshot: {}", shot.display());
+
+    // Every page is in the window's one stack, so the window is as narrow as its widest page
+    // allows: in German and in French too, that must be a phone's 360 px.
+    msgfmt(root, "fr", &dir.path().join("locale/fr/LC_MESSAGES"));
+    for entry in walk(dir.path()) {
+        let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    for language in ["de", "fr"] {
+        let language_var = format!("LANGUAGE={language}");
+        let command = session.blockprint_with(false, &[&language_var, &localedir]);
+        let app = App::start_with(
+            &session,
+            command,
+            &[],
+            shots.join(format!("app-{language}.log")),
+        );
+        // Made narrow once it has drawn at its first size (as a user would), and checked once it
+        // has drawn at the new one: GTK widens a window too narrow for its content then.
+        app.enabled("open");
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        session.resize(NARROW);
+        let shot = shots.join(format!("narrow-{language}.png"));
+        session.screenshot(&shot, (720, NARROW.1));
+        let (id, _) = session.window("^Blockprint$");
+        let geometry = session.run_x("xdotool", &["getwindowgeometry", &id]);
+        quiet(app);
+        assert!(
+            geometry.contains(&format!("Geometry: {}x", NARROW.0)),
+            "in {language} the window cannot be made {} px wide: {geometry}screenshot: {}",
+            NARROW.0,
+            shot.display()
+        );
+    }
+}
+
+/// po/{language}.po compiled into `messages`/blockprint.mo by msgfmt, checked.
+fn msgfmt(root: &Path, language: &str, messages: &Path) {
+    std::fs::create_dir_all(messages).unwrap();
+    let status = Command::new("msgfmt")
+        .arg("--check")
+        .arg("-o")
+        .arg(messages.join("blockprint.mo"))
+        .arg(root.join(format!("po/{language}.po")))
+        .status()
+        .unwrap();
+    assert!(status.success(), "msgfmt po/{language}.po failed");
 }
 
 /// `dir` and everything under it.
