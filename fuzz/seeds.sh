@@ -7,7 +7,7 @@ out=${1:?usage: seeds.sh DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"/{bmap,catalog,scan,source,signature,firstboot,identify} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap,stream}
+mkdir -p "$out"/{bmap,catalog,scan,source,signature,firstboot,identify,rootfs} "$out"/scan_{ext,fat,exfat,btrfs,xfs,ntfs,swap,stream}
 
 cp "$root"/tests/data/bmaptool/*.bmap* "$out/bmap/"
 
@@ -133,6 +133,20 @@ done
 cp "$out"/scan/{ext4,ext4-meta,ext2,ext4-bigalloc} "$out/scan_ext/"
 cp "$out"/scan/fat{12,16,32} "$out/scan_fat/"
 for f in exfat btrfs xfs ntfs swap; do cp "$out/scan/$f" "$out/scan_$f/"; done
+# The root filesystem first-boot detection reads: whole ext filesystems, a card, and roots
+# like Raspberry Pi OS's and Armbian's (merged /usr, systemd, cloud-init, the first-login
+# marker, a symlink too long to be a fast one), with extents, inline data and indirect blocks.
+mkdir -p "$work/root/etc/cloud" "$work/root/usr/lib/systemd" "$work/root/root"
+echo 'users: [default]' > "$work/root/etc/cloud/cloud.cfg"
+printf '\177ELF' > "$work/root/usr/lib/systemd/systemd"
+: > "$work/root/root/.not_logged_in_yet"
+ln -s usr/lib "$work/root/lib"
+ln -s ./usr/../usr/lib/./systemd/../systemd/././././././././././././systemd "$work/root/slow"
+mke2fs -q -F -t ext4 -b 4096 -d "$work/root" "$work/root.img" 16M >/dev/null
+mke2fs -q -F -t ext4 -b 4096 -O inline_data -d "$work/root" "$work/root-inline.img" 16M >/dev/null
+mke2fs -q -F -t ext3 -b 1024 -d "$work/root" "$work/root-ext3.img" 16M >/dev/null
+for f in root root-inline root-ext3; do sparse_seed "$work/$f.img" "$out/rootfs/$f"; done
+cp "$out"/scan/{ext4,ext4-meta,ext2,disk} "$out/rootfs/"
 # The stream scan starts from the whole-image seeds.
 cp "$out"/scan/* "$out/scan_stream/"
 

@@ -8,8 +8,8 @@
 //!    Settings  --render(format, the partition's own files)-->  files to write
 //!        |                                                         |
 //!   detect: which first-boot mechanism the image carries       apply: written into the FAT
-//!   (the catalog's init_format, else its boot files)           boot partition in place, then
-//!                                                              read back and compared
+//!   (the catalog's init_format, else its boot files, as far    boot partition in place, then
+//!   as its ext root filesystem, read-only, says they apply)    read back and compared
 //! ```
 //!
 //! Nothing here mounts anything or runs a program: the boot partition is edited through the
@@ -29,14 +29,19 @@ mod fat;
 mod preseed;
 pub mod quote;
 mod render;
+mod rootfs;
 mod settings;
 mod systemd;
+mod table;
 #[cfg(test)]
 mod testing;
 
 pub use apply::apply;
-pub use detect::{BootPartition, Table, detect_image};
+pub use detect::{BootPartition, detect_image};
 pub use render::{RenderError, render, summary};
+#[doc(hidden)]
+pub use rootfs::{RootFacts, root_facts};
+pub use table::Table;
 
 pub use settings::{
     Locale, Settings, SettingsError, Ssh, User, Wifi, check_hash, check_hostname, check_key,
@@ -156,13 +161,12 @@ pub enum FirstBootError {
         /// What was found instead.
         reason: String,
     },
-    /// The boot partition carries nothing that applies settings at first boot.
-    #[error(
-        "this image has no first-boot mechanism Blockprint knows (no cloud-init seed, no cmdline.txt on its boot partition, {place}): write it without settings"
-    )]
+    /// Nothing on the image would apply settings at first boot, or nothing Blockprint
+    /// writes: why is in `why`.
+    #[error("{why}: write it without settings")]
     NoMechanism {
-        /// The boot partition.
-        place: String,
+        /// What was found.
+        why: Unsupported,
     },
     /// The FAT filesystem of the boot partition refused an operation.
     #[error("cannot {action} on the boot partition, {place}")]
@@ -208,4 +212,68 @@ pub enum FirstBootError {
         /// The destination.
         target: String,
     },
+}
+
+/// Why an image takes no first-boot settings from Blockprint: what its boot partition and
+/// root filesystem were found to hold. Each names the partitions looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// The boot partition has none of the files a known mechanism reads (no seed, no
+    /// `cmdline.txt` and `config.txt`, no `rpi-preseed.toml`).
+    NoFiles {
+        /// The boot partition.
+        boot: String,
+    },
+    /// The boot files are for a `firstrun.sh`, which systemd starts, but the root filesystem
+    /// has no systemd.
+    NoSystemd {
+        /// The boot partition.
+        boot: String,
+        /// The root filesystem.
+        root: String,
+    },
+    /// The root filesystem is Armbian's, which asks for its settings at the first login on
+    /// the board (its `/root/.not_logged_in_yet`).
+    Armbian {
+        /// The root filesystem.
+        root: String,
+    },
+    /// cloud-init is installed (`/etc/cloud/cloud.cfg`) but the boot partition holds no
+    /// seed for it, and nothing else that applies settings.
+    UnseededCloudInit {
+        /// The boot partition.
+        boot: String,
+        /// The root filesystem.
+        root: String,
+    },
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoFiles { boot } => write!(
+                f,
+                "this image has no first-boot mechanism Blockprint knows (no cloud-init seed, \
+                 no cmdline.txt on its boot partition, {boot})"
+            ),
+            Self::NoSystemd { boot, root } => write!(
+                f,
+                "this image's boot partition, {boot}, is laid out for a firstrun.sh started by \
+                 systemd, but its root filesystem, {root}, has no systemd to start it (neither \
+                 /usr/lib/systemd/systemd nor /lib/systemd/systemd)"
+            ),
+            Self::Armbian { root } => write!(
+                f,
+                "this image is Armbian, which asks for its settings at the first login on the \
+                 board, and Blockprint does not write into its root filesystem, {root}"
+            ),
+            Self::UnseededCloudInit { boot, root } => write!(
+                f,
+                "this image has cloud-init installed (/etc/cloud/cloud.cfg on its root \
+                 filesystem, {root}) but no seed for it (user-data, meta-data) on its boot \
+                 partition, {boot}, and nothing else that applies settings"
+            ),
+        }
+    }
 }

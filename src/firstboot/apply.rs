@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::io::{Read, Seek, Write};
 
-use super::detect::{BootPartition, boot_partition, format_of};
+use super::detect::{BootPartition, boot_and_root, format_of};
 use super::disk::{Cached, Partition};
 use super::fat::Fat;
 use super::{Applied, FirstBoot, FirstBootError, render, summary};
@@ -26,19 +26,21 @@ const DISK: &str = "the disk";
 /// disk, then opens the filesystem again, reading the disk anew, and compares every file
 /// written with what was meant. Returns what was written.
 ///
-/// Nothing is written when the format cannot be told, a file the settings are merged into
-/// (such as `cmdline.txt`) cannot be read, or the format cannot carry the settings; a file
-/// that reads back different is [`FirstBootError::Mismatch`].
+/// Without a declared format, the card's root filesystem is read too (never written), as
+/// [`super::detect_image`] reads an image's. Nothing is written when the format cannot be
+/// told, a file the settings are merged into (such as `cmdline.txt`) cannot be read, or the
+/// format cannot carry the settings; a file that reads back different is
+/// [`FirstBootError::Mismatch`].
 pub fn apply<D: Read + Write + Seek>(
     first_boot: &FirstBoot,
     disk: &mut D,
 ) -> Result<Applied, FirstBootError> {
-    let boot = boot_partition(disk, DISK)?;
+    let (boot, root) = boot_and_root(disk, DISK, first_boot.declared)?;
     let place = boot.place();
     let fat = open(&mut *disk, &boot)?;
     let format = match first_boot.declared {
         Some(format) => format,
-        None => format_of(&fat, &place)?,
+        None => format_of(&fat, &place, root.as_ref())?,
     };
     // A file that cannot be read is not the same as one that is not there: the renderer
     // would write a fresh cmdline.txt over one it could not read.

@@ -1,6 +1,7 @@
 //! Which partition takes the settings, and in which format: read-only, and cheap (the
 //! partition table, a boot sector per partition, the boot partition's root directory and at
-//! most three small files).
+//! most three small files; without a declared format, a few directories of the root
+//! filesystem too).
 //!
 //! The boot partition is the first FAT partition of the MBR or GPT, unless another FAT
 //! partition is flagged as the one to boot (MBR status 0x80, MBR type 0xEF, the GPT's EFI
@@ -24,34 +25,30 @@
 //! image), and the seed is pi-gen's own (its `meta-data` names the instance `rpios-image`, or
 //! its `user-data` knows `rpi_userconf`). Anything less is plain cloud-init, which Raspberry
 //! Pi OS's cloud-init reads too.
+//!
+//! Without a declared format, the image's root filesystem is looked at as well (read-only,
+//! ext2/3/4 only; which partition is the root, and how it is read: [`super::rootfs`]). What it
+//! says can take a format away, never give one, so settings are offered only where something
+//! on the board will apply them:
+//!
+//! | the root filesystem                                  | the verdict                       |
+//! |------------------------------------------------------|-----------------------------------|
+//! | Armbian's `/root/.not_logged_in_yet`                 | none, whatever the boot partition holds, and also on a disk without a FAT partition: Armbian asks for its settings at the first login on the board, and Blockprint does not write into its root |
+//! | no systemd, where the boot files say `systemd`       | none: nothing would start `firstrun.sh` (it is run by systemd's `systemd.run=`) |
+//! | `/etc/cloud/cloud.cfg`, where the boot files name no format | none, saying that cloud-init is there but has no seed on the boot partition |
+//! | anything else                                        | the boot files' format            |
+//! | not found, not ext2/3/4, or not readable here        | the boot files decide, as in the table above |
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
-
-use flate2::Crc;
 
 use super::disk::{Cached, Partition, ReadOnly};
 use super::fat::Fat;
-use super::{FirstBootError, Format};
-
-/// GPT entries read at most (the usual table has 128).
-const MAX_ENTRIES: u32 = 1024;
-/// The EFI system partition's type GUID as the GPT stores it.
-const ESP: [u8; 16] = [
-    0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B,
-];
-
-/// Which partition table the boot partition was found in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// A DOS (MBR) partition table.
-    Mbr,
-    /// A GUID partition table, with this logical sector size.
-    Gpt(u64),
-    /// None: the whole disk is one FAT filesystem.
-    None,
-}
+use super::rootfs::{self, RootFacts};
+use super::table::{self, Table, read_at};
+use super::{FirstBootError, Format, Unsupported};
+use crate::le::u16_at;
 
 /// The partition that holds the files a board reads at first boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,56 +66,13 @@ pub struct BootPartition {
 impl BootPartition {
     /// For messages: "partition 1 (MBR, bytes 4194304 to 54525951)".
     pub fn place(&self) -> String {
-        let last = (self.start + self.len).saturating_sub(1);
-        match self.table {
-            Table::Mbr => format!(
-                "partition {} (MBR, bytes {} to {last})",
-                self.number, self.start
-            ),
-            Table::Gpt(_) => format!(
-                "partition {} (GPT, bytes {} to {last})",
-                self.number, self.start
-            ),
-            Table::None => "the whole disk (a FAT filesystem without a partition table)".into(),
-        }
-    }
-}
-
-/// One entry of a partition table, with what says it is the one to boot.
-struct Candidate {
-    number: usize,
-    start: u64,
-    len: u64,
-    flagged: bool,
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut v = [0; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = Crc::new();
-    crc.update(data);
-    crc.sum()
-}
-
-/// Reads `buf.len()` bytes at `offset`; `Ok(false)` when the disk ends first.
-fn read_at<D: Read + Seek>(disk: &mut D, offset: u64, buf: &mut [u8]) -> io::Result<bool> {
-    disk.seek(SeekFrom::Start(offset))?;
-    match disk.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
+        table::place(
+            self.table,
+            self.number,
+            self.start,
+            self.len,
+            "the whole disk (a FAT filesystem without a partition table)",
+        )
     }
 }
 
@@ -126,11 +80,11 @@ fn read_at<D: Read + Seek>(disk: &mut D, offset: u64, buf: &mut [u8]) -> io::Res
 /// block whose fields are all possible (exFAT and NTFS fail: their FAT fields are zero).
 fn is_fat(sector: &[u8]) -> bool {
     let jump = (sector[0] == 0xEB && sector[2] == 0x90) || sector[0] == 0xE9;
-    let bytes_per_sector = le16(sector, 11);
+    let bytes_per_sector = u16_at(sector, 11);
     let per_cluster = sector[13];
     jump && matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
         && per_cluster.is_power_of_two()
-        && le16(sector, 14) >= 1
+        && u16_at(sector, 14) >= 1
         && matches!(sector[16], 1 | 2)
         && (sector[21] == 0xF0 || sector[21] >= 0xF8)
 }
@@ -146,47 +100,26 @@ pub(crate) fn boot_partition<D: Read + Seek>(
         place: name.to_owned(),
         source,
     };
-    let size = disk.seek(SeekFrom::End(0)).map_err(failed)?;
     let none = |reason: String| FirstBootError::NoBootPartition {
         place: name.to_owned(),
         reason,
     };
-    let mut mbr = [0u8; 512];
-    if !read_at(disk, 0, &mut mbr).map_err(failed)? {
-        return Err(none(format!("it is only {size} bytes long")));
-    }
-    let mut found = None;
-    for sector in [512, 4096] {
-        if let Some(entries) = gpt(disk, sector).map_err(failed)? {
-            found = Some((Table::Gpt(sector), entries.map_err(none)?));
-            break;
+    let layout = table::layout(disk).map_err(failed)?.map_err(none)?;
+    if layout.table == Table::None {
+        if layout.first[510..512] == [0x55, 0xAA] && is_fat(&layout.first) {
+            return Ok(BootPartition {
+                number: 0,
+                start: 0,
+                len: layout.size,
+                table: Table::None,
+            });
         }
+        return Err(none("it has no partition table".into()));
     }
-    let (table, entries) = match found {
-        Some(found) => found,
-        None => match mbr_entries(&mbr, size) {
-            Some(entries) if entries.iter().any(|c| c.number == 0) => {
-                return Err(none(
-                    "it has a protective MBR (type 0xEE) but no valid GPT".into(),
-                ));
-            }
-            Some(entries) => (Table::Mbr, entries),
-            None if mbr[510..512] == [0x55, 0xAA] && is_fat(&mbr) => {
-                return Ok(BootPartition {
-                    number: 0,
-                    start: 0,
-                    len: size,
-                    table: Table::None,
-                });
-            }
-            None => return Err(none("it has no partition table".into())),
-        },
-    };
-    let count = entries.len();
+    let count = layout.entries.len();
     let mut fat = Vec::new();
-    for entry in entries {
-        let end = entry.start.checked_add(entry.len);
-        if entry.len == 0 || end.is_none_or(|end| end > size) {
+    for entry in layout.entries {
+        if !entry.fits(layout.size) {
             continue;
         }
         let mut sector = [0u8; 512];
@@ -208,123 +141,50 @@ pub(crate) fn boot_partition<D: Read + Seek>(
         number: chosen.number,
         start: chosen.start,
         len: chosen.len,
-        table,
+        table: layout.table,
     })
 }
 
-/// The primary partitions of an MBR, or `None` when `sector` is not one (no signature, or no
-/// entry that fits the disk). A protective entry (type 0xEE) comes back numbered 0.
-fn mbr_entries(sector: &[u8; 512], size: u64) -> Option<Vec<Candidate>> {
-    if sector[510..512] != [0x55, 0xAA] {
-        return None;
-    }
-    let mut entries = Vec::new();
-    for i in 0..4 {
-        let e = &sector[0x1BE + i * 16..0x1BE + (i + 1) * 16];
-        let (status, kind, first, count) = (e[0], e[4], le32(e, 8), le32(e, 12));
-        if kind == 0 || count == 0 {
-            continue;
-        }
-        // Other status bytes: boot code or a boot sector, not a table.
-        if status != 0 && status != 0x80 {
-            return None;
-        }
-        if kind == 0xEE {
-            entries.push(Candidate {
-                number: 0,
-                start: 0,
-                len: 0,
-                flagged: false,
-            });
-            continue;
-        }
-        // Extended partitions hold logical ones, which no board boots from.
-        if matches!(kind, 0x05 | 0x0F | 0x85) {
-            continue;
-        }
-        entries.push(Candidate {
-            number: i + 1,
-            start: u64::from(first) * 512,
-            len: u64::from(count) * 512,
-            flagged: status == 0x80 || kind == 0xEF,
-        });
-    }
-    let fits = entries
-        .iter()
-        .any(|c| c.number == 0 || (c.start >= 512 && c.start + c.len <= size.max(512)));
-    fits.then_some(entries)
-}
-
-/// A GPT's entries, or why it fails its checks.
-type Gpt = Result<Vec<Candidate>, String>;
-
-/// The GPT at LBA 1 for `sector`-byte sectors: `None` without "EFI PART" there, `Some(Err)`
-/// when it fails a check (a CRC, an impossible field).
-fn gpt<D: Read + Seek>(disk: &mut D, sector: u64) -> io::Result<Option<Gpt>> {
-    let mut header = vec![0u8; usize::try_from(sector).unwrap_or(512)];
-    if !read_at(disk, sector, &mut header)? || &header[..8] != b"EFI PART" {
-        return Ok(None);
-    }
-    let bad = |reason: String| Ok(Some(Err(format!("its GPT {reason}"))));
-    let header_size = le32(&header, 12);
-    if !(92..=sector).contains(&u64::from(header_size)) {
-        return bad(format!("header size {header_size} is impossible"));
-    }
-    let mut copy = header[..header_size as usize].to_vec();
-    copy[16..20].fill(0);
-    if crc32(&copy) != le32(&header, 16) {
-        return bad("header checksum (CRC32) does not match".into());
-    }
-    let (array_lba, count, size, array_crc) = (
-        le64(&header, 72),
-        le32(&header, 80),
-        le32(&header, 84),
-        le32(&header, 88),
-    );
-    if count > MAX_ENTRIES || !(128..=1024).contains(&size) || size % 8 != 0 || array_lba < 2 {
-        return bad(format!(
-            "entry array ({count} entries of {size} bytes at LBA {array_lba}) is impossible"
-        ));
-    }
-    let mut array = vec![0u8; count as usize * size as usize];
-    let Some(offset) = array_lba.checked_mul(sector) else {
-        return bad(format!("entry array at LBA {array_lba} is past any disk"));
+/// The boot partition of `disk`, and, when no format is `declared`, what its root
+/// filesystem says (`None` when it cannot be read). An Armbian root on a disk without a FAT
+/// partition (its usual form) is refused for being Armbian rather than for the missing FAT.
+pub(crate) fn boot_and_root<D: Read + Seek>(
+    disk: &mut D,
+    name: &str,
+    declared: Option<Format>,
+) -> Result<(BootPartition, Option<RootFacts>), FirstBootError> {
+    let root = match declared {
+        Some(_) => None,
+        None => rootfs::root_facts(disk),
     };
-    if !read_at(disk, offset, &mut array)? {
-        return bad(format!(
-            "entry array at LBA {array_lba} is past the disk's end"
-        ));
-    }
-    if crc32(&array) != array_crc {
-        return bad("entry array checksum (CRC32) does not match".into());
-    }
-    let mut entries = Vec::new();
-    for (i, raw) in array.chunks_exact(size as usize).enumerate() {
-        if raw[..16].iter().all(|&b| b == 0) {
-            continue;
-        }
-        let (first, last) = (le64(raw, 32), le64(raw, 40));
-        let (Some(start), Some(end)) = (first.checked_mul(sector), last.checked_add(1)) else {
-            continue;
-        };
-        let Some(len) = end.checked_sub(first).and_then(|n| n.checked_mul(sector)) else {
-            continue;
-        };
-        entries.push(Candidate {
-            number: i + 1,
-            start,
-            len,
-            flagged: raw[..16] == ESP || le64(raw, 48) & 0b100 != 0,
+    let boot = boot_partition(disk, name);
+    if let (Err(FirstBootError::NoBootPartition { .. }), Some(root)) =
+        (&boot, armbian(root.as_ref()))
+    {
+        return Err(FirstBootError::NoMechanism {
+            why: Unsupported::Armbian { root },
         });
     }
-    Ok(Some(Ok(entries)))
+    Ok((boot?, root))
 }
 
-/// The format the files of an open boot partition ask for.
+/// The root's place when it is Armbian's.
+fn armbian(root: Option<&RootFacts>) -> Option<String> {
+    root.filter(|r| r.armbian == Some(true))
+        .map(|r| r.place.clone())
+}
+
+/// The format the files of an open boot partition ask for, unless what was read of the
+/// image's root filesystem (`root`) says it would not apply.
 pub(crate) fn format_of<S: Read + Write + Seek>(
     fat: &Fat<S>,
     place: &str,
+    root: Option<&RootFacts>,
 ) -> Result<Format, FirstBootError> {
+    let refuse = |why| Err(FirstBootError::NoMechanism { why });
+    if let Some(root) = armbian(root) {
+        return refuse(Unsupported::Armbian { root });
+    }
     let names: Vec<String> = fat
         .list_root()?
         .iter()
@@ -343,10 +203,22 @@ pub(crate) fn format_of<S: Read + Write + Seek>(
         return Ok(Format::RpiPreseed);
     }
     if firmware {
+        if let Some(root) = root.filter(|r| r.systemd == Some(false)) {
+            return refuse(Unsupported::NoSystemd {
+                boot: place.to_owned(),
+                root: root.place.clone(),
+            });
+        }
         return Ok(Format::Systemd);
     }
-    Err(FirstBootError::NoMechanism {
-        place: place.to_owned(),
+    if let Some(root) = root.filter(|r| r.cloud_init == Some(true)) {
+        return refuse(Unsupported::UnseededCloudInit {
+            boot: place.to_owned(),
+            root: root.place.clone(),
+        });
+    }
+    refuse(Unsupported::NoFiles {
+        boot: place.to_owned(),
     })
 }
 
@@ -372,13 +244,14 @@ fn pi_gen_seed<S: Read + Write + Seek>(fat: &Fat<S>) -> Result<bool, FirstBootEr
 }
 
 /// The boot partition of `disk` and the format its first boot reads: `declared` when given
-/// (the partition must still be there to take the files), else what its files ask for.
+/// (the partition must still be there to take the files), else what its files ask for, as
+/// far as its root filesystem lets them.
 pub(crate) fn detect<D: Read + Write + Seek>(
     disk: &mut D,
     name: &str,
     declared: Option<Format>,
 ) -> Result<(BootPartition, Format), FirstBootError> {
-    let boot = boot_partition(disk, name)?;
+    let (boot, root) = boot_and_root(disk, name, declared)?;
     let place = boot.place();
     let view = Partition::new(&mut *disk, boot.start, boot.len, place.clone());
     let volume = Cached::new(view).map_err(|source| FirstBootError::Disk {
@@ -389,7 +262,7 @@ pub(crate) fn detect<D: Read + Write + Seek>(
     let fat = Fat::open(volume, &place)?;
     let format = match declared {
         Some(format) => format,
-        None => format_of(&fat, &place)?,
+        None => format_of(&fat, &place, root.as_ref())?,
     };
     fat.close()?;
     Ok((boot, format))

@@ -120,15 +120,7 @@ pub(crate) fn disk_image(
                 usize::try_from(part.mib << 20).expect("fits"),
             ),
         };
-        std::os::unix::fs::FileExt::write_all_at(
-            &std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .expect("open"),
-            &bytes,
-            part.start_kib << 10,
-        )
-        .expect("write the partition");
+        write_at(&path, part.start_kib << 10, &bytes);
     }
     path
 }
@@ -179,4 +171,80 @@ pub(crate) fn mtype(image: &Path, offset: u64, name: &str) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Fills `root` with a tree for `mke2fs -d`: `files` (path, content), their folders made
+/// first, and `links` (path, target) as symbolic links.
+pub(crate) fn tree(root: &Path, files: &[(&str, &[u8])], links: &[(&str, &str)]) {
+    for (name, bytes) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("make the folders");
+        std::fs::write(&path, bytes).expect("write the file");
+    }
+    for (name, target) in links {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("make the folders");
+        std::os::unix::fs::symlink(target, &path).expect("make the link");
+    }
+}
+
+/// An ext2/3/4 filesystem of `mib` MiB at `path`, made by mke2fs with `options` (such as
+/// `["-t", "ext4", "-O", "inline_data"]`) from the tree at `from`.
+pub(crate) fn ext_image(path: &Path, options: &[&str], mib: u64, from: &Path) {
+    let size = format!("{mib}M");
+    let mut args = vec!["-q", "-F"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["-d", utf8(from), utf8(path), &size]);
+    run("mke2fs", &args);
+}
+
+/// Copies the filesystem image `fs` into the disk image `disk` at byte `offset`.
+pub(crate) fn put(disk: &Path, offset: u64, fs: &Path) {
+    write_at(
+        disk,
+        offset,
+        &std::fs::read(fs).expect("read the filesystem"),
+    );
+}
+
+/// Writes `bytes` into the file at `path` at byte `offset`.
+pub(crate) fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open the disk");
+    std::os::unix::fs::FileExt::write_all_at(&file, bytes, offset).expect("write into the disk");
+}
+
+/// What debugfs answers to `request` about the ext filesystem `image`.
+pub(crate) fn debugfs(image: &Path, request: &str) -> String {
+    run("debugfs", &["-R", request, utf8(image)])
+}
+
+/// The inode number debugfs gives `path` in `image` (not following a symlink at its end).
+pub(crate) fn inode_of(image: &Path, path: &str) -> u32 {
+    let out = debugfs(image, &format!("stat {path}"));
+    let number = out
+        .split("Inode: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("debugfs stat {path}: {out}"));
+    number.parse().expect("a number")
+}
+
+/// Where inode `number` of `image` lies, as debugfs's imap says.
+pub(crate) fn inode_at(image: &Path, number: u32, block_size: u64) -> usize {
+    let out = debugfs(image, &format!("imap <{number}>"));
+    let block: u64 = out
+        .split("located at block ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|b| b.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    let offset = out
+        .split("offset 0x")
+        .nth(1)
+        .and_then(|r| u64::from_str_radix(r.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    usize::try_from(block * block_size + offset).expect("fits")
 }

@@ -129,7 +129,10 @@ pub enum AppCommandOutput {
     /// Icons fetched: their web addresses and files.
     Icons(Vec<(String, PathBuf)>),
     /// The image's first-boot mechanism, or why it has none.
-    FirstBootDetected(Input, Result<blockprint::firstboot::Format, String>),
+    FirstBootDetected(
+        Input,
+        Result<blockprint::firstboot::Format, super::flow::Unsettable>,
+    ),
 }
 
 /// The window's widgets.

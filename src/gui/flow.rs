@@ -6,7 +6,7 @@
 
 use blockprint::bmap::Bmap;
 use blockprint::drives::Drive;
-use blockprint::firstboot::{Format, Settings};
+use blockprint::firstboot::{FirstBootError, Format, Settings, Unsupported};
 use blockprint::source::Input;
 use blockprint::udisks::{DriveEvent, UdisksError};
 
@@ -124,7 +124,7 @@ pub enum Msg {
     FirstBoot(Option<Box<FirstBootChoice>>),
     /// The worker looked inside this image for its first-boot mechanism: the one found, or
     /// why there is none (the engine's words).
-    FirstBootDetected(Input, Result<Format, String>),
+    FirstBootDetected(Input, Result<Format, Unsettable>),
 }
 
 /// What the window must do.
@@ -186,6 +186,27 @@ pub struct FirstBootChoice {
     pub remember: bool,
 }
 
+/// Why an image takes no first-boot settings: what the engine found (for the image page's
+/// words) and its own message (for the tooltip).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettable {
+    /// What was found, when it was a verdict rather than a failure to look.
+    pub why: Option<Unsupported>,
+    /// The engine's message.
+    pub details: String,
+}
+
+impl From<FirstBootError> for Unsettable {
+    fn from(error: FirstBootError) -> Self {
+        let details = error.to_string();
+        let why = match error {
+            FirstBootError::NoMechanism { why } => Some(why),
+            _ => None,
+        };
+        Self { why, details }
+    }
+}
+
 /// What the open image does at first boot, as far as can be known before it is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum FirstBootSupport {
@@ -198,8 +219,8 @@ pub enum FirstBootSupport {
     Detecting,
     /// Its boot partition holds this mechanism.
     Found(Format),
-    /// It has none Blockprint knows: settings cannot be written to it (the engine's words).
-    Missing(String),
+    /// It has none Blockprint knows: settings cannot be written to it.
+    Missing(Unsettable),
     /// Compressed or remote: the written card is looked at instead.
     AfterWriting,
 }

@@ -138,6 +138,19 @@ fn make_image(dir: &Path, kind: &str) -> PathBuf {
     let root = dir.join(format!("{kind}-root"));
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/hostname"), b"raspberrypi\n").unwrap();
+    // As the real roots are: merged /usr with systemd, which starts firstrun.sh (the
+    // detection looks for it), and cloud-init where the image carries a seed.
+    std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+    std::fs::write(root.join("usr/lib/systemd/systemd"), b"\x7fELF").unwrap();
+    std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
+    if kind == "cloudinit" {
+        std::fs::create_dir_all(root.join("etc/cloud")).unwrap();
+        std::fs::write(
+            root.join("etc/cloud/cloud.cfg"),
+            b"datasource_list: [NoCloud]\n",
+        )
+        .unwrap();
+    }
     sh(
         "mkfs.ext4",
         &[

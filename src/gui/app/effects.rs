@@ -56,7 +56,7 @@ impl App {
                 if let Some(path) = input.as_path().map(std::path::Path::to_path_buf) {
                     sender.spawn_oneshot_command(move || {
                         let found = blockprint::firstboot::detect_image(&path, None)
-                            .map_err(|e| e.to_string());
+                            .map_err(crate::gui::flow::Unsettable::from);
                         AppCommandOutput::FirstBootDetected(input, found)
                     });
                 }

@@ -1,7 +1,7 @@
 //! The words the pages use for first-boot settings: the settings in a few words, and the
 //! mechanism an image sets itself up with.
 
-use blockprint::firstboot::{Format, Settings};
+use blockprint::firstboot::{Format, Settings, Unsupported};
 use gettextrs::gettext;
 
 use crate::gui::i18n::{gettext_f, ngettext_f};
@@ -66,6 +66,22 @@ pub fn mechanism(format: Format) -> String {
         Format::CloudInit => gettext("cloud-init"),
         Format::CloudInitRpi => gettext("cloud-init (Raspberry Pi OS)"),
         Format::RpiPreseed => gettext("Raspberry Pi Imager’s preseed file"),
+    }
+}
+
+/// Why the image takes no settings, in a line of the image page.
+pub fn unsettable(why: Option<&Unsupported>) -> String {
+    match why {
+        Some(Unsupported::Armbian { .. }) => {
+            gettext("Armbian asks for these settings at its first login on the board")
+        }
+        Some(Unsupported::NoSystemd { .. }) => {
+            gettext("This image’s system has no systemd to apply settings with")
+        }
+        Some(Unsupported::UnseededCloudInit { .. }) => gettext(
+            "This image has cloud-init, but nowhere on its boot partition for it to read settings from",
+        ),
+        _ => gettext("This image has no first-boot mechanism Blockprint knows"),
     }
 }
 

@@ -61,9 +61,9 @@ pub fn first_boot(
         Some(choice) => words::summary(&choice.settings),
         None => gettext("No settings"),
     };
-    if let FirstBootSupport::Missing(why) = support {
-        let subtitle = gettext("This image has no first-boot mechanism Blockprint knows");
-        return (Row { title, subtitle }, Some(why.clone()));
+    if let FirstBootSupport::Missing(missing) = support {
+        let subtitle = words::unsettable(missing.why.as_ref());
+        return (Row { title, subtitle }, Some(missing.details.clone()));
     }
     (
         Row {
@@ -85,9 +85,7 @@ pub fn first_boot_about(support: &FirstBootSupport) -> String {
             &[("mechanism", &words::mechanism(*format))],
         ),
         FirstBootSupport::Detecting => gettext("Looking for the image’s first-boot mechanism…"),
-        FirstBootSupport::Missing(_) => {
-            gettext("This image has no first-boot mechanism Blockprint knows")
-        }
+        FirstBootSupport::Missing(missing) => words::unsettable(missing.why.as_ref()),
         FirstBootSupport::AfterWriting | FirstBootSupport::Unknown => {
             gettext("Whether this image can take them is checked on the card after writing.")
         }

@@ -3,10 +3,10 @@
 //! settings chosen go with the write, and the end tells what was applied, or that an image
 //! without a mechanism got none.
 
-use blockprint::firstboot::{Applied, Format, parse};
+use blockprint::firstboot::{Applied, Format, Unsupported, parse};
 
 use super::*;
-use crate::gui::flow::{FirstBootChoice, FirstBootSupport};
+use crate::gui::flow::{FirstBootChoice, FirstBootSupport, Unsettable};
 use crate::gui::job::Written;
 use crate::gui::present;
 use crate::gui::testing::{assert_german, in_german};
@@ -36,7 +36,7 @@ country = "GB"
 }
 
 /// The image of `testing::ready`, with the answer of the look inside it.
-fn ready_with(found: Result<Format, String>) -> Flow {
+fn ready_with(found: Result<Format, Unsettable>) -> Flow {
     let mut flow = ready();
     assert_eq!(flow.first_boot_support, FirstBootSupport::Detecting);
     assert!(flow.may_customise(), "while it is looked at");
@@ -175,7 +175,15 @@ fn an_image_without_a_mechanism_cannot_be_customised_and_is_written_without_sett
     ));
     assert_eq!(flow.first_boot_support, FirstBootSupport::Detecting);
     let why = "this image has no first-boot mechanism Blockprint knows (no cloud-init seed)";
-    flow.update(Msg::FirstBootDetected(other, Err(why.into())));
+    let unsettable = |why: Unsupported, details: &str| Unsettable {
+        why: Some(why),
+        details: details.into(),
+    };
+    let boot = "partition 1".to_owned();
+    flow.update(Msg::FirstBootDetected(
+        other.clone(),
+        Err(unsettable(Unsupported::NoFiles { boot }, why)),
+    ));
     assert!(!flow.may_customise());
     let (rows, _, _, _) = present::views(&flow);
     let rows = rows.image.unwrap();
@@ -184,6 +192,17 @@ fn an_image_without_a_mechanism_cannot_be_customised_and_is_written_without_sett
         "This image has no first-boot mechanism Blockprint knows"
     );
     assert_eq!(rows.first_boot_tooltip.as_deref(), Some(why));
+    // An Armbian image is named as such, the engine's words in the tooltip.
+    let root = "partition 1 (MBR)".to_owned();
+    flow.first_boot_support =
+        FirstBootSupport::Missing(unsettable(Unsupported::Armbian { root }, "armbian"));
+    let (rows, _, _, _) = present::views(&flow);
+    let rows = rows.image.unwrap();
+    assert_eq!(
+        rows.first_boot.subtitle,
+        "Armbian asks for these settings at its first login on the board"
+    );
+    assert_eq!(rows.first_boot_tooltip.as_deref(), Some("armbian"));
 
     let request = request(&mut flow);
     assert!(request.first_boot.is_none(), "never sent to be refused");
@@ -282,7 +301,10 @@ fn the_first_boot_words_are_german_in_german() {
             );
             assert_german(&row.subtitle, "");
             let why = "this image has no first-boot mechanism Blockprint knows";
-            flow.first_boot_support = FirstBootSupport::Missing(why.into());
+            flow.first_boot_support = FirstBootSupport::Missing(Unsettable {
+                why: None,
+                details: why.into(),
+            });
             let (rows, _, _, _) = present::views(&flow);
             let row = rows.image.unwrap().first_boot;
             assert_german(&row.subtitle, why);
