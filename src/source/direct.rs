@@ -7,6 +7,11 @@
 //! image while hashing it needs no more than one core for the hashing. Reads that are not
 //! aligned (the partial last block of an image, a caller's unaligned buffer) and filesystems
 //! that refuse `O_DIRECT` (tmpfs) use the ordinary descriptor.
+//!
+//! Neither do bytes the page cache already holds (an image just downloaded, made or written
+//! before): a direct read would fetch them from the disk again, while a read through the cache
+//! is a copy in memory, several times faster. Before each direct read, `mincore(2)` on a
+//! mapping of the file that is never touched says whether every page of it is cached.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -24,6 +29,83 @@ pub(crate) struct Direct {
     file: File,
     /// Cleared when a direct read is refused, so later reads go straight to the fallback.
     usable: AtomicBool,
+    /// Which of the file's pages the page cache holds (`None`: unknown, read directly).
+    cached: Option<Residency>,
+}
+
+/// A shared read-only mapping of a file, never read through: only `mincore(2)` looks at it,
+/// which tells which pages the page cache holds without reading or faulting any of them.
+#[derive(Debug)]
+struct Residency {
+    addr: std::ptr::NonNull<libc::c_void>,
+    len: usize,
+    page: usize,
+}
+
+// SAFETY: the mapping is never dereferenced; it is only passed to mincore(2) and munmap(2),
+// which any thread may call.
+unsafe impl Send for Residency {}
+// SAFETY: as for Send; mincore(2) on a shared mapping needs no exclusion.
+unsafe impl Sync for Residency {}
+
+impl Residency {
+    /// Maps `file` (of `len` bytes); `None` where it cannot be mapped.
+    fn new(file: &File, len: u64) -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        let len = usize::try_from(len).ok().filter(|&len| len > 0)?;
+        // SAFETY: sysconf reads a constant of the system.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+        // SAFETY: a new mapping chosen by the kernel, of an open descriptor; nothing of ours
+        // is overwritten, and the mapping is only ever given to mincore and munmap.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED || page == 0 {
+            return None;
+        }
+        Some(Self {
+            addr: std::ptr::NonNull::new(addr)?,
+            len,
+            page,
+        })
+    }
+
+    /// Whether every page of `len` bytes at `offset` is in the page cache.
+    fn holds(&self, offset: u64, len: usize) -> bool {
+        let Ok(start) = usize::try_from(offset) else {
+            return false;
+        };
+        let first = start / self.page * self.page;
+        let end = start.saturating_add(len).min(self.len);
+        if first >= end {
+            return false;
+        }
+        let mut pages = vec![0u8; (end - first).div_ceil(self.page)];
+        // SAFETY: `first..end` lies inside the mapping, and `pages` has one byte per page of
+        // it, as mincore(2) writes.
+        let rc = unsafe {
+            libc::mincore(
+                self.addr.as_ptr().cast::<u8>().add(first).cast(),
+                end - first,
+                pages.as_mut_ptr(),
+            )
+        };
+        rc == 0 && pages.iter().all(|&p| p & 1 == 1)
+    }
+}
+
+impl Drop for Residency {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.addr.as_ptr(), self.len) };
+    }
 }
 
 impl Direct {
@@ -37,18 +119,27 @@ impl Direct {
             .ok()?;
         let (a, b) = (file.metadata().ok()?, same.metadata().ok()?);
         (a.dev() == b.dev() && a.ino() == b.ino()).then(|| Self {
+            cached: Residency::new(&file, a.len()),
             file,
             usable: AtomicBool::new(true),
         })
     }
 
     /// One direct read of `buf` at `offset`, or `None` when it cannot be direct (not aligned,
-    /// or refused); then the caller reads through the page cache.
+    /// or refused) or need not be (the page cache holds all of it); then the caller reads
+    /// through the page cache.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Option<io::Result<usize>> {
         let aligned = (buf.as_ptr() as usize).is_multiple_of(ALIGN)
             && buf.len().is_multiple_of(ALIGN)
             && offset.is_multiple_of(ALIGN as u64);
         if !aligned || buf.is_empty() || !self.usable.load(Ordering::Relaxed) {
+            return None;
+        }
+        if self
+            .cached
+            .as_ref()
+            .is_some_and(|cached| cached.holds(offset, buf.len()))
+        {
             return None;
         }
         match self.file.read_at(buf, offset) {
@@ -99,6 +190,35 @@ mod tests {
         // At the end.
         let n = read_at(direct.as_ref(), &file, &mut buf, data.len() as u64).expect("read");
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn pages_the_cache_holds_are_told_apart_from_those_it_does_not() {
+        use std::os::fd::AsRawFd;
+        // Under target/ (a disk filesystem), where pages can be dropped from the cache.
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        std::fs::create_dir_all(&base).expect("target/");
+        let dir = tempfile::tempdir_in(&base).expect("tempdir");
+        let path = dir.path().join("f");
+        let data = vec![7u8; 1024 * ALIGN];
+        std::fs::write(&path, &data).expect("write");
+        let file = File::open(&path).expect("open");
+        file.sync_all().expect("sync");
+        // SAFETY: advisory only.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        let cached = Residency::new(&file, data.len() as u64).expect("mapped");
+        assert!(!cached.holds(0, data.len()), "dropped pages are not cached");
+        let mut buf = vec![0; 8 * ALIGN];
+        file.read_at(&mut buf, 0).expect("read");
+        assert!(cached.holds(0, 8 * ALIGN), "pages just read are cached");
+        assert!(
+            !cached.holds(0, data.len()),
+            "a range only partly cached is not"
+        );
+        assert!(
+            !cached.holds(data.len() as u64, ALIGN),
+            "nothing past the end"
+        );
     }
 
     #[test]
