@@ -19,8 +19,9 @@
 # children included), CPU% (CPU / wall: 200% is both cores of a 2-core machine) and peak RSS.
 # ratio = time / bmaptool's time (below 1: blockprint is faster). limit = the slowest stage
 # measured alone: decoding (the engine's own source reading the mapped ranges: benches/limits.rs),
-# hashing the mapped bytes (one core), writing them (dd of zeros, best of buffered and direct);
-# "x limit" = time / limit. The issue's targets are checked at the end.
+# hashing the mapped bytes (one core), writing them (dd of zeros, best of buffered and direct),
+# and for the raw image reading and writing them at once (two dd: the image and the target
+# share the disk here); "x limit" = time / limit. The issue's targets are checked at the end.
 # After the runs of each blockprint and bmaptool contender, `blockprint verify` checks the
 # target against the bmap (a loop device is zeroed before, so that proves this contender).
 #
@@ -168,6 +169,19 @@ stage "write file (direct)" dd if=/dev/zero of="$out" bs=16M count=$write_count 
 write_file=$stage_time
 stage "write file (buffered)" dd if=/dev/zero of="$out" bs=16M count=$write_count conv=fsync status=none
 write_file=$(awk -v a="$write_file" -v b="$stage_time" 'BEGIN { print (a < b ? a : b) }')
+# The image and the loop device's backing file share this machine's disk (a VM's one virtual
+# disk, usually): reading the mapped bytes while writing them then shares its bandwidth, so
+# reading and writing at once, each alone in its own dd, is a stage too (of the raw image).
+stage "read image + write loop at once" sh -c '
+    dd if="$1" of=/dev/null bs=16M count='"$write_count"' iflag=direct status=none &
+    dd if=/dev/zero of="$2" bs=16M count='"$write_count"' oflag=direct conv=fsync status=none
+    wait' sh "$image" "$loop"
+together_loop=$stage_time
+stage "read image + write file at once" sh -c '
+    dd if="$1" of=/dev/null bs=16M count='"$write_count"' iflag=direct status=none &
+    dd if=/dev/zero of="$2" bs=16M count='"$write_count"' oflag=direct conv=fsync status=none
+    wait' sh "$image" "$out"
+together_file=$stage_time
 write_fanout=""
 if ((${#fanout_loops[@]})); then
     stage "write 4 loops at once" sh -c 'for dev; do
@@ -182,9 +196,10 @@ for src in img xz gz zst; do
         || { [[ $src == img ]] && wanted create; } || continue
     stage "decode $src" "$limits" decode "$file" "$bmap"
     for dest in file loop; do
-        w=$write_file
-        [[ $dest == loop ]] && w=$write_loop
-        limit["$src $dest"]=$(printf '%s\n' "$stage_time" "$hash_time" "$w" | sort -g | tail -n1)
+        w=$write_file together=$together_file
+        [[ $dest == loop ]] && w=$write_loop together=$together_loop
+        [[ $src == img ]] || together=0
+        limit["$src $dest"]=$(printf '%s\n' "$stage_time" "$hash_time" "$w" "$together" | sort -g | tail -n1)
     done
     [[ -n $write_fanout ]] &&
         limit["$src fanout"]=$(printf '%s\n' "$stage_time" "$hash_time" "$write_fanout" | sort -g | tail -n1)

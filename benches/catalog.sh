@@ -2,8 +2,8 @@
 # benches/catalog.sh - a catalog image written while it downloads, against downloading it
 # first and writing it after.
 #
-# The image: benches/make-image.sh, 1 GiB with 560 MiB of this machine's files, as .xz
-# (xz -6 -T2, multi-block, as Raspberry Pi OS ships). A local nginx serves it and a catalog in
+# The image: benches/common.sh's catalog_image, 1 GiB with 560 MiB of this machine's files, as
+# .xz (xz -6 -T2, multi-block, as Raspberry Pi OS ships). A local nginx serves it and a catalog in
 # Raspberry Pi Imager's shape that names it with both SHA-256s, at full speed and at a
 # home line's 12.5 MB/s (100 Mbit/s, nginx limit_rate). The target is a loop device over a
 # fully allocated file. With the page cache dropped before every run, each case times:
@@ -17,7 +17,7 @@
 #
 # Run:    sudo benches/catalog.sh [--runs N]    (median of N runs, default 3)
 # Needs:  root (losetup, drop_caches), cargo, nginx, curl, xz, the tools of make-image.sh;
-#         ~6 GiB free in target/bench/catalog/.
+#         ~6 GiB free in target/bench/.
 # Never run in CI: timings belong in benchmarks, not in tests.
 set -euo pipefail
 
@@ -27,62 +27,14 @@ bench_init catalog "$@"
 for tool in nginx curl xz sha256sum losetup; do
     command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || die "$tool is missing (build-aux/install-deps)"
 done
-mkdir -p "$work/www" "$work/tmp"
+mkdir -p "$work"
 (cd "$root" && cargo build -q --release)
-
-image=$work/www/bench.img
-if [[ ! -f $image.xz ]]; then
-    "$root/benches/make-image.sh" "$image" 1024 520 128 40
-    xz -6 -T2 -k -f "$image"
-fi
-size=$(stat -c %s "$image")
-packed=$(stat -c %s "$image.xz")
-extract_sha=$(sha256sum "$image" | cut -d' ' -f1)
-download_sha=$(sha256sum "$image.xz" | cut -d' ' -f1)
-
-port=$((20000 + RANDOM % 20000))
-cat >"$work/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 64; }
-http {
-    client_body_temp_path $work/tmp/body;
-    proxy_temp_path $work/tmp/proxy;
-    fastcgi_temp_path $work/tmp/fastcgi;
-    uwsgi_temp_path $work/tmp/uwsgi;
-    scgi_temp_path $work/tmp/scgi;
-    default_type application/octet-stream;
-    access_log off;
-    server {
-        listen 127.0.0.1:$port;
-        root $work/www;
-        location /line/ { alias $work/www/; limit_rate 12500k; }
-    }
-}
-CONF
-/usr/sbin/nginx -c "$work/nginx.conf" -p "$work" &
-server=$!
+catalog_image
+serve "$(dirname "$image")"
 backing=$work/card.bin
 fallocate -l $((size + (64 << 20))) "$backing"
 loop=$(losetup --direct-io=on -f --show "$backing")
 trap 'kill $server 2>/dev/null; losetup -d "$loop"; rm -rf "$work/cache" "$work/got.img.xz"' EXIT
-sleep 0.5
-
-# seconds COMMAND...: the wall time of one run, the page cache dropped first.
-seconds() {
-    sync; echo 3 >/proc/sys/vm/drop_caches
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; die "failed: $*"; }
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { print b - a }'
-}
-calc() { awk "BEGIN { print $* }"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 printf '%s: %d MB image, %d MB download, %s runs each\n' "$(date -u +%F)" $((size / 1000000)) $((packed / 1000000)) "$runs"
 printf '| server | stream | download | write | then | x slower | x then |\n|---|---|---|---|---|---|---|\n'
 for place in "" line/; do
@@ -97,7 +49,7 @@ JSON
     for _ in $(seq "$runs"); do
         rm -rf "$work/cache"
         stream+=("$(XDG_CACHE_HOME=$work/cache seconds "$bp" copy -q --catalog "$work/list.json" catalog:bench "$loop")")
-        cmp -n "$size" "$image" "$loop" || die "the streamed write differs from the image"
+        holds_image "$loop"
         download+=("$(seconds curl -sf -o "$work/got.img.xz" "$url")")
         write+=("$(seconds "$bp" copy -q --nobmap "$work/got.img.xz" "$loop")")
     done

@@ -48,7 +48,8 @@ if [[ -n ${wall["create blockprint"]:-} ]]; then
 fi
 echo
 echo "stage limits alone (s): hash $hash_time; write: loop $write_loop, file $write_file," \
-    "4 loops at once ${write_fanout:--};" \
+    "4 loops at once ${write_fanout:--}; raw image read and written at once: loop" \
+    "$together_loop, file $together_file;" \
     "decode: img ${wall["limit: decode img"]:--}, xz ${wall["limit: decode xz"]:--}," \
     "gz ${wall["limit: decode gz"]:--}, zst ${wall["limit: decode zst"]:--}"
 

@@ -241,47 +241,8 @@ fi
 
 ((throttled)) || exit 0
 
-# A cgroup whose writes to the loop device are held to 20 MiB/s; sets $group, or says why not.
-limit=20971520
-throttle() {
-    local majmin base
-    majmin=$(cat "/sys/block/$name/dev")
-    for base in /sys/fs/cgroup /sys/fs/cgroup/unified; do
-        if [[ ! -f $base/cgroup.controllers ]] || ! grep -qw io "$base/cgroup.controllers"; then
-            continue
-        fi
-        grep -qw io "$base/cgroup.subtree_control" || echo +io >"$base/cgroup.subtree_control" ||
-            continue
-        group=$base/blockprint-unmapped
-        mkdir -p "$group"
-        if echo "$majmin wbps=$limit" >"$group/io.max"; then
-            echo "throttle: cgroup v2 io.max"
-            return
-        fi
-        rmdir "$group"
-        group=""
-    done
-    if [[ -f /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device ]]; then
-        group=/sys/fs/cgroup/blkio/blockprint-unmapped
-        mkdir -p "$group"
-        echo "$majmin $limit" >"$group/blkio.throttle.write_bps_device" &&
-            { echo "throttle: cgroup v1 blkio.throttle.write_bps_device"; return; }
-        rmdir "$group"
-        group=""
-    fi
-    die "no write throttle here (neither cgroup v2 io.max nor v1 blkio); no throttled numbers"
-}
-throttle
-# The prefix that runs a command inside $group.
-# shellcheck disable=SC2016 # the inner shell expands them
-wrap=(bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-group "$group") tag=-throttled
-start=$(date +%s.%N)
-"${wrap[@]}" dd if=/dev/zero of="$loop" bs=4M count=50 oflag=direct status=none
-took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-awk -v t="$took" 'BEGIN { exit !(t >= 8) }' ||
-    die "the throttle does not hold: 200 MiB of O_DIRECT writes took $took s (10 s expected);" \
-        "no throttled numbers"
-echo "throttle checked: 200 MiB of O_DIRECT writes to $loop took $took s"
+throttle_writes "$loop" unmapped
+tag=-throttled
 
 runs=1 samples=() wall=() cpu=() device=() meant=()
 echo "xz to the throttled loop device, one run each:"
