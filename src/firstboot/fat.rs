@@ -4,13 +4,21 @@
 //! The filesystem is opened on a view of the partition (see [`super::disk`]) and closed with
 //! [`Fat::close`], which writes the free-cluster count and clears the "in use" flag, so
 //! `fsck.vfat` finds it as clean as it was.
+//!
+//! fatfs trusts the FAT: a cluster number that does not exist makes its arithmetic overflow.
+//! So [`check`] goes over the root folder when the filesystem is opened, and over the
+//! folders on a path before fatfs goes into them, and refuses a damaged FAT by name.
 
+use std::cell::{Cell, RefCell, RefMut};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fatfs::{Date, DateTime, FileSystem, FsOptions, Time, TimeProvider};
 
 use super::FirstBootError;
+
+mod check;
 
 /// The largest file read back: the files a first-boot format edits are a few KiB (the
 /// firmware reads at most 4 KiB of `cmdline.txt`), so anything larger is not one of them.
@@ -77,89 +85,84 @@ fn date_time(secs: u64) -> DateTime {
     }
 }
 
-/// Checks the BIOS parameter block of a FAT boot sector against a volume of `len` bytes, in
-/// 64-bit arithmetic: every region inside the volume, the FAT large enough for the clusters,
-/// FAT32's root directory a cluster that exists. The FAT library trusts these numbers (a
-/// damaged boot sector would make it compute past the ends of its integers); a card image's
-/// must not be trusted.
-fn check_boot_sector(boot: &[u8; 512], len: u64) -> Result<(), String> {
-    let u16_at = |at: usize| u64::from(u16::from_le_bytes([boot[at], boot[at + 1]]));
-    let u32_at = |at: usize| {
-        u64::from(u32::from_le_bytes([
-            boot[at],
-            boot[at + 1],
-            boot[at + 2],
-            boot[at + 3],
-        ]))
-    };
-    let bytes_per_sector = u16_at(11);
-    let per_cluster = u64::from(boot[13]);
-    let (reserved, fats, root_entries) = (u16_at(14), u64::from(boot[16]), u16_at(17));
-    let total = if u16_at(19) != 0 {
-        u16_at(19)
-    } else {
-        u32_at(32)
-    };
-    let per_fat = if u16_at(22) != 0 {
-        u16_at(22)
-    } else {
-        u32_at(36)
-    };
-    if boot[510..512] != [0x55, 0xAA] {
-        return Err("its boot sector has no 0x55AA signature".into());
+/// One of several handles on the same storage, each with its own position: fatfs holds
+/// one, the checks of [`check`] read through others.
+struct Shared<S> {
+    storage: Rc<RefCell<S>>,
+    pos: u64,
+}
+
+impl<S> Shared<S> {
+    fn new(storage: &Rc<RefCell<S>>) -> Self {
+        Self {
+            storage: Rc::clone(storage),
+            pos: 0,
+        }
     }
-    if !matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
-        || !per_cluster.is_power_of_two()
-        || per_cluster > 128
+
+    /// The storage, positioned where this handle is.
+    fn at(&self) -> io::Result<RefMut<'_, S>>
+    where
+        S: Seek,
     {
-        return Err(format!(
-            "its boot sector gives impossible sizes ({bytes_per_sector}-byte sectors, \
-             {per_cluster} per cluster)"
-        ));
+        let mut storage = self
+            .storage
+            .try_borrow_mut()
+            .map_err(|_| io::Error::other("the boot partition is in use twice at once"))?;
+        storage.seek(SeekFrom::Start(self.pos))?;
+        Ok(storage)
     }
-    if reserved == 0 || fats == 0 || per_fat == 0 || total == 0 {
-        return Err("its boot sector leaves out the reserved sectors, the FAT or the size".into());
+}
+
+impl<S: Read + Seek> Read for Shared<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.at()?.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
     }
-    let root_sectors = (root_entries * 32).div_ceil(bytes_per_sector);
-    let data_start = reserved + fats * per_fat + root_sectors;
-    if data_start >= total || total * bytes_per_sector > len {
-        return Err(format!(
-            "its boot sector says it has {total} sectors of {bytes_per_sector} bytes (data \
-             from sector {data_start}), which does not fit the partition's {len} bytes"
-        ));
+}
+
+impl<S: Write + Seek> Write for Shared<S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.at()?.write(data)?;
+        self.pos += n as u64;
+        Ok(n)
     }
-    let clusters = (total - data_start) / per_cluster;
-    let bits = if clusters < 4085 {
-        12
-    } else if clusters < 65525 {
-        16
-    } else {
-        32
-    };
-    if per_fat * bytes_per_sector * 8 < (clusters + 2) * bits {
-        return Err(format!(
-            "its FAT ({per_fat} sectors) is too small for its {clusters} clusters"
-        ));
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.at()?.flush()
     }
-    if bits == 32 && !(2..clusters + 2).contains(&u32_at(44)) {
-        return Err(format!(
-            "its root directory starts at cluster {}, which does not exist",
-            u32_at(44)
-        ));
+}
+
+impl<S: Seek> Seek for Shared<S> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.pos = match to {
+            SeekFrom::Start(at) => at,
+            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "a seek before the start")
+            })?,
+            SeekFrom::End(_) => self.at()?.seek(to)?,
+        };
+        Ok(self.pos)
     }
-    Ok(())
 }
 
 /// An open FAT filesystem on `S`, a view of one partition.
 pub(crate) struct Fat<S: Read + Write + Seek> {
-    fs: FileSystem<S>,
+    fs: FileSystem<Shared<S>>,
+    /// The storage fatfs works on, read by the checks too.
+    storage: Rc<RefCell<S>>,
+    geometry: check::Geometry,
+    /// How many levels of folders below the root [`check::check`] has found sound.
+    checked: Cell<usize>,
     /// The partition, for messages.
     place: String,
 }
 
 impl<S: Read + Write + Seek> Fat<S> {
-    /// Opens the FAT filesystem on `volume` (positioned at its start), named `place`, once
-    /// its boot sector has passed [`check_boot_sector`].
+    /// Opens the FAT filesystem on `volume` (positioned at its start), named `place`: its
+    /// boot sector must pass [`check::Geometry::parse`], and its root folder [`check::check`]
+    /// (no file or folder in it may lead fatfs to a cluster that does not exist).
     pub(crate) fn open(mut volume: S, place: &str) -> Result<Self, FirstBootError> {
         let failed = |source| FirstBootError::Fat {
             action: "open the FAT filesystem".into(),
@@ -173,20 +176,52 @@ impl<S: Read + Write + Seek> Fat<S> {
             .and_then(|_| volume.read_exact(&mut boot))
             .and_then(|()| volume.seek(SeekFrom::Start(0)))
             .map_err(failed)?;
-        check_boot_sector(&boot, len)
+        let geometry = check::Geometry::parse(&boot, len)
             .map_err(|reason| failed(io::Error::new(io::ErrorKind::InvalidData, reason)))?;
         let options = FsOptions::new()
             .update_accessed_date(false)
             .time_provider(&UTC);
-        let fs = FileSystem::new(volume, options).map_err(|source| FirstBootError::Fat {
-            action: "open the FAT filesystem".into(),
-            place: place.to_owned(),
-            source,
-        })?;
-        Ok(Self {
+        let storage = Rc::new(RefCell::new(volume));
+        let fs = FileSystem::new(Shared::new(&storage), options).map_err(failed)?;
+        let fat = Self {
             fs,
+            storage,
+            geometry,
+            checked: Cell::new(0),
             place: place.to_owned(),
-        })
+        };
+        fat.check(0).map_err(failed)?;
+        Ok(fat)
+    }
+
+    /// Checks the root folder and `depth` levels of folders below it, unless done already.
+    fn check(&self, depth: usize) -> io::Result<()> {
+        if depth < self.checked.get() {
+            return Ok(());
+        }
+        check::check(&mut Shared::new(&self.storage), &self.geometry, depth)?;
+        self.checked.set(depth + 1);
+        Ok(())
+    }
+
+    /// The folders of `path` (from the root, `/` separated) and its last part, once the
+    /// folders on the way have been checked.
+    fn walk<'p>(
+        &self,
+        path: &'p str,
+        action: &str,
+    ) -> Result<(Vec<&'p str>, &'p str), FirstBootError> {
+        let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_owned());
+        let result = if parts.iter().any(|p| matches!(*p, "." | "..")) {
+            Err(invalid("the path goes through '.' or '..'"))
+        } else if let Some(name) = parts.pop() {
+            self.check(parts.len()).map(|()| name)
+        } else {
+            Err(invalid("the path names no file"))
+        };
+        let name = result.map_err(self.failed(format!("{action} '{path}'")))?;
+        Ok((parts, name))
     }
 
     fn failed(&self, action: String) -> impl FnOnce(io::Error) -> FirstBootError + '_ {
@@ -214,6 +249,7 @@ impl<S: Read + Write + Seek> Fat<S> {
     /// The whole content of the file at `path` (from the root, `/` separated; case does not
     /// matter, as on FAT), or `None` if there is none. A file over [`MAX_READ`] is an error.
     pub(crate) fn read(&self, path: &str) -> Result<Option<Vec<u8>>, FirstBootError> {
+        self.walk(path, "read")?;
         let root = self.fs.root_dir();
         let mut file = match root.open_file(path) {
             Ok(file) => file,
@@ -240,14 +276,8 @@ impl<S: Read + Write + Seek> Fat<S> {
     /// exist already (fatfs 0.3 cannot make one that `fsck.vfat` finds clean; every format
     /// writes at the root).
     pub(crate) fn write(&self, path: &str, bytes: &[u8]) -> Result<(), FirstBootError> {
+        let (parts, name) = self.walk(path, "write")?;
         let mut dir = self.fs.root_dir();
-        let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-        let Some(name) = parts.pop() else {
-            return Err(self.failed(format!("write '{path}'"))(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the path names no file",
-            )));
-        };
         for part in parts {
             dir = dir
                 .open_dir(part)

@@ -248,3 +248,131 @@ pub(crate) fn inode_at(image: &Path, number: u32, block_size: u64) -> usize {
         .unwrap_or_else(|| panic!("{out}"));
     usize::try_from(block * block_size + offset).expect("fits")
 }
+
+/// Where the parts of a FAT filesystem image lie, as `fsck.vfat -v` reports them (not as
+/// Blockprint reads them), for tests that damage one on purpose.
+#[derive(Debug)]
+pub(crate) struct FatLayout {
+    /// 12, 16 or 32.
+    pub(crate) bits: u64,
+    /// The first FAT's offset, each FAT's size and how many there are.
+    pub(crate) fat: u64,
+    pub(crate) fat_bytes: u64,
+    pub(crate) fats: u64,
+    /// FAT12/16's root folder region.
+    pub(crate) root: Option<u64>,
+    /// The data area's offset, and the size of a cluster.
+    pub(crate) data: u64,
+    pub(crate) cluster: u64,
+    /// How many clusters there are.
+    pub(crate) clusters: u64,
+}
+
+/// The layout of the FAT filesystem image at `path`.
+pub(crate) fn fat_layout(path: &Path) -> FatLayout {
+    let out = Command::new("fsck.vfat")
+        .args(["-n", "-v", utf8(path)])
+        .output()
+        .expect("run fsck.vfat; run build-aux/install-deps");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The number just before `after` (such as " bytes per cluster") or just after `before`.
+    let before = |after: &str| -> u64 {
+        let head = text.split(after).next().filter(|h| h.len() < text.len());
+        let word = head.and_then(|h| h.split_whitespace().last());
+        word.and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no '{after}' in:\n{text}"))
+    };
+    let after = |before: &str| -> Option<u64> {
+        let tail = text.split(before).nth(1)?;
+        tail.split_whitespace().next()?.parse().ok()
+    };
+    FatLayout {
+        bits: before(" bit entries"),
+        fat: after("First FAT starts at byte ").expect("the FAT's offset"),
+        fat_bytes: before(" bytes per FAT"),
+        fats: before(" FATs,"),
+        root: after("Root directory starts at byte "),
+        data: after("Data area starts at byte ").expect("the data area's offset"),
+        cluster: before(" bytes per cluster"),
+        clusters: before(" data clusters"),
+    }
+}
+
+impl FatLayout {
+    /// The offset of cluster `n`.
+    pub(crate) fn cluster_at(&self, n: u64) -> u64 {
+        self.data + (n - 2) * self.cluster
+    }
+
+    /// FAT entry `n` of the image at `path` (the first FAT).
+    pub(crate) fn entry(&self, path: &Path, n: u64) -> u64 {
+        let bytes = std::fs::read(path).expect("read the image");
+        let at = usize::try_from(self.fat + n * self.bits / 8).expect("fits");
+        let word = u64::from(u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")));
+        match self.bits {
+            12 if n % 2 == 1 => (word >> 4) & 0xFFF,
+            12 => word & 0xFFF,
+            16 => word & 0xFFFF,
+            _ => word & 0x0FFF_FFFF,
+        }
+    }
+
+    /// Sets FAT entry `n` of the image at `path` to `value`, in every FAT.
+    pub(crate) fn set_entry(&self, path: &Path, n: u64, value: u64) {
+        let bytes = std::fs::read(path).expect("read the image");
+        for copy in 0..self.fats {
+            let at = self.fat + copy * self.fat_bytes + n * self.bits / 8;
+            let i = usize::try_from(at).expect("fits");
+            let old = u64::from(u16::from_le_bytes([bytes[i], bytes[i + 1]]));
+            let new = match self.bits {
+                12 if n % 2 == 1 => (old & 0x000F) | (value << 4),
+                12 => (old & 0xF000) | value,
+                16 => value,
+                _ => {
+                    write_at(path, at, &(value as u32).to_le_bytes());
+                    continue;
+                }
+            };
+            write_at(path, at, &(new as u16).to_le_bytes());
+        }
+    }
+
+    /// The offset of the entry with the 8.3 name `short` (such as `b"CMDLINE TXT"`) in the
+    /// folder at `folder` (a root region or a first cluster's offset; one cluster is read).
+    pub(crate) fn entry_in(&self, path: &Path, folder: u64, short: &[u8; 11]) -> u64 {
+        let bytes = std::fs::read(path).expect("read the image");
+        let start = usize::try_from(folder).expect("fits");
+        let len = usize::try_from(self.cluster.max(512)).expect("fits");
+        let at = bytes[start..start + len]
+            .chunks_exact(32)
+            .position(|e| &e[..11] == short && e[11] & 0x0F != 0x0F)
+            .unwrap_or_else(|| panic!("no {:?} at {folder}", String::from_utf8_lossy(short)));
+        folder + at as u64 * 32
+    }
+
+    /// The root folder's offset (FAT32: its first cluster, 2 as mkfs.vfat makes it).
+    pub(crate) fn root_at(&self) -> u64 {
+        self.root.unwrap_or_else(|| self.cluster_at(2))
+    }
+
+    /// The first cluster of the folder entry at `entry`.
+    pub(crate) fn first_cluster(&self, path: &Path, entry: u64) -> u64 {
+        let bytes = std::fs::read(path).expect("read the image");
+        let e = usize::try_from(entry).expect("fits");
+        let low = u64::from(u16::from_le_bytes([bytes[e + 26], bytes[e + 27]]));
+        let high = u64::from(u16::from_le_bytes([bytes[e + 20], bytes[e + 21]]));
+        if self.bits == 32 {
+            high << 16 | low
+        } else {
+            low
+        }
+    }
+
+    /// Sets the first cluster of the folder entry at `entry` to `n`.
+    pub(crate) fn set_first_cluster(&self, path: &Path, entry: u64, n: u64) {
+        write_at(path, entry + 26, &((n & 0xFFFF) as u16).to_le_bytes());
+        if self.bits == 32 {
+            write_at(path, entry + 20, &((n >> 16) as u16).to_le_bytes());
+        }
+    }
+}
