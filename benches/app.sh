@@ -142,12 +142,7 @@ printf '| server | stream | download | cached | then | x slower | x then |\n|---
 for place in "" line/; do
     url=http://127.0.0.1:$port/${place}bench.img.xz
     list=$home/bench-list.json
-    cat >"$list" <<JSON
-{"os_list": [{"name": "Bench", "description": "", "url": "$url",
-  "extract_size": $size, "extract_sha256": "$extract_sha",
-  "image_download_size": $packed, "image_download_sha256": "$download_sha",
-  "release_date": "2026-12-03"}]}
-JSON
+    catalog_list "$list" "$url"
     chmod 644 "$list"
     stream=() download=() cached=()
     for _ in $(seq "$runs"); do

@@ -39,12 +39,7 @@ printf '%s: %d MB image, %d MB download, %s runs each\n' "$(date -u +%F)" $((siz
 printf '| server | stream | download | write | then | x slower | x then |\n|---|---|---|---|---|---|---|\n'
 for place in "" line/; do
     url=http://127.0.0.1:$port/${place}bench.img.xz
-    cat >"$work/list.json" <<JSON
-{"os_list": [{"name": "Bench", "description": "", "url": "$url",
-  "extract_size": $size, "extract_sha256": "$extract_sha",
-  "image_download_size": $packed, "image_download_sha256": "$download_sha",
-  "release_date": "2026-12-03"}]}
-JSON
+    catalog_list "$work/list.json" "$url"
     stream=() download=() write=()
     for _ in $(seq "$runs"); do
         rm -rf "$work/cache"

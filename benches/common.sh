@@ -51,6 +51,16 @@ catalog_image() {
     reference=$dir/bench.scan.bmap
     [[ -f $reference ]] || "$bp" -q scan -o "$reference" "$image"
 }
+# `catalog_list FILE URL`: a catalog in Raspberry Pi Imager's shape at FILE, its one entry
+# "Bench" the image at URL, with both SHA-256s and sizes (after catalog_image).
+catalog_list() {
+    cat >"$1" <<JSON
+{"os_list": [{"name": "Bench", "description": "", "url": "$2",
+  "extract_size": $size, "extract_sha256": "$extract_sha",
+  "image_download_size": $packed, "image_download_sha256": "$download_sha",
+  "release_date": "2026-12-03"}]}
+JSON
+}
 holds_image() {
     "$bp" -q verify --bmap "$reference" "$1" || die "$1 does not hold the image"
 }

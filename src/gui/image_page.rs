@@ -129,13 +129,7 @@ impl SimpleComponent for ImagePage {
         choose_os.set_tooltip_text(Some(&gettext(
             "Download an operating system from a list, checked as it arrives",
         )));
-        // One above the other, as wide as each other: they fit a phone that way too.
-        let buttons = gtk::Box::builder()
-            .orientation(gtk::Orientation::Vertical)
-            .spacing(12)
-            .homogeneous(true)
-            .halign(gtk::Align::Center)
-            .build();
+        let buttons = page::button_column();
         buttons.append(&open);
         buttons.append(&choose_os);
         // A status page's look, built of plain widgets: libadwaita 1.2's status page scrolls

@@ -101,6 +101,17 @@ pub fn content(root: &gtk::ScrolledWindow, spacing: i32, width: i32, centred: bo
     content
 }
 
+/// A column for pills, one above the other and as wide as each other, centred: side by side,
+/// their German or French would not fit a phone's 360 px.
+pub fn button_column() -> gtk::Box {
+    gtk::Box::builder()
+        .orientation(gtk::Orientation::Vertical)
+        .spacing(12)
+        .homogeneous(true)
+        .halign(gtk::Align::Center)
+        .build()
+}
+
 /// A rounded button for an action; `css` adds a style ("suggested-action", …).
 pub fn pill(label: &str, action: &str, css: Option<&str>) -> gtk::Button {
     let button = gtk::Button::with_mnemonic(label);

@@ -205,14 +205,7 @@ impl SimpleComponent for WritePage {
         stats.add_css_class("dim-label");
         stats.add_css_class("numeric");
         running.append(&stats);
-        // One above the other, as wide as each other: side by side, their German or French
-        // would not fit a phone's 360 px.
-        let buttons = gtk::Box::builder()
-            .orientation(gtk::Orientation::Vertical)
-            .spacing(12)
-            .homogeneous(true)
-            .halign(gtk::Align::Center)
-            .build();
+        let buttons = page::button_column();
         let skip = page::pill(&gettext("_Skip Verification"), "app.skip-verify", None);
         skip.set_tooltip_text(Some(&gettext(
             "The image is written; only reading it back is skipped",

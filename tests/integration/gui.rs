@@ -226,6 +226,21 @@ pub(crate) fn begin(what: &str, extra: &[&str], folder: &str, fresh: bool) -> Pa
     shots
 }
 
+/// Screenshots the window at 720 px as `name.png` and asserts each of `words` is on it (in
+/// the form of [`normal`](crate::harness::gui_session::normal)).
+pub(crate) fn shows(session: &Session, shots: &Path, name: &str, words: &[&str]) {
+    let shot = shots.join(format!("{name}.png"));
+    session.screenshot(&shot, WIDE);
+    let text = ocr(&shot, "eng");
+    for words in words {
+        assert!(
+            text.contains(&crate::harness::gui_session::normal(words)),
+            "{words:?} not on the page:\n{text}\nscreenshot: {}",
+            shot.display()
+        );
+    }
+}
+
 /// The app's log, checked for GTK's complaints.
 pub(crate) fn quiet(app: App<'_>) {
     let log = app.log();

@@ -9,25 +9,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::catalog::sha256;
-use crate::gui::{App, Session, WIDE, begin, env, quiet, write_to_loop};
-use crate::harness::gui_session::{normal, ocr};
+use crate::gui::{App, Session, WIDE, begin, env, quiet, shows, write_to_loop};
 use crate::harness::http_server::{Behaviour, Server};
 use crate::harness::support::{random_bytes, sh, sparse_image};
 use crate::udisks::UdisksLoop;
-
-/// Screenshots the window as `name.png` and asserts each of `words` is on it.
-fn shows(session: &Session, shots: &Path, name: &str, words: &[&str]) {
-    let shot = shots.join(format!("{name}.png"));
-    session.screenshot(&shot, WIDE);
-    let text = ocr(&shot, "eng");
-    for words in words {
-        assert!(
-            text.contains(&normal(words)),
-            "{words:?} not on the page:\n{text}\nscreenshot: {}",
-            shot.display()
-        );
-    }
-}
 
 #[test]
 fn try_again_resumes_a_catalog_download_that_broke_off() {

@@ -5,28 +5,12 @@
 //! `target/tmp/gui-screenshots-unmapped/`, read back by OCR.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use blockprint::bmap::Bmap;
 
-use crate::gui::{App, Session, begin, env, quiet, write_to_loop};
-use crate::harness::gui_session::{normal, ocr};
+use crate::gui::{App, Session, begin, env, quiet, shows, write_to_loop};
 use crate::harness::support::{random_bytes, sh};
 use crate::udisks::UdisksLoop;
-
-/// Screenshots the window as `name.png` and asserts each of `words` is on it.
-fn shows(session: &Session, shots: &Path, name: &str, words: &[&str]) {
-    let shot = shots.join(format!("{name}.png"));
-    session.screenshot(&shot, (720, 680));
-    let text = ocr(&shot, "eng");
-    for words in words {
-        assert!(
-            text.contains(&normal(words)),
-            "{words:?} not on the page:\n{text}\nscreenshot: {}",
-            shot.display()
-        );
-    }
-}
 
 #[test]
 fn the_app_writes_only_what_the_filesystems_of_a_compressed_image_use() {

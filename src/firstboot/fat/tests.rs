@@ -9,6 +9,13 @@ const MIB: u64 = 1 << 20;
 
 /// The FAT filesystem of the image at `path`, opened through the views the copy uses.
 fn open(path: &std::path::Path) -> Fat<Cached<Partition<std::fs::File>>> {
+    try_open(path).expect("a FAT")
+}
+
+/// [`open`], its error kept.
+pub(super) fn try_open(
+    path: &std::path::Path,
+) -> Result<Fat<Cached<Partition<std::fs::File>>>, crate::firstboot::FirstBootError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -16,7 +23,7 @@ fn open(path: &std::path::Path) -> Fat<Cached<Partition<std::fs::File>>> {
         .expect("open the image");
     let len = file.metadata().expect("stat").len();
     let view = Partition::new(file, 0, len, "the test partition".into());
-    Fat::open(Cached::new(view).expect("window"), "the test partition").expect("a FAT")
+    Fat::open(Cached::new(view).expect("window"), "the test partition")
 }
 
 #[test]

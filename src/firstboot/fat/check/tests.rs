@@ -8,18 +8,9 @@ use crate::firstboot::testing::{FatLayout, Part, disk_image, fat_image_of, fat_l
 use crate::firstboot::{FirstBoot, FirstBootError, Format};
 use crate::scan::testing::noise;
 
-type Opened = Result<Fat<Cached<Partition<std::fs::File>>>, FirstBootError>;
-
 /// The FAT filesystem of the image at `path`, opened through the views the copy uses.
-fn open(path: &Path) -> Opened {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .expect("open the image");
-    let len = file.metadata().expect("stat").len();
-    let view = Partition::new(file, 0, len, "the test partition".into());
-    Fat::open(Cached::new(view).expect("window"), "the test partition")
+fn open(path: &Path) -> Result<Fat<Cached<Partition<std::fs::File>>>, FirstBootError> {
+    super::super::tests::try_open(path)
 }
 
 /// An error and its causes, as the command line prints them.
