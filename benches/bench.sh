@@ -182,6 +182,9 @@ stage "read image + write file at once" sh -c '
     dd if=/dev/zero of="$2" bs=16M count='"$write_count"' oflag=direct conv=fsync status=none
     wait' sh "$image" "$out"
 together_file=$stage_time
+# What read-back is measured against: reading the mapped bytes back from the target alone.
+stage "read loop" dd if="$loop" of=/dev/null bs=16M count="$write_count" iflag=direct status=none
+read_loop=$stage_time
 write_fanout=""
 if ((${#fanout_loops[@]})); then
     stage "write 4 loops at once" sh -c 'for dev; do

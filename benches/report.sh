@@ -48,7 +48,7 @@ if [[ -n ${wall["create blockprint"]:-} ]]; then
 fi
 echo
 echo "stage limits alone (s): hash $hash_time; write: loop $write_loop, file $write_file," \
-    "4 loops at once ${write_fanout:--}; raw image read and written at once: loop" \
+    "4 loops at once ${write_fanout:--}; read loop $read_loop; raw image read and written at once: loop" \
     "$together_loop, file $together_file;" \
     "decode: img ${wall["limit: decode img"]:--}, xz ${wall["limit: decode xz"]:--}," \
     "gz ${wall["limit: decode gz"]:--}, zst ${wall["limit: decode zst"]:--}"
@@ -74,6 +74,15 @@ else
     check ".xz -> loop device" "xz loop" 0.6 1.25
     check "raw -> file" "img file" 0.8 1.25
     check "create" create 0.5 1.25
+    if [[ -n ${wall["img loop blockprint readback"]:-} ]]; then
+        extra=$(awk -v a="${wall["img loop blockprint readback"]}" -v b="${wall["img loop blockprint"]}" \
+            'BEGIN { printf "%.2f", a - b }')
+        verdict=met
+        awk -v e="$extra" -v r="$read_loop" 'BEGIN { exit !(e > 1.15 * r) }' && verdict=MISSED
+        [[ $verdict == met ]] || missed=$((missed + 1))
+        printf '%-24s %5s s more, %5s x reading the mapped bytes from the loop device (%s s; target <= 1.15): %s\n' \
+            "read-back" "$extra" "$(div "$extra" "$read_loop")" "$read_loop" "$verdict"
+    fi
     for src in img xz; do
         [[ -n ${wall["$src fanout blockprint"]:-} ]] || continue
         printf '%-24s %5s x the time to one loop device (four drives written one after another: 4)\n' \
