@@ -6,6 +6,7 @@
 //! checked (or probed by `copy --check-capacity`) is given up after `--timeout`. The time of
 //! each probe and of `f3probe` is printed (`--nocapture` shows it).
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -376,19 +377,8 @@ fn an_interrupted_check_says_it_was_cancelled() {
         ..Faults::default()
     });
     let device = disk.device().to_str().unwrap().to_owned();
-    let start = disk.bytes_written();
-    let child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
-        .args(["check-card", &device])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while disk.bytes_written() < start + 8192 {
-        assert!(Instant::now() < deadline, "the check never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let args = [OsStr::new("check-card"), OsStr::new(&device)];
+    let child = disk.spawn_writing(&args, 8192, "the check");
     // SAFETY: signals a child of this test, which is still running (not yet waited for).
     assert_eq!(
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },

@@ -3,8 +3,9 @@
 //! naming the device and the offset, exits 1 within seconds, and never writes the held-back
 //! first MiB, so the card does not look bootable.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::harness::faulty_card::{Faults, FaultyDisk, write_direct};
@@ -238,21 +239,13 @@ fn copy_under_way(
         stall_writes_from: Some((0, stall)),
         ..Faults::default()
     });
-    let start = disk.bytes_written();
-    let child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
-        .arg("copy")
-        .args(extra)
-        .arg("--bmap")
-        .args([bmap, image, disk.device()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while disk.bytes_written() < start + 3 * MIB {
-        assert!(Instant::now() < deadline, "the copy never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    let mut args: Vec<&OsStr> = vec![OsStr::new("copy")];
+    args.extend(extra.iter().map(OsStr::new));
+    args.extend([
+        OsStr::new("--bmap"),
+        bmap.as_os_str(),
+        image.as_os_str(),
+        disk.device().as_os_str(),
+    ]);
+    disk.spawn_writing(&args, 3 * MIB, "the copy")
 }

@@ -305,10 +305,8 @@ fn the_app_writes_a_bmap_image_to_a_drive_through_udisks_and_polkit() {
         .tempdir()
         .unwrap();
     let backing = dir.path().join("card.bin");
-    let before = random_bytes(11, 64 << 20);
-    std::fs::write(&backing, &before).unwrap();
     // Set up through udisksd, so the app sees it arrive as a hotplugged drive.
-    let card = UdisksLoop::new(&backing);
+    let (card, before) = UdisksLoop::random(&backing, 11, 64 << 20);
     let user = env("BLOCKPRINT_TEST_USER");
 
     // Light and wide: the whole write, checked byte by byte; the preferences and shortcuts

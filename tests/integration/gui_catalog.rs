@@ -16,7 +16,7 @@ use crate::gui::{
 };
 use crate::harness::gui_session::{App, ocr};
 use crate::harness::nginx::Nginx;
-use crate::harness::support::{assert_written, random_bytes, sh};
+use crate::harness::support::{assert_written, sh};
 use crate::udisks::UdisksLoop;
 
 /// The catalog: the served image (gzip of `pi.img`, its bmap `pi.img.bmap` beside it) for
@@ -92,9 +92,7 @@ fn the_app_writes_an_os_chosen_from_a_catalog_through_udisks() {
         .tempdir()
         .unwrap();
     let backing = dir.path().join("card.bin");
-    let before = random_bytes(13, 64 << 20);
-    std::fs::write(&backing, &before).unwrap();
-    let card = UdisksLoop::new(&backing);
+    let (card, before) = UdisksLoop::random(&backing, 13, 64 << 20);
     let user = env("BLOCKPRINT_TEST_USER");
 
     // Light: opened from the command line, searched, chosen with Enter, written.

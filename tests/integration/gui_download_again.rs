@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::catalog::sha256;
 use crate::gui::{App, Session, WIDE, begin, env, quiet, shows, write_to_loop};
 use crate::harness::http_server::{Behaviour, Server};
-use crate::harness::support::{random_bytes, sh, sparse_image};
+use crate::harness::support::{sh, sparse_image};
 use crate::udisks::UdisksLoop;
 
 #[test]
@@ -59,9 +59,7 @@ fn try_again_resumes_a_catalog_download_that_broke_off() {
     .unwrap();
     std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o644)).unwrap();
     let backing = dir.path().join("card.bin");
-    let before = random_bytes(31, 16 << 20);
-    std::fs::write(&backing, &before).unwrap();
-    let card = UdisksLoop::new(&backing);
+    let (card, _) = UdisksLoop::random(&backing, 31, 16 << 20);
 
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     let app = App::start(

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use blockprint::bmap::Bmap;
 
 use crate::gui::{App, Session, begin, env, quiet, shows, write_to_loop};
-use crate::harness::support::{random_bytes, sh};
+use crate::harness::support::sh;
 use crate::udisks::UdisksLoop;
 
 #[test]
@@ -53,9 +53,7 @@ fn the_app_writes_only_what_the_filesystems_of_a_compressed_image_use() {
     let packed = dir.path().join("sample.img.gz");
     std::fs::set_permissions(&packed, std::fs::Permissions::from_mode(0o644)).unwrap();
     let backing = dir.path().join("card.bin");
-    let before = random_bytes(27, content.len());
-    std::fs::write(&backing, &before).unwrap();
-    let card = UdisksLoop::new(&backing);
+    let (card, before) = UdisksLoop::random(&backing, 27, content.len());
 
     let session = Session::start(&env("BLOCKPRINT_TEST_USER"));
     let app = App::start(

@@ -46,6 +46,14 @@ pub struct UdisksLoop {
 }
 
 impl UdisksLoop {
+    /// A loop device over `backing`, filled first with `len` random bytes of `seed`; those
+    /// bytes, to compare with what is left of them after a write.
+    pub fn random(backing: &Path, seed: u64, len: usize) -> (Self, Vec<u8>) {
+        let before = crate::harness::support::random_bytes(seed, len);
+        std::fs::write(backing, &before).unwrap();
+        (Self::new(backing), before)
+    }
+
     pub fn new(backing: &Path) -> Self {
         require_tool("udisksctl");
         let _guard = loop_setup_lock();

@@ -478,6 +478,30 @@ impl FaultyDisk {
         self.shared.state().written
     }
 
+    /// Starts `blockprint ARGS` (stdout and stderr piped) and returns it once it has written
+    /// `bytes` more to this disk; `what` names it if it never gets that far (60 s).
+    pub fn spawn_writing(
+        &self,
+        args: &[&std::ffi::OsStr],
+        bytes: u64,
+        what: &str,
+    ) -> std::process::Child {
+        let start = self.bytes_written();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_blockprint"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start blockprint");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.bytes_written() < start + bytes {
+            assert!(Instant::now() < deadline, "{what} never got going");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
     /// `len` bytes at `offset` as stored, read from the backing file (no fault applied).
     pub fn contents(&self, offset: u64, len: usize) -> Vec<u8> {
         let mut buf = vec![0; len];
