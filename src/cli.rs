@@ -14,6 +14,7 @@ mod check_card;
 mod copy;
 mod copy_summary;
 mod create;
+mod device;
 mod from_catalog;
 mod generate;
 mod list;
@@ -167,6 +168,15 @@ pub struct CopyArgs {
     /// Refuse DEST unless it is a removable block device.
     #[arg(long)]
     pub removable_device: bool,
+
+    /// Power the drive off once written (through udisksd), so that it can be pulled out:
+    /// the default for a removable drive written without root.
+    #[arg(long, conflicts_with = "no_power_off")]
+    pub power_off: bool,
+
+    /// Leave the drive powered on once written.
+    #[arg(long)]
+    pub no_power_off: bool,
 
     /// First-boot settings to write into the image's boot partition once it is written: a
     /// TOML file with hostname, [user], [ssh], [wifi] and [locale] (see the README). They go

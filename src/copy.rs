@@ -84,6 +84,10 @@ pub struct CopyOptions {
     /// written: a card whose settings did not stick is left unbootable. `None` writes the
     /// image alone.
     pub first_boot: Option<Arc<FirstBoot>>,
+    /// Per-target first-boot settings, target `i` getting entry `i` instead of
+    /// [`CopyOptions::first_boot`] (a station numbering its cards' hostnames); empty: every
+    /// target gets `first_boot`.
+    pub first_boot_each: Vec<Option<Arc<FirstBoot>>>,
     /// Opens the image again, from its start, so that ranges that did not read back as
     /// written can be written again from a fresh read (a flaky reader, a card that dropped
     /// one write). `None` (standard input, which cannot be read twice) makes such a range
@@ -127,6 +131,17 @@ impl fmt::Debug for Reopen {
 /// and retries it, so a device that has not answered in twice that is not coming back soon.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+impl CopyOptions {
+    /// The first-boot settings of target `index`.
+    pub(crate) fn first_boot_for(&self, index: usize) -> Option<Arc<FirstBoot>> {
+        match self.first_boot_each.get(index) {
+            Some(each) => each.clone(),
+            None if self.first_boot_each.is_empty() => self.first_boot.clone(),
+            None => None,
+        }
+    }
+}
+
 impl Default for CopyOptions {
     fn default() -> Self {
         Self {
@@ -135,6 +150,7 @@ impl Default for CopyOptions {
             skip_readback: None,
             stall_timeout: Some(STALL_TIMEOUT),
             first_boot: None,
+            first_boot_each: Vec::new(),
             reopen: None,
             check_capacity: false,
         }

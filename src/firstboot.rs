@@ -26,6 +26,7 @@ mod crypt;
 mod detect;
 pub(crate) mod disk;
 mod fat;
+mod numbered;
 mod preseed;
 pub mod quote;
 mod render;
@@ -38,6 +39,7 @@ mod testing;
 
 pub use apply::apply;
 pub use detect::{BootPartition, detect_image};
+pub use numbered::{HostnamePattern, parse_file_numbered};
 pub use render::{RenderError, render, summary};
 #[doc(hidden)]
 pub use rootfs::{RootFacts, root_facts};

@@ -264,6 +264,19 @@ impl Target {
             }
             Err(e) => return Err(io_error(Op::Open, path, None, e)),
         };
+        Self::checked_block_file(file, path, direct, options)
+    }
+
+    /// Wraps a block device opened by someone else (udisksd's `OpenDevice`, for a caller
+    /// without root) after the checks [`Target::open`] makes on the device it opened, on
+    /// this descriptor: nothing of it mounted, swap or stacked on, no storage shared with
+    /// the files being read, removable when asked.
+    pub fn checked_block_file(
+        file: File,
+        path: &Path,
+        direct: bool,
+        options: &TargetOptions,
+    ) -> Result<Self, TargetError> {
         let meta = file
             .metadata()
             .map_err(|e| io_error(Op::Examine, path, None, e))?;

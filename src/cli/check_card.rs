@@ -9,9 +9,10 @@ use anyhow::bail;
 use blockprint::card::{self, CapacityReport, ProbeError, SurfaceReport, decimal};
 use blockprint::progress::{CancelToken, Event, Phase, ProgressSink};
 use blockprint::size::human;
-use blockprint::target::{Target, TargetError, TargetOptions};
+use blockprint::target::{TargetError, TargetOptions};
 
 use super::copy::install_interrupt_handler;
+use super::device::Devices;
 use super::progress::TerminalProgress;
 use super::{CheckCardArgs, Output};
 
@@ -47,7 +48,8 @@ pub(super) fn run(args: &CheckCardArgs, out: &Output) -> anyhow::Result<()> {
         Err(e) => bail!("cannot examine '{}': {e}", device.display()),
     }
     // The guards of `copy`: exclusive, nothing of it mounted or in use.
-    let mut target = Target::open(device, &TargetOptions::default())?;
+    let mut devices = Devices::new(out);
+    let mut target = devices.open(device, &TargetOptions::default())?;
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel)?;
     let stall_limit = Some(Duration::from_secs(args.timeout));

@@ -20,6 +20,7 @@ use blockprint::source::{
 use blockprint::target::{Target, TargetKind, TargetOptions};
 
 use super::copy_summary::{applied_lines, card_lines, checks, format_duration, summarize};
+use super::device::{Devices, PowerOff};
 use super::from_catalog;
 use super::output::escape_controls;
 use super::progress::TerminalProgress;
@@ -173,7 +174,8 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
     if args.dest.len() > 1 && args.psplash_pipe.is_some() {
         bail!("--psplash-pipe reports the progress of one DEST; give one, or leave it out");
     }
-    let targets = open_targets(&args.dest, &options)?;
+    let mut devices = Devices::new(out);
+    let targets = open_targets(&args.dest, &options, &mut devices)?;
     if first_boot.is_some()
         && let Some(null) = targets.iter().find(|t| t.kind() == TargetKind::Null)
     {
@@ -217,6 +219,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         skip_readback: None,
         stall_timeout: Some(timeout),
         first_boot,
+        first_boot_each: Vec::new(),
         reopen: reopen(&image, timeout),
         check_capacity: args.check_capacity,
     };
@@ -243,6 +246,12 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         &cancel,
     );
     progress.finish();
+    let power = PowerOff::from_flags(args.power_off, args.no_power_off);
+    for (dest, result) in args.dest.iter().zip(&results) {
+        if result.is_ok() {
+            devices.finish(dest, power);
+        }
+    }
     // A failure no line has told yet (the copy's as a whole, or the only DEST's) is the error.
     let untold = results
         .iter()
@@ -390,7 +399,11 @@ fn declared_format(
 }
 
 /// Opens every destination, refusing one given twice (two names of one device, or one file).
-fn open_targets(dests: &[PathBuf], options: &TargetOptions) -> anyhow::Result<Vec<Target>> {
+fn open_targets(
+    dests: &[PathBuf],
+    options: &TargetOptions,
+    devices: &mut Devices<'_>,
+) -> anyhow::Result<Vec<Target>> {
     let mut seen: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut targets = Vec::with_capacity(dests.len());
     for dest in dests {
@@ -410,7 +423,7 @@ fn open_targets(dests: &[PathBuf], options: &TargetOptions) -> anyhow::Result<Ve
             );
         }
         seen.push((dest.clone(), real));
-        targets.push(Target::open(dest, options)?);
+        targets.push(devices.open(dest, options)?);
     }
     Ok(targets)
 }

@@ -71,7 +71,10 @@ pub(super) fn run(
             // The coordinator may have given up on this lane; nobody listens then.
             let _ = lane_tx.send(Input::Lane(index, report));
         });
-        slots.push(Slot::start(&plan, &image, target, options, cancel, report)?);
+        let first_boot = options.first_boot_for(index);
+        slots.push(Slot::start(
+            &plan, &image, target, options, first_boot, cancel, report,
+        )?);
     }
     let (home, buffers) = channel();
     for _ in 0..POOL {

@@ -106,6 +106,7 @@ impl Lane {
         image: String,
         target: Target,
         options: &super::CopyOptions,
+        first_boot: Option<Arc<FirstBoot>>,
         cancel: CancelToken,
         report: Box<dyn Fn(Report) + Send>,
     ) -> Self {
@@ -126,7 +127,7 @@ impl Lane {
             target,
             readback: options.verify_readback,
             skip_readback: options.skip_readback.clone(),
-            first_boot: options.first_boot.clone(),
+            first_boot,
             cancel,
             watch: Arc::default(),
             report,

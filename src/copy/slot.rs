@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::lane::{Lane, Order, Queue, Report};
 use super::watch::Watch;
 use super::{CopyError, CopyOptions, CopyReport, Plan};
+use crate::firstboot::FirstBoot;
 use crate::progress::CancelToken;
 use crate::target::Target;
 
@@ -30,6 +31,7 @@ impl Slot {
         image: &str,
         target: Target,
         options: &CopyOptions,
+        first_boot: Option<Arc<FirstBoot>>,
         cancel: &CancelToken,
         report: Box<dyn Fn(Report) + Send>,
     ) -> Result<Self, CopyError> {
@@ -39,6 +41,7 @@ impl Slot {
             image.to_owned(),
             target,
             options,
+            first_boot,
             cancel.clone(),
             report,
         );
