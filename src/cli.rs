@@ -22,6 +22,8 @@ mod output;
 mod progress;
 mod scan;
 mod signature;
+#[cfg(feature = "gui")]
+mod station;
 mod unmapped;
 mod verify;
 
@@ -78,6 +80,9 @@ pub enum Command {
     /// Find out how much a card or stick really holds (a counterfeit claims more): a genuine
     /// one is left as it was. With --full, test every block of it, which erases it.
     CheckCard(CheckCardArgs),
+    /// Write every drive plugged in from now on, all day: each one verified, powered off and
+    /// recorded, several at once, until --count cards are written or Ctrl-C.
+    Station(StationArgs),
     /// Print the man page or a shell's completion script (for packagers; meson runs it).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -227,6 +232,88 @@ pub struct CheckCardArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
+}
+
+/// `blockprint station`.
+#[derive(Debug, Args)]
+pub struct StationArgs {
+    /// The image: a file (raw, or compressed or archived in any supported format), or an
+    /// http(s):// URL, downloaded once before the first card.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// The bmap file or URL (default: found next to the image). Without one, only what the
+    /// image's filesystems use is written, and the bmap of the first card written serves
+    /// the next ones.
+    #[arg(long, value_name = "BMAP")]
+    pub bmap: Option<String>,
+
+    /// First-boot settings for every card (the TOML file of `copy --settings`). A hostname
+    /// with {n} numbers the cards: "pi-{n:02}" names them pi-01, pi-02, …
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+
+    /// Stop once this many cards are written.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Append one JSON line per card to this file: time, card, device, model, serial, size,
+    /// hostname, result, bytes, seconds, mb_per_s, verified, removal, error.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Never write a drive larger than this: bytes, or with a unit (64G, 500M; K, M, G, T
+    /// are powers of 1000, KiB, MiB, GiB, TiB of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "128G", value_parser = parse_size)]
+    pub max_size: u64,
+
+    /// Also take internal drives and loop devices (as `list --all` shows them), never a
+    /// drive holding the running system.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Do not read each card back after writing it.
+    #[arg(long)]
+    pub no_verify_readback: bool,
+
+    /// Leave each card powered on once written.
+    #[arg(long)]
+    pub no_power_off: bool,
+
+    /// Give up on a card that has not finished a write for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+}
+
+/// A size as people write it: `128G`, `500M`, `64GiB`, `1000000`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" => 1_000,
+        "M" | "MB" => 1_000_000,
+        "G" | "GB" => 1_000_000_000,
+        "T" | "TB" => 1_000_000_000_000,
+        "KIB" => 1 << 10,
+        "MIB" => 1 << 20,
+        "GIB" => 1 << 30,
+        "TIB" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a size (such as 64G, 500M or 32GiB)"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("'{text}' is not a size (such as 64G, 500M or 32GiB)"))
 }
 
 /// `blockprint create`.
@@ -394,6 +481,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Catalog(args)) => catalog::run(&args, &out),
         Some(Command::Cache(args)) => catalog::cache(&args, &out),
         Some(Command::CheckCard(args)) => check_card::run(&args, &out),
+        #[cfg(feature = "gui")]
+        Some(Command::Station(args)) => station::run(&args, &out),
+        #[cfg(not(feature = "gui"))]
+        Some(Command::Station(_)) => Err(anyhow::anyhow!(
+            "this build of blockprint has no UDisks2 support, which the station needs to see \
+             drives come and go"
+        )),
         Some(Command::Generate(args)) => generate::run(&args),
         None => {
             use clap::CommandFactory;
@@ -416,6 +510,22 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(error) => {
             out.error(&error);
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_as_people_write_them() {
+        assert_eq!(parse_size("128G"), Ok(128_000_000_000));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("500 mb"), Ok(500_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        for bad in ["", "G", "12X", "-5G", "99999999999999T"] {
+            assert!(parse_size(bad).unwrap_err().contains("not a size"), "{bad}");
         }
     }
 }

@@ -116,6 +116,9 @@ mod tests {
             "\\-\\-bmap\\-sig",
             "\\-\\-removable\\-device",
             "\\-\\-no\\-checksum",
+            "BLOCKPRINT STATION",
+            "\\-\\-max\\-size",
+            "\\-\\-power\\-off",
         ] {
             assert!(page.contains(text), "the man page lacks {text}:\n{page}");
         }
@@ -132,6 +135,11 @@ mod tests {
             completion(shell, &mut script);
             let script = String::from_utf8(script).unwrap();
             assert!(script.contains("verify-sig") && script.contains("removable-device"));
+            assert!(
+                script.contains("station") && script.contains("max-size"),
+                "{shell}"
+            );
+            assert!(script.contains("no-power-off"), "{shell}");
         }
     }
 }

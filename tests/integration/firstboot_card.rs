@@ -26,7 +26,7 @@ const ROOT_START: u64 = 52 * MIB;
 /// Raspberry Pi OS's cmdline.txt (Bookworm), one line.
 const CMDLINE: &str = "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot";
 const CONFIG: &str = "# For more options and information see\n# http://rptl.io/configtxt\ndtparam=audio=on\ncamera_auto_detect=1\ndisplay_auto_detect=1\nauto_initramfs=1\ndtoverlay=vc4-kms-v3d\nmax_framebuffers=2\narm_64bit=1\n[all]\n";
-const SETTINGS: &str = r#"hostname = "pi-kitchen"
+pub(crate) const SETTINGS: &str = r#"hostname = "pi-kitchen"
 [user]
 name = "alex"
 password = "correct horse"
@@ -44,12 +44,12 @@ const SUMMARY: &str =
     "Settings applied and read back: hostname pi-kitchen, user alex, SSH keys 1, Wi-Fi Home";
 
 /// The images, made once per test run.
-struct Fixtures {
+pub(crate) struct Fixtures {
     dir: PathBuf,
 }
 
 impl Fixtures {
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 }
@@ -167,7 +167,7 @@ fn make_image(dir: &Path, kind: &str) -> PathBuf {
     image
 }
 
-fn fixtures() -> &'static Fixtures {
+pub(crate) fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
         for tool in [
@@ -217,7 +217,7 @@ fn mtools(program: &str, args: &[&str]) -> Vec<u8> {
 }
 
 /// The file `name` of the boot partition in `disk` (an image file), as mtype reads it.
-fn mtype(disk: &Path, name: &str) -> Vec<u8> {
+pub(crate) fn mtype(disk: &Path, name: &str) -> Vec<u8> {
     let on_fat = format!("{}@@{BOOT_START}", disk.display());
     mtools("mtype", &["-i", &on_fat, &format!("::{name}")])
 }

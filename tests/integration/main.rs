@@ -90,6 +90,10 @@ mod interop;
 mod launch;
 /// `list` without UDisks2, from sysfs.
 mod list;
+/// `copy` and `check-card` by a normal user, through udisksd and polkit (pkttyagent on a
+/// terminal), and the drive powered off through UDisks afterwards.
+#[cfg(feature = "gui")]
+mod no_sudo;
 /// Bounded memory in every format, and no file descriptor left open.
 mod resources;
 /// `scan` on whole disk images made with the real mkfs tools.
@@ -104,6 +108,9 @@ mod security_signatures;
 mod security_transport;
 /// OpenPGP signatures of bmaps, made by GnuPG, checked by `copy` and `verify`.
 mod signatures;
+/// The station: cards plugged in one after another, through udisksd.
+#[cfg(feature = "gui")]
+mod station;
 /// The command line over HTTP, Range, resume, credentials and ssh.
 mod transports;
 /// The UDisks2 client against a real udisksd on a private system bus.

@@ -256,12 +256,45 @@ pub fn read_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
     buf
 }
 
-/// `losetup` picks a free device; two tests must not race for the same one.
-static LOSETUP: Mutex<()> = Mutex::new(());
+/// Which thread holds [`loop_setup_lock`], and how many times.
+struct LoopSetup {
+    holder: Option<std::thread::ThreadId>,
+    depth: usize,
+}
 
-/// Held while setting up a loop device by any means (losetup, udisksctl).
-pub fn loop_setup_lock() -> std::sync::MutexGuard<'static, ()> {
-    LOSETUP.lock().unwrap_or_else(|e| e.into_inner())
+/// `losetup` picks a free device; two tests must not race for the same one.
+static LOSETUP: Mutex<LoopSetup> = Mutex::new(LoopSetup {
+    holder: None,
+    depth: 0,
+});
+static LOSETUP_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Held while setting up a loop device by any means (losetup, udisksctl). The thread holding
+/// it may take it again: the station's test holds it for its whole run (a station with --all
+/// would take another test's new loop device) while it sets up its own cards.
+pub fn loop_setup_lock() -> LoopSetupGuard {
+    let me = std::thread::current().id();
+    let mut state = LOSETUP.lock().unwrap_or_else(|e| e.into_inner());
+    while state.holder.is_some_and(|holder| holder != me) {
+        state = LOSETUP_FREED.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+    state.holder = Some(me);
+    state.depth += 1;
+    LoopSetupGuard(())
+}
+
+/// [`loop_setup_lock`] held; released on drop.
+pub struct LoopSetupGuard(());
+
+impl Drop for LoopSetupGuard {
+    fn drop(&mut self) {
+        let mut state = LOSETUP.lock().unwrap_or_else(|e| e.into_inner());
+        state.depth -= 1;
+        if state.depth == 0 {
+            state.holder = None;
+            LOSETUP_FREED.notify_all();
+        }
+    }
 }
 
 /// A loop device over a backing file, detached on drop.
