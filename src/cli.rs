@@ -280,6 +280,11 @@ pub struct StationArgs {
     #[arg(long)]
     pub no_power_off: bool,
 
+    /// Write an image that will not work written raw anyway (a Windows installer ISO, a file
+    /// that is no disk image); without it, such an image is refused before any card.
+    #[arg(long)]
+    pub force: bool,
+
     /// Give up on a card that has not finished a write for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]

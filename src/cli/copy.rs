@@ -342,6 +342,18 @@ fn judge(
             (identify::identify(&head), head.into_source())
         }
     };
+    advise(&identity, image, args.force, out)?;
+    Ok(source)
+}
+
+/// Says what the image is, as its [`Advice`] asks: refuses one that will not work written raw
+/// unless `force`.
+pub(super) fn advise(
+    identity: &Identity,
+    image: &Input,
+    force: bool,
+    out: &Output,
+) -> anyhow::Result<()> {
     let said = format!(
         "image '{image}': {}",
         escape_controls(&identity.to_string())
@@ -350,12 +362,10 @@ fn judge(
         Advice::Fine => out.debug(said),
         Advice::Note => out.info(said),
         Advice::Warn => out.warn(said),
-        Advice::Refuse if args.force => {
-            out.warn(format_args!("{said}; writing it anyway (--force)"))
-        }
+        Advice::Refuse if force => out.warn(format_args!("{said}; writing it anyway (--force)")),
         Advice::Refuse => bail!("{said}, or write it anyway with --force"),
     }
-    Ok(source)
+    Ok(())
 }
 
 /// An archive without a disk image member, said as what it is when it is a local file ("a

@@ -29,6 +29,7 @@ use blockprint::copy;
 use blockprint::discover::{self, BmapChoice, Lookup};
 use blockprint::drives::Drive;
 use blockprint::firstboot::{self, FirstBoot, HostnamePattern, Settings};
+use blockprint::identify;
 use blockprint::progress::CancelToken;
 use blockprint::size::human;
 use blockprint::source::{Input, Opener};
@@ -91,7 +92,11 @@ pub(super) fn run(args: &StationArgs, out: &Output) -> anyhow::Result<()> {
             "image '{given}' takes first-boot settings as {format}"
         ));
     }
-    drop(opened);
+    let identity = match input.as_path().filter(|_| opened.layers.is_empty()) {
+        Some(path) => identify::identify_path(path),
+        None => identify::identify(&identify::peek(opened.source, identify::HEAD_LIMIT)),
+    };
+    super::copy::advise(&identity, &given, args.force, out)?;
     let mut protected: Vec<PathBuf> = input.as_path().map(Into::into).into_iter().collect();
     protected.extend(bmap.as_ref().and_then(|(_, at)| at.clone()));
     let shared = Shared {
@@ -207,6 +212,7 @@ impl<'a> Station<'a> {
                 match rx.recv_timeout(TICK) {
                     Ok(Msg::Drive(event)) => self.drive(*event),
                     Ok(Msg::Card(number, update)) => self.view.update(number, update),
+                    Ok(Msg::Note(text)) => self.view.note(format_args!("station: {text}")),
                     Ok(Msg::BatchDone) => self.batches -= 1,
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,

@@ -24,23 +24,12 @@ use crate::harness::support::{
     sparse_image,
 };
 use crate::harness::udisksd_standin::{Bus, Disk, Standin};
-use crate::udisks::UdisksLoop;
+use crate::udisks::{UdisksLoop, udisks, workdir};
 
 const MIB: usize = 1 << 20;
 /// The longest any run here may take.
 const LIMIT: Duration = Duration::from_secs(60);
 const BIN: &str = env!("CARGO_BIN_EXE_blockprint");
-
-/// A directory whose loop devices get their partitions scanned (see build-aux/udisks-env),
-/// which the unprivileged users may enter.
-fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("blockprint-udisks-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
 
 /// Writes `data` to `path`, readable by everyone.
 fn public_file(path: &Path, data: &[u8]) {
@@ -50,17 +39,6 @@ fn public_file(path: &Path, data: &[u8]) {
 
 fn readable(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
-}
-
-/// The client, or a loud failure explaining how these tests run.
-fn udisks() -> Udisks {
-    require_root("udisksd");
-    assert!(
-        std::env::var_os("BLOCKPRINT_TEST_UDISKS").is_some(),
-        "these tests need udisksd on a private system bus: run build-aux/test, or \
-         eval \"$(build-aux/udisks-env start DIR)\" first"
-    );
-    Udisks::connect().expect("udisksd answers on the private bus")
 }
 
 /// The name of the test user `var` names (set by build-aux/udisks-env).
@@ -196,6 +174,39 @@ fn the_denied_user_without_a_terminal_is_told_nobody_can_be_asked() {
         run.stderr.lines().count(),
         1,
         "want one line, stderr:\n{}",
+        run.stderr
+    );
+    assert!(
+        std::fs::read(&backing).unwrap() == before,
+        "the card was written"
+    );
+}
+
+/// Without udisksd (no system bus at all) a normal user gets one line saying what to do, and
+/// the card is untouched.
+#[test]
+fn without_udisksd_a_normal_user_is_told_to_use_sudo() {
+    let udisks = udisks();
+    let allowed = user("BLOCKPRINT_TEST_USER");
+    let dir = workdir();
+    let backing = dir.path().join("card.img");
+    let (card, before) = card(&udisks, &backing, 45, 16 * MIB);
+    let image = dir.path().join("image.img");
+    public_file(&image, &random_bytes(46, 8 * MIB));
+    let nowhere = format!("unix:path={}", dir.path().join("no-bus").display());
+    let run = blockprint_as(
+        &allowed,
+        &["copy", "--nobmap", image.to_str().unwrap(), card.name()],
+        Some(&nowhere),
+    );
+    run.fails_with(&[
+        "udisksd is not running",
+        "run blockprint with sudo, or start udisksd",
+    ]);
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "want one line:\n{}",
         run.stderr
     );
     assert!(

@@ -18,7 +18,7 @@ use crate::harness::faulty_card::{Faults, FaultyDisk, cap_requests};
 use crate::harness::support::{
     loop_setup_lock, random_bytes, require_root, require_tool, sh, stderr_lines,
 };
-use crate::udisks::UdisksLoop;
+use crate::udisks::{UdisksLoop, workdir};
 
 const MIB: u64 = 1 << 20;
 const IMAGE: usize = 8 << 20;
@@ -33,16 +33,6 @@ fn test_user() -> String {
          eval \"$(build-aux/udisks-env start DIR)\" first"
     );
     std::env::var("BLOCKPRINT_TEST_USER").expect("BLOCKPRINT_TEST_USER is set by udisks-env")
-}
-
-/// A folder the test user can read, whose loop devices get their partitions scanned.
-fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("blockprint-udisks-station-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
 }
 
 /// A random image of [`IMAGE`] bytes, readable by everyone.
@@ -330,5 +320,46 @@ fn cards_plugged_in_together_get_numbered_hostnames() {
             "{said}"
         );
     }
+    drop((one, two));
+}
+
+#[test]
+fn an_image_url_is_downloaded_once_and_its_first_card_makes_the_bmap() {
+    use std::io::Write as _;
+    let user = test_user();
+    let server = crate::harness::nginx::Nginx::start();
+    let _held = loop_setup_lock();
+    let dir = workdir();
+    let (_, bytes) = image(dir.path());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    let gz = gz.finish().unwrap();
+    let url = server.put("image.img.gz", &gz);
+    let (child, lines, mut said) = start(&user, &["--all", "--count", "2", url.as_str()]);
+    let (one, _) = UdisksLoop::random(&dir.path().join("one.img"), 8, 16 << 20);
+    wait_for(&lines, &mut said, "serves the next cards");
+    let (two, _) = UdisksLoop::random(&dir.path().join("two.img"), 9, 16 << 20);
+    let (code, said) = end(child, &lines, said);
+    let text = said.join("\n");
+    assert_eq!(code, 0, "{text}");
+    for backing in ["one.img", "two.img"] {
+        let card = std::fs::read(dir.path().join(backing)).unwrap();
+        assert!(
+            card[..IMAGE] == bytes[..],
+            "{backing} does not hold the image:\n{text}"
+        );
+    }
+    assert_eq!(text.matches("downloading").count(), 1, "{text}");
+    let served: u64 = server
+        .log()
+        .iter()
+        .filter(|l| l.request.contains("/image.img.gz ") && l.status < 300)
+        .map(|l| l.bytes)
+        .sum();
+    assert!(
+        served <= gz.len() as u64 + (64 << 10),
+        "the image was sent {served} bytes for a {}-byte file",
+        gz.len()
+    );
     drop((one, two));
 }

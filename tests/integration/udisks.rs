@@ -21,16 +21,20 @@ use crate::harness::support::{
 
 const MIB: u64 = 1 << 20;
 
-/// A directory whose loop devices get their partitions scanned (see build-aux/udisks-env).
-fn workdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
+/// A directory whose loop devices get their partitions scanned (see build-aux/udisks-env),
+/// which the unprivileged test users may enter.
+pub(crate) fn workdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
         .prefix("blockprint-udisks-")
         .tempdir()
-        .unwrap()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }
 
 /// The client, or a loud failure explaining how these tests run.
-fn udisks() -> Udisks {
+pub(crate) fn udisks() -> Udisks {
     require_root("udisksd");
     assert!(
         std::env::var_os("BLOCKPRINT_TEST_UDISKS").is_some(),

@@ -52,6 +52,8 @@ pub(super) enum Msg {
     /// Boxed: a drive is large, and the cards' news is frequent.
     Drive(Box<DriveEvent>),
     Card(u64, Update),
+    /// A line to show, not about one card.
+    Note(String),
     BatchDone,
 }
 
@@ -164,7 +166,12 @@ pub(super) fn run(shared: &Shared, cards: Vec<Card>, tx: &Sender<Msg>, cancel: &
             && let Ok(mut kept) = shared.bmap.lock()
         {
             // The next cards are written with it: no scanning of the stream again.
-            kept.get_or_insert(made);
+            if kept.is_none() {
+                *kept = Some(made);
+                let _ = tx.send(Msg::Note(
+                    "the bmap of what was written serves the next cards".into(),
+                ));
+            }
         }
         for (result, card) in results.iter().zip(&open) {
             let outcome = match result {
