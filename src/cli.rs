@@ -249,7 +249,7 @@ pub struct StationArgs {
     pub bmap: Option<String>,
 
     /// First-boot settings for every card (the TOML file of `copy --settings`). A hostname
-    /// with {n} numbers the cards: "pi-{n:02}" names them pi-01, pi-02, …
+    /// with {n} numbers the cards: "pi-{n:02}" names them pi-01, pi-02 and so on.
     #[arg(long, value_name = "FILE")]
     pub settings: Option<PathBuf>,
 

@@ -122,6 +122,10 @@ mod tests {
         ] {
             assert!(page.contains(text), "the man page lacks {text}:\n{page}");
         }
+        // groff -man -ww warns on any other character (check-install runs it).
+        if let Some(line) = page.lines().find(|l| !l.is_ascii()) {
+            panic!("the man page holds a non-ASCII character (use ASCII in --help text): {line}");
+        }
         assert!(
             !page.contains("GENERATE"),
             "the hidden command is documented"

@@ -44,10 +44,16 @@ fn image(dir: &Path) -> (PathBuf, Vec<u8>) {
     (path, bytes)
 }
 
-/// The station started as `user`, once it says it waits for cards; its stderr lines.
-fn start(user: &str, args: &[&str]) -> (Child, Receiver<String>, Vec<String>) {
+/// The station started as `user`, with a home of its own in `dir`, once it says it waits for
+/// cards; its stderr lines.
+fn start(user: &str, dir: &Path, args: &[&str]) -> (Child, Receiver<String>, Vec<String>) {
     let id = |flag: &str| sh("id", &[flag, user]).trim().parse::<u32>().unwrap();
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_blockprint"))
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
         .arg("station")
         .args(args)
         .uid(id("-u"))
@@ -122,7 +128,7 @@ fn a_station_writes_each_new_card_and_records_it() {
         report.to_str().unwrap(),
         image.to_str().unwrap(),
     ];
-    let (child, lines, mut said) = start(&user, &args);
+    let (child, lines, mut said) = start(&user, dir.path(), &args);
 
     let (a, a_bytes) = UdisksLoop::random(&dir.path().join("a.img"), 2, 32 << 20);
     wait_for(&lines, &mut said, "read back and verified");
@@ -224,7 +230,8 @@ fn ctrl_c_finishes_the_card_in_progress_and_twice_stops_it() {
     let dir = workdir();
     let (image, bytes) = image(dir.path());
     for twice in [false, true] {
-        let (child, lines, mut said) = start(&user, &["--all", image.to_str().unwrap()]);
+        let (child, lines, mut said) =
+            start(&user, dir.path(), &["--all", image.to_str().unwrap()]);
         // A slow card: every write past 2 MiB takes a quarter of a second.
         let slow = FaultyDisk::without_loop(32 * MIB);
         slow.set(Faults {
@@ -293,7 +300,7 @@ fn cards_plugged_in_together_get_numbered_hostnames() {
         settings.to_str().unwrap(),
         image.to_str().unwrap(),
     ];
-    let (child, lines, said) = start(&user, &args);
+    let (child, lines, said) = start(&user, dir.path(), &args);
     // Both within the settling time: one batch, the image read once for both.
     let (one, _) = UdisksLoop::random(&dir.path().join("one.img"), 5, 96 << 20);
     let (two, _) = UdisksLoop::random(&dir.path().join("two.img"), 6, 96 << 20);
@@ -335,7 +342,8 @@ fn an_image_url_is_downloaded_once_and_its_first_card_makes_the_bmap() {
     gz.write_all(&bytes).unwrap();
     let gz = gz.finish().unwrap();
     let url = server.put("image.img.gz", &gz);
-    let (child, lines, mut said) = start(&user, &["--all", "--count", "2", url.as_str()]);
+    let (child, lines, mut said) =
+        start(&user, dir.path(), &["--all", "--count", "2", url.as_str()]);
     let (one, _) = UdisksLoop::random(&dir.path().join("one.img"), 8, 16 << 20);
     wait_for(&lines, &mut said, "serves the next cards");
     let (two, _) = UdisksLoop::random(&dir.path().join("two.img"), 9, 16 << 20);

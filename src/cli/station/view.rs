@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use blockprint::drives::Drive;
@@ -35,8 +35,9 @@ struct Line {
 pub(super) struct View {
     out: Output,
     live: bool,
-    /// Lines of the live block on screen now.
+    /// Lines of the live block on screen now, and when it was drawn.
     drawn: usize,
+    drawn_at: Instant,
     cards: BTreeMap<u64, Line>,
     report: Option<File>,
     pub(super) written: u64,
@@ -60,6 +61,7 @@ impl View {
             out,
             live: out.terminal() && out.verbose(),
             drawn: 0,
+            drawn_at: Instant::now(),
             cards: BTreeMap::new(),
             report,
             written: 0,
@@ -237,11 +239,13 @@ impl View {
         }
     }
 
-    /// Redraws the live block (terminal only).
+    /// Redraws the live block (terminal only), at most ten times a second.
     pub(super) fn draw(&mut self) {
-        if !self.live {
+        let fresh = self.drawn > 0 && self.drawn_at.elapsed() < Duration::from_millis(100);
+        if !self.live || fresh {
             return;
         }
+        self.drawn_at = Instant::now();
         self.clear();
         let mut text = String::new();
         for (number, line) in &self.cards {
@@ -264,8 +268,16 @@ impl View {
             text.push_str(&format!("  {}\n", line.name));
         }
         text.push_str(&format!("{}\n", self.tally()));
-        self.drawn = text.lines().count();
-        write_raw(&text);
+        // A line wider than the terminal would wrap, and the block would no longer be
+        // redrawn in place: each is cut to the width.
+        let width = terminal_width();
+        let mut shown = String::with_capacity(text.len());
+        for line in text.lines() {
+            shown.extend(line.chars().take(width.saturating_sub(1)));
+            shown.push('\n');
+        }
+        self.drawn = shown.lines().count();
+        write_raw(&shown);
     }
 
     /// "23 written, 1 failed, 0 in progress".
@@ -295,5 +307,17 @@ impl View {
     pub(super) fn finish(&mut self) {
         let tally = self.tally();
         self.note(tally);
+    }
+}
+
+/// The width of the terminal on stderr, 80 when it cannot be told.
+fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ fills the winsize given, which lives for the call.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let told = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if told && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
     }
 }
