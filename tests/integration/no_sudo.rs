@@ -156,57 +156,47 @@ fn the_allowed_user_copies_through_udisksd() {
 /// exit 1 and one line saying nobody can be asked; nothing written.
 #[test]
 fn the_denied_user_without_a_terminal_is_told_nobody_can_be_asked() {
-    let udisks = udisks();
     let denied = user("BLOCKPRINT_TEST_DENIED_USER");
-    let dir = workdir();
-    let backing = dir.path().join("card.img");
-    let (card, before) = card(&udisks, &backing, 43, 16 * MIB);
-    let image = dir.path().join("image.img");
-    public_file(&image, &random_bytes(44, 8 * MIB));
-
-    let run = blockprint_as(
-        &denied,
-        &["copy", "--nobmap", image.to_str().unwrap(), card.name()],
-        None,
-    );
-    run.fails_with(&["nobody can be asked here", &format!("'{}'", card.name())]);
-    assert_eq!(
-        run.stderr.lines().count(),
-        1,
-        "want one line, stderr:\n{}",
-        run.stderr
-    );
-    assert!(
-        std::fs::read(&backing).unwrap() == before,
-        "the card was written"
-    );
+    refused_copy(&denied, 43, None, &["nobody can be asked here"]);
 }
 
 /// Without udisksd (no system bus at all) a normal user gets one line saying what to do, and
 /// the card is untouched.
 #[test]
 fn without_udisksd_a_normal_user_is_told_to_use_sudo() {
-    let udisks = udisks();
     let allowed = user("BLOCKPRINT_TEST_USER");
-    let dir = workdir();
-    let backing = dir.path().join("card.img");
-    let (card, before) = card(&udisks, &backing, 45, 16 * MIB);
-    let image = dir.path().join("image.img");
-    public_file(&image, &random_bytes(46, 8 * MIB));
-    let nowhere = format!("unix:path={}", dir.path().join("no-bus").display());
-    let run = blockprint_as(
-        &allowed,
-        &["copy", "--nobmap", image.to_str().unwrap(), card.name()],
-        Some(&nowhere),
-    );
-    run.fails_with(&[
+    let nowhere = |dir: &Path| format!("unix:path={}", dir.join("no-bus").display());
+    let needles = [
         "udisksd is not running",
         "run blockprint with sudo, or start udisksd",
-    ]);
+    ];
+    refused_copy(&allowed, 45, Some(&nowhere), &needles);
+}
+
+/// `user` copies an image onto a random-filled card (cards and images from `seed`), on the
+/// bus `bus` names for the test's folder (else the test's system bus): it fails with one
+/// error line holding `needles` and the card's name, and the card is untouched.
+fn refused_copy(user: &str, seed: u64, bus: Option<&dyn Fn(&Path) -> String>, needles: &[&str]) {
+    let udisks = udisks();
+    let dir = workdir();
+    let backing = dir.path().join("card.img");
+    let (card, before) = card(&udisks, &backing, seed, 16 * MIB);
+    let image = dir.path().join("image.img");
+    public_file(&image, &random_bytes(seed + 1, 8 * MIB));
+    let address = bus.map(|bus| bus(dir.path()));
+    let run = blockprint_as(
+        user,
+        &["copy", "--nobmap", image.to_str().unwrap(), card.name()],
+        address.as_deref(),
+    );
+    let named = format!("'{}'", card.name());
+    let mut needles = needles.to_vec();
+    needles.push(&named);
+    run.fails_with(&needles);
     assert_eq!(
         run.stderr.lines().count(),
         1,
-        "want one line:\n{}",
+        "want one line, stderr:\n{}",
         run.stderr
     );
     assert!(
