@@ -9,6 +9,7 @@
 // angle brackets there are usage notation, not links or HTML.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
+mod backup;
 mod catalog;
 mod check_card;
 mod copy;
@@ -69,6 +70,9 @@ pub enum Command {
     Scan(ScanArgs),
     /// Check a written device or file against a bmap, without writing.
     Verify(VerifyArgs),
+    /// Back up a card or disk image to a small image file (raw and sparse, or .zst, .xz,
+    /// .gz) with its bmap: only the blocks its filesystems use are read.
+    Backup(BackupArgs),
     /// Check a bmap's OpenPGP signature and say who signed it (exit 0 only if valid).
     VerifySig(VerifySigArgs),
     /// List the drives an image could be written to, with the reasons to be careful.
@@ -362,6 +366,44 @@ pub struct ScanArgs {
     pub no_checksum: bool,
 }
 
+/// `blockprint backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The card or disk to back up: a block device (as root; read with O_DIRECT, refused
+    /// while any of its partitions is mounted read-write) or a raw image file.
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+
+    /// The backup file to make, put in place only once complete. Its ending chooses the
+    /// format unless --format does: .zst, .xz, .gz, anything else a raw sparse image.
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+
+    /// Where to write the bmap (default: OUT.bmap).
+    #[arg(long, value_name = "FILE")]
+    pub bmap: Option<PathBuf>,
+
+    /// The format: raw, zst, xz or gz (default: from OUT's ending).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<blockprint::backup::Format>,
+
+    /// Compression threads for zst and xz (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
+    /// Compression level: zst 1-19 (default 3), xz 0-9 (default 6), gz 1-9 (default 6).
+    #[arg(long, value_name = "LEVEL", allow_negative_numbers = true)]
+    pub level: Option<i32>,
+
+    /// Leave out the per-range checksums of the bmap.
+    #[arg(long)]
+    pub no_checksum: bool,
+
+    /// Say, per partition, what was recognised and how much of it is free.
+    #[arg(long)]
+    pub explain: bool,
+}
+
 /// `blockprint list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -482,6 +524,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Scan(args)) => scan::run(&args, &out),
         Some(Command::Verify(args)) => verify::run(&args, &out),
         Some(Command::VerifySig(args)) => verify::run_signature(&args, &out),
+        Some(Command::Backup(args)) => backup::run(&args, &out),
         Some(Command::List(args)) => list::run(&args, &out),
         Some(Command::Catalog(args)) => catalog::run(&args, &out),
         Some(Command::Cache(args)) => catalog::cache(&args, &out),

@@ -77,6 +77,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backup;
 pub mod bmap;
 pub mod card;
 pub mod catalog;

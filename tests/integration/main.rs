@@ -7,6 +7,8 @@
 /// Real servers, devices and helpers the tests share (no tests of Blockprint in it).
 mod harness;
 
+/// `backup`: a used card saved in every format, written back and checked; what is read; failures.
+mod backup;
 /// Reading bmap files: every upstream version, lenient spellings, errors with their line.
 mod bmap_format;
 /// Catalogs against nginx: listing, boards, links, the cache, hostile lists, copy catalog:ID.
