@@ -56,6 +56,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::bmap::{BlockRange, Bmap, ChecksumType};
 use crate::progress::{CancelToken, Phase, ProgressSink, Reporter};
 use crate::scan::{self, BLOCK, ScanReport};
+use crate::signature::SigningKey;
 use crate::source::RandomAccess;
 
 pub use error::BackupError;
@@ -146,6 +147,8 @@ pub struct BackupOptions {
     pub bmap: Option<PathBuf>,
     /// Counters to read while the backup runs.
     pub meter: Meter,
+    /// The user's key: the bmap gets a detached signature beside it, `BMAP.asc`.
+    pub signer: Option<Arc<SigningKey>>,
 }
 
 impl Default for BackupOptions {
@@ -156,6 +159,7 @@ impl Default for BackupOptions {
             checksums: true,
             bmap: None,
             meter: Meter::new(),
+            signer: None,
         }
     }
 }
@@ -201,6 +205,8 @@ pub struct BackupReport {
     pub output: PathBuf,
     /// Its bmap.
     pub bmap: PathBuf,
+    /// The bmap's detached signature, if it was signed.
+    pub signature: Option<PathBuf>,
     /// The form of the output.
     pub format: Format,
     /// Compression threads used.
@@ -259,6 +265,14 @@ pub fn backup(
     let protected = source.local_path();
     let mut image = NewFile::create(out, protected)?;
     let mut bmap_file = NewFile::create(&bmap_path, protected)?;
+    let signature_path = crate::discover::signature_candidates(&bmap_path)
+        .into_iter()
+        .next()
+        .filter(|_| options.signer.is_some());
+    let mut signature_file = match &signature_path {
+        Some(path) => Some(NewFile::create(path, protected)?),
+        None => None,
+    };
 
     reporter.phase(Phase::Mapping, Some(size));
     let report = scan::scan(source);
@@ -312,7 +326,11 @@ pub fn backup(
     reporter.phase(Phase::Syncing, None);
     let bmap = build_bmap(size, &spans, digests, &source_name)?;
     image.sync()?;
-    write_bmap(&mut bmap_file, &bmap.to_xml())?;
+    let xml = bmap.to_xml();
+    write_bmap(&mut bmap_file, &xml)?;
+    if let (Some(file), Some(signer)) = (signature_file.as_mut(), &options.signer) {
+        write_bmap(file, &signer.sign_detached(&xml)?)?;
+    }
     if reporter.cancelled() {
         return Err(BackupError::Cancelled);
     }
@@ -321,11 +339,17 @@ pub fn backup(
         image.withdraw();
         return Err(e);
     }
+    if let Some(Err(e)) = signature_file.as_mut().map(NewFile::place) {
+        bmap_file.withdraw();
+        image.withdraw();
+        return Err(e);
+    }
     let meta = image.file.metadata().ok();
     Ok(BackupReport {
         source: source_name,
         output: out.to_path_buf(),
         bmap: bmap_path,
+        signature: signature_path,
         format,
         threads,
         ranges: spans.len(),
@@ -366,7 +390,7 @@ fn build_bmap(
     })
 }
 
-/// Writes the bmap into its new file and syncs it.
+/// Writes the bmap (or its signature) into its new file and syncs it.
 fn write_bmap(file: &mut NewFile, xml: &[u8]) -> Result<(), BackupError> {
     use std::io::Write;
     file.file

@@ -369,8 +369,9 @@ pub struct ScanArgs {
 /// `blockprint backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The card or disk to back up: a block device (as root; read with O_DIRECT, refused
-    /// while any of its partitions is mounted read-write) or a raw image file.
+    /// The card or disk to back up: a block device (read with O_DIRECT; refused while any of
+    /// its partitions is mounted read-write, unless --unmount; without root, read through
+    /// udisksd as polkit allows) or a raw image file.
     #[arg(value_name = "SOURCE")]
     pub source: PathBuf,
 
@@ -398,6 +399,22 @@ pub struct BackupArgs {
     /// Leave out the per-range checksums of the bmap.
     #[arg(long)]
     pub no_checksum: bool,
+
+    /// Unmount the drive's filesystems that are mounted read-write first, so the backup is
+    /// consistent (without it such a drive is refused; read-only mounts are left alone).
+    #[arg(long)]
+    pub unmount: bool,
+
+    /// Sign the bmap with this OpenPGP secret key file (as `gpg --export-secret-keys
+    /// --armor FINGERPRINT` writes it): a detached signature, BMAP.asc, that blockprint,
+    /// bmaptool and gpg check. A passphrase is asked on the terminal.
+    #[arg(long, value_name = "KEYFILE")]
+    pub sign_with: Option<PathBuf>,
+
+    /// Read the signing key's passphrase from the first line of this file instead of the
+    /// terminal.
+    #[arg(long, value_name = "FILE", requires = "sign_with")]
+    pub passphrase_file: Option<PathBuf>,
 
     /// Say, per partition, what was recognised and how much of it is free.
     #[arg(long)]

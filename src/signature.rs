@@ -14,6 +14,7 @@
 mod check;
 mod keyring;
 mod policy;
+mod sign;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub use keyring::{
     user_trusted_keys,
 };
 pub use policy::{Policy, Refusal, Requirement};
+pub use sign::{SignError, SigningKey};
 
 /// Where the certificate that checked a signature came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

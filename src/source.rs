@@ -19,6 +19,7 @@
 //! The extension of a name never decides the format; it only feeds bmap discovery.
 
 mod decode;
+mod descriptor;
 pub(crate) mod detect;
 mod digest;
 pub(crate) mod direct;
@@ -44,6 +45,7 @@ mod zip;
 use std::io::{self, Read};
 use std::path::Path;
 
+pub use descriptor::Descriptor;
 pub use detect::Format;
 pub use digest::{DigestReader, Digested};
 pub use file::FileSource;

@@ -147,6 +147,9 @@ pub enum BackupError {
         /// What is wrong.
         message: String,
     },
+    /// The bmap could not be signed.
+    #[error(transparent)]
+    Sign(#[from] crate::signature::SignError),
     /// The reader thread could not be started or ended without a word.
     #[error("the reading thread of the backup failed")]
     Thread,

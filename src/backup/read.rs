@@ -66,7 +66,10 @@ impl<'a> Reader<'a> {
 
     /// Whether the reads bypass the page cache.
     pub(super) fn direct(&self) -> bool {
-        self.local.as_ref().is_some_and(|(_, d)| d.is_some())
+        match &self.local {
+            Some((_, direct)) => direct.is_some(),
+            None => self.store.reads_direct(),
+        }
     }
 
     /// Reads every span `(start, end)` in order into buffers from `empty`, sending them on

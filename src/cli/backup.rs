@@ -1,33 +1,40 @@
 //! `blockprint backup SOURCE OUT [--bmap FILE] [--format raw|zst|xz|gz] [--threads N]
-//! [--level N] [--no-checksum] [--explain]`: a card or raw image saved as a small image, only
-//! its used blocks read, with its bmap.
+//! [--level N] [--no-checksum] [--unmount] [--sign-with KEYFILE] [--explain]`: a card or raw
+//! image saved as a small image, only its used blocks read, with its bmap (signed with the
+//! user's key if asked). A drive is opened as `copy` opens one (root directly, anyone else
+//! through udisksd, read-only), see [`super::device`].
 
-use std::io;
+mod key;
+
 use std::ops::ControlFlow;
-use std::os::unix::fs::FileTypeExt;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use blockprint::backup::{self, BackupOptions, BackupReport, Format, Meter};
 use blockprint::progress::{CancelToken, Event, Phase, ProgressSink};
 use blockprint::size::{human, percent};
-use blockprint::source::{LocalFile, RandomAccess};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::copy::install_interrupt_handler;
+use super::device::{self, Devices};
 use super::{BackupArgs, Output};
 
 /// Minimum time between two progress lines in a log.
 const LOG_EVERY: Duration = Duration::from_secs(2);
 
 pub(super) fn run(args: &BackupArgs, out: &Output) -> anyhow::Result<()> {
-    let cancel = CancelToken::new();
-    install_interrupt_handler(&cancel)?;
     let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
     if format == Format::Raw && args.level.is_some() {
         bail!("a raw image is not compressed: --level is for the zst, xz and gz formats");
     }
-    let source = open(&args.source)?;
+    let signer = match &args.sign_with {
+        Some(path) => Some(key::load(path, args.passphrase_file.as_deref(), out)?),
+        None => None,
+    };
+    let cancel = CancelToken::new();
+    install_interrupt_handler(&cancel)?;
+    let mut devices = Devices::new(out);
+    let source = devices.open_read(&args.source, args.unmount)?;
     let meter = Meter::new();
     let options = BackupOptions {
         threads: args.threads.map_or(0, usize::from),
@@ -35,6 +42,7 @@ pub(super) fn run(args: &BackupArgs, out: &Output) -> anyhow::Result<()> {
         checksums: !args.no_checksum,
         bmap: args.bmap.clone(),
         meter: meter.clone(),
+        signer,
     };
     out.info(format_args!(
         "backing up '{}' ({}) to '{}' ({format})",
@@ -44,9 +52,9 @@ pub(super) fn run(args: &BackupArgs, out: &Output) -> anyhow::Result<()> {
     ));
     let started = Instant::now();
     let mut progress = BackupProgress::new(out, meter, source.len());
-    let result = backup::backup(&source, &args.out, format, options, &mut progress, &cancel);
+    let result = backup::backup(&*source, &args.out, format, options, &mut progress, &cancel);
     progress.finish();
-    let report = result?;
+    let report = result.map_err(device::with_unmount_hint)?;
     if args.explain {
         for finding in &report.scan.findings {
             let line = super::unmapped::region_line(finding, None, "read");
@@ -56,24 +64,6 @@ pub(super) fn run(args: &BackupArgs, out: &Output) -> anyhow::Result<()> {
     }
     summary(&report, started.elapsed(), out);
     Ok(())
-}
-
-/// Opens SOURCE read-only, saying what to do when a drive cannot be opened.
-fn open(path: &std::path::Path) -> anyhow::Result<LocalFile> {
-    let device = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device());
-    LocalFile::open(path).map_err(|e| {
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        let hint = if device && !root && e.kind() == io::ErrorKind::PermissionDenied {
-            "; reading a drive needs root (sudo blockprint backup …)"
-        } else {
-            ""
-        };
-        anyhow::Error::new(e).context(format!(
-            "cannot open '{}' to back it up{hint}",
-            path.display()
-        ))
-    })
 }
 
 /// The closing lines: what was read, what was written, how fast.
@@ -128,6 +118,9 @@ fn summary(report: &BackupReport, elapsed: Duration, out: &Output) {
             ", no checksums"
         }
     ));
+    if let Some(signature) = &report.signature {
+        out.info(format_args!("signature '{}'", signature.display()));
+    }
 }
 
 /// The progress of a backup: a bar on a terminal (the used bytes read, the compressed size so

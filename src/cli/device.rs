@@ -25,9 +25,11 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use anyhow::bail;
+use blockprint::source::{LocalFile, RandomAccess};
 use blockprint::target::{Target, TargetOptions};
 
 use super::Output;
+use super::output::escape_controls;
 
 /// Whether to power a drive off once written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +105,56 @@ impl<'a> Devices<'a> {
         )
     }
 
+    /// Opens `path` to back it up: a file, or a block device as root, directly (the engine
+    /// checks its mounts); a block device for anyone else read-only through udisksd, its
+    /// filesystems unmounted first when `unmount` and one is mounted read-write.
+    pub(super) fn open_read(
+        &mut self,
+        path: &Path,
+        unmount: bool,
+    ) -> anyhow::Result<Box<dyn RandomAccess>> {
+        let block = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device());
+        if block && !is_root() && !readable(path) {
+            return self.read_unprivileged(path, unmount);
+        }
+        if block && unmount {
+            unmount_writable(path, self.out)?;
+        }
+        let file = LocalFile::open(path).map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot open '{}' to back it up", path.display()))
+        })?;
+        Ok(Box::new(file))
+    }
+
+    #[cfg(feature = "gui")]
+    fn read_unprivileged(
+        &mut self,
+        path: &Path,
+        unmount: bool,
+    ) -> anyhow::Result<Box<dyn RandomAccess>> {
+        match self.through.connect(self.out) {
+            Ok(()) => Ok(Box::new(self.through.open_read(path, unmount, self.out)?)),
+            Err(reason) => bail!(
+                "cannot read '{}' without root: {reason}; run blockprint with sudo, or start \
+                 udisksd (package udisks2) so that polkit can allow it",
+                path.display()
+            ),
+        }
+    }
+
+    #[cfg(not(feature = "gui"))]
+    fn read_unprivileged(
+        &mut self,
+        path: &Path,
+        _unmount: bool,
+    ) -> anyhow::Result<Box<dyn RandomAccess>> {
+        bail!(
+            "cannot read '{}' without root: this build of blockprint has no UDisks2 support; \
+             run blockprint with sudo",
+            path.display()
+        )
+    }
+
     /// After a device is written and closed: has its new partitions appear, and powers it off
     /// when `power` says so, saying what was done. A failure here is a warning: the image is
     /// on the drive.
@@ -140,10 +192,66 @@ fn direct_or_refuse(path: &Path, options: &TargetOptions, reason: &str) -> anyho
 
 /// Whether the real user may open `path` for writing.
 fn writable(path: &Path) -> bool {
+    may(path, libc::W_OK)
+}
+
+/// Whether the real user may open `path` for reading.
+fn readable(path: &Path) -> bool {
+    may(path, libc::R_OK)
+}
+
+/// Whether the real user may open `path` as `mode` says (`access(2)`).
+fn may(path: &Path, mode: libc::c_int) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: `name` is a NUL-terminated string that outlives the call.
-    unsafe { libc::access(name.as_ptr(), libc::W_OK) == 0 }
+    unsafe { libc::access(name.as_ptr(), mode) == 0 }
+}
+
+/// A backup's error, with `--unmount` named where a mounted filesystem refused it.
+pub(super) fn with_unmount_hint(error: blockprint::backup::BackupError) -> anyhow::Error {
+    match error {
+        blockprint::backup::BackupError::Mounted { .. } => {
+            anyhow::anyhow!("{error} (--unmount unmounts it for you)")
+        }
+        other => other.into(),
+    }
+}
+
+/// `--unmount` where blockprint opens the device itself: each filesystem of it mounted
+/// read-write is unmounted (`umount(2)`), saying so, until none is left.
+fn unmount_writable(path: &Path, out: &Output) -> anyhow::Result<()> {
+    use blockprint::backup::{BackupError, check_source};
+    let mut done = Vec::new();
+    loop {
+        match check_source(path) {
+            Ok(_) => return Ok(()),
+            Err(BackupError::Mounted {
+                device,
+                mount_point,
+            }) if !done.contains(&mount_point) => {
+                let Ok(name) = std::ffi::CString::new(mount_point.as_bytes()) else {
+                    bail!("cannot unmount '{mount_point}': the name holds a NUL byte");
+                };
+                // SAFETY: `name` is a NUL-terminated string that outlives the call.
+                if unsafe { libc::umount2(name.as_ptr(), 0) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    bail!(
+                        "cannot unmount /dev/{device} from '{}': {e}; close what uses it \
+                         (fuser -m '{}') and try again",
+                        escape_controls(&mount_point),
+                        escape_controls(&mount_point)
+                    );
+                }
+                out.info(format_args!(
+                    "unmounted /dev/{device} from '{}'",
+                    escape_controls(&mount_point)
+                ));
+                done.push(mount_point);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

@@ -43,6 +43,11 @@ pub trait RandomAccess: Send + Sync {
     fn local_path(&self) -> Option<&Path> {
         None
     }
+
+    /// Whether its aligned reads bypass the page cache (a descriptor opened with `O_DIRECT`).
+    fn reads_direct(&self) -> bool {
+        false
+    }
 }
 
 /// Reads `len` bytes at `offset` into a new vector.

@@ -1,5 +1,5 @@
 //! What the app asks udisksd to do with a drive: free it (unmount, lock, stop swap), open it
-//! for writing, make it safe to remove afterwards, and restore it to normal use.
+//! for writing (or reading, to back it up), make it safe to remove afterwards, and restore it to normal use.
 
 use std::fs::File;
 use std::path::Path;
@@ -21,10 +21,10 @@ const GPT_BASIC_DATA: &str = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7";
 /// What [`Udisks::prepare`] did to free a drive, one line each (for the log).
 pub type Prepared = Vec<String>;
 
-/// A device opened for writing through udisksd.
+/// A device opened through udisksd.
 #[derive(Debug)]
 pub struct Opened {
-    /// The open device (exclusive, close-on-exec).
+    /// The open device (close-on-exec; exclusive when opened for writing).
     pub file: File,
     /// Whether it is open with `O_DIRECT` (refused by some bridges; then it is not).
     pub direct: bool,
@@ -117,6 +117,21 @@ impl Udisks {
     /// that tells drives and media apart (see [`Drive::change_to`]): another card in the same
     /// reader, or a loop device set up anew on the same node, is not it.
     pub fn open(&self, drive: &Drive) -> Result<Opened, UdisksError> {
+        self.open_mode(drive, "rw", libc::O_EXCL)
+    }
+
+    /// Opens the drive read-only through `Block.OpenDevice` (to back it up), with
+    /// `O_CLOEXEC | O_DIRECT` (without `O_DIRECT` where refused), and `O_EXCL` when
+    /// `exclusive`: then the kernel grants it only while nothing on the drive is mounted, and
+    /// nothing can be mounted until it is closed. The same checks as [`Udisks::open`] that it
+    /// is still the drive chosen.
+    pub fn open_read(&self, drive: &Drive, exclusive: bool) -> Result<Opened, UdisksError> {
+        let flags = if exclusive { libc::O_EXCL } else { 0 };
+        self.open_mode(drive, "r", flags)
+    }
+
+    /// `Block.OpenDevice` of `drive` in `mode` with `flags | O_CLOEXEC`, `O_DIRECT` if taken.
+    fn open_mode(&self, drive: &Drive, mode: &str, flags: i32) -> Result<Opened, UdisksError> {
         let now = objects::drives(&self.objects()?)
             .into_iter()
             .find(|d| d.key == drive.key && d.media_available);
@@ -135,7 +150,7 @@ impl Udisks {
         let open = |flags: i32| -> Result<File, UdisksError> {
             let mut options = Options::new();
             options.insert("flags", Variant::from(flags));
-            let reply = self.call(&drive.key, "Block", "OpenDevice", &("rw", options), what)?;
+            let reply = self.call(&drive.key, "Block", "OpenDevice", &(mode, options), what)?;
             let fd: zbus::wire::OwnedFd =
                 reply
                     .body()
@@ -147,7 +162,7 @@ impl Udisks {
                     })?;
             Ok(File::from(std::os::fd::OwnedFd::from(fd)))
         };
-        let base = libc::O_EXCL | libc::O_CLOEXEC;
+        let base = flags | libc::O_CLOEXEC;
         match open(base | libc::O_DIRECT) {
             Ok(file) => Ok(Opened { file, direct: true }),
             Err(UdisksError::Failed { message, .. }) if message.contains("Invalid argument") => {

@@ -9,6 +9,10 @@ mod harness;
 
 /// `backup`: a used card saved in every format, written back and checked; what is read; failures.
 mod backup;
+/// `backup` of a drive: mounted partitions refused or unmounted, and a normal user reading it
+/// through udisksd under polkit.
+#[cfg(feature = "gui")]
+mod backup_drive;
 /// Reading bmap files: every upstream version, lenient spellings, errors with their line.
 mod bmap_format;
 /// Catalogs against nginx: listing, boards, links, the cache, hostile lists, copy catalog:ID.

@@ -42,7 +42,7 @@ fn readable(path: &Path) {
 }
 
 /// The name of the test user `var` names (set by build-aux/udisks-env).
-fn user(var: &str) -> String {
+pub(crate) fn user(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| panic!("{var} is set by build-aux/udisks-env"))
 }
 
@@ -74,7 +74,7 @@ fn card(udisks: &Udisks, backing: &Path, seed: u64, len: usize) -> (UdisksLoop, 
 
 /// `blockprint ARGS` as the user `name`, in a session of its own with no terminal and stdin
 /// from /dev/null; on the stand-in's bus when `bus` is given, else on the test's system bus.
-fn blockprint_as(name: &str, args: &[&str], bus: Option<&str>) -> Run {
+pub(crate) fn blockprint_as(name: &str, args: &[&str], bus: Option<&str>) -> Run {
     let (uid, gid) = ids(name);
     let mut command = Command::new(BIN);
     command

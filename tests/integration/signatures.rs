@@ -86,6 +86,31 @@ impl Gpg {
         self.run(&args);
     }
 
+    /// The secret key `fpr`, armoured, into `to` (unprotected: the keys here have no
+    /// passphrase).
+    pub fn export_secret(&self, fpr: &str, to: &Path) {
+        self.run(&[
+            "--armor",
+            "--output",
+            to.to_str().unwrap(),
+            "--export-secret-keys",
+            fpr,
+        ]);
+    }
+
+    /// `gpg --verify SIGNATURE DATA` with this home's keys: whether gpg calls it good.
+    pub fn verifies(&self, signature: &Path, data: &Path) -> bool {
+        Command::new("gpg")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args(["--batch", "--verify"])
+            .args([signature, data])
+            .output()
+            .expect("run gpg")
+            .status
+            .success()
+    }
+
     /// Signs `file` at `when` with `signers`: `--clearsign` or `--detach-sign`, armored or not.
     pub fn sign(
         &self,

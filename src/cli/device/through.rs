@@ -1,10 +1,13 @@
 //! The udisksd side of [`Devices`](super::Devices) (gui feature: zbus): the connection, made
-//! once, the polkit agent, and the drives opened through it.
+//! once, the polkit agent, and the drives opened through it (for writing, or read-only to back
+//! them up).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
+use blockprint::backup::BackupError;
 use blockprint::drives::{Context, Drive, Severity};
+use blockprint::source::Descriptor;
 use blockprint::target::{Target, TargetOptions};
 use blockprint::udisks::{Removal, Udisks, UdisksError};
 
@@ -65,10 +68,52 @@ impl Through {
         for done in udisks.prepare(&drive)? {
             out.info(format_args!("{} (through udisksd)", escape_controls(&done)));
         }
-        let opened = udisks.open(&drive).map_err(|e| refusal(e, path))?;
+        let opened = udisks.open(&drive).map_err(|e| refusal(e, path, "write"))?;
         let target = Target::checked_block_file(opened.file, path, opened.direct, options)?;
         self.opened.push((path.to_path_buf(), drive));
         Ok(target)
+    }
+
+    /// Opens the drive at `path` read-only through udisksd, to back it up: refused while a
+    /// filesystem on it is mounted read-write, unless `unmount` (then every filesystem on it
+    /// is unmounted through UDisks2 first). Exclusive (nothing can be mounted while it is read)
+    /// unless a read-only mount is left in place.
+    pub(super) fn open_read(
+        &mut self,
+        path: &Path,
+        unmount: bool,
+        out: &Output,
+    ) -> anyhow::Result<Descriptor> {
+        let Some(udisks) = &self.udisks else {
+            bail!("internal: udisksd is not connected");
+        };
+        let drive = drive_at(udisks, path)?;
+        if self.agent.is_none() {
+            self.agent = Agent::start(out);
+        }
+        let mounted = match blockprint::backup::check_source(path) {
+            Ok(_) => false,
+            Err(BackupError::Mounted { .. }) if unmount => true,
+            Err(e) => return Err(super::with_unmount_hint(e)),
+        };
+        if mounted {
+            for done in udisks.prepare(&drive)? {
+                out.info(format_args!("{} (through udisksd)", escape_controls(&done)));
+            }
+        }
+        let opened = match udisks.open_read(&drive, true) {
+            // A read-only mount holds the drive: read it beside that mount.
+            Err(UdisksError::Failed { message, .. }) if message.contains("busy") => {
+                udisks.open_read(&drive, false)
+            }
+            other => other,
+        }
+        .map_err(|e| refusal(e, path, "read"))?;
+        let name = path.display().to_string();
+        let source = Descriptor::new(opened.file, &name, opened.direct)
+            .map_err(|e| anyhow::anyhow!("cannot find the size of '{name}': {e}"))?;
+        self.opened.push((path.to_path_buf(), drive));
+        Ok(source)
     }
 
     /// See [`Devices::finish`](super::Devices::finish).
@@ -156,17 +201,17 @@ pub(super) fn drive_at(udisks: &Udisks, path: &Path) -> anyhow::Result<Drive> {
     Ok(drive)
 }
 
-/// polkit's no, in one line that says what to do.
-fn refusal(error: UdisksError, path: &Path) -> anyhow::Error {
+/// polkit's no to `verb` ("write", "read") the device, in one line that says what to do.
+fn refusal(error: UdisksError, path: &Path, verb: &str) -> anyhow::Error {
     match error {
         UdisksError::NoAgent { .. } => anyhow::anyhow!(
-            "polkit lets this user write '{}' only with an administrator's password, and \
+            "polkit lets this user {verb} '{}' only with an administrator's password, and \
              nobody can be asked here (no terminal, no desktop agent); run blockprint on a \
              terminal, or with sudo",
             path.display()
         ),
         UdisksError::NotAuthorized { message, .. } => anyhow::anyhow!(
-            "polkit does not let this user write '{}' ({}); run blockprint with sudo",
+            "polkit does not let this user {verb} '{}' ({}); run blockprint with sudo",
             path.display(),
             escape_controls(&message)
         ),
