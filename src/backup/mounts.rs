@@ -87,10 +87,10 @@ fn parse(line: &str) -> Option<Mount> {
         major: major.parse().ok()?,
         minor: minor.parse().ok()?,
     };
-    let mount_point = unescape(fields.nth(1)?);
+    let mount_point = sysfs::unescape(fields.nth(1)?);
     let options = fields.next()?.to_owned();
     let mut rest = fields.skip_while(|f| *f != "-").skip(2);
-    let source = unescape(rest.next()?);
+    let source = sysfs::unescape(rest.next()?);
     let super_options = rest.next().unwrap_or_default().to_owned();
     Some(Mount {
         id,
@@ -99,29 +99,6 @@ fn parse(line: &str) -> Option<Mount> {
         source,
         super_options,
     })
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
