@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::progress::{Event, NoProgress};
 use crate::scan::testing::{noise, run};
+use crate::source::testing::names;
 use crate::source::{LocalFile, Memory};
 
 /// A 24 MiB ext4 image holding a few files, and the 2 MiB of random bytes of a deleted one
@@ -44,15 +45,6 @@ fn decode(format: Format, path: &Path) -> Vec<u8> {
     };
     result.expect("decode");
     out
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -122,7 +114,7 @@ fn every_format_holds_the_used_blocks_and_zeros_with_a_matching_bmap() {
         );
     }
     assert_eq!(
-        entries(&out_dir),
+        names(&out_dir),
         [
             "card.gz",
             "card.gz.bmap",
@@ -160,7 +152,7 @@ fn a_cancelled_backup_leaves_nothing() {
         &CancelToken::new(),
     );
     assert!(matches!(result, Err(BackupError::Cancelled)), "{result:?}");
-    assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
+    assert!(names(&out_dir).is_empty(), "{:?}", names(&out_dir));
 }
 
 /// A source whose reads fail from an offset on, as a failing card's do.
@@ -231,7 +223,7 @@ fn a_failing_source_names_the_block_and_leaves_nothing() {
         }
         other => panic!("expected a read error: {other:?}"),
     }
-    assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
+    assert!(names(&out_dir).is_empty(), "{:?}", names(&out_dir));
 }
 
 #[test]
@@ -267,7 +259,7 @@ fn an_empty_source_and_a_bad_level_are_refused_before_anything_is_made() {
         error.to_string(),
         "gzip has no compression level 12; choose one from 1 to 9"
     );
-    assert!(entries(dir.path()).is_empty());
+    assert!(names(dir.path()).is_empty());
 }
 
 #[test]

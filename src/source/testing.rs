@@ -13,6 +13,16 @@ pub(crate) fn in_memory(name: &str, data: &[u8]) -> Arc<dyn RandomAccess> {
     Arc::new(Memory::new(data, name))
 }
 
+/// The names in folder `dir`, sorted: what a test left there.
+pub(crate) fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Runs a shell script in `dir`; a missing tool or a failure fails the test, with its output.
 pub(crate) fn shell(dir: &Path, script: &str) -> Vec<u8> {
     let output = Command::new("sh")

@@ -1,4 +1,5 @@
 use super::*;
+use crate::source::testing::names;
 use crate::target::AlignedBuf;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt, symlink};
 
@@ -7,15 +8,6 @@ fn page(byte: u8) -> AlignedBuf {
     let mut buf = AlignedBuf::new(4096);
     buf.fill(byte);
     buf
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn mode(path: &Path) -> u32 {
