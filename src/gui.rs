@@ -17,6 +17,7 @@
 
 mod a11y;
 mod app;
+mod backup_page;
 #[cfg(test)]
 mod badge_contrast;
 mod config;

@@ -9,6 +9,8 @@
 //! ```
 
 mod actions;
+mod backup;
+mod backup_dialog;
 mod catalog;
 mod choosers;
 mod dialogs;
@@ -28,8 +30,9 @@ use relm4::{
     Component, ComponentController, ComponentParts, ComponentSender, Controller, adw, gtk,
 };
 
+use super::backup_page::{BackupPage, BackupPageInput};
 use super::drive_page::{DrivePage, DrivePageInput, DrivePageOutput};
-use super::flow::{Flow, Msg, Prefs, Step};
+use super::flow::{BackupEvent, BackupMsg, Flow, Msg, Prefs, Step};
 use super::format_page::{FormatPage, FormatPageInput};
 use super::i18n::gettext_f;
 use super::image_page::{ImagePage, ImagePageInput, ImagePageOutput};
@@ -50,11 +53,14 @@ pub struct App {
     cancel: Option<CancelToken>,
     scan_cancel: Option<CancelToken>,
     skip_verify: Option<CancelToken>,
+    /// Stops the backup under way.
+    backup_cancel: Option<CancelToken>,
     inhibit: Option<u32>,
     image_page: Controller<ImagePage>,
     drive_page: Controller<DrivePage>,
     write_page: Controller<WritePage>,
     format_page: Controller<FormatPage>,
+    backup_page: Controller<BackupPage>,
     os_page: Controller<OsPage>,
     /// "Choose OS…": the catalog and where the user is in it.
     os_list: OsList,
@@ -103,6 +109,10 @@ pub enum AppInput {
     Board(String),
     /// "Customise…": the First-Boot Settings window.
     Customise,
+    /// "Save Backup As" again, for this drive, in this folder, with this name.
+    BackupFile(Box<blockprint::drives::Drive>, Option<PathBuf>, String),
+    /// "Show in Files" on the backup's end page.
+    ShowBackup,
 }
 
 /// What workers send back.
@@ -124,6 +134,8 @@ pub enum AppCommandOutput {
     Formatted(Result<(), UdisksError>),
     /// Ejecting a written drive ended.
     Ejected(Result<blockprint::udisks::Removal, UdisksError>),
+    /// The backup's worker reports.
+    Backup(BackupEvent),
     /// The catalog was read (with the id of the linked list opened into it), or could not be.
     Catalog(catalog::Loaded, Option<String>),
     /// Icons fetched: their web addresses and files.
@@ -208,6 +220,7 @@ impl Component for App {
             .forward(sender.input_sender(), AppInput::Os);
         let write_page = WritePage::builder().launch(()).detach();
         let format_page = FormatPage::builder().launch(()).detach();
+        let backup_page = BackupPage::builder().launch(()).detach();
 
         let stack = gtk::Stack::builder()
             .transition_type(gtk::StackTransitionType::SlideLeftRight)
@@ -217,6 +230,7 @@ impl Component for App {
         stack.add_named(drive_page.widget(), Some("drive"));
         stack.add_named(write_page.widget(), Some("write"));
         stack.add_named(format_page.widget(), Some("format"));
+        stack.add_named(backup_page.widget(), Some("backup"));
         stack.add_named(os_page.widget(), Some("catalog"));
         let toasts = adw::ToastOverlay::new();
         toasts.set_child(Some(&stack));
@@ -264,11 +278,13 @@ impl Component for App {
             cancel: None,
             scan_cancel: None,
             skip_verify: None,
+            backup_cancel: None,
             inhibit: None,
             image_page,
             drive_page,
             write_page,
             format_page,
+            backup_page,
             os_page,
             os_list: OsList::default(),
             catalog: None,
@@ -341,6 +357,10 @@ impl Component for App {
             AppInput::Os(out) => self.os_output(out, &sender, window),
             AppInput::Board(place) => self.choose_board(&place),
             AppInput::Customise => self.customise(&sender, window),
+            AppInput::BackupFile(drive, folder, name) => {
+                self.choose_backup_file(window, &sender, *drive, folder, name);
+            }
+            AppInput::ShowBackup => self.show_backup(),
             AppInput::FocusUrl => {
                 self.apply(Msg::GoTo(Step::Image), &sender, window);
                 self.image_page.emit(ImagePageInput::FocusUrl);
@@ -385,6 +405,14 @@ impl Component for App {
                 }
             }
             AppCommandOutput::Ejected(result) => self.apply(Msg::Ejected(result), &sender, window),
+            AppCommandOutput::Backup(event) => {
+                self.apply(Msg::Backup(BackupMsg::Worker(event)), &sender, window);
+                // Up to ten a second while it runs: only its page changes.
+                if self.flow.backing_up() {
+                    self.show_backup_page();
+                    return;
+                }
+            }
             AppCommandOutput::Catalog(result, opened) => {
                 self.catalog_read(result, opened, &sender);
             }
@@ -440,9 +468,16 @@ impl App {
         self.image_page.emit(ImagePageInput::Show(Box::new(image)));
         self.format_page
             .emit(FormatPageInput::Show(Box::new(format)));
+        self.show_backup_page();
         self.drive_page.emit(DrivePageInput::Show(Box::new(drives)));
         self.show_os();
         self.show_write(write, select_all);
+    }
+
+    /// Sends the backup page its view.
+    fn show_backup_page(&self) {
+        let view = present::backup_view(&self.flow);
+        self.backup_page.emit(BackupPageInput::Show(Box::new(view)));
     }
 
     /// Sends the write page its view and updates which actions may run; `select_all`: whether

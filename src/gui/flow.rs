@@ -13,11 +13,16 @@ use blockprint::udisks::{DriveEvent, UdisksError};
 use super::inspect::{ImageInfo, InspectError};
 use super::job::{JobEvent, Request, Stage};
 
+mod backup;
 mod drives;
 mod format;
 mod image;
 mod writing;
 
+pub use backup::{
+    Backup, BackupEffect, BackupEnd, BackupEvent, BackupFailure, BackupMsg, BackupRun, BackupState,
+    BackupSummary, output_path, suggested_name,
+};
 pub use drives::{DrivesError, RowState};
 pub use format::FormatState;
 pub use writing::{DriveWrite, Prefs, WriteState};
@@ -35,6 +40,8 @@ pub enum Step {
     Format,
     /// "Choose OS…": an image from a catalog, instead of a file (step 1 too).
     Catalog,
+    /// "Back Up Drive…": its progress and its end.
+    Backup,
 }
 
 /// What can happen.
@@ -125,6 +132,8 @@ pub enum Msg {
     /// The worker looked inside this image for its first-boot mechanism: the one found, or
     /// why there is none (the engine's words).
     FirstBootDetected(Input, Result<Format, Unsettable>),
+    /// "Back Up Drive…": the question, the file chooser, the worker, the page (flow/backup.rs).
+    Backup(BackupMsg),
 }
 
 /// What the window must do.
@@ -173,6 +182,8 @@ pub enum Effect {
     Eject(Drive),
     /// Look inside this image (a plain file here) for its first-boot mechanism on a worker.
     DetectFirstBoot(Input),
+    /// "Back Up Drive…": its questions, its worker and its end.
+    Backup(BackupEffect),
 }
 
 /// The first-boot settings chosen for the next writes, and where they came from.
@@ -274,6 +285,8 @@ pub struct Flow {
     preselect: bool,
     /// "Format Drive…".
     pub format: FormatState,
+    /// "Back Up Drive…".
+    pub backup: Backup,
     /// The first-boot settings for the next writes.
     pub first_boot: Option<FirstBootChoice>,
     /// What the open image does with them.
@@ -339,6 +352,9 @@ impl Flow {
 
     /// Handles one message; returns what the window must do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        if let Some(effects) = self.while_backing_up(&msg) {
+            return effects;
+        }
         match msg {
             Msg::OpenImage(input) => {
                 if self.writing() || self.formatting() {
@@ -486,6 +502,7 @@ impl Flow {
             }
             Msg::CloseRequested => return vec![Effect::Close],
             Msg::FormatDrive => return self.ask_format(),
+            Msg::Backup(msg) => return self.backup_msg(msg),
             Msg::FormatConfirmed(drive) => return self.format(&drive),
             Msg::Formatted(result) => return self.formatted(result),
             Msg::Eject => return self.eject(),
@@ -555,6 +572,7 @@ impl Flow {
             return;
         }
         self.format = FormatState::Idle;
+        self.backup.state = BackupState::Idle;
         match step {
             Step::Image => {
                 self.write = WriteState::Idle;
@@ -567,7 +585,7 @@ impl Flow {
                 self.preselect_only_suitable();
             }
             Step::Catalog => self.step = Some(Step::Catalog),
-            Step::Drive | Step::Write | Step::Format => {}
+            Step::Drive | Step::Write | Step::Format | Step::Backup => {}
         }
     }
 }

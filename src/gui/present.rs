@@ -2,6 +2,7 @@
 //! choice of what to show or offer, so that the pages only put it on screen and all of it is
 //! tested without a display. The words about engine facts and errors come from `wording`.
 
+mod backup;
 mod drives;
 mod ending;
 mod format;
@@ -16,6 +17,9 @@ use super::format_page::FormatView;
 use super::image_page::ImageView;
 use super::write_page::WriteView;
 
+pub use backup::{
+    notification as backup_notification, question as backup_question, view as backup_view,
+};
 pub use ending::notification;
 pub use image::first_boot_about;
 pub use write::view as write_view;
@@ -48,6 +52,7 @@ pub fn header(flow: &Flow) -> Header {
         Step::Drive => ("drive", gettext("Step 2 of 3 · Choose a drive")),
         Step::Write => ("write", gettext("Step 3 of 3 · Write")),
         Step::Format => ("format", gettext("Format a drive")),
+        Step::Backup => ("backup", gettext("Back up a drive")),
         Step::Catalog => (
             "catalog",
             gettext("Step 1 of 3 · Choose an operating system"),
@@ -56,7 +61,10 @@ pub fn header(flow: &Flow) -> Header {
     Header {
         page,
         subtitle,
-        back: flow.step() != Step::Image && !flow.writing() && !flow.formatting(),
+        back: flow.step() != Step::Image
+            && !flow.writing()
+            && !flow.formatting()
+            && !flow.backing_up(),
     }
 }
 

@@ -53,6 +53,9 @@ mod formats;
 /// The desktop app end to end on Xvfb, as an unprivileged user, through the real udisksd.
 #[cfg(feature = "gui")]
 mod gui;
+/// "Back Up Drive…": a mounted card backed up through udisksd, checked against the card.
+#[cfg(feature = "gui")]
+mod gui_backup;
 /// "Choose OS…": a catalog on nginx, searched, chosen and written through udisksd.
 #[cfg(feature = "gui")]
 mod gui_catalog;

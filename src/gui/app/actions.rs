@@ -20,6 +20,7 @@
 //! | `skip-verify` | – | skips the rest of the read-back |
 //! | `write-another`, `start-over`, `eject-drive` | – | after a write (eject: the drive that could not be powered off) |
 //! | `format-drive`, `format-done` | – | "Format Drive…" (asks which drive), and leaving its end |
+//! | `backup-drive`, `cancel-backup`, `backup-done`, `show-backup` | – | "Back Up Drive…" (asks which drive, then for the file), stopping it (nothing is left), leaving its end, and its folder in the file manager |
 //! | `retry-failed` | – | after a write to several drives: asks to write the failed ones again |
 //! | `preferences`, `shortcuts`, `about`, `quit` | – | the usual |
 
@@ -32,7 +33,7 @@ use relm4::{ComponentSender, adw, gtk};
 
 use super::{App, AppCommandOutput, AppInput};
 use crate::gui::config::{APP_ID, ISSUES, VERSION, WEBSITE};
-use crate::gui::flow::{Flow, Msg, Step, WriteState};
+use crate::gui::flow::{BackupEnd, BackupMsg, BackupState, Flow, Msg, Step, WriteState};
 use crate::gui::inspect::SignatureState;
 
 /// The keyboard shortcuts (ui/shortcuts.ui shows the same; a test keeps them together).
@@ -51,7 +52,7 @@ pub const ACCELS: [(&str, &[&str]); 8] = [
 pub fn install(sender: &ComponentSender<App>) {
     let app = relm4::main_application();
     type Plain = (&'static str, fn() -> AppInput);
-    let plain: [Plain; 21] = [
+    let plain: [Plain; 25] = [
         ("open", || AppInput::ChooseImage),
         ("choose-os", || AppInput::ChooseOs),
         ("reload-catalog", || AppInput::ReloadCatalog),
@@ -74,6 +75,16 @@ pub fn install(sender: &ComponentSender<App>) {
         ("eject-drive", || AppInput::Flow(Msg::Eject)),
         ("format-drive", || AppInput::Flow(Msg::FormatDrive)),
         ("format-done", || AppInput::Flow(Msg::FormatDone)),
+        ("backup-drive", || {
+            AppInput::Flow(Msg::Backup(BackupMsg::Ask))
+        }),
+        ("cancel-backup", || {
+            AppInput::Flow(Msg::Backup(BackupMsg::Cancel))
+        }),
+        ("backup-done", || {
+            AppInput::Flow(Msg::Backup(BackupMsg::Done))
+        }),
+        ("show-backup", || AppInput::ShowBackup),
         ("quit", || AppInput::Flow(Msg::CloseRequested)),
     ];
     for (name, msg) in plain {
@@ -148,8 +159,14 @@ pub fn install(sender: &ComponentSender<App>) {
 /// whether the catalog is being read.
 pub fn update_enabled(flow: &Flow, select_all: bool, catalog_loading: bool) {
     let app = relm4::main_application();
-    let writing = flow.writing();
+    // While a drive is backed up, nothing else starts and no step is left, as while writing.
+    let backing_up = flow.backing_up();
+    let writing = flow.writing() || backing_up;
     let image = flow.image.as_ref();
+    let backup_over = |saved: bool| match &flow.backup.state {
+        BackupState::Over(_, end) => !saved || matches!(end, BackupEnd::Saved(_)),
+        _ => false,
+    };
     let enabled = [
         ("open", !writing),
         ("choose-os", !writing),
@@ -180,20 +197,27 @@ pub fn update_enabled(flow: &Flow, select_all: bool, catalog_loading: bool) {
             "write",
             !writing && flow.image_ready() && !flow.chosen().is_empty(),
         ),
-        ("cancel-write", writing && !flow.stopping()),
+        ("cancel-write", flow.writing() && !flow.stopping()),
         (
             "skip-verify",
-            writing && !flow.stopping() && flow.stage() == Some(crate::gui::job::Stage::Verifying),
+            flow.writing()
+                && !flow.stopping()
+                && flow.stage() == Some(crate::gui::job::Stage::Verifying),
         ),
         ("write-another", !writing && flow.step() == Step::Write),
         (
             "retry-failed",
-            matches!(&flow.write, WriteState::Over(drives) if drives.iter().any(|d| d.needs_retry())),
+            !backing_up
+                && matches!(&flow.write, WriteState::Over(drives) if drives.iter().any(|d| d.needs_retry())),
         ),
         ("start-over", !writing && !flow.formatting()),
-        ("eject-drive", flow.ejectable().is_some()),
+        ("eject-drive", !backing_up && flow.ejectable().is_some()),
         ("format-drive", !writing && !flow.formatting()),
-        ("format-done", !flow.formatting()),
+        ("format-done", !flow.formatting() && !backing_up),
+        ("backup-drive", !writing && !flow.formatting()),
+        ("cancel-backup", backing_up && !flow.backup_stopping()),
+        ("backup-done", backup_over(false)),
+        ("show-backup", backup_over(true)),
     ];
     let action = |name: &str| {
         app.lookup_action(name)

@@ -11,7 +11,7 @@ use crate::gui::i18n::{gettext_f, ngettext_f};
 use crate::gui::wording::{self, drive_name, size};
 
 /// A two-answer dialog; `yes` runs only when the user picks `yes_label`.
-fn ask(
+pub(super) fn ask(
     parent: &impl IsA<gtk::Window>,
     heading: &str,
     body: &str,
@@ -264,12 +264,42 @@ pub fn choose_format(
     dialog.set_response_appearance("yes", adw::ResponseAppearance::Destructive);
     dialog.set_default_response(Some("cancel"));
     dialog.set_close_response("cancel");
+    let picked = std::rc::Rc::new(std::cell::RefCell::new(None::<Drive>));
+    let (p, dialog_ref) = (picked.clone(), dialog.clone());
+    let list = drive_choice(drives, chosen, move |drive| {
+        *p.borrow_mut() = Some(drive.clone());
+        dialog_ref.set_response_enabled("yes", true);
+    });
+    if let [drive] = drives {
+        *picked.borrow_mut() = Some(drive.clone());
+    } else if drives.len() > 1 {
+        dialog.set_extra_child(Some(&list));
+    }
+    dialog.set_response_enabled("yes", picked.borrow().is_some());
+    dialog.connect_response(None, move |_, response| {
+        if response == "yes"
+            && let Some(drive) = picked.borrow().clone()
+        {
+            yes(drive);
+        }
+    });
+    dialog.present();
+}
+
+/// A boxed list of `drives`, each with its size, bus and device and a radio button, the one
+/// whose key is `chosen` checked; `picked` runs with a drive each time its radio is checked
+/// (for `chosen` too, before this returns).
+pub(super) fn drive_choice(
+    drives: &[Drive],
+    chosen: Option<&str>,
+    picked: impl Fn(&Drive) + 'static,
+) -> gtk::ListBox {
     let list = gtk::ListBox::builder()
         .selection_mode(gtk::SelectionMode::None)
         .build();
     list.add_css_class("boxed-list");
     crate::gui::a11y::label(&list, &gettext("Drives"));
-    let picked = std::rc::Rc::new(std::cell::RefCell::new(None::<Drive>));
+    let picked = std::rc::Rc::new(picked);
     let mut group: Option<gtk::CheckButton> = None;
     for drive in drives {
         let row = adw::ActionRow::builder()
@@ -291,11 +321,10 @@ pub fn choose_format(
         group.get_or_insert_with(|| radio.clone());
         row.add_prefix(&radio);
         row.set_activatable_widget(Some(&radio));
-        let (picked, dialog_ref, drive_kept) = (picked.clone(), dialog.clone(), drive.clone());
+        let (picked, drive_kept) = (picked.clone(), drive.clone());
         radio.connect_toggled(move |radio| {
             if radio.is_active() {
-                *picked.borrow_mut() = Some(drive_kept.clone());
-                dialog_ref.set_response_enabled("yes", true);
+                picked(&drive_kept);
             }
         });
         if Some(drive.key.as_str()) == chosen {
@@ -303,20 +332,7 @@ pub fn choose_format(
         }
         list.append(&row);
     }
-    if let [drive] = drives {
-        *picked.borrow_mut() = Some(drive.clone());
-    } else if drives.len() > 1 {
-        dialog.set_extra_child(Some(&list));
-    }
-    dialog.set_response_enabled("yes", picked.borrow().is_some());
-    dialog.connect_response(None, move |_, response| {
-        if response == "yes"
-            && let Some(drive) = picked.borrow().clone()
-        {
-            yes(drive);
-        }
-    });
-    dialog.present();
+    list
 }
 
 /// "Trust this key?"

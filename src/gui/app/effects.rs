@@ -132,6 +132,7 @@ impl App {
                     });
                 }
             }
+            Effect::Backup(effect) => self.backup_effect(effect, sender, window),
             Effect::Format(drive) => match self.udisks.clone() {
                 Some(udisks) => super::actions::format(udisks, drive, sender),
                 None => self.apply(

@@ -15,6 +15,7 @@ use crate::gui::inspect::{BmapState, SignatureState};
 use crate::gui::job::{JobError, Outcome, Stage, Summary};
 use crate::gui::testing::{drive, end, failed, gone, image, internal, plug, ready, start_writing};
 
+mod backup;
 mod first_boot;
 mod several;
 mod window;

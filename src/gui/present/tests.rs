@@ -22,6 +22,7 @@ use crate::gui::wording::signature::Tone;
 use crate::gui::write_line::LineState;
 use crate::gui::write_page::{Look, MarkState};
 
+mod backup;
 mod errors;
 mod german;
 

@@ -197,7 +197,7 @@ fn amount(meter: &Meter) -> String {
 }
 
 /// "23.4 MB/s · About 2 minutes left", as far as known.
-fn pace(meter: &Meter) -> String {
+pub(super) fn pace(meter: &Meter) -> String {
     let mut stats = Vec::new();
     if let Some(speed) = meter.speed() {
         // Translators: a speed such as "23.4 MB/s".
