@@ -248,16 +248,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn long_free_runs_become_copies_of_one_xz_stream_of_zeros() {
-        use super::super::xz::TIERS;
+    /// The xz file of 8 KiB of data, `zero_run` zeros given a MiB at a time and 4 KiB of
+    /// data, at preset 0 with one thread (so the cut is at 16 MiB): how many streams it
+    /// holds, after checking that it decodes to those bytes.
+    fn xz_streams(zero_run: u64) -> usize {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out.xz");
         let meter = Meter::new();
         let file = File::create(&path).expect("create");
-        let zero_run = 2 * TIERS[0] + TIERS[3] + 2 * TIERS[4] + 12_288;
         let size = 8192 + zero_run + 4096;
-        let (mut encoder, _) = Encoder::new(Format::Xz, file, 6, 2, size, &meter).expect("xz");
+        let (mut encoder, _) = Encoder::new(Format::Xz, file, 0, 1, size, &meter).expect("xz");
         encoder.data(0, &[0xAB; 8192]).expect("data");
         let mut left = zero_run;
         while left > 0 {
@@ -268,13 +268,6 @@ mod tests {
         encoder.data(size - 4096, &[0xCD; 4096]).expect("data");
         encoder.finish(size).expect("finish");
         let out = std::fs::read(&path).expect("read");
-        // A data stream, 2 + 1 + 2 streams of zeros, the rest of the run and the data in a
-        // last one.
-        let streams = out
-            .windows(6)
-            .filter(|w| *w == [0xFD, b'7', b'z', b'X', b'Z', 0])
-            .count();
-        assert_eq!(streams, 7);
         let mut decoded = Vec::new();
         liblzma::read::XzDecoder::new_multi_decoder(&out[..])
             .read_to_end(&mut decoded)
@@ -283,6 +276,27 @@ mod tests {
         assert!(decoded[..8192].iter().all(|&b| b == 0xAB));
         assert!(decoded[8192..decoded.len() - 4096].iter().all(|&b| b == 0));
         assert!(decoded[decoded.len() - 4096..].iter().all(|&b| b == 0xCD));
+        out.windows(6)
+            .filter(|w| *w == [0xFD, b'7', b'z', b'X', b'Z', 0])
+            .count()
+    }
+
+    #[test]
+    fn long_free_runs_become_copies_of_one_xz_stream_of_zeros() {
+        use super::super::xz::{TIERS, Xz};
+        assert_eq!(Xz::cut(0, 1), 16 << 20);
+        assert_eq!(Xz::cut(6, 2), 768 << 20, "preset 6, two threads");
+        // A data stream, 2 + 1 + 2 streams of zeros, the rest of the run and the data in a
+        // last one.
+        assert_eq!(
+            xz_streams(2 * TIERS[0] + TIERS[3] + 2 * TIERS[4] + 12_288),
+            7
+        );
+    }
+
+    #[test]
+    fn a_free_run_shorter_than_the_cut_stays_in_the_data_stream() {
+        assert_eq!(xz_streams(12 << 20), 1);
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! xz output as concatenated streams: the data in liblzma's multi-threaded streams, and the
 //! long runs of zero bytes (free blocks) as copies of streams of zeros made once.
 //!
-//! LZMA's match finders are at their slowest on long runs of one byte: at preset 6 liblzma
-//! compresses zeros at some 30 MB/s a thread, so the free 60 GB of a 64 GB card would take the
-//! better part of an hour. Instead, one stream of each size of [`TIERS`] (64 MiB down to
-//! 256 KiB of zeros) is made when first needed (at preset 0: all of them in under a second),
-//! and a free run of at least [`MIN_RUN`] is written as copies of them, largest first; what is
-//! left (under 256 KiB) goes into the next data stream, as do shorter runs, which would
-//! otherwise cut the data into many small streams. Every xz decoder reads concatenated streams
-//! as one file (xz, and bmaptool through it, Python's lzma, blockprint), and its size is the
-//! sum of theirs; a 64 GB card makes a few thousand streams.
+//! liblzma compresses zeros fast but not for free: at preset 6 some 90 MB/s a thread on the
+//! 2-core machine this was measured on (card data: 1.8 MB/s a thread), so the free 60 GB of a
+//! 64 GB card would still cost ten minutes of both cores. Instead, one stream of each size of
+//! [`TIERS`] (64 MiB down to 256 KiB of zeros) is made when first needed (at preset 0: all of
+//! them in under a second), and a free run of at least [`Xz::cut`] is written as copies of
+//! them, largest first; what is left (under 256 KiB) goes into the next data stream.
+//!
+//! A run shorter than the cut goes into the data stream as zeros, because ending a stream is
+//! not free either: its last blocks are compressed while the other threads wait for the next
+//! stream. Measured (4 GiB card, 2 threads, preset 6), a cut cost about 5 s, a third of a
+//! block's time on one thread, while 5 s of zeros are 900 MB; the cut is therefore at
+//! [`CUT_BLOCKS`] blocks per thread (768 MiB at preset 6 on 2 threads), so only the long free
+//! stretches of a card (the empty tail, the untouched block groups of a large ext4) are
+//! skipped. Every xz decoder reads concatenated streams as one file (xz, and bmaptool through
+//! it, Python's lzma, blockprint), and its size is the sum of theirs.
 
 use std::io::{self, Write};
 
@@ -21,8 +27,24 @@ use super::encode::{Counted, ZERO_CHUNK, zeros};
 /// The zero bytes of each stream of zeros: powers of four, largest first.
 pub(super) const TIERS: [u64; 5] = [64 << 20, 16 << 20, 4 << 20, 1 << 20, 256 << 10];
 
-/// Free runs shorter than this go into the data stream as zeros.
-pub(super) const MIN_RUN: u64 = 4 << 20;
+/// A free run of this many blocks per thread (see the module's words) ends the data stream.
+const CUT_BLOCKS: u64 = 16;
+
+/// The size of the blocks liblzma's threads compress at `preset`: three times its dictionary
+/// (`xz --help` lists those), and 1 MiB at least.
+fn block_size(preset: u32) -> u64 {
+    let dict: u64 = match preset {
+        0 => 256 << 10,
+        1 => 1 << 20,
+        2 => 2 << 20,
+        3 | 4 => 4 << 20,
+        5 | 6 => 8 << 20,
+        7 => 16 << 20,
+        8 => 32 << 20,
+        _ => 64 << 20,
+    };
+    (3 * dict).max(1 << 20)
+}
 
 /// An xz file being written.
 pub(super) struct Xz {
@@ -36,6 +58,8 @@ pub(super) struct Xz {
     zero_streams: [Option<Vec<u8>>; TIERS.len()],
     /// Whether any stream was written (an xz file holds at least one).
     written: bool,
+    /// The shortest free run that ends the data stream.
+    cut: u64,
     builder: MtStreamBuilder,
 }
 
@@ -48,7 +72,12 @@ impl Xz {
         threads: u32,
     ) -> Result<(Self, u32), liblzma::stream::Error> {
         let mut builder = MtStreamBuilder::new();
-        builder.preset(level).check(Check::Crc64).threads(threads);
+        let block = block_size(level);
+        builder
+            .preset(level)
+            .check(Check::Crc64)
+            .threads(threads)
+            .block_size(block);
         let budget = available_memory().map_or(1 << 30, |m| m / 2);
         let mut used = threads.max(1);
         while used > 1 && builder.memusage() > budget {
@@ -63,9 +92,15 @@ impl Xz {
             pending: 0,
             zero_streams: Default::default(),
             written: false,
+            cut: Self::cut(level, used),
             builder,
         };
         Ok((xz, used))
+    }
+
+    /// The shortest free run that ends the data stream at `preset` with `threads` threads.
+    pub(super) fn cut(preset: u32, threads: u32) -> u64 {
+        u64::from(threads.max(1)) * block_size(preset) * CUT_BLOCKS
     }
 
     /// Image bytes after everything given so far.
@@ -74,11 +109,11 @@ impl Xz {
         self.open()?.write_all(bytes)
     }
 
-    /// `len` zero bytes: whole copies of the largest stream of zeros go out at once, the
-    /// rest once the run is known to end.
+    /// `len` zero bytes: once the run is long enough to be cut, whole copies of the largest
+    /// stream of zeros go out at once, the rest once the run is known to end.
     pub(super) fn zeros(&mut self, len: u64) -> io::Result<()> {
         self.pending += len;
-        if self.pending >= TIERS[0] {
+        if self.pending >= self.cut.max(TIERS[0]) || (self.stream.is_none() && self.written) {
             self.copies(0)?;
         }
         Ok(())
@@ -99,7 +134,7 @@ impl Xz {
     /// The zeros held back, before data or the end: a long run (or one after copies, when
     /// no data stream is open) as copies of streams of zeros, the rest into the data stream.
     fn flush_zeros(&mut self) -> io::Result<()> {
-        if self.pending >= MIN_RUN || (self.stream.is_none() && self.written) {
+        if self.pending >= self.cut || (self.stream.is_none() && self.written) {
             for tier in 0..TIERS.len() {
                 self.copies(tier)?;
             }
