@@ -41,11 +41,13 @@
 
 mod encode;
 mod error;
+mod frames;
 mod mounts;
 mod pass;
 mod place;
 mod read;
 mod xz;
+mod zst;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -295,7 +297,7 @@ pub fn backup(
         })?;
     let meter = options.meter.clone();
     let threads = u32::try_from(threads).unwrap_or(u32::MAX);
-    let (encoder, threads) = Encoder::new(format, file, level, threads, size, &meter)?;
+    let (encoder, threads) = Encoder::new(format, file, level, threads, &meter)?;
 
     reporter.phase(Phase::Hashing, Some(used));
     let reader = Reader::new(source);

@@ -1,15 +1,18 @@
 //! The output stream of a backup: a sparse raw file, or the image compressed with zstd or xz
 //! (several threads) or gzip (one).
 //!
-//! The whole image goes into a compressed stream, the free blocks as zeros, so that any
-//! decoder gives back an image of the source's size. A raw file gets holes for them instead,
-//! and an xz file copies of a stream of zeros made once (see [`super::xz`]).
+//! The whole image goes into the compressed file, the free blocks as zeros, so that any
+//! decoder gives back an image of the source's size. A raw file gets holes for them instead;
+//! zstd and xz files get their long free runs as copies of a frame of zeros made once (see
+//! [`super::frames`]), gzip all of them through the compressor.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 
+use super::frames::Framed;
 use super::xz::Xz;
+use super::zst::Zstd;
 use super::{Format, Meter};
 use crate::backup::BackupError;
 
@@ -54,10 +57,10 @@ impl Counted {
 pub(super) enum Encoder {
     /// A sparse file: data written where it belongs, holes for the rest.
     Raw { file: File, meter: Meter },
-    /// zstd, with worker threads.
-    Zstd(Box<zstd::stream::write::Encoder<'static, Counted>>),
+    /// zstd, with worker threads, in concatenated frames (see [`Zstd`]).
+    Zstd(Box<Framed<Zstd>>),
     /// xz, with liblzma's multi-threaded encoder, in concatenated streams (see [`Xz`]).
-    Xz(Box<Xz>),
+    Xz(Box<Framed<Xz>>),
     /// gzip, on the calling thread.
     Gzip(Box<flate2::write::GzEncoder<Counted>>),
 }
@@ -89,14 +92,13 @@ pub(super) fn check_level(format: Format, level: Option<i32>) -> Result<i32, Bac
 }
 
 impl Encoder {
-    /// An encoder of `format` at `level` writing to `file`, with up to `threads` threads, for
-    /// an image of `size` bytes; also the threads it really uses.
+    /// An encoder of `format` at `level` writing to `file`, with up to `threads` threads; also
+    /// the threads it really uses.
     pub(super) fn new(
         format: Format,
         file: File,
         level: i32,
         threads: u32,
-        size: u64,
         meter: &Meter,
     ) -> Result<(Self, u32), BackupError> {
         let counted = |file| Counted {
@@ -117,24 +119,13 @@ impl Encoder {
                 1,
             )),
             Format::Zstd => {
-                use zstd::zstd_safe::CParameter;
-                let mut encoder = zstd::stream::write::Encoder::new(counted(file), level)
-                    .map_err(|e| failed(&e))?;
-                // A libzstd built without threads refuses workers: then it is one thread.
-                let used = match encoder.set_parameter(CParameter::NbWorkers(threads)) {
-                    Ok(()) => threads,
-                    Err(_) => 1,
-                };
-                encoder.include_checksum(true).map_err(|e| failed(&e))?;
-                encoder
-                    .set_pledged_src_size(Some(size))
-                    .map_err(|e| failed(&e))?;
-                Ok((Self::Zstd(Box::new(encoder)), used))
+                let (zstd, used) = Zstd::new(level, threads).map_err(|e| failed(&e))?;
+                Ok((Self::Zstd(Box::new(Framed::new(zstd, counted(file)))), used))
             }
             Format::Xz => {
                 let level = u32::try_from(level).unwrap_or(6);
-                let (xz, used) = Xz::new(counted(file), level, threads).map_err(|e| failed(&e))?;
-                Ok((Self::Xz(Box::new(xz)), used))
+                let (xz, used) = Xz::new(level, threads).map_err(|e| failed(&e))?;
+                Ok((Self::Xz(Box::new(Framed::new(xz, counted(file)))), used))
             }
             Format::Gzip => {
                 let level = flate2::Compression::new(u32::try_from(level).unwrap_or(6));
@@ -152,7 +143,7 @@ impl Encoder {
                 meter.add_output(bytes.len() as u64);
                 Ok(())
             }
-            Self::Zstd(e) => e.write_all(bytes),
+            Self::Zstd(e) => e.data(bytes),
             Self::Xz(e) => e.data(bytes),
             Self::Gzip(e) => e.write_all(bytes),
         }
@@ -163,7 +154,7 @@ impl Encoder {
         let zeros = zeros(len);
         match self {
             Self::Raw { .. } => Ok(()),
-            Self::Zstd(e) => e.write_all(zeros),
+            Self::Zstd(e) => e.zeros(zeros.len() as u64),
             Self::Xz(e) => e.zeros(zeros.len() as u64),
             Self::Gzip(e) => e.write_all(zeros),
         }
@@ -196,8 +187,7 @@ mod tests {
         let level = check_level(format, None).expect("default level");
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 7) as u8).collect();
         let size = 4096 + data.len() as u64 + 2 * ZERO_CHUNK as u64;
-        let (mut encoder, _) =
-            Encoder::new(format, file, level, threads, size, &meter).expect("encoder");
+        let (mut encoder, _) = Encoder::new(format, file, level, threads, &meter).expect("encoder");
         encoder.zeros(4096).expect("zeros");
         encoder.data(4096, &data).expect("data");
         encoder.zeros(ZERO_CHUNK).expect("zeros");
@@ -248,16 +238,17 @@ mod tests {
         }
     }
 
-    /// The xz file of 8 KiB of data, `zero_run` zeros given a MiB at a time and 4 KiB of
-    /// data, at preset 0 with one thread (so the cut is at 16 MiB): how many streams it
-    /// holds, after checking that it decodes to those bytes.
-    fn xz_streams(zero_run: u64) -> usize {
+    /// The `format` file of 8 KiB of data, `zero_run` zeros given a MiB at a time and 4 KiB
+    /// of data, at the lowest level with one thread (so the xz cut is at 16 MiB, as zstd's
+    /// is): how many frames it holds, after checking that it decodes to those bytes.
+    fn frames(format: Format, zero_run: u64) -> usize {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("out.xz");
+        let path = dir.path().join("out");
         let meter = Meter::new();
         let file = File::create(&path).expect("create");
         let size = 8192 + zero_run + 4096;
-        let (mut encoder, _) = Encoder::new(Format::Xz, file, 0, 1, size, &meter).expect("xz");
+        let level = levels(format).0;
+        let (mut encoder, _) = Encoder::new(format, file, level, 1, &meter).expect("encoder");
         encoder.data(0, &[0xAB; 8192]).expect("data");
         let mut left = zero_run;
         while left > 0 {
@@ -269,34 +260,48 @@ mod tests {
         encoder.finish(size).expect("finish");
         let out = std::fs::read(&path).expect("read");
         let mut decoded = Vec::new();
-        liblzma::read::XzDecoder::new_multi_decoder(&out[..])
-            .read_to_end(&mut decoded)
-            .expect("xz decodes the concatenated streams");
-        assert_eq!(decoded.len() as u64, size);
+        let magic: &[u8] = match format {
+            Format::Xz => {
+                liblzma::read::XzDecoder::new_multi_decoder(&out[..])
+                    .read_to_end(&mut decoded)
+                    .expect("xz decodes the concatenated streams");
+                &[0xFD, b'7', b'z', b'X', b'Z', 0]
+            }
+            _ => {
+                zstd::stream::read::Decoder::new(&out[..])
+                    .expect("zstd")
+                    .read_to_end(&mut decoded)
+                    .expect("zstd decodes the concatenated frames");
+                &[0x28, 0xB5, 0x2F, 0xFD]
+            }
+        };
+        assert_eq!(decoded.len() as u64, size, "{format}");
         assert!(decoded[..8192].iter().all(|&b| b == 0xAB));
         assert!(decoded[8192..decoded.len() - 4096].iter().all(|&b| b == 0));
         assert!(decoded[decoded.len() - 4096..].iter().all(|&b| b == 0xCD));
-        out.windows(6)
-            .filter(|w| *w == [0xFD, b'7', b'z', b'X', b'Z', 0])
-            .count()
+        out.windows(magic.len()).filter(|w| *w == magic).count()
     }
 
     #[test]
-    fn long_free_runs_become_copies_of_one_xz_stream_of_zeros() {
-        use super::super::xz::{TIERS, Xz};
+    fn long_free_runs_become_copies_of_one_frame_of_zeros() {
+        use super::super::frames::TIERS;
+        use super::super::xz::Xz;
         assert_eq!(Xz::cut(0, 1), 16 << 20);
         assert_eq!(Xz::cut(6, 2), 768 << 20, "preset 6, two threads");
-        // A data stream, 2 + 1 + 2 streams of zeros, the rest of the run and the data in a
+        assert_eq!(super::super::zst::CUT, 16 << 20);
+        // A data frame, 2 + 1 + 2 frames of zeros, the rest of the run and the data in a
         // last one.
-        assert_eq!(
-            xz_streams(2 * TIERS[0] + TIERS[3] + 2 * TIERS[4] + 12_288),
-            7
-        );
+        let run = 2 * TIERS[0] + TIERS[3] + 2 * TIERS[4] + 12_288;
+        for format in [Format::Xz, Format::Zstd] {
+            assert_eq!(frames(format, run), 7, "{format}");
+        }
     }
 
     #[test]
-    fn a_free_run_shorter_than_the_cut_stays_in_the_data_stream() {
-        assert_eq!(xz_streams(12 << 20), 1);
+    fn a_free_run_shorter_than_the_cut_stays_in_the_data_frame() {
+        for format in [Format::Xz, Format::Zstd] {
+            assert_eq!(frames(format, 12 << 20), 1, "{format}");
+        }
     }
 
     #[test]
