@@ -39,6 +39,7 @@ mod stream;
 mod tar;
 #[cfg(test)]
 pub(crate) mod testing;
+mod xz_blocks;
 mod xz_index;
 mod zip;
 

@@ -128,7 +128,7 @@ pub(super) fn run(args: &CopyArgs, out: &Output) -> anyhow::Result<()> {
         (Some(_), _) => None,
         (None, true) => Some(Unmapped::Whole),
         (None, false) => Some(unmapped::choose(
-            store.as_ref(),
+            store,
             &image.to_string(),
             args.explain,
             out,

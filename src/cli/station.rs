@@ -76,7 +76,7 @@ pub(super) fn run(args: &StationArgs, out: &Output) -> anyhow::Result<()> {
     copy::check_source(&*opened.source, bmap.as_ref().map(|(b, _)| &**b))?;
     let scanned = match &bmap {
         Some(_) => None,
-        None => match unmapped::choose(opened.store.as_ref(), &given.to_string(), false, out) {
+        None => match unmapped::choose(opened.store, &given.to_string(), false, out) {
             Unmapped::Scanned(report) => Some(report),
             _ => None,
         },

@@ -25,9 +25,10 @@ pub(super) enum Unmapped {
 }
 
 /// Scans `store` (the raw image, with random access) when there is one; says what will be
-/// written.
+/// written. The store is dropped once scanned: what it keeps (an xz file's decoded blocks)
+/// must not stay in memory during the copy, which reads the image through its own source.
 pub(super) fn choose(
-    store: Option<&Arc<dyn RandomAccess>>,
+    store: Option<Arc<dyn RandomAccess>>,
     image: &str,
     explain: bool,
     out: &Output,
@@ -41,7 +42,8 @@ pub(super) fn choose(
         return Unmapped::Stream;
     };
     let started = Instant::now();
-    let report = scan::scan(&**store);
+    let report = scan::scan(&*store);
+    drop(store);
     let free = report.free.total();
     let used = report.image_size - free;
     out.info(format_args!(

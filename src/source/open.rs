@@ -4,7 +4,10 @@
 //! Random access is kept as long as possible: a local or Range-capable remote file is listed
 //! with small reads (zip's central directory, tar's headers, xz's index) and a raw image in it
 //! is read with seeks or Range requests for the mapped parts only. Once something must be
-//! decompressed, the rest is a forward-only stream.
+//! decompressed, the rest is a forward-only stream. One exception: a raw image directly in an
+//! xz file of several blocks (as `xz -T0` makes) is streamed for the copy, through the
+//! multi-threaded decoder, and also has random access by decoding single blocks
+//! ([`XzBlocks`]), so that its filesystems can be scanned before the copy as a raw file's are.
 //!
 //! What random access can check of the end of a file without decoding it is checked here: a
 //! zip, tar or xz file that stops early is refused as incomplete
@@ -20,6 +23,7 @@ use std::time::Duration;
 use super::detect::{DETECT_LEN, detect};
 use super::http::{HttpClient, Remote};
 use super::random::{LocalFile, RandomAccess, read_vec};
+use super::xz_blocks::XzBlocks;
 use super::{
     FileSource, Format, ImageSource, Input, RangedSource, SourceError, StreamSource, decode, ssh,
     stream, tar, xz_index, zip,
@@ -61,8 +65,11 @@ pub struct Opened {
     /// The layers around them; empty for a raw image.
     pub layers: Vec<Layer>,
     /// The raw image with random access, when it has it (a local file, a remote one whose
-    /// server honours Range requests, an uncompressed tar member of either): its filesystems
-    /// can then be scanned before the copy, reading their metadata only.
+    /// server honours Range requests, an uncompressed tar member of either, or the image in an
+    /// xz file of several blocks, read by decoding the blocks that hold what is asked for):
+    /// its filesystems can then be scanned before the copy, reading their metadata only. For
+    /// xz it keeps up to two decoded blocks (64 MiB at most) until it is dropped, which is
+    /// best done once the scan is.
     pub store: Option<Arc<dyn RandomAccess>>,
 }
 
@@ -253,7 +260,11 @@ fn unwrap_layers(
         name: name.to_owned(),
         source,
     };
+    // Random access to the bytes of the last layer, when it was an xz file of several blocks:
+    // kept if they are the raw image.
+    let mut blocks: Option<XzBlocks> = None;
     for _ in 0..MAX_LAYERS {
+        let unpacked = blocks.take();
         bytes = match bytes {
             Bytes::Random(store) => {
                 let head_len = usize::try_from(store.len())
@@ -291,12 +302,18 @@ fn unwrap_layers(
                     Format::Xz => {
                         // A file whose end is not a whole xz file's is refused here,
                         // before anything is written, not part-way through the write.
-                        let info = xz_index::read(&*store)?;
+                        let index = xz_index::read(&*store, true)?;
+                        let info = index.as_ref().map(|i| i.info);
                         let whole = store.stream(0, store.len()).map_err(open_error)?;
                         layers.push(Layer {
                             xz_blocks: info.map(|i| i.blocks),
                             ..layer(format, None)
                         });
+                        // One block is all decoded to read any byte of it: no random access.
+                        blocks = index
+                            .and_then(|i| i.blocks)
+                            .filter(|table| table.len() >= 2)
+                            .map(|table| XzBlocks::new(Arc::clone(&store), table));
                         Bytes::Stream {
                             reader: decode::decoder(format, whole, name)?,
                             size: info.map(|i| i.size),
@@ -321,7 +338,7 @@ fn unwrap_layers(
                         return Ok(Opened {
                             source: Box::new(source),
                             layers,
-                            store: None,
+                            store: unpacked.map(|b| Arc::new(b) as Arc<dyn RandomAccess>),
                         });
                     }
                     Format::Zip | Format::Tar => {

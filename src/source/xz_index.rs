@@ -1,7 +1,10 @@
 //! The uncompressed size of an xz file from its indexes, and a check that the file is whole,
 //! read backwards from the end with a few small positional reads: streams end with a footer
 //! that points at their index, and the index lists every block's sizes. Concatenated streams
-//! and stream padding are walked.
+//! and stream padding are walked. The same walk can also give the table of the file's blocks
+//! (where each one is, in the file and in the uncompressed bytes), which lets
+//! [`XzBlocks`](super::xz_blocks::XzBlocks) read any part of the image by decoding only the
+//! block that holds it.
 //!
 //! A whole xz file ends, stream after stream, with what is checked here: stream padding (zero
 //! bytes, in fours), a footer whose checksum holds, an index whose checksum holds and whose
@@ -12,7 +15,9 @@
 //!
 //! What cannot be told in a few reads gives `Ok(None)` (size unknown), never an error: an
 //! index over [`MAX_INDEX`], more than [`MAX_STREAMS`] streams, more than [`MAX_PADDING`] of
-//! padding in a row, flags of a newer xz, sizes that overflow. The decoder meets those.
+//! padding in a row, flags of a newer xz, sizes that overflow. The decoder meets those. The
+//! block table is left out (`None`) for a file of more than [`MAX_TABLE_BLOCKS`] blocks or
+//! with a block over [`MAX_BLOCK_SIZE`]: such a file is only streamed.
 
 use std::io;
 
@@ -22,8 +27,8 @@ use super::random::{RandomAccess, read_vec};
 use super::{Format, SourceError};
 use crate::le::u32_at;
 
-const HEADER_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
-const FOOTER_MAGIC: [u8; 2] = [b'Y', b'Z'];
+pub(super) const HEADER_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
+pub(super) const FOOTER_MAGIC: [u8; 2] = [b'Y', b'Z'];
 /// Stream header and footer, in bytes.
 const HEADER_LEN: u64 = 12;
 const FOOTER_LEN: u64 = 12;
@@ -48,10 +53,47 @@ pub(crate) struct XzInfo {
     pub blocks: u64,
 }
 
-/// Reads the indexes of the xz file in `store`, checking that it ends as a whole xz file does.
-/// `Ok(None)` when that cannot be told cheaply; [`SourceError::Incomplete`] when its end is
-/// wrong, [`SourceError::Open`] when it cannot be read.
-pub(crate) fn read(store: &dyn RandomAccess) -> Result<Option<XzInfo>, SourceError> {
+/// Blocks listed at most in a block table: 64 Ki of them take 2.5 MiB, and cover 1.5 TiB in
+/// the 24 MiB blocks of `xz -T0 -6`.
+pub(crate) const MAX_TABLE_BLOCKS: usize = 1 << 16;
+
+/// The largest block, uncompressed, that a block table lists: a block is decoded whole to read
+/// any byte of it. `xz -T0` makes blocks of three times the dictionary, 24 MiB at its default
+/// preset and 48 MiB at `-7`; `-8` and `-9` make larger ones, which are only streamed.
+pub(crate) const MAX_BLOCK_SIZE: u64 = 64 << 20;
+
+/// One block of an xz file, as its stream's index lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct XzBlock {
+    /// Where its block header starts in the file.
+    pub offset: u64,
+    /// Its unpadded size: block header, compressed data and check, without the block padding
+    /// to four bytes.
+    pub unpadded: u64,
+    /// Where its data starts in the uncompressed bytes of the whole file.
+    pub start: u64,
+    /// Its uncompressed size.
+    pub size: u64,
+    /// The stream flags of the stream it is in (which check its blocks carry), as its stream
+    /// header has them.
+    pub flags: [u8; 2],
+}
+
+/// What the indexes of an xz file say, and with [`read`]'s `table` the table of its blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct XzIndex {
+    /// The size and the number of blocks.
+    pub info: XzInfo,
+    /// Every block of every stream, in file order; `None` when not asked for, or over
+    /// [`MAX_TABLE_BLOCKS`] or [`MAX_BLOCK_SIZE`].
+    pub blocks: Option<Vec<XzBlock>>,
+}
+
+/// Reads the indexes of the xz file in `store`, checking that it ends as a whole xz file does,
+/// and with `table` lists its blocks too. `Ok(None)` when that cannot be told cheaply;
+/// [`SourceError::Incomplete`] when its end is wrong, [`SourceError::Open`] when it cannot be
+/// read.
+pub(crate) fn read(store: &dyn RandomAccess, table: bool) -> Result<Option<XzIndex>, SourceError> {
     let name = store.name();
     let len = store.len();
     let read = |offset: u64, len: u64| {
@@ -64,6 +106,9 @@ pub(crate) fn read(store: &dyn RandomAccess) -> Result<Option<XzInfo>, SourceErr
     };
     let mut end = len;
     let mut info = XzInfo { size: 0, blocks: 0 };
+    // The blocks of each stream walked, last stream first; `None` once there is no table.
+    let mut streams: Option<Vec<Vec<XzBlock>>> = table.then(Vec::new);
+    let mut listed = 0;
     for walked in 0..MAX_STREAMS {
         end = match skip_padding(store, end).map_err(failed)? {
             Some(end) => end,
@@ -113,7 +158,14 @@ pub(crate) fn read(store: &dyn RandomAccess) -> Result<Option<XzInfo>, SourceErr
             )));
         };
         let index = read(index_start, index_len).map_err(failed)?;
-        let Some((size, blocks, blocks_len)) = parse_index(&index) else {
+        let mut records = Vec::new();
+        let keep = streams.is_some();
+        let record = |unpadded, size| {
+            if keep && listed + records.len() < MAX_TABLE_BLOCKS {
+                records.push((unpadded, size));
+            }
+        };
+        let Some((size, blocks, blocks_len)) = parse_index(&index, record) else {
             return Err(incomplete(format!(
                 "has no valid index at byte {index_start}, where its footer points"
             )));
@@ -147,15 +199,76 @@ pub(crate) fn read(store: &dyn RandomAccess) -> Result<Option<XzInfo>, SourceErr
             size: total,
             blocks: all_blocks,
         };
+        if let Some(list) = streams.as_mut() {
+            let flags = [header[6], header[7]];
+            match stream_blocks(stream_start, flags, &records) {
+                Some(blocks)
+                    if usize::try_from(all_blocks).is_ok_and(|n| n <= MAX_TABLE_BLOCKS) =>
+                {
+                    listed += blocks.len();
+                    list.push(blocks);
+                }
+                _ => streams = None,
+            }
+        }
         if stream_start == 0 {
-            return Ok(Some(info));
+            return Ok(Some(XzIndex {
+                info,
+                blocks: streams.map(in_file_order),
+            }));
         }
         end = stream_start;
     }
     Ok(None)
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
+/// The blocks of the stream at `stream_start` from its index records (unpadded size,
+/// uncompressed size), their uncompressed starts counted from the stream's; `None` when one
+/// is over [`MAX_BLOCK_SIZE`].
+fn stream_blocks(
+    stream_start: u64,
+    flags: [u8; 2],
+    records: &[(u64, u64)],
+) -> Option<Vec<XzBlock>> {
+    let mut offset = stream_start + HEADER_LEN;
+    let mut start: u64 = 0;
+    let mut blocks = Vec::with_capacity(records.len());
+    for &(unpadded, size) in records {
+        if size > MAX_BLOCK_SIZE {
+            return None;
+        }
+        blocks.push(XzBlock {
+            offset,
+            unpadded,
+            start,
+            size,
+            flags,
+        });
+        offset = offset.checked_add(unpadded.checked_add(3)? / 4 * 4)?;
+        start = start.checked_add(size)?;
+    }
+    Some(blocks)
+}
+
+/// The streams' blocks (walked last stream first) in file order, each block's start counted
+/// from the start of the whole file's uncompressed bytes.
+fn in_file_order(streams: Vec<Vec<XzBlock>>) -> Vec<XzBlock> {
+    let mut base = 0;
+    let mut all = Vec::with_capacity(streams.iter().map(Vec::len).sum());
+    for stream in streams.into_iter().rev() {
+        let size = stream.last().map_or(0, |b| b.start + b.size);
+        all.extend(stream.into_iter().map(|b| XzBlock {
+            start: base + b.start,
+            ..b
+        }));
+        // The streams' sizes add up to the file's, which did not overflow.
+        base += size;
+    }
+    all
+}
+
+/// The CRC-32 of `bytes`, as xz's headers, indexes and footers carry it.
+pub(super) fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = Crc::new();
     crc.update(bytes);
     crc.sum()
@@ -196,8 +309,9 @@ fn skip_padding(store: &dyn RandomAccess, mut end: u64) -> io::Result<Option<u64
 /// An index: indicator 0, record count, then per block (unpadded size, uncompressed size),
 /// all as variable-length integers, zero padding to four bytes and the CRC-32 of it all.
 /// Returns (uncompressed total, blocks, bytes of the blocks with their padding to four), or
-/// `None` when it is not an index.
-fn parse_index(index: &[u8]) -> Option<(u64, u64, u64)> {
+/// `None` when it is not an index; `record` hears each block's (unpadded, uncompressed) sizes
+/// in order, before the index is known to be whole.
+fn parse_index(index: &[u8], mut record: impl FnMut(u64, u64)) -> Option<(u64, u64, u64)> {
     let (body, crc) = index.split_at_checked(index.len().checked_sub(4)?)?;
     if crc32(body) != u32_at(crc, 0) {
         return None;
@@ -212,6 +326,7 @@ fn parse_index(index: &[u8]) -> Option<(u64, u64, u64)> {
     for _ in 0..count {
         let unpadded = varint(&mut rest)?;
         let uncompressed = varint(&mut rest)?;
+        record(unpadded, uncompressed);
         size = size.checked_add(uncompressed)?;
         stored = stored.checked_add(unpadded.checked_add(3)? / 4 * 4)?;
     }
@@ -266,12 +381,47 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("x.xz");
         std::fs::write(&path, bytes).expect("write");
-        read(&LocalFile::open(&path).expect("open"))
+        read(&LocalFile::open(&path).expect("open"), false).map(|index| index.map(|i| i.info))
     }
 
     /// What `read` makes of `bytes` in memory, named `x.xz`.
     fn read_memory(bytes: &[u8]) -> Result<Option<XzInfo>, SourceError> {
-        read(&*in_memory("x.xz", bytes))
+        read(&*in_memory("x.xz", bytes), false).map(|index| index.map(|i| i.info))
+    }
+
+    /// The block table `read` gives of `bytes`.
+    fn table_of(bytes: &[u8]) -> Option<Vec<XzBlock>> {
+        match read(&*in_memory("x.xz", bytes), true) {
+            Ok(Some(index)) => index.blocks,
+            other => panic!("a whole xz file: {other:?}"),
+        }
+    }
+
+    /// The blocks `xz --robot -lvv` lists in `bytes`: (file offset, uncompressed offset,
+    /// size in the file with padding, uncompressed size).
+    fn listed_blocks(bytes: &[u8]) -> Vec<[u64; 4]> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("x.xz");
+        std::fs::write(&path, bytes).expect("write");
+        let out = Command::new("xz")
+            .args(["--robot", "-lvv"])
+            .arg(&path)
+            .output()
+            .expect("xz");
+        assert!(out.status.success(), "xz -l refused the file");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("block\t"))
+            .map(|l| {
+                let fields: Vec<u64> = l
+                    .split('\t')
+                    .skip(3)
+                    .take(4)
+                    .map(|f| f.parse().expect("a number"))
+                    .collect();
+                [fields[0], fields[1], fields[2], fields[3]]
+            })
+            .collect()
     }
 
     /// The size `read` finds in a whole file.
@@ -336,6 +486,77 @@ mod tests {
                 blocks: 4
             })
         );
+    }
+
+    /// The block table is what the xz tool lists, stream after stream with padding between,
+    /// and the blocks follow one another in the file and in the uncompressed bytes.
+    #[test]
+    fn the_block_table_is_what_xz_lists() {
+        let data = data();
+        let multi = xz(
+            &["-c", "-T2", "--block-size=700000", "--check=sha256"],
+            &data,
+        );
+        let one = xz(&["-c", "--check=crc32"], &data[..100_000]);
+        let mut joined = multi.clone();
+        joined.extend_from_slice(&[0; 8]);
+        joined.extend_from_slice(&one);
+        joined.extend_from_slice(&multi);
+        let table = table_of(&joined).expect("a table");
+        let listed = listed_blocks(&joined);
+        assert_eq!(table.len(), 11);
+        assert_eq!(table.len(), listed.len());
+        for (block, &[offset, start, stored, size]) in table.iter().zip(&listed) {
+            assert_eq!(
+                [
+                    block.offset,
+                    block.start,
+                    block.unpadded.div_ceil(4) * 4,
+                    block.size
+                ],
+                [offset, start, stored, size],
+                "{block:?}"
+            );
+        }
+        for pair in table.windows(2) {
+            assert_eq!(pair[0].start + pair[0].size, pair[1].start);
+        }
+        // The check each stream's flags name: SHA-256 (10), CRC32 (1), SHA-256.
+        let checks: Vec<u8> = table.iter().map(|b| b.flags[1]).collect();
+        assert_eq!(checks, [10, 10, 10, 10, 10, 1, 10, 10, 10, 10, 10]);
+        assert_eq!(table.last().map(|b| b.start + b.size), Some(6_100_000));
+        // Asked for nothing, the walk gives none.
+        let index = read(&*in_memory("x.xz", &joined), false).expect("whole");
+        assert_eq!(index.expect("known").blocks, None);
+    }
+
+    /// No table for a block over the largest listed; the size is still known.
+    #[test]
+    fn a_block_over_the_largest_gives_no_table() {
+        let zeros = vec![0u8; usize::try_from(MAX_BLOCK_SIZE).expect("small") + 4096];
+        let big = xz(&["-c", "-0", "--block-size=100MiB", "-T2"], &zeros);
+        assert_eq!(table_of(&big), None);
+        assert_eq!(size_of(&big).size, zeros.len() as u64);
+        let split = xz(&["-c", "-0", "--block-size=32MiB", "-T2"], &zeros);
+        assert_eq!(table_of(&split).map(|t| t.len()), Some(3));
+    }
+
+    /// A table of the most blocks listed, and none of one block more.
+    #[test]
+    fn more_blocks_than_the_most_listed_give_no_table() {
+        let zeros = vec![0u8; MAX_TABLE_BLOCKS * 16];
+        let most = xz(&["-c", "-0", "-T1", "--block-size=16"], &zeros);
+        assert_eq!(table_of(&most).map(|t| t.len()), Some(MAX_TABLE_BLOCKS));
+        let more = xz(
+            &["-c", "-0", "-T1", "--block-size=16"],
+            &[&zeros[..], &[0; 16]].concat(),
+        );
+        assert_eq!(size_of(&more).blocks, MAX_TABLE_BLOCKS as u64 + 1);
+        assert_eq!(table_of(&more), None);
+        // Also when the blocks are in two streams.
+        let mut two = most.clone();
+        two.extend_from_slice(&xz(&["-c"], b"one more block"));
+        assert_eq!(table_of(&two), None);
     }
 
     /// Whatever the xz tool writes is whole: one thread or many, one block or many, every
