@@ -157,6 +157,9 @@ bzip2 -c "$work/data" > "$out/source/bz2"; zstd -q -c "$work/data" > "$out/sourc
 lz4 -q -c "$work/data" > "$out/source/lz4"; lzop -q -c "$work/data" > "$out/source/lzo"
 (cd "$work" && zip -q -X "$out/source/zip" data hello.txt && tar -cf "$out/source/tar" data hello.txt)
 xz -c "$out/source/tar" > "$out/source/tar.xz"
+# Several xz blocks (and two streams): random access through the blocks.
+xz -T2 --block-size=4KiB -c "$work/data" > "$out/source/blocks.xz"
+xz -T2 --block-size=8KiB -c "$work/hello.txt" >> "$out/source/blocks.xz"
 
 # What an image is: Windows-like ISOs (ISO 9660 with Joliet, and genisoimage's UDF bridge),
 # empty UDF volumes of two block sizes, a hybrid-looking ISO, and files that are no disk
