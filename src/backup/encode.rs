@@ -27,6 +27,17 @@ pub(super) fn zeros(len: usize) -> &'static [u8] {
     &ZEROS[..len.min(ZERO_CHUNK)]
 }
 
+/// Writes `len` zero bytes to `out`, [`ZERO_CHUNK`] at a time.
+pub(super) fn write_zeros(out: &mut impl Write, len: u64) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left).map_or(ZERO_CHUNK, |n| n.min(ZERO_CHUNK));
+        out.write_all(zeros(n))?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
 /// The output file behind a compressor, counting what is written to it.
 pub(super) struct Counted {
     file: BufWriter<File>,

@@ -14,7 +14,7 @@
 
 use std::io::{self, Write};
 
-use super::encode::{Counted, ZERO_CHUNK, zeros};
+use super::encode::{Counted, write_zeros};
 
 /// The zero bytes of each frame of zeros: powers of four, largest first.
 pub(super) const TIERS: [u64; 5] = [64 << 20, 16 << 20, 4 << 20, 1 << 20, 256 << 10];
@@ -104,10 +104,9 @@ impl<C: Codec> Framed<C> {
                 self.copies(tier)?;
             }
         }
-        while self.pending > 0 {
-            let n = usize::try_from(self.pending).map_or(ZERO_CHUNK, |n| n.min(ZERO_CHUNK));
-            self.open()?.write_all(zeros(n))?;
-            self.pending -= n as u64;
+        if self.pending > 0 {
+            let pending = std::mem::take(&mut self.pending);
+            write_zeros(self.open()?, pending)?;
         }
         Ok(())
     }

@@ -10,12 +10,12 @@
 //! (768 MiB at preset 6 on 2 threads), so only the long free stretches of a card (the empty
 //! tail, the untouched block groups of a large ext4) are skipped.
 
-use std::io::{self, Write};
+use std::io;
 
 use liblzma::stream::{Check, MtStreamBuilder, Stream};
 use liblzma::write::XzEncoder;
 
-use super::encode::{Counted, ZERO_CHUNK, zeros};
+use super::encode::{Counted, write_zeros};
 use super::frames::Codec;
 
 /// A free run of this many blocks per thread (see the module's words) ends the data stream.
@@ -88,12 +88,7 @@ impl Codec for Xz {
     fn zeros_frame(&self, size: u64) -> io::Result<Vec<u8>> {
         let stream = Stream::new_easy_encoder(0, Check::Crc64).map_err(io::Error::other)?;
         let mut encoder = XzEncoder::new_stream(Vec::new(), stream);
-        let mut left = size;
-        while left > 0 {
-            let n = usize::try_from(left).map_or(ZERO_CHUNK, |n| n.min(ZERO_CHUNK));
-            encoder.write_all(zeros(n))?;
-            left -= n as u64;
-        }
+        write_zeros(&mut encoder, size)?;
         encoder.finish()
     }
 

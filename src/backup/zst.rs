@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use zstd::stream::write::Encoder as ZstdEncoder;
 use zstd::zstd_safe::CParameter;
 
-use super::encode::{Counted, ZERO_CHUNK, zeros};
+use super::encode::{Counted, write_zeros};
 use super::frames::Codec;
 
 /// The shortest free run that ends the data frame.
@@ -69,12 +69,7 @@ impl Codec for Zstd {
     fn zeros_frame(&self, size: u64) -> io::Result<Vec<u8>> {
         let mut encoder = self.encoder(Vec::new(), 1, 0)?;
         encoder.set_pledged_src_size(Some(size))?;
-        let mut left = size;
-        while left > 0 {
-            let n = usize::try_from(left).map_or(ZERO_CHUNK, |n| n.min(ZERO_CHUNK));
-            encoder.write_all(zeros(n))?;
-            left -= n as u64;
-        }
+        write_zeros(&mut encoder, size)?;
         encoder.finish()
     }
 
