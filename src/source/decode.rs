@@ -288,27 +288,9 @@ impl<R: BufRead> Read for MultiLz4<R> {
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
-    use std::process::{Command, Stdio};
 
     use super::*;
-
-    /// `data` compressed by the real command-line tool.
-    fn compress(tool: &[&str], data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut child = Command::new(tool[0])
-            .args(&tool[1..])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} is needed: {e}", tool[0]));
-        let mut stdin = child.stdin.take().expect("stdin");
-        let data = data.to_vec();
-        let writer = std::thread::spawn(move || stdin.write_all(&data));
-        let out = child.wait_with_output().expect("output");
-        writer.join().expect("join").expect("write");
-        assert!(out.status.success());
-        out.stdout
-    }
+    use crate::source::testing::{piped, xz_list};
 
     fn decode(format: Format, data: Vec<u8>) -> io::Result<Vec<u8>> {
         let mut reader = decoder(format, Box::new(Cursor::new(data)), "t.img").expect("opens");
@@ -338,7 +320,7 @@ mod tests {
     fn every_format_round_trips_including_concatenation() {
         let data = sample();
         for (format, tool) in TOOLS {
-            let once = compress(tool, &data);
+            let once = piped(tool, &data);
             assert_eq!(
                 decode(format, once.clone()).expect("decodes"),
                 data,
@@ -355,7 +337,7 @@ mod tests {
     fn truncated_and_flipped_streams_are_errors_naming_the_format() {
         let data = sample();
         for (format, tool) in TOOLS {
-            let full = compress(tool, &data);
+            let full = piped(tool, &data);
             let cut = full[..full.len() * 2 / 3].to_vec();
             let err = decode(format, cut).expect_err(&format!("{format}: truncated"));
             let text = err.to_string();
@@ -380,26 +362,9 @@ mod tests {
         }
     }
 
-    /// `xz --robot -lvv` of `data`: the lines of its listing, split at tabs.
-    fn xz_list(data: &[u8]) -> Vec<Vec<String>> {
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("t.xz");
-        std::fs::write(&path, data).expect("write");
-        let out = Command::new("xz")
-            .args(["--robot", "-lvv"])
-            .arg(&path)
-            .output()
-            .expect("xz");
-        assert!(out.status.success(), "xz -l refused the file");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.split('\t').map(str::to_owned).collect())
-            .collect()
-    }
-
     /// An xz file of five blocks whose second block declares a 1536 MiB dictionary.
     fn xz_with_a_huge_dictionary() -> Vec<u8> {
-        let mut data = compress(
+        let mut data = piped(
             &[
                 "xz",
                 "-c",
@@ -446,10 +411,10 @@ mod tests {
     #[test]
     fn zstd_long_windows_decode_up_to_the_allowance() {
         let data = sample();
-        let long = compress(&["zstd", "-c", "-q", "--long=28"], &data);
+        let long = piped(&["zstd", "-c", "-q", "--long=28"], &data);
         assert_eq!(decode(Format::Zstd, long).expect("--long=28"), data);
 
-        let longest = compress(&["zstd", "-c", "-q", "--long=31"], &data);
+        let longest = piped(&["zstd", "-c", "-q", "--long=31"], &data);
         let err = decode(Format::Zstd, longest).expect_err("--long=31");
         assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
         let text = err.to_string();

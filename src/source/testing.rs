@@ -41,6 +41,46 @@ pub(crate) fn shell(dir: &Path, script: &str) -> Vec<u8> {
     output.stdout
 }
 
+/// `data` piped through `tool` (a program and its arguments): what it writes.
+pub(crate) fn piped(tool: &[&str], data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(tool[0])
+        .args(&tool[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} is needed: {e}", tool[0]));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = data.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("output");
+    feeder.join().expect("join").expect("feed");
+    assert!(out.status.success(), "{tool:?} failed");
+    out.stdout
+}
+
+/// `data` compressed by the xz tool with `args`.
+pub(crate) fn xz(args: &[&str], data: &[u8]) -> Vec<u8> {
+    piped(&[&["xz", "-c"], args].concat(), data)
+}
+
+/// `xz --robot -lvv` of the xz file `data`: the lines of its listing, split at tabs.
+pub(crate) fn xz_list(data: &[u8]) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("t.xz");
+    std::fs::write(&path, data).expect("write");
+    let out = Command::new("xz")
+        .args(["--robot", "-lvv"])
+        .arg(&path)
+        .output()
+        .expect("xz");
+    assert!(out.status.success(), "xz -l refused the file");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
 /// Writes `data` to `dir/name`.
 pub(crate) fn put(dir: &Path, name: &str, data: &[u8]) {
     let path = dir.join(name);

@@ -1,28 +1,7 @@
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use super::*;
-use crate::source::testing::{image, in_memory, noise, read_all};
+use crate::source::testing::{image, in_memory, noise, read_all, xz};
 use crate::source::xz_index;
 use crate::source::{Format, open_store};
-
-/// `data` compressed by the xz tool with `args`.
-fn xz(args: &[&str], data: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("xz")
-        .args(args)
-        .arg("-c")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("xz is needed (apt install xz-utils)");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let data = data.to_vec();
-    let feeder = std::thread::spawn(move || stdin.write_all(&data));
-    let out = child.wait_with_output().expect("xz");
-    feeder.join().expect("join").expect("feed");
-    assert!(out.status.success(), "xz {args:?}");
-    out.stdout
-}
 
 /// Image-like bytes with stretches of noise, so that blocks compress to different sizes.
 fn data(len: usize) -> Vec<u8> {
