@@ -276,16 +276,67 @@ impl Udisks {
                 if message.contains("wiping newly created partition") =>
             {
                 let partition = self.wait_for_partition(drive)?;
-                self.call(
+                let formatted = self.call(
                     &partition,
                     "Block",
                     "Format",
                     &(fs, format()),
                     ("format the new partition on", device),
-                )?;
-                Ok(())
+                );
+                match formatted {
+                    Ok(_) => Ok(()),
+                    Err(UdisksError::Failed { message, .. }) if is_sync_timeout(&message) => {
+                        self.wait_for_filesystem(&partition, fs, drive)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(UdisksError::Failed { message, .. }) if is_sync_timeout(&message) => {
+                let partition = self.wait_for_partition(drive)?;
+                self.wait_for_filesystem(&partition, fs, drive)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// After udisksd gave up waiting for udev to report the filesystem it has just made (mkfs
+    /// itself succeeded, the wait comes after it): asks for a fresh probe of the partition and
+    /// waits up to 30 s more for it to show `fs`, asking again every 10 s. On a busy machine
+    /// the uevent can take longer than udisksd's 20 s; the filesystem is there all the same.
+    fn wait_for_filesystem(
+        &self,
+        partition: &str,
+        fs: &str,
+        drive: &Drive,
+    ) -> Result<(), UdisksError> {
+        let start = Instant::now();
+        let mut asked: Option<Instant> = None;
+        loop {
+            if asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                // A failed rescan is not the answer: the probe below is.
+                let _ = self.call(
+                    partition,
+                    "Block",
+                    "Rescan",
+                    &(Options::new(),),
+                    ("rescan", drive.device.as_path()),
+                );
+                asked = Some(Instant::now());
+            }
+            if objects::fs_type(&self.objects()?, partition) == fs {
+                return Ok(());
+            }
+            if start.elapsed() >= Duration::from_secs(30) {
+                return Err(UdisksError::Failed {
+                    action: "format the new partition on".into(),
+                    device: drive.device.clone(),
+                    message: format!(
+                        "udev did not report the new {fs} filesystem within 50 s; \
+                         unplug the drive, plug it in again and restore it once more"
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -321,4 +372,10 @@ impl Udisks {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Whether udisksd's error says it timed out waiting for udev after formatting, not that
+/// formatting failed.
+fn is_sync_timeout(message: &str) -> bool {
+    message.contains("synchronizing after formatting") || message.contains("Timed out waiting")
 }

@@ -277,3 +277,8 @@ pub(crate) fn is_mounted(objects: &Objects, path: &str) -> bool {
 pub(crate) fn mount_points(objects: &Objects, path: &str) -> Vec<String> {
     Props::of(objects, path).strings("Filesystem", "MountPoints")
 }
+
+/// The filesystem type udev's probe reports for the block object at `path` (empty if none).
+pub(crate) fn fs_type(objects: &Objects, path: &str) -> String {
+    Props::of(objects, path).s("Block", "IdType")
+}
