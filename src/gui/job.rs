@@ -3,6 +3,8 @@
 //!
 //! ```text
 //!  App ──Request──► run() on a blocking thread ─┬─ udisks.prepare, each drive (unmount)  Preparing
+//!                                               ├─ scan::scan, with no block map and random
+//!                                               │   access (metadata only; the bytes to write)
 //!                                               ├─ udisks.open, each drive  (polkit, fd)
 //!                                               ├─ copy::copy_mapped ──Event──► Throttle per drive
 //!                                               │        Writing · Verifying · Finishing
@@ -30,8 +32,8 @@ use blockprint::copy::{self, CopyError, CopyOptions, CopyReport, Mapping, Reopen
 use blockprint::drives::Drive;
 use blockprint::firstboot::{Applied, FirstBoot};
 use blockprint::progress::{CancelToken, Event, Phase, TargetEvent};
-use blockprint::scan::StreamFindings;
-use blockprint::source::{Input, InputError, SourceError};
+use blockprint::scan::{self, ScanReport, StreamFindings};
+use blockprint::source::{ImageSource, Input, InputError, Opened, SourceError};
 use blockprint::target::{Target, TargetError};
 use blockprint::udisks::{Removal, Udisks, UdisksError};
 
@@ -43,7 +45,9 @@ pub struct Request {
     /// The image.
     pub image: Input,
     /// Its block map, already checked (signature included); `None` writes what the image's
-    /// filesystems use, found as it is read ([`copy::Mapping::Stream`]), or every byte.
+    /// filesystems use, found from their metadata before the copy when the image has random
+    /// access ([`copy::Mapping::Scanned`]) or as it is read ([`copy::Mapping::Stream`]), or
+    /// every byte.
     pub bmap: Option<Arc<Bmap>>,
     /// Without a block map, write every byte (*Write Everything*).
     pub everything: bool,
@@ -173,8 +177,8 @@ pub struct Summary {
     pub rewritten: usize,
     /// What the capacity probe found, when it ran.
     pub capacity: Option<Box<CapacityReport>>,
-    /// What the image's filesystems, read as it was written (an image without a block map),
-    /// proved free in time and so left out, per region.
+    /// What the image's filesystems (an image without a block map), read before it was
+    /// written or as it was, proved free in time and so left out, per region.
     pub streamed: Option<Arc<StreamFindings>>,
 }
 
@@ -283,9 +287,19 @@ impl Job<'_> {
         if ready.is_empty() {
             return;
         }
-        let mut source = match self.open_source() {
-            Ok(source) => source,
+        let Opened {
+            mut source, store, ..
+        } = match self.open_source() {
+            Ok(opened) => opened,
             Err(error) => return self.fail_all(&ready, &Arc::new(error), false),
+        };
+        // Without a block map, an image with random access (a raw file, an xz file of several
+        // blocks, an archive member) is scanned first from its filesystems' metadata, so the
+        // bytes to write are known before: only those are written. The store is dropped once
+        // scanned (for xz it holds decoded blocks); the copy reads through `source`.
+        let scanned = match (&self.request.bmap, self.request.everything, store) {
+            (None, false, Some(store)) => Some(scan::scan(&*store)),
+            _ => None,
         };
         if cancel.is_cancelled() {
             return self.cancel_all(&ready, false);
@@ -304,15 +318,16 @@ impl Job<'_> {
             return self.cancel_all(&drives, false);
         }
         if !targets.is_empty() {
-            self.copy(&mut *source, targets, &drives, cancel);
+            self.copy(&mut *source, scanned.as_ref(), targets, &drives, cancel);
         }
     }
 
-    /// The image, opened and checked against its block map.
-    fn open_source(&self) -> Result<Box<dyn blockprint::source::ImageSource>, JobError> {
+    /// The image, opened and checked against its block map, and its random access if it has
+    /// any.
+    fn open_source(&self) -> Result<Opened, JobError> {
         let opened = super::settings::opener().open(&self.request.image)?;
         copy::check_source(&*opened.source, self.request.bmap.as_deref()).map_err(Arc::new)?;
-        Ok(opened.source)
+        Ok(opened)
     }
 
     /// Drive `drive`, opened through udisksd (polkit decides).
@@ -326,11 +341,13 @@ impl Job<'_> {
         )?)
     }
 
-    /// Writes every opened drive at once (`drives[i]` is target `i`'s drive); each one done
-    /// is rescanned or powered off on a thread of its own while the others go on.
+    /// Writes every opened drive at once (`drives[i]` is target `i`'s drive), without a block
+    /// map what `scanned` found used if the image was scanned first; each drive done is
+    /// rescanned or powered off on a thread of its own while the others go on.
     fn copy(
         &self,
-        source: &mut dyn blockprint::source::ImageSource,
+        source: &mut dyn ImageSource,
+        scanned: Option<&ScanReport>,
         targets: Vec<Target>,
         drives: &[usize],
         cancel: &CancelToken,
@@ -350,8 +367,11 @@ impl Job<'_> {
         let mapping = match (self.request.bmap.as_deref(), self.request.everything) {
             (Some(bmap), _) => Mapping::Bmap(bmap),
             (None, true) => Mapping::Whole,
-            (None, false) => Mapping::Stream,
+            (None, false) => scanned.map_or(Mapping::Stream, Mapping::Scanned),
         };
+        // What the scan left out, per region, for the ending's details (a stream's own account
+        // comes with each drive's report).
+        let left_out = scanned.map(|report| Arc::new(StreamFindings::of_scan(report)));
         let mut throttles: Vec<Throttle> = drives
             .iter()
             .map(|&drive| Throttle::new(drive, Duration::from_millis(100)))
@@ -366,8 +386,8 @@ impl Job<'_> {
                     match event {
                         TargetEvent::Done(report) => {
                             throttle.flush(self.send);
-                            let report = report.clone();
-                            scope.spawn(move || self.finish(drive, &report));
+                            let (report, left_out) = (report.clone(), left_out.clone());
+                            scope.spawn(move || self.finish(drive, &report, left_out));
                         }
                         TargetEvent::Failed(error) => {
                             let error = Arc::clone(error);
@@ -380,7 +400,7 @@ impl Job<'_> {
             };
             let results = copy::copy_mapped(source, mapping, targets, &options, &mut sink, cancel);
             throttles.iter_mut().for_each(|t| t.flush(self.send));
-            if matches!(mapping, Mapping::Stream)
+            if matches!(mapping, Mapping::Stream | Mapping::Scanned(_))
                 && let Some(report) = results.iter().find_map(|r| r.as_ref().ok())
             {
                 self.keep_bmap(report);
@@ -414,8 +434,9 @@ impl Job<'_> {
         }
     }
 
-    /// Drive `drive` is written and closed: rescan it, or power it off, and say so.
-    fn finish(&self, drive: usize, report: &CopyReport) {
+    /// Drive `drive` is written and closed: rescan it, or power it off, and say so;
+    /// `left_out` is what a scan before the copy left out.
+    fn finish(&self, drive: usize, report: &CopyReport, left_out: Option<Arc<StreamFindings>>) {
         self.enter(drive, Stage::Finishing);
         let request = self.request;
         let device = &request.drives[drive];
@@ -440,7 +461,7 @@ impl Job<'_> {
             write_speed: report.write_speed(),
             rewritten: report.rewritten,
             capacity: report.capacity.clone(),
-            streamed: report.streamed.clone(),
+            streamed: report.streamed.clone().or(left_out),
         };
         self.end(drive, Outcome::Done(summary));
     }

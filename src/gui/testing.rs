@@ -77,6 +77,7 @@ pub fn image(size: u64) -> ImageInfo {
             None => BmapState::Missing,
         },
         chosen_bmap: None,
+        filesystems_use: None,
         signature: SignatureState::Unsigned { expected: false },
         identity: Identity::Disk {
             table: TableKind::Mbr,

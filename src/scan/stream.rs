@@ -49,6 +49,28 @@ pub struct StreamFindings {
     pub over_budget: bool,
 }
 
+impl StreamFindings {
+    /// The same account for a [`scan`] made before the copy, through the image's random
+    /// access: everything it found free was known in time and left out; one scan, and no
+    /// bytes kept for it.
+    pub fn of_scan(report: &ScanReport) -> Self {
+        StreamFindings {
+            layout: report.layout.clone(),
+            regions: report
+                .findings
+                .iter()
+                .map(|finding| StreamRegion {
+                    skipped: finding.free,
+                    finding: finding.clone(),
+                })
+                .collect(),
+            scans: 1,
+            kept: 0,
+            over_budget: false,
+        }
+    }
+}
+
 /// One region of a streamed image: what the scanner made of it in the end, and how much of
 /// what it found free was known in time to be left out.
 #[derive(Debug, Clone, PartialEq, Eq)]

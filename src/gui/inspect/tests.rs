@@ -101,6 +101,38 @@ fn scanning_maps_only_what_the_filesystem_uses() {
     );
 }
 
+/// An xz file of several blocks has random access: its filesystems are read through it as it
+/// is opened, and the Image step knows what a write puts on the card (what the raw image's
+/// scan maps). One block is a stream: that is known only as it is written.
+#[test]
+fn an_xz_file_of_several_blocks_says_what_its_filesystems_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("root.img");
+    mkfs_ext4(&raw);
+    let used = scan_bmap(&raw, &CancelToken::new()).unwrap().mapped_bytes();
+    let xz = |args: &[&str], name: &str| {
+        let out = Command::new("xz")
+            .args(args)
+            .args(["-c", "-0"])
+            .arg(&raw)
+            .output()
+            .expect("xz (apt install xz-utils)");
+        assert!(out.status.success());
+        let path = dir.path().join(name);
+        std::fs::write(&path, out.stdout).unwrap();
+        Input::Path(path)
+    };
+    let blocks = xz(&["-T2", "--block-size=1MiB"], "blocks.img.xz");
+    let info = inspect(&blocks, None, false).unwrap();
+    assert!(matches!(info.bmap, BmapState::Missing));
+    assert_eq!(info.filesystems_use, Some(used));
+    assert!(used < 32 << 20, "{used}");
+
+    let one = xz(&["-T1"], "one.img.xz");
+    let info = inspect(&one, None, false).unwrap();
+    assert_eq!(info.filesystems_use, None);
+}
+
 /// F6: the app refuses exactly what the command line refuses: every failed signature (an
 /// expired, future-dated, weak or other signer's one included, which it once let through),
 /// and an unsigned block map when only signed images are allowed.

@@ -221,9 +221,12 @@ fn describe_write(image: &ImageInfo, everything: bool) -> Row {
         },
         BmapState::Missing => Row {
             title: gettext("Only what the filesystems use is written"),
-            subtitle: gettext(
-                "They are read as the image arrives, and their free space is left out",
-            ),
+            subtitle: match (image.filesystems_use, image.image_size) {
+                (Some(used), Some(full)) => only_line(used, full),
+                _ => {
+                    gettext("They are read as the image arrives, and their free space is left out")
+                }
+            },
         },
         _ => Row {
             title: gettext("Every byte is written"),
@@ -252,6 +255,9 @@ fn describe_bmap(image: &ImageInfo, scan_error: Option<&InspectError>) -> Row {
             match scan_error {
                 Some(error) => user_error(error).body,
                 // Translators: {formats} is a list such as "xz" or "tar, gzip".
+                None if image.filesystems_use.is_some() => gettext(
+                    "None came with the image: its filesystems were read from their metadata",
+                ),
                 None if !layers.is_empty() => gettext_f(
                     "The image is {formats}-compressed: its filesystems are read as it is written",
                     &[("formats", &layers.join(", "))],
@@ -276,7 +282,14 @@ pub fn write_summary(image: &ImageInfo, everything: bool) -> String {
         return whole_line(image);
     }
     if read_as_written(image) {
-        return gettext("Only what the filesystems use will be written");
+        return match image.filesystems_use {
+            Some(used) => gettext_f(
+                // Translators: "Only the 1.1 GB the filesystems use will be written".
+                "Only the {size} the filesystems use will be written",
+                &[("size", &size(used))],
+            ),
+            None => gettext("Only what the filesystems use will be written"),
+        };
     }
     match image.usable_bmap().filter(|_| fast(image)) {
         Some(bmap) => gettext_f(
@@ -305,16 +318,18 @@ pub fn bytes_line(image: &ImageInfo) -> String {
         image.usable_bmap().filter(|_| fast(image)),
         image.image_size,
     ) {
-        (Some(bmap), _) => gettext_f(
-            // Translators: "Only 812 MB of 3.7 GB needs writing".
-            "Only {mapped} of {size} needs writing",
-            &[
-                ("mapped", &size(bmap.mapped_bytes())),
-                ("size", &size(bmap.image_size())),
-            ],
-        ),
+        (Some(bmap), _) => only_line(bmap.mapped_bytes(), bmap.image_size()),
         (None, _) => whole_line(image),
     }
+}
+
+/// "Only 812 MB of 3.7 GB needs writing".
+fn only_line(mapped: u64, full: u64) -> String {
+    gettext_f(
+        // Translators: "Only 812 MB of 3.7 GB needs writing".
+        "Only {mapped} of {size} needs writing",
+        &[("mapped", &size(mapped)), ("size", &size(full))],
+    )
 }
 
 /// "The whole image (3.7 GB) will be written".

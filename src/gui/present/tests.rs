@@ -198,6 +198,28 @@ fn an_image_without_a_block_map_writes_what_its_filesystems_use_or_everything() 
         image::write_summary(flow.image.as_ref().unwrap(), false),
         "Only what the filesystems use will be written"
     );
+    // Of several blocks, its filesystems were read when it was opened: how much is known.
+    let mut scanned = flow.image.clone().unwrap();
+    scanned.filesystems_use = Some(1_100_000_000);
+    flow.update(Msg::OpenImage(scanned.input.clone()));
+    flow.update(Msg::Inspected(Ok(Box::new(scanned.clone()))));
+    let rows = views(&flow).0.image.expect("the image's rows");
+    assert_eq!(
+        rows.write.map(|r| (r.title, r.subtitle)),
+        Some((
+            "Only what the filesystems use is written".to_owned(),
+            "Only 1.1\u{a0}GB of 4.0\u{a0}GB needs writing".to_owned()
+        ))
+    );
+    assert_eq!(
+        rows.bmap.subtitle,
+        "None came with the image: its filesystems were read from their metadata"
+    );
+    assert_eq!(
+        image::write_summary(&scanned, false),
+        "Only the 1.1\u{a0}GB the filesystems use will be written"
+    );
+    open(&mut flow);
     flow.update(Msg::WriteEverything(true));
     let rows = views(&flow).0.image.expect("the image's rows");
     assert_eq!(
