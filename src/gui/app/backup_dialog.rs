@@ -6,7 +6,7 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{adw, gtk};
 
-use super::dialogs::{ask, drive_choice};
+use super::dialogs::{ask, pick_drive};
 use crate::gui::present::backup_question;
 
 /// "Back Up a Drive": which drive (each with its size and device, `chosen` to begin with),
@@ -32,26 +32,12 @@ pub fn choose(
     dialog.set_response_appearance("yes", adw::ResponseAppearance::Suggested);
     dialog.set_default_response(Some("yes"));
     dialog.set_close_response("cancel");
-    let picked = std::rc::Rc::new(std::cell::RefCell::new(first.cloned()));
-    let (p, dialog_ref, count) = (picked.clone(), dialog.clone(), drives.len());
-    let list = drive_choice(drives, chosen, move |drive| {
-        *p.borrow_mut() = Some(drive.clone());
-        // The words name this drive and its mounted partitions.
-        dialog_ref.set_body(&backup_question(Some(drive), count).1);
-        dialog_ref.set_response_enabled("yes", true);
-    });
-    if drives.len() > 1 {
-        dialog.set_extra_child(Some(&list));
-    }
-    dialog.set_response_enabled("yes", picked.borrow().is_some());
-    dialog.connect_response(None, move |_, response| {
-        if response == "yes"
-            && let Some(drive) = picked.borrow().clone()
-        {
-            yes(drive);
-        }
-    });
-    dialog.present();
+    let count = drives.len();
+    // The words name the drive picked and its mounted partitions.
+    let reword = move |dialog: &adw::MessageDialog, drive: &Drive| {
+        dialog.set_body(&backup_question(Some(drive), count).1);
+    };
+    pick_drive(&dialog, drives, chosen, reword, yes);
 }
 
 /// "Stop backing up and quit?": nothing is saved.

@@ -264,15 +264,31 @@ pub fn choose_format(
     dialog.set_response_appearance("yes", adw::ResponseAppearance::Destructive);
     dialog.set_default_response(Some("cancel"));
     dialog.set_close_response("cancel");
-    let picked = std::rc::Rc::new(std::cell::RefCell::new(None::<Drive>));
+    pick_drive(&dialog, drives, chosen, |_, _| {}, yes);
+}
+
+/// Lets `dialog` (responses "cancel" and "yes") ask which of `drives`: with several, a list
+/// under its words, the one whose key is `chosen` checked; one alone is the answer already.
+/// "yes" is enabled once a drive is picked and answers with it; `changed` runs with each drive
+/// picked, to fit the words to it. Presents the dialog.
+pub(super) fn pick_drive(
+    dialog: &adw::MessageDialog,
+    drives: &[Drive],
+    chosen: Option<&str>,
+    changed: impl Fn(&adw::MessageDialog, &Drive) + 'static,
+    yes: impl Fn(Drive) + 'static,
+) {
+    let picked = std::rc::Rc::new(std::cell::RefCell::new(match drives {
+        [only] => Some(only.clone()),
+        _ => None,
+    }));
     let (p, dialog_ref) = (picked.clone(), dialog.clone());
     let list = drive_choice(drives, chosen, move |drive| {
         *p.borrow_mut() = Some(drive.clone());
+        changed(&dialog_ref, drive);
         dialog_ref.set_response_enabled("yes", true);
     });
-    if let [drive] = drives {
-        *picked.borrow_mut() = Some(drive.clone());
-    } else if drives.len() > 1 {
+    if drives.len() > 1 {
         dialog.set_extra_child(Some(&list));
     }
     dialog.set_response_enabled("yes", picked.borrow().is_some());
@@ -289,7 +305,7 @@ pub fn choose_format(
 /// A boxed list of `drives`, each with its size, bus and device and a radio button, the one
 /// whose key is `chosen` checked; `picked` runs with a drive each time its radio is checked
 /// (for `chosen` too, before this returns).
-pub(super) fn drive_choice(
+fn drive_choice(
     drives: &[Drive],
     chosen: Option<&str>,
     picked: impl Fn(&Drive) + 'static,
