@@ -3,6 +3,10 @@
 //! The result matches `bmaptool create` on the same file: same block size (`FIGETBSZ`), same
 //! ranges (preallocated extents mapped), same per-range SHA-256. Each range is hashed in one
 //! sequential pass with large reads (read ahead while hashing), cut at the image size.
+//!
+//! The hashing (`build`) is also what `blockprint scan` uses for the ranges a filesystem scan
+//! maps, reading a local image file as `create` does, or any other image with random access
+//! through the store that gives it (see `hash::Image`).
 
 use std::fs::File;
 use std::io;
@@ -13,6 +17,8 @@ use crate::mapping::{self, Method};
 use crate::progress::{CancelToken, Event, Phase, ProgressSink, Reporter, Warning};
 
 mod hash;
+
+pub(crate) use hash::Image;
 
 /// Read size while hashing.
 const READ_SIZE: usize = 8 << 20;
@@ -93,6 +99,18 @@ pub enum CreateError {
         #[source]
         source: io::Error,
     },
+    /// A read of an image that is not a local file failed while hashing (a block of an xz
+    /// file, a range from a server), or the image ended inside a range.
+    #[error("cannot read image '{name}' at offset {offset}")]
+    ReadStore {
+        /// The image's name (its path or URL).
+        name: String,
+        /// Byte offset in the image of the failed read.
+        offset: u64,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// The file shrank while it was hashed.
     #[error("image '{}' ended at offset {offset} while it was being hashed; was it changed meanwhile?", .path.display())]
     Shrunk {
@@ -158,8 +176,7 @@ pub fn create(
     }
 
     let bmap = build(
-        &file,
-        path,
+        Image::File { file: &file, path },
         size,
         block_size,
         &extents,
@@ -169,12 +186,11 @@ pub fn create(
     Ok(Created { bmap, method })
 }
 
-/// Builds a bmap of `file` (`size` bytes) with the given mapped extents, hashing each with
+/// Builds a bmap of `image` (`size` bytes) with the given mapped extents, hashing each with
 /// SHA-256 in one sequential pass of large reads, read ahead on a helper thread (unless
 /// `options` says not to).
 pub(crate) fn build(
-    file: &File,
-    path: &Path,
+    image: Image<'_>,
     size: u64,
     block_size: u64,
     extents: &[mapping::Extent],
@@ -188,7 +204,7 @@ pub(crate) fn build(
     let spans: Vec<(u64, u64)> = extents.iter().map(bytes_of).collect();
     let digests = if options.checksums {
         reporter.phase(Phase::Hashing, Some(spans.iter().map(|(s, e)| e - s).sum()));
-        hash::digests(file, path, &spans, reporter)?
+        hash::digests(image, &spans, reporter)?
             .into_iter()
             .map(Some)
             .collect()
@@ -208,7 +224,7 @@ pub(crate) fn build(
         // The extents come merged and clipped (from the kernel or a scan); only an absurd block
         // size can fail validation here.
         CreateError::Map {
-            path: path.to_path_buf(),
+            path: image.path(),
             source: io::Error::new(io::ErrorKind::InvalidData, kind.to_string()),
         }
     })

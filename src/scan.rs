@@ -22,6 +22,11 @@
 //!                 ▼
 //!            union, rounded inward to 4 KiB ──► complement = mapped blocks ──► bmap
 //! ```
+//!
+//! The scan reads any [`RandomAccess`] store, and so does the hashing of the mapped blocks:
+//! [`to_bmap`] reads a local image file (direct where it can), [`to_bmap_from`] any store, such
+//! as the image in an xz file of several blocks, of which only the blocks that hold mapped
+//! ranges are then decoded.
 
 mod btrfs;
 mod container;
@@ -41,7 +46,7 @@ mod xfs;
 use std::path::Path;
 
 use crate::bmap::Bmap;
-use crate::create::{CreateError, CreateOptions};
+use crate::create::{CreateError, CreateOptions, Image};
 use crate::mapping::Extent;
 use crate::progress::{CancelToken, ProgressSink, Reporter};
 use crate::source::RandomAccess;
@@ -97,7 +102,8 @@ impl ScanReport {
 }
 
 /// The bmap of the image file at `path` for `report` (its scan): format 2.0, 4 KiB blocks,
-/// every mapped range hashed with SHA-256 unless `options` says not to.
+/// every mapped range hashed with SHA-256 unless `options` says not to. The file is read as
+/// `create` reads it: large positional reads, direct where its filesystem allows.
 pub fn to_bmap(
     path: &Path,
     report: &ScanReport,
@@ -105,19 +111,52 @@ pub fn to_bmap(
     sink: &mut dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<Bmap, CreateError> {
-    let mut reporter = Reporter::new(sink, cancel);
     let file = std::fs::File::open(path).map_err(|source| CreateError::Open {
         path: path.to_path_buf(),
         source,
     })?;
+    build(
+        Image::File { file: &file, path },
+        report,
+        options,
+        sink,
+        cancel,
+    )
+}
+
+/// [`to_bmap`] for an image read through `store`, which [`scan`] scanned into `report`: the
+/// image in an xz file of several blocks (only the blocks holding mapped ranges are decoded,
+/// as the hashing's workers ask for them), a member of an uncompressed tar, a file on a server
+/// honouring Range requests. Each mapped range is read through the store's stream of it. A
+/// read that fails, or the image ending inside a range, is [`CreateError::ReadStore`], naming
+/// the store ([`RandomAccess::name`]) and the byte offset. For a local raw image file,
+/// [`to_bmap`] reads faster.
+pub fn to_bmap_from(
+    store: &dyn RandomAccess,
+    report: &ScanReport,
+    options: CreateOptions,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Bmap, CreateError> {
+    build(Image::Store(store), report, options, sink, cancel)
+}
+
+/// The bmap of `image` for `report`.
+fn build(
+    image: Image<'_>,
+    report: &ScanReport,
+    options: CreateOptions,
+    sink: &mut dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Bmap, CreateError> {
+    let mut reporter = Reporter::new(sink, cancel);
     let extents: Vec<Extent> = report
         .mapped_blocks()
         .into_iter()
         .map(|(first, last)| Extent { first, last })
         .collect();
     crate::create::build(
-        &file,
-        path,
+        image,
         report.image_size,
         BLOCK,
         &extents,

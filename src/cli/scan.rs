@@ -1,9 +1,17 @@
 //! `blockprint scan [-o OUT.bmap] [--sparse] [--explain] [--no-checksum] IMAGE`: a bmap from the
 //! image's filesystems rather than from its holes.
+//!
+//! The parsers and the hashing need random access to the raw image. A raw local file is read
+//! in place. Any other image that has it (the image in an xz file of several blocks, a member
+//! of an uncompressed tar, a file on a server honouring Range requests) is read through the
+//! store that gives it ([`Opened::store`]): of an xz file only the blocks holding what the
+//! filesystems use are decoded. Anything else (gzip, zstd, an xz file of one block, a pipe) is
+//! decoded to a temporary file first, beside the output.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use blockprint::create::CreateOptions;
@@ -11,7 +19,7 @@ use blockprint::mapping;
 use blockprint::progress::CancelToken;
 use blockprint::scan::{self, BLOCK, Ranges, ScanReport};
 use blockprint::size::{human, percent};
-use blockprint::source::{Input, LocalFile, Opened, Opener};
+use blockprint::source::{Format, Input, LocalFile, Opened, Opener, RandomAccess};
 
 use super::copy::install_interrupt_handler;
 use super::create::write_bmap;
@@ -26,17 +34,38 @@ pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
     install_interrupt_handler(&cancel)?;
     let opener = Opener::new();
     let Opened {
-        mut source, layers, ..
+        mut source,
+        layers,
+        store,
     } = opener.open(&input)?;
-    // A raw local image is scanned in place; anything else is decoded to a temporary file
-    // first (beside the output), because the parsers need random access.
+    let local = input.as_path().filter(|_| layers.is_empty());
+    if args.sparse && local.is_none() {
+        bail!("--sparse punches holes into a raw image file, but '{input}' is not one");
+    }
+    let layer_names: Vec<String> = layers.iter().map(ToString::to_string).collect();
+    let layer_names = layer_names.join(", in it ");
+    // What the image is read from: a raw local file in place, a store with random access,
+    // or else a temporary file (beside the output) the image is decoded to.
     let temp;
-    let image: PathBuf = match input.as_path() {
-        Some(path) if layers.is_empty() => path.to_path_buf(),
-        _ => {
-            if args.sparse {
-                bail!("--sparse punches holes into a raw image file, but '{input}' is not one");
-            }
+    let image = match (local, store) {
+        (Some(path), _) => Image::File(path.to_path_buf()),
+        (None, Some(store)) => {
+            out.info(match layers.last() {
+                Some(layer) if layer.format == Format::Xz => format!(
+                    "reading the filesystems of '{input}' through its xz blocks: only the \
+                     blocks they use are decoded"
+                ),
+                Some(_) => format!(
+                    "reading the filesystems of '{input}' ({layer_names}) in place: only what \
+                     they use is read"
+                ),
+                None => format!(
+                    "reading the filesystems of '{input}' in place: only what they use is read"
+                ),
+            });
+            Image::Store(store)
+        }
+        (None, None) => {
             let dir = args
                 .output
                 .as_deref()
@@ -44,23 +73,24 @@ pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
                 .filter(|p| !p.as_os_str().is_empty())
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
             temp = Temporary::new(&dir)?;
-            let layers: Vec<String> = layers.iter().map(ToString::to_string).collect();
             out.info(format_args!(
-                "decoding '{input}' ({}) to a temporary file in '{}'",
-                layers.join(", in it "),
+                "decoding '{input}' ({layer_names}) to a temporary file in '{}'",
                 dir.display()
             ));
             unpack(&mut *source, &temp, &cancel)?;
-            temp.path.clone()
+            Image::File(temp.path.clone())
         }
     };
     drop(source);
 
     let started = std::time::Instant::now();
-    let report = scan::scan(
-        &LocalFile::open(&image)
-            .with_context(|| format!("cannot open image '{}'", image.display()))?,
-    );
+    let report = match &image {
+        Image::File(path) => scan::scan(
+            &LocalFile::open(path)
+                .with_context(|| format!("cannot open image '{}'", path.display()))?,
+        ),
+        Image::Store(store) => scan::scan(&**store),
+    };
     out.debug(format_args!(
         "scanned the metadata in {:.3} s",
         started.elapsed().as_secs_f64()
@@ -71,13 +101,27 @@ pub(super) fn run(args: &ScanArgs, out: &Output) -> anyhow::Result<()> {
     let options = CreateOptions {
         checksums: !args.no_checksum,
     };
-    let result = scan::to_bmap(&image, &report, options, &mut progress, &cancel);
+    let result = match &image {
+        Image::File(path) => scan::to_bmap(path, &report, options, &mut progress, &cancel),
+        Image::Store(store) => {
+            scan::to_bmap_from(&**store, &report, options, &mut progress, &cancel)
+        }
+    };
     progress.finish();
     write_bmap(args.output.as_deref(), &result?.to_xml())?;
-    if args.sparse {
-        punch_holes(&image, &report, out)?;
+    // Only a raw local file gets here with --sparse.
+    if let (true, Image::File(path)) = (args.sparse, &image) {
+        punch_holes(path, &report, out)?;
     }
     Ok(())
+}
+
+/// What the image is read from.
+enum Image {
+    /// A local raw image file: the image itself, or the temporary file it was decoded to.
+    File(PathBuf),
+    /// The store giving random access to the raw image.
+    Store(Arc<dyn RandomAccess>),
 }
 
 /// The summary line, and with `--explain` what was found in each region.

@@ -3,13 +3,21 @@
 //! A range's digest is one sequential computation, but different ranges are independent: with
 //! several cores, up to [`MAX_WORKERS`] workers each take the next range not yet taken and hash it,
 //! so an image of many ranges is hashed about as many times faster. A worker is a reader thread
-//! that fills [`BUFFERS`] page-aligned buffers of [`READ_SIZE`] (direct reads where the
-//! filesystem allows, see [`crate::source::direct`]) and a thread hashing them, so reading
-//! and hashing overlap within a worker too. Memory is bounded by the workers' buffers, whatever
-//! the image size; the calling thread only reports progress and passes on cancellation.
+//! that fills [`BUFFERS`] page-aligned buffers of [`READ_SIZE`] and a thread hashing them, so
+//! reading and hashing overlap within a worker too. Memory is bounded by the workers' buffers,
+//! whatever the image size; the calling thread only reports progress and passes on
+//! cancellation.
+//!
+//! The bytes come from an [`Image`]: a local file is read with positional reads, direct where
+//! the filesystem allows (see [`crate::source::direct`]); any other random-access store (the
+//! image in an xz file of several blocks, a member of a tar, a file on a server honouring
+//! Range requests) through its stream of each range, so that only what the ranges hold is
+//! read or decoded (an xz store decodes one block at a time, whichever worker asks). The one
+//! difference between the two is how a reader fills its buffer.
 
 use std::fs::File;
-use std::path::Path;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, channel, sync_channel};
@@ -19,6 +27,7 @@ use std::time::Duration;
 use super::{CreateError, READ_SIZE};
 use crate::bmap::{ChecksumType, Digest, Hasher};
 use crate::progress::{Phase, Reporter};
+use crate::source::RandomAccess;
 use crate::source::direct::{self, Direct};
 use crate::target::AlignedBuf;
 
@@ -37,21 +46,49 @@ struct Chunk {
     last: bool,
 }
 
-/// The digest of every byte span `(start, end)` of `file`, in order; progress as
+/// Where the bytes hashed come from.
+#[derive(Clone, Copy)]
+pub(crate) enum Image<'a> {
+    /// A local file at `path`: positional reads, direct where its filesystem allows.
+    File {
+        /// The file, open for reading.
+        file: &'a File,
+        /// Its path, for the direct descriptor and for errors.
+        path: &'a Path,
+    },
+    /// Any other store with random access: each range read through its stream.
+    Store(&'a dyn RandomAccess),
+}
+
+impl Image<'_> {
+    /// The image's name as a path, for errors that name the image by its path.
+    pub(crate) fn path(&self) -> PathBuf {
+        match self {
+            Self::File { path, .. } => path.to_path_buf(),
+            Self::Store(store) => PathBuf::from(store.name()),
+        }
+    }
+}
+
+/// The digest of every byte span `(start, end)` of `image`, in order; progress as
 /// [`Phase::Hashing`] bytes, cancellation between reads.
 pub(super) fn digests(
-    file: &File,
-    path: &Path,
+    image: Image<'_>,
     spans: &[(u64, u64)],
     reporter: &mut Reporter<'_>,
 ) -> Result<Vec<Digest>, CreateError> {
-    let direct = Direct::open(path, file);
+    let source = match image {
+        Image::File { file, path } => Source::File {
+            file,
+            direct: Direct::open(path, file),
+            path,
+        },
+        Image::Store(store) => Source::Store(store),
+    };
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     let workers = cores.min(MAX_WORKERS).min(spans.len()).max(1);
     let shared = Shared {
-        file,
-        direct: direct.as_ref(),
-        path,
+        source,
         spans,
         next: AtomicUsize::new(0),
         hashed: AtomicU64::new(0),
@@ -100,11 +137,30 @@ pub(super) fn digests(
         .ok_or(CreateError::Cancelled)
 }
 
-/// What the workers share: the file, the spans, the next span to take, and the results.
+/// Where the workers read: the file and its direct descriptor, or the store.
+enum Source<'a> {
+    File {
+        file: &'a File,
+        direct: Option<Direct>,
+        path: &'a Path,
+    },
+    Store(&'a dyn RandomAccess),
+}
+
+/// How a worker's reader reads the span it took.
+enum SpanReader<'a> {
+    /// Positional reads of the file, direct where it can.
+    File {
+        file: &'a File,
+        direct: Option<&'a Direct>,
+    },
+    /// The store's stream of the span.
+    Stream(Box<dyn Read + Send>),
+}
+
+/// What the workers share: the source, the spans, the next span to take, and the results.
 struct Shared<'a> {
-    file: &'a File,
-    direct: Option<&'a Direct>,
-    path: &'a Path,
+    source: Source<'a>,
     spans: &'a [(u64, u64)],
     next: AtomicUsize,
     /// Bytes hashed, for progress.
@@ -168,6 +224,13 @@ impl Shared<'_> {
             let Some(&(start, end)) = self.spans.get(span) else {
                 return;
             };
+            let mut reader = match self.reader(start, end) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    let _ = full.send(Err(e));
+                    return;
+                }
+            };
             let mut offset = start;
             loop {
                 if self.stop.load(Ordering::Relaxed) {
@@ -179,7 +242,7 @@ impl Shared<'_> {
                 let want = usize::try_from(end - offset)
                     .unwrap_or(READ_SIZE)
                     .min(READ_SIZE);
-                let len = match self.fill(&mut buf[..want], offset) {
+                let len = match self.fill(&mut reader, &mut buf[..want], offset) {
                     Ok(len) => len,
                     Err(e) => {
                         let _ = full.send(Err(e));
@@ -206,30 +269,77 @@ impl Shared<'_> {
         }
     }
 
-    /// Fills `buf` from `offset`; the file ending first is an error.
-    fn fill(&self, buf: &mut [u8], offset: u64) -> Result<usize, CreateError> {
+    /// The reader of span `start..end`.
+    fn reader(&self, start: u64, end: u64) -> Result<SpanReader<'_>, CreateError> {
+        match &self.source {
+            Source::File { file, direct, .. } => Ok(SpanReader::File {
+                file,
+                direct: direct.as_ref(),
+            }),
+            Source::Store(store) => store
+                .stream(start, end - start)
+                .map(SpanReader::Stream)
+                .map_err(|e| self.read_error(start, e)),
+        }
+    }
+
+    /// Fills `buf` from `offset` with `reader`; the image ending first is an error.
+    fn fill(
+        &self,
+        reader: &mut SpanReader<'_>,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> Result<usize, CreateError> {
         let mut len = 0;
         while len < buf.len() {
             let at = offset + len as u64;
-            match direct::read_at(self.direct, self.file, &mut buf[len..], at) {
-                Ok(0) => {
-                    return Err(CreateError::Shrunk {
-                        path: self.path.to_path_buf(),
-                        offset: at,
-                    });
+            let got = match reader {
+                SpanReader::File { file, direct } => {
+                    direct::read_at(*direct, file, &mut buf[len..], at)
                 }
+                SpanReader::Stream(stream) => stream.read(&mut buf[len..]),
+            };
+            match got {
+                Ok(0) => return Err(self.ended(at)),
                 Ok(n) => len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(CreateError::Read {
-                        path: self.path.to_path_buf(),
-                        offset: at,
-                        source,
-                    });
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(self.read_error(at, source)),
             }
         }
         Ok(len)
+    }
+
+    /// A failed read at `offset`, naming the image.
+    fn read_error(&self, offset: u64, source: io::Error) -> CreateError {
+        match &self.source {
+            Source::File { path, .. } => CreateError::Read {
+                path: path.to_path_buf(),
+                offset,
+                source,
+            },
+            Source::Store(store) => CreateError::ReadStore {
+                name: store.name().to_owned(),
+                offset,
+                source,
+            },
+        }
+    }
+
+    /// The image ending at `offset`, before the end of the span being read.
+    fn ended(&self, offset: u64) -> CreateError {
+        match &self.source {
+            Source::File { path, .. } => CreateError::Shrunk {
+                path: path.to_path_buf(),
+                offset,
+            },
+            Source::Store(_) => self.read_error(
+                offset,
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the image ends there, inside a range being hashed",
+                ),
+            ),
+        }
     }
 }
 
@@ -237,6 +347,8 @@ impl Shared<'_> {
 mod tests {
     use super::*;
     use crate::progress::{CancelToken, NoProgress};
+    use crate::source::testing::{in_memory, xz};
+    use crate::source::{Memory, open_store};
 
     fn run(data: &[u8], spans: &[(u64, u64)]) -> Result<Vec<Digest>, CreateError> {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -245,7 +357,23 @@ mod tests {
         let file = File::open(&path).expect("open");
         let (mut sink, cancel) = (NoProgress, CancelToken::new());
         let mut reporter = Reporter::new(&mut sink, &cancel);
-        digests(&file, &path, spans, &mut reporter)
+        digests(
+            Image::File {
+                file: &file,
+                path: &path,
+            },
+            spans,
+            &mut reporter,
+        )
+    }
+
+    fn run_store(
+        store: &dyn RandomAccess,
+        spans: &[(u64, u64)],
+    ) -> Result<Vec<Digest>, CreateError> {
+        let (mut sink, cancel) = (NoProgress, CancelToken::new());
+        let mut reporter = Reporter::new(&mut sink, &cancel);
+        digests(Image::Store(store), spans, &mut reporter)
     }
 
     #[test]
@@ -295,6 +423,61 @@ mod tests {
         match run(&[1u8; 10_000], &[(0, 4096), (8192, 20_000)]) {
             Err(CreateError::Shrunk { offset, .. }) => assert_eq!(offset, 10_000),
             other => panic!("expected Shrunk: {other:?}"),
+        }
+    }
+
+    /// Spans of every size, many per buffer and many buffers per span, in an image of several
+    /// xz blocks.
+    fn spans_of(len: u64) -> Vec<(u64, u64)> {
+        let mut spans = vec![(0, 10), (4096, 3 * READ_SIZE as u64 + 5)];
+        let mut at = spans[1].1 + 4096;
+        for i in 0..30u64 {
+            let end = (at + 997 * (i + 1) + if i == 7 { READ_SIZE as u64 } else { 0 }).min(len);
+            spans.push((at, end));
+            at = end + 8192;
+        }
+        spans.push((len - 5, len));
+        spans
+    }
+
+    #[test]
+    fn a_store_hashes_as_the_file_of_its_bytes() {
+        let data: Vec<u8> = (0..5 * READ_SIZE + 4321)
+            .map(|i| {
+                if i % 5000 < 3000 {
+                    (i * 31 % 253) as u8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let spans = spans_of(data.len() as u64);
+        let from_file = run(&data, &spans).expect("the file");
+        assert_eq!(from_file.len(), spans.len());
+        let memory = Memory::new(&data, "image.img");
+        assert_eq!(
+            run_store(&memory, &spans).expect("bytes in memory"),
+            from_file
+        );
+        // The image in an xz file of 1 MiB blocks: what the workers read comes from the
+        // blocks, decoded as they are asked for.
+        let packed = xz(&["-T2", "-0", "--block-size=1MiB"], &data);
+        let opened = open_store(in_memory("image.img.xz", &packed)).expect("opens");
+        let store = opened.store.expect("random access to its blocks");
+        assert_eq!(run_store(&*store, &spans).expect("xz blocks"), from_file);
+    }
+
+    #[test]
+    fn a_store_shorter_than_its_spans_names_itself_and_the_offset() {
+        let memory = Memory::new(&[7u8; 10_000], "short.img");
+        match run_store(&memory, &[(0, 4096), (8192, 20_000)]) {
+            Err(err @ CreateError::ReadStore { offset: 10_000, .. }) => {
+                assert_eq!(
+                    err.to_string(),
+                    "cannot read image 'short.img' at offset 10000"
+                );
+            }
+            other => panic!("expected ReadStore at 10000: {other:?}"),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `blockprint scan` on whole disk images made with the real tools, flashed onto garbage:
 //! only the blocks the bmap maps are written onto random bytes, as on a used SD card, and then
-//! fsck, file readback, the partition tables and the bootloader gap must all be intact.
+//! fsck, file readback, the partition tables and the bootloader gap must all be intact. And on
+//! compressed images: an xz file of several blocks read through its blocks, one of a single
+//! block decoded to a temporary file, both giving the raw image's bmap.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -212,18 +214,17 @@ fn compressed_images_sparse_and_optical() {
     let src = tree(d);
     let fs = filesystem(d, "ext4", 64, &src);
 
-    // A compressed image gives the bmap of its content, and its temporary file is gone.
+    // A compressed image gives the bmap of its content, checksums and all: one of several xz
+    // blocks is read through its blocks, with no temporary file; one of a single block is
+    // decoded to a temporary file, which is gone afterwards.
     let out = d.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    sh(
-        "sh",
-        &[
-            "-c",
-            &format!("xz -T2 -c {} > {}/fs.img.xz", fs.display(), out.display()),
-        ],
-    );
+    let (multi, single) = (out.join("fs.img.xz"), out.join("one.img.xz"));
+    for (args, xz) in [("-T2 --block-size=1MiB", &multi), ("-T1", &single)] {
+        let script = format!("xz {args} -c {} > {}", fs.display(), xz.display());
+        sh("sh", &["-c", &script]);
+    }
     let raw_bmap = d.join("raw.bmap");
-    let xz_bmap = out.join("xz.bmap");
     blockprint([
         "-q",
         "scan",
@@ -232,24 +233,37 @@ fn compressed_images_sparse_and_optical() {
         fs.to_str().unwrap(),
     ])
     .ok();
-    blockprint([
-        "-q",
-        "scan",
-        "-o",
-        xz_bmap.to_str().unwrap(),
-        out.join("fs.img.xz").to_str().unwrap(),
-    ])
-    .ok();
-    let (a, b) = (
-        Bmap::from_file(&raw_bmap).unwrap(),
-        Bmap::from_file(&xz_bmap).unwrap(),
-    );
-    assert_eq!(a.ranges(), b.ranges());
+    let raw = Bmap::from_file(&raw_bmap).unwrap();
+    assert!(raw.ranges().iter().all(|r| r.checksum.is_some()));
+    for (xz, read_in_place) in [(&multi, true), (&single, false)] {
+        let bmap = out.join(format!(
+            "{}.bmap",
+            xz.file_stem().unwrap().to_str().unwrap()
+        ));
+        let run = blockprint(["scan", "-o", bmap.to_str().unwrap(), xz.to_str().unwrap()]);
+        let stderr = run.ok();
+        assert_eq!(
+            stderr.contains("through its xz blocks"),
+            read_in_place,
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.contains("to a temporary file"),
+            !read_in_place,
+            "{stderr}"
+        );
+        assert_eq!(
+            Bmap::from_file(&bmap).unwrap().ranges(),
+            raw.ranges(),
+            "{}",
+            xz.display()
+        );
+    }
     let left: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left.len(), 2, "a temporary file was left behind: {left:?}");
+    assert_eq!(left.len(), 4, "a temporary file was left behind: {left:?}");
     blockprint(["scan", "--sparse", out.join("fs.img.xz").to_str().unwrap()])
         .fails_with(&["--sparse", "not one"]);
 
@@ -276,9 +290,8 @@ fn compressed_images_sparse_and_optical() {
     ]);
     assert!(run.ok().contains("punched holes"), "{}", run.stderr);
     let after = std::fs::read(&dense).unwrap();
-    let ranges = Bmap::from_file(&raw_bmap).unwrap();
-    for range in ranges.ranges() {
-        let (s, e) = ranges.byte_span(&range);
+    for range in raw.ranges() {
+        let (s, e) = raw.byte_span(&range);
         assert_eq!(
             before[s as usize..e as usize],
             after[s as usize..e as usize],
