@@ -77,18 +77,15 @@ pub(super) fn digests(
     spans: &[(u64, u64)],
     reporter: &mut Reporter<'_>,
 ) -> Result<Vec<Digest>, CreateError> {
-    let source = match image {
-        Image::File { file, path } => Source::File {
-            file,
-            direct: Direct::open(path, file),
-            path,
-        },
-        Image::Store(store) => Source::Store(store),
+    let direct = match image {
+        Image::File { file, path } => Direct::open(path, file),
+        Image::Store(_) => None,
     };
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     let workers = cores.min(MAX_WORKERS).min(spans.len()).max(1);
     let shared = Shared {
-        source,
+        image,
+        direct,
         spans,
         next: AtomicUsize::new(0),
         hashed: AtomicU64::new(0),
@@ -137,16 +134,6 @@ pub(super) fn digests(
         .ok_or(CreateError::Cancelled)
 }
 
-/// Where the workers read: the file and its direct descriptor, or the store.
-enum Source<'a> {
-    File {
-        file: &'a File,
-        direct: Option<Direct>,
-        path: &'a Path,
-    },
-    Store(&'a dyn RandomAccess),
-}
-
 /// How a worker's reader reads the span it took.
 enum SpanReader<'a> {
     /// Positional reads of the file, direct where it can.
@@ -158,9 +145,11 @@ enum SpanReader<'a> {
     Stream(Box<dyn Read + Send>),
 }
 
-/// What the workers share: the source, the spans, the next span to take, and the results.
+/// What the workers share: the image, the spans, the next span to take, and the results.
 struct Shared<'a> {
-    source: Source<'a>,
+    image: Image<'a>,
+    /// The direct descriptor of a local file, where its filesystem allows one.
+    direct: Option<Direct>,
     spans: &'a [(u64, u64)],
     next: AtomicUsize,
     /// Bytes hashed, for progress.
@@ -271,12 +260,12 @@ impl Shared<'_> {
 
     /// The reader of span `start..end`.
     fn reader(&self, start: u64, end: u64) -> Result<SpanReader<'_>, CreateError> {
-        match &self.source {
-            Source::File { file, direct, .. } => Ok(SpanReader::File {
+        match self.image {
+            Image::File { file, .. } => Ok(SpanReader::File {
                 file,
-                direct: direct.as_ref(),
+                direct: self.direct.as_ref(),
             }),
-            Source::Store(store) => store
+            Image::Store(store) => store
                 .stream(start, end - start)
                 .map(SpanReader::Stream)
                 .map_err(|e| self.read_error(start, e)),
@@ -311,13 +300,13 @@ impl Shared<'_> {
 
     /// A failed read at `offset`, naming the image.
     fn read_error(&self, offset: u64, source: io::Error) -> CreateError {
-        match &self.source {
-            Source::File { path, .. } => CreateError::Read {
+        match self.image {
+            Image::File { path, .. } => CreateError::Read {
                 path: path.to_path_buf(),
                 offset,
                 source,
             },
-            Source::Store(store) => CreateError::ReadStore {
+            Image::Store(store) => CreateError::ReadStore {
                 name: store.name().to_owned(),
                 offset,
                 source,
@@ -327,12 +316,12 @@ impl Shared<'_> {
 
     /// The image ending at `offset`, before the end of the span being read.
     fn ended(&self, offset: u64) -> CreateError {
-        match &self.source {
-            Source::File { path, .. } => CreateError::Shrunk {
+        match self.image {
+            Image::File { path, .. } => CreateError::Shrunk {
                 path: path.to_path_buf(),
                 offset,
             },
-            Source::Store(_) => self.read_error(
+            Image::Store(_) => self.read_error(
                 offset,
                 io::Error::new(
                     io::ErrorKind::UnexpectedEof,
