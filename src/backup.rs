@@ -281,7 +281,8 @@ pub fn backup(
     if reporter.cancelled() {
         return Err(BackupError::Cancelled);
     }
-    let spans: Vec<(u64, u64)> = report.free.complement(size).as_slice().to_vec();
+    // Cut as `scan` cuts them, so the bmap is the one `scan` makes of the same card.
+    let spans = crate::bmap::cut_long(report.free.complement(size).as_slice(), BLOCK);
     let used: u64 = spans.iter().map(|(s, e)| e - s).sum();
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

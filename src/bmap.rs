@@ -35,6 +35,34 @@ pub const MAX_FILE_SIZE: u64 = 256 << 20;
 /// keeps its own plan of every range, so this cap, not only the file size, bounds memory.
 pub const MAX_RANGES: usize = 1 << 23;
 
+/// The longest range in a bmap that Blockprint makes (`create`, `scan`, `backup`, and the
+/// bmap of what a `copy` without one wrote): a run of mapped blocks is cut at every multiple
+/// of this many bytes from the start of the image (rounded down to whole blocks). A range's
+/// SHA-256 is one sequential computation, and one filesystem often maps most of an image in a
+/// single run (the root of a Raspberry Pi OS image: a gigabyte and more); cut, the ranges are
+/// hashed on every core, and a mismatch on read-back names, and rewrites, 64 MiB at most.
+/// Cutting at fixed offsets makes a copy that learned an image's free blocks as it passed
+/// write the very bmap a scan of it gives. Readers of bmaps, bmaptool among them, take
+/// adjacent ranges as they take any others.
+pub const LONGEST_RANGE_MADE: u64 = 64 << 20;
+
+/// `spans` (byte spans `(start, end)`, in order, each starting on a block of `block_size`)
+/// cut at every multiple of [`LONGEST_RANGE_MADE`], rounded down to whole blocks (at least one).
+pub(crate) fn cut_long(spans: &[(u64, u64)], block_size: u64) -> Vec<(u64, u64)> {
+    let block = block_size.max(1);
+    let most = (LONGEST_RANGE_MADE / block).max(1) * block;
+    let mut cut = Vec::with_capacity(spans.len());
+    for &(start, end) in spans {
+        let mut at = start;
+        while let Some(next) = (at / most + 1).checked_mul(most).filter(|&next| next < end) {
+            cut.push((at, next));
+            at = next;
+        }
+        cut.push((at, end));
+    }
+    cut
+}
+
 /// Smallest and largest block size accepted.
 pub const BLOCK_SIZE_RANGE: (u64, u64) = (512, 1 << 20);
 
@@ -476,4 +504,39 @@ pub enum BmapErrorKind {
         /// What the file says.
         stored: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LONGEST_RANGE_MADE, cut_long};
+
+    #[test]
+    fn spans_are_cut_at_every_multiple_of_the_longest_range() {
+        const MOST: u64 = LONGEST_RANGE_MADE;
+        let spans = [
+            (0, 4096),
+            (MOST - 8192, MOST + 4096),
+            (MOST * 2, MOST * 3),
+            (MOST * 3 + 4096, MOST * 5 + 4096),
+            (MOST * 6, MOST * 6 + 100),
+        ];
+        assert_eq!(
+            cut_long(&spans, 4096),
+            [
+                (0, 4096),
+                (MOST - 8192, MOST),
+                (MOST, MOST + 4096),
+                (MOST * 2, MOST * 3),
+                (MOST * 3 + 4096, MOST * 4),
+                (MOST * 4, MOST * 5),
+                (MOST * 5, MOST * 5 + 4096),
+                (MOST * 6, MOST * 6 + 100),
+            ]
+        );
+        // A block size that does not divide the longest range: pieces of whole blocks.
+        let cut = cut_long(&[(0, 3 * MOST)], 3000);
+        assert!(cut.iter().all(|&(s, e)| s % 3000 == 0 && e - s <= MOST));
+        assert!(cut.windows(2).all(|w| w[0].1 == w[1].0));
+        assert_eq!((cut[0].0, cut[cut.len() - 1].1), (0, 3 * MOST));
+    }
 }

@@ -61,8 +61,9 @@ pub const CHUNK: usize = 4 << 20;
 /// The start of the image written last on block devices, and the size of each wiped end.
 pub const HOLD_BACK: u64 = 1 << 20;
 /// Without a bmap the image is split into segments of this size, so a read-back mismatch is
-/// located to within 64 MiB.
-const SEGMENT: u64 = 64 << 20;
+/// located to within 64 MiB; the bmap of what was written has no longer range than any bmap
+/// Blockprint makes, cut at the same offsets.
+const SEGMENT: u64 = crate::bmap::LONGEST_RANGE_MADE;
 
 /// How to copy.
 #[derive(Debug, Clone)]

@@ -1,8 +1,12 @@
 //! Creating a bmap from the holes of a sparse image file (`bmaptool create`'s job).
 //!
-//! The result matches `bmaptool create` on the same file: same block size (`FIGETBSZ`), same
-//! ranges (preallocated extents mapped), same per-range SHA-256. Each range is hashed in one
-//! sequential pass with large reads (read ahead while hashing), cut at the image size.
+//! The result maps what `bmaptool create` maps on the same file: same block size (`FIGETBSZ`),
+//! same mapped blocks (preallocated extents mapped). One difference, on purpose: a run of
+//! mapped blocks is cut at every multiple of [`crate::bmap::LONGEST_RANGE_MADE`] (64 MiB), where
+//! bmaptool writes one range, so the ranges are hashed on every core (one range's SHA-256 is
+//! one sequential computation) and a bad range on read-back is small. bmaptool reads such a
+//! bmap as any other. Each range is hashed in one sequential pass with large reads (read ahead
+//! while hashing), cut at the image size.
 //!
 //! The hashing (`build`) is also what `blockprint scan` uses for the ranges a filesystem scan
 //! maps, reading a local image file as `create` does, or any other image with random access
@@ -186,9 +190,10 @@ pub fn create(
     Ok(Created { bmap, method })
 }
 
-/// Builds a bmap of `image` (`size` bytes) with the given mapped extents, hashing each with
-/// SHA-256 in one sequential pass of large reads, read ahead on a helper thread (unless
-/// `options` says not to).
+/// Builds a bmap of `image` (`size` bytes) with the given mapped extents, each cut into ranges
+/// of at most [`crate::bmap::LONGEST_RANGE_MADE`], hashing each range with SHA-256 in one
+/// sequential pass of large reads, read ahead on a helper thread, the ranges spread over the
+/// cores (unless `options` says not to hash).
 pub(crate) fn build(
     image: Image<'_>,
     size: u64,
@@ -201,7 +206,10 @@ pub(crate) fn build(
         let end = ((e.last + 1) * block_size).min(size);
         (e.first * block_size, end)
     };
-    let spans: Vec<(u64, u64)> = extents.iter().map(bytes_of).collect();
+    let spans = crate::bmap::cut_long(
+        &extents.iter().map(bytes_of).collect::<Vec<_>>(),
+        block_size,
+    );
     let digests = if options.checksums {
         reporter.phase(Phase::Hashing, Some(spans.iter().map(|(s, e)| e - s).sum()));
         hash::digests(image, &spans, reporter)?
@@ -209,14 +217,14 @@ pub(crate) fn build(
             .map(Some)
             .collect()
     } else {
-        vec![None; extents.len()]
+        vec![None; spans.len()]
     };
-    let ranges = extents
+    let ranges = spans
         .iter()
         .zip(digests)
-        .map(|(extent, checksum)| BlockRange {
-            first: extent.first,
-            last: extent.last,
+        .map(|(&(start, end), checksum)| BlockRange {
+            first: start / block_size,
+            last: (end - 1) / block_size,
             checksum,
         })
         .collect();

@@ -83,13 +83,16 @@ impl Plan {
 
     pub(super) fn scanned(report: &ScanReport) -> Self {
         let size = report.image_size;
-        let ranges = report
-            .mapped_blocks()
+        // Cut as `scan` cuts them, so the bmap of what was written is the one `scan` makes.
+        let ranges = crate::bmap::cut_long(report.free.complement(size).as_slice(), BLOCK)
             .into_iter()
-            .map(|(first, last)| Planned {
-                start: first * BLOCK,
-                end: ((last + 1) * BLOCK).min(size),
-                label: RangeLabel::Blocks { first, last },
+            .map(|(start, end)| Planned {
+                start,
+                end,
+                label: RangeLabel::Blocks {
+                    first: start / BLOCK,
+                    last: (end - 1) / BLOCK,
+                },
                 expected: None,
             })
             .collect();

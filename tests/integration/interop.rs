@@ -1,11 +1,13 @@
 //! Interoperability with Debian's bmaptool, both ways, and `create` giving bmaptool's answer.
 
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
-use blockprint::bmap::Bmap;
+use blockprint::bmap::{Bmap, LONGEST_RANGE_MADE};
 
 use crate::harness::support::{
-    Mounted, blockprint, mixed_image, require_tool, scratch, sh, sparse_image, unpack, vectors,
+    Mounted, blockprint, mixed_image, random_bytes, require_tool, scratch, sh, sparse_image,
+    unpack, vectors,
 };
 
 fn bmaptool(args: &[&str]) -> String {
@@ -26,8 +28,26 @@ fn assert_same_bmap(ours: &Path, theirs: &Path) {
     assert_eq!(a.ranges(), b.ranges(), "ranges or checksums differ");
 }
 
+/// Runs of adjacent ranges joined: the blocks a bmap maps, however its ranges are cut.
+fn mapped_runs(bmap: &Bmap) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for range in bmap.ranges() {
+        match runs.last_mut() {
+            Some(run) if run.1 + 1 == range.first => run.1 = range.last,
+            _ => runs.push((range.first, range.last)),
+        }
+    }
+    runs
+}
+
 fn create_both(dir: &Path) {
     let image = mixed_image(dir);
+    let (ours, theirs) = create_both_of(dir, &image);
+    assert_same_bmap(&ours, &theirs);
+}
+
+/// Our bmap and bmaptool's of `image`, as files in `dir`.
+fn create_both_of(dir: &Path, image: &Path) -> (PathBuf, PathBuf) {
     let ours = dir.join("ours.bmap");
     let theirs = dir.join("theirs.bmap");
     blockprint([
@@ -45,7 +65,7 @@ fn create_both(dir: &Path) {
         theirs.to_str().unwrap(),
         image.to_str().unwrap(),
     ]);
-    assert_same_bmap(&ours, &theirs);
+    (ours, theirs)
 }
 
 #[test]
@@ -59,6 +79,53 @@ fn create_matches_bmaptool_create_on_tmpfs() {
     let dir = scratch();
     let tmpfs = Mounted::tmpfs(&dir.path().join("tmpfs"));
     create_both(&tmpfs.path);
+}
+
+/// A run of mapped blocks across a multiple of 64 MiB is several ranges in our bmap, one in
+/// bmaptool's: the same blocks are mapped, the short ranges are equal, and bmaptool copies and
+/// verifies with ours.
+#[test]
+fn create_cuts_a_long_run_into_ranges_bmaptool_verifies() {
+    let dir = scratch();
+    let image = dir.path().join("long.img");
+    let file = std::fs::File::create(&image).unwrap();
+    file.set_len(96 << 20).unwrap();
+    file.write_all_at(&random_bytes(21, 4096), 0).unwrap();
+    file.write_all_at(&random_bytes(22, (70 << 20) + 5000), 1 << 20)
+        .unwrap();
+    drop(file);
+    let (ours, theirs) = create_both_of(dir.path(), &image);
+    let (a, b) = (
+        Bmap::from_file(&ours).unwrap(),
+        Bmap::from_file(&theirs).unwrap(),
+    );
+    assert_eq!(mapped_runs(&a), mapped_runs(&b));
+    assert_eq!(a.mapped_blocks_count(), b.mapped_blocks_count());
+    assert_eq!(b.ranges().len(), 2, "bmaptool: one range per run");
+    assert_eq!(a.ranges().len(), 3, "ours: the run cut at 64 MiB");
+    assert_eq!(
+        a.ranges().get(1).map(|r| (r.last + 1) * a.block_size()),
+        Some(LONGEST_RANGE_MADE)
+    );
+    assert!(
+        a.ranges()
+            .iter()
+            .all(|r| r.blocks() * a.block_size() <= LONGEST_RANGE_MADE)
+    );
+    assert_eq!(
+        a.ranges().get(0),
+        b.ranges().get(0),
+        "the 4 KiB run is one range in both"
+    );
+    let out = dir.path().join("by-bmaptool");
+    bmaptool(&[
+        "copy",
+        "--bmap",
+        ours.to_str().unwrap(),
+        image.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&image).unwrap());
 }
 
 #[test]
