@@ -1,5 +1,8 @@
 //! A compressed or remote image decoded to a sparse temporary file, for the filesystem scan,
-//! which needs random access: shared by `blockprint scan` and the app's "Create a Block Map".
+//! which needs random access: what `blockprint scan` does with an image that has none of its
+//! own (a gzip, bzip2, zstd, lz4 or single-block xz stream, stdin). An image with random
+//! access is scanned through its store instead, and `copy` and the app never decode to a
+//! file: they read a stream's filesystems as it passes.
 //!
 //! The file is made with `O_TMPFILE`: it has no name, so nothing is left behind however the
 //! process ends (a second Ctrl-C, SIGKILL, a crash). It is reached through
