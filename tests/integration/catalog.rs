@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use crate::harness::support::{Run, blockprint_with};
+use crate::signatures::Gpg;
 
 /// `blockprint copy catalog:ID`: checked against the catalog's SHA-256s, the download cached.
 mod entry;
@@ -31,6 +32,29 @@ pub(crate) fn cli(args: &[&str], cache: &Path) -> Run {
         None,
         std::time::Duration::from_secs(60),
     )
+}
+
+/// `blockprint ARGS` trusting only `config`'s trusted keys (no GnuPG keyring), caches in `cache`.
+fn cli_with_keys(args: &[&str], config: &Path, cache: &Path) -> Run {
+    blockprint_with(
+        args,
+        &[
+            ("XDG_CONFIG_HOME", config.to_str().unwrap()),
+            ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+            ("GNUPGHOME", config.join("no-gnupg").to_str().unwrap()),
+        ],
+        None,
+        std::time::Duration::from_secs(60),
+    )
+}
+
+/// A config folder whose trusted-keys folder holds `signer`'s key from `gpg`, armored, as `name`.
+fn trusting_config(gpg: &Gpg, signer: &str, name: &str) -> tempfile::TempDir {
+    let config = tempfile::tempdir().unwrap();
+    let keys = config.path().join("blockprint/trusted-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    gpg.export(signer, true, &keys.join(name));
+    config
 }
 
 /// What a successful run printed on standard output.

@@ -184,6 +184,21 @@ fn in_root(root: &DebianRoot, command: &str) -> String {
         .to_owned()
 }
 
+/// Checks hostname pi-kitchen: one 127.0.1.1 line, no raspberrypi; returns /etc/hosts and it.
+#[track_caller]
+fn check_hostname(root: &DebianRoot) -> (String, String) {
+    assert_eq!(root.read("/etc/hostname"), "pi-kitchen\n");
+    let hosts = root.read("/etc/hosts");
+    let named: Vec<&str> = hosts
+        .lines()
+        .filter(|l| l.starts_with("127.0.1.1"))
+        .collect();
+    assert_eq!(named.len(), 1, "{hosts}");
+    assert!(!hosts.contains("raspberrypi"), "{hosts}");
+    let line = named[0].to_owned();
+    (hosts, line)
+}
+
 /// The user, its hash and password, its SSH keys: the same checks for every format.
 fn check_user(root: &DebianRoot, settings: &Settings) {
     let user = settings.user.as_ref().unwrap();

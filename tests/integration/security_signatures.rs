@@ -1,7 +1,7 @@
 //! The signature policy fails closed: each case a security review found, run through the
 //! real binary with keys and signatures made by gpg (and by sequoia where gpg cannot).
 
-use crate::signatures::{Gpg, KEYS_MADE, SIGNED, Scene, status_lines};
+use crate::signatures::{Gpg, SIGNED, Scene, sequoia_detached, status_lines};
 
 const VENDOR: &str = "Vendor Images <images@vendor.invalid>";
 
@@ -28,10 +28,9 @@ fn clearsigned_with(text: &str, armored: &str) -> String {
 /// is refused with `--keyring` and `--fingerprint`, and without them; nothing is written.
 #[test]
 fn a_signature_block_without_a_signature_is_refused() {
-    let gpg = Gpg::new();
-    let fpr = gpg.key(VENDOR, KEYS_MADE, "never");
+    let (gpg, fpr) = Gpg::with_key(VENDOR);
     let s = Scene::new();
-    gpg.export(&fpr, false, &s.path("vendor.gpg"));
+    let keyring = s.keyring(&gpg, &fpr, "vendor.gpg");
     let text = std::fs::read_to_string(s.path("test.image.bmap")).unwrap();
     // An empty armor body (its CRC-24 is =twTO), and a Marker packet (a8 03 "PGP").
     for (what, body) in [("empty", "=twTO\n"), ("marker", "qANQR1A=\n")] {
@@ -40,7 +39,7 @@ fn a_signature_block_without_a_signature_is_refused() {
             "--bmap",
             &s.p("evil.bmap"),
             "--keyring",
-            &s.p("vendor.gpg"),
+            &keyring,
             "--fingerprint",
             &fpr,
         ]);
@@ -64,8 +63,7 @@ fn a_signature_block_without_a_signature_is_refused() {
 /// --require-signature; signatures stay optional otherwise.
 #[test]
 fn unsigned_bmaps_warn_when_keys_are_trusted_and_can_be_refused() {
-    let gpg = Gpg::new();
-    let fpr = gpg.key(VENDOR, KEYS_MADE, "never");
+    let (gpg, fpr) = Gpg::with_key(VENDOR);
     let s = Scene::new();
     let run = s.copy(&["--require-signature"]);
     run.fails_with(&["is not signed, but --require-signature asks for a signature"]);
@@ -101,8 +99,7 @@ fn unsigned_bmaps_warn_when_keys_are_trusted_and_can_be_refused() {
 /// warning; it neither breaks unsigned copies nor the keys beside it.
 #[test]
 fn a_stray_file_among_trusted_keys_breaks_nothing() {
-    let gpg = Gpg::new();
-    let fpr = gpg.key(VENDOR, KEYS_MADE, "never");
+    let (gpg, fpr) = Gpg::with_key(VENDOR);
     let s = Scene::new();
     let folder = s.trusted_keys();
     std::fs::write(folder.join("README.txt"), "notes\n").unwrap();
@@ -112,14 +109,7 @@ fn a_stray_file_among_trusted_keys_breaks_nothing() {
 
     gpg.export(&fpr, true, &folder.join("vendor.asc"));
     let bmap = s.path("test.image.bmap");
-    gpg.sign(
-        &[&fpr],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("test.image.bmap.asc"),
-    );
+    gpg.sign_detached(&[&fpr], true, &bmap, &s.path("test.image.bmap.asc"));
     let run = s.copy(&[]);
     let stderr = run.ok();
     assert!(
@@ -138,12 +128,10 @@ fn a_stray_file_among_trusted_keys_breaks_nothing() {
 /// expired signature as expired (not its key).
 #[test]
 fn weak_and_expired_signatures_are_named_as_such() {
-    let gpg = Gpg::new();
-    let fpr = gpg.key(VENDOR, KEYS_MADE, "never");
+    let (gpg, fpr) = Gpg::with_key(VENDOR);
     let s = Scene::new();
-    gpg.export(&fpr, false, &s.path("vendor.gpg"));
+    let keyring = s.keyring(&gpg, &fpr, "vendor.gpg");
     let bmap = s.path("test.image.bmap");
-    let keyring = s.p("vendor.gpg");
 
     gpg.sign_with(
         &["--digest-algo", "SHA1"],
@@ -179,9 +167,7 @@ fn weak_and_expired_signatures_are_named_as_such() {
 fn a_key_not_meant_for_signing_is_named() {
     use sequoia_openpgp::cert::CertBuilder;
     use sequoia_openpgp::serialize::SerializeInto;
-    use sequoia_openpgp::serialize::stream::{Message, Signer};
     use sequoia_openpgp::types::KeyFlags;
-    use std::io::Write;
 
     // A certificate whose only key may certify, not sign.
     let (cert, _) = CertBuilder::new()
@@ -199,16 +185,8 @@ fn a_key_not_meant_for_signing_is_named() {
         .unwrap()
         .into_keypair()
         .unwrap();
-    let mut signature = Vec::new();
-    let mut signer = Signer::new(Message::new(&mut signature), keypair)
-        .unwrap()
-        .detached()
-        .build()
-        .unwrap();
-    signer
-        .write_all(&std::fs::read(s.path("test.image.bmap")).unwrap())
-        .unwrap();
-    signer.finalize().unwrap();
+    let bmap = std::fs::read(s.path("test.image.bmap")).unwrap();
+    let signature = sequoia_detached(keypair, false, &bmap);
     std::fs::write(s.path("test.image.bmap.sig"), signature).unwrap();
     let run = s.copy(&["--keyring", &s.p("cert.asc")]);
     let line = run.fails_with(&["not marked for signing"]);

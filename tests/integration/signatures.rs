@@ -5,11 +5,16 @@
 //! run isolates the user's trusted-keys folder with its own XDG_CONFIG_HOME.
 //!
 //! The tests are in the children below; the GnuPG home, the scene and the status lines they
-//! share (and other modules' tests use: `Gpg`, `KEYS_MADE`, `SIGNED`, `Scene`) are here.
+//! share (and other modules' tests use: `Gpg`, `KEYS_MADE`, `SIGNED`, `Scene`,
+//! `sequoia_detached`) are here.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use sequoia_openpgp::crypto::KeyPair;
+use sequoia_openpgp::serialize::stream::{Armorer, Message, Signer};
 
 use crate::harness::support::{Run, blockprint_with, require_tool, unpack, vectors};
 
@@ -41,6 +46,13 @@ impl Gpg {
         )
         .unwrap();
         Self { home }
+    }
+
+    /// A new home with one signing key for `uid` (from `KEYS_MADE`, no expiry); its fingerprint.
+    pub fn with_key(uid: &str) -> (Self, String) {
+        let gpg = Self::new();
+        let fpr = gpg.key(uid, KEYS_MADE, "never");
+        (gpg, fpr)
     }
 
     fn run(&self, args: &[&str]) -> String {
@@ -146,6 +158,11 @@ impl Gpg {
             file.to_str().unwrap(),
         ]);
         self.run(&args);
+    }
+
+    /// Signs `file` at `SIGNED` with `signers`: a detached signature, armored or not, into `out`.
+    pub fn sign_detached(&self, signers: &[&str], armor: bool, file: &Path, out: &Path) {
+        self.sign(signers, "--detach-sign", armor, SIGNED, file, out);
     }
 
     /// Signs `file` at `when` with `signer`, with more gpg options (`--digest-algo SHA1`).
@@ -267,6 +284,12 @@ impl Scene {
         std::fs::read(self.path("out")).ok() == std::fs::read(self.path("test.image")).ok()
     }
 
+    /// Exports `fpr` from `gpg` into this scene as the binary keyring `name`; returns its path.
+    pub fn keyring(&self, gpg: &Gpg, fpr: &str, name: &str) -> String {
+        gpg.export(fpr, false, &self.path(name));
+        self.p(name)
+    }
+
     pub fn trusted_keys(&self) -> PathBuf {
         let folder = self.config.path().join("blockprint").join("trusted-keys");
         std::fs::create_dir_all(&folder).unwrap();
@@ -285,6 +308,38 @@ fn valid_line(uid: &str, fpr: &str, source: &str) -> String {
     format!(
         "blockprint: signature: valid, by {uid} (key {fpr}), made {SIGNED_TEXT}; trusted through {source} (successfully verified bmap file signature)"
     )
+}
+
+/// The `valid` status line of a signature by `uid` trusted through the keyring file `keyring`.
+fn keyring_line(uid: &str, fpr: &str, keyring: &str) -> String {
+    valid_line(uid, fpr, &format!("keyring '{keyring}'"))
+}
+
+/// Asserts `run` failed with one error line holding all `needles`, and only the status `status`.
+#[track_caller]
+fn assert_refused(run: &Run, needles: &[&str], status: &str) {
+    run.fails_with(needles);
+    assert_eq!(status_lines(run), [status]);
+}
+
+/// A detached signature of `data` made by sequoia with `keypair`, armored or binary.
+pub fn sequoia_detached(keypair: KeyPair, armor: bool, data: &[u8]) -> Vec<u8> {
+    let mut signature = Vec::new();
+    let mut message = Message::new(&mut signature);
+    if armor {
+        message = Armorer::new(message)
+            .kind(sequoia_openpgp::armor::Kind::Signature)
+            .build()
+            .unwrap();
+    }
+    let mut signer = Signer::new(message, keypair)
+        .unwrap()
+        .detached()
+        .build()
+        .unwrap();
+    signer.write_all(data).unwrap();
+    signer.finalize().unwrap();
+    signature
 }
 
 const ALICE: &str = "Alice Signer <alice@example.invalid>";

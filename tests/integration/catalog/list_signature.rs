@@ -6,16 +6,15 @@
 use std::path::Path;
 
 use crate::harness::nginx::Nginx;
-use crate::harness::support::blockprint_with;
 
-use super::printed;
+use super::{cli_with_keys, printed, trusting_config};
 
 /// A catalog signed with a detached `.sig` by a trusted key is read and its signer said; one
 /// changed after signing, or signed by a key not trusted, is refused; with a key pinned
 /// (`--catalog-key`), an unsigned one is refused too. The cached copy is judged again offline.
 #[test]
 fn a_signed_catalog_is_checked_and_a_pinned_key_makes_its_signature_required() {
-    use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+    use crate::signatures::Gpg;
 
     let server = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
@@ -23,41 +22,22 @@ fn a_signed_catalog_is_checked_and_a_pinned_key_makes_its_signature_required() {
     let file = dir.path().join("os_list.json");
     std::fs::write(&file, list).unwrap();
     server.put("os_list.json", list.as_bytes());
-    let gpg = Gpg::new();
-    let signer = gpg.key("Image Lists <lists@example.org>", KEYS_MADE, "never");
+    let (gpg, signer) = Gpg::with_key("Image Lists <lists@example.org>");
     let signature = dir.path().join("os_list.json.sig");
-    gpg.sign(
-        &[&signer],
-        "--detach-sign",
-        false,
-        SIGNED,
-        &file,
-        &signature,
-    );
+    gpg.sign_detached(&[&signer], false, &file, &signature);
     server.put("os_list.json.sig", &std::fs::read(&signature).unwrap());
-    let config = tempfile::tempdir().unwrap();
-    let keys = config.path().join("blockprint/trusted-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    gpg.export(&signer, true, &keys.join("lists.asc"));
+    let config = trusting_config(&gpg, &signer, "lists.asc");
     let untrusting = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let url = server.url("os_list.json").to_string();
-    let list_with = |config: &Path, extra: &[&str]| {
-        let mut args = vec!["catalog", "--catalog", &url];
+    // `blockprint catalog --catalog LOCATION EXTRA…`, trusting the keys of `config`.
+    let list_with = |config: &Path, location: &str, extra: &[&str]| {
+        let mut args = vec!["catalog", "--catalog", location];
         args.extend(extra);
-        blockprint_with(
-            args,
-            &[
-                ("XDG_CONFIG_HOME", config.to_str().unwrap()),
-                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
-                ("GNUPGHOME", config.join("no-gnupg").to_str().unwrap()),
-            ],
-            None,
-            std::time::Duration::from_secs(60),
-        )
+        cli_with_keys(&args, config, cache.path())
     };
 
-    let said = list_with(config.path(), &["--catalog-key", &signer])
+    let said = list_with(config.path(), &url, &["--catalog-key", &signer])
         .ok()
         .to_owned();
     assert!(
@@ -66,24 +46,16 @@ fn a_signed_catalog_is_checked_and_a_pinned_key_makes_its_signature_required() {
         )),
         "{said}"
     );
-    list_with(untrusting.path(), &[]).fails_with(&[&url, "which you do not trust", "trusted-keys"]);
+    list_with(untrusting.path(), &url, &[]).fails_with(&[
+        &url,
+        "which you do not trust",
+        "trusted-keys",
+    ]);
 
     // Offline, the cached list is judged again with its kept signature.
     let offline = server.url("os_list.json").to_string();
     drop(server);
-    let run = blockprint_with(
-        ["catalog", "--catalog", &offline, "--catalog-key", &signer],
-        &[
-            ("XDG_CONFIG_HOME", config.path().to_str().unwrap()),
-            ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
-            (
-                "GNUPGHOME",
-                config.path().join("no-gnupg").to_str().unwrap(),
-            ),
-        ],
-        None,
-        std::time::Duration::from_secs(60),
-    );
+    let run = list_with(config.path(), &offline, &["--catalog-key", &signer]);
     let said = run.ok();
     assert!(
         said.contains("offline") && said.contains("is signed by"),
@@ -93,23 +65,7 @@ fn a_signed_catalog_is_checked_and_a_pinned_key_makes_its_signature_required() {
     // A local list: changed after signing, refused; unsigned with a key pinned, refused.
     std::fs::write(&file, format!("{list} ")).unwrap();
     let local = file.to_str().unwrap();
-    let run = |extra: &[&str]| {
-        let mut args = vec!["catalog", "--catalog", local];
-        args.extend(extra);
-        blockprint_with(
-            args,
-            &[
-                ("XDG_CONFIG_HOME", config.path().to_str().unwrap()),
-                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
-                (
-                    "GNUPGHOME",
-                    config.path().join("no-gnupg").to_str().unwrap(),
-                ),
-            ],
-            None,
-            std::time::Duration::from_secs(60),
-        )
-    };
+    let run = |extra: &[&str]| list_with(config.path(), local, extra);
     run(&[]).fails_with(&[local, "bad: the list was changed after"]);
     std::fs::remove_file(&signature).unwrap();
     run(&["--catalog-key", &signer]).fails_with(&[local, "is not signed", &signer]);

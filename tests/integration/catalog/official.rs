@@ -7,13 +7,23 @@
 use std::path::Path;
 
 use crate::harness::nginx::Nginx;
-use crate::harness::support::{blockprint_with, random_bytes};
+use crate::harness::support::{Run, random_bytes};
 
-use super::sha256;
+use super::{cli_with_keys, sha256, trusting_config};
+
+/// `blockprint copy --nobmap URL DEST` trusting the keys of `config`, with a cache of its own.
+fn copy_trusting(url: &str, config: &Path, dest: &Path) -> Run {
+    let cache = tempfile::tempdir().unwrap();
+    cli_with_keys(
+        &["copy", "--nobmap", url, dest.to_str().unwrap()],
+        config,
+        cache.path(),
+    )
+}
 
 #[test]
 fn an_image_beside_a_signed_sha256sums_is_checked_against_it() {
-    use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+    use crate::signatures::Gpg;
 
     let server = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
@@ -27,41 +37,14 @@ fn an_image_beside_a_signed_sha256sums_is_checked_against_it() {
     let sums_file = dir.path().join("SHA256SUMS");
     std::fs::write(&sums_file, &sums).unwrap();
     server.put("SHA256SUMS", sums.as_bytes());
-    let gpg = Gpg::new();
-    let signer = gpg.key(
-        "Debian CD signing key <debian-cd@lists.debian.org>",
-        KEYS_MADE,
-        "never",
-    );
+    let (gpg, signer) = Gpg::with_key("Debian CD signing key <debian-cd@lists.debian.org>");
     let signature = dir.path().join("SHA256SUMS.sign");
-    gpg.sign(
-        &[&signer],
-        "--detach-sign",
-        false,
-        SIGNED,
-        &sums_file,
-        &signature,
-    );
+    gpg.sign_detached(&[&signer], false, &sums_file, &signature);
     server.put("SHA256SUMS.sign", &std::fs::read(&signature).unwrap());
     // The publisher's key in the user's trusted keys; no GnuPG keyring; a cache per run.
-    let config = tempfile::tempdir().unwrap();
-    let keys = config.path().join("blockprint/trusted-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    gpg.export(&signer, true, &keys.join("debian-cd.asc"));
+    let config = trusting_config(&gpg, &signer, "debian-cd.asc");
     let untrusting = tempfile::tempdir().unwrap();
-    let copy = |config: &Path, dest: &Path| {
-        let cache = tempfile::tempdir().unwrap();
-        blockprint_with(
-            ["copy", "--nobmap", &url, dest.to_str().unwrap()],
-            &[
-                ("XDG_CONFIG_HOME", config.to_str().unwrap()),
-                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
-                ("GNUPGHOME", config.join("no-gnupg").to_str().unwrap()),
-            ],
-            None,
-            std::time::Duration::from_secs(60),
-        )
-    };
+    let copy = |config: &Path, dest: &Path| copy_trusting(&url, config, dest);
 
     let dest = dir.path().join("written.iso");
     let said = copy(config.path(), &dest).ok().to_owned();
@@ -108,7 +91,7 @@ fn an_image_beside_a_signed_sha256sums_is_checked_against_it() {
 /// lines; signed by a trusted key, the image is official and checked against it.
 #[test]
 fn an_image_beside_a_clearsigned_fedora_checksum_is_checked_against_it() {
-    use crate::signatures::{Gpg, KEYS_MADE, SIGNED};
+    use crate::signatures::{Gpg, SIGNED};
 
     let server = Nginx::start();
     std::fs::create_dir_all(server.root().join("41")).unwrap();
@@ -126,12 +109,7 @@ fn an_image_beside_a_clearsigned_fedora_checksum_is_checked_against_it() {
         ),
     )
     .unwrap();
-    let gpg = Gpg::new();
-    let signer = gpg.key(
-        "Fedora (41) <fedora-41-primary@fedoraproject.org>",
-        KEYS_MADE,
-        "never",
-    );
+    let (gpg, signer) = Gpg::with_key("Fedora (41) <fedora-41-primary@fedoraproject.org>");
     let signed = dir.path().join("CHECKSUM.signed");
     gpg.sign(&[&signer], "--clearsign", true, SIGNED, &plain, &signed);
     server.put(&format!("41/{checksum}"), &std::fs::read(&signed).unwrap());
@@ -142,26 +120,8 @@ fn an_image_beside_a_clearsigned_fedora_checksum_is_checked_against_it() {
         )
         .as_bytes(),
     );
-    let config = tempfile::tempdir().unwrap();
-    let keys = config.path().join("blockprint/trusted-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    gpg.export(&signer, true, &keys.join("fedora-41.asc"));
-    let copy = |dest: &Path| {
-        let cache = tempfile::tempdir().unwrap();
-        blockprint_with(
-            ["copy", "--nobmap", &url, dest.to_str().unwrap()],
-            &[
-                ("XDG_CONFIG_HOME", config.path().to_str().unwrap()),
-                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
-                (
-                    "GNUPGHOME",
-                    config.path().join("no-gnupg").to_str().unwrap(),
-                ),
-            ],
-            None,
-            std::time::Duration::from_secs(60),
-        )
-    };
+    let config = trusting_config(&gpg, &signer, "fedora-41.asc");
+    let copy = |dest: &Path| copy_trusting(&url, config.path(), dest);
     let dest = dir.path().join("written.iso");
     let said = copy(&dest).ok().to_owned();
     assert!(

@@ -11,8 +11,8 @@ use blockprint::firstboot::{Format, render};
 use crate::harness::debian_root::{DebianRoot, nm_ssid, read_keyfile};
 
 use super::{
-    CMDLINE, CONFIG_TXT, Markers, PASSPHRASE, SSID, check_sshd, check_timezone, check_user,
-    existing, in_root, mode_owner, put_boot_files, settings, wpa_passphrase_psk,
+    CMDLINE, CONFIG_TXT, Markers, PASSPHRASE, SSID, check_hostname, check_sshd, check_timezone,
+    check_user, existing, in_root, mode_owner, put_boot_files, settings, wpa_passphrase_psk,
 };
 
 /// Raspberry Pi OS Bookworm's initramfs hook (raspberrypi-sys-mods'
@@ -118,18 +118,11 @@ fn the_systemd_script_applies_every_setting_in_a_debian_root() {
     markers.intact(&root);
 
     // Hostname.
-    assert_eq!(root.read("/etc/hostname"), "pi-kitchen\n");
-    let hosts = root.read("/etc/hosts");
-    let named: Vec<&str> = hosts
-        .lines()
-        .filter(|l| l.starts_with("127.0.1.1"))
-        .collect();
-    assert_eq!(named.len(), 1, "{hosts}");
+    let (_, named) = check_hostname(&root);
     assert_eq!(
-        named[0].split_whitespace().collect::<Vec<_>>(),
+        named.split_whitespace().collect::<Vec<_>>(),
         ["127.0.1.1", "pi-kitchen"]
     );
-    assert!(!hosts.contains("raspberrypi"), "{hosts}");
 
     check_user(&root, &settings);
     check_sshd(&root);

@@ -4,85 +4,57 @@
 //! future-dated signatures. `--no-sig-verify` needs no key, and the bmap's own checksum still
 //! guards its text.
 
-use super::{ALICE, Gpg, KEYS_MADE, SIGNED, Scene, status_lines, valid_line};
+use super::{ALICE, Gpg, KEYS_MADE, SIGNED, Scene, assert_refused, keyring_line, status_lines};
 
 const BOB: &str = "Bob Other <bob@example.invalid>";
 
 #[test]
 fn a_tampered_bmap_is_bad_and_nothing_is_written() {
-    let gpg = Gpg::new();
-    let alice = gpg.key(ALICE, KEYS_MADE, "never");
+    let (gpg, alice) = Gpg::with_key(ALICE);
     let s = Scene::new();
-    gpg.export(&alice, false, &s.path("alice.gpg"));
+    let keyring = s.keyring(&gpg, &alice, "alice.gpg");
     let bmap = s.path("test.image.bmap");
-    gpg.sign(
-        &[&alice],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("test.image.bmap.asc"),
-    );
+    gpg.sign_detached(&[&alice], true, &bmap, &s.path("test.image.bmap.asc"));
     let text = std::fs::read_to_string(&bmap).unwrap();
     std::fs::write(&bmap, text.replacen("> 198-199 <", "> 197-199 <", 1)).unwrap();
 
-    let run = s.copy(&["--keyring", &s.p("alice.gpg")]);
-    run.fails_with(&["does not match its signature by", &alice, "--no-sig-verify"]);
-    assert_eq!(
-        status_lines(&run),
-        [format!(
+    assert_refused(
+        &s.copy(&["--keyring", &keyring]),
+        &["does not match its signature by", &alice, "--no-sig-verify"],
+        &format!(
             "blockprint: signature: BAD, by {ALICE} (key {alice}): the bmap does not match its signature (discovered a BAD GPG signature)"
-        )]
+        ),
     );
     assert!(!s.path("out").exists());
 }
 
 #[test]
 fn unknown_keys_wrong_fingerprints_and_unsigned_bmaps() {
-    let gpg = Gpg::new();
-    let alice = gpg.key(ALICE, KEYS_MADE, "never");
+    let (gpg, alice) = Gpg::with_key(ALICE);
     let bob = gpg.key(BOB, KEYS_MADE, "never");
     let s = Scene::new();
-    gpg.export(&alice, false, &s.path("alice.gpg"));
+    let keyring = s.keyring(&gpg, &alice, "alice.gpg");
     let bmap = s.path("test.image.bmap");
-    let keyring = s.p("alice.gpg");
 
     // Signed by Bob, whom the keyring does not hold.
-    gpg.sign(
-        &[&bob],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("bob.asc"),
-    );
-    let run = s.copy(&["--keyring", &keyring, "--bmap-sig", &s.p("bob.asc")]);
-    run.fails_with(&[
-        &format!("is signed by key {bob}"),
-        "--keyring FILE",
-        "--no-sig-verify",
-    ]);
-    assert_eq!(
-        status_lines(&run),
-        [format!(
-            "blockprint: signature: by key {bob}, which is not in the keyring '{keyring}'"
-        )]
+    gpg.sign_detached(&[&bob], true, &bmap, &s.path("bob.asc"));
+    assert_refused(
+        &s.copy(&["--keyring", &keyring, "--bmap-sig", &s.p("bob.asc")]),
+        &[
+            &format!("is signed by key {bob}"),
+            "--keyring FILE",
+            "--no-sig-verify",
+        ],
+        &format!("blockprint: signature: by key {bob}, which is not in the keyring '{keyring}'"),
     );
 
     // Signed by Alice and Bob: one trusted good signature is enough; both are reported.
-    gpg.sign(
-        &[&bob, &alice],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("both.asc"),
-    );
+    gpg.sign_detached(&[&bob, &alice], true, &bmap, &s.path("both.asc"));
     let run = s.copy(&["--keyring", &keyring, "--bmap-sig", &s.p("both.asc")]);
     run.ok();
     let lines = status_lines(&run);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines.contains(&valid_line(ALICE, &alice, &format!("keyring '{keyring}'")).as_str()));
+    assert!(lines.contains(&keyring_line(ALICE, &alice, &keyring).as_str()));
     assert!(
         lines.contains(
             &format!(
@@ -100,14 +72,7 @@ fn unknown_keys_wrong_fingerprints_and_unsigned_bmaps() {
         .map(|c| c.iter().collect::<String>())
         .collect::<Vec<_>>()
         .join(" ");
-    gpg.sign(
-        &[&alice],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("alice.asc"),
-    );
+    gpg.sign_detached(&[&alice], true, &bmap, &s.path("alice.asc"));
     let run = s.copy(&[
         "--keyring",
         &keyring,
@@ -116,12 +81,12 @@ fn unknown_keys_wrong_fingerprints_and_unsigned_bmaps() {
         "--fingerprint",
         &spaced,
     ]);
-    run.fails_with(&[&format!("not by the key --fingerprint asks for ({bob})")]);
-    assert_eq!(
-        status_lines(&run),
-        [format!(
+    assert_refused(
+        &run,
+        &[&format!("not by the key --fingerprint asks for ({bob})")],
+        &format!(
             "blockprint: signature: valid, by {ALICE} (key {alice}), but not by the requested key {bob}"
-        )]
+        ),
     );
     s.copy(&[
         "-q",
@@ -154,7 +119,7 @@ fn expired_revoked_and_future_signatures_are_refused() {
     let bmap = s.path("test.image.bmap");
 
     let old = gpg.key("Old Key <old@example.invalid>", "20200101T000000!", "1d");
-    gpg.export(&old, false, &s.path("old.gpg"));
+    let keyring = s.keyring(&gpg, &old, "old.gpg");
     gpg.sign(
         &[&old],
         "--detach-sign",
@@ -163,45 +128,31 @@ fn expired_revoked_and_future_signatures_are_refused() {
         &bmap,
         &s.path("old.asc"),
     );
-    let run = s.copy(&["--keyring", &s.p("old.gpg"), "--bmap-sig", &s.p("old.asc")]);
-    run.fails_with(&[
-        "whose key expired on 2020-01-02 00:00:00 UTC",
-        "--no-sig-verify",
-    ]);
-    assert_eq!(
-        status_lines(&run),
-        [format!(
+    assert_refused(
+        &s.copy(&["--keyring", &keyring, "--bmap-sig", &s.p("old.asc")]),
+        &[
+            "whose key expired on 2020-01-02 00:00:00 UTC",
+            "--no-sig-verify",
+        ],
+        &format!(
             "blockprint: signature: by Old Key <old@example.invalid> (key {old}), whose key expired on 2020-01-02 00:00:00 UTC"
-        )]
+        ),
     );
 
     let gone = gpg.key("Gone Key <gone@example.invalid>", KEYS_MADE, "never");
-    gpg.sign(
-        &[&gone],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("gone.asc"),
-    );
+    gpg.sign_detached(&[&gone], true, &bmap, &s.path("gone.asc"));
     gpg.revoke(&gone);
-    gpg.export(&gone, false, &s.path("gone.gpg"));
-    let run = s.copy(&[
-        "--keyring",
-        &s.p("gone.gpg"),
-        "--bmap-sig",
-        &s.p("gone.asc"),
-    ]);
-    run.fails_with(&["whose key has been revoked by its owner"]);
-    assert_eq!(
-        status_lines(&run),
-        [format!(
+    let keyring = s.keyring(&gpg, &gone, "gone.gpg");
+    assert_refused(
+        &s.copy(&["--keyring", &keyring, "--bmap-sig", &s.p("gone.asc")]),
+        &["whose key has been revoked by its owner"],
+        &format!(
             "blockprint: signature: by Gone Key <gone@example.invalid> (key {gone}), whose key is revoked"
-        )]
+        ),
     );
 
     let alice = gpg.key(ALICE, KEYS_MADE, "never");
-    gpg.export(&alice, false, &s.path("alice.gpg"));
+    let keyring = s.keyring(&gpg, &alice, "alice.gpg");
     gpg.sign(
         &[&alice],
         "--detach-sign",
@@ -210,26 +161,19 @@ fn expired_revoked_and_future_signatures_are_refused() {
         &bmap,
         &s.path("future.asc"),
     );
-    let run = s.copy(&[
-        "--keyring",
-        &s.p("alice.gpg"),
-        "--bmap-sig",
-        &s.p("future.asc"),
-    ]);
-    run.fails_with(&["in the future; check this computer's clock"]);
-    assert_eq!(
-        status_lines(&run),
-        [format!(
+    assert_refused(
+        &s.copy(&["--keyring", &keyring, "--bmap-sig", &s.p("future.asc")]),
+        &["in the future; check this computer's clock"],
+        &format!(
             "blockprint: signature: by {ALICE} (key {alice}), dated 2099-01-01 00:00:00 UTC, which is in the future"
-        )]
+        ),
     );
     assert!(!s.path("out").exists());
 }
 
 #[test]
 fn no_sig_verify_needs_no_key_even_for_a_clearsigned_bmap() {
-    let gpg = Gpg::new();
-    let alice = gpg.key(ALICE, KEYS_MADE, "never");
+    let (gpg, alice) = Gpg::with_key(ALICE);
     let s = Scene::new();
     let bmap = s.path("test.image.bmap");
     std::fs::rename(&bmap, s.path("plain.bmap")).unwrap();

@@ -8,16 +8,13 @@ use super::{ALICE, Gpg, KEYS_MADE, SIGNED, Scene, status_lines, valid_line};
 
 #[test]
 fn the_trusted_keys_folder_is_used_without_a_keyring() {
-    let gpg = Gpg::new();
-    let alice = gpg.key(ALICE, KEYS_MADE, "never");
+    let (gpg, alice) = Gpg::with_key(ALICE);
     let s = Scene::new();
     let key = s.trusted_keys().join("alice.asc");
     gpg.export(&alice, true, &key);
-    gpg.sign(
+    gpg.sign_detached(
         &[&alice],
-        "--detach-sign",
         false,
-        SIGNED,
         &s.path("test.image.bmap"),
         &s.path("test.image.bmap.gpg"),
     );
@@ -40,8 +37,7 @@ fn the_trusted_keys_folder_is_used_without_a_keyring() {
 #[test]
 fn trusting_an_unknown_key_copies_only_that_certificate() {
     use blockprint::signature::{Keyring, SignatureCheck, trust_key, verify_clearsigned};
-    let gpg = Gpg::new();
-    let signer = gpg.key("Signer <signer@example.org>", KEYS_MADE, "never");
+    let (gpg, signer) = Gpg::with_key("Signer <signer@example.org>");
     let other = gpg.key("Other <other@example.org>", KEYS_MADE, "never");
     let dir = tempfile::tempdir().unwrap();
     let both = dir.path().join("both.asc");

@@ -3,55 +3,33 @@
 //! and gpg's own keybox, by `copy` and by `verify-sig`; a key and signature made by sequoia;
 //! a signature found next to a bmap on an HTTP server. The image is copied exactly.
 
-use super::{ALICE, Gpg, KEYS_MADE, SIGNED, Scene, status_lines, valid_line};
+use super::{ALICE, Gpg, SIGNED, Scene, keyring_line, sequoia_detached, status_lines};
 
 #[test]
 fn clearsigned_and_detached_bmaps_verify_with_keyrings_exported_by_gpg() {
-    let gpg = Gpg::new();
-    let alice = gpg.key(ALICE, KEYS_MADE, "never");
+    let (gpg, alice) = Gpg::with_key(ALICE);
     let s = Scene::new();
     gpg.export(&alice, true, &s.path("alice.asc"));
-    gpg.export(&alice, false, &s.path("alice.gpg"));
+    let binary = s.keyring(&gpg, &alice, "alice.gpg");
     let bmap = s.path("test.image.bmap");
 
     // Detached, armored, found next to the bmap as BMAP.asc; an armored keyring.
-    gpg.sign(
-        &[&alice],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("test.image.bmap.asc"),
-    );
+    gpg.sign_detached(&[&alice], true, &bmap, &s.path("test.image.bmap.asc"));
     let run = s.copy(&["--keyring", &s.p("alice.asc")]);
     run.ok();
     assert_eq!(
         status_lines(&run),
-        [valid_line(
-            ALICE,
-            &alice,
-            &format!("keyring '{}'", s.p("alice.asc"))
-        )]
+        [keyring_line(ALICE, &alice, &s.p("alice.asc"))]
     );
     assert!(s.copied_exactly());
 
     // Detached, binary, as BMAP.sig; a binary keyring; and GnuPG's own keybox.
     std::fs::remove_file(s.path("test.image.bmap.asc")).unwrap();
-    gpg.sign(
-        &[&alice],
-        "--detach-sign",
-        false,
-        SIGNED,
-        &bmap,
-        &s.path("test.image.bmap.sig"),
-    );
-    for keyring in [s.p("alice.gpg"), gpg.keybox().display().to_string()] {
+    gpg.sign_detached(&[&alice], false, &bmap, &s.path("test.image.bmap.sig"));
+    for keyring in [binary.clone(), gpg.keybox().display().to_string()] {
         let run = s.copy(&["--keyring", &keyring]);
         run.ok();
-        assert_eq!(
-            status_lines(&run),
-            [valid_line(ALICE, &alice, &format!("keyring '{keyring}'"))]
-        );
+        assert_eq!(status_lines(&run), [keyring_line(ALICE, &alice, &keyring)]);
     }
 
     // Clearsigned: the bmap that is parsed is the cleartext sequoia verified.
@@ -59,25 +37,13 @@ fn clearsigned_and_detached_bmaps_verify_with_keyrings_exported_by_gpg() {
     let plain = s.path("plain.bmap");
     std::fs::rename(&bmap, &plain).unwrap();
     gpg.sign(&[&alice], "--clearsign", false, SIGNED, &plain, &bmap);
-    let run = s.copy(&["--keyring", &s.p("alice.gpg")]);
+    let run = s.copy(&["--keyring", &binary]);
     run.ok();
-    assert_eq!(
-        status_lines(&run),
-        [valid_line(
-            ALICE,
-            &alice,
-            &format!("keyring '{}'", s.p("alice.gpg"))
-        )]
-    );
+    assert_eq!(status_lines(&run), [keyring_line(ALICE, &alice, &binary)]);
     assert!(s.copied_exactly());
 
     // verify-sig says the same, without a target.
-    let run = s.run(&[
-        "verify-sig",
-        "--keyring",
-        &s.p("alice.gpg"),
-        &s.p("test.image.bmap"),
-    ]);
+    let run = s.run(&["verify-sig", "--keyring", &binary, &s.p("test.image.bmap")]);
     run.ok();
     assert_eq!(status_lines(&run).len(), 1);
 }
@@ -87,8 +53,6 @@ fn keys_and_signatures_made_by_sequoia() {
     use sequoia_openpgp::cert::CertBuilder;
     use sequoia_openpgp::policy::StandardPolicy;
     use sequoia_openpgp::serialize::SerializeInto;
-    use sequoia_openpgp::serialize::stream::{Armorer, Message, Signer};
-    use std::io::Write;
 
     let (cert, _revocation) = CertBuilder::new()
         .add_userid("Sequoia Signer <sq@example.invalid>")
@@ -109,22 +73,8 @@ fn keys_and_signatures_made_by_sequoia() {
         .clone()
         .into_keypair()
         .unwrap();
-    let mut signature = Vec::new();
-    {
-        let message = Armorer::new(Message::new(&mut signature))
-            .kind(sequoia_openpgp::armor::Kind::Signature)
-            .build()
-            .unwrap();
-        let mut signer = Signer::new(message, keypair)
-            .unwrap()
-            .detached()
-            .build()
-            .unwrap();
-        signer
-            .write_all(&std::fs::read(s.path("test.image.bmap")).unwrap())
-            .unwrap();
-        signer.finalize().unwrap();
-    }
+    let bmap = std::fs::read(s.path("test.image.bmap")).unwrap();
+    let signature = sequoia_detached(keypair, true, &bmap);
     std::fs::write(s.path("test.image.bmap.asc"), signature).unwrap();
     let run = s.copy(&["--keyring", &s.p("sq.asc")]);
     run.ok();
@@ -139,19 +89,11 @@ fn keys_and_signatures_made_by_sequoia() {
 
 #[test]
 fn a_signature_next_to_a_remote_bmap_is_found_and_checked() {
-    let gpg = Gpg::new();
-    let alice = gpg.key(ALICE, KEYS_MADE, "never");
+    let (gpg, alice) = Gpg::with_key(ALICE);
     let s = Scene::new();
-    gpg.export(&alice, false, &s.path("alice.gpg"));
+    let keyring = s.keyring(&gpg, &alice, "alice.gpg");
     let bmap = s.path("test.image.bmap");
-    gpg.sign(
-        &[&alice],
-        "--detach-sign",
-        true,
-        SIGNED,
-        &bmap,
-        &s.path("test.image.bmap.asc"),
-    );
+    gpg.sign_detached(&[&alice], true, &bmap, &s.path("test.image.bmap.asc"));
     let nginx = crate::harness::nginx::Nginx::start();
     let image = nginx.put("test.image", &std::fs::read(s.path("test.image")).unwrap());
     nginx.put("test.image.bmap", &std::fs::read(&bmap).unwrap());
@@ -160,15 +102,8 @@ fn a_signature_next_to_a_remote_bmap_is_found_and_checked() {
         &std::fs::read(s.path("test.image.bmap.asc")).unwrap(),
     );
     let out = s.p("out");
-    let run = s.run(&["copy", "--keyring", &s.p("alice.gpg"), image.as_str(), &out]);
+    let run = s.run(&["copy", "--keyring", &keyring, image.as_str(), &out]);
     run.ok();
-    assert_eq!(
-        status_lines(&run),
-        [valid_line(
-            ALICE,
-            &alice,
-            &format!("keyring '{}'", s.p("alice.gpg"))
-        )]
-    );
+    assert_eq!(status_lines(&run), [keyring_line(ALICE, &alice, &keyring)]);
     assert!(s.copied_exactly());
 }
