@@ -123,8 +123,8 @@ pub struct CopyArgs {
 
     /// Copy the whole image, without a bmap. Without this option and without a bmap, only
     /// the blocks the image's filesystems use are written: an image with random access (a
-    /// raw file, a raw image over HTTP, an uncompressed tar member) is scanned first, any
-    /// other as it is read.
+    /// raw file, a raw image over HTTP, an uncompressed tar or stored zip member, an xz file
+    /// of several blocks) is scanned first, any other as it is read.
     #[arg(long)]
     pub nobmap: bool,
 

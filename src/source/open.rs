@@ -65,11 +65,12 @@ pub struct Opened {
     /// The layers around them; empty for a raw image.
     pub layers: Vec<Layer>,
     /// The raw image with random access, when it has it (a local file, a remote one whose
-    /// server honours Range requests, an uncompressed tar member of either, or the image in an
-    /// xz file of several blocks, read by decoding the blocks that hold what is asked for):
-    /// its filesystems can then be scanned before the copy, reading their metadata only. For
-    /// xz it keeps up to two decoded blocks (64 MiB at most) until it is dropped, which is
-    /// best done once the scan is.
+    /// server honours Range requests, an uncompressed tar member or a stored zip member of
+    /// either, or the image in an xz file of several blocks, read by decoding the blocks that
+    /// hold what is asked for): its filesystems can then be scanned before the copy, reading
+    /// their metadata only. The copy still reads `source`, which for a zip member checks its
+    /// CRC. For xz it keeps up to two decoded blocks (64 MiB at most) until it is dropped,
+    /// which is best done once the scan is.
     pub store: Option<Arc<dyn RandomAccess>>,
 }
 
@@ -260,11 +261,11 @@ fn unwrap_layers(
         name: name.to_owned(),
         source,
     };
-    // Random access to the bytes of the last layer, when it was an xz file of several blocks:
-    // kept if they are the raw image.
-    let mut blocks: Option<XzBlocks> = None;
+    // Random access to the bytes of the last layer, when it was an xz file of several blocks
+    // or a stored zip member: kept if they are the raw image.
+    let mut view: Option<Arc<dyn RandomAccess>> = None;
     for _ in 0..MAX_LAYERS {
-        let unpacked = blocks.take();
+        let unpacked = view.take();
         bytes = match bytes {
             Bytes::Random(store) => {
                 let head_len = usize::try_from(store.len())
@@ -287,7 +288,8 @@ fn unwrap_layers(
                         });
                     }
                     Format::Zip => {
-                        let member = zip::open_random(&store)?;
+                        let (member, stored) = zip::open_random(&store)?;
+                        view = stored.map(|slice| Arc::new(slice) as Arc<dyn RandomAccess>);
                         layers.push(layer(format, Some(member.name)));
                         Bytes::Stream {
                             reader: member.reader,
@@ -310,10 +312,13 @@ fn unwrap_layers(
                             ..layer(format, None)
                         });
                         // One block is all decoded to read any byte of it: no random access.
-                        blocks = index
+                        view = index
                             .and_then(|i| i.blocks)
                             .filter(|table| table.len() >= 2)
-                            .map(|table| XzBlocks::new(Arc::clone(&store), table));
+                            .map(|table| {
+                                Arc::new(XzBlocks::new(Arc::clone(&store), table))
+                                    as Arc<dyn RandomAccess>
+                            });
                         Bytes::Stream {
                             reader: decode::decoder(format, whole, name)?,
                             size: info.map(|i| i.size),
@@ -338,7 +343,7 @@ fn unwrap_layers(
                         return Ok(Opened {
                             source: Box::new(source),
                             layers,
-                            store: unpacked.map(|b| Arc::new(b) as Arc<dyn RandomAccess>),
+                            store: unpacked,
                         });
                     }
                     Format::Zip | Format::Tar => {

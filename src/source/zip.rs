@@ -18,7 +18,7 @@ use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
 use super::member::{Chooser, Member};
-use super::random::{RandomAccess, read_vec};
+use super::random::{RandomAccess, Slice, read_vec};
 use super::{Format, SourceError};
 use crate::le::{u16_at, u32_at, u64_at};
 use decode::{Checked, Decoder, Label, check_crc};
@@ -190,8 +190,13 @@ struct Entry {
     local_offset: u64,
 }
 
-/// Opens the image member of a zip archive that can be read at any offset.
-pub(crate) fn open_random(archive: &Arc<dyn RandomAccess>) -> Result<Member, SourceError> {
+/// Opens the image member of a zip archive that can be read at any offset. A stored member
+/// (not compressed) also comes as the part of the archive that holds it, for a scan of its
+/// filesystems that reads their metadata only; the member itself is still read through its
+/// stream, which checks its CRC at the end.
+pub(crate) fn open_random(
+    archive: &Arc<dyn RandomAccess>,
+) -> Result<(Member, Option<Slice>), SourceError> {
     let name = archive.name().to_owned();
     let store = archive.as_ref();
     let directory = find_directory(store, &name)?;
@@ -220,7 +225,16 @@ pub(crate) fn open_random(archive: &Arc<dyn RandomAccess>) -> Result<Member, Sou
         Decoder::new(method, BufReader::with_capacity(BUFFER, raw), false).map_err(open_failed)?;
     let label = Label::new(&entry.name, &name);
     let finish = check_crc(label.clone(), entry.crc);
-    Ok(Member {
+    let stored = (method == Method::Stored && entry.compressed == entry.uncompressed).then(|| {
+        let slice_name = format!("{} in {name}", entry.name);
+        Slice::new(
+            Arc::clone(archive),
+            data_start,
+            entry.compressed,
+            slice_name,
+        )
+    });
+    let member = Member {
         name: entry.name.clone(),
         size: Some(entry.uncompressed),
         reader: Box::new(Checked::new(
@@ -229,7 +243,8 @@ pub(crate) fn open_random(archive: &Arc<dyn RandomAccess>) -> Result<Member, Sou
             label,
             finish,
         )),
-    })
+    };
+    Ok((member, stored))
 }
 
 /// Finds the end of central directory record (and its Zip64 counterpart) near the end. Every

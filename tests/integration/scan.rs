@@ -215,8 +215,9 @@ fn compressed_images_sparse_and_optical() {
     let fs = filesystem(d, "ext4", 64, &src);
 
     // A compressed image gives the bmap of its content, checksums and all: one of several xz
-    // blocks is read through its blocks, with no temporary file; one of a single block is
-    // decoded to a temporary file, which is gone afterwards.
+    // blocks is read through its blocks, and a stored zip member where it lies, with no
+    // temporary file; one of a single block is decoded to a temporary file, which is gone
+    // afterwards.
     let out = d.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let (multi, single) = (out.join("fs.img.xz"), out.join("one.img.xz"));
@@ -224,6 +225,18 @@ fn compressed_images_sparse_and_optical() {
         let script = format!("xz {args} -c {} > {}", fs.display(), xz.display());
         sh("sh", &["-c", &script]);
     }
+    let zipped = out.join("fs.zip");
+    require_tool("zip");
+    sh(
+        "zip",
+        &[
+            "-q",
+            "-0",
+            "-j",
+            zipped.to_str().unwrap(),
+            fs.to_str().unwrap(),
+        ],
+    );
     let raw_bmap = d.join("raw.bmap");
     blockprint([
         "-q",
@@ -235,35 +248,61 @@ fn compressed_images_sparse_and_optical() {
     .ok();
     let raw = Bmap::from_file(&raw_bmap).unwrap();
     assert!(raw.ranges().iter().all(|r| r.checksum.is_some()));
-    for (xz, read_in_place) in [(&multi, true), (&single, false)] {
+    for (packed, how) in [
+        (&multi, "through its xz blocks"),
+        (&zipped, "in place"),
+        (&single, "to a temporary file"),
+    ] {
         let bmap = out.join(format!(
             "{}.bmap",
-            xz.file_stem().unwrap().to_str().unwrap()
+            packed.file_stem().unwrap().to_str().unwrap()
         ));
-        let run = blockprint(["scan", "-o", bmap.to_str().unwrap(), xz.to_str().unwrap()]);
+        let run = blockprint([
+            "scan",
+            "-o",
+            bmap.to_str().unwrap(),
+            packed.to_str().unwrap(),
+        ]);
         let stderr = run.ok();
-        assert_eq!(
-            stderr.contains("through its xz blocks"),
-            read_in_place,
-            "{stderr}"
-        );
+        assert!(stderr.contains(how), "{stderr}");
         assert_eq!(
             stderr.contains("to a temporary file"),
-            !read_in_place,
+            how == "to a temporary file",
             "{stderr}"
         );
         assert_eq!(
             Bmap::from_file(&bmap).unwrap().ranges(),
             raw.ranges(),
             "{}",
-            xz.display()
+            packed.display()
         );
     }
     let left: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left.len(), 4, "a temporary file was left behind: {left:?}");
+    assert_eq!(left.len(), 6, "a temporary file was left behind: {left:?}");
+
+    // `copy` of the stored zip without a bmap scans it where it lies, before writing, and
+    // writes what the scan maps (from a folder where no bmap is found beside it).
+    let alone = d.join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(&zipped, alone.join("fs.zip")).unwrap();
+    let copied = d.join("copied.img");
+    let run = blockprint([
+        "copy",
+        alone.join("fs.zip").to_str().unwrap(),
+        copied.to_str().unwrap(),
+    ]);
+    let stderr = run.ok();
+    assert!(stderr.contains("its filesystems use"), "{stderr}");
+    blockprint([
+        "verify",
+        "--bmap",
+        raw_bmap.to_str().unwrap(),
+        copied.to_str().unwrap(),
+    ])
+    .ok();
     blockprint(["scan", "--sparse", out.join("fs.img.xz").to_str().unwrap()])
         .fails_with(&["--sparse", "not one"]);
 

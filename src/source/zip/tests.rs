@@ -11,7 +11,7 @@ use crate::source::member;
 use crate::source::testing::{get, image, in_memory, mutants, put, read_all, shell};
 
 fn random(data: &[u8]) -> Result<Member, SourceError> {
-    open_random(&in_memory("test.zip", data))
+    open_random(&in_memory("test.zip", data)).map(|(member, _)| member)
 }
 
 fn stream(data: &[u8]) -> Result<Member, SourceError> {
@@ -259,6 +259,44 @@ fn stored_deflate_and_bzip2_members() {
     );
     assert_member(&get(dir.path(), "b.zip"), "disk.img", &img);
     assert_member(&get(dir.path(), "s.zip"), "disk.img", &img);
+}
+
+/// Opened, a stored image member has random access (the part of the archive that holds it,
+/// for the scan), and its source still checks the CRC; a compressed member has none.
+#[test]
+fn a_stored_member_gets_random_access_and_keeps_its_crc() {
+    let img = image(300_000);
+    let stored = build(&[Spec::new("notes.txt", 0, b"n"), Spec::new("d.img", 0, &img)]);
+    let opened = crate::source::open_store(in_memory("s.zip", &stored)).expect("opens");
+    let store = opened.store.expect("random access");
+    assert_eq!(store.len(), img.len() as u64);
+    assert_eq!(store.name(), "d.img in s.zip");
+    let mut got = vec![0; 100_000];
+    store.read_exact_at(150_000, &mut got).expect("reads");
+    assert!(got == img[150_000..250_000]);
+    drop(store);
+    assert!(read_all(opened.source).expect("streams") == img);
+
+    // The same archive with one byte of the member changed: the scan's view shows the change,
+    // and the copy's stream refuses it at its end.
+    let at = find(&stored, &img[1000..1064]) + 10;
+    let mut bad = stored.clone();
+    bad[at] ^= 1;
+    let opened = crate::source::open_store(in_memory("s.zip", &bad)).expect("opens");
+    assert!(opened.store.is_some());
+    let error = read_all(opened.source).expect_err("the CRC is checked");
+    assert!(error.to_string().contains("CRC"), "{error}");
+
+    let deflated = build(&[Spec::new("d.img", 8, &img)]);
+    let opened = crate::source::open_store(in_memory("d.zip", &deflated)).expect("opens");
+    assert!(opened.store.is_none());
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the bytes are there")
 }
 
 #[test]
