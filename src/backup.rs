@@ -281,8 +281,7 @@ pub fn backup(
     if reporter.cancelled() {
         return Err(BackupError::Cancelled);
     }
-    // Cut as `scan` cuts them, so the bmap is the one `scan` makes of the same card.
-    let spans = crate::bmap::cut_long(report.free.complement(size).as_slice(), BLOCK);
+    let spans = report.bmap_spans();
     let used: u64 = spans.iter().map(|(s, e)| e - s).sum();
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -90,6 +90,13 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
+    /// The byte spans of the ranges of this scan's bmap: everything but the free ranges, cut
+    /// at every [`crate::bmap::LONGEST_RANGE_MADE`] as every bmap Blockprint makes. What a
+    /// backup reads and a scanned copy writes, range by range, so their bmaps are this one.
+    pub(crate) fn bmap_spans(&self) -> Vec<(u64, u64)> {
+        crate::bmap::cut_long(self.free.complement(self.image_size).as_slice(), BLOCK)
+    }
+
     /// The mapped blocks (`first..=last`, in [`BLOCK`]s): everything but the free ranges.
     pub fn mapped_blocks(&self) -> Vec<(u64, u64)> {
         self.free

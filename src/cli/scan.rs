@@ -5,8 +5,8 @@
 //! in place. Any other image that has it (the image in an xz file of several blocks, a member
 //! of an uncompressed tar, a stored zip member, a file on a server honouring Range requests)
 //! is read through the store that gives it ([`Opened::store`]): of an xz file only the blocks
-//! holding what the filesystems use are decoded. Anything else (gzip, zstd, an xz file of one block, a pipe) is
-//! decoded to a temporary file first, beside the output.
+//! holding what the filesystems use are decoded. Anything else (gzip, zstd, an xz file of one
+//! block, a pipe) is decoded to a temporary file first, beside the output.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

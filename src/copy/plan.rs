@@ -83,8 +83,8 @@ impl Plan {
 
     pub(super) fn scanned(report: &ScanReport) -> Self {
         let size = report.image_size;
-        // Cut as `scan` cuts them, so the bmap of what was written is the one `scan` makes.
-        let ranges = crate::bmap::cut_long(report.free.complement(size).as_slice(), BLOCK)
+        let ranges = report
+            .bmap_spans()
             .into_iter()
             .map(|(start, end)| Planned {
                 start,

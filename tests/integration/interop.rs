@@ -1,4 +1,5 @@
-//! Interoperability with Debian's bmaptool, both ways, and `create` giving bmaptool's answer.
+//! Interoperability with Debian's bmaptool, both ways, and `create` mapping what bmaptool maps
+//! (the same ranges, but for runs it cuts at every 64 MiB).
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
